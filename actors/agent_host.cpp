@@ -1,0 +1,604 @@
+#include "actors/agent_host.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_directory.hpp"
+#include "actors/timeout_wheel.hpp"
+#include "common/log.hpp"
+
+namespace muster::host_internal {
+
+enum class CommandKind { register_agent, heartbeat, deregister, decommission, timeout };
+
+/// A command travelling to an agent's actor, with the promise its caller waits on.
+/// If the actor dies holding it, the promise breaks and the caller answers `unavailable`.
+struct AgentCommand {
+  CommandKind kind = CommandKind::heartbeat;
+  Registration registration;
+  HeartbeatReport heartbeat;
+  std::string meta;
+  int conflict_retries = 0;
+  std::promise<Result<AgentOutcome>> reply;
+};
+using CommandPtr = std::shared_ptr<AgentCommand>;
+
+/// The store's answer to an actor's append, delivered back into its mailbox.
+struct AppendDone {
+  CommandPtr command;
+  std::vector<NewEvent> events;
+  Result<AppendResult> result;
+};
+using AppendDonePtr = std::shared_ptr<AppendDone>;
+
+struct StateQuery {
+  std::promise<AgentState> reply;
+};
+using StateQueryPtr = std::shared_ptr<StateQuery>;
+
+using check_timeout_atom = caf::atom_constant<caf::atom("chktimeout")>;
+using append_done_atom = caf::atom_constant<caf::atom("appenddone")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+
+}  // namespace muster::host_internal
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muster::host_internal::CommandPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muster::host_internal::AppendDonePtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(muster::host_internal::StateQueryPtr)
+
+namespace muster {
+
+using namespace host_internal;
+
+namespace {
+
+std::string new_agent_id() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  std::uint64_t high = generator();
+  std::uint64_t low = generator();
+  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", high >> 32, (high >> 16) & 0xffff,
+                     high & 0xffff, low >> 48, low & 0xffffffffffffULL);
+}
+
+std::string event_meta(const RequestContext& context) {
+  nlohmann::json meta = nlohmann::json::object();
+  if (!context.request_id.empty()) meta["request_id"] = context.request_id;
+  if (!context.source_address.empty()) meta["source"] = context.source_address;
+  return meta.dump();
+}
+
+AgentOutcome outcome_of(const AgentState& state, bool created) {
+  return AgentOutcome{state.agent_id,      state.instance_id,   state.status,
+                      state.registered_at_ms, state.config_version, state.last_position,
+                      created};
+}
+
+std::string describe(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& error) {
+    return error.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Folds the events of `state.agent_id` after `state.version` into `state`.
+Status fold_stream(const EventStore& store, AgentState& state) {
+  while (true) {
+    auto batch = store.read_stream(state.agent_id, state.version + 1, 1024);
+    if (!batch) return batch.error();
+    if (batch->empty()) return Status::success();
+    for (const Event& event : *batch) {
+      if (Status folded = apply(state, event); !folded) return folded;
+    }
+  }
+}
+
+struct AgentActorState {
+  AgentState agent;
+  TimeMs last_seen_ms = 0;
+  bool append_in_flight = false;
+  bool timer_armed = false;
+  std::deque<CommandPtr> waiting;  ///< Commands that arrived while an append was in flight.
+  static inline const char* name = "muster.agent";
+};
+using AgentActor = caf::stateful_actor<AgentActorState>;
+
+struct HostConfig : caf::actor_system_config {
+  explicit HostConfig(const AgentHostOptions& options) {
+    if (options.worker_threads > 0) set("scheduler.max-threads", options.worker_threads);
+  }
+};
+
+struct SupervisorState {
+  std::unordered_map<caf::actor_addr, std::string> agents_by_actor;
+  static inline const char* name = "muster.supervisor";
+};
+using SupervisorActor = caf::stateful_actor<SupervisorState>;
+
+}  // namespace
+
+struct AgentHost::Impl {
+  Impl(EventStore& store_in, const Clock& clock_in, AgentHostOptions options_in)
+      : store(store_in),
+        clock(clock_in),
+        options(std::move(options_in)),
+        config(options),
+        system(config),
+        wheel(options.timer_resolution_ms) {}
+
+  // --- Wiring -------------------------------------------------------------
+
+  caf::actor spawn_agent(AgentState state, TimeMs last_seen_ms);
+  Result<AgentOutcome> ask(const caf::actor& target, CommandPtr command);
+  Result<AgentOutcome> ask_agent(const std::string& agent_id, CommandPtr command);
+  void run_ticker();
+  std::size_t fire_due_timeouts() {
+    const auto due = wheel.take_due(clock.now_ms());
+    for (const caf::actor& agent : due) caf::anon_send(agent, check_timeout_atom::value);
+    return due.size();
+  }
+  Status flush_last_seen();
+
+  // --- Actor behaviour ----------------------------------------------------
+
+  void enqueue(AgentActor* self, CommandPtr command);
+  void handle(AgentActor* self, CommandPtr command);
+  void start_append(AgentActor* self, CommandPtr command, std::vector<NewEvent> events);
+  void finish_append(AgentActor* self, AppendDone& done);
+  void check_timeout(AgentActor* self);
+  void arm_timer_if_live(AgentActor* self);
+  TimeMs deadline_of(const AgentActorState& state) const {
+    return std::max(state.last_seen_ms, started_at_ms) + options.heartbeat_timeout_ms;
+  }
+  void drain_waiting(AgentActor* self);
+  void respawn(const std::string& agent_id);
+
+  void begin_append() {
+    std::lock_guard<std::mutex> lock(appends_mutex);
+    ++appends_in_flight;
+  }
+  void end_append() {
+    std::lock_guard<std::mutex> lock(appends_mutex);
+    if (--appends_in_flight == 0) appends_done.notify_all();
+  }
+
+  EventStore& store;
+  const Clock& clock;
+  const AgentHostOptions options;
+  TimeMs started_at_ms = 0;
+  RecoveryStats recovery;
+  LastSeenTable last_seen;
+  std::atomic<bool> stopping{false};
+
+  std::mutex appends_mutex;
+  std::condition_variable appends_done;
+  int appends_in_flight = 0;
+
+  std::mutex ticker_mutex;
+  std::condition_variable ticker_wakeup;
+  std::thread ticker;
+
+  // Declared in this order so that handles below die before the system.
+  HostConfig config;
+  caf::actor_system system;
+  caf::actor supervisor;
+  AgentDirectory directory;
+  TimeoutWheel<caf::actor> wheel;
+};
+
+// --- Agent actor --------------------------------------------------------------
+
+namespace {
+
+caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState initial,
+                          TimeMs last_seen_ms) {
+  self->state.agent = std::move(initial);
+  self->state.last_seen_ms = last_seen_ms;
+  self->set_exception_handler(
+      [agent_id = self->state.agent.agent_id](caf::scheduled_actor*, std::exception_ptr& failure) {
+        const std::string what = describe(failure);
+        log::error("agent actor failed", {{"agent_id", agent_id}, {"error", what}});
+        return caf::make_error(caf::sec::runtime_error, what);
+      });
+  host->arm_timer_if_live(self);
+  return {
+      [=](const CommandPtr& command) { host->enqueue(self, command); },
+      [=](append_done_atom, const AppendDonePtr& done) { host->finish_append(self, *done); },
+      [=](check_timeout_atom) { host->check_timeout(self); },
+      [=](const StateQueryPtr& query) { query->reply.set_value(self->state.agent); },
+  };
+}
+
+caf::behavior supervisor_actor(SupervisorActor* self, AgentHost::Impl* host) {
+  self->set_down_handler([=](caf::down_msg& down) {
+    const auto found = self->state.agents_by_actor.find(down.source);
+    if (found == self->state.agents_by_actor.end()) return;
+    const std::string agent_id = found->second;
+    self->state.agents_by_actor.erase(found);
+    if (host->stopping || !down.reason || down.reason == caf::exit_reason::user_shutdown) return;
+    log::warn("restarting agent actor", {{"agent_id", agent_id},
+                                         {"reason", caf::to_string(down.reason)}});
+    host->respawn(agent_id);
+  });
+  return {
+      [=](watch_atom, const caf::actor& agent, const std::string& agent_id) {
+        self->monitor(agent);
+        self->state.agents_by_actor.emplace(agent.address(), agent_id);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor AgentHost::Impl::spawn_agent(AgentState state, TimeMs last_seen_ms) {
+  const std::string agent_id = state.agent_id;
+  caf::actor agent = system.spawn(agent_actor, this, std::move(state), last_seen_ms);
+  caf::anon_send(supervisor, watch_atom::value, agent, agent_id);
+  return agent;
+}
+
+void AgentHost::Impl::respawn(const std::string& agent_id) {
+  AgentState state;
+  state.agent_id = agent_id;
+  if (Status folded = fold_stream(store, state); !folded) {
+    // Leave no actor: requests answer `unavailable` until a restart recovers it.
+    log::error("cannot rebuild agent", {{"agent_id", agent_id}, {"error", folded.error().message}});
+    directory.replace(agent_id, caf::actor());
+    return;
+  }
+  const auto seen = last_seen.find(agent_id);
+  const TimeMs last_seen_ms = seen ? seen->last_seen_ms : state.updated_at_ms;
+  directory.replace(agent_id, spawn_agent(std::move(state), last_seen_ms));
+}
+
+void AgentHost::Impl::enqueue(AgentActor* self, CommandPtr command) {
+  if (self->state.append_in_flight) {
+    self->state.waiting.push_back(std::move(command));
+    return;
+  }
+  handle(self, std::move(command));
+}
+
+void AgentHost::Impl::handle(AgentActor* self, CommandPtr command) {
+  AgentActorState& actor_state = self->state;
+  const AgentState& agent = actor_state.agent;
+  if (command->kind != CommandKind::timeout && options.TEST_before_command) {
+    options.TEST_before_command(agent.agent_id);
+  }
+  if (stopping) {
+    command->reply.set_value(make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN"));
+    return;
+  }
+  const TimeMs now = clock.now_ms();
+  Result<std::vector<NewEvent>> decision = std::vector<NewEvent>{};
+  switch (command->kind) {
+    case CommandKind::register_agent:
+      decision = decide_register(agent, agent.agent_id, command->registration, command->meta);
+      if (decision) {
+        actor_state.last_seen_ms = now;
+        last_seen.touch(agent.agent_id, now);
+      }
+      break;
+    case CommandKind::heartbeat:
+      decision = decide_heartbeat(agent, command->heartbeat, command->meta);
+      if (decision) {
+        actor_state.last_seen_ms = now;
+        last_seen.touch(agent.agent_id, now, &command->heartbeat.metrics);
+      }
+      break;
+    case CommandKind::deregister: decision = decide_deregister(agent, command->meta); break;
+    case CommandKind::decommission: decision = decide_decommission(agent, command->meta); break;
+    case CommandKind::timeout:
+      decision = decide_timeout(agent, actor_state.last_seen_ms, deadline_of(actor_state),
+                                options.heartbeat_timeout_ms, now, command->meta);
+      break;
+  }
+  if (!decision) {
+    command->reply.set_value(decision.error());
+    return;
+  }
+  if (decision->empty()) {
+    command->reply.set_value(outcome_of(agent, false));
+    arm_timer_if_live(self);
+    return;
+  }
+  start_append(self, std::move(command), std::move(*decision));
+}
+
+void AgentHost::Impl::start_append(AgentActor* self, CommandPtr command,
+                                   std::vector<NewEvent> events) {
+  self->state.append_in_flight = true;
+  begin_append();
+  std::vector<NewEvent> to_append = events;
+  store.append_async(
+      self->state.agent.agent_id, self->state.agent.version, std::move(to_append),
+      [this, target = caf::actor_cast<caf::actor>(self), command = std::move(command),
+       events = std::move(events)](Result<AppendResult> result) mutable {
+        auto done = std::make_shared<AppendDone>(
+            AppendDone{std::move(command), std::move(events), std::move(result)});
+        caf::anon_send(target, append_done_atom::value, std::move(done));
+        end_append();
+      });
+}
+
+void AgentHost::Impl::finish_append(AgentActor* self, AppendDone& done) {
+  AgentActorState& actor_state = self->state;
+  actor_state.append_in_flight = false;
+  if (!done.result) {
+    const Error& error = done.result.error();
+    // Another writer got ahead of this actor (a predecessor's append landing
+    // after a respawn): catch up with the stream and decide again, once.
+    if (error.code == ErrorCode::conflict && done.command->conflict_retries == 0) {
+      ++done.command->conflict_retries;
+      if (Status caught_up = fold_stream(store, actor_state.agent); !caught_up) {
+        done.command->reply.set_value(caught_up.error());
+        self->quit(caf::make_error(caf::sec::runtime_error, caught_up.error().message));
+        return;
+      }
+      handle(self, std::move(done.command));
+    } else {
+      done.command->reply.set_value(error);
+    }
+    drain_waiting(self);
+    return;
+  }
+  const AppendResult& appended = *done.result;
+  const bool created = actor_state.agent.version == 0;
+  for (std::size_t index = 0; index < done.events.size(); ++index) {
+    NewEvent& proposed = done.events[index];
+    const Event event{appended.first_position + index, actor_state.agent.agent_id,
+                      actor_state.agent.version + 1,   std::move(proposed.type),
+                      appended.time_ms,                proposed.schema_version,
+                      std::move(proposed.data),        std::move(proposed.meta)};
+    if (Status folded = apply(actor_state.agent, event); !folded) {
+      // The events are durable but this actor cannot fold them: a bug. Let the
+      // supervisor rebuild the agent from its stream.
+      log::error("cannot fold own event", {{"error", folded.error().message}});
+      done.command->reply.set_value(folded.error());
+      self->quit(caf::make_error(caf::sec::runtime_error, folded.error().message));
+      return;
+    }
+  }
+  done.command->reply.set_value(outcome_of(actor_state.agent, created));
+  arm_timer_if_live(self);
+  drain_waiting(self);
+}
+
+void AgentHost::Impl::drain_waiting(AgentActor* self) {
+  AgentActorState& actor_state = self->state;
+  while (!actor_state.append_in_flight && !actor_state.waiting.empty()) {
+    CommandPtr next = std::move(actor_state.waiting.front());
+    actor_state.waiting.pop_front();
+    handle(self, std::move(next));
+  }
+}
+
+void AgentHost::Impl::check_timeout(AgentActor* self) {
+  AgentActorState& actor_state = self->state;
+  actor_state.timer_armed = false;
+  if (!is_live(actor_state.agent.status)) return;
+  if (clock.now_ms() < deadline_of(actor_state)) {
+    arm_timer_if_live(self);  // heard from since the entry was made: wait for the new deadline
+    return;
+  }
+  auto command = std::make_shared<AgentCommand>();
+  command->kind = CommandKind::timeout;
+  command->meta = R"({"cause":"heartbeat_timeout"})";
+  enqueue(self, std::move(command));
+}
+
+void AgentHost::Impl::arm_timer_if_live(AgentActor* self) {
+  AgentActorState& actor_state = self->state;
+  if (actor_state.timer_armed || !is_live(actor_state.agent.status) || stopping) return;
+  actor_state.timer_armed = true;
+  wheel.schedule(deadline_of(actor_state), caf::actor_cast<caf::actor>(self));
+}
+
+// --- Calls from other threads ---------------------------------------------------
+
+Result<AgentOutcome> AgentHost::Impl::ask(const caf::actor& target, CommandPtr command) {
+  if (stopping) return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
+  if (!target) {
+    return make_error(ErrorCode::unavailable, "this agent cannot be served right now; see the server log",
+                      "AGENT_UNAVAILABLE");
+  }
+  auto answer = command->reply.get_future();
+  caf::anon_send(target, std::move(command));
+  if (answer.wait_for(std::chrono::milliseconds(options.request_timeout_ms)) !=
+      std::future_status::ready) {
+    return make_error(ErrorCode::unavailable, "the agent did not answer in time; retry", "AGENT_BUSY");
+  }
+  try {
+    return answer.get();
+  } catch (const std::future_error&) {
+    return make_error(ErrorCode::unavailable,
+                      "the agent's actor failed while handling this request and was restarted; retry",
+                      "AGENT_UNAVAILABLE");
+  }
+}
+
+Result<AgentOutcome> AgentHost::Impl::ask_agent(const std::string& agent_id, CommandPtr command) {
+  const auto target = directory.find(agent_id);
+  if (!target) return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
+  return ask(*target, std::move(command));
+}
+
+void AgentHost::Impl::run_ticker() {
+  TimeMs next_flush_ms = clock.now_ms() + options.last_seen_flush_interval_ms;
+  std::unique_lock<std::mutex> lock(ticker_mutex);
+  while (!stopping) {
+    ticker_wakeup.wait_for(lock, std::chrono::milliseconds(options.timer_resolution_ms));
+    if (stopping) break;
+    lock.unlock();
+    fire_due_timeouts();
+    if (clock.now_ms() >= next_flush_ms) {
+      if (Status saved = flush_last_seen(); !saved) {
+        log::error("cannot save last-seen times", {{"error", saved.error().message}});
+      }
+      next_flush_ms = clock.now_ms() + options.last_seen_flush_interval_ms;
+    }
+    lock.lock();
+  }
+}
+
+// --- AgentHost ------------------------------------------------------------------
+
+AgentHost::AgentHost(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AgentHost::~AgentHost() { stop(); }
+
+Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clock& clock,
+                                                    AgentHostOptions options) {
+  auto impl = std::make_unique<Impl>(store, clock, std::move(options));
+  impl->started_at_ms = clock.now_ms();
+  impl->supervisor = impl->system.spawn<caf::detached>(supervisor_actor, impl.get());
+
+  std::unordered_map<std::string, AgentState> agents;
+  for (std::uint64_t next_position = 1;;) {
+    auto batch = store.read_log(next_position, 8192);
+    if (!batch) return batch.error();
+    if (batch->empty()) break;
+    for (const Event& event : *batch) {
+      AgentState& state = agents[event.stream];
+      if (state.agent_id.empty()) state.agent_id = event.stream;
+      if (Status folded = apply(state, event); !folded) return folded.error();
+      ++impl->recovery.events;
+    }
+    next_position = batch->back().position + 1;
+  }
+  auto saved = store.load_last_seen();
+  if (!saved) return saved.error();
+  impl->last_seen.load(*saved);
+  for (auto& [agent_id, state] : agents) {
+    const auto seen = impl->last_seen.find(agent_id);
+    const TimeMs last_seen_ms = seen ? seen->last_seen_ms : state.updated_at_ms;
+    const std::string instance_id = state.instance_id;
+    impl->directory.insert(agent_id, instance_id, impl->spawn_agent(std::move(state), last_seen_ms));
+  }
+  impl->recovery.agents = agents.size();
+  impl->recovery.duration_ms = clock.now_ms() - impl->started_at_ms;
+  if (impl->options.run_background_threads) {
+    impl->ticker = std::thread([raw = impl.get()] { raw->run_ticker(); });
+  }
+  return std::unique_ptr<AgentHost>(new AgentHost(std::move(impl)));
+}
+
+Result<AgentOutcome> AgentHost::register_agent(const Registration& registration,
+                                               const RequestContext& context) {
+  if (impl_->stopping) {
+    return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
+  }
+  auto [agent_id, target] = impl_->directory.find_or_create(registration.instance_id, [this] {
+    AgentState fresh;
+    fresh.agent_id = new_agent_id();
+    const std::string agent_id = fresh.agent_id;
+    return std::make_pair(agent_id, impl_->spawn_agent(std::move(fresh), impl_->clock.now_ms()));
+  });
+  auto command = std::make_shared<AgentCommand>();
+  command->kind = CommandKind::register_agent;
+  command->registration = registration;
+  command->meta = event_meta(context);
+  return impl_->ask(target, std::move(command));
+}
+
+namespace {
+
+CommandPtr make_command(CommandKind kind, const RequestContext& context) {
+  auto command = std::make_shared<AgentCommand>();
+  command->kind = kind;
+  command->meta = event_meta(context);
+  return command;
+}
+
+}  // namespace
+
+Result<AgentOutcome> AgentHost::heartbeat(const std::string& agent_id, const HeartbeatReport& report,
+                                          const RequestContext& context) {
+  CommandPtr command = make_command(CommandKind::heartbeat, context);
+  command->heartbeat = report;
+  return impl_->ask_agent(agent_id, std::move(command));
+}
+
+Result<AgentOutcome> AgentHost::deregister(const std::string& agent_id, const RequestContext& context) {
+  return impl_->ask_agent(agent_id, make_command(CommandKind::deregister, context));
+}
+
+Result<AgentOutcome> AgentHost::decommission(const std::string& agent_id,
+                                             const RequestContext& context) {
+  return impl_->ask_agent(agent_id, make_command(CommandKind::decommission, context));
+}
+
+std::optional<LastSeenTable::Entry> AgentHost::live_info(const std::string& agent_id) const {
+  return impl_->last_seen.find(agent_id);
+}
+
+Result<AgentState> AgentHost::TEST_state(const std::string& agent_id) {
+  const auto target = impl_->directory.find(agent_id);
+  if (!target || !*target) return make_error(ErrorCode::not_found, "no live actor for this agent");
+  auto query = std::make_shared<StateQuery>();
+  auto answer = query->reply.get_future();
+  caf::anon_send(*target, std::move(query));
+  if (answer.wait_for(std::chrono::milliseconds(impl_->options.request_timeout_ms)) !=
+      std::future_status::ready) {
+    return make_error(ErrorCode::unavailable, "the agent did not answer in time");
+  }
+  try {
+    return answer.get();
+  } catch (const std::future_error&) {
+    return make_error(ErrorCode::unavailable, "the agent's actor failed");
+  }
+}
+
+std::size_t AgentHost::fire_due_timeouts() {
+  return impl_->fire_due_timeouts();
+}
+
+Status AgentHost::Impl::flush_last_seen() {
+  auto dirty = last_seen.take_dirty();
+  if (dirty.empty()) return Status::success();
+  Status saved = store.save_last_seen(dirty);
+  if (!saved) last_seen.restore_dirty(dirty);
+  return saved;
+}
+
+Status AgentHost::flush_last_seen() { return impl_->flush_last_seen(); }
+
+const RecoveryStats& AgentHost::recovery_stats() const { return impl_->recovery; }
+
+std::size_t AgentHost::agent_count() const { return impl_->directory.size(); }
+
+void AgentHost::stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  impl_->ticker_wakeup.notify_all();
+  if (impl_->ticker.joinable()) impl_->ticker.join();
+  {
+    std::unique_lock<std::mutex> lock(impl_->appends_mutex);
+    impl_->appends_done.wait(lock, [this] { return impl_->appends_in_flight == 0; });
+  }
+  impl_->wheel.clear();
+  for (const caf::actor& agent : impl_->directory.actors()) {
+    if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+  }
+  caf::anon_send_exit(impl_->supervisor, caf::exit_reason::user_shutdown);
+  impl_->system.await_all_actors_done();
+  if (Status saved = flush_last_seen(); !saved) {
+    log::error("cannot save last-seen times at shutdown", {{"error", saved.error().message}});
+  }
+}
+
+}  // namespace muster

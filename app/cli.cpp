@@ -1,0 +1,193 @@
+#include "app/cli.hpp"
+
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/time_format.hpp"
+#include "http/request_parsing.hpp"
+
+namespace muster::app {
+namespace {
+
+Error usage_error(const std::string& message) {
+  return make_error(ErrorCode::invalid_argument, message);
+}
+
+// Applies "--name value" / "--name=value" pairs and bare "--name" switches.
+// A setter returns an error message, or empty when the value was accepted.
+struct FlagTable {
+  std::map<std::string, std::function<std::string(const std::string&)>> with_value;
+  std::map<std::string, std::function<void()>> switches;
+
+  Status apply(const std::vector<std::string>& args) const {
+    for (std::size_t index = 0; index < args.size(); ++index) {
+      std::string name = args[index];
+      std::optional<std::string> value;
+      if (const auto equals = name.find('='); equals != std::string::npos) {
+        value = name.substr(equals + 1);
+        name = name.substr(0, equals);
+      }
+      if (const auto found = switches.find(name); found != switches.end() && !value) {
+        found->second();
+        continue;
+      }
+      const auto found = with_value.find(name);
+      if (found == with_value.end()) return usage_error(fmt::format("unknown option '{}'", name));
+      if (!value) {
+        if (index + 1 >= args.size()) return usage_error(fmt::format("option {} needs a value", name));
+        value = args[++index];
+      }
+      if (std::string problem = found->second(*value); !problem.empty()) {
+        return usage_error(fmt::format("{}: {}", name, problem));
+      }
+    }
+    return Status::success();
+  }
+};
+
+std::string set_duration(const std::string& text, TimeMs& out) {
+  auto parsed = parse_duration_ms(text);
+  if (!parsed) return parsed.error().message;
+  if (*parsed <= 0) return "must be greater than zero";
+  out = *parsed;
+  return {};
+}
+
+std::string set_time(const std::string& text, std::optional<TimeMs>& out) {
+  auto parsed = parse_rfc3339(text);
+  if (!parsed) return parsed.error().message;
+  out = *parsed;
+  return {};
+}
+
+std::string set_listen(const std::string& text, http::ApiServerOptions& api) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return "expected HOST:PORT, e.g. 127.0.0.1:8080";
+  const std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    return "port must be 0 to 65535";
+  }
+  api.host = text.substr(0, colon);
+  if (api.host.size() > 2 && api.host.front() == '[' && api.host.back() == ']') {
+    api.host = api.host.substr(1, api.host.size() - 2);
+  }
+  api.port = std::stoi(port);
+  return {};
+}
+
+std::string set_count(const std::string& text, std::size_t& out, std::size_t max_value) {
+  if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return "must be a whole number";
+  }
+  const std::size_t value = std::stoul(text);
+  if (value < 1 || value > max_value) return fmt::format("must be 1 to {}", max_value);
+  out = value;
+  return {};
+}
+
+}  // namespace
+
+Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
+  ServeOptions options;
+  options.store.path = "./data";
+  FlagTable flags;
+  flags.with_value["--data"] = [&](const std::string& text) {
+    if (text.empty()) return std::string("must not be empty");
+    options.store.path = text;
+    return std::string();
+  };
+  flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, options.api); };
+  flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
+    return set_duration(text, options.host.heartbeat_timeout_ms);
+  };
+  flags.with_value["--durability"] = [&](const std::string& text) {
+    if (text == "fsync") options.store.durability = Durability::fsync;
+    else if (text == "wal") options.store.durability = Durability::wal;
+    else return std::string("must be fsync or wal");
+    return std::string();
+  };
+  flags.with_value["--http-threads"] = [&](const std::string& text) {
+    return set_count(text, options.api.threads, 4096);
+  };
+  flags.with_value["--log-level"] = [&](const std::string& text) {
+    static const std::map<std::string, log::Level> kLevels = {
+        {"debug", log::Level::debug}, {"info", log::Level::info}, {"warn", log::Level::warn}, {"error", log::Level::error}};
+    const auto found = kLevels.find(text);
+    if (found == kLevels.end()) return std::string("must be debug, info, warn or error");
+    options.log_level = found->second;
+    return std::string();
+  };
+  flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  return options;
+}
+
+Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
+  ReplayOptions options;
+  FlagTable flags;
+  flags.with_value["--data"] = [&](const std::string& text) {
+    if (text.empty()) return std::string("must not be empty");
+    options.data_dir = text;
+    return std::string();
+  };
+  flags.with_value["--agent"] = [&](const std::string& text) {
+    if (!http::is_valid_agent_id(text)) return std::string("must be an agent id (a lowercase UUID)");
+    options.agent_id = text;
+    return std::string();
+  };
+  flags.with_value["--instance"] = [&](const std::string& text) {
+    if (!http::is_valid_instance_id(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    options.instance_id = text;
+    return std::string();
+  };
+  flags.with_value["--type"] = [&](const std::string& text) {
+    options.type = text;
+    return std::string();
+  };
+  flags.with_value["--since"] = [&](const std::string& text) { return set_time(text, options.since_ms); };
+  flags.with_value["--until"] = [&](const std::string& text) { return set_time(text, options.until_ms); };
+  flags.with_value["--at"] = [&](const std::string& text) { return set_time(text, options.at_ms); };
+  flags.with_value["--format"] = [&](const std::string& text) {
+    if (text == "jsonl") options.format = ReplayFormat::jsonl;
+    else if (text == "table") options.format = ReplayFormat::table;
+    else return std::string("must be jsonl or table");
+    return std::string();
+  };
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.agent_id && options.instance_id) return usage_error("give --agent or --instance, not both");
+  if (options.at_ms && !options.agent_id && !options.instance_id) {
+    return usage_error("--at needs --agent or --instance");
+  }
+  return options;
+}
+
+const char* usage() {
+  return R"(muster: a fleet control plane
+
+Usage:
+  muster serve  [--data DIR] [--listen HOST:PORT] [--heartbeat-timeout DURATION]
+                [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
+  muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
+                [--since RFC3339] [--until RFC3339] [--format jsonl|table]
+  muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
+  muster help
+
+serve options (defaults in brackets):
+  --data DIR                 where the event log lives [./data]
+  --listen HOST:PORT         address of the HTTP API; port 0 picks a free one [127.0.0.1:8080]
+  --heartbeat-timeout D      silence after which an agent is OFFLINE, e.g. 500ms, 30s, 2m [120s]
+  --durability MODE          fsync: acknowledge after the log is fsynced (survives power loss);
+                             wal: after the OS has it (survives a crash of muster only) [fsync]
+  --http-threads N           request threads; each serves one connection at a time [64]
+  --log-level LEVEL          debug, info, warn or error [info]
+
+replay prints events (one JSON object per line, or a table) from a stopped or
+running server's data directory; with --at it prints the agent as it was then.
+Durations: a whole number with ms, s, m, h or d. Times: RFC 3339, e.g. 2026-11-22T05:51:00Z.
+)";
+}
+
+}  // namespace muster::app

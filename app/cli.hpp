@@ -1,0 +1,46 @@
+#pragma once
+/// The `muster` command line: each flag maps onto one field of a module's
+/// options struct (defaults live there, not here).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/agent_host.hpp"
+#include "common/log.hpp"
+#include "common/result.hpp"
+#include "eventstore/event_store.hpp"
+#include "http/api_server.hpp"
+
+namespace muster::app {
+
+struct ServeOptions {
+  StoreOptions store;
+  AgentHostOptions host;
+  http::ApiServerOptions api;
+  log::Level log_level = log::Level::info;
+  bool enable_test_hooks = false;
+};
+
+enum class ReplayFormat { jsonl, table };
+
+struct ReplayOptions {
+  std::string data_dir = "./data";
+  std::optional<std::string> agent_id;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> type;
+  std::optional<TimeMs> since_ms;
+  std::optional<TimeMs> until_ms;
+  std::optional<TimeMs> at_ms;  ///< Print the agent's state as of this time instead of events.
+  ReplayFormat format = ReplayFormat::jsonl;
+};
+
+/// `args` excludes the program name and the subcommand. Errors are
+/// `invalid_argument` with a message fit for the terminal.
+Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
+Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args);
+
+/// The text of `muster --help`.
+const char* usage();
+
+}  // namespace muster::app

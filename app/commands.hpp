@@ -1,0 +1,16 @@
+#pragma once
+/// The `muster` subcommands. Each returns the process exit code.
+
+#include "app/cli.hpp"
+
+namespace muster::app {
+
+/// Serves until SIGTERM or SIGINT, then drains requests, flushes and returns 0.
+/// Returns 1 if the store cannot be opened or recovered, or the address cannot be bound.
+int run_serve(const ServeOptions& options);
+
+/// Prints events or, with `at_ms`, an agent's past state to stdout.
+/// Returns 1 if the data cannot be read or the agent is unknown.
+int run_replay(const ReplayOptions& options);
+
+}  // namespace muster::app

@@ -1,0 +1,35 @@
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+
+namespace {
+
+int fail_usage(const std::string& message) {
+  std::fprintf(stderr, "muster: %s\n\n%s", message.c_str(), muster::app::usage());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(muster::app::usage(), args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "serve") {
+    auto options = muster::app::parse_serve_args(rest);
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_serve(*options);
+  }
+  if (args[0] == "replay") {
+    auto options = muster::app::parse_replay_args(rest);
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_replay(*options);
+  }
+  return fail_usage("unknown command '" + args[0] + "'");
+}

@@ -1,0 +1,129 @@
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_events.hpp"
+#include "actors/agent_state.hpp"
+#include "app/commands.hpp"
+#include "common/time_format.hpp"
+#include "http/json_views.hpp"
+
+namespace muster::app {
+namespace {
+
+constexpr std::size_t kReadBatch = 8192;
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "muster replay: %s\n", message.c_str());
+  return 1;
+}
+
+// Calls `visit` for each event of the agent (or the whole log), in order,
+// until it returns false. Returns the first read error.
+template <class Visit>
+Status for_each_event(const EventStore& store, const std::optional<std::string>& agent_id, Visit&& visit) {
+  for (std::uint64_t next = 1;;) {
+    auto batch = agent_id ? store.read_stream(*agent_id, next, kReadBatch) : store.read_log(next, kReadBatch);
+    if (!batch) return batch.error();
+    if (batch->empty()) return Status::success();
+    for (const Event& event : *batch) {
+      if (!visit(event)) return Status::success();
+    }
+    next = (agent_id ? batch->back().version : batch->back().position) + 1;
+  }
+}
+
+// The agent id registered under `instance_id`, found by scanning the log.
+Result<std::optional<std::string>> find_instance(const EventStore& store, const std::string& instance_id) {
+  std::optional<std::string> agent_id;
+  Status scanned = for_each_event(store, std::nullopt, [&](const Event& event) {
+    if (event.type != agent_events::kRegistered) return true;
+    const auto data = nlohmann::json::parse(event.data, nullptr, false);
+    if (data.is_object() && data.value("instance_id", "") == instance_id) {
+      agent_id = event.stream;
+      return false;
+    }
+    return true;
+  });
+  if (!scanned) return scanned.error();
+  return agent_id;
+}
+
+bool selected(const Event& event, const ReplayOptions& options) {
+  if (options.type && event.type != *options.type) return false;
+  if (options.since_ms && event.time_ms < *options.since_ms) return false;
+  return !options.until_ms || event.time_ms <= *options.until_ms;
+}
+
+void print_table_header() {
+  std::fputs(fmt::format("{:>10}  {:<24}  {:<36}  {:>7}  {:<20}  {}\n", "POSITION", "TIME", "AGENT",
+                         "VERSION", "TYPE", "DATA")
+                 .c_str(),
+             stdout);
+}
+
+void print_event(const Event& event, ReplayFormat format) {
+  std::string line;
+  if (format == ReplayFormat::jsonl) {
+    line = http::event_to_json(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    line = fmt::format("{:>10}  {:<24}  {:<36}  {:>7}  {:<20}  {}", event.position,
+                       format_rfc3339(event.time_ms), event.stream, event.version, event.type, event.data);
+  }
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+int print_state_at(const EventStore& store, const std::string& agent_id, TimeMs at_ms) {
+  AgentState state;
+  state.agent_id = agent_id;
+  Status folded = Status::success();
+  Status read = for_each_event(store, agent_id, [&](const Event& event) {
+    if (event.time_ms > at_ms) return false;
+    folded = apply(state, event);
+    return folded.ok();
+  });
+  if (!read) return fail(read.error().message);
+  if (!folded) return fail(folded.error().message);
+  if (state.version == 0) {
+    return fail(fmt::format("agent {} had no events at or before {}", agent_id, format_rfc3339(at_ms)));
+  }
+  nlohmann::json out = to_json(state);
+  out["as_of"] = format_rfc3339(at_ms);
+  std::puts(out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_replay(const ReplayOptions& options) {
+  StoreOptions store_options;
+  store_options.path = options.data_dir;
+  store_options.read_only = true;
+  auto opened = open_rocksdb_event_store(store_options);
+  if (!opened) return fail(fmt::format("cannot open {}: {}", options.data_dir, opened.error().message));
+  const EventStore& store = **opened;
+
+  std::optional<std::string> agent_id = options.agent_id;
+  if (options.instance_id) {
+    auto found = find_instance(store, *options.instance_id);
+    if (!found) return fail(found.error().message);
+    if (!*found) return fail(fmt::format("no agent registered with instance id '{}'", *options.instance_id));
+    agent_id = *found;
+  }
+  if (agent_id && store.stream_version(*agent_id) == 0) {
+    return fail(fmt::format("no agent with id {}", *agent_id));
+  }
+  if (options.at_ms) return print_state_at(store, *agent_id, *options.at_ms);
+
+  if (options.format == ReplayFormat::table) print_table_header();
+  Status read = for_each_event(store, agent_id, [&](const Event& event) {
+    if (selected(event, options)) print_event(event, options.format);
+    return true;
+  });
+  if (!read) return fail(read.error().message);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+}  // namespace muster::app

@@ -1,0 +1,104 @@
+#include <csignal>
+#include <pthread.h>
+
+#include <fmt/format.h>
+
+#include "app/commands.hpp"
+#include "actors/crash_injector.hpp"
+#include "common/log.hpp"
+#include "projections/projection_runner.hpp"
+
+namespace muster::app {
+namespace {
+
+// Blocks SIGTERM and SIGINT in this thread and every thread it starts, so
+// that `wait_for_stop_signal` alone receives them.
+sigset_t block_stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int wait_for_stop_signal(const sigset_t& signals) {
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+const char* durability_name(Durability durability) {
+  return durability == Durability::fsync ? "fsync" : "wal";
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& options) {
+  log::set_level(options.log_level);
+  const sigset_t stop_signals = block_stop_signals();
+  SystemClock clock;
+
+  StoreOptions store_options = options.store;
+  store_options.clock = &clock;
+  auto opened = open_rocksdb_event_store(store_options);
+  if (!opened) {
+    log::error("cannot open the event store",
+               {{"data", options.store.path},
+                {"error", opened.error().message},
+                {"hint", opened.error().code == ErrorCode::corruption
+                             ? "the data directory is damaged: restore it from a backup, or move it "
+                               "aside to start empty; muster will not serve a state it cannot trust"
+                             : "check the path, its permissions and free space"}});
+    return 1;
+  }
+  EventStore& store = **opened;
+  const std::uint64_t head_at_start = store.head_position();
+  log::info("event store open", {{"data", options.store.path},
+                                 {"durability", durability_name(options.store.durability)},
+                                 {"log_position", head_at_start}});
+
+  ProjectionRunner projections(store);
+  projections.start();
+
+  CrashInjector crash_injector;
+  http::ApiServer api(options.api, {&store, &projections, &clock,
+                                    options.enable_test_hooks ? &crash_injector : nullptr});
+  if (Status started = api.start(); !started) {
+    log::error("cannot start the HTTP API", {{"error", started.error().message}});
+    return 1;
+  }
+  log::info("listening", {{"listen", fmt::format("{}:{}", options.api.host, api.port())},
+                          {"port", api.port()}});
+
+  AgentHostOptions host_options = options.host;
+  if (options.enable_test_hooks) {
+    log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor");
+    host_options.TEST_before_command = [&crash_injector](const std::string& agent_id) {
+      crash_injector.check(agent_id);
+    };
+  }
+  auto host = AgentHost::start(store, clock, host_options);
+  if (!host) {
+    log::error("cannot recover agents from the log", {{"error", host.error().message}});
+    api.stop();
+    return 1;
+  }
+  const RecoveryStats& recovered = (*host)->recovery_stats();
+  log::info("recovered", {{"agents", recovered.agents},
+                          {"events", recovered.events},
+                          {"duration_ms", recovered.duration_ms},
+                          {"heartbeat_timeout_ms", options.host.heartbeat_timeout_ms}});
+  api.attach_agent_host(host->get(), head_at_start);
+
+  const int received = wait_for_stop_signal(stop_signals);
+  log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  api.stop();
+  (*host)->stop();
+  projections.stop();
+  store.stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace muster::app

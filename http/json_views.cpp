@@ -1,0 +1,71 @@
+#include "http/json_views.hpp"
+
+#include "common/time_format.hpp"
+
+namespace muster::http {
+namespace {
+
+using nlohmann::json;
+
+json embedded_json(const std::string& text) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? json(text) : parsed;
+}
+
+}  // namespace
+
+json event_to_json(const Event& event) {
+  return {{"position", event.position},
+          {"stream", event.stream},
+          {"version", event.version},
+          {"type", event.type},
+          {"time", format_rfc3339(event.time_ms)},
+          {"schema_version", event.schema_version},
+          {"data", embedded_json(event.data)},
+          {"meta", embedded_json(event.meta)}};
+}
+
+json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live,
+                   TimeMs now_ms, const HealthThresholds& thresholds, bool with_health) {
+  json out = to_json(state);
+  const TimeMs last_seen_ms = live ? live->last_seen_ms : state.updated_at_ms;
+  out["last_seen"] = format_rfc3339(last_seen_ms);
+  if (!with_health) return out;
+  const TimeMs silent_ms = std::max<TimeMs>(0, now_ms - last_seen_ms);
+  const char* health = "offline";
+  int score = 0;
+  if (is_live(state.status)) {
+    if (silent_ms <= thresholds.healthy_within_ms) {
+      health = "healthy", score = 100;
+    } else if (silent_ms <= thresholds.warning_within_ms) {
+      health = "warning", score = 50;
+    } else {
+      health = "unhealthy", score = 20;
+    }
+  }
+  const TimeMs uptime_ms = is_live(state.status) ? std::max<TimeMs>(0, now_ms - state.online_since_ms) : 0;
+  out["health"] = {{"last_seen", format_rfc3339(last_seen_ms)},
+                   {"seconds_since_last_seen", silent_ms / 1000},
+                   {"uptime_seconds", uptime_ms / 1000},
+                   {"health", health},
+                   {"health_score", score},
+                   {"metrics", live ? json(live->metrics) : json::object()}};
+  return out;
+}
+
+json stats_to_json(const FleetStats& stats, std::uint64_t log_position) {
+  return {{"total", stats.total},
+          {"by_status", {{"ONLINE", stats.online}, {"DEGRADED", stats.degraded}, {"OFFLINE", stats.offline}}},
+          {"by_version", stats.by_version},
+          {"by_type", stats.by_type},
+          {"log_position", log_position},
+          {"projection_position", stats.position}};
+}
+
+json error_body(const std::string& message, const std::string& code, const json& details) {
+  json body = {{"error", message}, {"code", code}};
+  if (!details.is_null() && !details.empty()) body["details"] = details;
+  return body;
+}
+
+}  // namespace muster::http

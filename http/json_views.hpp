@@ -1,0 +1,42 @@
+#pragma once
+/// How muster's values look in JSON: events (the API's /events and
+/// `muster replay`), agents with their health, fleet statistics, errors.
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_state.hpp"
+#include "actors/last_seen_table.hpp"
+#include "common/clock.hpp"
+#include "eventstore/event.hpp"
+#include "projections/fleet_projection.hpp"
+
+namespace muster::http {
+
+/// {position, stream, version, type, time, schema_version, data, meta}; `data`
+/// and `meta` as JSON values (a string if they do not parse).
+nlohmann::json event_to_json(const Event& event);
+
+/// When an agent counts as healthy, warning or unhealthy by silence.
+struct HealthThresholds {
+  /// Seen within this long: healthy (score 100). Default: 60 s.
+  TimeMs healthy_within_ms = 60'000;
+  /// Seen within this long: warning (50); beyond: unhealthy (20). Default: 300 s.
+  TimeMs warning_within_ms = 300'000;
+};
+
+/// The agent with `last_seen` (and, when `with_health`, a `health` block:
+/// last_seen, seconds_since_last_seen, uptime_seconds, health, health_score,
+/// and the latest metrics).
+nlohmann::json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live,
+                             TimeMs now_ms, const HealthThresholds& thresholds, bool with_health);
+
+nlohmann::json stats_to_json(const FleetStats& stats, std::uint64_t log_position);
+
+/// {"error": message, "code": code, "details": details?}
+nlohmann::json error_body(const std::string& message, const std::string& code,
+                          const nlohmann::json& details = nullptr);
+
+}  // namespace muster::http

@@ -1,0 +1,284 @@
+#include "http/request_parsing.hpp"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace muster::http {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxTextLength = 256;
+constexpr std::size_t kMaxNameLength = 128;
+constexpr std::size_t kMaxListItems = 64;
+constexpr std::size_t kMaxMetrics = 128;
+constexpr std::size_t kMaxListLimit = 1000;
+
+bool is_name_char(char c, std::string_view extra) {
+  return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
+}
+
+bool is_name(std::string_view text, std::string_view extra) {
+  if (text.empty() || text.size() > kMaxNameLength) return false;
+  for (char c : text) {
+    if (!is_name_char(c, extra)) return false;
+  }
+  return true;
+}
+
+bool is_ip_address(const std::string& text) {
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, text.c_str(), buffer) == 1 || inet_pton(AF_INET6, text.c_str(), buffer) == 1;
+}
+
+// Collects problems per field while reading a body.
+class FieldReader {
+ public:
+  explicit FieldReader(const json& body) : body_(body) {}
+
+  // A present, non-null member, or null.
+  const json* member(const char* key) const {
+    const auto found = body_.find(key);
+    return found == body_.end() || found->is_null() ? nullptr : &*found;
+  }
+
+  std::optional<std::string> text(const char* key, std::size_t max_length = kMaxTextLength) {
+    const json* value = member(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_string()) return fail(key, "must be a string");
+    const auto& text = value->get_ref<const std::string&>();
+    if (text.size() > max_length) return fail(key, fmt::format("must be at most {} characters", max_length));
+    return text;
+  }
+
+  std::optional<std::vector<std::string>> text_list(const char* key) {
+    const json* value = member(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_array()) return fail(key, "must be an array of strings");
+    if (value->size() > kMaxListItems) return fail(key, fmt::format("must have at most {} items", kMaxListItems));
+    std::vector<std::string> items;
+    for (const json& item : *value) {
+      if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+          item.get_ref<const std::string&>().size() > kMaxNameLength) {
+        return fail(key, fmt::format("items must be strings of 1 to {} characters", kMaxNameLength));
+      }
+      items.push_back(item.get<std::string>());
+    }
+    return items;
+  }
+
+  std::optional<std::map<std::string, std::string>> labels(const char* key) {
+    const json* value = member(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_object()) return fail(key, "must be an object of string to string");
+    if (value->size() > kMaxListItems) return fail(key, fmt::format("must have at most {} labels", kMaxListItems));
+    std::map<std::string, std::string> labels;
+    for (const auto& [name, label] : value->items()) {
+      if (!is_name(name, "._/-")) {
+        return fail(key, fmt::format("label keys must be 1 to {} characters of [A-Za-z0-9._/-]", kMaxNameLength));
+      }
+      if (!label.is_string() || label.get_ref<const std::string&>().size() > kMaxTextLength) {
+        return fail(key, fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
+      }
+      labels.emplace(name, label.get<std::string>());
+    }
+    return labels;
+  }
+
+  std::nullopt_t fail(const char* key, const std::string& why) {
+    problems_[key] = why;
+    return std::nullopt;
+  }
+
+  bool ok() const { return problems_.empty(); }
+  Invalid invalid() const { return Invalid{"request body failed validation", "VALIDATION_FAILED", problems_}; }
+
+ private:
+  const json& body_;
+  json problems_ = json::object();
+};
+
+Invalid invalid_param(const std::string& name, const std::string& why) {
+  return Invalid{fmt::format("invalid query parameter '{}'", name), "INVALID_PARAMETER",
+                 json{{name, why}}};
+}
+
+std::optional<std::string> single_param(const QueryParams& params, const std::string& name) {
+  const auto found = params.find(name);
+  if (found == params.end()) return std::nullopt;
+  return found->second;
+}
+
+constexpr std::string_view kBase64Alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+}  // namespace
+
+Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
+  const bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (blank) {
+    if (allow_empty) return json::object();
+    return Invalid{"request body is required", "INVALID_JSON", json{{"body", "must be a JSON object"}}};
+  }
+  json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return Invalid{"request body is not valid JSON", "INVALID_JSON", json{{"body", "malformed JSON"}}};
+  }
+  if (!parsed.is_object()) {
+    return Invalid{"request body must be a JSON object", "INVALID_JSON",
+                   json{{"body", "must be a JSON object"}}};
+  }
+  return parsed;
+}
+
+bool is_valid_instance_id(std::string_view text) { return is_name(text, "._:-"); }
+
+bool is_valid_agent_id(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (std::size_t index = 0; index < text.size(); ++index) {
+    const bool dash_position = index == 8 || index == 13 || index == 18 || index == 23;
+    const char c = text[index];
+    if (dash_position ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Parsed<Registration> parse_registration(const json& body) {
+  FieldReader reader(body);
+  Registration registration;
+  const json* instance_id = reader.member("instance_id");
+  if (instance_id == nullptr) {
+    reader.fail("instance_id", "is required");
+  } else if (!instance_id->is_string() || !is_valid_instance_id(instance_id->get_ref<const std::string&>())) {
+    reader.fail("instance_id", "must be 1 to 128 characters of [A-Za-z0-9._:-]");
+  } else {
+    registration.instance_id = instance_id->get<std::string>();
+  }
+  registration.name = reader.text("name");
+  registration.hostname = reader.text("hostname");
+  registration.ip_address = reader.text("ip_address", 45);
+  if (registration.ip_address && !registration.ip_address->empty() &&
+      !is_ip_address(*registration.ip_address)) {
+    reader.fail("ip_address", "must be an IPv4 or IPv6 address");
+  }
+  registration.version = reader.text("version");
+  registration.type = reader.text("type");
+  registration.capabilities = reader.text_list("capabilities");
+  registration.labels = reader.labels("labels");
+  if (!reader.ok()) return reader.invalid();
+  return registration;
+}
+
+Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
+  FieldReader reader(body);
+  HeartbeatReport report;
+  if (const auto status = reader.text("status")) {
+    const auto parsed = parse_agent_status(*status);
+    if (parsed && is_live(*parsed)) {
+      report.status = parsed;
+    } else {
+      reader.fail("status", "must be \"online\" or \"degraded\"");
+    }
+  }
+  report.version = reader.text("version");
+  if (const json* metrics = reader.member("metrics")) {
+    if (!metrics->is_object() || metrics->size() > kMaxMetrics) {
+      reader.fail("metrics", fmt::format("must be an object of at most {} name: number pairs", kMaxMetrics));
+    } else {
+      for (const auto& [name, value] : metrics->items()) {
+        if (!is_name(name, "._/-") || !value.is_number() || !std::isfinite(value.get<double>())) {
+          reader.fail("metrics", "names must be 1 to 128 characters of [A-Za-z0-9._/-], values finite numbers");
+          break;
+        }
+        report.metrics.emplace(name, value.get<double>());
+      }
+    }
+  }
+  if (!reader.ok()) return reader.invalid();
+  return report;
+}
+
+Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::string& name,
+                                       std::uint64_t fallback, std::uint64_t max_value) {
+  const auto text = single_param(params, name);
+  if (!text) return fallback;
+  if (text->empty() || text->size() > 20) return invalid_param(name, "must be a non-negative integer");
+  std::uint64_t value = 0;
+  for (char c : *text) {
+    if (c < '0' || c > '9') return invalid_param(name, "must be a non-negative integer");
+    const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (max_value - digit) / 10) {
+      return invalid_param(name, fmt::format("must be at most {}", max_value));
+    }
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+Parsed<ListQuery> parse_list_query(const QueryParams& params) {
+  ListQuery query;
+  if (const auto status = single_param(params, "status")) {
+    const auto parsed = parse_agent_status(*status);
+    if (!parsed || !is_listed(*parsed)) return invalid_param("status", "must be ONLINE, DEGRADED or OFFLINE");
+    query.filter.status = parsed;
+  }
+  query.filter.version = single_param(params, "version");
+  query.filter.type = single_param(params, "type");
+  query.filter.text = single_param(params, "q");
+  const auto labels = params.equal_range("label");
+  for (auto label = labels.first; label != labels.second; ++label) {
+    const auto equals = label->second.find('=');
+    if (equals == std::string::npos || equals == 0) return invalid_param("label", "must be key=value");
+    query.filter.labels.emplace_back(label->second.substr(0, equals), label->second.substr(equals + 1));
+  }
+  auto limit = parse_uint_param(params, "limit", 100, kMaxListLimit);
+  if (auto* invalid = std::get_if<Invalid>(&limit)) return *invalid;
+  query.limit = std::get<std::uint64_t>(limit);
+  if (query.limit == 0) return invalid_param("limit", fmt::format("must be 1 to {}", kMaxListLimit));
+  if (const auto cursor = single_param(params, "cursor")) {
+    const auto after = decode_cursor(*cursor);
+    if (!after) return invalid_param("cursor", "is not a cursor this server issued");
+    query.after_agent_id = *after;
+  }
+  return query;
+}
+
+std::string encode_cursor(const std::string& after_agent_id) {
+  std::string text;
+  unsigned bits = 0;
+  int bit_count = 0;
+  for (unsigned char c : after_agent_id) {
+    bits = (bits << 8) | c;
+    bit_count += 8;
+    while (bit_count >= 6) {
+      bit_count -= 6;
+      text += kBase64Alphabet[(bits >> bit_count) & 0x3f];
+    }
+  }
+  if (bit_count > 0) text += kBase64Alphabet[(bits << (6 - bit_count)) & 0x3f];
+  return text;
+}
+
+std::optional<std::string> decode_cursor(std::string_view cursor) {
+  std::string text;
+  unsigned bits = 0;
+  int bit_count = 0;
+  for (char c : cursor) {
+    const auto index = kBase64Alphabet.find(c);
+    if (index == std::string_view::npos) return std::nullopt;
+    bits = (bits << 6) | static_cast<unsigned>(index);
+    bit_count += 6;
+    if (bit_count >= 8) {
+      bit_count -= 8;
+      text += static_cast<char>((bits >> bit_count) & 0xff);
+    }
+  }
+  if (!is_valid_agent_id(text)) return std::nullopt;
+  return text;
+}
+
+}  // namespace muster::http

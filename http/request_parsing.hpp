@@ -1,0 +1,63 @@
+#pragma once
+/// Turning outside input into typed commands and queries, or into a precise
+/// refusal. Every function here is total: any bytes in give a value or an
+/// `invalid_argument` error whose `details` name each bad field, never a crash.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_decider.hpp"
+#include "common/result.hpp"
+#include "projections/fleet_projection.hpp"
+
+namespace muster::http {
+
+/// A refusal of a request: the error plus per-field problems (field → why).
+struct Invalid {
+  std::string message;
+  std::string code;  ///< e.g. "INVALID_JSON", "VALIDATION_FAILED".
+  nlohmann::json details = nlohmann::json::object();
+};
+
+template <class T>
+using Parsed = std::variant<T, Invalid>;
+
+/// Query parameters as received (repeated keys keep every value, in order).
+using QueryParams = std::multimap<std::string, std::string>;
+
+/// Parses a JSON object body. An empty body gives an empty object when
+/// `allow_empty`; otherwise it is refused.
+Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty);
+
+Parsed<Registration> parse_registration(const nlohmann::json& body);
+Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
+
+/// True for 1 to 128 characters of [A-Za-z0-9._:-].
+bool is_valid_instance_id(std::string_view text);
+/// True for a canonical lowercase UUID (8-4-4-4-12 hex digits).
+bool is_valid_agent_id(std::string_view text);
+
+struct ListQuery {
+  AgentFilter filter;
+  std::size_t limit = 100;
+  std::string after_agent_id;  ///< Decoded from `cursor`; empty for the first page.
+};
+
+/// status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
+Parsed<ListQuery> parse_list_query(const QueryParams& params);
+
+/// An optional non-negative integer parameter; `fallback` when absent.
+Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::string& name,
+                                       std::uint64_t fallback, std::uint64_t max_value);
+
+/// The opaque cursor clients pass back for the next page.
+std::string encode_cursor(const std::string& after_agent_id);
+std::optional<std::string> decode_cursor(std::string_view cursor);
+
+}  // namespace muster::http

@@ -1,0 +1,88 @@
+#pragma once
+/// Matches a method and path against routes such as
+/// "/api/v1/agents/{agent_id}/heartbeat", telling apart an unknown path (404)
+/// from a known path with another method (405, with the methods allowed).
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace muster::http {
+
+using PathParams = std::map<std::string, std::string>;
+
+template <class Handler>
+class Router {
+ public:
+  /// `pattern` segments in braces capture the segment under that name.
+  void add(std::string method, std::string_view pattern, Handler handler) {
+    routes_.push_back(Route{std::move(method), split(pattern), std::move(handler)});
+  }
+
+  struct Match {
+    const Handler* handler = nullptr;  ///< Null when nothing matched.
+    PathParams params;
+    std::vector<std::string> allowed_methods;  ///< Set when only the method differs.
+  };
+
+  Match find(std::string_view method, std::string_view path) const {
+    Match match;
+    const std::vector<std::string> segments = split(path);
+    for (const Route& route : routes_) {
+      PathParams params;
+      if (!matches(route.segments, segments, params)) continue;
+      if (route.method == method || (method == "HEAD" && route.method == "GET")) {
+        match.handler = &route.handler;
+        match.params = std::move(params);
+        return match;
+      }
+      match.allowed_methods.push_back(route.method);
+    }
+    return match;
+  }
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+
+  // "/a/b/" and "/a/b" are the same path; empty segments in between are kept
+  // so that "/a//b" matches nothing.
+  static std::vector<std::string> split(std::string_view path) {
+    std::vector<std::string> segments;
+    if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    if (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    if (path.empty()) return segments;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t slash = path.find('/', start);
+      segments.emplace_back(path.substr(start, slash - start));
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+    return segments;
+  }
+
+  static bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                      PathParams& params) {
+    if (pattern.size() != path.size()) return false;
+    for (std::size_t index = 0; index < pattern.size(); ++index) {
+      const std::string& expected = pattern[index];
+      if (expected.size() > 2 && expected.front() == '{' && expected.back() == '}') {
+        if (path[index].empty()) return false;
+        params[expected.substr(1, expected.size() - 2)] = path[index];
+      } else if (expected != path[index]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace muster::http

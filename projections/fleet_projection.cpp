@@ -1,0 +1,104 @@
+#include "projections/fleet_projection.hpp"
+
+#include <mutex>
+
+namespace muster {
+namespace {
+
+bool matches(const AgentState& state, const AgentFilter& filter) {
+  if (!is_listed(state.status)) return false;
+  if (filter.status && state.status != *filter.status) return false;
+  if (filter.version && state.profile.version != *filter.version) return false;
+  if (filter.type && state.profile.type != *filter.type) return false;
+  for (const auto& [key, value] : filter.labels) {
+    const auto found = state.profile.labels.find(key);
+    if (found == state.profile.labels.end() || found->second != value) return false;
+  }
+  if (filter.text && state.profile.name.find(*filter.text) == std::string::npos &&
+      state.profile.hostname.find(*filter.text) == std::string::npos) {
+    return false;
+  }
+  return true;
+}
+
+void adjust(std::map<std::string, std::size_t>& counts, const std::string& key, int delta) {
+  auto& count = counts[key];
+  count += delta;
+  if (count == 0) counts.erase(key);
+}
+
+}  // namespace
+
+void FleetProjection::count(const AgentState& state, int delta) {
+  if (!is_listed(state.status)) return;
+  stats_.total += delta;
+  switch (state.status) {
+    case AgentStatus::online: stats_.online += delta; break;
+    case AgentStatus::degraded: stats_.degraded += delta; break;
+    case AgentStatus::offline: stats_.offline += delta; break;
+    default: break;
+  }
+  adjust(stats_.by_version, state.profile.version, delta);
+  adjust(stats_.by_type, state.profile.type, delta);
+}
+
+Status FleetProjection::apply(const std::vector<Event>& batch) {
+  Status first_failure;
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  for (const Event& event : batch) {
+    AgentState& state = agents_[event.stream];
+    if (state.agent_id.empty()) state.agent_id = event.stream;
+    count(state, -1);
+    Status folded = muster::apply(state, event);
+    count(state, +1);
+    if (!folded && first_failure.ok()) first_failure = folded;
+    stats_.position = event.position;
+  }
+  return first_failure;
+}
+
+AgentPage FleetProjection::list(const AgentFilter& filter, std::size_t limit,
+                                const std::string& after_agent_id) const {
+  AgentPage page;
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  for (const auto& [agent_id, state] : agents_) {
+    if (!matches(state, filter)) continue;
+    ++page.total;
+    if (agent_id <= after_agent_id) continue;
+    if (page.agents.size() < limit) {
+      page.agents.push_back(state);
+    } else if (!page.next_after) {
+      page.next_after = page.agents.back().agent_id;
+    }
+  }
+  return page;
+}
+
+std::optional<AgentState> FleetProjection::find(const std::string& agent_id) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto found = agents_.find(agent_id);
+  if (found == agents_.end() || found->second.status == AgentStatus::unregistered) {
+    return std::nullopt;
+  }
+  return found->second;
+}
+
+FleetStats FleetProjection::stats() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return stats_;
+}
+
+std::uint64_t FleetProjection::position() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return stats_.position;
+}
+
+std::vector<AgentState> FleetProjection::snapshot() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::vector<AgentState> all;
+  all.reserve(agents_.size());
+  for (const auto& entry : agents_) all.push_back(entry.second);
+  return all;
+}
+
+}  // namespace muster

@@ -1,0 +1,34 @@
+#include "projections/projection_runner.hpp"
+
+#include "common/log.hpp"
+
+namespace muster {
+
+ProjectionRunner::ProjectionRunner(const EventStore& store)
+    : follower_(store, 1, [this](const std::vector<Event>& batch) { fold(batch); }) {}
+
+ProjectionRunner::~ProjectionRunner() { stop(); }
+
+void ProjectionRunner::start() { follower_.start(); }
+
+void ProjectionRunner::stop() { follower_.stop(); }
+
+void ProjectionRunner::catch_up() { follower_.deliver_available(); }
+
+void ProjectionRunner::fold(const std::vector<Event>& batch) {
+  if (Status folded = fleet_.apply(batch); !folded) {
+    // Skipped rather than stalled: one bad event must not freeze every read.
+    log::error("projection skipped an event", {{"error", folded.error().message}});
+  }
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  position_advanced_.notify_all();
+}
+
+bool ProjectionRunner::wait_for_position(std::uint64_t position,
+                                         std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(position_mutex_);
+  return position_advanced_.wait_for(lock, timeout,
+                                     [&] { return fleet_.position() >= position; });
+}
+
+}  // namespace muster

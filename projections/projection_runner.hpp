@@ -1,0 +1,49 @@
+#pragma once
+/// Keeps a `FleetProjection` up to date: follows the log from position 1
+/// (catch-up, then live) and folds each batch in. Readers that need their own
+/// write reflected wait, bounded, with `wait_for_position`.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "eventstore/event_store.hpp"
+#include "eventstore/log_follower.hpp"
+#include "projections/fleet_projection.hpp"
+
+namespace muster {
+
+class ProjectionRunner {
+ public:
+  /// `store` must outlive the runner.
+  explicit ProjectionRunner(const EventStore& store);
+  ~ProjectionRunner();
+  ProjectionRunner(const ProjectionRunner&) = delete;
+  ProjectionRunner& operator=(const ProjectionRunner&) = delete;
+
+  /// Starts following the log on a thread of its own.
+  void start();
+  /// Stops following. Idempotent; the destructor calls it.
+  void stop();
+
+  /// Folds everything written so far on the calling thread (tests, rebuilds).
+  void catch_up();
+
+  /// Waits until the projection has folded `position`, at most `timeout`;
+  /// true if it has.
+  bool wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const;
+
+  const FleetProjection& fleet() const { return fleet_; }
+
+ private:
+  void fold(const std::vector<Event>& batch);
+
+  FleetProjection fleet_;
+  mutable std::mutex position_mutex_;
+  mutable std::condition_variable position_advanced_;
+  LogFollower follower_;
+};
+
+}  // namespace muster

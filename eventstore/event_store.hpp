@@ -72,11 +72,14 @@ class EventStore {
 
   /// Appends `events` (at least one) to `stream` atomically, if the stream's
   /// current version equals `expected_version` (`kNewStream` for a new stream).
-  /// `done` runs exactly once, on a store thread, after the events are durable
-  /// per `Durability`, or with an error and nothing written: `conflict` on a
-  /// version mismatch, `io_error` if the write failed, `unavailable` when
-  /// read-only or stopped, `invalid_argument` for an empty batch or stream id.
-  /// `done` must not block for long: other appends wait behind it.
+  /// `done` runs exactly once, after the events are durable per `Durability`,
+  /// or with an error and nothing written: `conflict` on a version mismatch,
+  /// `io_error` if the write failed, `unavailable` when read-only or stopped,
+  /// `invalid_argument` for an empty batch or a stream id that is empty or
+  /// contains '\0'. It runs on the store's writer thread, except refusals of a
+  /// stopped or read-only store, which run on the caller's thread.
+  /// `done` must not block for long (other appends wait behind it) and must not
+  /// call `append` or `stop` (the writer would wait for itself).
   /// Concurrent appends share one synced write (group commit).
   virtual void append_async(std::string stream, std::uint64_t expected_version,
                             std::vector<NewEvent> events, AppendCallback done) = 0;
@@ -103,7 +106,8 @@ class EventStore {
   virtual std::uint64_t stream_version(const std::string& stream) const = 0;
 
   /// Blocks until `head_position() > after_position` or `timeout` passes or the
-  /// store stops; returns the head position then.
+  /// store stops; returns the head position then. `timeout` is real time: a
+  /// `Clock` cannot wait.
   virtual std::uint64_t wait_for_position(std::uint64_t after_position,
                                           std::chrono::milliseconds timeout) const = 0;
 

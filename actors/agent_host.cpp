@@ -114,6 +114,7 @@ struct AgentActorState {
   bool append_in_flight = false;
   bool timer_armed = false;
   std::deque<CommandPtr> waiting;  ///< Commands that arrived while an append was in flight.
+  std::vector<StateQueryPtr> deferred_queries;  ///< Answered once no append is in flight.
   static inline const char* name = "muster.agent";
 };
 using AgentActor = caf::stateful_actor<AgentActorState>;
@@ -220,7 +221,10 @@ caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState in
       [=](const CommandPtr& command) { host->enqueue(self, command); },
       [=](append_done_atom, const AppendDonePtr& done) { host->finish_append(self, *done); },
       [=](check_timeout_atom) { host->check_timeout(self); },
-      [=](const StateQueryPtr& query) { query->reply.set_value(self->state.agent); },
+      [=](const StateQueryPtr& query) {
+        self->state.deferred_queries.push_back(query);
+        host->drain_waiting(self);
+      },
   };
 }
 
@@ -386,6 +390,9 @@ void AgentHost::Impl::drain_waiting(AgentActor* self) {
     actor_state.waiting.pop_front();
     handle(self, std::move(next));
   }
+  if (actor_state.append_in_flight) return;
+  for (const StateQueryPtr& query : actor_state.deferred_queries) query->reply.set_value(actor_state.agent);
+  actor_state.deferred_queries.clear();
 }
 
 void AgentHost::Impl::check_timeout(AgentActor* self) {

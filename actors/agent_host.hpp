@@ -100,7 +100,8 @@ class AgentHost {
   /// Last-seen time and latest metrics of an agent, if it was ever heard from.
   std::optional<LastSeenTable::Entry> live_info(const std::string& agent_id) const;
 
-  /// The actor's current state (for tests comparing live state with a fold of the log).
+  /// The actor's state once the commands it has already received are done
+  /// (for tests comparing live state with a fold of the log).
   Result<AgentState> TEST_state(const std::string& agent_id);
 
   /// Sends every due heartbeat-timeout check to its actor now; returns how many.

@@ -1,0 +1,158 @@
+#include "tests/support/muster_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace muster::testing {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Starts `binary args...` with stdout and stderr sent to the given files.
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+  std::vector<char*> argv;
+  std::string binary = MUSTER_BINARY;
+  argv.push_back(binary.data());
+  std::vector<std::string> copies = args;
+  for (std::string& arg : copies) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -1;
+}
+
+HttpAnswer to_answer(const httplib::Result& result) {
+  HttpAnswer answer;
+  if (!result) return answer;
+  answer.status = result->status;
+  answer.body = result->body;
+  answer.headers = result->headers;
+  answer.json = nlohmann::json::parse(answer.body, nullptr, false);
+  return answer;
+}
+
+}  // namespace
+
+MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_args)
+    : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".server.log") {
+  std::vector<std::string> args = {"serve", "--data", data_dir_, "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(args, "/dev/null", log_path_);
+  const std::regex listening(R"re("msg":"listening".*"port":(\d+))re");
+  const bool listening_seen = eventually(
+      [&] {
+        std::smatch found;
+        const std::string log = log_text();
+        if (!std::regex_search(log, found, listening)) return false;
+        port_ = std::stoi(found[1]);
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (!listening_seen) {
+    kill9();
+    throw std::runtime_error("muster did not start listening; log:\n" + log_text());
+  }
+  if (!eventually([&] { return get("/readyz").status == 200; }, std::chrono::seconds(30))) {
+    kill9();
+    throw std::runtime_error("muster did not become ready; log:\n" + log_text());
+  }
+}
+
+MusterServer::~MusterServer() { kill9(); }
+
+std::string MusterServer::log_text() const { return read_file(log_path_); }
+
+HttpAnswer MusterServer::send(const std::string& method, const std::string& path, const std::string& body,
+                              const httplib::Headers& headers) const {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(30, 0);
+  httplib::Request request;
+  request.method = method;
+  request.path = path;
+  request.headers = headers;
+  request.body = body;
+  if (method != "GET" && method != "HEAD") {
+    request.headers.emplace("Content-Length", std::to_string(body.size()));
+  }
+  return to_answer(client.send(request));
+}
+
+HttpAnswer MusterServer::get(const std::string& path) const { return send("GET", path, "", {}); }
+
+HttpAnswer MusterServer::post(const std::string& path, const std::string& body,
+                              const std::string& content_type) const {
+  return send("POST", path, body, {{"Content-Type", content_type}});
+}
+
+HttpAnswer MusterServer::del(const std::string& path) const { return send("DELETE", path, "", {}); }
+
+int MusterServer::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  const int code = wait_exit(pid_);
+  pid_ = -1;
+  return code;
+}
+
+void MusterServer::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  wait_exit(pid_);
+  pid_ = -1;
+}
+
+CommandResult run_muster(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  TempDir scratch;
+  const std::string out_path = scratch.file("out");
+  const std::string err_path = scratch.file("err");
+  const pid_t pid = spawn(args, out_path, err_path);
+  CommandResult result;
+  const bool finished = eventually(
+      [&] {
+        int status = 0;
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done != pid) return false;
+        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        return true;
+      },
+      timeout);
+  if (!finished) {
+    ::kill(pid, SIGKILL);
+    wait_exit(pid);
+  }
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+}  // namespace muster::testing

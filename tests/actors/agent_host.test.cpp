@@ -1,0 +1,274 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_events.hpp"
+#include "actors/agent_host.hpp"
+#include "actors/crash_injector.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace muster;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr TimeMs kTimeoutMs = 10'000;
+
+// A real store in a temp dir, a manual clock, and a host driven by hand.
+struct HostFixture {
+  testing::TempDir dir;
+  ManualClock clock;
+  std::unique_ptr<EventStore> store;
+  CrashInjector crashes;
+  std::unique_ptr<AgentHost> host;
+
+  HostFixture() {
+    open_store();
+    start_host();
+  }
+
+  void open_store() {
+    StoreOptions options;
+    options.path = dir.file("data");
+    options.clock = &clock;
+    store = std::move(*open_rocksdb_event_store(options));
+  }
+
+  void start_host() {
+    AgentHostOptions options;
+    options.heartbeat_timeout_ms = kTimeoutMs;
+    options.run_background_threads = false;
+    options.request_timeout_ms = 5'000;
+    options.TEST_before_command = [this](const std::string& agent_id) { crashes.check(agent_id); };
+    auto started = AgentHost::start(*store, clock, options);
+    REQUIRE(started.ok());
+    host = std::move(*started);
+  }
+
+  void restart_host() {
+    host->stop();
+    host.reset();
+    start_host();
+  }
+
+  AgentOutcome register_instance(const std::string& instance_id, const std::string& version = "1.0") {
+    Registration registration;
+    registration.instance_id = instance_id;
+    registration.version = version;
+    registration.labels = std::map<std::string, std::string>{{"env", "prod"}};
+    auto outcome = host->register_agent(registration, {"req-1", "127.0.0.1"});
+    REQUIRE(outcome.ok());
+    return *outcome;
+  }
+
+  AgentState state_of(const std::string& agent_id) {
+    auto state = host->TEST_state(agent_id);
+    REQUIRE(state.ok());
+    return *state;
+  }
+
+  // Fires due timeouts, then waits until the actors have handled them (a
+  // state query queued behind the checks answers after them).
+  void fire_timeouts_and_settle(const std::string& agent_id) {
+    host->fire_due_timeouts();
+    state_of(agent_id);
+  }
+
+  std::vector<Event> stream(const std::string& agent_id) {
+    auto events = store->read_stream(agent_id, 1, 1000);
+    REQUIRE(events.ok());
+    return std::move(events).value();
+  }
+
+  std::vector<std::string> stream_types(const std::string& agent_id) {
+    std::vector<std::string> types;
+    for (const Event& event : stream(agent_id)) types.push_back(event.type);
+    return types;
+  }
+
+  AgentState fold_of_log(const std::string& agent_id) {
+    AgentState state;
+    state.agent_id = agent_id;
+    for (const Event& event : stream(agent_id)) REQUIRE(apply(state, event).ok());
+    return state;
+  }
+};
+
+}  // namespace
+
+SCENARIO("registration is durable, idempotent per instance and recorded with its cause") {
+  HostFixture fixture;
+  const AgentOutcome first = fixture.register_instance("host-1");
+  CHECK(first.created);
+  CHECK(first.status == AgentStatus::online);
+  CHECK(first.agent_id.size() == 36);
+  CHECK(first.position == 1);
+  CHECK(fixture.store->head_position() == 1);
+
+  const AgentOutcome again = fixture.register_instance("host-1");
+  CHECK_FALSE(again.created);
+  CHECK(again.agent_id == first.agent_id);
+  CHECK(fixture.store->head_position() == 1);
+
+  const AgentOutcome upgraded = fixture.register_instance("host-1", "1.1");
+  CHECK(upgraded.position == 2);
+  CHECK(fixture.stream_types(first.agent_id) ==
+        std::vector<std::string>{agent_events::kRegistered, agent_events::kUpdated});
+  const auto events = fixture.stream(first.agent_id);
+  const auto meta = nlohmann::json::parse(events[0].meta);
+  CHECK(meta["request_id"] == "req-1");
+  CHECK(meta["source"] == "127.0.0.1");
+}
+
+TEST_CASE("concurrent first registrations of one instance make exactly one agent") {
+  HostFixture fixture;
+  std::atomic<int> created{0};
+  std::vector<std::string> ids(8);
+  std::vector<std::thread> threads;
+  for (std::size_t thread_idx = 0; thread_idx < ids.size(); ++thread_idx) {
+    threads.emplace_back([&, thread_idx] {
+      Registration registration;
+      registration.instance_id = "same-host";
+      auto outcome = fixture.host->register_agent(registration, {});
+      if (outcome.ok()) {
+        ids[thread_idx] = outcome->agent_id;
+        if (outcome->created) ++created;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(created == 1);
+  for (const std::string& id : ids) CHECK(id == ids[0]);
+  CHECK(fixture.store->head_position() == 1);
+}
+
+SCENARIO("a silent agent goes offline one timeout after it was last heard from") {
+  HostFixture fixture;
+  const std::string agent = fixture.register_instance("host-1").agent_id;
+
+  fixture.clock.advance_ms(kTimeoutMs / 2);
+  REQUIRE(fixture.host->heartbeat(agent, {}, {}).ok());
+
+  WHEN("the first deadline passes after a heartbeat moved it") {
+    fixture.clock.advance_ms(kTimeoutMs / 2);
+    fixture.fire_timeouts_and_settle(agent);
+    THEN("the agent stays online") {
+      CHECK(fixture.state_of(agent).status == AgentStatus::online);
+      CHECK(fixture.store->head_position() == 1);
+    }
+    AND_WHEN("it stays silent until the moved deadline") {
+      fixture.clock.advance_ms(kTimeoutMs / 2 - 1);
+      fixture.fire_timeouts_and_settle(agent);
+      CHECK(fixture.state_of(agent).status == AgentStatus::online);
+      fixture.clock.advance_ms(1);
+      fixture.fire_timeouts_and_settle(agent);
+      THEN("it is offline, and the next heartbeat brings it back") {
+        CHECK(fixture.state_of(agent).status == AgentStatus::offline);
+        const auto back = fixture.host->heartbeat(agent, {}, {});
+        REQUIRE(back.ok());
+        CHECK(back->status == AgentStatus::online);
+        CHECK(fixture.stream_types(agent) == std::vector<std::string>{agent_events::kRegistered,
+                                                                      agent_events::kWentOffline,
+                                                                      agent_events::kCameOnline});
+      }
+    }
+  }
+}
+
+TEST_CASE("after a restart, overdue agents get one full timeout before going offline") {
+  HostFixture fixture;
+  const std::string agent = fixture.register_instance("host-1").agent_id;
+  REQUIRE(fixture.host->flush_last_seen().ok());
+  fixture.host->stop();
+  fixture.host.reset();
+
+  fixture.clock.advance_ms(kTimeoutMs * 5);  // down far longer than the timeout
+  fixture.start_host();
+  fixture.fire_timeouts_and_settle(agent);
+  CHECK(fixture.state_of(agent).status == AgentStatus::online);
+
+  fixture.clock.advance_ms(kTimeoutMs - 1);
+  fixture.fire_timeouts_and_settle(agent);
+  CHECK(fixture.state_of(agent).status == AgentStatus::online);
+
+  fixture.clock.advance_ms(1);
+  fixture.fire_timeouts_and_settle(agent);
+  CHECK(fixture.state_of(agent).status == AgentStatus::offline);
+}
+
+TEST_CASE("recovery rebuilds every agent as the live run left it, last-seen included") {
+  HostFixture fixture;
+  std::vector<std::string> agents;
+  for (int index = 0; index < 20; ++index) {
+    agents.push_back(fixture.register_instance("host-" + std::to_string(index)).agent_id);
+  }
+  HeartbeatReport degraded;
+  degraded.status = AgentStatus::degraded;
+  REQUIRE(fixture.host->heartbeat(agents[1], degraded, {}).ok());
+  REQUIRE(fixture.host->deregister(agents[2], {}).ok());
+  REQUIRE(fixture.host->decommission(agents[3], {}).ok());
+  fixture.clock.advance_ms(1234);
+  REQUIRE(fixture.host->heartbeat(agents[4], {}, {}).ok());
+  const TimeMs heard_at = fixture.clock.now_ms();
+
+  std::vector<nlohmann::json> live;
+  for (const auto& agent : agents) {
+    const AgentState state = fixture.state_of(agent);
+    CHECK(to_json(state) == to_json(fixture.fold_of_log(agent)));
+    live.push_back(to_json(state));
+  }
+  fixture.restart_host();
+  CHECK(fixture.host->recovery_stats().agents == agents.size());
+  for (std::size_t index = 0; index < agents.size(); ++index) {
+    CHECK(to_json(fixture.state_of(agents[index])) == live[index]);
+  }
+  CHECK(fixture.host->live_info(agents[4])->last_seen_ms == heard_at);
+}
+
+TEST_CASE("a failed agent actor is respawned from its stream and keeps working") {
+  HostFixture fixture;
+  const std::string agent = fixture.register_instance("host-1", "2.5").agent_id;
+  HeartbeatReport degraded;
+  degraded.status = AgentStatus::degraded;
+  REQUIRE(fixture.host->heartbeat(agent, degraded, {}).ok());
+
+  fixture.crashes.arm(agent);
+  const auto caught = fixture.host->heartbeat(agent, {}, {});
+  REQUIRE_FALSE(caught.ok());
+  CHECK(caught.error().code == ErrorCode::unavailable);
+  CHECK(caught.error().reason == "AGENT_UNAVAILABLE");
+
+  // The supervisor respawns asynchronously; the next call may still meet the old handle.
+  Result<AgentOutcome> recovered = make_error(ErrorCode::unavailable, "not yet");
+  for (int attempt = 0; attempt < 200 && !recovered.ok(); ++attempt) {
+    recovered = fixture.host->heartbeat(agent, degraded, {});
+    if (!recovered.ok()) std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(recovered.ok());
+  const AgentState state = fixture.state_of(agent);
+  CHECK(state.status == AgentStatus::degraded);
+  CHECK(state.profile.version == "2.5");
+  CHECK(state.profile.labels.at("env") == "prod");
+  CHECK(to_json(state) == to_json(fixture.fold_of_log(agent)));
+}
+
+TEST_CASE("commands on unknown agents are refused without touching the log") {
+  HostFixture fixture;
+  const std::string nobody = "00000000-0000-4000-8000-000000000000";
+  CHECK(fixture.host->heartbeat(nobody, {}, {}).error().reason == kAgentNotFound);
+  CHECK(fixture.host->deregister(nobody, {}).error().reason == kAgentNotFound);
+  CHECK(fixture.host->decommission(nobody, {}).error().reason == kAgentNotFound);
+  CHECK(fixture.store->head_position() == 0);
+}
+
+TEST_CASE("a stopped host refuses commands") {
+  HostFixture fixture;
+  const std::string agent = fixture.register_instance("host-1").agent_id;
+  fixture.host->stop();
+  const auto refused = fixture.host->heartbeat(agent, {}, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::unavailable);
+}

@@ -1,0 +1,127 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "http/request_parsing.hpp"
+#include "http/router.hpp"
+
+using namespace muster;
+using namespace muster::http;
+using nlohmann::json;
+
+namespace {
+
+template <class T>
+Invalid refusal(const Parsed<T>& parsed) {
+  REQUIRE(std::holds_alternative<Invalid>(parsed));
+  return std::get<Invalid>(parsed);
+}
+
+}  // namespace
+
+TEST_CASE("a registration needs a well-formed instance_id and typed optional fields") {
+  const auto parsed = parse_registration(json::parse(R"({
+      "instance_id": "host-1.example:7", "name": "web", "ip_address": "10.0.0.1",
+      "capabilities": ["metrics", "logs"], "labels": {"env": "prod", "team/x": ""}, "extra": 1})"));
+  REQUIRE(std::holds_alternative<Registration>(parsed));
+  const Registration& registration = std::get<Registration>(parsed);
+  CHECK(registration.instance_id == "host-1.example:7");
+  CHECK(registration.name == std::optional<std::string>("web"));
+  CHECK_FALSE(registration.hostname.has_value());
+  CHECK(registration.capabilities->size() == 2);
+  CHECK(registration.labels->at("team/x").empty());
+
+  const Invalid invalid = refusal(parse_registration(json::parse(R"({
+      "name": 5, "ip_address": "999.1.1.1", "capabilities": "metrics", "labels": {"env": 1}})")));
+  CHECK(invalid.code == "VALIDATION_FAILED");
+  for (const char* field : {"instance_id", "name", "ip_address", "capabilities", "labels"}) {
+    CAPTURE(field);
+    CHECK(invalid.details.contains(field));
+  }
+  for (const std::string& bad : std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'a'), "ünicode"}) {
+    CAPTURE(bad);
+    CHECK(refusal(parse_registration(json{{"instance_id", bad}})).details.contains("instance_id"));
+  }
+  CHECK(std::holds_alternative<Registration>(parse_registration(json{{"instance_id", std::string(128, 'a')}})));
+  CHECK(std::holds_alternative<Registration>(
+      parse_registration(json{{"instance_id", "a"}, {"ip_address", "::1"}})));
+}
+
+TEST_CASE("a heartbeat body is optional and its fields are checked") {
+  CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json::object())));
+  const auto parsed = parse_heartbeat(json::parse(R"({"status":"degraded","version":"2","metrics":{"cpu":0.5,"mem":3}})"));
+  REQUIRE(std::holds_alternative<HeartbeatReport>(parsed));
+  CHECK(std::get<HeartbeatReport>(parsed).status == AgentStatus::degraded);
+  CHECK(std::get<HeartbeatReport>(parsed).metrics.at("mem") == 3);
+  CHECK(refusal(parse_heartbeat(json{{"status", "offline"}})).details.contains("status"));
+  CHECK(refusal(parse_heartbeat(json{{"metrics", {{"cpu", "high"}}}})).details.contains("metrics"));
+  CHECK(refusal(parse_heartbeat(json{{"version", json::array()}})).details.contains("version"));
+}
+
+TEST_CASE("bodies must be JSON objects") {
+  CHECK(refusal(parse_json_object("", false)).code == "INVALID_JSON");
+  CHECK(std::holds_alternative<json>(parse_json_object("  ", true)));
+  for (const char* bad : {"{", "[1]", "\"text\"", "null", "{\"a\":1}}", "\xff\xfe"}) {
+    CAPTURE(bad);
+    CHECK(refusal(parse_json_object(bad, true)).code == "INVALID_JSON");
+  }
+  const std::string deep(100'000, '[');
+  CHECK(refusal(parse_json_object(deep, true)).code == "INVALID_JSON");
+}
+
+TEST_CASE("list queries: filters, bounded limits and opaque cursors") {
+  QueryParams params = {{"status", "offline"}, {"label", "env=prod"}, {"label", "tier=a=b"},
+                        {"limit", "1000"}, {"q", "web"}};
+  const auto parsed = parse_list_query(params);
+  REQUIRE(std::holds_alternative<ListQuery>(parsed));
+  const ListQuery& query = std::get<ListQuery>(parsed);
+  CHECK(query.filter.status == AgentStatus::offline);
+  CHECK(query.filter.labels == std::vector<std::pair<std::string, std::string>>{{"env", "prod"}, {"tier", "a=b"}});
+  CHECK(query.limit == 1000);
+  CHECK(query.filter.text == std::optional<std::string>("web"));
+
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"limit", "0"}, {"limit", "1001"}, {"limit", "-1"}, {"limit", "ten"}, {"limit", ""},
+           {"limit", "99999999999999999999999"}, {"status", "DEREGISTERED"}, {"label", "novalue"},
+           {"label", "=x"}, {"cursor", "!!"}, {"cursor", "abc"}}) {
+    CAPTURE(name);
+    CAPTURE(value);
+    CHECK(refusal(parse_list_query({{name, value}})).details.contains(name));
+  }
+  const std::string id = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
+  CHECK(decode_cursor(encode_cursor(id)) == std::optional<std::string>(id));
+  CHECK(encode_cursor(id).find(id) == std::string::npos);
+}
+
+TEST_CASE("agent ids are canonical lowercase UUIDs") {
+  CHECK(is_valid_agent_id("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"));
+  CHECK_FALSE(is_valid_agent_id("3F6C9A1E-8D2B-4C1F-9E7A-0B5D4C3A2F10"));
+  CHECK_FALSE(is_valid_agent_id("3f6c9a1e8d2b4c1f9e7a0b5d4c3a2f10"));
+  CHECK_FALSE(is_valid_agent_id("../../etc/passwd"));
+  CHECK_FALSE(is_valid_agent_id(""));
+}
+
+TEST_CASE("the router tells unknown paths from wrong methods") {
+  Router<int> router;
+  router.add("GET", "/api/v1/agents", 1);
+  router.add("GET", "/api/v1/agents/{agent_id}", 2);
+  router.add("DELETE", "/api/v1/agents/{agent_id}", 3);
+  router.add("POST", "/api/v1/agents/{agent_id}/heartbeat", 4);
+
+  auto match = router.find("DELETE", "/api/v1/agents/abc/");
+  REQUIRE(match.handler != nullptr);
+  CHECK(*match.handler == 3);
+  CHECK(match.params.at("agent_id") == "abc");
+  CHECK(*router.find("HEAD", "/api/v1/agents").handler == 1);
+
+  match = router.find("PUT", "/api/v1/agents/abc");
+  CHECK(match.handler == nullptr);
+  CHECK(match.allowed_methods == std::vector<std::string>{"GET", "DELETE"});
+
+  for (const char* path : {"/api/v1/agents//heartbeat", "/api/v1", "/", "/api/v1/agents/a/b/c"}) {
+    CAPTURE(path);
+    match = router.find("POST", path);
+    CHECK(match.handler == nullptr);
+    CHECK(match.allowed_methods.empty());
+  }
+}

@@ -1,0 +1,79 @@
+#pragma once
+/// Runs the real `muster` binary for end-to-end tests: `serve` on 127.0.0.1
+/// with an ephemeral port and a given data directory, or a one-shot command
+/// such as `replay`. Waits on conditions with deadlines, never fixed sleeps.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace muster::testing {
+
+/// The answer to one HTTP call, with the body parsed when it is JSON.
+struct HttpAnswer {
+  int status = 0;  ///< 0 when the connection failed.
+  std::string body;
+  nlohmann::json json;  ///< Discarded value when the body is not JSON.
+  httplib::Headers headers;
+};
+
+class MusterServer {
+ public:
+  /// Starts `muster serve --data data_dir --listen 127.0.0.1:0 extra_args...`
+  /// and waits (up to 30 s) until /readyz answers 200. Throws on failure,
+  /// which fails the calling test.
+  MusterServer(std::string data_dir, std::vector<std::string> extra_args = {});
+  /// Kills the server if it is still running.
+  ~MusterServer();
+  MusterServer(const MusterServer&) = delete;
+  MusterServer& operator=(const MusterServer&) = delete;
+
+  int port() const { return port_; }
+  const std::string& log_path() const { return log_path_; }
+  /// Everything the server wrote to stderr so far.
+  std::string log_text() const;
+
+  HttpAnswer get(const std::string& path) const;
+  HttpAnswer post(const std::string& path, const std::string& body,
+                  const std::string& content_type = "application/json") const;
+  HttpAnswer del(const std::string& path) const;
+  /// Any method, raw headers and body.
+  HttpAnswer send(const std::string& method, const std::string& path, const std::string& body,
+                  const httplib::Headers& headers) const;
+
+  /// SIGTERM, then waits for exit; returns the exit status (or -signal).
+  int terminate();
+  /// SIGKILL, then reaps the process.
+  void kill9();
+
+ private:
+  std::string data_dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+/// The exit status, stdout and stderr of a finished command.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `muster args...` to completion (at most `timeout`).
+CommandResult run_muster(const std::vector<std::string>& args,
+                         std::chrono::seconds timeout = std::chrono::seconds(60));
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace muster::testing
+
+#include "tests/support/muster_process_inl.hpp"

@@ -49,7 +49,7 @@ using StateQueryPtr = std::shared_ptr<StateQuery>;
 
 using check_timeout_atom = caf::atom_constant<caf::atom("chktimeout")>;
 using append_done_atom = caf::atom_constant<caf::atom("appenddone")>;
-using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
 
 }  // namespace muster::host_internal
 
@@ -125,11 +125,6 @@ struct HostConfig : caf::actor_system_config {
   }
 };
 
-struct SupervisorState {
-  std::unordered_map<caf::actor_addr, std::string> agents_by_actor;
-  static inline const char* name = "muster.supervisor";
-};
-using SupervisorActor = caf::stateful_actor<SupervisorState>;
 
 }  // namespace
 
@@ -228,21 +223,14 @@ caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState in
   };
 }
 
-caf::behavior supervisor_actor(SupervisorActor* self, AgentHost::Impl* host) {
-  self->set_down_handler([=](caf::down_msg& down) {
-    const auto found = self->state.agents_by_actor.find(down.source);
-    if (found == self->state.agents_by_actor.end()) return;
-    const std::string agent_id = found->second;
-    self->state.agents_by_actor.erase(found);
-    if (host->stopping || !down.reason || down.reason == caf::exit_reason::user_shutdown) return;
-    log::warn("restarting agent actor", {{"agent_id", agent_id},
-                                         {"reason", caf::to_string(down.reason)}});
-    host->respawn(agent_id);
-  });
+// Rebuilds agents whose actor failed. Detached: a rebuild reads the agent's
+// stream from the store, which blocks.
+caf::behavior supervisor_actor(caf::event_based_actor*, AgentHost::Impl* host) {
   return {
-      [=](watch_atom, const caf::actor& agent, const std::string& agent_id) {
-        self->monitor(agent);
-        self->state.agents_by_actor.emplace(agent.address(), agent_id);
+      [=](respawn_atom, const std::string& agent_id, const std::string& reason) {
+        if (host->stopping) return;
+        log::warn("restarting agent actor", {{"agent_id", agent_id}, {"reason", reason}});
+        host->respawn(agent_id);
       },
   };
 }
@@ -250,9 +238,14 @@ caf::behavior supervisor_actor(SupervisorActor* self, AgentHost::Impl* host) {
 }  // namespace
 
 caf::actor AgentHost::Impl::spawn_agent(AgentState state, TimeMs last_seen_ms) {
-  const std::string agent_id = state.agent_id;
+  std::string agent_id = state.agent_id;
   caf::actor agent = system.spawn(agent_actor, this, std::move(state), last_seen_ms);
-  caf::anon_send(supervisor, watch_atom::value, agent, agent_id);
+  // Supervision without a message per spawn (which would wake the detached
+  // supervisor once per agent at recovery): only an abnormal exit reports.
+  agent->attach_functor([this, agent_id = std::move(agent_id)](const caf::error& reason) {
+    if (stopping || !reason || reason == caf::exit_reason::user_shutdown) return;
+    caf::anon_send(supervisor, respawn_atom::value, agent_id, caf::to_string(reason));
+  });
   return agent;
 }
 
@@ -488,8 +481,10 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
     }
     next_position = batch->back().position + 1;
   }
+  impl->recovery.fold_ms = clock.now_ms() - impl->started_at_ms;
   auto saved = store.load_last_seen();
   if (!saved) return saved.error();
+  const TimeMs spawn_started_ms = clock.now_ms();
   impl->last_seen.load(*saved);
   for (auto& [agent_id, state] : agents) {
     const auto seen = impl->last_seen.find(agent_id);
@@ -498,6 +493,7 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
     impl->directory.insert(agent_id, instance_id, impl->spawn_agent(std::move(state), last_seen_ms));
   }
   impl->recovery.agents = agents.size();
+  impl->recovery.spawn_ms = clock.now_ms() - spawn_started_ms;
   impl->recovery.duration_ms = clock.now_ms() - impl->started_at_ms;
   if (impl->options.run_background_threads) {
     impl->ticker = std::thread([raw = impl.get()] { raw->run_ticker(); });

@@ -88,6 +88,8 @@ int run_serve(const ServeOptions& options) {
   log::info("recovered", {{"agents", recovered.agents},
                           {"events", recovered.events},
                           {"duration_ms", recovered.duration_ms},
+                          {"fold_ms", recovered.fold_ms},
+                          {"spawn_ms", recovered.spawn_ms},
                           {"heartbeat_timeout_ms", options.host.heartbeat_timeout_ms}});
   api.attach_agent_host(host->get(), head_at_start);
 

@@ -1,6 +1,9 @@
 #include "http/api_server.hpp"
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <random>
 #include <thread>
 
@@ -146,6 +149,7 @@ struct ApiServer::Impl {
   httplib::Server server;
   std::thread listener;
   int bound_port = 0;
+  int listening_socket = -1;
   std::atomic<AgentHost*> host{nullptr};
   std::atomic<std::uint64_t> ready_at_position{0};
   std::atomic<bool> stopped{false};
@@ -178,6 +182,10 @@ void ApiServer::Impl::configure_server() {
   server.set_read_timeout(options.io_timeout_seconds, 0);
   server.set_write_timeout(options.io_timeout_seconds, 0);
   server.set_payload_max_length(options.max_body_bytes);
+  server.set_socket_options([this](int socket) {
+    httplib::default_socket_options(socket);
+    listening_socket = socket;
+  });
   const auto dispatcher = [this](const httplib::Request& request, httplib::Response& response) {
     dispatch(request, response);
   };
@@ -482,6 +490,12 @@ Status ApiServer::start() {
   if (impl.bound_port <= 0) {
     return make_error(ErrorCode::unavailable,
                       fmt::format("cannot listen on {}:{}", impl.options.host, impl.options.port));
+  }
+  // Debian's compiled cpp-httplib listens with a backlog of 5, so a burst of
+  // new connections overflows the accept queue and clients stall for a SYN
+  // retransmit (1 s). Listening again on the bound socket raises the backlog.
+  if (::listen(impl.listening_socket, SOMAXCONN) != 0) {
+    log::warn("cannot raise the listen backlog", {{"errno", errno}});
   }
   impl.listener = std::thread([&impl] { impl.server.listen_after_bind(); });
   return Status::success();

@@ -103,6 +103,12 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
     return set_duration(text, options.host.heartbeat_timeout_ms);
   };
+  flags.with_value["--healthy-within"] = [&](const std::string& text) {
+    return set_duration(text, options.api.health.healthy_within_ms);
+  };
+  flags.with_value["--warning-within"] = [&](const std::string& text) {
+    return set_duration(text, options.api.health.warning_within_ms);
+  };
   flags.with_value["--durability"] = [&](const std::string& text) {
     if (text == "fsync") options.store.durability = Durability::fsync;
     else if (text == "wal") options.store.durability = Durability::wal;
@@ -122,6 +128,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.api.health.healthy_within_ms > options.api.health.warning_within_ms) {
+    return usage_error("--healthy-within must not be longer than --warning-within");
+  }
   return options;
 }
 
@@ -170,6 +179,7 @@ const char* usage() {
 Usage:
   muster serve  [--data DIR] [--listen HOST:PORT] [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
+                [--healthy-within DURATION] [--warning-within DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -183,6 +193,8 @@ serve options (defaults in brackets):
                              wal: after the OS has it (survives a crash of muster only) [fsync]
   --http-threads N           request threads; each serves one connection at a time [64]
   --log-level LEVEL          debug, info, warn or error [info]
+  --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
+  --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
 
 replay prints events (one JSON object per line, or a table) from a stopped or
 running server's data directory; with --at it prints the agent as it was then.

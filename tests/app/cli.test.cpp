@@ -1,0 +1,60 @@
+#include <doctest/doctest.h>
+
+#include "app/cli.hpp"
+
+using namespace muster;
+using namespace muster::app;
+
+TEST_CASE("serve flags map onto the options structs, with their defaults") {
+  const auto defaults = parse_serve_args({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->store.path == "./data");
+  CHECK(defaults->store.durability == Durability::fsync);
+  CHECK(defaults->api.host == "127.0.0.1");
+  CHECK(defaults->api.port == 8080);
+  CHECK(defaults->host.heartbeat_timeout_ms == 120'000);
+  CHECK_FALSE(defaults->enable_test_hooks);
+
+  const auto given = parse_serve_args({"--data", "/srv/muster", "--listen=0.0.0.0:9000", "--heartbeat-timeout",
+                                       "45s", "--durability", "wal", "--http-threads", "8", "--healthy-within",
+                                       "30s", "--warning-within=2m", "--log-level", "warn", "--enable-test-hooks"});
+  REQUIRE(given.ok());
+  CHECK(given->store.path == "/srv/muster");
+  CHECK(given->api.host == "0.0.0.0");
+  CHECK(given->api.port == 9000);
+  CHECK(given->host.heartbeat_timeout_ms == 45'000);
+  CHECK(given->store.durability == Durability::wal);
+  CHECK(given->api.threads == 8);
+  CHECK(given->api.health.healthy_within_ms == 30'000);
+  CHECK(given->api.health.warning_within_ms == 120'000);
+  CHECK(given->log_level == log::Level::warn);
+  CHECK(given->enable_test_hooks);
+  CHECK(parse_serve_args({"--listen", "[::1]:8080"})->api.host == "::1");
+}
+
+TEST_CASE("bad serve flags are refused with a message naming the flag") {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--bogus"}, {"--data"}, {"--data", ""}, {"--listen", "8080"}, {"--listen", "host:99999"},
+           {"--listen", "host:"}, {"--heartbeat-timeout", "0s"}, {"--heartbeat-timeout", "soon"},
+           {"--durability", "maybe"}, {"--http-threads", "0"}, {"--log-level", "loud"},
+           {"--healthy-within", "10m", "--warning-within", "1m"}}) {
+    CAPTURE(args.front());
+    const auto parsed = parse_serve_args(args);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().code == ErrorCode::invalid_argument);
+    CHECK(parsed.error().message.find(args.front().substr(0, args.front().find('='))) != std::string::npos);
+  }
+}
+
+TEST_CASE("replay flags: one agent selector, times in RFC 3339, --at needs an agent") {
+  const auto parsed = parse_replay_args({"--data", "d", "--instance", "host-1", "--type", "AgentRegistered",
+                                         "--since", "2026-01-01T00:00:00Z", "--format", "table"});
+  REQUIRE(parsed.ok());
+  CHECK(parsed->instance_id == std::optional<std::string>("host-1"));
+  CHECK(parsed->since_ms.has_value());
+  CHECK(parsed->format == ReplayFormat::table);
+  CHECK_FALSE(parse_replay_args({"--at", "2026-01-01T00:00:00Z"}).ok());
+  CHECK_FALSE(parse_replay_args({"--agent", "not-a-uuid"}).ok());
+  CHECK_FALSE(parse_replay_args({"--since", "yesterday"}).ok());
+  CHECK_FALSE(parse_replay_args({"--agent", "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10", "--instance", "x"}).ok());
+}

@@ -13,8 +13,7 @@ std::optional<Error> refuse_unusable(const AgentState& state) {
     case AgentStatus::unregistered:
       return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
     case AgentStatus::deregistered:
-      return make_error(ErrorCode::not_found, "agent is deregistered; register again",
-                        kAgentNotRegistered);
+      return make_error(ErrorCode::not_found, "agent is deregistered; register again", kAgentNotRegistered);
     case AgentStatus::decommissioned:
       return make_error(ErrorCode::conflict, "agent is decommissioned and cannot be used again",
                         kAgentDecommissioned);
@@ -40,8 +39,7 @@ AgentProfile merge_profile(const AgentProfile& current, const Registration& regi
   merge_field(registration.ip_address, "ip_address", current.ip_address, merged.ip_address, changes);
   merge_field(registration.version, "version", current.version, merged.version, changes);
   merge_field(registration.type, "type", current.type, merged.type, changes);
-  merge_field(registration.capabilities, "capabilities", current.capabilities, merged.capabilities,
-              changes);
+  merge_field(registration.capabilities, "capabilities", current.capabilities, merged.capabilities, changes);
   merge_field(registration.labels, "labels", current.labels, merged.labels, changes);
   return merged;
 }
@@ -49,8 +47,7 @@ AgentProfile merge_profile(const AgentProfile& current, const Registration& regi
 }  // namespace
 
 Result<std::vector<NewEvent>> decide_register(const AgentState& state, const std::string& agent_id,
-                                              const Registration& registration,
-                                              const std::string& meta) {
+                                              const Registration& registration, const std::string& meta) {
   if (state.status == AgentStatus::decommissioned) {
     return make_error(ErrorCode::conflict, "this instance_id was decommissioned and cannot register again",
                       kAgentDecommissioned);
@@ -58,8 +55,7 @@ Result<std::vector<NewEvent>> decide_register(const AgentState& state, const std
   nlohmann::json changes = nlohmann::json::object();
   const AgentProfile merged = merge_profile(state.profile, registration, changes);
   if (state.status == AgentStatus::unregistered || state.status == AgentStatus::deregistered) {
-    return std::vector<NewEvent>{
-        agent_events::registered(agent_id, registration.instance_id, merged, meta)};
+    return std::vector<NewEvent>{agent_events::registered(agent_id, registration.instance_id, merged, meta)};
   }
   std::vector<NewEvent> events;
   if (!changes.empty()) events.push_back(agent_events::updated(changes, meta));
@@ -100,9 +96,8 @@ Result<std::vector<NewEvent>> decide_decommission(const AgentState& state, const
   return std::vector<NewEvent>{agent_events::decommissioned(meta)};
 }
 
-std::vector<NewEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms,
-                                     TimeMs deadline_ms, TimeMs timeout_ms, TimeMs now_ms,
-                                     const std::string& meta) {
+std::vector<NewEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms, TimeMs deadline_ms,
+                                     TimeMs timeout_ms, TimeMs now_ms, const std::string& meta) {
   if (!is_live(state.status) || now_ms < deadline_ms) return {};
   return {agent_events::went_offline(last_seen_ms, timeout_ms, meta)};
 }

@@ -45,8 +45,7 @@ inline constexpr const char* kAgentDecommissioned = "AGENT_DECOMMISSIONED";
 /// AgentCameOnline / AgentStatusChanged to bring it back to ONLINE.
 /// Refused with `conflict` / AGENT_DECOMMISSIONED for a retired instance.
 Result<std::vector<NewEvent>> decide_register(const AgentState& state, const std::string& agent_id,
-                                              const Registration& registration,
-                                              const std::string& meta);
+                                              const Registration& registration, const std::string& meta);
 
 /// AgentCameOnline after OFFLINE; AgentStatusChanged and AgentUpdated (version)
 /// for what changed; nothing otherwise. Refused: `not_found` / AGENT_NOT_FOUND
@@ -63,8 +62,7 @@ Result<std::vector<NewEvent>> decide_deregister(const AgentState& state, const s
 Result<std::vector<NewEvent>> decide_decommission(const AgentState& state, const std::string& meta);
 
 /// AgentWentOffline if the agent is live and `now_ms >= deadline_ms`; nothing otherwise.
-std::vector<NewEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms,
-                                     TimeMs deadline_ms, TimeMs timeout_ms, TimeMs now_ms,
-                                     const std::string& meta);
+std::vector<NewEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms, TimeMs deadline_ms,
+                                     TimeMs timeout_ms, TimeMs now_ms, const std::string& meta);
 
 }  // namespace muster

@@ -19,8 +19,7 @@ std::optional<std::string> AgentDirectory::find_instance(const std::string& inst
 }
 
 std::pair<std::string, caf::actor> AgentDirectory::find_or_create(
-    const std::string& instance_id,
-    const std::function<std::pair<std::string, caf::actor>()>& create) {
+    const std::string& instance_id, const std::function<std::pair<std::string, caf::actor>()>& create) {
   {
     std::shared_lock<std::shared_mutex> lock(mutex_);
     const auto found = agents_by_instance_.find(instance_id);
@@ -39,8 +38,7 @@ std::pair<std::string, caf::actor> AgentDirectory::find_or_create(
   return created;
 }
 
-void AgentDirectory::insert(const std::string& agent_id, const std::string& instance_id,
-                            caf::actor actor) {
+void AgentDirectory::insert(const std::string& agent_id, const std::string& instance_id, caf::actor actor) {
   std::unique_lock<std::shared_mutex> lock(mutex_);
   agents_by_instance_[instance_id] = agent_id;
   actors_by_agent_[agent_id] = std::move(actor);

@@ -30,8 +30,7 @@ class AgentDirectory {
   /// The agent for `instance_id`, made by `create` (under the lock) if the
   /// instance is new, so that concurrent first registrations agree on one agent.
   std::pair<std::string, caf::actor> find_or_create(
-      const std::string& instance_id,
-      const std::function<std::pair<std::string, caf::actor>()>& create);
+      const std::string& instance_id, const std::function<std::pair<std::string, caf::actor>()>& create);
 
   /// Adds an agent (at recovery).
   void insert(const std::string& agent_id, const std::string& instance_id, caf::actor actor);

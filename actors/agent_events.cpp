@@ -12,25 +12,22 @@ NewEvent make_event(const char* type, const nlohmann::json& data, const std::str
 }  // namespace
 
 bool is_known_type(const std::string& type) {
-  for (const char* known : {kRegistered, kUpdated, kStatusChanged, kWentOffline, kCameOnline,
-                            kDeregistered, kDecommissioned}) {
+  for (const char* known :
+       {kRegistered, kUpdated, kStatusChanged, kWentOffline, kCameOnline, kDeregistered, kDecommissioned}) {
     if (type == known) return true;
   }
   return false;
 }
 
 nlohmann::json profile_to_json(const AgentProfile& profile) {
-  return {{"name", profile.name},
-          {"hostname", profile.hostname},
-          {"ip_address", profile.ip_address},
-          {"version", profile.version},
-          {"type", profile.type},
-          {"capabilities", profile.capabilities},
-          {"labels", profile.labels}};
+  return {
+      {"name", profile.name},       {"hostname", profile.hostname}, {"ip_address", profile.ip_address},
+      {"version", profile.version}, {"type", profile.type},         {"capabilities", profile.capabilities},
+      {"labels", profile.labels}};
 }
 
-NewEvent registered(const std::string& agent_id, const std::string& instance_id,
-                    const AgentProfile& profile, const std::string& meta) {
+NewEvent registered(const std::string& agent_id, const std::string& instance_id, const AgentProfile& profile,
+                    const std::string& meta) {
   nlohmann::json data = profile_to_json(profile);
   data["agent_id"] = agent_id;
   data["instance_id"] = instance_id;

@@ -33,8 +33,8 @@ bool is_known_type(const std::string& type);
 /// Profile fields as JSON members (name, hostname, ..., labels).
 nlohmann::json profile_to_json(const AgentProfile& profile);
 
-NewEvent registered(const std::string& agent_id, const std::string& instance_id,
-                    const AgentProfile& profile, const std::string& meta);
+NewEvent registered(const std::string& agent_id, const std::string& instance_id, const AgentProfile& profile,
+                    const std::string& meta);
 /// `changes` holds only the profile fields that changed, with their new values.
 NewEvent updated(const nlohmann::json& changes, const std::string& meta);
 NewEvent status_changed(AgentStatus from, AgentStatus to, const std::string& meta);

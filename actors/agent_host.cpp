@@ -10,8 +10,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include <caf/all.hpp>
 #include <fmt/format.h>
+#include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/agent_directory.hpp"
@@ -69,8 +69,8 @@ std::string new_agent_id() {
   std::uint64_t low = generator();
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", high >> 32, (high >> 16) & 0xffff,
-                     high & 0xffff, low >> 48, low & 0xffffffffffffULL);
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", high >> 32, (high >> 16) & 0xffff, high & 0xffff,
+                     low >> 48, low & 0xffffffffffffULL);
 }
 
 std::string event_meta(const RequestContext& context) {
@@ -81,9 +81,8 @@ std::string event_meta(const RequestContext& context) {
 }
 
 AgentOutcome outcome_of(const AgentState& state, bool created) {
-  return AgentOutcome{state.agent_id,      state.instance_id,   state.status,
-                      state.registered_at_ms, state.config_version, state.last_position,
-                      created};
+  return AgentOutcome{state.agent_id,       state.instance_id,   state.status, state.registered_at_ms,
+                      state.config_version, state.last_position, created};
 }
 
 std::string describe(const std::exception_ptr& failure) {
@@ -113,7 +112,7 @@ struct AgentActorState {
   TimeMs last_seen_ms = 0;
   bool append_in_flight = false;
   bool timer_armed = false;
-  std::deque<CommandPtr> waiting;  ///< Commands that arrived while an append was in flight.
+  std::deque<CommandPtr> waiting;               ///< Commands that arrived while an append was in flight.
   std::vector<StateQueryPtr> deferred_queries;  ///< Answered once no append is in flight.
   static inline const char* name = "muster.agent";
 };
@@ -129,7 +128,6 @@ struct HostConfig : caf::actor_system_config {
     set("scheduler.policy", caf::atom("sharing"));
   }
 };
-
 
 }  // namespace
 
@@ -206,8 +204,7 @@ struct AgentHost::Impl {
 
 namespace {
 
-caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState initial,
-                          TimeMs last_seen_ms) {
+caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState initial, TimeMs last_seen_ms) {
   self->state.agent = std::move(initial);
   self->state.last_seen_ms = last_seen_ms;
   self->set_exception_handler(
@@ -322,20 +319,18 @@ void AgentHost::Impl::handle(AgentActor* self, CommandPtr command) {
   start_append(self, std::move(command), std::move(*decision));
 }
 
-void AgentHost::Impl::start_append(AgentActor* self, CommandPtr command,
-                                   std::vector<NewEvent> events) {
+void AgentHost::Impl::start_append(AgentActor* self, CommandPtr command, std::vector<NewEvent> events) {
   self->state.append_in_flight = true;
   begin_append();
   std::vector<NewEvent> to_append = events;
-  store.append_async(
-      self->state.agent.agent_id, self->state.agent.version, std::move(to_append),
-      [this, target = caf::actor_cast<caf::actor>(self), command = std::move(command),
-       events = std::move(events)](Result<AppendResult> result) mutable {
-        auto done = std::make_shared<AppendDone>(
-            AppendDone{std::move(command), std::move(events), std::move(result)});
-        caf::anon_send(target, append_done_atom::value, std::move(done));
-        end_append();
-      });
+  store.append_async(self->state.agent.agent_id, self->state.agent.version, std::move(to_append),
+                     [this, target = caf::actor_cast<caf::actor>(self), command = std::move(command),
+                      events = std::move(events)](Result<AppendResult> result) mutable {
+                       auto done = std::make_shared<AppendDone>(
+                           AppendDone{std::move(command), std::move(events), std::move(result)});
+                       caf::anon_send(target, append_done_atom::value, std::move(done));
+                       end_append();
+                     });
 }
 
 void AgentHost::Impl::finish_append(AgentActor* self, AppendDone& done) {
@@ -363,10 +358,10 @@ void AgentHost::Impl::finish_append(AgentActor* self, AppendDone& done) {
   const bool created = actor_state.agent.version == 0;
   for (std::size_t index = 0; index < done.events.size(); ++index) {
     NewEvent& proposed = done.events[index];
-    const Event event{appended.first_position + index, actor_state.agent.agent_id,
-                      actor_state.agent.version + 1,   std::move(proposed.type),
-                      appended.time_ms,                proposed.schema_version,
-                      std::move(proposed.data),        std::move(proposed.meta)};
+    const Event event{
+        appended.first_position + index, actor_state.agent.agent_id, actor_state.agent.version + 1,
+        std::move(proposed.type),        appended.time_ms,           proposed.schema_version,
+        std::move(proposed.data),        std::move(proposed.meta)};
     if (Status folded = apply(actor_state.agent, event); !folded) {
       // The events are durable but this actor cannot fold them: a bug. Let the
       // supervisor rebuild the agent from its stream.
@@ -424,8 +419,7 @@ Result<AgentOutcome> AgentHost::Impl::ask(const caf::actor& target, CommandPtr c
   }
   auto answer = command->reply.get_future();
   caf::anon_send(target, std::move(command));
-  if (answer.wait_for(std::chrono::milliseconds(options.request_timeout_ms)) !=
-      std::future_status::ready) {
+  if (answer.wait_for(std::chrono::milliseconds(options.request_timeout_ms)) != std::future_status::ready) {
     return make_error(ErrorCode::unavailable, "the agent did not answer in time; retry", "AGENT_BUSY");
   }
   try {
@@ -465,7 +459,9 @@ void AgentHost::Impl::run_ticker() {
 
 AgentHost::AgentHost(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-AgentHost::~AgentHost() { stop(); }
+AgentHost::~AgentHost() {
+  stop();
+}
 
 Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clock& clock,
                                                     AgentHostOptions options) {
@@ -546,8 +542,7 @@ Result<AgentOutcome> AgentHost::deregister(const std::string& agent_id, const Re
   return impl_->ask_agent(agent_id, make_command(CommandKind::deregister, context));
 }
 
-Result<AgentOutcome> AgentHost::decommission(const std::string& agent_id,
-                                             const RequestContext& context) {
+Result<AgentOutcome> AgentHost::decommission(const std::string& agent_id, const RequestContext& context) {
   return impl_->ask_agent(agent_id, make_command(CommandKind::decommission, context));
 }
 
@@ -584,11 +579,17 @@ Status AgentHost::Impl::flush_last_seen() {
   return saved;
 }
 
-Status AgentHost::flush_last_seen() { return impl_->flush_last_seen(); }
+Status AgentHost::flush_last_seen() {
+  return impl_->flush_last_seen();
+}
 
-const RecoveryStats& AgentHost::recovery_stats() const { return impl_->recovery; }
+const RecoveryStats& AgentHost::recovery_stats() const {
+  return impl_->recovery;
+}
 
-std::size_t AgentHost::agent_count() const { return impl_->directory.size(); }
+std::size_t AgentHost::agent_count() const {
+  return impl_->directory.size();
+}
 
 void AgentHost::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;

@@ -91,13 +91,10 @@ class AgentHost {
 
   [[nodiscard]] Result<AgentOutcome> register_agent(const Registration& registration,
                                                     const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> heartbeat(const std::string& agent_id,
-                                               const HeartbeatReport& report,
+  [[nodiscard]] Result<AgentOutcome> heartbeat(const std::string& agent_id, const HeartbeatReport& report,
                                                const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> deregister(const std::string& agent_id,
-                                                const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> decommission(const std::string& agent_id,
-                                                  const RequestContext& context);
+  [[nodiscard]] Result<AgentOutcome> deregister(const std::string& agent_id, const RequestContext& context);
+  [[nodiscard]] Result<AgentOutcome> decommission(const std::string& agent_id, const RequestContext& context);
 
   /// Last-seen time and latest metrics of an agent, if it was ever heard from.
   std::optional<LastSeenTable::Entry> live_info(const std::string& agent_id) const;

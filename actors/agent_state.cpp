@@ -77,8 +77,7 @@ bool read_profile_fields(const json& object, AgentProfile& profile) {
       return false;
     }
   }
-  if (object.contains("capabilities") &&
-      !read_string_list(object, "capabilities", profile.capabilities)) {
+  if (object.contains("capabilities") && !read_string_list(object, "capabilities", profile.capabilities)) {
     return false;
   }
   return !object.contains("labels") || read_string_map(object, "labels", profile.labels);
@@ -143,9 +142,8 @@ const char* to_string(AgentStatus status) {
 }
 
 std::optional<AgentStatus> parse_agent_status(std::string_view text) {
-  for (AgentStatus status :
-       {AgentStatus::unregistered, AgentStatus::online, AgentStatus::degraded, AgentStatus::offline,
-        AgentStatus::deregistered, AgentStatus::decommissioned}) {
+  for (AgentStatus status : {AgentStatus::unregistered, AgentStatus::online, AgentStatus::degraded,
+                             AgentStatus::offline, AgentStatus::deregistered, AgentStatus::decommissioned}) {
     const std::string_view name = to_string(status);
     if (name.size() == text.size() &&
         std::equal(name.begin(), name.end(), text.begin(), [](char upper, char given) {
@@ -158,10 +156,9 @@ std::optional<AgentStatus> parse_agent_status(std::string_view text) {
 }
 
 bool operator==(const AgentProfile& left, const AgentProfile& right) {
-  return left.name == right.name && left.hostname == right.hostname &&
-         left.ip_address == right.ip_address && left.version == right.version &&
-         left.type == right.type && left.capabilities == right.capabilities &&
-         left.labels == right.labels;
+  return left.name == right.name && left.hostname == right.hostname && left.ip_address == right.ip_address &&
+         left.version == right.version && left.type == right.type &&
+         left.capabilities == right.capabilities && left.labels == right.labels;
 }
 
 Status apply(AgentState& state, const Event& event) {

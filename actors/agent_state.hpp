@@ -59,10 +59,10 @@ struct AgentState {
   std::string instance_id;
   AgentProfile profile;
   AgentStatus status = AgentStatus::unregistered;
-  TimeMs registered_at_ms = 0;  ///< Time of the latest AgentRegistered.
-  TimeMs status_since_ms = 0;   ///< When `status` last changed.
-  TimeMs online_since_ms = 0;   ///< When the agent last came online (for uptime).
-  TimeMs updated_at_ms = 0;     ///< Time of the latest event.
+  TimeMs registered_at_ms = 0;      ///< Time of the latest AgentRegistered.
+  TimeMs status_since_ms = 0;       ///< When `status` last changed.
+  TimeMs online_since_ms = 0;       ///< When the agent last came online (for uptime).
+  TimeMs updated_at_ms = 0;         ///< Time of the latest event.
   std::uint64_t version = 0;        ///< Stream version: events folded so far.
   std::uint64_t last_position = 0;  ///< Log position of the latest event folded.
   std::uint64_t config_version = 0;

@@ -110,17 +110,22 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_duration(text, options.api.health.warning_within_ms);
   };
   flags.with_value["--durability"] = [&](const std::string& text) {
-    if (text == "fsync") options.store.durability = Durability::fsync;
-    else if (text == "wal") options.store.durability = Durability::wal;
-    else return std::string("must be fsync or wal");
+    if (text == "fsync")
+      options.store.durability = Durability::fsync;
+    else if (text == "wal")
+      options.store.durability = Durability::wal;
+    else
+      return std::string("must be fsync or wal");
     return std::string();
   };
   flags.with_value["--http-threads"] = [&](const std::string& text) {
     return set_count(text, options.api.threads, 4096);
   };
   flags.with_value["--log-level"] = [&](const std::string& text) {
-    static const std::map<std::string, log::Level> kLevels = {
-        {"debug", log::Level::debug}, {"info", log::Level::info}, {"warn", log::Level::warn}, {"error", log::Level::error}};
+    static const std::map<std::string, log::Level> kLevels = {{"debug", log::Level::debug},
+                                                              {"info", log::Level::info},
+                                                              {"warn", log::Level::warn},
+                                                              {"error", log::Level::error}};
     const auto found = kLevels.find(text);
     if (found == kLevels.end()) return std::string("must be debug, info, warn or error");
     options.log_level = found->second;
@@ -148,7 +153,8 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
     return std::string();
   };
   flags.with_value["--instance"] = [&](const std::string& text) {
-    if (!http::is_valid_instance_id(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    if (!http::is_valid_instance_id(text))
+      return std::string("must be 1 to 128 characters of [A-Za-z0-9._:-]");
     options.instance_id = text;
     return std::string();
   };
@@ -160,9 +166,12 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   flags.with_value["--until"] = [&](const std::string& text) { return set_time(text, options.until_ms); };
   flags.with_value["--at"] = [&](const std::string& text) { return set_time(text, options.at_ms); };
   flags.with_value["--format"] = [&](const std::string& text) {
-    if (text == "jsonl") options.format = ReplayFormat::jsonl;
-    else if (text == "table") options.format = ReplayFormat::table;
-    else return std::string("must be jsonl or table");
+    if (text == "jsonl")
+      options.format = ReplayFormat::jsonl;
+    else if (text == "table")
+      options.format = ReplayFormat::table;
+    else
+      return std::string("must be jsonl or table");
     return std::string();
   };
   if (Status applied = flags.apply(args); !applied) return applied.error();

@@ -1,10 +1,10 @@
-#include <csignal>
 #include <pthread.h>
+#include <csignal>
 
 #include <fmt/format.h>
 
-#include "app/commands.hpp"
 #include "actors/crash_injector.hpp"
+#include "app/commands.hpp"
 #include "common/log.hpp"
 #include "projections/projection_runner.hpp"
 
@@ -62,14 +62,14 @@ int run_serve(const ServeOptions& options) {
   projections.start();
 
   CrashInjector crash_injector;
-  http::ApiServer api(options.api, {&store, &projections, &clock,
-                                    options.enable_test_hooks ? &crash_injector : nullptr});
+  http::ApiServer api(options.api,
+                      {&store, &projections, &clock, options.enable_test_hooks ? &crash_injector : nullptr});
   if (Status started = api.start(); !started) {
     log::error("cannot start the HTTP API", {{"error", started.error().message}});
     return 1;
   }
-  log::info("listening", {{"listen", fmt::format("{}:{}", options.api.host, api.port())},
-                          {"port", api.port()}});
+  log::info("listening",
+            {{"listen", fmt::format("{}:{}", options.api.host, api.port())}, {"port", api.port()}});
 
   AgentHostOptions host_options = options.host;
   if (options.enable_test_hooks) {

@@ -40,12 +40,18 @@ bool parse_args(int argc, char** argv, Args& args) {
   for (int index = 2; index + 1 < argc; index += 2) {
     const std::string name = argv[index];
     const std::string value = argv[index + 1];
-    if (name == "--port") args.port = std::stoi(value);
-    else if (name == "--agents") args.agents = std::stoul(value);
-    else if (name == "--requests") args.requests = std::stoul(value);
-    else if (name == "--threads") args.threads = std::stoul(value);
-    else if (name == "--ids") args.ids_path = value;
-    else return false;
+    if (name == "--port")
+      args.port = std::stoi(value);
+    else if (name == "--agents")
+      args.agents = std::stoul(value);
+    else if (name == "--requests")
+      args.requests = std::stoul(value);
+    else if (name == "--threads")
+      args.threads = std::stoul(value);
+    else if (name == "--ids")
+      args.ids_path = value;
+    else
+      return false;
   }
   return args.mode == "register" || args.mode == "heartbeat";
 }
@@ -127,24 +133,28 @@ void report(const Args& args, std::size_t count, const Totals& totals, double se
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fputs("usage: muster_load register --port P --agents N [--threads T] [--ids FILE]\n"
-               "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n",
-               stderr);
+    std::fputs(
+        "usage: muster_load register --port P --agents N [--threads T] [--ids FILE]\n"
+        "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n",
+        stderr);
     return 2;
   }
   double seconds = 0;
   if (args.mode == "register") {
     std::vector<std::string> ids(args.agents);
     const std::string run_tag = fmt::format("{:x}", Clock::now().time_since_epoch().count());
-    const Totals totals = run(args, args.agents, [&](httplib::Client& client, std::size_t index) {
-      const std::string body = fmt::format(
-          R"({{"instance_id":"bench-{}-{}","name":"agent-{}","hostname":"host-{}.bench","version":"1.0","type":"bench","labels":{{"shard":"{}"}}}})",
-          run_tag, index, index, index, index % 16);
-      auto answer = client.Post("/api/v1/agents/register", body, "application/json");
-      std::string failure = failure_of(answer, {200, 201});
-      if (failure.empty()) ids[index] = nlohmann::json::parse(answer->body)["agent_id"];
-      return failure;
-    }, seconds);
+    const Totals totals = run(
+        args, args.agents,
+        [&](httplib::Client& client, std::size_t index) {
+          const std::string body = fmt::format(
+              R"({{"instance_id":"bench-{}-{}","name":"agent-{}","hostname":"host-{}.bench","version":"1.0","type":"bench","labels":{{"shard":"{}"}}}})",
+              run_tag, index, index, index, index % 16);
+          auto answer = client.Post("/api/v1/agents/register", body, "application/json");
+          std::string failure = failure_of(answer, {200, 201});
+          if (failure.empty()) ids[index] = nlohmann::json::parse(answer->body)["agent_id"];
+          return failure;
+        },
+        seconds);
     report(args, args.agents, totals, seconds);
     if (!args.ids_path.empty()) {
       std::ofstream out(args.ids_path);
@@ -161,10 +171,13 @@ int main(int argc, char** argv) {
     std::fputs("no agent ids to heartbeat\n", stderr);
     return 2;
   }
-  const Totals totals = run(args, args.requests, [&](httplib::Client& client, std::size_t index) {
-    const std::string path = "/api/v1/agents/" + ids[index % ids.size()] + "/heartbeat";
-    return failure_of(client.Post(path, R"({"status":"online"})", "application/json"), {200});
-  }, seconds);
+  const Totals totals = run(
+      args, args.requests,
+      [&](httplib::Client& client, std::size_t index) {
+        const std::string path = "/api/v1/agents/" + ids[index % ids.size()] + "/heartbeat";
+        return failure_of(client.Post(path, R"({"status":"online"})", "application/json"), {200});
+      },
+      seconds);
   report(args, args.requests, totals, seconds);
   return totals.failures == 0 ? 0 : 1;
 }

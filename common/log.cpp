@@ -23,13 +23,14 @@ const char* level_name(Level level) {
 
 }  // namespace
 
-void set_level(Level level) { min_level = level; }
+void set_level(Level level) {
+  min_level = level;
+}
 
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < min_level.load()) return;
-  nlohmann::json line = {{"time", format_rfc3339(SystemClock().now_ms())},
-                         {"level", level_name(level)},
-                         {"msg", msg}};
+  nlohmann::json line = {
+      {"time", format_rfc3339(SystemClock().now_ms())}, {"level", level_name(level)}, {"msg", msg}};
   if (fields.is_object()) {
     for (const auto& [key, value] : fields.items()) line[key] = value;
   }

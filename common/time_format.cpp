@@ -43,7 +43,9 @@ CivilDate civil_from_days(std::int64_t days) {
   return {static_cast<std::int64_t>(year_of_era) + era * 400 + (month <= 2), month, day};
 }
 
-bool is_leap(std::int64_t year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+bool is_leap(std::int64_t year) {
+  return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t year, unsigned month) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -75,12 +77,18 @@ Result<TimeMs> parse_duration_ms(std::string_view text) {
   if (digits_end == 0) return invalid("duration", text);
   const std::string_view unit = text.substr(digits_end);
   std::uint64_t unit_ms = 0;
-  if (unit == "ms") unit_ms = 1;
-  else if (unit == "s") unit_ms = 1000;
-  else if (unit == "m") unit_ms = 60'000;
-  else if (unit == "h") unit_ms = 3'600'000;
-  else if (unit == "d") unit_ms = 86'400'000;
-  else return invalid("duration (use a number with ms, s, m, h or d)", text);
+  if (unit == "ms")
+    unit_ms = 1;
+  else if (unit == "s")
+    unit_ms = 1000;
+  else if (unit == "m")
+    unit_ms = 60'000;
+  else if (unit == "h")
+    unit_ms = 3'600'000;
+  else if (unit == "d")
+    unit_ms = 86'400'000;
+  else
+    return invalid("duration (use a number with ms, s, m, h or d)", text);
   if (amount > static_cast<std::uint64_t>(kMaxDurationMs) / unit_ms) return invalid("duration", text);
   return static_cast<TimeMs>(amount * unit_ms);
 }
@@ -108,8 +116,8 @@ Result<TimeMs> parse_rfc3339(std::string_view text) {
       !read_digits(text, 17, 2, second)) {
     return invalid("RFC 3339 timestamp (e.g. 2026-11-22T05:51:00Z)", text);
   }
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 60) {
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
+      second > 60) {
     return invalid("RFC 3339 timestamp (field out of range)", text);
   }
   size_t pos = 19;

@@ -81,8 +81,8 @@ class EventStore {
   /// `done` must not block for long (other appends wait behind it) and must not
   /// call `append` or `stop` (the writer would wait for itself).
   /// Concurrent appends share one synced write (group commit).
-  virtual void append_async(std::string stream, std::uint64_t expected_version,
-                            std::vector<NewEvent> events, AppendCallback done) = 0;
+  virtual void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
+                            AppendCallback done) = 0;
 
   /// Blocking form of `append_async`.
   Result<AppendResult> append(std::string stream, std::uint64_t expected_version,
@@ -90,13 +90,11 @@ class EventStore {
 
   /// Up to `max_count` events of `stream` with version >= `from_version`, in
   /// version order. An unknown stream gives an empty vector.
-  virtual Result<std::vector<Event>> read_stream(const std::string& stream,
-                                                 std::uint64_t from_version,
+  virtual Result<std::vector<Event>> read_stream(const std::string& stream, std::uint64_t from_version,
                                                  std::size_t max_count) const = 0;
 
   /// Up to `max_count` events with position >= `from_position`, in log order.
-  virtual Result<std::vector<Event>> read_log(std::uint64_t from_position,
-                                              std::size_t max_count) const = 0;
+  virtual Result<std::vector<Event>> read_log(std::uint64_t from_position, std::size_t max_count) const = 0;
 
   /// The position of the last durable event; 0 for an empty log. A read-only
   /// store first catches up with the primary.

@@ -21,7 +21,9 @@ LogFollower::LogFollower(const EventStore& store, std::uint64_t from_position, H
       handler_(std::move(handler)),
       batch_size_(std::max<std::size_t>(1, batch_size)) {}
 
-LogFollower::~LogFollower() { stop(); }
+LogFollower::~LogFollower() {
+  stop();
+}
 
 void LogFollower::start() {
   thread_ = std::thread([this] { run(); });

@@ -55,14 +55,15 @@ Error error_from_rocksdb(const rocksdb::Status& status, std::string_view doing) 
 Error open_error_from_rocksdb(const rocksdb::Status& status, const std::string& path) {
   std::string text = status.ToString();
   if (status.IsIOError() && text.find("lock") != std::string::npos) {
-    return make_error(
-        ErrorCode::unavailable,
-        fmt::format("another muster process holds the data directory {} ({})", path, text));
+    return make_error(ErrorCode::unavailable,
+                      fmt::format("another muster process holds the data directory {} ({})", path, text));
   }
   return error_from_rocksdb(status, fmt::format("cannot open event store at {}", path));
 }
 
-Error stopped_error() { return make_error(ErrorCode::unavailable, "event store is stopped"); }
+Error stopped_error() {
+  return make_error(ErrorCode::unavailable, "event store is stopped");
+}
 
 Error read_only_error() {
   return make_error(ErrorCode::unavailable, "event store is open read-only");
@@ -91,8 +92,8 @@ class Database {
     options.max_open_files = -1;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    auto status = rocksdb::DB::OpenAsSecondary(options, path, secondary_path, family_descriptors(),
-                                               &handles, &db);
+    auto status =
+        rocksdb::DB::OpenAsSecondary(options, path, secondary_path, family_descriptors(), &handles, &db);
     if (!status.ok()) return open_error_from_rocksdb(status, path);
     return std::unique_ptr<Database>(new Database(db, std::move(handles)));
   }
@@ -150,8 +151,8 @@ class Database {
       options.iterate_upper_bound = &upper_bound;
     }
     std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(options, events_family()));
-    for (iterator->Seek(encode_u64_be(from_position));
-         iterator->Valid() && events.size() < max_count; iterator->Next()) {
+    for (iterator->Seek(encode_u64_be(from_position)); iterator->Valid() && events.size() < max_count;
+         iterator->Next()) {
       auto event = decode_stored_event(iterator->key(), iterator->value());
       if (!event) return event.error();
       events.push_back(std::move(*event));
@@ -160,8 +161,7 @@ class Database {
     return events;
   }
 
-  [[nodiscard]] Result<std::vector<Event>> read_stream(const std::string& stream,
-                                                       std::uint64_t from_version,
+  [[nodiscard]] Result<std::vector<Event>> read_stream(const std::string& stream, std::uint64_t from_version,
                                                        std::size_t max_count) const {
     auto positions = read_stream_positions(stream, from_version, max_count);
     if (!positions) return positions.error();
@@ -185,8 +185,7 @@ class Database {
 
   /// The last event of the log, if any.
   [[nodiscard]] Result<std::optional<Event>> read_last_event() const {
-    std::unique_ptr<rocksdb::Iterator> iterator(
-        db_->NewIterator(rocksdb::ReadOptions(), events_family()));
+    std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), events_family()));
     iterator->SeekToLast();
     if (!iterator->Valid()) {
       if (!iterator->status().ok()) {
@@ -201,8 +200,7 @@ class Database {
 
   [[nodiscard]] Result<StreamVersions> read_stream_versions() const {
     StreamVersions versions;
-    std::unique_ptr<rocksdb::Iterator> iterator(
-        db_->NewIterator(rocksdb::ReadOptions(), heads_family()));
+    std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), heads_family()));
     for (iterator->SeekToFirst(); iterator->Valid(); iterator->Next()) {
       auto version = decode_u64_be(iterator->value().ToStringView());
       if (!version) return bad_value("heads", iterator->key());
@@ -226,8 +224,7 @@ class Database {
 
   [[nodiscard]] Result<std::vector<LastSeen>> read_last_seen() const {
     std::vector<LastSeen> entries;
-    std::unique_ptr<rocksdb::Iterator> iterator(
-        db_->NewIterator(rocksdb::ReadOptions(), last_seen_family()));
+    std::unique_ptr<rocksdb::Iterator> iterator(db_->NewIterator(rocksdb::ReadOptions(), last_seen_family()));
     for (iterator->SeekToFirst(); iterator->Valid(); iterator->Next()) {
       auto time_ms = decode_u64_be(iterator->value().ToStringView());
       if (!time_ms) return bad_value("last_seen", iterator->key());
@@ -268,9 +265,8 @@ class Database {
   }
 
   static Error bad_value(std::string_view family, const rocksdb::Slice& key) {
-    return make_error(
-        ErrorCode::corruption,
-        fmt::format("malformed value in column family {} under key {:?}", family, key.ToString()));
+    return make_error(ErrorCode::corruption, fmt::format("malformed value in column family {} under key {:?}",
+                                                         family, key.ToString()));
   }
 
   /// Decodes an `events` value and checks it sits under its own position.
@@ -279,9 +275,8 @@ class Database {
     if (!event) return event.error();
     auto position = decode_u64_be(key.ToStringView());
     if (!position || *position != event->position) {
-      return make_error(
-          ErrorCode::corruption,
-          fmt::format("event at position {} is stored under another key", event->position));
+      return make_error(ErrorCode::corruption,
+                        fmt::format("event at position {} is stored under another key", event->position));
     }
     return event;
   }
@@ -328,8 +323,7 @@ class RocksDbEventStore : public EventStore {
     return database_->read_stream(stream, from_version, max_count);
   }
 
-  Result<std::vector<Event>> read_log(std::uint64_t from_position,
-                                      std::size_t max_count) const final {
+  Result<std::vector<Event>> read_log(std::uint64_t from_position, std::size_t max_count) const final {
     std::shared_lock lifetime(lifetime_mutex_);
     if (!database_) return stopped_error();
     if (auto status = refresh(*database_); !status) return status.error();
@@ -387,8 +381,8 @@ struct BatchPlan {
 
 class PrimaryEventStore final : public RocksDbEventStore {
  public:
-  PrimaryEventStore(std::unique_ptr<Database> database, const StoreOptions& options,
-                    const Clock& clock, RecoveredState recovered)
+  PrimaryEventStore(std::unique_ptr<Database> database, const StoreOptions& options, const Clock& clock,
+                    RecoveredState recovered)
       : RocksDbEventStore(std::move(database)),
         clock_(clock),
         sync_writes_(options.durability == Durability::fsync),
@@ -400,8 +394,8 @@ class PrimaryEventStore final : public RocksDbEventStore {
 
   ~PrimaryEventStore() override { stop(); }
 
-  void append_async(std::string stream, std::uint64_t expected_version,
-                    std::vector<NewEvent> events, AppendCallback done) override {
+  void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
+                    AppendCallback done) override {
     {
       std::lock_guard queue_lock(queue_mutex_);
       if (accepting_) {
@@ -428,8 +422,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
   std::uint64_t wait_for_position(std::uint64_t after_position,
                                   std::chrono::milliseconds timeout) const override {
     std::unique_lock state_lock(state_mutex_);
-    head_advanced_.wait_for(state_lock, timeout,
-                            [&] { return head_position_ > after_position || stopped_; });
+    head_advanced_.wait_for(state_lock, timeout, [&] { return head_position_ > after_position || stopped_; });
     return head_position_;
   }
 
@@ -467,8 +460,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
   Status refresh(Database& /*database*/) const override { return Status::success(); }
 
   void run_writer() {
-    for (auto appends = take_pending_appends(); !appends.empty();
-         appends = take_pending_appends()) {
+    for (auto appends = take_pending_appends(); !appends.empty(); appends = take_pending_appends()) {
       commit(std::move(appends));
     }
   }
@@ -527,8 +519,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
                         fmt::format("stream {:?} is at version {}, expected {}", append.stream,
                                     current_version, append.expected_version));
     }
-    AppendResult result{plan.new_head_position + 1, plan.new_head_position, current_version,
-                        time_ms};
+    AppendResult result{plan.new_head_position + 1, plan.new_head_position, current_version, time_ms};
     plan.batch.SetSavePoint();
     for (const auto& new_event : append.events) {
       ++result.last_position;
@@ -537,8 +528,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
       if (!status.ok()) {
         // Only this append is dropped: the batch returns to where it started.
         (void)plan.batch.RollbackToSavePoint();
-        return make_error(ErrorCode::invalid_argument,
-                          fmt::format("event too large: {}", status.ToString()));
+        return make_error(ErrorCode::invalid_argument, fmt::format("event too large: {}", status.ToString()));
       }
     }
     (void)plan.batch.PopSavePoint();
@@ -563,8 +553,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
 
   /// The stream's version with this batch's earlier appends applied.
   std::uint64_t planned_version(const BatchPlan& plan, const std::string& stream) const {
-    if (auto planned = plan.new_stream_versions.find(stream);
-        planned != plan.new_stream_versions.end()) {
+    if (auto planned = plan.new_stream_versions.find(stream); planned != plan.new_stream_versions.end()) {
       return planned->second;
     }
     // Only this thread writes stream_versions_, so it may read without the lock.
@@ -573,8 +562,8 @@ class PrimaryEventStore final : public RocksDbEventStore {
   }
 
   /// Puts the event at `result.last_position`/`result.stream_version` and its stream index.
-  rocksdb::Status add_event(rocksdb::WriteBatch& batch, const std::string& stream,
-                            const NewEvent& new_event, const AppendResult& result) {
+  rocksdb::Status add_event(rocksdb::WriteBatch& batch, const std::string& stream, const NewEvent& new_event,
+                            const AppendResult& result) {
     Event event;
     event.position = result.last_position;
     event.stream = stream;
@@ -585,8 +574,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
     event.data = new_event.data;
     event.meta = new_event.meta;
     std::string position_key = encode_u64_be(result.last_position);
-    auto status =
-        batch.Put(database_->events_family(), position_key, event_codec::encode_event(event));
+    auto status = batch.Put(database_->events_family(), position_key, event_codec::encode_event(event));
     if (!status.ok()) return status;
     return batch.Put(database_->streams_family(),
                      event_codec::stream_version_key(stream, result.stream_version), position_key);
@@ -685,9 +673,7 @@ class SecondaryEventStore final : public RocksDbEventStore {
     }
   }
 
-  Status save_last_seen(const std::vector<LastSeen>& /*entries*/) override {
-    return read_only_error();
-  }
+  Status save_last_seen(const std::vector<LastSeen>& /*entries*/) override { return read_only_error(); }
 
   void stop() override {
     {
@@ -734,8 +720,8 @@ Result<std::unique_ptr<EventStore>> open_primary_store(const StoreOptions& optio
   std::error_code error;
   std::filesystem::create_directories(options.path, error);
   if (error) {
-    return make_error(ErrorCode::io_error, fmt::format("cannot create data directory {}: {}",
-                                                       options.path, error.message()));
+    return make_error(ErrorCode::io_error,
+                      fmt::format("cannot create data directory {}: {}", options.path, error.message()));
   }
   auto database = Database::open_primary(options.path);
   if (!database) return database.error();
@@ -751,9 +737,9 @@ Result<std::string> make_secondary_directory() {
   if (error) base = "/tmp";
   std::string pattern = (base / "muster-secondary-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    return make_error(ErrorCode::io_error,
-                      fmt::format("cannot create a directory for the read-only instance: {}",
-                                  std::strerror(errno)));
+    return make_error(
+        ErrorCode::io_error,
+        fmt::format("cannot create a directory for the read-only instance: {}", std::strerror(errno)));
   }
   return pattern;
 }

@@ -68,9 +68,9 @@ void reply_failure(Call& call, const Error& error) {
     case ErrorCode::internal: mapping = {500, "INTERNAL_ERROR"}; break;
   }
   if (mapping.status >= 500) {
-    log::error("request failed", {{"request_id", call.context.request_id},
-                                  {"path", call.request.path},
-                                  {"error", error.message}});
+    log::error(
+        "request failed",
+        {{"request_id", call.context.request_id}, {"path", call.request.path}, {"error", error.message}});
   }
   reply_error(call, mapping.status, error.message, error.reason.empty() ? mapping.code : error.reason);
 }
@@ -86,9 +86,8 @@ std::string new_request_id() {
 
 bool is_json_media_type(const std::string& content_type) {
   const std::string media = content_type.substr(0, content_type.find(';'));
-  return media == "application/json" ||
-         (media.rfind("application/", 0) == 0 && media.size() > 5 &&
-          media.compare(media.size() - 5, 5, "+json") == 0);
+  return media == "application/json" || (media.rfind("application/", 0) == 0 && media.size() > 5 &&
+                                         media.compare(media.size() - 5, 5, "+json") == 0);
 }
 
 // The JSON body for an error answered by httplib itself, before any handler ran.
@@ -202,12 +201,12 @@ void ApiServer::Impl::configure_server() {
         answer_transport_error(request, response);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
-                                  std::exception_ptr) {
-    log::error("unexpected exception in request handler", {{"path", request.path}});
-    response.status = 500;
-    response.set_content(body_text(error_body("internal error", "INTERNAL_ERROR")), "application/json");
-  });
+  server.set_exception_handler(
+      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
+        log::error("unexpected exception in request handler", {{"path", request.path}});
+        response.status = 500;
+        response.set_content(body_text(error_body("internal error", "INTERNAL_ERROR")), "application/json");
+      });
 }
 
 void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Response& response) {
@@ -230,13 +229,11 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
   (this->*(*match.handler))(call);
 }
 
-void ApiServer::Impl::answer_transport_error(const httplib::Request& request,
-                                             httplib::Response& response) {
+void ApiServer::Impl::answer_transport_error(const httplib::Request& request, httplib::Response& response) {
   // httplib refuses a POST/PUT/PATCH without Content-Length before routing.
   // Answer as routing would (404/405) when the route is wrong, and say what is
   // missing when it is right.
-  const bool body_expected = request.method == "POST" || request.method == "PUT" ||
-                             request.method == "PATCH";
+  const bool body_expected = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
   if (response.status == 400 && body_expected && !request.has_header("Content-Length") &&
       !request.has_header("Transfer-Encoding")) {
     const auto match = router.find(request.method, request.path);
@@ -245,8 +242,9 @@ void ApiServer::Impl::answer_transport_error(const httplib::Request& request,
       return;
     }
     response.status = 411;
-    response.set_content(body_text(error_body("send Content-Length (0 for an empty body)", "LENGTH_REQUIRED")),
-                         "application/json");
+    response.set_content(
+        body_text(error_body("send Content-Length (0 for an empty body)", "LENGTH_REQUIRED")),
+        "application/json");
     return;
   }
   response.set_content(body_text(transport_error_body(response.status)), "application/json");
@@ -292,8 +290,8 @@ bool ApiServer::Impl::wait_for_projection(Call& call) {
     return false;
   }
   const std::uint64_t min_position = std::get<std::uint64_t>(wanted);
-  if (backends.projections->wait_for_position(
-          min_position, std::chrono::milliseconds(options.max_min_position_wait_ms))) {
+  if (backends.projections->wait_for_position(min_position,
+                                              std::chrono::milliseconds(options.max_min_position_wait_ms))) {
     return true;
   }
   reply_error(call, 503,
@@ -305,14 +303,17 @@ bool ApiServer::Impl::wait_for_projection(Call& call) {
 
 void ApiServer::Impl::reply_change(Call& call, const Result<AgentOutcome>& outcome) {
   if (!outcome) return reply_failure(call, outcome.error());
-  reply_json(call, 200, {{"agent_id", outcome->agent_id},
-                         {"status", to_string(outcome->status)},
-                         {"position", outcome->position}});
+  reply_json(call, 200,
+             {{"agent_id", outcome->agent_id},
+              {"status", to_string(outcome->status)},
+              {"position", outcome->position}});
 }
 
 // --- Handlers -------------------------------------------------------------------
 
-void ApiServer::Impl::handle_healthz(Call& call) { reply_json(call, 200, {{"status", "ok"}}); }
+void ApiServer::Impl::handle_healthz(Call& call) {
+  reply_json(call, 200, {{"status", "ok"}});
+}
 
 void ApiServer::Impl::handle_readyz(Call& call) {
   const std::uint64_t projected = backends.projections->fleet().position();
@@ -350,12 +351,13 @@ void ApiServer::Impl::handle_heartbeat(Call& call) {
   if (auto* invalid = std::get_if<Invalid>(&report)) return reply_invalid(call, *invalid);
   const auto outcome = agents->heartbeat(agent_id, std::get<HeartbeatReport>(report), call.context);
   if (!outcome) return reply_failure(call, outcome.error());
-  reply_json(call, 200, {{"success", true},
-                         {"agent_id", outcome->agent_id},
-                         {"status", to_string(outcome->status)},
-                         {"config_version", outcome->config_version},
-                         {"commands_pending", 0},
-                         {"position", outcome->position}});
+  reply_json(call, 200,
+             {{"success", true},
+              {"agent_id", outcome->agent_id},
+              {"status", to_string(outcome->status)},
+              {"config_version", outcome->config_version},
+              {"commands_pending", 0},
+              {"position", outcome->position}});
 }
 
 void ApiServer::Impl::handle_list_agents(Call& call) {
@@ -371,9 +373,10 @@ void ApiServer::Impl::handle_list_agents(Call& call) {
     const auto live = agents != nullptr ? agents->live_info(state.agent_id) : std::nullopt;
     items.push_back(agent_to_json(state, live, now, options.health, false));
   }
-  reply_json(call, 200, {{"agents", std::move(items)},
-                         {"total", page.total},
-                         {"next_cursor", page.next_after ? json(encode_cursor(*page.next_after)) : json(nullptr)}});
+  reply_json(call, 200,
+             {{"agents", std::move(items)},
+              {"total", page.total},
+              {"next_cursor", page.next_after ? json(encode_cursor(*page.next_after)) : json(nullptr)}});
 }
 
 void ApiServer::Impl::handle_get_agent(Call& call) {
@@ -419,9 +422,10 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
   json items = json::array();
   for (const Event& event : *events) items.push_back(event_to_json(event));
   const bool more = events->size() == page_size;
-  reply_json(call, 200, {{"agent_id", agent_id},
-                         {"events", std::move(items)},
-                         {"next_from_version", more ? json(events->back().version + 1) : json(nullptr)}});
+  reply_json(call, 200,
+             {{"agent_id", agent_id},
+              {"events", std::move(items)},
+              {"next_from_version", more ? json(events->back().version + 1) : json(nullptr)}});
 }
 
 void ApiServer::Impl::handle_log_events(Call& call) {
@@ -456,14 +460,15 @@ void ApiServer::Impl::handle_log_events(Call& call) {
     }
   }
   if (!reached_head && next > backends.store->head_position()) reached_head = true;
-  reply_json(call, 200, {{"events", std::move(items)},
-                         {"next_from_position", reached_head ? json(nullptr) : json(next)}});
+  reply_json(
+      call, 200,
+      {{"events", std::move(items)}, {"next_from_position", reached_head ? json(nullptr) : json(next)}});
 }
 
 void ApiServer::Impl::handle_stats(Call& call) {
   if (!wait_for_projection(call)) return;
-  reply_json(call, 200, stats_to_json(backends.projections->fleet().stats(),
-                                      backends.store->head_position()));
+  reply_json(call, 200,
+             stats_to_json(backends.projections->fleet().stats(), backends.store->head_position()));
 }
 
 void ApiServer::Impl::handle_test_crash(Call& call) {
@@ -478,7 +483,9 @@ void ApiServer::Impl::handle_test_crash(Call& call) {
 ApiServer::ApiServer(ApiServerOptions options, Backends backends)
     : impl_(std::make_unique<Impl>(std::move(options), backends)) {}
 
-ApiServer::~ApiServer() { stop(); }
+ApiServer::~ApiServer() {
+  stop();
+}
 
 Status ApiServer::start() {
   Impl& impl = *impl_;
@@ -501,7 +508,9 @@ Status ApiServer::start() {
   return Status::success();
 }
 
-int ApiServer::port() const { return impl_->bound_port; }
+int ApiServer::port() const {
+  return impl_->bound_port;
+}
 
 void ApiServer::attach_agent_host(AgentHost* host, std::uint64_t ready_at_position) {
   impl_->ready_at_position = ready_at_position;

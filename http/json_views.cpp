@@ -25,8 +25,8 @@ json event_to_json(const Event& event) {
           {"meta", embedded_json(event.meta)}};
 }
 
-json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live,
-                   TimeMs now_ms, const HealthThresholds& thresholds, bool with_health) {
+json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live, TimeMs now_ms,
+                   const HealthThresholds& thresholds, bool with_health) {
   json out = to_json(state);
   const TimeMs last_seen_ms = live ? live->last_seen_ms : state.updated_at_ms;
   out["last_seen"] = format_rfc3339(last_seen_ms);

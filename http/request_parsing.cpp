@@ -59,7 +59,8 @@ class FieldReader {
     const json* value = member(key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_array()) return fail(key, "must be an array of strings");
-    if (value->size() > kMaxListItems) return fail(key, fmt::format("must have at most {} items", kMaxListItems));
+    if (value->size() > kMaxListItems)
+      return fail(key, fmt::format("must have at most {} items", kMaxListItems));
     std::vector<std::string> items;
     for (const json& item : *value) {
       if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
@@ -75,14 +76,17 @@ class FieldReader {
     const json* value = member(key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_object()) return fail(key, "must be an object of string to string");
-    if (value->size() > kMaxListItems) return fail(key, fmt::format("must have at most {} labels", kMaxListItems));
+    if (value->size() > kMaxListItems)
+      return fail(key, fmt::format("must have at most {} labels", kMaxListItems));
     std::map<std::string, std::string> labels;
     for (const auto& [name, label] : value->items()) {
       if (!is_name(name, "._/-")) {
-        return fail(key, fmt::format("label keys must be 1 to {} characters of [A-Za-z0-9._/-]", kMaxNameLength));
+        return fail(key,
+                    fmt::format("label keys must be 1 to {} characters of [A-Za-z0-9._/-]", kMaxNameLength));
       }
       if (!label.is_string() || label.get_ref<const std::string&>().size() > kMaxTextLength) {
-        return fail(key, fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
+        return fail(key,
+                    fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
       }
       labels.emplace(name, label.get<std::string>());
     }
@@ -95,7 +99,9 @@ class FieldReader {
   }
 
   bool ok() const { return problems_.empty(); }
-  Invalid invalid() const { return Invalid{"request body failed validation", "VALIDATION_FAILED", problems_}; }
+  Invalid invalid() const {
+    return Invalid{"request body failed validation", "VALIDATION_FAILED", problems_};
+  }
 
  private:
   const json& body_;
@@ -103,8 +109,7 @@ class FieldReader {
 };
 
 Invalid invalid_param(const std::string& name, const std::string& why) {
-  return Invalid{fmt::format("invalid query parameter '{}'", name), "INVALID_PARAMETER",
-                 json{{name, why}}};
+  return Invalid{fmt::format("invalid query parameter '{}'", name), "INVALID_PARAMETER", json{{name, why}}};
 }
 
 std::optional<std::string> single_param(const QueryParams& params, const std::string& name) {
@@ -135,7 +140,9 @@ Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
   return parsed;
 }
 
-bool is_valid_instance_id(std::string_view text) { return is_name(text, "._:-"); }
+bool is_valid_instance_id(std::string_view text) {
+  return is_name(text, "._:-");
+}
 
 bool is_valid_agent_id(std::string_view text) {
   if (text.size() != 36) return false;
@@ -191,7 +198,8 @@ Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
     } else {
       for (const auto& [name, value] : metrics->items()) {
         if (!is_name(name, "._/-") || !value.is_number() || !std::isfinite(value.get<double>())) {
-          reader.fail("metrics", "names must be 1 to 128 characters of [A-Za-z0-9._/-], values finite numbers");
+          reader.fail("metrics",
+                      "names must be 1 to 128 characters of [A-Za-z0-9._/-], values finite numbers");
           break;
         }
         report.metrics.emplace(name, value.get<double>());

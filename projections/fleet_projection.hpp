@@ -25,12 +25,12 @@ struct AgentFilter {
   std::optional<std::string> version;
   std::optional<std::string> type;
   std::vector<std::pair<std::string, std::string>> labels;  ///< Each key=value must be present.
-  std::optional<std::string> text;  ///< Substring of name or hostname.
+  std::optional<std::string> text;                          ///< Substring of name or hostname.
 };
 
 struct AgentPage {
-  std::vector<AgentState> agents;  ///< In agent id order.
-  std::size_t total = 0;           ///< How many agents match, over all pages.
+  std::vector<AgentState> agents;         ///< In agent id order.
+  std::size_t total = 0;                  ///< How many agents match, over all pages.
   std::optional<std::string> next_after;  ///< Pass as `after_agent_id` for the next page.
 };
 
@@ -51,8 +51,7 @@ class FleetProjection {
   Status apply(const std::vector<Event>& batch);
 
   /// Listed agents matching `filter` with id > `after_agent_id`, at most `limit`.
-  AgentPage list(const AgentFilter& filter, std::size_t limit,
-                 const std::string& after_agent_id) const;
+  AgentPage list(const AgentFilter& filter, std::size_t limit, const std::string& after_agent_id) const;
 
   /// Any agent ever registered, listed or not.
   std::optional<AgentState> find(const std::string& agent_id) const;

@@ -7,13 +7,21 @@ namespace muster {
 ProjectionRunner::ProjectionRunner(const EventStore& store)
     : follower_(store, 1, [this](const std::vector<Event>& batch) { fold(batch); }) {}
 
-ProjectionRunner::~ProjectionRunner() { stop(); }
+ProjectionRunner::~ProjectionRunner() {
+  stop();
+}
 
-void ProjectionRunner::start() { follower_.start(); }
+void ProjectionRunner::start() {
+  follower_.start();
+}
 
-void ProjectionRunner::stop() { follower_.stop(); }
+void ProjectionRunner::stop() {
+  follower_.stop();
+}
 
-void ProjectionRunner::catch_up() { follower_.deliver_available(); }
+void ProjectionRunner::catch_up() {
+  follower_.deliver_available();
+}
 
 void ProjectionRunner::fold(const std::vector<Event>& batch) {
   if (Status folded = fleet_.apply(batch); !folded) {
@@ -24,11 +32,9 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
   position_advanced_.notify_all();
 }
 
-bool ProjectionRunner::wait_for_position(std::uint64_t position,
-                                         std::chrono::milliseconds timeout) const {
+bool ProjectionRunner::wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(position_mutex_);
-  return position_advanced_.wait_for(lock, timeout,
-                                     [&] { return fleet_.position() >= position; });
+  return position_advanced_.wait_for(lock, timeout, [&] { return fleet_.position() >= position; });
 }
 
 }  // namespace muster

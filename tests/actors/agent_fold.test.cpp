@@ -15,7 +15,7 @@ const std::string kAgent = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
 // Stamps proposed events as the store would and folds them into `state`.
 void commit(AgentState& state, const std::vector<NewEvent>& events, TimeMs time_ms) {
   for (const NewEvent& proposed : events) {
-    const Event event{state.last_position + 1, kAgent, state.version + 1, proposed.type, time_ms,
+    const Event event{state.last_position + 1, kAgent,        state.version + 1, proposed.type, time_ms,
                       proposed.schema_version, proposed.data, proposed.meta};
     REQUIRE(apply(state, event).ok());
   }
@@ -58,7 +58,9 @@ SCENARIO("an agent's life folds into its state") {
     }
     WHEN("it registers again unchanged") {
       const auto events = decide_register(state, kAgent, registration("host-1"), "{}");
-      THEN("nothing is appended") { CHECK(events->empty()); }
+      THEN("nothing is appended") {
+        CHECK(events->empty());
+      }
     }
     WHEN("it registers again with a new version and no labels field") {
       Registration again;
@@ -112,7 +114,8 @@ SCENARIO("an agent's life folds into its state") {
     WHEN("an operator decommissions it") {
       commit(state, *decide_decommission(state, "{}"), 3000);
       THEN("it can never register or heartbeat again") {
-        CHECK(decide_register(state, kAgent, registration("host-1"), "{}").error().reason == kAgentDecommissioned);
+        CHECK(decide_register(state, kAgent, registration("host-1"), "{}").error().reason ==
+              kAgentDecommissioned);
         CHECK(decide_heartbeat(state, {}, "{}").error().reason == kAgentDecommissioned);
         CHECK(decide_deregister(state, "{}").error().reason == kAgentDecommissioned);
         CHECK(decide_decommission(state, "{}")->empty());
@@ -136,14 +139,16 @@ TEST_CASE("apply refuses events it cannot fold and leaves the state unchanged") 
     CHECK(folded.error().code == ErrorCode::corruption);
     CHECK(to_json(state) == to_json(before));
   };
-  refuse(Event{2, kAgent, 3, agent_events::kDeregistered, 1, 1, "{}", "{}"});           // version gap
-  refuse(Event{2, "other-stream", 2, agent_events::kDeregistered, 1, 1, "{}", "{}"});   // other stream
-  refuse(Event{2, kAgent, 2, "AgentTeleported", 1, 1, "{}", "{}"});                     // unknown type
-  refuse(Event{2, kAgent, 2, agent_events::kDeregistered, 1, 1, "not json", "{}"});     // bad payload
+  refuse(Event{2, kAgent, 3, agent_events::kDeregistered, 1, 1, "{}", "{}"});          // version gap
+  refuse(Event{2, "other-stream", 2, agent_events::kDeregistered, 1, 1, "{}", "{}"});  // other stream
+  refuse(Event{2, kAgent, 2, "AgentTeleported", 1, 1, "{}", "{}"});                    // unknown type
+  refuse(Event{2, kAgent, 2, agent_events::kDeregistered, 1, 1, "not json", "{}"});    // bad payload
   refuse(Event{2, kAgent, 2, agent_events::kStatusChanged, 1, 1, R"({"to":"OFFLINE"})", "{}"});
   refuse(Event{2, kAgent, 2, agent_events::kUpdated, 1, 1, R"({"changes":{"labels":[1]}})", "{}"});
   AgentState fresh;
-  CHECK_FALSE(apply(fresh, Event{1, kAgent, 1, agent_events::kCameOnline, 1, 1, R"({"status":"ONLINE"})", "{}"}).ok());
+  CHECK_FALSE(
+      apply(fresh, Event{1, kAgent, 1, agent_events::kCameOnline, 1, 1, R"({"status":"ONLINE"})", "{}"})
+          .ok());
 }
 
 TEST_CASE("agent statuses parse case-insensitively and print upper case") {

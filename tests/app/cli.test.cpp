@@ -15,9 +15,10 @@ TEST_CASE("serve flags map onto the options structs, with their defaults") {
   CHECK(defaults->host.heartbeat_timeout_ms == 120'000);
   CHECK_FALSE(defaults->enable_test_hooks);
 
-  const auto given = parse_serve_args({"--data", "/srv/muster", "--listen=0.0.0.0:9000", "--heartbeat-timeout",
-                                       "45s", "--durability", "wal", "--http-threads", "8", "--healthy-within",
-                                       "30s", "--warning-within=2m", "--log-level", "warn", "--enable-test-hooks"});
+  const auto given =
+      parse_serve_args({"--data", "/srv/muster", "--listen=0.0.0.0:9000", "--heartbeat-timeout", "45s",
+                        "--durability", "wal", "--http-threads", "8", "--healthy-within", "30s",
+                        "--warning-within=2m", "--log-level", "warn", "--enable-test-hooks"});
   REQUIRE(given.ok());
   CHECK(given->store.path == "/srv/muster");
   CHECK(given->api.host == "0.0.0.0");
@@ -33,11 +34,19 @@ TEST_CASE("serve flags map onto the options structs, with their defaults") {
 }
 
 TEST_CASE("bad serve flags are refused with a message naming the flag") {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--bogus"}, {"--data"}, {"--data", ""}, {"--listen", "8080"}, {"--listen", "host:99999"},
-           {"--listen", "host:"}, {"--heartbeat-timeout", "0s"}, {"--heartbeat-timeout", "soon"},
-           {"--durability", "maybe"}, {"--http-threads", "0"}, {"--log-level", "loud"},
-           {"--healthy-within", "10m", "--warning-within", "1m"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--bogus"},
+                                             {"--data"},
+                                             {"--data", ""},
+                                             {"--listen", "8080"},
+                                             {"--listen", "host:99999"},
+                                             {"--listen", "host:"},
+                                             {"--heartbeat-timeout", "0s"},
+                                             {"--heartbeat-timeout", "soon"},
+                                             {"--durability", "maybe"},
+                                             {"--http-threads", "0"},
+                                             {"--log-level", "loud"},
+                                             {"--healthy-within", "10m", "--warning-within", "1m"}}) {
     CAPTURE(args.front());
     const auto parsed = parse_serve_args(args);
     REQUIRE_FALSE(parsed.ok());

@@ -11,8 +11,8 @@ TEST_CASE("durations are a whole number and a unit") {
   CHECK(*parse_duration_ms("1h") == 3'600'000);
   CHECK(*parse_duration_ms("30d") == 30LL * 86'400'000);
   CHECK(*parse_duration_ms("0s") == 0);
-  for (const char* bad : {"", "s", "10", "-5s", "+5s", "1.5s", "5 s", "5S", "5sec", "99999999999999999999s",
-                          "40000d"}) {
+  for (const char* bad :
+       {"", "s", "10", "-5s", "+5s", "1.5s", "5 s", "5S", "5sec", "99999999999999999999s", "40000d"}) {
     CAPTURE(bad);
     const auto parsed = parse_duration_ms(bad);
     REQUIRE_FALSE(parsed.ok());

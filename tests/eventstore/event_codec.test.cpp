@@ -85,8 +85,7 @@ TEST_SUITE("event_codec") {
       std::string bytes(length(random), '\0');
       for (auto& slot : bytes) slot = static_cast<char>(byte(random));
       // Half the time start with the right format byte so the decoder gets past it.
-      if (!bytes.empty() && round_idx % 2 == 0)
-        bytes[0] = static_cast<char>(event_codec::kEventFormat);
+      if (!bytes.empty() && round_idx % 2 == 0) bytes[0] = static_cast<char>(event_codec::kEventFormat);
       auto decoded = event_codec::decode_event(bytes);
       if (!decoded.ok()) CHECK(decoded.error().code == ErrorCode::corruption);
     }

@@ -47,8 +47,7 @@ class DeliveryLog {
   /// Waits (bounded) until `count` events have arrived; false on timeout.
   bool wait_for_count(std::size_t count) {
     std::unique_lock lock(mutex_);
-    return delivered_.wait_for(lock, std::chrono::seconds(10),
-                               [&] { return positions_.size() >= count; });
+    return delivered_.wait_for(lock, std::chrono::seconds(10), [&] { return positions_.size() >= count; });
   }
 
   std::vector<std::uint64_t> positions() {

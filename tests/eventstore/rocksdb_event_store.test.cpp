@@ -106,9 +106,9 @@ TEST_SUITE("rocksdb_event_store") {
       CHECK(store->stream_version("agent-1") == 0);
 
       WHEN("two events are appended with kNewStream") {
-        auto result = append_ok(
-            *store, "agent-1", kNewStream,
-            {make_event("AgentRegistered", R"({"host":"a"})"), make_event("AgentConnected")});
+        auto result =
+            append_ok(*store, "agent-1", kNewStream,
+                      {make_event("AgentRegistered", R"({"host":"a"})"), make_event("AgentConnected")});
 
         THEN("they get positions 1 and 2, versions 1 and 2, and the clock's time") {
           CHECK(result.first_position == 1);
@@ -189,8 +189,7 @@ TEST_SUITE("rocksdb_event_store") {
     TempDir dir;
     auto store = open_store(options_for(dir));
     CHECK(store->append("agent-1", kNewStream, {}).error().code == ErrorCode::invalid_argument);
-    CHECK(store->append("", kNewStream, {make_event("A")}).error().code ==
-          ErrorCode::invalid_argument);
+    CHECK(store->append("", kNewStream, {make_event("A")}).error().code == ErrorCode::invalid_argument);
     CHECK(store->append(std::string("a\0b", 3), kNewStream, {make_event("A")}).error().code ==
           ErrorCode::invalid_argument);
     CHECK(store->head_position() == 0);
@@ -391,7 +390,9 @@ TEST_SUITE("rocksdb_event_store") {
       std::thread appender([&] { append_ok(*writer, "a", 1, {make_event("a2")}); });
       auto head = reader->wait_for_position(1, std::chrono::seconds(10));
       appender.join();
-      THEN("it wakes with the new head") { CHECK(head == 2); }
+      THEN("it wakes with the new head") {
+        CHECK(head == 2);
+      }
     }
     WHEN("nothing is appended") {
       THEN("waiting gives up at the timeout with the head unchanged") {
@@ -521,8 +522,7 @@ TEST_SUITE("rocksdb_event_store") {
         CHECK(acknowledged.load() == kQueued);
       }
       THEN("later appends, reads and writes are unavailable, and stop() is idempotent") {
-        CHECK(store->append("a", kQueued, {make_event("late")}).error().code ==
-              ErrorCode::unavailable);
+        CHECK(store->append("a", kQueued, {make_event("late")}).error().code == ErrorCode::unavailable);
         bool answered_unavailable = false;
         store->append_async("a", kQueued, {make_event("late")}, [&](Result<AppendResult> result) {
           answered_unavailable = !result.ok() && result.error().code == ErrorCode::unavailable;

@@ -38,18 +38,21 @@ TEST_CASE("a registration needs a well-formed instance_id and typed optional fie
     CAPTURE(field);
     CHECK(invalid.details.contains(field));
   }
-  for (const std::string& bad : std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'a'), "ünicode"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'a'), "ünicode"}) {
     CAPTURE(bad);
     CHECK(refusal(parse_registration(json{{"instance_id", bad}})).details.contains("instance_id"));
   }
-  CHECK(std::holds_alternative<Registration>(parse_registration(json{{"instance_id", std::string(128, 'a')}})));
+  CHECK(
+      std::holds_alternative<Registration>(parse_registration(json{{"instance_id", std::string(128, 'a')}})));
   CHECK(std::holds_alternative<Registration>(
       parse_registration(json{{"instance_id", "a"}, {"ip_address", "::1"}})));
 }
 
 TEST_CASE("a heartbeat body is optional and its fields are checked") {
   CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json::object())));
-  const auto parsed = parse_heartbeat(json::parse(R"({"status":"degraded","version":"2","metrics":{"cpu":0.5,"mem":3}})"));
+  const auto parsed =
+      parse_heartbeat(json::parse(R"({"status":"degraded","version":"2","metrics":{"cpu":0.5,"mem":3}})"));
   REQUIRE(std::holds_alternative<HeartbeatReport>(parsed));
   CHECK(std::get<HeartbeatReport>(parsed).status == AgentStatus::degraded);
   CHECK(std::get<HeartbeatReport>(parsed).metrics.at("mem") == 3);
@@ -70,20 +73,29 @@ TEST_CASE("bodies must be JSON objects") {
 }
 
 TEST_CASE("list queries: filters, bounded limits and opaque cursors") {
-  QueryParams params = {{"status", "offline"}, {"label", "env=prod"}, {"label", "tier=a=b"},
-                        {"limit", "1000"}, {"q", "web"}};
+  QueryParams params = {
+      {"status", "offline"}, {"label", "env=prod"}, {"label", "tier=a=b"}, {"limit", "1000"}, {"q", "web"}};
   const auto parsed = parse_list_query(params);
   REQUIRE(std::holds_alternative<ListQuery>(parsed));
   const ListQuery& query = std::get<ListQuery>(parsed);
   CHECK(query.filter.status == AgentStatus::offline);
-  CHECK(query.filter.labels == std::vector<std::pair<std::string, std::string>>{{"env", "prod"}, {"tier", "a=b"}});
+  CHECK(query.filter.labels ==
+        std::vector<std::pair<std::string, std::string>>{{"env", "prod"}, {"tier", "a=b"}});
   CHECK(query.limit == 1000);
   CHECK(query.filter.text == std::optional<std::string>("web"));
 
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"limit", "0"}, {"limit", "1001"}, {"limit", "-1"}, {"limit", "ten"}, {"limit", ""},
-           {"limit", "99999999999999999999999"}, {"status", "DEREGISTERED"}, {"label", "novalue"},
-           {"label", "=x"}, {"cursor", "!!"}, {"cursor", "abc"}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"limit", "0"},
+                                                        {"limit", "1001"},
+                                                        {"limit", "-1"},
+                                                        {"limit", "ten"},
+                                                        {"limit", ""},
+                                                        {"limit", "99999999999999999999999"},
+                                                        {"status", "DEREGISTERED"},
+                                                        {"label", "novalue"},
+                                                        {"label", "=x"},
+                                                        {"cursor", "!!"},
+                                                        {"cursor", "abc"}}) {
     CAPTURE(name);
     CAPTURE(value);
     CHECK(refusal(parse_list_query({{name, value}})).details.contains(name));

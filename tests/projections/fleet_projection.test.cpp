@@ -78,8 +78,10 @@ SCENARIO("the fleet projection lists, filters and counts what the log says") {
   }
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
-  fleet.commit(FleetFixture::fmt_id(1), decide_heartbeat(fleet.agents[FleetFixture::fmt_id(1)], degraded, "{}"));
-  fleet.commit(FleetFixture::fmt_id(2), decide_timeout(fleet.agents[FleetFixture::fmt_id(2)], 0, 0, 1, 1, "{}"));
+  fleet.commit(FleetFixture::fmt_id(1),
+               decide_heartbeat(fleet.agents[FleetFixture::fmt_id(1)], degraded, "{}"));
+  fleet.commit(FleetFixture::fmt_id(2),
+               decide_timeout(fleet.agents[FleetFixture::fmt_id(2)], 0, 0, 1, 1, "{}"));
   fleet.commit(FleetFixture::fmt_id(3), decide_deregister(fleet.agents[FleetFixture::fmt_id(3)], "{}"));
   fleet.commit(FleetFixture::fmt_id(4), decide_decommission(fleet.agents[FleetFixture::fmt_id(4)], "{}"));
 

@@ -88,9 +88,13 @@ MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_
   }
 }
 
-MusterServer::~MusterServer() { kill9(); }
+MusterServer::~MusterServer() {
+  kill9();
+}
 
-std::string MusterServer::log_text() const { return read_file(log_path_); }
+std::string MusterServer::log_text() const {
+  return read_file(log_path_);
+}
 
 HttpAnswer MusterServer::send(const std::string& method, const std::string& path, const std::string& body,
                               const httplib::Headers& headers) const {
@@ -107,14 +111,18 @@ HttpAnswer MusterServer::send(const std::string& method, const std::string& path
   return to_answer(client.send(request));
 }
 
-HttpAnswer MusterServer::get(const std::string& path) const { return send("GET", path, "", {}); }
+HttpAnswer MusterServer::get(const std::string& path) const {
+  return send("GET", path, "", {});
+}
 
 HttpAnswer MusterServer::post(const std::string& path, const std::string& body,
                               const std::string& content_type) const {
   return send("POST", path, body, {{"Content-Type", content_type}});
 }
 
-HttpAnswer MusterServer::del(const std::string& path) const { return send("DELETE", path, "", {}); }
+HttpAnswer MusterServer::del(const std::string& path) const {
+  return send("DELETE", path, "", {});
+}
 
 int MusterServer::terminate() {
   if (pid_ <= 0) return -1;

@@ -29,6 +29,7 @@ struct Call {
   const httplib::Request& request;
   httplib::Response& response;
   PathParams params;
+  QueryParams query;
   RequestContext context;
 };
 
@@ -75,10 +76,6 @@ void reply_failure(Call& call, const Error& error) {
   reply_error(call, mapping.status, error.message, error.reason.empty() ? mapping.code : error.reason);
 }
 
-QueryParams query_of(const httplib::Request& request) {
-  return QueryParams(request.params.begin(), request.params.end());
-}
-
 std::string new_request_id() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
   return fmt::format("{:016x}", generator());
@@ -119,7 +116,8 @@ struct ApiServer::Impl {
   void add_routes();
   void configure_server();
   void dispatch(const httplib::Request& request, httplib::Response& response);
-  void answer_transport_error(const httplib::Request& request, httplib::Response& response);
+  // Answers, from the headers alone, requests whose body must not be read.
+  httplib::Server::HandlerResponse screen(const httplib::Request& request, httplib::Response& response);
 
   // Shared steps of handlers; each returns false after answering with an error.
   AgentHost* require_host(Call& call);
@@ -195,10 +193,13 @@ void ApiServer::Impl::configure_server() {
   server.Delete(".*", dispatcher);
   server.Options(".*", dispatcher);
   // httplib's own refusals (bad request line, body too large, ...) get JSON too.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [this](const httplib::Request& request, httplib::Response& response) {
+  server.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+    return screen(request, response);
+  });
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
         if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        answer_transport_error(request, response);
+        response.set_content(body_text(transport_error_body(response.status)), "application/json");
         return httplib::Server::HandlerResponse::Handled;
       }));
   server.set_exception_handler(
@@ -213,7 +214,11 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
   std::string request_id = request.get_header_value("X-Request-Id");
   if (!is_valid_instance_id(request_id)) request_id = new_request_id();
   response.set_header("X-Request-Id", request_id);
-  Call call{request, response, {}, RequestContext{request_id, request.remote_addr}};
+  Call call{request,
+            response,
+            {},
+            parse_query_string(request.target),
+            RequestContext{request_id, request.remote_addr}};
   auto match = router.find(request.method, request.path);
   if (match.handler == nullptr) {
     if (match.allowed_methods.empty()) {
@@ -229,25 +234,35 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
   (this->*(*match.handler))(call);
 }
 
-void ApiServer::Impl::answer_transport_error(const httplib::Request& request, httplib::Response& response) {
-  // httplib refuses a POST/PUT/PATCH without Content-Length before routing.
-  // Answer as routing would (404/405) when the route is wrong, and say what is
-  // missing when it is right.
-  const bool body_expected = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
-  if (response.status == 400 && body_expected && !request.has_header("Content-Length") &&
-      !request.has_header("Transfer-Encoding")) {
-    const auto match = router.find(request.method, request.path);
-    if (match.handler == nullptr) {
-      dispatch(request, response);
-      return;
-    }
-    response.status = 411;
-    response.set_content(
-        body_text(error_body("send Content-Length (0 for an empty body)", "LENGTH_REQUIRED")),
-        "application/json");
-    return;
+httplib::Server::HandlerResponse ApiServer::Impl::screen(const httplib::Request& request,
+                                                         httplib::Response& response) {
+  const bool may_have_body = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
+  if (!may_have_body) return httplib::Server::HandlerResponse::Unhandled;
+  // RFC 7230 3.3.3: a request with neither header has no body. httplib would
+  // wait for one until its read timeout, so answer now.
+  const bool no_body = (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) ||
+                       request.get_header_value("Content-Length") == "0";
+  const std::string content_type = request.get_header_value("Content-Type");
+  const bool routed = router.find(request.method, request.path).handler != nullptr;
+  if (routed && (no_body || content_type.empty() || is_json_media_type(content_type))) {
+    if (!no_body) return httplib::Server::HandlerResponse::Unhandled;  // httplib reads the body
+    dispatch(request, response);
+    return httplib::Server::HandlerResponse::Handled;
   }
-  response.set_content(body_text(transport_error_body(response.status)), "application/json");
+  // A wrong route (404/405) or a body that is not JSON (415, before httplib
+  // reads and, for forms and multipart, parses it). An unread body cannot be
+  // skipped reliably, so such a connection is not reused.
+  if (!no_body) response.set_header("Connection", "close");
+  if (!routed) {
+    dispatch(request, response);
+  } else {
+    response.status = 415;
+    response.set_content(
+        body_text(error_body(fmt::format("request body must be application/json, not '{}'", content_type),
+                             "UNSUPPORTED_MEDIA_TYPE")),
+        "application/json");
+  }
+  return httplib::Server::HandlerResponse::Handled;
 }
 
 // --- Shared steps ---------------------------------------------------------------
@@ -259,12 +274,6 @@ AgentHost* ApiServer::Impl::require_host(Call& call) {
 }
 
 bool ApiServer::Impl::parse_body(Call& call, bool allow_empty, json& body) {
-  const std::string content_type = call.request.get_header_value("Content-Type");
-  if (!call.request.body.empty() && !content_type.empty() && !is_json_media_type(content_type)) {
-    reply_error(call, 415, fmt::format("request body must be application/json, not '{}'", content_type),
-                "UNSUPPORTED_MEDIA_TYPE");
-    return false;
-  }
   auto parsed = parse_json_object(call.request.body, allow_empty);
   if (auto* invalid = std::get_if<Invalid>(&parsed)) {
     reply_invalid(call, *invalid);
@@ -283,7 +292,7 @@ bool ApiServer::Impl::require_agent_id(Call& call, std::string& agent_id) {
 }
 
 bool ApiServer::Impl::wait_for_projection(Call& call) {
-  const QueryParams params = query_of(call.request);
+  const QueryParams params = call.query;
   auto wanted = parse_uint_param(params, "min_position", 0, UINT64_MAX);
   if (auto* invalid = std::get_if<Invalid>(&wanted)) {
     reply_invalid(call, *invalid);
@@ -361,7 +370,7 @@ void ApiServer::Impl::handle_heartbeat(Call& call) {
 }
 
 void ApiServer::Impl::handle_list_agents(Call& call) {
-  auto query = parse_list_query(query_of(call.request));
+  auto query = parse_list_query(call.query);
   if (auto* invalid = std::get_if<Invalid>(&query)) return reply_invalid(call, *invalid);
   if (!wait_for_projection(call)) return;
   const ListQuery& list = std::get<ListQuery>(query);
@@ -407,7 +416,7 @@ void ApiServer::Impl::handle_decommission(Call& call) {
 void ApiServer::Impl::handle_agent_events(Call& call) {
   std::string agent_id;
   if (!require_agent_id(call, agent_id)) return;
-  const QueryParams params = query_of(call.request);
+  const QueryParams params = call.query;
   auto from_version = parse_uint_param(params, "from_version", 1, UINT64_MAX);
   auto limit = parse_uint_param(params, "limit", 100, kMaxPageSize);
   for (auto* parsed : {&from_version, &limit}) {
@@ -429,14 +438,15 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
 }
 
 void ApiServer::Impl::handle_log_events(Call& call) {
-  const QueryParams params = query_of(call.request);
+  const QueryParams params = call.query;
   auto from_position = parse_uint_param(params, "from_position", 1, UINT64_MAX);
   auto limit = parse_uint_param(params, "limit", 100, kMaxPageSize);
   for (auto* parsed : {&from_position, &limit}) {
     if (auto* invalid = std::get_if<Invalid>(parsed)) return reply_invalid(call, *invalid);
   }
-  const std::string type = call.request.get_param_value("type");
-  if (call.request.has_param("type") && !is_valid_instance_id(type)) {
+  const auto type_param = call.query.find("type");
+  const std::string type = type_param == call.query.end() ? "" : type_param->second;
+  if (type_param != call.query.end() && !is_valid_instance_id(type)) {
     return reply_error(call, 400, "invalid query parameter 'type'", "INVALID_PARAMETER",
                        json{{"type", "must be an event type such as AgentRegistered"}});
   }

@@ -118,6 +118,31 @@ std::optional<std::string> single_param(const QueryParams& params, const std::st
   return found->second;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (std::size_t index = 0; index < text.size(); ++index) {
+    const char c = text[index];
+    if (c == '+') {
+      decoded += ' ';
+    } else if (c == '%' && index + 2 < text.size() && hex_value(text[index + 1]) >= 0 &&
+               hex_value(text[index + 2]) >= 0) {
+      decoded += static_cast<char>(hex_value(text[index + 1]) * 16 + hex_value(text[index + 2]));
+      index += 2;
+    } else {
+      decoded += c;
+    }
+  }
+  return decoded;
+}
+
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -208,6 +233,27 @@ Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
   }
   if (!reader.ok()) return reader.invalid();
   return report;
+}
+
+QueryParams parse_query_string(std::string_view target) {
+  QueryParams params;
+  const auto question = target.find('?');
+  if (question == std::string_view::npos) return params;
+  std::string_view query = target.substr(question + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const auto ampersand = query.find('&');
+    const std::string_view pair = query.substr(0, ampersand);
+    if (!pair.empty()) {
+      const auto equals = pair.find('=');
+      const std::string_view key = pair.substr(0, equals);
+      const std::string_view value = equals == std::string_view::npos ? "" : pair.substr(equals + 1);
+      params.emplace(percent_decode(key), percent_decode(value));
+    }
+    if (ampersand == std::string_view::npos) break;
+    query.remove_prefix(ampersand + 1);
+  }
+  return params;
 }
 
 Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::string& name,

@@ -52,6 +52,10 @@ struct ListQuery {
 /// status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
 Parsed<ListQuery> parse_list_query(const QueryParams& params);
 
+/// The query of a request target ("/path?a=1&b=x%3Dy" gives a=1, b=x=y):
+/// split at the first '=', '+' and %XX decoded, malformed escapes kept as-is.
+QueryParams parse_query_string(std::string_view target);
+
 /// An optional non-negative integer parameter; `fallback` when absent.
 Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::string& name,
                                        std::uint64_t fallback, std::uint64_t max_value);

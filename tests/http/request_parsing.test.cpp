@@ -137,3 +137,17 @@ TEST_CASE("the router tells unknown paths from wrong methods") {
     CHECK(match.allowed_methods.empty());
   }
 }
+
+TEST_CASE("regression: a label filter keeps every '=' after the first (label=env=prod)") {
+  const QueryParams params =
+      parse_query_string("/api/v1/agents?label=env=prod&label=a=b%3Dc&q=web+1&flag&=x#frag");
+  const auto labels = params.equal_range("label");
+  std::vector<std::string> values;
+  for (auto label = labels.first; label != labels.second; ++label) values.push_back(label->second);
+  CHECK(values == std::vector<std::string>{"env=prod", "a=b=c"});
+  CHECK(params.find("q")->second == "web 1");
+  CHECK(params.find("flag")->second.empty());
+  CHECK(params.find("")->second == "x");
+  CHECK(parse_query_string("/no/query").empty());
+  CHECK(parse_query_string("/p?bad=%zz%4").find("bad")->second == "%zz%4");
+}

@@ -67,6 +67,9 @@ MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_
     : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".server.log") {
   std::vector<std::string> args = {"serve", "--data", data_dir_, "--listen", "127.0.0.1:0"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  // Empty the log before the child starts: a restart on the same data dir
+  // must not read the previous server's "listening" line.
+  std::ofstream(log_path_, std::ios::trunc).close();
   pid_ = spawn(args, "/dev/null", log_path_);
   const std::regex listening(R"re("msg":"listening".*"port":(\d+))re");
   const bool listening_seen = eventually(

@@ -1,0 +1,203 @@
+// `muster replay` reads the event log of a running or stopped server's data
+// directory: the whole log or one agent's stream, filtered by type and time,
+// as JSON lines or a table; with --at, the agent's state as of a time.
+
+#include <functional>
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+namespace muster::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The events of a `replay --format jsonl` output, one per line.
+std::vector<json> parse_jsonl(const CommandResult& result) {
+  INFO("stderr: " << result.err);
+  REQUIRE(result.exit_code == 0);
+  std::vector<json> events;
+  for (const std::string& line : lines_of(result.out)) {
+    json event = json::parse(line, nullptr, false);
+    INFO("line: " << line);
+    REQUIRE(event.is_object());
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+CommandResult replay(const std::string& data, std::vector<std::string> args = {}) {
+  args.insert(args.begin(), {"replay", "--data", data});
+  return run_muster(args);
+}
+
+std::vector<json> events_where(const std::vector<json>& events,
+                               const std::function<bool(const json&)>& keep) {
+  std::vector<json> kept;
+  for (const json& event : events) {
+    if (keep(event)) kept.push_back(event);
+  }
+  return kept;
+}
+
+// The agent's state printed by `replay --at`.
+json state_at(const std::string& data, const std::vector<std::string>& selector, const std::string& at) {
+  std::vector<std::string> args = selector;
+  args.insert(args.end(), {"--at", at});
+  const CommandResult result = replay(data, args);
+  INFO("replay --at " << at << ": " << result.exit_code << " " << result.out << result.err);
+  REQUIRE(result.exit_code == 0);
+  json state = json::parse(result.out, nullptr, false);
+  REQUIRE(state.is_object());
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE("replay: prints, filters and folds the log of a running server, and of a stopped one") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  MusterServer server(data);
+
+  // A history whose events have distinct times where it matters.
+  const Registered first = register_agent(server, "replay-a", {{"version", "1.0"}, {"type", "edge"}});
+  const std::string agent_a = first.agent_id;
+  const std::string registered_at = stream_events(server, agent_a).back()["time"];
+  wait_until_clock_passes(time_of(registered_at));
+  register_agent(server, "replay-a", {{"version", "2.0"}});
+  const std::string updated_at = stream_events(server, agent_a).back()["time"];
+  wait_until_clock_passes(time_of(updated_at));
+  const std::string agent_b = register_agent(server, "replay-b", {{"version", "1.0"}}).agent_id;
+  heartbeat(server, agent_a, {{"status", "degraded"}});
+  const std::string degraded_at = stream_events(server, agent_a).back()["time"];
+
+  const std::vector<json> log = log_events(server);
+  REQUIRE(types_of(log) == std::vector<std::string>{"AgentRegistered", "AgentUpdated", "AgentRegistered",
+                                                    "AgentStatusChanged"});
+  REQUIRE(time_of(registered_at) < time_of(updated_at));
+
+  SUBCASE("the whole log as JSON lines equals /api/v1/events") {
+    CHECK(parse_jsonl(replay(data)) == log);
+    CHECK(parse_jsonl(replay(data, {"--format", "jsonl"})) == log);
+  }
+
+  SUBCASE("--agent and --instance select one stream") {
+    CHECK(parse_jsonl(replay(data, {"--agent", agent_a})) == stream_events(server, agent_a));
+    CHECK(parse_jsonl(replay(data, {"--instance", "replay-a"})) == stream_events(server, agent_a));
+    CHECK(parse_jsonl(replay(data, {"--agent", agent_b})) == stream_events(server, agent_b));
+    CHECK(parse_jsonl(replay(data, {"--instance", "replay-b", "--type", "AgentRegistered"})) ==
+          stream_events(server, agent_b));
+  }
+
+  SUBCASE("--type keeps one event type") {
+    const std::vector<json> registrations =
+        events_where(log, [](const json& event) { return event.at("type") == "AgentRegistered"; });
+    CHECK(registrations.size() == 2);
+    CHECK(parse_jsonl(replay(data, {"--type", "AgentRegistered"})) == registrations);
+    CHECK(parse_jsonl(replay(data, {"--type=AgentUpdated"})) ==
+          events_where(log, [](const json& event) { return event.at("type") == "AgentUpdated"; }));
+    CHECK(parse_jsonl(replay(data, {"--type", "NoSuchType"})).empty());
+  }
+
+  SUBCASE("--since and --until bound the events by time, both inclusive") {
+    const auto since = [&](const std::string& bound) {
+      return events_where(log,
+                          [&](const json& event) { return time_of(event.at("time")) >= time_of(bound); });
+    };
+    const auto until = [&](const std::string& bound) {
+      return events_where(log,
+                          [&](const json& event) { return time_of(event.at("time")) <= time_of(bound); });
+    };
+    CHECK(since(updated_at).size() == 3);
+    CHECK(parse_jsonl(replay(data, {"--since", updated_at})) == since(updated_at));
+    CHECK(until(registered_at).size() == 1);
+    CHECK(parse_jsonl(replay(data, {"--until", registered_at})) == until(registered_at));
+    const std::vector<json> window =
+        parse_jsonl(replay(data, {"--since", updated_at, "--until", updated_at}));
+    REQUIRE_FALSE(window.empty());
+    CHECK(window.front().at("type") == "AgentUpdated");
+    CHECK(window == events_where(log, [&](const json& event) { return event.at("time") == updated_at; }));
+    CHECK(parse_jsonl(replay(data, {"--agent", agent_a, "--since", updated_at})) ==
+          events_where(since(updated_at), [&](const json& event) { return event.at("stream") == agent_a; }));
+  }
+
+  SUBCASE("--format table has a header and one line per event") {
+    const CommandResult table = replay(data, {"--format", "table"});
+    REQUIRE(table.exit_code == 0);
+    const std::vector<std::string> lines = lines_of(table.out);
+    REQUIRE(lines.size() == log.size() + 1);
+    CHECK(lines[0].find("POSITION") != std::string::npos);
+    CHECK(lines[0].find("TYPE") != std::string::npos);
+    for (std::size_t event_idx = 0; event_idx < log.size(); ++event_idx) {
+      const std::string& line = lines[event_idx + 1];
+      INFO("line: " << line);
+      CHECK(line.find(log[event_idx].at("type").get<std::string>()) != std::string::npos);
+      CHECK(line.find(log[event_idx].at("stream").get<std::string>()) != std::string::npos);
+      CHECK(line.find(log[event_idx].at("time").get<std::string>()) != std::string::npos);
+    }
+    const CommandResult one = replay(data, {"--format", "table", "--agent", agent_b});
+    CHECK(lines_of(one.out).size() == 2);
+  }
+
+  SUBCASE("--at shows the agent as of a time") {
+    json state = state_at(data, {"--agent", agent_a}, registered_at);
+    CHECK(state["agent_id"] == agent_a);
+    CHECK(state["as_of"] == registered_at);
+    CHECK(state["version"] == "1.0");
+    CHECK(state["type"] == "edge");
+    CHECK(state["status"] == "ONLINE");
+    CHECK(state["stream_version"] == 1);
+    state = state_at(data, {"--instance", "replay-a"}, updated_at);
+    CHECK(state["version"] == "2.0");
+    CHECK(state["stream_version"] == 2);
+    CHECK(state["status"] == "ONLINE");
+    state = state_at(data, {"--agent", agent_a}, degraded_at);
+    CHECK(state["status"] == "DEGRADED");
+    state = state_at(data, {"--agent", agent_a}, format_rfc3339(now_ms() + 60'000));
+    json live = get_agent(server, agent_a, log_position(server));
+    for (const char* field : {"version", "type", "status", "stream_version", "position", "registered_at",
+                              "updated_at", "status_since", "labels", "capabilities"}) {
+      CHECK(state[field] == live[field]);
+    }
+    const CommandResult too_early =
+        replay(data, {"--agent", agent_a, "--at", format_rfc3339(time_of(registered_at) - 1000)});
+    CHECK(too_early.exit_code == 1);
+    CHECK_FALSE(too_early.err.empty());
+  }
+
+  SUBCASE("bad flags exit 2 with a message; an unknown agent exits 1") {
+    const std::vector<std::vector<std::string>> bad_flags = {
+        {"--bogus"},
+        {"--format", "xml"},
+        {"--since", "yesterday"},
+        {"--until", "2026-13-45T99:00:00Z"},
+        {"--agent", "not-a-uuid"},
+        {"--agent", "3F6C9A1E-8D2B-4C1F-9E7A-0B5D4C3A2F10"},
+        {"--instance", "bad instance"},
+        {"--agent", agent_a, "--instance", "replay-a"},
+        {"--at", registered_at},
+        {"--agent"},
+    };
+    for (const std::vector<std::string>& flags : bad_flags) {
+      const CommandResult result = replay(data, flags);
+      INFO("flags: " << fmt::format("{}", fmt::join(flags, " ")) << " -> " << result.err);
+      CHECK(result.exit_code == 2);
+      CHECK(result.err.find("muster") != std::string::npos);
+      CHECK(result.out.empty());
+    }
+    const CommandResult unknown_agent = replay(data, {"--agent", "00000000-0000-4000-8000-000000000000"});
+    CHECK(unknown_agent.exit_code == 1);
+    CHECK(unknown_agent.err.find("00000000-0000-4000-8000-000000000000") != std::string::npos);
+    CHECK(unknown_agent.out.empty());
+    const CommandResult unknown_instance = replay(data, {"--instance", "nobody"});
+    CHECK(unknown_instance.exit_code == 1);
+    CHECK(unknown_instance.err.find("nobody") != std::string::npos);
+  }
+
+  SUBCASE("after the server stopped, replay reads the same log") {
+    REQUIRE(server.terminate() == 0);
+    CHECK(parse_jsonl(replay(data)) == log);
+    CHECK(state_at(data, {"--agent", agent_a}, updated_at)["version"] == "2.0");
+  }
+}
+
+}  // namespace muster::e2e

@@ -1,0 +1,167 @@
+// Stopping `muster serve` with SIGTERM and starting it again on the same data
+// directory gives back the same fleet: the same agents, counts and events; and
+// agents whose heartbeat deadline passed while it was down get one full
+// timeout from the restart before they are marked OFFLINE.
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+namespace muster::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Everything a user can read about the fleet, minus what depends on the time
+// of reading.
+struct FleetSnapshot {
+  json listed;  ///< GET /api/v1/agents, all pages.
+  json stats;
+  std::map<std::string, json> agents;   ///< GET /api/v1/agents/{id} of every agent ever registered.
+  std::map<std::string, json> streams;  ///< Each agent's events.
+  json log;                             ///< The global log.
+};
+
+// The parts of GET /api/v1/agents/{id} that change with the time of reading,
+// and the metrics, which are documented to live in memory only.
+json without_time_dependent_fields(json agent) {
+  if (agent.contains("health")) {
+    for (const char* field :
+         {"seconds_since_last_seen", "uptime_seconds", "health", "health_score", "metrics"}) {
+      agent["health"].erase(field);
+    }
+  }
+  return agent;
+}
+
+FleetSnapshot take_snapshot(const MusterServer& server) {
+  FleetSnapshot snapshot;
+  const std::uint64_t head = log_position(server);
+  snapshot.stats = stats(server, head);
+  snapshot.listed = list_agents(server, "", head);
+  const std::vector<json> log = log_events(server);
+  snapshot.log = log;
+  for (const std::string& agent_id : ids_of(log)) {
+    snapshot.agents[agent_id] = without_time_dependent_fields(get_agent(server, agent_id, head));
+    snapshot.streams[agent_id] = stream_events(server, agent_id);
+  }
+  return snapshot;
+}
+
+void check_same(const FleetSnapshot& before, const FleetSnapshot& after) {
+  CHECK(after.stats == before.stats);
+  CHECK(after.listed == before.listed);
+  CHECK(after.log == before.log);
+  CHECK(after.agents.size() == before.agents.size());
+  for (const auto& [agent_id, agent] : before.agents) {
+    INFO("agent " << agent_id);
+    REQUIRE(after.agents.count(agent_id) == 1);
+    CHECK(after.agents.at(agent_id) == agent);
+    CHECK(after.streams.at(agent_id) == before.streams.at(agent_id));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("restart: SIGTERM and a new server on the same data give back the identical fleet") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  {
+    // An agent left silent until it is OFFLINE (the short timeout is only for this phase).
+    MusterServer server(data, {"--heartbeat-timeout", "1s"});
+    const Registered sleepy = register_agent(server, "sleepy", {{"version", "1.0"}, {"type", "edge"}});
+    REQUIRE(eventually([&] { return get_agent(server, sleepy.agent_id)["status"] == "OFFLINE"; }, 10s));
+    REQUIRE(server.terminate() == 0);
+  }
+  FleetSnapshot before;
+  std::string online_id;
+  {
+    MusterServer server(data);
+    const json profile = {
+        {"name", "n"},    {"hostname", "h.example"},    {"ip_address", "2001:db8::1"}, {"version", "1.0"},
+        {"type", "core"}, {"capabilities", {"a", "b"}}, {"labels", {{"env", "prod"}}}};
+    const Registered online = register_agent(server, "online", profile);
+    online_id = online.agent_id;
+    heartbeat(server, online.agent_id, {{"metrics", {{"cpu", 0.25}}}});
+    const Registered degraded = register_agent(server, "degraded", profile);
+    heartbeat(server, degraded.agent_id, {{"status", "degraded"}});
+    register_agent(server, "updated", profile);
+    register_agent(server, "updated", {{"version", "2.0"}, {"labels", {{"env", "dev"}}}});
+    const Registered gone = register_agent(server, "gone", profile);
+    REQUIRE(server.del("/api/v1/agents/" + gone.agent_id).status == 200);
+    const Registered retired = register_agent(server, "retired", profile);
+    REQUIRE(server.post("/api/v1/agents/" + retired.agent_id + "/decommission", "").status == 200);
+    const Registered back = register_agent(server, "back", profile);
+    REQUIRE(server.del("/api/v1/agents/" + back.agent_id).status == 200);
+    register_agent(server, "back", {{"version", "3.0"}});
+    before = take_snapshot(server);
+    REQUIRE(server.terminate() == 0);
+  }
+  // The fleet is as varied as intended, so the comparison means something.
+  REQUIRE(before.agents.size() == 7);
+  CHECK(before.stats["by_status"] == json({{"ONLINE", 3}, {"DEGRADED", 1}, {"OFFLINE", 1}}));
+  CHECK(before.stats["total"] == 5);
+
+  MusterServer server(data);
+  const FleetSnapshot after = take_snapshot(server);
+  check_same(before, after);
+
+  // New writes continue the log after its head.
+  const std::uint64_t head = before.stats["log_position"];
+  const Registered fresh = register_agent(server, "fresh");
+  CHECK(fresh.status == 201);
+  CHECK(fresh.position == head + 1);
+  const Registered known = register_agent(server, "online");
+  CHECK(known.status == 200);
+  CHECK(known.agent_id == online_id);
+}
+
+TEST_CASE("restart: deadlines that passed while the server was down get one full timeout from startup") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  constexpr TimeMs kTimeoutMs = 2000;
+  const std::vector<std::string> options = {"--heartbeat-timeout", "2s"};
+  std::vector<std::string> agent_ids;
+  TimeMs last_seen_ms = 0;
+  {
+    MusterServer server(data, options);
+    for (const char* instance_id : {"first", "second"}) {
+      const Registered registered = register_agent(server, instance_id);
+      const json beat = heartbeat(server, registered.agent_id);
+      agent_ids.push_back(registered.agent_id);
+      last_seen_ms = std::max(last_seen_ms,
+                              time_of(get_agent(server, registered.agent_id, beat["position"])["last_seen"]));
+    }
+    REQUIRE(server.terminate() == 0);
+  }
+  // Down for longer than the timeout.
+  wait_until_clock_passes(last_seen_ms + kTimeoutMs + 200);
+
+  const TimeMs restart_ms = now_ms();
+  MusterServer server(data, options);
+  const TimeMs ready_ms = now_ms();
+  REQUIRE(ready_ms - restart_ms < kTimeoutMs - 500);  // otherwise "immediately" means nothing
+  for (const std::string& agent_id : agent_ids) {
+    json agent = get_agent(server, agent_id, log_position(server));
+    CHECK(agent["status"] == "ONLINE");
+    CHECK(time_of(agent["last_seen"]) == time_of(agent["health"]["last_seen"]));
+    CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered"});
+  }
+
+  // ...and then go OFFLINE one timeout after the restart, not before.
+  REQUIRE(eventually(
+      [&] {
+        for (const std::string& agent_id : agent_ids) {
+          if (get_agent(server, agent_id)["status"] != "OFFLINE") return false;
+        }
+        return true;
+      },
+      10s));
+  for (const std::string& agent_id : agent_ids) {
+    const std::vector<json> events = stream_events(server, agent_id);
+    REQUIRE(types_of(events) == std::vector<std::string>{"AgentRegistered", "AgentWentOffline"});
+    const TimeMs offline_ms = time_of(events.back()["time"]);
+    CHECK(offline_ms >= restart_ms + kTimeoutMs);
+    CHECK(offline_ms <= ready_ms + kTimeoutMs + 2000);
+  }
+}
+
+}  // namespace muster::e2e

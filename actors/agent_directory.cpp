@@ -11,13 +11,6 @@ std::optional<caf::actor> AgentDirectory::find(const std::string& agent_id) cons
   return found->second;
 }
 
-std::optional<std::string> AgentDirectory::find_instance(const std::string& instance_id) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  const auto found = agents_by_instance_.find(instance_id);
-  if (found == agents_by_instance_.end()) return std::nullopt;
-  return found->second;
-}
-
 std::pair<std::string, caf::actor> AgentDirectory::find_or_create(
     const std::string& instance_id, const std::function<std::pair<std::string, caf::actor>()>& create) {
   {
@@ -55,11 +48,6 @@ std::vector<caf::actor> AgentDirectory::actors() const {
   all.reserve(actors_by_agent_.size());
   for (const auto& entry : actors_by_agent_) all.push_back(entry.second);
   return all;
-}
-
-std::size_t AgentDirectory::size() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
-  return actors_by_agent_.size();
 }
 
 }  // namespace muster

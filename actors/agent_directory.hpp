@@ -24,9 +24,6 @@ class AgentDirectory {
   /// handle for a known agent that has no actor right now (it failed to rebuild).
   std::optional<caf::actor> find(const std::string& agent_id) const;
 
-  /// The agent id registered under `instance_id`, if any.
-  std::optional<std::string> find_instance(const std::string& instance_id) const;
-
   /// The agent for `instance_id`, made by `create` (under the lock) if the
   /// instance is new, so that concurrent first registrations agree on one agent.
   std::pair<std::string, caf::actor> find_or_create(
@@ -40,8 +37,6 @@ class AgentDirectory {
 
   /// Every actor, for shutdown.
   std::vector<caf::actor> actors() const;
-
-  std::size_t size() const;
 
  private:
   mutable std::shared_mutex mutex_;

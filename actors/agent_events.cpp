@@ -11,14 +11,6 @@ NewEvent make_event(const char* type, const nlohmann::json& data, const std::str
 
 }  // namespace
 
-bool is_known_type(const std::string& type) {
-  for (const char* known :
-       {kRegistered, kUpdated, kStatusChanged, kWentOffline, kCameOnline, kDeregistered, kDecommissioned}) {
-    if (type == known) return true;
-  }
-  return false;
-}
-
 nlohmann::json profile_to_json(const AgentProfile& profile) {
   return {
       {"name", profile.name},       {"hostname", profile.hostname}, {"ip_address", profile.ip_address},

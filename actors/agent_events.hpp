@@ -27,9 +27,6 @@ inline constexpr const char* kCameOnline = "AgentCameOnline";
 inline constexpr const char* kDeregistered = "AgentDeregistered";
 inline constexpr const char* kDecommissioned = "AgentDecommissioned";
 
-/// True for every type above.
-bool is_known_type(const std::string& type);
-
 /// Profile fields as JSON members (name, hostname, ..., labels).
 nlohmann::json profile_to_json(const AgentProfile& profile);
 

@@ -4,7 +4,6 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
-#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -585,10 +584,6 @@ Status AgentHost::flush_last_seen() {
 
 const RecoveryStats& AgentHost::recovery_stats() const {
   return impl_->recovery;
-}
-
-std::size_t AgentHost::agent_count() const {
-  return impl_->directory.size();
 }
 
 void AgentHost::stop() {

@@ -110,7 +110,6 @@ class AgentHost {
   Status flush_last_seen();
 
   const RecoveryStats& recovery_stats() const;
-  std::size_t agent_count() const;
 
   /// Stops timers, waits for appends in flight, stops every actor and saves
   /// last-seen times. Idempotent; the destructor calls it. Later calls answer

@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/access.hpp"
 #include "actors/agent_directory.hpp"
 #include "actors/timeout_wheel.hpp"
 #include "common/log.hpp"
@@ -70,13 +71,6 @@ std::string new_agent_id() {
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", high >> 32, (high >> 16) & 0xffff, high & 0xffff,
                      low >> 48, low & 0xffffffffffffULL);
-}
-
-std::string event_meta(const RequestContext& context) {
-  nlohmann::json meta = nlohmann::json::object();
-  if (!context.request_id.empty()) meta["request_id"] = context.request_id;
-  if (!context.source_address.empty()) meta["source"] = context.source_address;
-  return meta.dump();
 }
 
 AgentOutcome outcome_of(const AgentState& state, bool created) {
@@ -456,6 +450,14 @@ void AgentHost::Impl::run_ticker() {
 
 // --- AgentHost ------------------------------------------------------------------
 
+std::string event_meta(const RequestContext& context) {
+  nlohmann::json meta = nlohmann::json::object();
+  if (!context.request_id.empty()) meta["request_id"] = context.request_id;
+  if (!context.source_address.empty()) meta["source"] = context.source_address;
+  if (!context.principal.empty()) meta["principal"] = context.principal;
+  return meta.dump();
+}
+
 AgentHost::AgentHost(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 AgentHost::~AgentHost() {
@@ -474,6 +476,7 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
     if (!batch) return batch.error();
     if (batch->empty()) break;
     for (const Event& event : *batch) {
+      if (!is_agent_stream(event.stream)) continue;
       AgentState& state = agents[event.stream];
       if (state.agent_id.empty()) state.agent_id = event.stream;
       if (Status folded = apply(state, event); !folded) return folded.error();

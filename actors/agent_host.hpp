@@ -52,7 +52,11 @@ struct AgentHostOptions {
 struct RequestContext {
   std::string request_id;
   std::string source_address;
+  std::string principal;  ///< "key:<key_id>" for an operator; empty when unauthenticated.
 };
+
+/// The metadata JSON recorded with the events a request causes.
+std::string event_meta(const RequestContext& context);
 
 /// What a command left behind.
 struct AgentOutcome {

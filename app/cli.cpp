@@ -182,6 +182,38 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   return options;
 }
 
+Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args) {
+  KeysCreateOptions options;
+  bool role_given = false;
+  FlagTable flags;
+  flags.with_value["--data"] = [&](const std::string& text) {
+    if (text.empty()) return std::string("must not be empty");
+    options.data_dir = text;
+    return std::string();
+  };
+  flags.with_value["--name"] = [&](const std::string& text) {
+    if (text.empty() || text.size() > 128) return std::string("must be 1 to 128 characters");
+    options.name = text;
+    return std::string();
+  };
+  flags.with_value["--role"] = [&](const std::string& text) {
+    const auto role = parse_role(text);
+    if (!role) return std::string("must be viewer, operator or admin");
+    options.role = *role;
+    role_given = true;
+    return std::string();
+  };
+  flags.with_value["--org"] = [&](const std::string& text) {
+    if (!http::is_valid_instance_id(text))
+      return std::string("must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    options.org = text;
+    return std::string();
+  };
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.name.empty() || !role_given) return usage_error("keys create needs --name and --role");
+  return options;
+}
+
 const char* usage() {
   return R"(muster: a fleet control plane
 
@@ -192,6 +224,7 @@ Usage:
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
+  muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG]
   muster help
 
 serve options (defaults in brackets):
@@ -204,6 +237,10 @@ serve options (defaults in brackets):
   --log-level LEVEL          debug, info, warn or error [info]
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
+
+keys create prints a new operator API key (only this once) for a stopped server's
+data directory; on a running server use POST /api/v1/api-keys with an admin key.
+A new data directory gets an admin key in DIR/admin.key (mode 0600).
 
 replay prints events (one JSON object per line, or a table) from a stopped or
 running server's data directory; with --at it prints the agent as it was then.

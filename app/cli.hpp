@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/access.hpp"
 #include "actors/agent_host.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
@@ -35,10 +36,19 @@ struct ReplayOptions {
   ReplayFormat format = ReplayFormat::jsonl;
 };
 
+struct KeysCreateOptions {
+  std::string data_dir = "./data";
+  std::string name;
+  Role role = Role::viewer;
+  std::string org;
+};
+
 /// `args` excludes the program name and the subcommand. Errors are
 /// `invalid_argument` with a message fit for the terminal.
 Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args);
+/// `args` excludes "keys create".
+Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args);
 
 /// The text of `muster --help`.
 const char* usage();

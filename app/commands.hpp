@@ -13,4 +13,8 @@ int run_serve(const ServeOptions& options);
 /// Returns 1 if the data cannot be read or the agent is unknown.
 int run_replay(const ReplayOptions& options);
 
+/// Issues an API key into a stopped server's data directory and prints it.
+/// Returns 1 if the store cannot be opened (for example, a server holds it).
+int run_keys_create(const KeysCreateOptions& options);
+
 }  // namespace muster::app

@@ -31,5 +31,10 @@ int main(int argc, char** argv) {
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_replay(*options);
   }
+  if (args[0] == "keys" && !rest.empty() && rest[0] == "create") {
+    auto options = muster::app::parse_keys_create_args({rest.begin() + 1, rest.end()});
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_keys_create(*options);
+  }
   return fail_usage("unknown command '" + args[0] + "'");
 }

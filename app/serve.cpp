@@ -1,8 +1,12 @@
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <csignal>
 
 #include <fmt/format.h>
 
+#include "actors/access.hpp"
 #include "actors/crash_injector.hpp"
 #include "app/commands.hpp"
 #include "common/log.hpp"
@@ -26,6 +30,29 @@ int wait_for_stop_signal(const sigset_t& signals) {
   int received = 0;
   sigwait(&signals, &received);
   return received;
+}
+
+// Writes `text` to `path`, readable by the owner only.
+Status write_secret_file(const std::string& path, const std::string& text) {
+  const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (file < 0) return make_error(ErrorCode::io_error, fmt::format("cannot create {}", path));
+  const bool written = ::fchmod(file, 0600) == 0 &&
+                       ::write(file, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(file) == 0;
+  ::close(file);
+  if (!written) return make_error(ErrorCode::io_error, fmt::format("cannot write {}", path));
+  return Status::success();
+}
+
+// A new data directory gets one admin key, written to <data>/admin.key, so
+// the operator API is usable without the key ever appearing in a log.
+Status bootstrap_admin_key(EventStore& store, const std::string& data_dir) {
+  auto issued = issue_api_key(store, "bootstrap-admin", Role::admin, "", R"({"cause":"bootstrap"})");
+  if (!issued) return issued.error();
+  const std::string path = data_dir + "/admin.key";
+  if (Status written = write_secret_file(path, issued->plaintext + "\n"); !written) return written;
+  log::info("created the bootstrap admin API key", {{"file", path}, {"key_id", issued->key.key_id}});
+  return Status::success();
 }
 
 const char* durability_name(Durability durability) {
@@ -60,6 +87,16 @@ int run_serve(const ServeOptions& options) {
 
   ProjectionRunner projections(store);
   projections.start();
+  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
+    log::error("the read models did not catch up with the log");
+    return 1;
+  }
+  if (!projections.access().has_keys()) {
+    if (Status bootstrapped = bootstrap_admin_key(store, options.store.path); !bootstrapped) {
+      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
+      return 1;
+    }
+  }
 
   CrashInjector crash_injector;
   http::ApiServer api(options.api,

@@ -14,6 +14,7 @@
 #include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
 #include "http/router.hpp"
+#include "projections/access_projection.hpp"
 
 namespace muster::http {
 namespace {
@@ -106,6 +107,12 @@ json transport_error_body(int status) {
 
 struct ApiServer::Impl {
   using Handler = void (Impl::*)(Call&);
+  /// A route's handler and the role it needs; nullopt: no API key needed
+  /// (probes, and agent routes until agent credentials exist).
+  struct Endpoint {
+    Handler handler;
+    std::optional<Role> role;
+  };
 
   Impl(ApiServerOptions options_in, Backends backends_in)
       : options(std::move(options_in)), backends(backends_in) {
@@ -124,6 +131,7 @@ struct ApiServer::Impl {
   bool parse_body(Call& call, bool allow_empty, json& body);
   bool require_agent_id(Call& call, std::string& agent_id);
   bool wait_for_projection(Call& call);
+  bool authorize(Call& call, Role needed);
 
   void handle_healthz(Call& call);
   void handle_readyz(Call& call);
@@ -137,12 +145,15 @@ struct ApiServer::Impl {
   void handle_log_events(Call& call);
   void handle_stats(Call& call);
   void handle_test_crash(Call& call);
+  void handle_create_api_key(Call& call);
+  void handle_list_api_keys(Call& call);
+  void handle_revoke_api_key(Call& call);
 
   void reply_change(Call& call, const Result<AgentOutcome>& outcome);
 
   const ApiServerOptions options;
   const Backends backends;
-  Router<Handler> router;
+  Router<Endpoint> router;
   httplib::Server server;
   std::thread listener;
   int bound_port = 0;
@@ -153,19 +164,23 @@ struct ApiServer::Impl {
 };
 
 void ApiServer::Impl::add_routes() {
-  router.add("GET", "/healthz", &Impl::handle_healthz);
-  router.add("GET", "/readyz", &Impl::handle_readyz);
-  router.add("POST", "/api/v1/agents/register", &Impl::handle_register);
-  router.add("GET", "/api/v1/agents", &Impl::handle_list_agents);
-  router.add("GET", "/api/v1/agents/{agent_id}", &Impl::handle_get_agent);
-  router.add("DELETE", "/api/v1/agents/{agent_id}", &Impl::handle_deregister);
-  router.add("POST", "/api/v1/agents/{agent_id}/heartbeat", &Impl::handle_heartbeat);
-  router.add("POST", "/api/v1/agents/{agent_id}/decommission", &Impl::handle_decommission);
-  router.add("GET", "/api/v1/agents/{agent_id}/events", &Impl::handle_agent_events);
-  router.add("GET", "/api/v1/events", &Impl::handle_log_events);
-  router.add("GET", "/api/v1/stats", &Impl::handle_stats);
+  const std::optional<Role> open;
+  router.add("GET", "/healthz", {&Impl::handle_healthz, open});
+  router.add("GET", "/readyz", {&Impl::handle_readyz, open});
+  router.add("POST", "/api/v1/agents/register", {&Impl::handle_register, open});
+  router.add("POST", "/api/v1/agents/{agent_id}/heartbeat", {&Impl::handle_heartbeat, open});
+  router.add("GET", "/api/v1/agents", {&Impl::handle_list_agents, Role::viewer});
+  router.add("GET", "/api/v1/agents/{agent_id}", {&Impl::handle_get_agent, Role::viewer});
+  router.add("DELETE", "/api/v1/agents/{agent_id}", {&Impl::handle_deregister, Role::operator_});
+  router.add("POST", "/api/v1/agents/{agent_id}/decommission", {&Impl::handle_decommission, Role::operator_});
+  router.add("GET", "/api/v1/agents/{agent_id}/events", {&Impl::handle_agent_events, Role::viewer});
+  router.add("GET", "/api/v1/events", {&Impl::handle_log_events, Role::viewer});
+  router.add("GET", "/api/v1/stats", {&Impl::handle_stats, Role::viewer});
+  router.add("POST", "/api/v1/api-keys", {&Impl::handle_create_api_key, Role::admin});
+  router.add("GET", "/api/v1/api-keys", {&Impl::handle_list_api_keys, Role::admin});
+  router.add("DELETE", "/api/v1/api-keys/{key_id}", {&Impl::handle_revoke_api_key, Role::admin});
   if (backends.crash_injector != nullptr) {
-    router.add("POST", "/_test/agents/{agent_id}/crash", &Impl::handle_test_crash);
+    router.add("POST", "/_test/agents/{agent_id}/crash", {&Impl::handle_test_crash, Role::admin});
   }
 }
 
@@ -218,7 +233,7 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
             response,
             {},
             parse_query_string(request.target),
-            RequestContext{request_id, request.remote_addr}};
+            RequestContext{request_id, request.remote_addr, ""}};
   auto match = router.find(request.method, request.path);
   if (match.handler == nullptr) {
     if (match.allowed_methods.empty()) {
@@ -231,7 +246,8 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
     return;
   }
   call.params = std::move(match.params);
-  (this->*(*match.handler))(call);
+  if (match.handler->role && !authorize(call, *match.handler->role)) return;
+  (this->*(match.handler->handler))(call);
 }
 
 httplib::Server::HandlerResponse ApiServer::Impl::screen(const httplib::Request& request,
@@ -316,6 +332,32 @@ void ApiServer::Impl::reply_change(Call& call, const Result<AgentOutcome>& outco
              {{"agent_id", outcome->agent_id},
               {"status", to_string(outcome->status)},
               {"position", outcome->position}});
+}
+
+bool ApiServer::Impl::authorize(Call& call, Role needed) {
+  const std::string header = call.request.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.empty()) {
+    reply_error(call, 401, "this route needs an API key: Authorization: Bearer <key>", "UNAUTHORIZED");
+    return false;
+  }
+  const auto principal =
+      header.compare(0, kBearer.size(), kBearer) == 0
+          ? backends.projections->access().authenticate(std::string_view(header).substr(kBearer.size()))
+          : std::nullopt;
+  if (!principal) {
+    reply_error(call, 401, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
+    return false;
+  }
+  if (!role_allows(principal->role, needed)) {
+    reply_error(call, 403,
+                fmt::format("this route needs the {} role; the key has {}", to_string(needed),
+                            to_string(principal->role)),
+                "FORBIDDEN");
+    return false;
+  }
+  call.context.principal = "key:" + principal->key_id;
+  return true;
 }
 
 // --- Handlers -------------------------------------------------------------------
@@ -479,6 +521,43 @@ void ApiServer::Impl::handle_stats(Call& call) {
   if (!wait_for_projection(call)) return;
   reply_json(call, 200,
              stats_to_json(backends.projections->fleet().stats(), backends.store->head_position()));
+}
+
+void ApiServer::Impl::handle_create_api_key(Call& call) {
+  json body;
+  if (!parse_body(call, false, body)) return;
+  auto request = parse_api_key_request(body);
+  if (auto* invalid = std::get_if<Invalid>(&request)) return reply_invalid(call, *invalid);
+  const ApiKeyRequest& wanted = std::get<ApiKeyRequest>(request);
+  auto issued =
+      issue_api_key(*backends.store, wanted.name, wanted.role, wanted.org, event_meta(call.context));
+  if (!issued) return reply_failure(call, issued.error());
+  // The key must work as soon as its creator reads the answer.
+  backends.projections->wait_for_position(issued->position,
+                                          std::chrono::milliseconds(options.max_min_position_wait_ms));
+  json answer = api_key_to_json(issued->key);
+  answer["key"] = issued->plaintext;
+  answer["position"] = issued->position;
+  reply_json(call, 201, answer);
+}
+
+void ApiServer::Impl::handle_list_api_keys(Call& call) {
+  if (!wait_for_projection(call)) return;
+  json keys = json::array();
+  for (const ApiKey& key : backends.projections->access().keys()) keys.push_back(api_key_to_json(key));
+  reply_json(call, 200, {{"api_keys", std::move(keys)}});
+}
+
+void ApiServer::Impl::handle_revoke_api_key(Call& call) {
+  const std::string key_id = call.params["key_id"];
+  if (key_id.size() != 16 || key_id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return reply_error(call, 400, "API key id must be 16 lowercase hex digits", "INVALID_KEY_ID");
+  }
+  auto revoked = revoke_api_key(*backends.store, key_id, event_meta(call.context));
+  if (!revoked) return reply_failure(call, revoked.error());
+  backends.projections->wait_for_position(*revoked,
+                                          std::chrono::milliseconds(options.max_min_position_wait_ms));
+  reply_json(call, 200, {{"id", key_id}, {"revoked", true}, {"position", *revoked}});
 }
 
 void ApiServer::Impl::handle_test_crash(Call& call) {

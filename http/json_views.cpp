@@ -53,6 +53,15 @@ json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::E
   return out;
 }
 
+json api_key_to_json(const ApiKey& key) {
+  return {{"id", key.key_id},
+          {"name", key.name},
+          {"role", to_string(key.role)},
+          {"org", key.org.empty() ? json(nullptr) : json(key.org)},
+          {"created_at", format_rfc3339(key.created_at_ms)},
+          {"revoked", key.revoked}};
+}
+
 json stats_to_json(const FleetStats& stats, std::uint64_t log_position) {
   return {{"total", stats.total},
           {"by_status", {{"ONLINE", stats.online}, {"DEGRADED", stats.degraded}, {"OFFLINE", stats.offline}}},

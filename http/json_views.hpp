@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/access.hpp"
 #include "actors/agent_state.hpp"
 #include "actors/last_seen_table.hpp"
 #include "common/clock.hpp"
@@ -32,6 +33,9 @@ struct HealthThresholds {
 /// and the latest metrics).
 nlohmann::json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live,
                              TimeMs now_ms, const HealthThresholds& thresholds, bool with_health);
+
+/// {id, name, role, org, created_at, revoked}: never the secret or its digest.
+nlohmann::json api_key_to_json(const ApiKey& key);
 
 nlohmann::json stats_to_json(const FleetStats& stats, std::uint64_t log_position);
 

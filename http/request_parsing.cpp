@@ -205,6 +205,33 @@ Parsed<Registration> parse_registration(const json& body) {
   return registration;
 }
 
+Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
+  FieldReader reader(body);
+  ApiKeyRequest request;
+  const auto name = reader.text("name", kMaxNameLength);
+  if (!name || name->empty()) {
+    if (reader.ok()) reader.fail("name", "is required");
+  } else {
+    request.name = *name;
+  }
+  const auto role_text = reader.text("role");
+  const auto role = role_text ? parse_role(*role_text) : std::nullopt;
+  if (!role) {
+    reader.fail("role", "must be \"viewer\", \"operator\" or \"admin\"");
+  } else {
+    request.role = *role;
+  }
+  if (const auto org = reader.text("org")) {
+    if (!is_name(*org, "._-")) {
+      reader.fail("org", "must be 1 to 128 characters of [A-Za-z0-9._-]");
+    } else {
+      request.org = *org;
+    }
+  }
+  if (!reader.ok()) return reader.invalid();
+  return request;
+}
+
 Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
   FieldReader reader(body);
   HeartbeatReport report;

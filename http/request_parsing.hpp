@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/access.hpp"
 #include "actors/agent_decider.hpp"
 #include "common/result.hpp"
 #include "projections/fleet_projection.hpp"
@@ -37,6 +38,15 @@ Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty
 
 Parsed<Registration> parse_registration(const nlohmann::json& body);
 Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
+
+struct ApiKeyRequest {
+  std::string name;
+  Role role = Role::viewer;
+  std::string org;  ///< Empty: every organization.
+};
+
+/// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
+Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
 
 /// True for 1 to 128 characters of [A-Za-z0-9._:-].
 bool is_valid_instance_id(std::string_view text);

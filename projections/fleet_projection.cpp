@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "actors/access.hpp"
+
 namespace muster {
 namespace {
 
@@ -46,13 +48,14 @@ Status FleetProjection::apply(const std::vector<Event>& batch) {
   Status first_failure;
   std::unique_lock<std::shared_mutex> lock(mutex_);
   for (const Event& event : batch) {
+    stats_.position = event.position;
+    if (!is_agent_stream(event.stream)) continue;
     AgentState& state = agents_[event.stream];
     if (state.agent_id.empty()) state.agent_id = event.stream;
     count(state, -1);
     Status folded = muster::apply(state, event);
     count(state, +1);
     if (!folded && first_failure.ok()) first_failure = folded;
-    stats_.position = event.position;
   }
   return first_failure;
 }

@@ -24,9 +24,9 @@ void ProjectionRunner::catch_up() {
 }
 
 void ProjectionRunner::fold(const std::vector<Event>& batch) {
-  if (Status folded = fleet_.apply(batch); !folded) {
-    // Skipped rather than stalled: one bad event must not freeze every read.
-    log::error("projection skipped an event", {{"error", folded.error().message}});
+  // A bad event is skipped rather than stalling: it must not freeze every read.
+  for (const Status& folded : {access_.apply(batch), fleet_.apply(batch)}) {
+    if (!folded) log::error("projection skipped an event", {{"error", folded.error().message}});
   }
   std::lock_guard<std::mutex> lock(position_mutex_);
   position_advanced_.notify_all();

@@ -1,5 +1,5 @@
 #pragma once
-/// Keeps a `FleetProjection` up to date: follows the log from position 1
+/// Keeps the read models (`FleetProjection`, `AccessProjection`) up to date: follows the log from position 1
 /// (catch-up, then live) and folds each batch in. Readers that need their own
 /// write reflected wait, bounded, with `wait_for_position`.
 
@@ -11,6 +11,7 @@
 
 #include "eventstore/event_store.hpp"
 #include "eventstore/log_follower.hpp"
+#include "projections/access_projection.hpp"
 #include "projections/fleet_projection.hpp"
 
 namespace muster {
@@ -36,11 +37,13 @@ class ProjectionRunner {
   bool wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const;
 
   const FleetProjection& fleet() const { return fleet_; }
+  const AccessProjection& access() const { return access_; }
 
  private:
   void fold(const std::vector<Event>& batch);
 
   FleetProjection fleet_;
+  AccessProjection access_;
   mutable std::mutex position_mutex_;
   mutable std::condition_variable position_advanced_;
   LogFollower follower_;

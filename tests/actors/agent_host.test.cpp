@@ -59,7 +59,7 @@ struct HostFixture {
     registration.instance_id = instance_id;
     registration.version = version;
     registration.labels = std::map<std::string, std::string>{{"env", "prod"}};
-    auto outcome = host->register_agent(registration, {"req-1", "127.0.0.1"});
+    auto outcome = host->register_agent(registration, {"req-1", "127.0.0.1", "key:test"});
     REQUIRE(outcome.ok());
     return *outcome;
   }

@@ -208,10 +208,17 @@ inline std::vector<json> list_agents(const MusterServer& server, const std::stri
 }
 
 /// The agent ids in a list of agents or events ("agent_id" or "stream").
+/// A new data directory's log starts with the bootstrap admin key's ApiKeyCreated.
+constexpr std::uint64_t kBootstrapEvents = 1;
+
+/// The agent ids of agents (from lists) or of events (their stream); events of
+/// other streams, such as "apikey:<id>", are left out.
 inline std::set<std::string> ids_of(const std::vector<json>& items) {
   std::set<std::string> ids;
-  for (const json& item : items)
-    ids.insert(item.contains("agent_id") ? item.at("agent_id") : item.at("stream"));
+  for (const json& item : items) {
+    const std::string id = item.contains("agent_id") ? item.at("agent_id") : item.at("stream");
+    if (id.find(':') == std::string::npos) ids.insert(id);
+  }
   return ids;
 }
 

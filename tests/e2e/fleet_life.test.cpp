@@ -59,7 +59,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   CHECK(time_of(created.json["registered_at"]) > 0);
   const std::string agent_id = created.json["agent_id"];
   const std::uint64_t created_at = created.json["position"];
-  CHECK(created_at == 1);
+  CHECK(created_at == kBootstrapEvents + 1);
 
   // The same instance with the same profile: 200, same id, nothing appended.
   const Registered same = register_agent(server, "alpha-1", profile);
@@ -399,7 +399,7 @@ TEST_CASE(
     agent_ids.push_back(*ids.begin());
     CHECK(stream_types(server, *ids.begin()) == std::vector<std::string>{"AgentRegistered"});
   }
-  CHECK(log_position(server) == kInstances);
+  CHECK(log_position(server) == kBootstrapEvents + kInstances);
   CHECK(stats(server, kInstances)["total"] == kInstances);
 
   // Every thread heartbeats one agent, flipping its status; the stream stays

@@ -89,6 +89,8 @@ MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_
     kill9();
     throw std::runtime_error("muster did not become ready; log:\n" + log_text());
   }
+  admin_key_ = read_file(data_dir_ + "/admin.key");
+  while (!admin_key_.empty() && admin_key_.back() == '\n') admin_key_.pop_back();
 }
 
 MusterServer::~MusterServer() {
@@ -107,6 +109,9 @@ HttpAnswer MusterServer::send(const std::string& method, const std::string& path
   request.method = method;
   request.path = path;
   request.headers = headers;
+  if (request.headers.find("Authorization") == request.headers.end() && !admin_key_.empty()) {
+    request.headers.emplace("Authorization", "Bearer " + admin_key_);
+  }
   request.body = body;
   if (method != "GET" && method != "HEAD") {
     request.headers.emplace("Content-Length", std::to_string(body.size()));

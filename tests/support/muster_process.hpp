@@ -35,6 +35,8 @@ class MusterServer {
   MusterServer& operator=(const MusterServer&) = delete;
 
   int port() const { return port_; }
+  /// The bootstrap admin key the server wrote to <data>/admin.key.
+  const std::string& admin_key() const { return admin_key_; }
   const std::string& log_path() const { return log_path_; }
   /// Everything the server wrote to stderr so far.
   std::string log_text() const;
@@ -43,7 +45,8 @@ class MusterServer {
   HttpAnswer post(const std::string& path, const std::string& body,
                   const std::string& content_type = "application/json") const;
   HttpAnswer del(const std::string& path) const;
-  /// Any method, raw headers and body.
+  /// Any method, raw headers and body. Sends the admin key unless `headers`
+  /// has an Authorization header of its own.
   HttpAnswer send(const std::string& method, const std::string& path, const std::string& body,
                   const httplib::Headers& headers) const;
 
@@ -57,6 +60,7 @@ class MusterServer {
   std::string log_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string admin_key_;
 };
 
 /// The exit status, stdout and stderr of a finished command.

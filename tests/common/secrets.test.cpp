@@ -1,0 +1,31 @@
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "common/secrets.hpp"
+
+using namespace muster;
+
+TEST_CASE("random tokens are URL-safe, of the asked strength, and do not repeat") {
+  std::set<std::string> seen;
+  for (int round = 0; round < 1000; ++round) {
+    const auto token = random_token(32);
+    REQUIRE(token.ok());
+    CHECK(token->size() == 43);  // 256 bits in base64url without padding
+    CHECK(token->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+          std::string::npos);
+    CHECK(seen.insert(*token).second);
+  }
+}
+
+TEST_CASE("sha256_hex matches the standard test vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("constant_time_equal compares whole strings") {
+  CHECK(constant_time_equal("secret", "secret"));
+  CHECK_FALSE(constant_time_equal("secret", "secreT"));
+  CHECK_FALSE(constant_time_equal("secret", "secret2"));
+  CHECK(constant_time_equal("", ""));
+}

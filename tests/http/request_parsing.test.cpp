@@ -151,3 +151,15 @@ TEST_CASE("regression: a label filter keeps every '=' after the first (label=env
   CHECK(parse_query_string("/no/query").empty());
   CHECK(parse_query_string("/p?bad=%zz%4").find("bad")->second == "%zz%4");
 }
+
+TEST_CASE("an API key request names a role and may scope an organization") {
+  const auto parsed = parse_api_key_request(json{{"name", "ci"}, {"role", "operator"}, {"org", "acme"}});
+  REQUIRE(std::holds_alternative<ApiKeyRequest>(parsed));
+  CHECK(std::get<ApiKeyRequest>(parsed).role == Role::operator_);
+  CHECK(std::get<ApiKeyRequest>(parsed).org == "acme");
+  const Invalid invalid = refusal(parse_api_key_request(json{{"role", "root"}, {"org", "a b"}}));
+  for (const char* field : {"name", "role", "org"}) {
+    CAPTURE(field);
+    CHECK(invalid.details.contains(field));
+  }
+}

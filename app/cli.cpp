@@ -47,6 +47,12 @@ struct FlagTable {
   }
 };
 
+std::string set_data_dir(const std::string& text, std::string& out) {
+  if (text.empty()) return "must not be empty";
+  out = text;
+  return {};
+}
+
 std::string set_duration(const std::string& text, TimeMs& out) {
   auto parsed = parse_duration_ms(text);
   if (!parsed) return parsed.error().message;
@@ -95,9 +101,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   options.store.path = "./data";
   FlagTable flags;
   flags.with_value["--data"] = [&](const std::string& text) {
-    if (text.empty()) return std::string("must not be empty");
-    options.store.path = text;
-    return std::string();
+    return set_data_dir(text, options.store.path);
   };
   flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, options.api); };
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
@@ -142,11 +146,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   ReplayOptions options;
   FlagTable flags;
-  flags.with_value["--data"] = [&](const std::string& text) {
-    if (text.empty()) return std::string("must not be empty");
-    options.data_dir = text;
-    return std::string();
-  };
+  flags.with_value["--data"] = [&](const std::string& text) { return set_data_dir(text, options.data_dir); };
   flags.with_value["--agent"] = [&](const std::string& text) {
     if (!http::is_valid_agent_id(text)) return std::string("must be an agent id (a lowercase UUID)");
     options.agent_id = text;
@@ -186,11 +186,7 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
   KeysCreateOptions options;
   bool role_given = false;
   FlagTable flags;
-  flags.with_value["--data"] = [&](const std::string& text) {
-    if (text.empty()) return std::string("must not be empty");
-    options.data_dir = text;
-    return std::string();
-  };
+  flags.with_value["--data"] = [&](const std::string& text) { return set_data_dir(text, options.data_dir); };
   flags.with_value["--name"] = [&](const std::string& text) {
     if (text.empty() || text.size() > 128) return std::string("must be 1 to 128 characters");
     options.name = text;

@@ -1,5 +1,7 @@
 #include "common/secrets.hpp"
 
+#include "common/base64url.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -9,35 +11,13 @@
 #include <fmt/format.h>
 
 namespace muster {
-namespace {
-
-constexpr std::string_view kBase64UrlAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url(const unsigned char* bytes, std::size_t count) {
-  std::string text;
-  unsigned bits = 0;
-  int bit_count = 0;
-  for (std::size_t index = 0; index < count; ++index) {
-    bits = (bits << 8) | bytes[index];
-    bit_count += 8;
-    while (bit_count >= 6) {
-      bit_count -= 6;
-      text += kBase64UrlAlphabet[(bits >> bit_count) & 0x3f];
-    }
-  }
-  if (bit_count > 0) text += kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3f];
-  return text;
-}
-
-}  // namespace
 
 Result<std::string> random_token(std::size_t byte_count) {
   std::vector<unsigned char> bytes(byte_count);
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
     return make_error(ErrorCode::internal, "no randomness available for a secret");
   }
-  return base64url(bytes.data(), bytes.size());
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 std::string sha256_hex(std::string_view text) {

@@ -1,5 +1,7 @@
 #include "http/request_parsing.hpp"
 
+#include "common/base64url.hpp"
+
 #include <arpa/inet.h>
 
 #include <cctype>
@@ -142,9 +144,6 @@ std::string percent_decode(std::string_view text) {
   }
   return decoded;
 }
-
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 }  // namespace
 
@@ -329,37 +328,13 @@ Parsed<ListQuery> parse_list_query(const QueryParams& params) {
 }
 
 std::string encode_cursor(const std::string& after_agent_id) {
-  std::string text;
-  unsigned bits = 0;
-  int bit_count = 0;
-  for (unsigned char c : after_agent_id) {
-    bits = (bits << 8) | c;
-    bit_count += 8;
-    while (bit_count >= 6) {
-      bit_count -= 6;
-      text += kBase64Alphabet[(bits >> bit_count) & 0x3f];
-    }
-  }
-  if (bit_count > 0) text += kBase64Alphabet[(bits << (6 - bit_count)) & 0x3f];
-  return text;
+  return base64url_encode(after_agent_id);
 }
 
 std::optional<std::string> decode_cursor(std::string_view cursor) {
-  std::string text;
-  unsigned bits = 0;
-  int bit_count = 0;
-  for (char c : cursor) {
-    const auto index = kBase64Alphabet.find(c);
-    if (index == std::string_view::npos) return std::nullopt;
-    bits = (bits << 6) | static_cast<unsigned>(index);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      text += static_cast<char>((bits >> bit_count) & 0xff);
-    }
-  }
-  if (!is_valid_agent_id(text)) return std::nullopt;
-  return text;
+  auto decoded = base64url_decode(cursor);
+  if (!decoded || !is_valid_agent_id(*decoded)) return std::nullopt;
+  return decoded;
 }
 
 }  // namespace muster::http

@@ -47,7 +47,7 @@ struct FlagTable {
   }
 };
 
-std::string set_data_dir(const std::string& text, std::string& out) {
+std::string set_path(const std::string& text, std::string& out) {
   if (text.empty()) return "must not be empty";
   out = text;
   return {};
@@ -100,9 +100,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   ServeOptions options;
   options.store.path = "./data";
   FlagTable flags;
-  flags.with_value["--data"] = [&](const std::string& text) {
-    return set_data_dir(text, options.store.path);
-  };
+  flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.store.path); };
   flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, options.api); };
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
     return set_duration(text, options.host.heartbeat_timeout_ms);
@@ -135,8 +133,17 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     options.log_level = found->second;
     return std::string();
   };
+  flags.with_value["--tls-cert"] = [&](const std::string& text) {
+    return set_path(text, options.api.tls_cert_path);
+  };
+  flags.with_value["--tls-key"] = [&](const std::string& text) {
+    return set_path(text, options.api.tls_key_path);
+  };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.api.tls_cert_path.empty() != options.api.tls_key_path.empty()) {
+    return usage_error("--tls-cert and --tls-key go together");
+  }
   if (options.api.health.healthy_within_ms > options.api.health.warning_within_ms) {
     return usage_error("--healthy-within must not be longer than --warning-within");
   }
@@ -146,7 +153,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   ReplayOptions options;
   FlagTable flags;
-  flags.with_value["--data"] = [&](const std::string& text) { return set_data_dir(text, options.data_dir); };
+  flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
   flags.with_value["--agent"] = [&](const std::string& text) {
     if (!http::is_valid_agent_id(text)) return std::string("must be an agent id (a lowercase UUID)");
     options.agent_id = text;
@@ -186,7 +193,7 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
   KeysCreateOptions options;
   bool role_given = false;
   FlagTable flags;
-  flags.with_value["--data"] = [&](const std::string& text) { return set_data_dir(text, options.data_dir); };
+  flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
   flags.with_value["--name"] = [&](const std::string& text) {
     if (text.empty() || text.size() > 128) return std::string("must be 1 to 128 characters");
     options.name = text;
@@ -217,6 +224,7 @@ Usage:
   muster serve  [--data DIR] [--listen HOST:PORT] [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION]
+                [--tls-cert FILE --tls-key FILE]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -233,6 +241,8 @@ serve options (defaults in brackets):
   --log-level LEVEL          debug, info, warn or error [info]
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
+  --tls-cert FILE            PEM certificate (chain); with --tls-key, serve HTTPS [plain HTTP]
+  --tls-key FILE             PEM private key of --tls-cert
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

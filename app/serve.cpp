@@ -87,17 +87,6 @@ int run_serve(const ServeOptions& options) {
 
   ProjectionRunner projections(store);
   projections.start();
-  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
-    log::error("the read models did not catch up with the log");
-    return 1;
-  }
-  if (!projections.access().has_keys()) {
-    if (Status bootstrapped = bootstrap_admin_key(store, options.store.path); !bootstrapped) {
-      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
-      return 1;
-    }
-  }
-
   CrashInjector crash_injector;
   http::ApiServer api(options.api,
                       {&store, &projections, &clock, options.enable_test_hooks ? &crash_injector : nullptr});
@@ -105,8 +94,22 @@ int run_serve(const ServeOptions& options) {
     log::error("cannot start the HTTP API", {{"error", started.error().message}});
     return 1;
   }
-  log::info("listening",
-            {{"listen", fmt::format("{}:{}", options.api.host, api.port())}, {"port", api.port()}});
+  log::info("listening", {{"listen", fmt::format("{}:{}", options.api.host, api.port())},
+                          {"port", api.port()},
+                          {"tls", !options.api.tls_cert_path.empty()}});
+
+  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
+    log::error("the read models did not catch up with the log");
+    api.stop();
+    return 1;
+  }
+  if (!projections.access().has_keys()) {
+    if (Status bootstrapped = bootstrap_admin_key(store, options.store.path); !bootstrapped) {
+      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
+      api.stop();
+      return 1;
+    }
+  }
 
   AgentHostOptions host_options = options.host;
   if (options.enable_test_hooks) {

@@ -115,9 +115,17 @@ struct ApiServer::Impl {
   };
 
   Impl(ApiServerOptions options_in, Backends backends_in)
-      : options(std::move(options_in)), backends(backends_in) {
+      : options(std::move(options_in)),
+        backends(backends_in),
+        server_owner(make_server(options)),
+        server(*server_owner) {
     add_routes();
     configure_server();
+  }
+
+  static std::unique_ptr<httplib::Server> make_server(const ApiServerOptions& options) {
+    if (options.tls_cert_path.empty()) return std::make_unique<httplib::Server>();
+    return std::make_unique<httplib::SSLServer>(options.tls_cert_path.c_str(), options.tls_key_path.c_str());
   }
 
   void add_routes();
@@ -154,7 +162,8 @@ struct ApiServer::Impl {
   const ApiServerOptions options;
   const Backends backends;
   Router<Endpoint> router;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server_owner;  ///< An SSLServer when TLS is configured.
+  httplib::Server& server;
   std::thread listener;
   int bound_port = 0;
   int listening_socket = -1;
@@ -578,6 +587,11 @@ ApiServer::~ApiServer() {
 
 Status ApiServer::start() {
   Impl& impl = *impl_;
+  if (!impl.server.is_valid()) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("cannot load the TLS certificate {} or its key {}",
+                                  impl.options.tls_cert_path, impl.options.tls_key_path));
+  }
   if (impl.options.port == 0) {
     impl.bound_port = impl.server.bind_to_any_port(impl.options.host);
   } else if (impl.server.bind_to_port(impl.options.host, impl.options.port)) {

@@ -42,6 +42,9 @@ struct ApiServerOptions {
   /// Longest a read with `min_position` waits for the projection. Default: 5 s.
   TimeMs max_min_position_wait_ms = 5'000;
   HealthThresholds health;
+  /// PEM certificate (chain) and private key: serve HTTPS when both are set. Default: plain HTTP.
+  std::string tls_cert_path;
+  std::string tls_key_path;
 };
 
 class ApiServer {
@@ -60,7 +63,8 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
-  /// Binds and starts serving. Errors: `unavailable` if the address cannot be bound.
+  /// Binds and starts serving. Errors: `invalid_argument` if the TLS
+  /// certificate or key cannot be loaded, `unavailable` if the address cannot be bound.
   Status start();
   /// The bound port (after `start()`).
   int port() const;

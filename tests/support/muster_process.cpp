@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -66,6 +67,8 @@ HttpAnswer to_answer(const httplib::Result& result) {
 MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_args)
     : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".server.log") {
   std::vector<std::string> args = {"serve", "--data", data_dir_, "--listen", "127.0.0.1:0"};
+  const auto tls_cert = std::find(extra_args.begin(), extra_args.end(), "--tls-cert");
+  if (tls_cert != extra_args.end() && tls_cert + 1 != extra_args.end()) tls_ca_path_ = *(tls_cert + 1);
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // Empty the log before the child starts: a restart on the same data dir
   // must not read the previous server's "listening" line.
@@ -103,7 +106,9 @@ std::string MusterServer::log_text() const {
 
 HttpAnswer MusterServer::send(const std::string& method, const std::string& path, const std::string& body,
                               const httplib::Headers& headers) const {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client((tls_ca_path_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+                         std::to_string(port_));
+  if (!tls_ca_path_.empty()) client.set_ca_cert_path(tls_ca_path_.c_str());
   client.set_read_timeout(30, 0);
   httplib::Request request;
   request.method = method;

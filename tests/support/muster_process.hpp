@@ -26,7 +26,8 @@ struct HttpAnswer {
 class MusterServer {
  public:
   /// Starts `muster serve --data data_dir --listen 127.0.0.1:0 extra_args...`
-  /// and waits (up to 30 s) until /readyz answers 200. Throws on failure,
+  /// and waits (up to 30 s) until /readyz answers 200. With "--tls-cert FILE"
+  /// among the arguments it speaks HTTPS and trusts FILE as the CA. Throws on failure,
   /// which fails the calling test.
   MusterServer(std::string data_dir, std::vector<std::string> extra_args = {});
   /// Kills the server if it is still running.
@@ -61,6 +62,7 @@ class MusterServer {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string admin_key_;
+  std::string tls_ca_path_;  ///< Empty: plain HTTP.
 };
 
 /// The exit status, stdout and stderr of a finished command.

@@ -139,6 +139,12 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--tls-key"] = [&](const std::string& text) {
     return set_path(text, options.api.tls_key_path);
   };
+  flags.with_value["--auth-failures-per-minute"] = [&](const std::string& text) {
+    std::size_t count = 0;
+    std::string problem = set_count(text, count, 1'000'000);
+    if (problem.empty()) options.api.auth_throttle.max_failures = static_cast<std::uint32_t>(count);
+    return problem;
+  };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.api.tls_cert_path.empty() != options.api.tls_key_path.empty()) {
@@ -224,7 +230,7 @@ Usage:
   muster serve  [--data DIR] [--listen HOST:PORT] [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION]
-                [--tls-cert FILE --tls-key FILE]
+                [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -243,6 +249,8 @@ serve options (defaults in brackets):
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
   --tls-cert FILE            PEM certificate (chain); with --tls-key, serve HTTPS [plain HTTP]
   --tls-key FILE             PEM private key of --tls-cert
+  --auth-failures-per-minute N  failed authentications one address may make per minute
+                             before it is refused with 429 [20]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -118,7 +118,8 @@ struct ApiServer::Impl {
       : options(std::move(options_in)),
         backends(backends_in),
         server_owner(make_server(options)),
-        server(*server_owner) {
+        server(*server_owner),
+        auth_throttle(options.auth_throttle, *backends.clock) {
     add_routes();
     configure_server();
   }
@@ -167,6 +168,7 @@ struct ApiServer::Impl {
   std::thread listener;
   int bound_port = 0;
   int listening_socket = -1;
+  AuthThrottle auth_throttle;
   std::atomic<AgentHost*> host{nullptr};
   std::atomic<std::uint64_t> ready_at_position{0};
   std::atomic<bool> stopped{false};
@@ -344,6 +346,13 @@ void ApiServer::Impl::reply_change(Call& call, const Result<AgentOutcome>& outco
 }
 
 bool ApiServer::Impl::authorize(Call& call, Role needed) {
+  const std::string& address = call.request.remote_addr;
+  if (const auto retry_after = auth_throttle.retry_after_seconds(address)) {
+    call.response.set_header("Retry-After", std::to_string(*retry_after));
+    reply_error(call, 429, "too many failed authentications from this address; retry later",
+                "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}});
+    return false;
+  }
   const std::string header = call.request.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.empty()) {
@@ -355,6 +364,8 @@ bool ApiServer::Impl::authorize(Call& call, Role needed) {
           ? backends.projections->access().authenticate(std::string_view(header).substr(kBearer.size()))
           : std::nullopt;
   if (!principal) {
+    // Only a presented, wrong credential counts: a missing header is not a guess.
+    auth_throttle.record_failure(address);
     reply_error(call, 401, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
     return false;
   }

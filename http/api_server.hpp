@@ -19,6 +19,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
+#include "http/auth_throttle.hpp"
 #include "http/json_views.hpp"
 #include "projections/projection_runner.hpp"
 
@@ -42,6 +43,8 @@ struct ApiServerOptions {
   /// Longest a read with `min_position` waits for the projection. Default: 5 s.
   TimeMs max_min_position_wait_ms = 5'000;
   HealthThresholds health;
+  /// How repeated authentication failures from one address are slowed down.
+  AuthThrottleOptions auth_throttle;
   /// PEM certificate (chain) and private key: serve HTTPS when both are set. Default: plain HTTP.
   std::string tls_cert_path;
   std::string tls_key_path;

@@ -44,7 +44,8 @@ TEST_CASE("api keys: a new data dir gets an admin key in admin.key, mode 0600, n
 
 TEST_CASE("api keys: every operator route checks the key and its role") {
   TempDir dir;
-  MusterServer server(dir.file("data"));
+  // Many wrong keys on purpose: keep the failure throttle out of the way.
+  MusterServer server(dir.file("data"), {"--auth-failures-per-minute", "1000"});
   const Registered agent = register_agent(server, "host-1");
   const std::string viewer = create_key(server, "viewer");
   const std::string operator_key = create_key(server, "operator");
@@ -143,6 +144,24 @@ TEST_CASE(
   CHECK(server.send("GET", "/api/v1/stats", "", bearer(answer["key"])).status == 200);
   check_error(server.send("DELETE", "/api/v1/agents/0123456789abcdef", "", bearer(answer["key"])), 403,
               "FORBIDDEN");
+}
+
+}  // namespace muster::e2e
+
+namespace muster::e2e {
+
+TEST_CASE("api keys: repeated wrong keys from one address are refused with 429 and Retry-After") {
+  TempDir dir;
+  MusterServer server(dir.file("data"), {"--auth-failures-per-minute", "3"});
+  const httplib::Headers wrong = {{"Authorization", "Bearer mk_0123456789abcdef_" + std::string(43, 'x')}};
+  for (int attempt = 0; attempt < 3; ++attempt)
+    check_error(server.send("GET", "/api/v1/stats", "", wrong), 401, "INVALID_API_KEY");
+  const HttpAnswer refused = server.send("GET", "/api/v1/stats", "", wrong);
+  check_error(refused, 429, "TOO_MANY_REQUESTS");
+  CHECK(std::stoi(refused.headers.find("Retry-After")->second) > 0);
+  // The address is refused whatever it sends until the window ends.
+  check_error(server.get("/api/v1/stats"), 429, "TOO_MANY_REQUESTS");
+  CHECK(server.get("/healthz").status == 200);
 }
 
 }  // namespace muster::e2e

@@ -22,10 +22,6 @@ Error corrupt(const Event& event, std::string_view why) {
                                                        event.position, event.type, event.stream, why));
 }
 
-bool is_hex(std::string_view text) {
-  return text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
 }  // namespace
 
 const char* to_string(Role role) {
@@ -109,13 +105,17 @@ Result<std::uint64_t> revoke_api_key(EventStore& store, const std::string& key_i
   return appended->last_position;
 }
 
+bool is_valid_key_id(std::string_view text) {
+  return text.size() == kKeyIdLength && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::optional<KeyParts> split_api_key(std::string_view plaintext) {
   if (plaintext.size() < 3 + kKeyIdLength + 2 || plaintext.substr(0, 3) != "mk_" ||
       plaintext[3 + kKeyIdLength] != '_') {
     return std::nullopt;
   }
   const std::string_view key_id = plaintext.substr(3, kKeyIdLength);
-  if (!is_hex(key_id)) return std::nullopt;
+  if (!is_valid_key_id(key_id)) return std::nullopt;
   return KeyParts{std::string(key_id), std::string(plaintext.substr(4 + kKeyIdLength))};
 }
 

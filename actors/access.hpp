@@ -68,6 +68,9 @@ Result<IssuedApiKey> issue_api_key(EventStore& store, const std::string& name, R
 /// (API_KEY_NOT_FOUND), `conflict` if already revoked, those of the store.
 Result<std::uint64_t> revoke_api_key(EventStore& store, const std::string& key_id, const std::string& meta);
 
+/// True for a key id: 16 lowercase hex digits.
+bool is_valid_key_id(std::string_view text);
+
 /// Splits "mk_<key_id>_<secret>"; nullopt if it has another shape.
 struct KeyParts {
   std::string key_id;

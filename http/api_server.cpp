@@ -570,7 +570,7 @@ void ApiServer::Impl::handle_list_api_keys(Call& call) {
 
 void ApiServer::Impl::handle_revoke_api_key(Call& call) {
   const std::string key_id = call.params["key_id"];
-  if (key_id.size() != 16 || key_id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (!is_valid_key_id(key_id)) {
     return reply_error(call, 400, "API key id must be 16 lowercase hex digits", "INVALID_KEY_ID");
   }
   auto revoked = revoke_api_key(*backends.store, key_id, event_meta(call.context));

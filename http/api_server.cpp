@@ -270,9 +270,12 @@ httplib::Server::HandlerResponse ApiServer::Impl::screen(const httplib::Request&
   const bool no_body = (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) ||
                        request.get_header_value("Content-Length") == "0";
   const std::string content_type = request.get_header_value("Content-Type");
+  const bool json_body = content_type.empty() || is_json_media_type(content_type);
+  // The common case (a JSON body) is left to httplib and dispatch: routing
+  // here too would cost every heartbeat a second route lookup.
+  if (!no_body && json_body) return httplib::Server::HandlerResponse::Unhandled;
   const bool routed = router.find(request.method, request.path).handler != nullptr;
-  if (routed && (no_body || content_type.empty() || is_json_media_type(content_type))) {
-    if (!no_body) return httplib::Server::HandlerResponse::Unhandled;  // httplib reads the body
+  if (routed && no_body) {
     dispatch(request, response);
     return httplib::Server::HandlerResponse::Handled;
   }

@@ -46,13 +46,14 @@ Status write_secret_file(const std::string& path, const std::string& text) {
 
 // A new data directory gets one admin key, written to <data>/admin.key, so
 // the operator API is usable without the key ever appearing in a log.
-Status bootstrap_admin_key(EventStore& store, const std::string& data_dir) {
+// Returns the log position of the key's event.
+Result<std::uint64_t> bootstrap_admin_key(EventStore& store, const std::string& data_dir) {
   auto issued = issue_api_key(store, "bootstrap-admin", Role::admin, "", R"({"cause":"bootstrap"})");
   if (!issued) return issued.error();
   const std::string path = data_dir + "/admin.key";
-  if (Status written = write_secret_file(path, issued->plaintext + "\n"); !written) return written;
+  if (Status written = write_secret_file(path, issued->plaintext + "\n"); !written) return written.error();
   log::info("created the bootstrap admin API key", {{"file", path}, {"key_id", issued->key.key_id}});
-  return Status::success();
+  return issued->position;
 }
 
 const char* durability_name(Durability durability) {
@@ -98,19 +99,6 @@ int run_serve(const ServeOptions& options) {
                           {"port", api.port()},
                           {"tls", !options.api.tls_cert_path.empty()}});
 
-  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
-    log::error("the read models did not catch up with the log");
-    api.stop();
-    return 1;
-  }
-  if (!projections.access().has_keys()) {
-    if (Status bootstrapped = bootstrap_admin_key(store, options.store.path); !bootstrapped) {
-      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
-      api.stop();
-      return 1;
-    }
-  }
-
   AgentHostOptions host_options = options.host;
   if (options.enable_test_hooks) {
     log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor");
@@ -131,7 +119,27 @@ int run_serve(const ServeOptions& options) {
                           {"fold_ms", recovered.fold_ms},
                           {"spawn_ms", recovered.spawn_ms},
                           {"heartbeat_timeout_ms", options.host.heartbeat_timeout_ms}});
-  api.attach_agent_host(host->get(), head_at_start);
+  // Recovery above and the projections' catch-up run side by side; the
+  // bootstrap check needs the access model complete.
+  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
+    log::error("the read models did not catch up with the log");
+    api.stop();
+    (*host)->stop();
+    return 1;
+  }
+  // Ready once the read models include the bootstrap key, so it works at once.
+  std::uint64_t ready_at_position = head_at_start;
+  if (!projections.access().has_keys()) {
+    auto bootstrapped = bootstrap_admin_key(store, options.store.path);
+    if (!bootstrapped) {
+      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
+      api.stop();
+      (*host)->stop();
+      return 1;
+    }
+    ready_at_position = *bootstrapped;
+  }
+  api.attach_agent_host(host->get(), ready_at_position);
 
   const int received = wait_for_stop_signal(stop_signals);
   log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -213,8 +213,7 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
     return std::string();
   };
   flags.with_value["--org"] = [&](const std::string& text) {
-    if (!http::is_valid_instance_id(text))
-      return std::string("must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
     options.org = text;
     return std::string();
   };

@@ -164,6 +164,10 @@ Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
   return parsed;
 }
 
+bool is_valid_org(std::string_view text) {
+  return is_name(text, "._-");
+}
+
 bool is_valid_instance_id(std::string_view text) {
   return is_name(text, "._:-");
 }
@@ -221,7 +225,7 @@ Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
     request.role = *role;
   }
   if (const auto org = reader.text("org")) {
-    if (!is_name(*org, "._-")) {
+    if (!is_valid_org(*org)) {
       reader.fail("org", "must be 1 to 128 characters of [A-Za-z0-9._-]");
     } else {
       request.org = *org;

@@ -48,6 +48,9 @@ struct ApiKeyRequest {
 /// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
 Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
 
+/// True for an organization name: 1 to 128 characters of [A-Za-z0-9._-].
+bool is_valid_org(std::string_view text);
+
 /// True for 1 to 128 characters of [A-Za-z0-9._:-].
 bool is_valid_instance_id(std::string_view text);
 /// True for a canonical lowercase UUID (8-4-4-4-12 hex digits).

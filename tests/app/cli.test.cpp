@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "app/cli.hpp"
+#include "http/request_parsing.hpp"
 
 using namespace muster;
 using namespace muster::app;
@@ -66,4 +67,10 @@ TEST_CASE("replay flags: one agent selector, times in RFC 3339, --at needs an ag
   CHECK_FALSE(parse_replay_args({"--agent", "not-a-uuid"}).ok());
   CHECK_FALSE(parse_replay_args({"--since", "yesterday"}).ok());
   CHECK_FALSE(parse_replay_args({"--agent", "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10", "--instance", "x"}).ok());
+}
+
+TEST_CASE("regression: keys create accepts the same organization names as the API, no more") {
+  CHECK(parse_keys_create_args({"--role", "viewer", "--name", "n", "--org", "acme.eu-1"}).ok());
+  CHECK_FALSE(parse_keys_create_args({"--role", "viewer", "--name", "n", "--org", "acme:eu"}).ok());
+  CHECK_FALSE(http::is_valid_org("acme:eu"));
 }

@@ -88,6 +88,25 @@ std::string describe(const std::exception_ptr& failure) {
   }
 }
 
+// Sends `message` to `target` and waits, at most `timeout_ms`, for the
+// promise it carries. If the actor dies holding the message, the promise
+// breaks: the caller answers `unavailable` instead of hanging.
+template <class T, class Message>
+Result<T> await_reply(const caf::actor& target, std::shared_ptr<Message> message, TimeMs timeout_ms) {
+  auto answer = message->reply.get_future();
+  caf::anon_send(target, std::move(message));
+  if (answer.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+    return make_error(ErrorCode::unavailable, "the agent did not answer in time; retry", "AGENT_BUSY");
+  }
+  try {
+    return answer.get();
+  } catch (const std::future_error&) {
+    return make_error(ErrorCode::unavailable,
+                      "the agent's actor failed while handling this request and was restarted; retry",
+                      "AGENT_UNAVAILABLE");
+  }
+}
+
 // Folds the events of `state.agent_id` after `state.version` into `state`.
 Status fold_stream(const EventStore& store, AgentState& state) {
   while (true) {
@@ -410,18 +429,7 @@ Result<AgentOutcome> AgentHost::Impl::ask(const caf::actor& target, CommandPtr c
     return make_error(ErrorCode::unavailable, "this agent cannot be served right now; see the server log",
                       "AGENT_UNAVAILABLE");
   }
-  auto answer = command->reply.get_future();
-  caf::anon_send(target, std::move(command));
-  if (answer.wait_for(std::chrono::milliseconds(options.request_timeout_ms)) != std::future_status::ready) {
-    return make_error(ErrorCode::unavailable, "the agent did not answer in time; retry", "AGENT_BUSY");
-  }
-  try {
-    return answer.get();
-  } catch (const std::future_error&) {
-    return make_error(ErrorCode::unavailable,
-                      "the agent's actor failed while handling this request and was restarted; retry",
-                      "AGENT_UNAVAILABLE");
-  }
+  return await_reply<AgentOutcome>(target, std::move(command), options.request_timeout_ms);
 }
 
 Result<AgentOutcome> AgentHost::Impl::ask_agent(const std::string& agent_id, CommandPtr command) {
@@ -555,18 +563,7 @@ std::optional<LastSeenTable::Entry> AgentHost::live_info(const std::string& agen
 Result<AgentState> AgentHost::TEST_state(const std::string& agent_id) {
   const auto target = impl_->directory.find(agent_id);
   if (!target || !*target) return make_error(ErrorCode::not_found, "no live actor for this agent");
-  auto query = std::make_shared<StateQuery>();
-  auto answer = query->reply.get_future();
-  caf::anon_send(*target, std::move(query));
-  if (answer.wait_for(std::chrono::milliseconds(impl_->options.request_timeout_ms)) !=
-      std::future_status::ready) {
-    return make_error(ErrorCode::unavailable, "the agent did not answer in time");
-  }
-  try {
-    return answer.get();
-  } catch (const std::future_error&) {
-    return make_error(ErrorCode::unavailable, "the agent's actor failed");
-  }
+  return await_reply<AgentState>(*target, std::make_shared<StateQuery>(), impl_->options.request_timeout_ms);
 }
 
 std::size_t AgentHost::fire_due_timeouts() {

@@ -6,13 +6,14 @@
 ///   ApiKeyCreated  {key_id, name, role, org, secret_sha256}
 ///   ApiKeyRevoked  {}
 ///
-/// A key reads "mk_<key_id>_<secret>": key_id is 16 hex digits, the secret 32
-/// random bytes in base64url. Only the secret's SHA-256 is stored.
+/// A key reads "mk_<key_id>_<secret>" (see credential_records.hpp); only the
+/// secret's SHA-256 is stored.
 
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "actors/organization.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
@@ -33,6 +34,7 @@ inline bool role_allows(Role held, Role needed) {
 }
 
 inline constexpr std::string_view kApiKeyStreamPrefix = "apikey:";
+inline constexpr std::string_view kApiKeyPrefix = "mk";
 
 /// Agent streams are bare agent ids; other aggregates use "<kind>:<id>".
 inline bool is_agent_stream(std::string_view stream) {
@@ -43,7 +45,7 @@ struct ApiKey {
   std::string key_id;
   std::string name;
   Role role = Role::viewer;
-  std::string org;  ///< Empty: every organization.
+  std::string org{kAllOrgs};  ///< An organization, or "*" for every one.
   std::string secret_sha256;
   bool revoked = false;
   TimeMs created_at_ms = 0;
@@ -65,17 +67,7 @@ Result<IssuedApiKey> issue_api_key(EventStore& store, const std::string& name, R
                                    const std::string& org, const std::string& meta);
 
 /// Appends ApiKeyRevoked; returns its position. Errors: `not_found`
-/// (API_KEY_NOT_FOUND), `conflict` if already revoked, those of the store.
+/// (API_KEY_NOT_FOUND), `conflict` (API_KEY_REVOKED), those of the store.
 Result<std::uint64_t> revoke_api_key(EventStore& store, const std::string& key_id, const std::string& meta);
-
-/// True for a key id: 16 lowercase hex digits.
-bool is_valid_key_id(std::string_view text);
-
-/// Splits "mk_<key_id>_<secret>"; nullopt if it has another shape.
-struct KeyParts {
-  std::string key_id;
-  std::string secret;
-};
-std::optional<KeyParts> split_api_key(std::string_view plaintext);
 
 }  // namespace muster

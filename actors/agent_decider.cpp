@@ -46,25 +46,54 @@ AgentProfile merge_profile(const AgentProfile& current, const Registration& regi
 
 }  // namespace
 
+Status authenticate_agent(const AgentState& state, std::string_view token_sha256, TimeMs now_ms) {
+  if (accepts(state.credentials, token_sha256, now_ms)) return Status::success();
+  return make_error(ErrorCode::unauthenticated, "the agent token is unknown, revoked or expired",
+                    kInvalidAgentToken);
+}
+
+Status check_org_scope(const AgentState& state, std::string_view org_scope) {
+  if (state.status != AgentStatus::unregistered && org_visible(org_scope, state.org))
+    return Status::success();
+  return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
+}
+
 Result<std::vector<NewEvent>> decide_register(const AgentState& state, const std::string& agent_id,
-                                              const Registration& registration, const std::string& meta) {
+                                              const Registration& registration, const Admission& admission,
+                                              const std::string& meta) {
   if (state.status == AgentStatus::decommissioned) {
     return make_error(ErrorCode::conflict, "this instance_id was decommissioned and cannot register again",
                       kAgentDecommissioned);
   }
+  Registration stamped = registration;
+  if (!admission.labels.empty()) {
+    auto labels = registration.labels.value_or(state.profile.labels);
+    for (const auto& [key, value] : admission.labels) labels[key] = value;
+    stamped.labels = std::move(labels);
+  }
   nlohmann::json changes = nlohmann::json::object();
-  const AgentProfile merged = merge_profile(state.profile, registration, changes);
-  if (state.status == AgentStatus::unregistered || state.status == AgentStatus::deregistered) {
-    return std::vector<NewEvent>{agent_events::registered(agent_id, registration.instance_id, merged, meta)};
-  }
+  const AgentProfile merged = merge_profile(state.profile, stamped, changes);
   std::vector<NewEvent> events;
-  if (!changes.empty()) events.push_back(agent_events::updated(changes, meta));
-  if (state.status == AgentStatus::offline) {
-    events.push_back(agent_events::came_online(AgentStatus::online, meta));
-  } else if (state.status == AgentStatus::degraded) {
-    events.push_back(agent_events::status_changed(state.status, AgentStatus::online, meta));
+  if (state.status == AgentStatus::unregistered || state.status == AgentStatus::deregistered) {
+    events.push_back(
+        agent_events::registered(agent_id, registration.instance_id, admission.org, merged, meta));
+  } else {
+    if (!changes.empty()) events.push_back(agent_events::updated(changes, meta));
+    if (state.status == AgentStatus::offline) {
+      events.push_back(agent_events::came_online(AgentStatus::online, meta));
+    } else if (state.status == AgentStatus::degraded) {
+      events.push_back(agent_events::status_changed(state.status, AgentStatus::online, meta));
+    }
   }
+  events.push_back(agent_events::token_issued_at_registration(admission.agent_token_sha256,
+                                                              admission.enrollment_token_id, meta));
   return events;
+}
+
+Result<std::vector<NewEvent>> decide_rotate_token(const AgentState& state, const std::string& token_sha256,
+                                                  TimeMs previous_valid_until_ms, const std::string& meta) {
+  if (auto refusal = refuse_unusable(state)) return *refusal;
+  return std::vector<NewEvent>{agent_events::token_rotated(token_sha256, previous_valid_until_ms, meta)};
 }
 
 Result<std::vector<NewEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report,

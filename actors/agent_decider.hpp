@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/agent_state.hpp"
@@ -28,6 +29,14 @@ struct Registration {
   std::optional<std::map<std::string, std::string>> labels;
 };
 
+/// What admitted a registration (an enrollment token), and the credential it issues.
+struct Admission {
+  std::string org{kDefaultOrg};               ///< The enrollment token's organization.
+  std::string enrollment_token_id;            ///< Recorded, so the token's uses can be counted.
+  std::map<std::string, std::string> labels;  ///< Stamped over the agent's own labels.
+  std::string agent_token_sha256;             ///< Digest of the agent token this registration hands out.
+};
+
 /// A heartbeat's body. `status` is online or degraded when present.
 struct HeartbeatReport {
   std::optional<AgentStatus> status;
@@ -39,13 +48,29 @@ struct HeartbeatReport {
 inline constexpr const char* kAgentNotFound = "AGENT_NOT_FOUND";
 inline constexpr const char* kAgentNotRegistered = "AGENT_NOT_REGISTERED";
 inline constexpr const char* kAgentDecommissioned = "AGENT_DECOMMISSIONED";
+inline constexpr const char* kInvalidAgentToken = "INVALID_AGENT_TOKEN";
+
+/// Refused with `unauthenticated` / INVALID_AGENT_TOKEN unless the agent
+/// accepts `token_sha256` now (a deregistered agent accepts none).
+Status authenticate_agent(const AgentState& state, std::string_view token_sha256, TimeMs now_ms);
+
+/// Refused with `not_found` / AGENT_NOT_FOUND unless a caller scoped to
+/// `org_scope` may see the agent: another organization's agent does not exist for it.
+Status check_org_scope(const AgentState& state, std::string_view org_scope);
 
 /// A new instance: AgentRegistered. A known one: AgentRegistered again after a
 /// deregistration; otherwise AgentUpdated for changed fields plus
-/// AgentCameOnline / AgentStatusChanged to bring it back to ONLINE.
+/// AgentCameOnline / AgentStatusChanged to bring it back to ONLINE. Always
+/// last: AgentTokenIssued, which replaces any earlier agent token at once.
 /// Refused with `conflict` / AGENT_DECOMMISSIONED for a retired instance.
 Result<std::vector<NewEvent>> decide_register(const AgentState& state, const std::string& agent_id,
-                                              const Registration& registration, const std::string& meta);
+                                              const Registration& registration, const Admission& admission,
+                                              const std::string& meta);
+
+/// AgentTokenIssued with the new token; the current one stays valid until
+/// `previous_valid_until_ms`. Refused like a heartbeat for unusable agents.
+Result<std::vector<NewEvent>> decide_rotate_token(const AgentState& state, const std::string& token_sha256,
+                                                  TimeMs previous_valid_until_ms, const std::string& meta);
 
 /// AgentCameOnline after OFFLINE; AgentStatusChanged and AgentUpdated (version)
 /// for what changed; nothing otherwise. Refused: `not_found` / AGENT_NOT_FOUND

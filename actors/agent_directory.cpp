@@ -12,28 +12,28 @@ std::optional<caf::actor> AgentDirectory::find(const std::string& agent_id) cons
 }
 
 std::pair<std::string, caf::actor> AgentDirectory::find_or_create(
-    const std::string& instance_id, const std::function<std::pair<std::string, caf::actor>()>& create) {
+    const std::string& instance_key, const std::function<std::pair<std::string, caf::actor>()>& create) {
   {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    const auto found = agents_by_instance_.find(instance_id);
-    if (found != agents_by_instance_.end()) {
+    const auto found = agents_by_instance_key_.find(instance_key);
+    if (found != agents_by_instance_key_.end()) {
       return {found->second, actors_by_agent_.at(found->second)};
     }
   }
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  const auto found = agents_by_instance_.find(instance_id);
-  if (found != agents_by_instance_.end()) {
+  const auto found = agents_by_instance_key_.find(instance_key);
+  if (found != agents_by_instance_key_.end()) {
     return {found->second, actors_by_agent_.at(found->second)};
   }
   auto created = create();
-  agents_by_instance_.emplace(instance_id, created.first);
+  agents_by_instance_key_.emplace(instance_key, created.first);
   actors_by_agent_.emplace(created.first, created.second);
   return created;
 }
 
-void AgentDirectory::insert(const std::string& agent_id, const std::string& instance_id, caf::actor actor) {
+void AgentDirectory::insert(const std::string& agent_id, const std::string& instance_key, caf::actor actor) {
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  agents_by_instance_[instance_id] = agent_id;
+  agents_by_instance_key_[instance_key] = agent_id;
   actors_by_agent_[agent_id] = std::move(actor);
 }
 

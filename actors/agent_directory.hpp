@@ -1,6 +1,6 @@
 #pragma once
 /// Agent placement, in one place: which actor serves each agent, and which
-/// agent each instance id belongs to. Today every agent lives in this process;
+/// agent each (organization, instance id) belongs to. Today every agent lives in this process;
 /// when muster runs on several nodes, this is where an agent id maps to a node.
 ///
 /// Thread-safe (readers share a lock; HTTP threads look up, actors are added
@@ -24,13 +24,13 @@ class AgentDirectory {
   /// handle for a known agent that has no actor right now (it failed to rebuild).
   std::optional<caf::actor> find(const std::string& agent_id) const;
 
-  /// The agent for `instance_id`, made by `create` (under the lock) if the
+  /// The agent for `instance_key` (organization and instance id), made by `create` (under the lock) if the
   /// instance is new, so that concurrent first registrations agree on one agent.
   std::pair<std::string, caf::actor> find_or_create(
-      const std::string& instance_id, const std::function<std::pair<std::string, caf::actor>()>& create);
+      const std::string& instance_key, const std::function<std::pair<std::string, caf::actor>()>& create);
 
   /// Adds an agent (at recovery).
-  void insert(const std::string& agent_id, const std::string& instance_id, caf::actor actor);
+  void insert(const std::string& agent_id, const std::string& instance_key, caf::actor actor);
 
   /// Points `agent_id` at a new actor (after a respawn).
   void replace(const std::string& agent_id, caf::actor actor);
@@ -41,7 +41,7 @@ class AgentDirectory {
  private:
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, caf::actor> actors_by_agent_;
-  std::unordered_map<std::string, std::string> agents_by_instance_;
+  std::unordered_map<std::string, std::string> agents_by_instance_key_;
 };
 
 }  // namespace muster

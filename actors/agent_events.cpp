@@ -18,12 +18,34 @@ nlohmann::json profile_to_json(const AgentProfile& profile) {
       {"labels", profile.labels}};
 }
 
-NewEvent registered(const std::string& agent_id, const std::string& instance_id, const AgentProfile& profile,
-                    const std::string& meta) {
+NewEvent registered(const std::string& agent_id, const std::string& instance_id, const std::string& org,
+                    const AgentProfile& profile, const std::string& meta) {
   nlohmann::json data = profile_to_json(profile);
   data["agent_id"] = agent_id;
   data["instance_id"] = instance_id;
+  data["org"] = org;
   return make_event(kRegistered, data, meta);
+}
+
+NewEvent token_issued_at_registration(const std::string& token_sha256, const std::string& enrollment_token_id,
+                                      const std::string& meta) {
+  return make_event(kTokenIssued,
+                    {{"token_sha256", token_sha256}, {"enrollment_token_id", enrollment_token_id}}, meta);
+}
+
+NewEvent token_rotated(const std::string& token_sha256, TimeMs previous_valid_until_ms,
+                       const std::string& meta) {
+  return make_event(kTokenIssued,
+                    {{"token_sha256", token_sha256}, {"previous_valid_until", previous_valid_until_ms}},
+                    meta);
+}
+
+std::optional<std::string> enrollment_token_of(const Event& event) {
+  if (event.type != kTokenIssued) return std::nullopt;
+  const auto data = nlohmann::json::parse(event.data, nullptr, false);
+  const auto found = data.is_object() ? data.find("enrollment_token_id") : data.end();
+  if (found == data.end() || !found->is_string()) return std::nullopt;
+  return found->get<std::string>();
 }
 
 NewEvent updated(const nlohmann::json& changes, const std::string& meta) {

@@ -20,14 +20,25 @@
 
 namespace muster::host_internal {
 
-enum class CommandKind { register_agent, heartbeat, deregister, decommission, timeout };
+enum class CommandKind {
+  register_agent,
+  heartbeat,
+  deregister,
+  decommission,
+  rotate_token,
+  verify_token,
+  timeout
+};
 
 /// A command travelling to an agent's actor, with the promise its caller waits on.
 /// If the actor dies holding it, the promise breaks and the caller answers `unavailable`.
 struct AgentCommand {
   CommandKind kind = CommandKind::heartbeat;
+  AgentAccess access;
   Registration registration;
+  Admission admission;
   HeartbeatReport heartbeat;
+  std::string new_token_sha256;  ///< For rotate_token.
   std::string meta;
   int conflict_retries = 0;
   std::promise<Result<AgentOutcome>> reply;
@@ -74,8 +85,30 @@ std::string new_agent_id() {
 }
 
 AgentOutcome outcome_of(const AgentState& state, bool created) {
-  return AgentOutcome{state.agent_id,       state.instance_id,   state.status, state.registered_at_ms,
-                      state.config_version, state.last_position, created};
+  AgentOutcome outcome;
+  outcome.agent_id = state.agent_id;
+  outcome.instance_id = state.instance_id;
+  outcome.org = state.org;
+  outcome.status = state.status;
+  outcome.registered_at_ms = state.registered_at_ms;
+  outcome.config_version = state.config_version;
+  outcome.position = state.last_position;
+  outcome.created = created;
+  outcome.previous_token_valid_until_ms = state.credentials.previous_valid_until_ms;
+  return outcome;
+}
+
+// The directory's key for an instance: the same instance id in two
+// organizations names two agents. '/' occurs in neither part.
+std::string instance_key(const std::string& org, const std::string& instance_id) {
+  return org + "/" + instance_id;
+}
+
+// Refusals before deciding: the caller's organization, then the agent's token.
+Status check_access(const AgentState& agent, const AgentAccess& access, TimeMs now_ms) {
+  if (Status scoped = check_org_scope(agent, access.org_scope); !scoped) return scoped;
+  if (access.token_sha256) return authenticate_agent(agent, *access.token_sha256, now_ms);
+  return Status::success();
 }
 
 std::string describe(const std::exception_ptr& failure) {
@@ -296,10 +329,17 @@ void AgentHost::Impl::handle(AgentActor* self, CommandPtr command) {
     return;
   }
   const TimeMs now = clock.now_ms();
+  if (command->kind != CommandKind::register_agent && command->kind != CommandKind::timeout) {
+    if (Status allowed = check_access(agent, command->access, now); !allowed) {
+      command->reply.set_value(allowed.error());
+      return;
+    }
+  }
   Result<std::vector<NewEvent>> decision = std::vector<NewEvent>{};
   switch (command->kind) {
     case CommandKind::register_agent:
-      decision = decide_register(agent, agent.agent_id, command->registration, command->meta);
+      decision =
+          decide_register(agent, agent.agent_id, command->registration, command->admission, command->meta);
       if (decision) {
         actor_state.last_seen_ms = now;
         last_seen.touch(agent.agent_id, now);
@@ -314,6 +354,11 @@ void AgentHost::Impl::handle(AgentActor* self, CommandPtr command) {
       break;
     case CommandKind::deregister: decision = decide_deregister(agent, command->meta); break;
     case CommandKind::decommission: decision = decide_decommission(agent, command->meta); break;
+    case CommandKind::rotate_token:
+      decision = decide_rotate_token(agent, command->new_token_sha256, now + options.agent_token_grace_ms,
+                                     command->meta);
+      break;
+    case CommandKind::verify_token: break;
     case CommandKind::timeout:
       decision = decide_timeout(agent, actor_state.last_seen_ms, deadline_of(actor_state),
                                 options.heartbeat_timeout_ms, now, command->meta);
@@ -500,8 +545,8 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
   for (auto& [agent_id, state] : agents) {
     const auto seen = impl->last_seen.find(agent_id);
     const TimeMs last_seen_ms = seen ? seen->last_seen_ms : state.updated_at_ms;
-    const std::string instance_id = state.instance_id;
-    impl->directory.insert(agent_id, instance_id, impl->spawn_agent(std::move(state), last_seen_ms));
+    const std::string key = instance_key(state.org, state.instance_id);
+    impl->directory.insert(agent_id, key, impl->spawn_agent(std::move(state), last_seen_ms));
   }
   impl->recovery.agents = agents.size();
   impl->recovery.spawn_ms = clock.now_ms() - spawn_started_ms;
@@ -512,48 +557,77 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
   return std::unique_ptr<AgentHost>(new AgentHost(std::move(impl)));
 }
 
-Result<AgentOutcome> AgentHost::register_agent(const Registration& registration,
+Result<AgentOutcome> AgentHost::register_agent(const Registration& registration, Admission admission,
                                                const RequestContext& context) {
   if (impl_->stopping) {
     return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
   }
-  auto [agent_id, target] = impl_->directory.find_or_create(registration.instance_id, [this] {
-    AgentState fresh;
-    fresh.agent_id = new_agent_id();
-    const std::string agent_id = fresh.agent_id;
-    return std::make_pair(agent_id, impl_->spawn_agent(std::move(fresh), impl_->clock.now_ms()));
-  });
+  auto [agent_id, target] =
+      impl_->directory.find_or_create(instance_key(admission.org, registration.instance_id), [this] {
+        AgentState fresh;
+        fresh.agent_id = new_agent_id();
+        const std::string agent_id = fresh.agent_id;
+        return std::make_pair(agent_id, impl_->spawn_agent(std::move(fresh), impl_->clock.now_ms()));
+      });
+  auto token = issue_agent_token(agent_id);
+  if (!token) return token.error();
   auto command = std::make_shared<AgentCommand>();
   command->kind = CommandKind::register_agent;
   command->registration = registration;
+  admission.agent_token_sha256 = token->sha256;
+  command->admission = std::move(admission);
   command->meta = event_meta(context);
-  return impl_->ask(target, std::move(command));
+  auto outcome = impl_->ask(target, std::move(command));
+  if (outcome) outcome->agent_token = std::move(token->plaintext);
+  return outcome;
 }
 
 namespace {
 
-CommandPtr make_command(CommandKind kind, const RequestContext& context) {
+CommandPtr make_command(CommandKind kind, const AgentAccess& access, const RequestContext& context) {
   auto command = std::make_shared<AgentCommand>();
   command->kind = kind;
+  command->access = access;
   command->meta = event_meta(context);
   return command;
 }
 
 }  // namespace
 
-Result<AgentOutcome> AgentHost::heartbeat(const std::string& agent_id, const HeartbeatReport& report,
-                                          const RequestContext& context) {
-  CommandPtr command = make_command(CommandKind::heartbeat, context);
+Result<AgentOutcome> AgentHost::heartbeat(const std::string& agent_id, const AgentAccess& access,
+                                          const HeartbeatReport& report, const RequestContext& context) {
+  CommandPtr command = make_command(CommandKind::heartbeat, access, context);
   command->heartbeat = report;
   return impl_->ask_agent(agent_id, std::move(command));
 }
 
-Result<AgentOutcome> AgentHost::deregister(const std::string& agent_id, const RequestContext& context) {
-  return impl_->ask_agent(agent_id, make_command(CommandKind::deregister, context));
+Result<AgentOutcome> AgentHost::deregister(const std::string& agent_id, const AgentAccess& access,
+                                           const RequestContext& context) {
+  return impl_->ask_agent(agent_id, make_command(CommandKind::deregister, access, context));
 }
 
-Result<AgentOutcome> AgentHost::decommission(const std::string& agent_id, const RequestContext& context) {
-  return impl_->ask_agent(agent_id, make_command(CommandKind::decommission, context));
+Result<AgentOutcome> AgentHost::decommission(const std::string& agent_id, const AgentAccess& access,
+                                             const RequestContext& context) {
+  return impl_->ask_agent(agent_id, make_command(CommandKind::decommission, access, context));
+}
+
+Result<AgentOutcome> AgentHost::rotate_token(const std::string& agent_id, const AgentAccess& access,
+                                             const RequestContext& context) {
+  auto token = issue_agent_token(agent_id);
+  if (!token) return token.error();
+  CommandPtr command = make_command(CommandKind::rotate_token, access, context);
+  command->new_token_sha256 = token->sha256;
+  auto outcome = impl_->ask_agent(agent_id, std::move(command));
+  if (outcome) outcome->agent_token = std::move(token->plaintext);
+  return outcome;
+}
+
+Status AgentHost::verify_token(const std::string& agent_id, const std::string& token_sha256) {
+  AgentAccess access;
+  access.token_sha256 = token_sha256;
+  auto verified = impl_->ask_agent(agent_id, make_command(CommandKind::verify_token, access, {}));
+  if (!verified) return verified.error();
+  return Status::success();
 }
 
 std::optional<LastSeenTable::Entry> AgentHost::live_info(const std::string& agent_id) const {

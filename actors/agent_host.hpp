@@ -36,6 +36,9 @@ struct AgentHostOptions {
   /// Granularity of heartbeat deadlines: an agent goes offline at most this
   /// much after its deadline (plus polling). Default: 100 ms.
   TimeMs timer_resolution_ms = 100;
+  /// After a rotation the agent's previous token keeps working this long, so
+  /// an agent that missed the answer is not locked out. Default: 5 min.
+  TimeMs agent_token_grace_ms = 300'000;
   /// How often changed last-seen times are saved to the store. Default: 1 s.
   TimeMs last_seen_flush_interval_ms = 1000;
   /// Run the threads that fire timeouts and save last-seen times. Tests that
@@ -52,7 +55,19 @@ struct AgentHostOptions {
 struct RequestContext {
   std::string request_id;
   std::string source_address;
-  std::string principal;  ///< "key:<key_id>" for an operator; empty when unauthenticated.
+  /// "key:<key_id>" (operator), "agent:<agent_id>", "enrollment:<token_id>"; empty when unauthenticated.
+  std::string principal;
+};
+
+/// Who may act on an existing agent: checked by the agent's actor against its
+/// own state, so the check and the command see the same state.
+struct AgentAccess {
+  /// Set for the agent itself: the digest of the token it presented. Refused
+  /// with `unauthenticated` / INVALID_AGENT_TOKEN unless the agent accepts it.
+  std::optional<std::string> token_sha256;
+  /// The organization the caller may act in ("*": any). Another
+  /// organization's agent answers `not_found` / AGENT_NOT_FOUND.
+  std::string org_scope{kAllOrgs};
 };
 
 /// The metadata JSON recorded with the events a request causes.
@@ -62,6 +77,7 @@ std::string event_meta(const RequestContext& context);
 struct AgentOutcome {
   std::string agent_id;
   std::string instance_id;
+  std::string org;
   AgentStatus status = AgentStatus::unregistered;
   TimeMs registered_at_ms = 0;
   std::uint64_t config_version = 0;
@@ -70,6 +86,10 @@ struct AgentOutcome {
   std::uint64_t position = 0;
   /// True when this command registered a new instance.
   bool created = false;
+  /// The new agent token (registration and rotation only): its only copy.
+  std::string agent_token;
+  /// After a rotation: until when the replaced token still works.
+  TimeMs previous_token_valid_until_ms = 0;
 };
 
 /// What recovery found, for logs and benchmarks.
@@ -93,12 +113,24 @@ class AgentHost {
   AgentHost(const AgentHost&) = delete;
   AgentHost& operator=(const AgentHost&) = delete;
 
-  [[nodiscard]] Result<AgentOutcome> register_agent(const Registration& registration,
+  /// Registers `registration.instance_id` in `admission.org` (the same
+  /// instance id in two organizations is two agents) and issues a new agent
+  /// token (filling in `admission.agent_token_sha256`); any earlier token of
+  /// the agent stops working.
+  [[nodiscard]] Result<AgentOutcome> register_agent(const Registration& registration, Admission admission,
                                                     const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> heartbeat(const std::string& agent_id, const HeartbeatReport& report,
-                                               const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> deregister(const std::string& agent_id, const RequestContext& context);
-  [[nodiscard]] Result<AgentOutcome> decommission(const std::string& agent_id, const RequestContext& context);
+  [[nodiscard]] Result<AgentOutcome> heartbeat(const std::string& agent_id, const AgentAccess& access,
+                                               const HeartbeatReport& report, const RequestContext& context);
+  [[nodiscard]] Result<AgentOutcome> deregister(const std::string& agent_id, const AgentAccess& access,
+                                                const RequestContext& context);
+  [[nodiscard]] Result<AgentOutcome> decommission(const std::string& agent_id, const AgentAccess& access,
+                                                  const RequestContext& context);
+  /// Issues a new agent token; the current one keeps working for the grace period.
+  [[nodiscard]] Result<AgentOutcome> rotate_token(const std::string& agent_id, const AgentAccess& access,
+                                                  const RequestContext& context);
+  /// Success if `agent_id` exists and accepts `token_sha256` (to tell a
+  /// valid token used on another agent's route from a bad one).
+  [[nodiscard]] Status verify_token(const std::string& agent_id, const std::string& token_sha256);
 
   /// Last-seen time and latest metrics of an agent, if it was ever heard from.
   std::optional<LastSeenTable::Entry> live_info(const std::string& agent_id) const;

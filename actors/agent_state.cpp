@@ -97,10 +97,22 @@ std::string fold_payload(AgentState& next, const Event& event, const json& data)
         !read_string(data, "instance_id", next.instance_id) || !read_profile_fields(data, profile)) {
       return "bad AgentRegistered payload";
     }
+    // Agents registered before organizations existed belong to the default one.
+    if (data.contains("org") && !read_string(data, "org", next.org)) return "bad AgentRegistered org";
     next.profile = std::move(profile);
     next.registered_at_ms = event.time_ms;
     if (!is_live(next.status)) next.online_since_ms = event.time_ms;
     set_status(next, AgentStatus::online, event.time_ms);
+  } else if (type == agent_events::kTokenIssued) {
+    AgentCredentials credentials;
+    if (!read_string(data, "token_sha256", credentials.token_sha256)) return "bad AgentTokenIssued payload";
+    const auto grace = data.find("previous_valid_until");
+    if (grace != data.end()) {
+      if (!grace->is_number_integer()) return "bad AgentTokenIssued previous_valid_until";
+      credentials.previous_token_sha256 = next.credentials.token_sha256;
+      credentials.previous_valid_until_ms = grace->get<TimeMs>();
+    }
+    next.credentials = std::move(credentials);
   } else if (type == agent_events::kUpdated) {
     const auto changes = data.find("changes");
     if (changes == data.end() || !changes->is_object() || !read_profile_fields(*changes, next.profile)) {
@@ -119,8 +131,10 @@ std::string fold_payload(AgentState& next, const Event& event, const json& data)
     set_status(next, status, event.time_ms);
   } else if (type == agent_events::kDeregistered) {
     set_status(next, AgentStatus::deregistered, event.time_ms);
+    next.credentials = {};
   } else if (type == agent_events::kDecommissioned) {
     set_status(next, AgentStatus::decommissioned, event.time_ms);
+    next.credentials = {};
   } else {
     return "unknown event type (written by a newer muster?)";
   }
@@ -189,6 +203,7 @@ json to_json(const AgentState& state) {
   json out = agent_events::profile_to_json(state.profile);
   out["agent_id"] = state.agent_id;
   out["instance_id"] = state.instance_id;
+  out["org"] = state.org;
   out["status"] = to_string(state.status);
   out["status_since"] = format_rfc3339(state.status_since_ms);
   out["registered_at"] = format_rfc3339(state.registered_at_ms);

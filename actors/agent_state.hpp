@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "actors/agent_credentials.hpp"
+#include "actors/organization.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
@@ -57,6 +59,8 @@ bool operator==(const AgentProfile& left, const AgentProfile& right);
 struct AgentState {
   std::string agent_id;
   std::string instance_id;
+  std::string org{kDefaultOrg};
+  AgentCredentials credentials;  ///< The agent token's digests; cleared by deregistration.
   AgentProfile profile;
   AgentStatus status = AgentStatus::unregistered;
   TimeMs registered_at_ms = 0;      ///< Time of the latest AgentRegistered.

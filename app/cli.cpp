@@ -105,6 +105,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
     return set_duration(text, options.host.heartbeat_timeout_ms);
   };
+  flags.with_value["--agent-token-grace"] = [&](const std::string& text) {
+    return set_duration(text, options.host.agent_token_grace_ms);
+  };
   flags.with_value["--healthy-within"] = [&](const std::string& text) {
     return set_duration(text, options.api.health.healthy_within_ms);
   };
@@ -213,7 +216,9 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
     return std::string();
   };
   flags.with_value["--org"] = [&](const std::string& text) {
-    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
+    if (text != kAllOrgs && !http::is_valid_org(text)) {
+      return std::string("must be 1 to 128 characters of [A-Za-z0-9._-], or * for every organization");
+    }
     options.org = text;
     return std::string();
   };
@@ -230,10 +235,11 @@ Usage:
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
+                [--agent-token-grace DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
-  muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG]
+  muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
   muster help
 
 serve options (defaults in brackets):
@@ -250,6 +256,7 @@ serve options (defaults in brackets):
   --tls-key FILE             PEM private key of --tls-cert
   --auth-failures-per-minute N  failed authentications one address may make per minute
                              before it is refused with 429 [20]
+  --agent-token-grace D      after a rotation the old agent token still works this long [5m]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -40,7 +40,7 @@ struct KeysCreateOptions {
   std::string data_dir = "./data";
   std::string name;
   Role role = Role::viewer;
-  std::string org;
+  std::string org{kDefaultOrg};  ///< Or "*": every organization.
 };
 
 /// `args` excludes the program name and the subcommand. Errors are

@@ -48,7 +48,8 @@ Status write_secret_file(const std::string& path, const std::string& text) {
 // the operator API is usable without the key ever appearing in a log.
 // Returns the log position of the key's event.
 Result<std::uint64_t> bootstrap_admin_key(EventStore& store, const std::string& data_dir) {
-  auto issued = issue_api_key(store, "bootstrap-admin", Role::admin, "", R"({"cause":"bootstrap"})");
+  auto issued =
+      issue_api_key(store, "bootstrap-admin", Role::admin, std::string(kAllOrgs), R"({"cause":"bootstrap"})");
   if (!issued) return issued.error();
   const std::string path = data_dir + "/admin.key";
   if (Status written = write_secret_file(path, issued->plaintext + "\n"); !written) return written.error();

@@ -5,6 +5,8 @@ namespace muster {
 const char* to_string(ErrorCode code) {
   switch (code) {
     case ErrorCode::invalid_argument: return "invalid_argument";
+    case ErrorCode::unauthenticated: return "unauthenticated";
+    case ErrorCode::permission_denied: return "permission_denied";
     case ErrorCode::not_found: return "not_found";
     case ErrorCode::conflict: return "conflict";
     case ErrorCode::unavailable: return "unavailable";

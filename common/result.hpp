@@ -13,13 +13,15 @@
 namespace muster {
 
 enum class ErrorCode {
-  invalid_argument,  ///< The caller sent something malformed; nothing changed.
-  not_found,         ///< The thing named does not exist.
-  conflict,          ///< A precondition (expected version, state) did not hold.
-  unavailable,       ///< Temporarily unable; retrying later may succeed.
-  io_error,          ///< Storage failed; the outcome of a write is not acknowledged.
-  corruption,        ///< Stored data cannot be decoded.
-  internal,          ///< A bug: an invariant did not hold.
+  invalid_argument,   ///< The caller sent something malformed; nothing changed.
+  unauthenticated,    ///< The caller's credentials are missing, unknown or no longer valid.
+  permission_denied,  ///< The caller is known but may not do this.
+  not_found,          ///< The thing named does not exist (or the caller may not know it does).
+  conflict,           ///< A precondition (expected version, state) did not hold.
+  unavailable,        ///< Temporarily unable; retrying later may succeed.
+  io_error,           ///< Storage failed; the outcome of a write is not acknowledged.
+  corruption,         ///< Stored data cannot be decoded.
+  internal,           ///< A bug: an invariant did not hold.
 };
 
 /// Returns the lowercase name of `code`, e.g. "not_found".

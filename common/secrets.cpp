@@ -34,4 +34,16 @@ bool constant_time_equal(std::string_view left, std::string_view right) {
   return left.size() == right.size() && CRYPTO_memcmp(left.data(), right.data(), left.size()) == 0;
 }
 
+std::optional<CredentialParts> split_credential(std::string_view text, std::string_view prefix,
+                                                std::size_t id_length) {
+  const std::size_t id_start = prefix.size() + 1;
+  const std::size_t secret_start = id_start + id_length + 1;
+  if (text.size() <= secret_start || text.substr(0, prefix.size()) != prefix || text[prefix.size()] != '_' ||
+      text[secret_start - 1] != '_') {
+    return std::nullopt;
+  }
+  return CredentialParts{std::string(text.substr(id_start, id_length)),
+                         std::string(text.substr(secret_start))};
+}
+
 }  // namespace muster

@@ -3,6 +3,7 @@
 /// time. muster stores only digests; a plaintext secret exists in the answer
 /// that issues it and nowhere else (no log line, no event, no error).
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,18 @@ std::string sha256_hex(std::string_view text);
 
 /// True if equal; the time taken depends only on the lengths.
 bool constant_time_equal(std::string_view left, std::string_view right);
+
+/// A credential as muster issues it: "<prefix>_<id>_<secret>". The id names
+/// the record to check against, so verifying costs one lookup and one digest.
+struct CredentialParts {
+  std::string id;
+  std::string secret;
+};
+
+/// Splits `text` into an id of exactly `id_length` characters and a non-empty
+/// secret, if it reads "<prefix>_<id>_<secret>"; nullopt otherwise. The id's
+/// characters are the caller's to check.
+std::optional<CredentialParts> split_credential(std::string_view text, std::string_view prefix,
+                                                std::size_t id_length);
 
 }  // namespace muster

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <functional>
 #include <random>
 #include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "actors/credential_records.hpp"
 #include "common/log.hpp"
 #include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
@@ -32,7 +34,25 @@ struct Call {
   PathParams params;
   QueryParams query;
   RequestContext context;
+  /// The organizations an API key caller may see; "*" for every one.
+  std::string org_scope{kAllOrgs};
+  /// Set when the agent itself calls, with the token it presented.
+  std::optional<PresentedAgentToken> agent_token;
+  AuthThrottle* auth_throttle = nullptr;
 };
+
+// The credential after "Bearer " (the scheme is case-insensitive, RFC 7235);
+// nullopt when the header is missing or empty, empty when it holds something else.
+std::optional<std::string> bearer_credential(const httplib::Request& request) {
+  const std::string header = request.get_header_value("Authorization");
+  if (header.empty()) return std::nullopt;
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return std::string();
+  for (std::size_t index = 0; index < kScheme.size(); ++index) {
+    if (std::tolower(static_cast<unsigned char>(header[index])) != kScheme[index]) return std::string();
+  }
+  return header.substr(kScheme.size());
+}
 
 std::string body_text(const json& body) {
   // Invalid UTF-8 cannot come from parsed input, but never let dump() throw.
@@ -62,6 +82,8 @@ void reply_failure(Call& call, const Error& error) {
   Mapping mapping{500, "INTERNAL_ERROR"};
   switch (error.code) {
     case ErrorCode::invalid_argument: mapping = {400, "INVALID_REQUEST"}; break;
+    case ErrorCode::unauthenticated: mapping = {401, "UNAUTHORIZED"}; break;
+    case ErrorCode::permission_denied: mapping = {403, "FORBIDDEN"}; break;
     case ErrorCode::not_found: mapping = {404, "NOT_FOUND"}; break;
     case ErrorCode::conflict: mapping = {409, "CONFLICT"}; break;
     case ErrorCode::unavailable: mapping = {503, "UNAVAILABLE"}; break;
@@ -69,6 +91,8 @@ void reply_failure(Call& call, const Error& error) {
     case ErrorCode::corruption: mapping = {500, "DATA_CORRUPTION"}; break;
     case ErrorCode::internal: mapping = {500, "INTERNAL_ERROR"}; break;
   }
+  // A wrong agent token is found out by the agent's actor: count it here.
+  if (error.code == ErrorCode::unauthenticated) call.auth_throttle->record_failure(call.request.remote_addr);
   if (mapping.status >= 500) {
     log::error(
         "request failed",
@@ -107,11 +131,18 @@ json transport_error_body(int status) {
 
 struct ApiServer::Impl {
   using Handler = void (Impl::*)(Call&);
-  /// A route's handler and the role it needs; nullopt: no API key needed
-  /// (probes, and agent routes until agent credentials exist).
+  /// Which credential a route takes (README "Who may call what").
+  enum class Credential {
+    none,              ///< Probes.
+    api_key,           ///< An operator's API key with at least the route's role.
+    agent_token,       ///< The token of the agent named in the path.
+    agent_or_api_key,  ///< Either of the two above.
+    enrollment_token,  ///< Registration: checked by its handler, which must settle the use.
+  };
   struct Endpoint {
     Handler handler;
-    std::optional<Role> role;
+    Credential credential = Credential::none;
+    Role role = Role::viewer;
   };
 
   Impl(ApiServerOptions options_in, Backends backends_in)
@@ -140,7 +171,11 @@ struct ApiServer::Impl {
   bool parse_body(Call& call, bool allow_empty, json& body);
   bool require_agent_id(Call& call, std::string& agent_id);
   bool wait_for_projection(Call& call);
-  bool authorize(Call& call, Role needed);
+  bool authenticate(Call& call, const Endpoint& endpoint);
+  bool authorize_operator(Call& call, const std::string& credential, Role needed);
+  bool authenticate_agent(Call& call, const std::string& credential);
+  AgentAccess access_of(const Call& call) const;
+  bool org_visible_to(const Call& call, const std::optional<std::string>& org) const;
 
   void handle_healthz(Call& call);
   void handle_readyz(Call& call);
@@ -157,6 +192,14 @@ struct ApiServer::Impl {
   void handle_create_api_key(Call& call);
   void handle_list_api_keys(Call& call);
   void handle_revoke_api_key(Call& call);
+  void handle_rotate_agent_token(Call& call);
+  void handle_create_enrollment_token(Call& call);
+  void handle_list_enrollment_tokens(Call& call);
+  void handle_revoke_enrollment_token(Call& call);
+  void revoke_record(Call& call, const std::string& id, const std::optional<std::string>& org,
+                     RecordKind kind, const char* invalid_id_code,
+                     const std::function<Result<std::uint64_t>()>& revoke);
+  void await_own_write(std::uint64_t position);
 
   void reply_change(Call& call, const Result<AgentOutcome>& outcome);
 
@@ -175,23 +218,33 @@ struct ApiServer::Impl {
 };
 
 void ApiServer::Impl::add_routes() {
-  const std::optional<Role> open;
-  router.add("GET", "/healthz", {&Impl::handle_healthz, open});
-  router.add("GET", "/readyz", {&Impl::handle_readyz, open});
-  router.add("POST", "/api/v1/agents/register", {&Impl::handle_register, open});
-  router.add("POST", "/api/v1/agents/{agent_id}/heartbeat", {&Impl::handle_heartbeat, open});
-  router.add("GET", "/api/v1/agents", {&Impl::handle_list_agents, Role::viewer});
-  router.add("GET", "/api/v1/agents/{agent_id}", {&Impl::handle_get_agent, Role::viewer});
-  router.add("DELETE", "/api/v1/agents/{agent_id}", {&Impl::handle_deregister, Role::operator_});
-  router.add("POST", "/api/v1/agents/{agent_id}/decommission", {&Impl::handle_decommission, Role::operator_});
-  router.add("GET", "/api/v1/agents/{agent_id}/events", {&Impl::handle_agent_events, Role::viewer});
-  router.add("GET", "/api/v1/events", {&Impl::handle_log_events, Role::viewer});
-  router.add("GET", "/api/v1/stats", {&Impl::handle_stats, Role::viewer});
-  router.add("POST", "/api/v1/api-keys", {&Impl::handle_create_api_key, Role::admin});
-  router.add("GET", "/api/v1/api-keys", {&Impl::handle_list_api_keys, Role::admin});
-  router.add("DELETE", "/api/v1/api-keys/{key_id}", {&Impl::handle_revoke_api_key, Role::admin});
+  using C = Credential;
+  router.add("GET", "/healthz", {&Impl::handle_healthz});
+  router.add("GET", "/readyz", {&Impl::handle_readyz});
+  router.add("POST", "/api/v1/agents/register", {&Impl::handle_register, C::enrollment_token});
+  router.add("POST", "/api/v1/agents/{agent_id}/heartbeat", {&Impl::handle_heartbeat, C::agent_token});
+  router.add("POST", "/api/v1/agents/{agent_id}/token/rotate",
+             {&Impl::handle_rotate_agent_token, C::agent_or_api_key, Role::operator_});
+  router.add("GET", "/api/v1/agents", {&Impl::handle_list_agents, C::api_key, Role::viewer});
+  router.add("GET", "/api/v1/agents/{agent_id}", {&Impl::handle_get_agent, C::api_key, Role::viewer});
+  router.add("DELETE", "/api/v1/agents/{agent_id}", {&Impl::handle_deregister, C::api_key, Role::operator_});
+  router.add("POST", "/api/v1/agents/{agent_id}/decommission",
+             {&Impl::handle_decommission, C::api_key, Role::operator_});
+  router.add("GET", "/api/v1/agents/{agent_id}/events",
+             {&Impl::handle_agent_events, C::api_key, Role::viewer});
+  router.add("GET", "/api/v1/events", {&Impl::handle_log_events, C::api_key, Role::viewer});
+  router.add("GET", "/api/v1/stats", {&Impl::handle_stats, C::api_key, Role::viewer});
+  router.add("POST", "/api/v1/api-keys", {&Impl::handle_create_api_key, C::api_key, Role::admin});
+  router.add("GET", "/api/v1/api-keys", {&Impl::handle_list_api_keys, C::api_key, Role::admin});
+  router.add("DELETE", "/api/v1/api-keys/{key_id}", {&Impl::handle_revoke_api_key, C::api_key, Role::admin});
+  router.add("POST", "/api/v1/enrollment-tokens",
+             {&Impl::handle_create_enrollment_token, C::api_key, Role::admin});
+  router.add("GET", "/api/v1/enrollment-tokens",
+             {&Impl::handle_list_enrollment_tokens, C::api_key, Role::admin});
+  router.add("DELETE", "/api/v1/enrollment-tokens/{token_id}",
+             {&Impl::handle_revoke_enrollment_token, C::api_key, Role::admin});
   if (backends.crash_injector != nullptr) {
-    router.add("POST", "/_test/agents/{agent_id}/crash", {&Impl::handle_test_crash, Role::admin});
+    router.add("POST", "/_test/agents/{agent_id}/crash", {&Impl::handle_test_crash, C::api_key, Role::admin});
   }
 }
 
@@ -244,7 +297,10 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
             response,
             {},
             parse_query_string(request.target),
-            RequestContext{request_id, request.remote_addr, ""}};
+            RequestContext{request_id, request.remote_addr, ""},
+            std::string(kAllOrgs),
+            std::nullopt,
+            &auth_throttle};
   auto match = router.find(request.method, request.path);
   if (match.handler == nullptr) {
     if (match.allowed_methods.empty()) {
@@ -257,7 +313,7 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
     return;
   }
   call.params = std::move(match.params);
-  if (match.handler->role && !authorize(call, *match.handler->role)) return;
+  if (!authenticate(call, *match.handler)) return;
   (this->*(match.handler->handler))(call);
 }
 
@@ -348,7 +404,8 @@ void ApiServer::Impl::reply_change(Call& call, const Result<AgentOutcome>& outco
               {"position", outcome->position}});
 }
 
-bool ApiServer::Impl::authorize(Call& call, Role needed) {
+bool ApiServer::Impl::authenticate(Call& call, const Endpoint& endpoint) {
+  if (endpoint.credential == Credential::none) return true;
   const std::string& address = call.request.remote_addr;
   if (const auto retry_after = auth_throttle.retry_after_seconds(address)) {
     call.response.set_header("Retry-After", std::to_string(*retry_after));
@@ -356,19 +413,36 @@ bool ApiServer::Impl::authorize(Call& call, Role needed) {
                 "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}});
     return false;
   }
-  const std::string header = call.request.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.empty()) {
+  const auto credential = bearer_credential(call.request);
+  switch (endpoint.credential) {
+    case Credential::none:
+    case Credential::enrollment_token: return true;
+    case Credential::agent_token:
+      if (!credential) {
+        reply_error(call, 401, "this route needs the agent's token: Authorization: Bearer <agent_token>",
+                    kInvalidAgentToken);
+        return false;
+      }
+      return authenticate_agent(call, *credential);
+    case Credential::agent_or_api_key:
+      if (credential && read_agent_token(*credential)) {
+        return authenticate_agent(call, *credential);
+      }
+      break;
+    case Credential::api_key: break;
+  }
+  if (!credential) {
     reply_error(call, 401, "this route needs an API key: Authorization: Bearer <key>", "UNAUTHORIZED");
     return false;
   }
-  const auto principal =
-      header.compare(0, kBearer.size(), kBearer) == 0
-          ? backends.projections->access().authenticate(std::string_view(header).substr(kBearer.size()))
-          : std::nullopt;
+  return authorize_operator(call, *credential, endpoint.role);
+}
+
+bool ApiServer::Impl::authorize_operator(Call& call, const std::string& credential, Role needed) {
+  const auto principal = backends.projections->access().authenticate(credential);
   if (!principal) {
     // Only a presented, wrong credential counts: a missing header is not a guess.
-    auth_throttle.record_failure(address);
+    auth_throttle.record_failure(call.request.remote_addr);
     reply_error(call, 401, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
     return false;
   }
@@ -380,7 +454,46 @@ bool ApiServer::Impl::authorize(Call& call, Role needed) {
     return false;
   }
   call.context.principal = "key:" + principal->key_id;
+  call.org_scope = principal->org;
   return true;
+}
+
+// Reads the agent's token. Whether the agent accepts it is checked by its
+// actor with the command; only a token naming another agent is checked here.
+bool ApiServer::Impl::authenticate_agent(Call& call, const std::string& credential) {
+  call.agent_token = read_agent_token(credential);
+  if (!call.agent_token) {
+    auth_throttle.record_failure(call.request.remote_addr);
+    reply_error(call, 401, "the agent token is malformed, unknown or revoked", kInvalidAgentToken);
+    return false;
+  }
+  call.context.principal = "agent:" + call.agent_token->agent_id;
+  if (call.agent_token->agent_id == call.params["agent_id"]) return true;
+  AgentHost* agents = require_host(call);
+  if (agents == nullptr) return false;
+  if (Status verified = agents->verify_token(call.agent_token->agent_id, call.agent_token->sha256);
+      !verified) {
+    if (verified.error().code == ErrorCode::unavailable) {
+      reply_failure(call, verified.error());
+    } else {
+      auth_throttle.record_failure(call.request.remote_addr);
+      reply_error(call, 401, "the agent token is malformed, unknown or revoked", kInvalidAgentToken);
+    }
+    return false;
+  }
+  reply_error(call, 403, "an agent's token is good only for that agent's own routes", "AGENT_MISMATCH");
+  return false;
+}
+
+AgentAccess ApiServer::Impl::access_of(const Call& call) const {
+  AgentAccess access;
+  if (call.agent_token) access.token_sha256 = call.agent_token->sha256;
+  access.org_scope = call.org_scope;
+  return access;
+}
+
+bool ApiServer::Impl::org_visible_to(const Call& call, const std::optional<std::string>& org) const {
+  return org && org_visible(call.org_scope, *org);
 }
 
 // --- Handlers -------------------------------------------------------------------
@@ -401,18 +514,43 @@ void ApiServer::Impl::handle_readyz(Call& call) {
 
 void ApiServer::Impl::handle_register(Call& call) {
   AgentHost* agents = require_host(call);
+  if (agents == nullptr) return;
+  const auto credential = bearer_credential(call.request);
+  AccessProjection& access = backends.projections->access();
+  const auto grant =
+      credential ? access.admit_enrollment(*credential, backends.clock->now_ms()) : std::nullopt;
+  if (!grant) {
+    if (credential) auth_throttle.record_failure(call.request.remote_addr);
+    return reply_error(call, 401,
+                       "registration needs a live enrollment token: Authorization: Bearer <enrollment token>",
+                       "INVALID_ENROLLMENT_TOKEN");
+  }
+  // The use held for this registration ends however the handler does.
+  std::optional<std::uint64_t> used_at;
+  struct Settle {
+    AccessProjection& access;
+    const EnrollmentGrant& grant;
+    const std::optional<std::uint64_t>& position;
+    ~Settle() { access.settle_enrollment(grant, position); }
+  } settle{access, *grant, used_at};
+  call.context.principal = "enrollment:" + grant->token_id;
   json body;
-  if (agents == nullptr || !parse_body(call, false, body)) return;
+  if (!parse_body(call, false, body)) return;
   auto registration = parse_registration(body);
   if (auto* invalid = std::get_if<Invalid>(&registration)) return reply_invalid(call, *invalid);
-  const auto outcome = agents->register_agent(std::get<Registration>(registration), call.context);
+  auto outcome =
+      agents->register_agent(std::get<Registration>(registration),
+                             Admission{grant->org, grant->token_id, grant->labels, {}}, call.context);
   if (!outcome) return reply_failure(call, outcome.error());
+  used_at = outcome->position;
   reply_json(call, outcome->created ? 201 : 200,
              {{"agent_id", outcome->agent_id},
               {"instance_id", outcome->instance_id},
+              {"org", outcome->org},
               {"status", to_string(outcome->status)},
               {"registered_at", format_rfc3339(outcome->registered_at_ms)},
               {"config_version", outcome->config_version},
+              {"agent_token", outcome->agent_token},
               {"position", outcome->position}});
 }
 
@@ -423,7 +561,8 @@ void ApiServer::Impl::handle_heartbeat(Call& call) {
   if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
   auto report = parse_heartbeat(body);
   if (auto* invalid = std::get_if<Invalid>(&report)) return reply_invalid(call, *invalid);
-  const auto outcome = agents->heartbeat(agent_id, std::get<HeartbeatReport>(report), call.context);
+  const auto outcome =
+      agents->heartbeat(agent_id, access_of(call), std::get<HeartbeatReport>(report), call.context);
   if (!outcome) return reply_failure(call, outcome.error());
   reply_json(call, 200,
              {{"success", true},
@@ -434,12 +573,33 @@ void ApiServer::Impl::handle_heartbeat(Call& call) {
               {"position", outcome->position}});
 }
 
+void ApiServer::Impl::handle_rotate_agent_token(Call& call) {
+  AgentHost* agents = require_host(call);
+  std::string agent_id;
+  json body;
+  if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
+  const auto outcome = agents->rotate_token(agent_id, access_of(call), call.context);
+  if (!outcome) return reply_failure(call, outcome.error());
+  reply_json(call, 200,
+             {{"agent_id", outcome->agent_id},
+              {"agent_token", outcome->agent_token},
+              {"previous_token_valid_until", format_rfc3339(outcome->previous_token_valid_until_ms)},
+              {"position", outcome->position}});
+}
+
 void ApiServer::Impl::handle_list_agents(Call& call) {
   auto query = parse_list_query(call.query);
   if (auto* invalid = std::get_if<Invalid>(&query)) return reply_invalid(call, *invalid);
   if (!wait_for_projection(call)) return;
-  const ListQuery& list = std::get<ListQuery>(query);
-  const AgentPage page = backends.projections->fleet().list(list.filter, list.limit, list.after_agent_id);
+  ListQuery& list = std::get<ListQuery>(query);
+  if (call.org_scope != kAllOrgs) {
+    // A scoped key lists its own organization; asking for another finds nothing.
+    if (list.filter.org && *list.filter.org != call.org_scope) list.limit = 0;
+    list.filter.org = call.org_scope;
+  }
+  const AgentPage page =
+      list.limit == 0 ? AgentPage{}
+                      : backends.projections->fleet().list(list.filter, list.limit, list.after_agent_id);
   const TimeMs now = backends.clock->now_ms();
   AgentHost* agents = host.load();
   json items = json::array();
@@ -457,7 +617,9 @@ void ApiServer::Impl::handle_get_agent(Call& call) {
   std::string agent_id;
   if (!require_agent_id(call, agent_id) || !wait_for_projection(call)) return;
   const auto state = backends.projections->fleet().find(agent_id);
-  if (!state) return reply_error(call, 404, "no agent with this id", kAgentNotFound);
+  if (!state || !org_visible(call.org_scope, state->org)) {
+    return reply_error(call, 404, "no agent with this id", kAgentNotFound);
+  }
   AgentHost* agents = host.load();
   const auto live = agents != nullptr ? agents->live_info(agent_id) : std::nullopt;
   reply_json(call, 200, agent_to_json(*state, live, backends.clock->now_ms(), options.health, true));
@@ -467,7 +629,7 @@ void ApiServer::Impl::handle_deregister(Call& call) {
   AgentHost* agents = require_host(call);
   std::string agent_id;
   if (agents == nullptr || !require_agent_id(call, agent_id)) return;
-  reply_change(call, agents->deregister(agent_id, call.context));
+  reply_change(call, agents->deregister(agent_id, access_of(call), call.context));
 }
 
 void ApiServer::Impl::handle_decommission(Call& call) {
@@ -475,7 +637,7 @@ void ApiServer::Impl::handle_decommission(Call& call) {
   std::string agent_id;
   json body;
   if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
-  reply_change(call, agents->decommission(agent_id, call.context));
+  reply_change(call, agents->decommission(agent_id, access_of(call), call.context));
 }
 
 void ApiServer::Impl::handle_agent_events(Call& call) {
@@ -488,9 +650,10 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
     if (auto* invalid = std::get_if<Invalid>(parsed)) return reply_invalid(call, *invalid);
   }
   const std::uint64_t page_size = std::max<std::uint64_t>(1, std::get<std::uint64_t>(limit));
-  if (backends.store->stream_version(agent_id) == 0) {
-    return reply_error(call, 404, "no agent with this id", kAgentNotFound);
-  }
+  const bool visible = call.org_scope == kAllOrgs
+                           ? backends.store->stream_version(agent_id) > 0
+                           : org_visible_to(call, backends.projections->organization_of(agent_id));
+  if (!visible) return reply_error(call, 404, "no agent with this id", kAgentNotFound);
   const auto events = backends.store->read_stream(agent_id, std::get<std::uint64_t>(from_version), page_size);
   if (!events) return reply_failure(call, events.error());
   json items = json::array();
@@ -530,7 +693,10 @@ void ApiServer::Impl::handle_log_events(Call& call) {
     for (const Event& event : *batch) {
       next = event.position + 1;
       ++scanned;
-      if (type.empty() || event.type == type) items.push_back(event_to_json(event));
+      const bool wanted = (type.empty() || event.type == type) &&
+                          (call.org_scope == kAllOrgs ||
+                           org_visible_to(call, backends.projections->organization_of(event.stream)));
+      if (wanted) items.push_back(event_to_json(event));
       if (items.size() == page_size) break;
     }
   }
@@ -542,8 +708,20 @@ void ApiServer::Impl::handle_log_events(Call& call) {
 
 void ApiServer::Impl::handle_stats(Call& call) {
   if (!wait_for_projection(call)) return;
-  reply_json(call, 200,
-             stats_to_json(backends.projections->fleet().stats(), backends.store->head_position()));
+  reply_json(
+      call, 200,
+      stats_to_json(backends.projections->fleet().stats(call.org_scope), backends.store->head_position()));
+}
+
+// The organization a create request asks for, or a 403 if the caller may not
+// create there: a scoped key creates only in its own organization.
+std::optional<std::string> creation_org(Call& call, const std::optional<std::string>& wanted) {
+  if (call.org_scope == kAllOrgs) return wanted.value_or(std::string(kDefaultOrg));
+  if (!wanted || *wanted == call.org_scope) return call.org_scope;
+  reply_error(call, 403,
+              fmt::format("a key scoped to '{}' can create only in that organization", call.org_scope),
+              "FORBIDDEN");
+  return std::nullopt;
 }
 
 void ApiServer::Impl::handle_create_api_key(Call& call) {
@@ -552,12 +730,11 @@ void ApiServer::Impl::handle_create_api_key(Call& call) {
   auto request = parse_api_key_request(body);
   if (auto* invalid = std::get_if<Invalid>(&request)) return reply_invalid(call, *invalid);
   const ApiKeyRequest& wanted = std::get<ApiKeyRequest>(request);
-  auto issued =
-      issue_api_key(*backends.store, wanted.name, wanted.role, wanted.org, event_meta(call.context));
+  const auto org = creation_org(call, wanted.org);
+  if (!org) return;
+  auto issued = issue_api_key(*backends.store, wanted.name, wanted.role, *org, event_meta(call.context));
   if (!issued) return reply_failure(call, issued.error());
-  // The key must work as soon as its creator reads the answer.
-  backends.projections->wait_for_position(issued->position,
-                                          std::chrono::milliseconds(options.max_min_position_wait_ms));
+  await_own_write(issued->position);
   json answer = api_key_to_json(issued->key);
   answer["key"] = issued->plaintext;
   answer["position"] = issued->position;
@@ -567,20 +744,80 @@ void ApiServer::Impl::handle_create_api_key(Call& call) {
 void ApiServer::Impl::handle_list_api_keys(Call& call) {
   if (!wait_for_projection(call)) return;
   json keys = json::array();
-  for (const ApiKey& key : backends.projections->access().keys()) keys.push_back(api_key_to_json(key));
+  for (const ApiKey& key : backends.projections->access().keys()) {
+    if (org_visible(call.org_scope, key.org)) keys.push_back(api_key_to_json(key));
+  }
   reply_json(call, 200, {{"api_keys", std::move(keys)}});
 }
 
 void ApiServer::Impl::handle_revoke_api_key(Call& call) {
   const std::string key_id = call.params["key_id"];
-  if (!is_valid_key_id(key_id)) {
-    return reply_error(call, 400, "API key id must be 16 lowercase hex digits", "INVALID_KEY_ID");
+  const auto key = backends.projections->access().key(key_id);
+  revoke_record(call, key_id, key ? std::optional<std::string>(key->org) : std::nullopt,
+                {"API key", "API_KEY"}, "INVALID_KEY_ID",
+                [&] { return revoke_api_key(*backends.store, key_id, event_meta(call.context)); });
+}
+
+void ApiServer::Impl::handle_create_enrollment_token(Call& call) {
+  json body;
+  if (!parse_body(call, false, body)) return;
+  auto parsed = parse_enrollment_token_request(body);
+  if (auto* invalid = std::get_if<Invalid>(&parsed)) return reply_invalid(call, *invalid);
+  EnrollmentTokenBody& wanted = std::get<EnrollmentTokenBody>(parsed);
+  const auto org =
+      creation_org(call, wanted.org_given ? std::optional<std::string>(wanted.request.org) : std::nullopt);
+  if (!org) return;
+  wanted.request.org = *org;
+  const TimeMs now = backends.clock->now_ms();
+  auto issued = issue_enrollment_token(*backends.store, wanted.request, now, event_meta(call.context));
+  if (!issued) return reply_failure(call, issued.error());
+  await_own_write(issued->position);
+  json answer = enrollment_token_to_json(issued->token, now);
+  answer["token"] = issued->plaintext;
+  answer["position"] = issued->position;
+  reply_json(call, 201, answer);
+}
+
+void ApiServer::Impl::handle_list_enrollment_tokens(Call& call) {
+  if (!wait_for_projection(call)) return;
+  const TimeMs now = backends.clock->now_ms();
+  json tokens = json::array();
+  for (const EnrollmentToken& token : backends.projections->access().enrollment_tokens()) {
+    if (org_visible(call.org_scope, token.org)) tokens.push_back(enrollment_token_to_json(token, now));
   }
-  auto revoked = revoke_api_key(*backends.store, key_id, event_meta(call.context));
+  reply_json(call, 200, {{"enrollment_tokens", std::move(tokens)}});
+}
+
+void ApiServer::Impl::handle_revoke_enrollment_token(Call& call) {
+  const std::string token_id = call.params["token_id"];
+  const auto token = backends.projections->access().enrollment_token(token_id);
+  revoke_record(call, token_id, token ? std::optional<std::string>(token->org) : std::nullopt,
+                {"enrollment token", "ENROLLMENT_TOKEN"}, "INVALID_TOKEN_ID",
+                [&] { return revoke_enrollment_token(*backends.store, token_id, event_meta(call.context)); });
+}
+
+void ApiServer::Impl::revoke_record(Call& call, const std::string& id, const std::optional<std::string>& org,
+                                    RecordKind kind, const char* invalid_id_code,
+                                    const std::function<Result<std::uint64_t>()>& revoke) {
+  if (!is_valid_credential_id(id)) {
+    return reply_error(call, 400, fmt::format("{} id must be 16 lowercase hex digits", kind.noun),
+                       invalid_id_code);
+  }
+  // Another organization's record does not exist for a scoped caller.
+  if (call.org_scope != kAllOrgs && !org_visible_to(call, org)) {
+    return reply_error(call, 404, fmt::format("no {} with this id", kind.noun),
+                       fmt::format("{}_NOT_FOUND", kind.code));
+  }
+  const auto revoked = revoke();
   if (!revoked) return reply_failure(call, revoked.error());
-  backends.projections->wait_for_position(*revoked,
+  await_own_write(*revoked);
+  reply_json(call, 200, {{"id", id}, {"revoked", true}, {"position", *revoked}});
+}
+
+void ApiServer::Impl::await_own_write(std::uint64_t position) {
+  // A key or token must work (or stop working) as soon as its caller reads the answer.
+  backends.projections->wait_for_position(position,
                                           std::chrono::milliseconds(options.max_min_position_wait_ms));
-  reply_json(call, 200, {{"id", key_id}, {"revoked", true}, {"position", *revoked}});
 }
 
 void ApiServer::Impl::handle_test_crash(Call& call) {

@@ -57,9 +57,22 @@ json api_key_to_json(const ApiKey& key) {
   return {{"id", key.key_id},
           {"name", key.name},
           {"role", to_string(key.role)},
-          {"org", key.org.empty() ? json(nullptr) : json(key.org)},
+          {"org", key.org},
           {"created_at", format_rfc3339(key.created_at_ms)},
           {"revoked", key.revoked}};
+}
+
+json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms) {
+  return {{"id", token.token_id},
+          {"name", token.name},
+          {"org", token.org},
+          {"labels", token.labels},
+          {"created_at", format_rfc3339(token.created_at_ms)},
+          {"expires_at", format_rfc3339(token.expires_at_ms)},
+          {"max_uses", token.max_uses ? json(*token.max_uses) : json(nullptr)},
+          {"uses", token.uses},
+          {"revoked", token.revoked},
+          {"expired", now_ms >= token.expires_at_ms}};
 }
 
 json stats_to_json(const FleetStats& stats, std::uint64_t log_position) {

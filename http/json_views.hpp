@@ -9,6 +9,7 @@
 
 #include "actors/access.hpp"
 #include "actors/agent_state.hpp"
+#include "actors/enrollment_tokens.hpp"
 #include "actors/last_seen_table.hpp"
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
@@ -36,6 +37,10 @@ nlohmann::json agent_to_json(const AgentState& state, const std::optional<LastSe
 
 /// {id, name, role, org, created_at, revoked}: never the secret or its digest.
 nlohmann::json api_key_to_json(const ApiKey& key);
+
+/// {id, name, org, labels, created_at, expires_at, max_uses, uses, revoked,
+/// expired}: never the secret or its digest.
+nlohmann::json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms);
 
 nlohmann::json stats_to_json(const FleetStats& stats, std::uint64_t log_position);
 

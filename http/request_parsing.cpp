@@ -1,6 +1,7 @@
 #include "http/request_parsing.hpp"
 
 #include "common/base64url.hpp"
+#include "common/time_format.hpp"
 
 #include <arpa/inet.h>
 
@@ -19,6 +20,10 @@ constexpr std::size_t kMaxNameLength = 128;
 constexpr std::size_t kMaxListItems = 64;
 constexpr std::size_t kMaxMetrics = 128;
 constexpr std::size_t kMaxListLimit = 1000;
+constexpr const char* kOrgRule = "must be 1 to 128 characters of [A-Za-z0-9._-]";
+constexpr TimeMs kMinTokenLifetimeMs = 1000;
+constexpr TimeMs kMaxTokenLifetimeMs = 10LL * 366 * 24 * 3600 * 1000;
+constexpr std::uint64_t kMaxTokenUses = 1'000'000'000;
 
 bool is_name_char(char c, std::string_view extra) {
   return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
@@ -93,6 +98,24 @@ class FieldReader {
       labels.emplace(name, label.get<std::string>());
     }
     return labels;
+  }
+
+  // A required name of 1 to 128 characters.
+  std::string name(const char* key) {
+    const auto text = this->text(key, kMaxNameLength);
+    if (!text || text->empty()) {
+      if (problems_.find(key) == problems_.end()) fail(key, "is required");
+      return {};
+    }
+    return *text;
+  }
+
+  // An organization name; with `allow_all`, "*" too.
+  std::optional<std::string> org(const char* key, bool allow_all) {
+    const auto text = this->text(key);
+    if (!text) return std::nullopt;
+    if ((allow_all && *text == kAllOrgs) || is_valid_org(*text)) return text;
+    return fail(key, allow_all ? std::string(kOrgRule) + ", or \"*\" for every organization" : kOrgRule);
   }
 
   std::nullopt_t fail(const char* key, const std::string& why) {
@@ -211,12 +234,7 @@ Parsed<Registration> parse_registration(const json& body) {
 Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
   FieldReader reader(body);
   ApiKeyRequest request;
-  const auto name = reader.text("name", kMaxNameLength);
-  if (!name || name->empty()) {
-    if (reader.ok()) reader.fail("name", "is required");
-  } else {
-    request.name = *name;
-  }
+  request.name = reader.name("name");
   const auto role_text = reader.text("role");
   const auto role = role_text ? parse_role(*role_text) : std::nullopt;
   if (!role) {
@@ -224,15 +242,39 @@ Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
   } else {
     request.role = *role;
   }
-  if (const auto org = reader.text("org")) {
-    if (!is_valid_org(*org)) {
-      reader.fail("org", "must be 1 to 128 characters of [A-Za-z0-9._-]");
-    } else {
-      request.org = *org;
-    }
-  }
+  request.org = reader.org("org", true);
   if (!reader.ok()) return reader.invalid();
   return request;
+}
+
+Parsed<EnrollmentTokenBody> parse_enrollment_token_request(const json& body) {
+  FieldReader reader(body);
+  EnrollmentTokenBody parsed;
+  EnrollmentTokenRequest& request = parsed.request;
+  request.name = reader.name("name");
+  if (const auto expires_in = reader.text("expires_in")) {
+    const auto duration = parse_duration_ms(*expires_in);
+    if (!duration || *duration < kMinTokenLifetimeMs || *duration > kMaxTokenLifetimeMs) {
+      reader.fail("expires_in", "must be a duration from 1s to 3650d, such as \"30d\" or \"12h\"");
+    } else {
+      request.expires_in_ms = *duration;
+    }
+  }
+  if (const json* max_uses = reader.member("max_uses")) {
+    if (!max_uses->is_number_integer() || max_uses->get<std::int64_t>() < 1 ||
+        max_uses->get<std::int64_t>() > static_cast<std::int64_t>(kMaxTokenUses)) {
+      reader.fail("max_uses", fmt::format("must be an integer from 1 to {}", kMaxTokenUses));
+    } else {
+      request.max_uses = max_uses->get<std::uint64_t>();
+    }
+  }
+  if (auto labels = reader.labels("labels")) request.labels = std::move(*labels);
+  if (auto org = reader.org("org", false)) {
+    request.org = std::move(*org);
+    parsed.org_given = true;
+  }
+  if (!reader.ok()) return reader.invalid();
+  return parsed;
 }
 
 Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
@@ -305,6 +347,8 @@ Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::str
 
 Parsed<ListQuery> parse_list_query(const QueryParams& params) {
   ListQuery query;
+  query.filter.org = single_param(params, "org");
+  if (query.filter.org && !is_valid_org(*query.filter.org)) return invalid_param("org", kOrgRule);
   if (const auto status = single_param(params, "status")) {
     const auto parsed = parse_agent_status(*status);
     if (!parsed || !is_listed(*parsed)) return invalid_param("status", "must be ONLINE, DEGRADED or OFFLINE");

@@ -14,6 +14,7 @@
 
 #include "actors/access.hpp"
 #include "actors/agent_decider.hpp"
+#include "actors/enrollment_tokens.hpp"
 #include "common/result.hpp"
 #include "projections/fleet_projection.hpp"
 
@@ -42,11 +43,20 @@ Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
 struct ApiKeyRequest {
   std::string name;
   Role role = Role::viewer;
-  std::string org;  ///< Empty: every organization.
+  std::optional<std::string> org;  ///< An organization or "*" (every one); nullopt: the creator's choice.
 };
 
 /// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
 Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
+
+struct EnrollmentTokenBody {
+  EnrollmentTokenRequest request;
+  bool org_given = false;  ///< False: the creator's organization applies.
+};
+
+/// {name (1 to 128 characters), expires_in? (duration such as "30d", "12h";
+/// 1 second to 10 years; default 30 days), max_uses? (1 to 10^9), labels?, org?}.
+Parsed<EnrollmentTokenBody> parse_enrollment_token_request(const nlohmann::json& body);
 
 /// True for an organization name: 1 to 128 characters of [A-Za-z0-9._-].
 bool is_valid_org(std::string_view text);
@@ -62,7 +72,7 @@ struct ListQuery {
   std::string after_agent_id;  ///< Decoded from `cursor`; empty for the first page.
 };
 
-/// status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
+/// org, status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
 Parsed<ListQuery> parse_list_query(const QueryParams& params);
 
 /// The query of a request target ("/path?a=1&b=x%3Dy" gives a=1, b=x=y):

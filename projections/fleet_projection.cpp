@@ -9,6 +9,7 @@ namespace {
 
 bool matches(const AgentState& state, const AgentFilter& filter) {
   if (!is_listed(state.status)) return false;
+  if (filter.org && state.org != *filter.org) return false;
   if (filter.status && state.status != *filter.status) return false;
   if (filter.version && state.profile.version != *filter.version) return false;
   if (filter.type && state.profile.type != *filter.type) return false;
@@ -31,17 +32,22 @@ void adjust(std::map<std::string, std::size_t>& counts, const std::string& key, 
 
 }  // namespace
 
-void FleetProjection::count(const AgentState& state, int delta) {
-  if (!is_listed(state.status)) return;
-  stats_.total += delta;
+void FleetProjection::count_into(FleetStats& stats, const AgentState& state, int delta) {
+  stats.total += delta;
   switch (state.status) {
-    case AgentStatus::online: stats_.online += delta; break;
-    case AgentStatus::degraded: stats_.degraded += delta; break;
-    case AgentStatus::offline: stats_.offline += delta; break;
+    case AgentStatus::online: stats.online += delta; break;
+    case AgentStatus::degraded: stats.degraded += delta; break;
+    case AgentStatus::offline: stats.offline += delta; break;
     default: break;
   }
-  adjust(stats_.by_version, state.profile.version, delta);
-  adjust(stats_.by_type, state.profile.type, delta);
+  adjust(stats.by_version, state.profile.version, delta);
+  adjust(stats.by_type, state.profile.type, delta);
+}
+
+void FleetProjection::count(const AgentState& state, int delta) {
+  if (!is_listed(state.status)) return;
+  count_into(stats_, state, delta);
+  count_into(stats_by_org_[state.org], state, delta);
 }
 
 Status FleetProjection::apply(const std::vector<Event>& batch) {
@@ -86,9 +92,13 @@ std::optional<AgentState> FleetProjection::find(const std::string& agent_id) con
   return found->second;
 }
 
-FleetStats FleetProjection::stats() const {
+FleetStats FleetProjection::stats(std::string_view org_scope) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return stats_;
+  if (org_scope == kAllOrgs) return stats_;
+  const auto found = stats_by_org_.find(org_scope);
+  FleetStats scoped = found == stats_by_org_.end() ? FleetStats{} : found->second;
+  scoped.position = stats_.position;
+  return scoped;
 }
 
 std::uint64_t FleetProjection::position() const {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,7 @@ namespace muster {
 
 /// Which listed agents a query wants; every given criterion must match.
 struct AgentFilter {
+  std::optional<std::string> org;
   std::optional<AgentStatus> status;
   std::optional<std::string> version;
   std::optional<std::string> type;
@@ -56,7 +58,8 @@ class FleetProjection {
   /// Any agent ever registered, listed or not.
   std::optional<AgentState> find(const std::string& agent_id) const;
 
-  FleetStats stats() const;
+  /// Counts over the organizations `org_scope` covers ("*": all).
+  FleetStats stats(std::string_view org_scope) const;
   std::uint64_t position() const;
 
   /// Every agent, in id order (to compare a rebuild with the live model).
@@ -64,10 +67,12 @@ class FleetProjection {
 
  private:
   void count(const AgentState& state, int delta);
+  static void count_into(FleetStats& stats, const AgentState& state, int delta);
 
   mutable std::shared_mutex mutex_;
   std::map<std::string, AgentState> agents_;
   FleetStats stats_;
+  std::map<std::string, FleetStats, std::less<>> stats_by_org_;
 };
 
 }  // namespace muster

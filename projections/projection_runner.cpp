@@ -1,5 +1,6 @@
 #include "projections/projection_runner.hpp"
 
+#include "actors/credential_records.hpp"
 #include "common/log.hpp"
 
 namespace muster {
@@ -30,6 +31,22 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
   }
   std::lock_guard<std::mutex> lock(position_mutex_);
   position_advanced_.notify_all();
+}
+
+std::optional<std::string> ProjectionRunner::organization_of(const std::string& stream) const {
+  if (is_agent_stream(stream)) {
+    const auto agent = fleet_.find(stream);
+    return agent ? std::optional<std::string>(agent->org) : std::nullopt;
+  }
+  if (const auto key_id = record_id_of(stream, kApiKeyStreamPrefix)) {
+    const auto key = access_.key(*key_id);
+    return key ? std::optional<std::string>(key->org) : std::nullopt;
+  }
+  if (const auto token_id = record_id_of(stream, kEnrollmentStreamPrefix)) {
+    const auto token = access_.enrollment_token(*token_id);
+    return token ? std::optional<std::string>(token->org) : std::nullopt;
+  }
+  return std::nullopt;
 }
 
 bool ProjectionRunner::wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const {

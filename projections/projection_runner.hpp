@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "eventstore/event_store.hpp"
 #include "eventstore/log_follower.hpp"
@@ -38,6 +40,11 @@ class ProjectionRunner {
 
   const FleetProjection& fleet() const { return fleet_; }
   const AccessProjection& access() const { return access_; }
+  AccessProjection& access() { return access_; }
+
+  /// The organization of what `stream` holds (an agent, an API key, an
+  /// enrollment token) as far as folded; nullopt if unknown.
+  std::optional<std::string> organization_of(const std::string& stream) const;
 
  private:
   void fold(const std::vector<Event>& batch);

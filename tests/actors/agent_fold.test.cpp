@@ -39,7 +39,7 @@ Registration registration(const std::string& instance_id) {
 AgentState registered_agent(TimeMs time_ms = 1000) {
   AgentState state;
   state.agent_id = kAgent;
-  commit(state, *decide_register(state, kAgent, registration("host-1"), "{}"), time_ms);
+  commit(state, *decide_register(state, kAgent, registration("host-1"), {}, "{}"), time_ms);
   return state;
 }
 
@@ -54,23 +54,24 @@ SCENARIO("an agent's life folds into its state") {
       CHECK(state.profile.name == "web-1");
       CHECK(state.profile.labels.at("env") == "prod");
       CHECK(state.registered_at_ms == 1000);
-      CHECK(state.version == 1);
+      CHECK(state.version == 2);  // AgentRegistered, AgentTokenIssued
     }
     WHEN("it registers again unchanged") {
-      const auto events = decide_register(state, kAgent, registration("host-1"), "{}");
-      THEN("nothing is appended") {
-        CHECK(events->empty());
+      const auto events = decide_register(state, kAgent, registration("host-1"), {}, "{}");
+      THEN("only a new agent token is issued") {
+        REQUIRE(events->size() == 1);
+        CHECK(events->front().type == agent_events::kTokenIssued);
       }
     }
     WHEN("it registers again with a new version and no labels field") {
       Registration again;
       again.instance_id = "host-1";
       again.version = "1.1";
-      commit(state, *decide_register(state, kAgent, again, "{}"), 2000);
+      commit(state, *decide_register(state, kAgent, again, {}, "{}"), 2000);
       THEN("only the version changes; absent fields keep their value") {
         CHECK(state.profile.version == "1.1");
         CHECK(state.profile.labels.at("env") == "prod");
-        CHECK(state.version == 2);
+        CHECK(state.version == 4);  // + AgentUpdated, AgentTokenIssued
       }
     }
     WHEN("it reports degraded, times out, and comes back") {
@@ -105,7 +106,7 @@ SCENARIO("an agent's life folds into its state") {
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().reason == kAgentNotRegistered);
         CHECK(decide_deregister(state, "{}")->empty());
-        commit(state, *decide_register(state, kAgent, registration("host-1"), "{}"), 4000);
+        commit(state, *decide_register(state, kAgent, registration("host-1"), {}, "{}"), 4000);
         CHECK(state.status == AgentStatus::online);
         CHECK(state.agent_id == kAgent);
         CHECK(state.registered_at_ms == 4000);
@@ -114,7 +115,7 @@ SCENARIO("an agent's life folds into its state") {
     WHEN("an operator decommissions it") {
       commit(state, *decide_decommission(state, "{}"), 3000);
       THEN("it can never register or heartbeat again") {
-        CHECK(decide_register(state, kAgent, registration("host-1"), "{}").error().reason ==
+        CHECK(decide_register(state, kAgent, registration("host-1"), {}, "{}").error().reason ==
               kAgentDecommissioned);
         CHECK(decide_heartbeat(state, {}, "{}").error().reason == kAgentDecommissioned);
         CHECK(decide_deregister(state, "{}").error().reason == kAgentDecommissioned);
@@ -139,12 +140,13 @@ TEST_CASE("apply refuses events it cannot fold and leaves the state unchanged") 
     CHECK(folded.error().code == ErrorCode::corruption);
     CHECK(to_json(state) == to_json(before));
   };
-  refuse(Event{2, kAgent, 3, agent_events::kDeregistered, 1, 1, "{}", "{}"});          // version gap
-  refuse(Event{2, "other-stream", 2, agent_events::kDeregistered, 1, 1, "{}", "{}"});  // other stream
-  refuse(Event{2, kAgent, 2, "AgentTeleported", 1, 1, "{}", "{}"});                    // unknown type
-  refuse(Event{2, kAgent, 2, agent_events::kDeregistered, 1, 1, "not json", "{}"});    // bad payload
-  refuse(Event{2, kAgent, 2, agent_events::kStatusChanged, 1, 1, R"({"to":"OFFLINE"})", "{}"});
-  refuse(Event{2, kAgent, 2, agent_events::kUpdated, 1, 1, R"({"changes":{"labels":[1]}})", "{}"});
+  refuse(Event{3, kAgent, 4, agent_events::kDeregistered, 1, 1, "{}", "{}"});          // version gap
+  refuse(Event{3, "other-stream", 3, agent_events::kDeregistered, 1, 1, "{}", "{}"});  // other stream
+  refuse(Event{3, kAgent, 3, "AgentTeleported", 1, 1, "{}", "{}"});                    // unknown type
+  refuse(Event{3, kAgent, 3, agent_events::kDeregistered, 1, 1, "not json", "{}"});    // bad payload
+  refuse(Event{3, kAgent, 3, agent_events::kStatusChanged, 1, 1, R"({"to":"OFFLINE"})", "{}"});
+  refuse(Event{3, kAgent, 3, agent_events::kUpdated, 1, 1, R"({"changes":{"labels":[1]}})", "{}"});
+  refuse(Event{3, kAgent, 3, agent_events::kTokenIssued, 1, 1, R"({"token_sha256":7})", "{}"});
   AgentState fresh;
   CHECK_FALSE(
       apply(fresh, Event{1, kAgent, 1, agent_events::kCameOnline, 1, 1, R"({"status":"ONLINE"})", "{}"})
@@ -156,4 +158,93 @@ TEST_CASE("agent statuses parse case-insensitively and print upper case") {
   CHECK(parse_agent_status("DeGrAdEd") == AgentStatus::degraded);
   CHECK_FALSE(parse_agent_status("gone").has_value());
   CHECK(std::string(to_string(AgentStatus::offline)) == "OFFLINE");
+}
+
+SCENARIO("an agent accepts its current token, and its previous one only within the grace period") {
+  AgentState state;
+  state.agent_id = kAgent;
+  Admission admission;
+  admission.agent_token_sha256 = "first";
+  commit(state, *decide_register(state, kAgent, registration("host-1"), admission, "{}"), 1000);
+  CHECK(authenticate_agent(state, "first", 1000).ok());
+  const Status wrong = authenticate_agent(state, "other", 1000);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == ErrorCode::unauthenticated);
+  CHECK(wrong.error().reason == kInvalidAgentToken);
+  CHECK_FALSE(authenticate_agent(state, "", 1000).ok());
+
+  WHEN("the token is rotated with a grace period until t=5000") {
+    commit(state, *decide_rotate_token(state, "second", 5000, "{}"), 2000);
+    THEN("both work until then, only the new one after") {
+      CHECK(authenticate_agent(state, "second", 2000).ok());
+      CHECK(authenticate_agent(state, "first", 4999).ok());
+      CHECK_FALSE(authenticate_agent(state, "first", 5000).ok());
+      CHECK(authenticate_agent(state, "second", 9000).ok());
+    }
+  }
+  WHEN("the instance registers again") {
+    admission.agent_token_sha256 = "again";
+    commit(state, *decide_register(state, kAgent, registration("host-1"), admission, "{}"), 2000);
+    THEN("the old token dies at once") {
+      CHECK(authenticate_agent(state, "again", 2000).ok());
+      CHECK_FALSE(authenticate_agent(state, "first", 2000).ok());
+    }
+  }
+  WHEN("it is deregistered or decommissioned") {
+    AgentState retired = state;
+    commit(state, *decide_deregister(state, "{}"), 2000);
+    commit(retired, *decide_decommission(retired, "{}"), 2000);
+    THEN("no token works, and a rotation is refused") {
+      CHECK_FALSE(authenticate_agent(state, "first", 2000).ok());
+      CHECK_FALSE(authenticate_agent(retired, "first", 2000).ok());
+      CHECK(decide_rotate_token(state, "x", 9000, "{}").error().reason == kAgentNotRegistered);
+      CHECK(decide_rotate_token(retired, "x", 9000, "{}").error().reason == kAgentDecommissioned);
+    }
+  }
+}
+
+TEST_CASE("registration records the enrollment token's organization and stamps its labels") {
+  AgentState state;
+  state.agent_id = kAgent;
+  Admission admission;
+  admission.org = "acme";
+  admission.enrollment_token_id = "0123456789abcdef";
+  admission.labels = {{"env", "staging"}, {"team", "edge"}};
+  const auto events = decide_register(state, kAgent, registration("host-1"), admission, "{}");
+  REQUIRE(events.ok());
+  CHECK(types_of(*events) == std::vector<std::string>{agent_events::kRegistered, agent_events::kTokenIssued});
+  commit(state, *events, 1000);
+  CHECK(state.org == "acme");
+  // The token's labels win over the agent's own; the agent's others stay.
+  CHECK(state.profile.labels == std::map<std::string, std::string>{{"env", "staging"}, {"team", "edge"}});
+  const Event issued{2, kAgent, 2, events->back().type, 1000, 1, events->back().data, "{}"};
+  CHECK(agent_events::enrollment_token_of(issued) == std::optional<std::string>("0123456789abcdef"));
+
+  SUBCASE("re-registering without labels keeps the stamp") {
+    Registration bare;
+    bare.instance_id = "host-1";
+    commit(state, *decide_register(state, kAgent, bare, admission, "{}"), 2000);
+    CHECK(state.profile.labels.at("env") == "staging");
+  }
+  SUBCASE("another organization's caller cannot see it; its own and unscoped callers can") {
+    CHECK(check_org_scope(state, "acme").ok());
+    CHECK(check_org_scope(state, "*").ok());
+    CHECK(check_org_scope(state, "globex").error().reason == kAgentNotFound);
+    CHECK(check_org_scope(AgentState{}, "*").error().reason == kAgentNotFound);
+  }
+}
+
+TEST_CASE("agents registered before organizations existed belong to the default one") {
+  AgentState state;
+  const Event old{1,
+                  kAgent,
+                  1,
+                  agent_events::kRegistered,
+                  1000,
+                  1,
+                  nlohmann::json{{"agent_id", kAgent}, {"instance_id", "host-1"}}.dump(),
+                  "{}"};
+  REQUIRE(apply(state, old).ok());
+  CHECK(state.org == "default");
+  CHECK(state.credentials.token_sha256.empty());
 }

@@ -29,3 +29,15 @@ TEST_CASE("constant_time_equal compares whole strings") {
   CHECK_FALSE(constant_time_equal("secret", "secret2"));
   CHECK(constant_time_equal("", ""));
 }
+
+TEST_CASE("split_credential reads <prefix>_<id>_<secret> with an id of fixed length") {
+  const auto parts = split_credential("mk_0123456789abcdef_se_cret", "mk", 16);
+  REQUIRE(parts.has_value());
+  CHECK(parts->id == "0123456789abcdef");
+  CHECK(parts->secret == "se_cret");
+  for (const char* bad : {"mk_0123456789abcdef_", "mk_0123456789abcdef", "me_0123456789abcdef_x",
+                          "mk0123456789abcdef_x", "mk_0123456789abcde_xy", "", "mk_"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(split_credential(bad, "mk", 16).has_value());
+  }
+}

@@ -95,10 +95,20 @@ TEST_CASE("api keys: created, listed without secrets, revoked, and events name w
   CHECK(created.json["role"] == "operator");
   CHECK(created.json["org"] == "acme");
 
-  const Registered agent = register_agent(server, "host-1");
-  const HttpAnswer removed = server.send("DELETE", "/api/v1/agents/" + agent.agent_id, "", bearer(key));
+  // An agent of the key's organization, enrolled with a token of that organization.
+  const HttpAnswer enrollment =
+      server.post("/api/v1/enrollment-tokens", json{{"name", "acme"}, {"org", "acme"}}.dump());
+  REQUIRE(enrollment.status == 201);
+  httplib::Headers enroll = bearer(enrollment.json["token"]);
+  enroll.emplace("Content-Type", "application/json");
+  const HttpAnswer registered =
+      server.send("POST", "/api/v1/agents/register", registration_body("host-1").dump(), enroll);
+  REQUIRE(registered.status == 201);
+  CHECK(registered.json["org"] == "acme");
+  const std::string agent_id = registered.json["agent_id"];
+  const HttpAnswer removed = server.send("DELETE", "/api/v1/agents/" + agent_id, "", bearer(key));
   REQUIRE(removed.status == 200);
-  const json last = stream_events(server, agent.agent_id).back();
+  const json last = stream_events(server, agent_id).back();
   CHECK(last["type"] == "AgentDeregistered");
   CHECK(last["meta"]["principal"] == "key:" + key_id);
 

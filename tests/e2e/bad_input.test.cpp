@@ -140,20 +140,21 @@ std::vector<BadRequest> bad_requests() {
     add(post(kRegister, body, "INVALID_JSON"));
   }
 
-  // Agent ids in paths that are not ids.
+  // Agent ids in paths that are not ids. A heartbeat is authenticated first,
+  // and no agent has a token for such an id: none is sent.
   for (const std::string bad_id :
        {"not-a-uuid", "{ID}", "{id}0", "{id}-", "zzzzzzzz-zzzz-4zzz-8zzz-zzzzzzzzzzzz",
         "00000000000000000000000000000000000a", "%2e%2e"}) {
-    add(post("/api/v1/agents/" + bad_id + "/heartbeat", "{}", "INVALID_AGENT_ID"));
+    add(BadRequest{"POST", "/api/v1/agents/" + bad_id + "/heartbeat", "{}", 401, "INVALID_AGENT_TOKEN", ""});
     add(post("/api/v1/agents/" + bad_id + "/decommission", "", "INVALID_AGENT_ID"));
     add(get("/api/v1/agents/" + bad_id, 400, "INVALID_AGENT_ID"));
     add(get("/api/v1/agents/" + bad_id + "/events", 400, "INVALID_AGENT_ID"));
     add(BadRequest{"DELETE", "/api/v1/agents/" + bad_id, "", 400, "INVALID_AGENT_ID", ""});
   }
 
-  // Well-formed ids nobody registered.
+  // Well-formed ids nobody registered (so nobody has their token).
   const std::string nobody = "00000000-0000-4000-8000-000000000000";
-  add(BadRequest{"POST", "/api/v1/agents/" + nobody + "/heartbeat", "{}", 404, "AGENT_NOT_FOUND", ""});
+  add(BadRequest{"POST", "/api/v1/agents/" + nobody + "/heartbeat", "{}", 401, "INVALID_AGENT_TOKEN", ""});
   add(BadRequest{"POST", "/api/v1/agents/" + nobody + "/decommission", "", 404, "AGENT_NOT_FOUND", ""});
   add(BadRequest{"DELETE", "/api/v1/agents/" + nobody, "", 404, "AGENT_NOT_FOUND", ""});
   add(get("/api/v1/agents/" + nobody, 404, "AGENT_NOT_FOUND"));
@@ -279,7 +280,7 @@ TEST_CASE("bad input: every malformed request answers its exact error and append
     json agent = get_agent(server, agent_id, position);
     CHECK(agent["version"] == "1.0");
     CHECK(agent["ip_address"] == "10.0.0.1");
-    CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered"});
+    CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued"});
   }
 
   // Still healthy, and the limits accept what they promise.
@@ -287,7 +288,7 @@ TEST_CASE("bad input: every malformed request answers its exact error and append
   CHECK(server.get("/readyz").status == 200);
   const Registered longest = register_agent(server, std::string(128, 'i'), {{"ip_address", "::1"}});
   CHECK(longest.status == 201);
-  CHECK(longest.position == position + 1);
+  CHECK(longest.position == position + kNewAgentEvents);
   CHECK(get_agent(server, longest.agent_id, longest.position)["instance_id"] == std::string(128, 'i'));
   CHECK(server.log_text().find("\"level\":\"error\"") == std::string::npos);
 }
@@ -305,7 +306,7 @@ TEST_CASE("a read asking for a position beyond the log answers 503 PROJECTION_LA
   CHECK(std::chrono::steady_clock::now() - sent < std::chrono::seconds(8));
   check_error(answer, 503, "PROJECTION_LAGGING");
   CHECK_FALSE(header_of(answer, "Retry-After").empty());
-  CHECK(log_position(server) == kBootstrapEvents + 1);
+  CHECK(log_position(server) == kBootstrapEvents + kEnrollmentTokenEvents + kNewAgentEvents);
 }
 
 TEST_CASE("regression: a multipart/form-data body answers 415 like any other non-JSON body") {
@@ -322,7 +323,8 @@ TEST_CASE("regression: a multipart/form-data body answers 415 like any other non
     INFO("Content-Type: " << bad.content_type);
     check_error(server.post("/api/v1/agents/register", bad.body, bad.content_type), 415,
                 "UNSUPPORTED_MEDIA_TYPE");
-    CHECK(log_position(server) == kBootstrapEvents);
+    // Only the enrollment token the first registration request made is in the log.
+    CHECK(log_position(server) == kBootstrapEvents + kEnrollmentTokenEvents);
   }
 }
 
@@ -332,13 +334,17 @@ TEST_CASE("regression: a POST without Content-Length has an empty body and is an
   const Registered known = register_agent(server, "known");
   struct NoLength {
     std::string path;
+    std::string credential;  ///< Sent as a bearer token unless empty.
     int status;
     std::string code;
   };
+  // Registration needs a body, a heartbeat does not; both with their credential,
+  // so that the answer is about the body.
+  const std::string heartbeat_path = "/api/v1/agents/" + known.agent_id + "/heartbeat";
   const std::vector<NoLength> cases = {
-      {kRegister, 400, "INVALID_JSON"},                              // registration needs a body
-      {"/api/v1/agents/" + known.agent_id + "/heartbeat", 200, ""},  // a heartbeat does not
-      {"/api/v1/nowhere", 404, "ROUTE_NOT_FOUND"}};
+      {kRegister, server.enrollment_token(), 400, "INVALID_JSON"},
+      {heartbeat_path, MusterServer::agent_token_of(known.agent_id), 200, ""},
+      {"/api/v1/nowhere", "", 404, "ROUTE_NOT_FOUND"}};
   // Sent side by side, so that the whole case takes one timeout at worst.
   struct Timed {
     RawAnswer answer;
@@ -346,12 +352,13 @@ TEST_CASE("regression: a POST without Content-Length has an empty body and is an
   };
   std::vector<std::future<Timed>> pending;
   for (const NoLength& no_length : cases) {
-    pending.push_back(std::async(std::launch::async, [&server, path = no_length.path] {
+    const std::string authorization =
+        no_length.credential.empty() ? "" : "Authorization: Bearer " + no_length.credential + "\r\n";
+    pending.push_back(std::async(std::launch::async, [&server, path = no_length.path, authorization] {
       const auto sent = std::chrono::steady_clock::now();
       Timed timed;
       timed.answer =
-          raw_request(server.port(), "POST " + path +
-                                         " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          raw_request(server.port(), "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + authorization +
                                          "Content-Type: application/json\r\nConnection: close\r\n\r\n");
       timed.took =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);

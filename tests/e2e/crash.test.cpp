@@ -37,13 +37,16 @@ void check_kill9_loses_nothing_acknowledged(const std::string& durability) {
   MusterServer server(data, options);
   const std::uint64_t head = check_log_holds_acknowledged(server, acks);
 
-  // The recovered server knows the instances and continues the log.
+  // The recovered server knows the instances and continues the log: after the
+  // enrollment token this server's first registration makes, a known instance
+  // registering again gets a new token (one AgentTokenIssued).
   const Registered again = register_agent(server, acks.front().instance_id);
   CHECK(again.status == 200);
   CHECK(again.agent_id == acks.front().agent_id);
+  CHECK(again.position == head + kEnrollmentTokenEvents + 1);
   const Registered fresh = register_agent(server, "after-crash");
   CHECK(fresh.status == 201);
-  CHECK(fresh.position == head + 1);
+  CHECK(fresh.position == again.position + kNewAgentEvents);
 }
 
 }  // namespace

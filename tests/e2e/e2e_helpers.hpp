@@ -210,6 +210,11 @@ inline std::vector<json> list_agents(const MusterServer& server, const std::stri
 /// The agent ids in a list of agents or events ("agent_id" or "stream").
 /// A new data directory's log starts with the bootstrap admin key's ApiKeyCreated.
 constexpr std::uint64_t kBootstrapEvents = 1;
+/// MusterServer::send makes its enrollment token when it sends its first
+/// registration: one EnrollmentTokenCreated, before that registration's events.
+constexpr std::uint64_t kEnrollmentTokenEvents = 1;
+/// A new agent's registration appends AgentRegistered, then AgentTokenIssued.
+constexpr std::uint64_t kNewAgentEvents = 2;
 
 /// The agent ids of agents (from lists) or of events (their stream); events of
 /// other streams, such as "apikey:<id>", are left out.
@@ -424,9 +429,10 @@ class RegistrationLoad {
 };
 
 /// After a restart: checks that the log holds positions 1..head exactly once,
-/// that every acknowledged registration is the AgentRegistered event at the
-/// position its answer gave, that each such agent is served, listed and
-/// ONLINE, and that the counts agree with the log. Returns the head position.
+/// that every acknowledged registration is the AgentRegistered and
+/// AgentTokenIssued events ending at the position its answer gave, that each
+/// such agent is served, listed and ONLINE, and that the counts agree with the log. Returns the head
+/// position.
 inline std::uint64_t check_log_holds_acknowledged(const MusterServer& server,
                                                   const std::vector<RegistrationLoad::Ack>& acks) {
   const std::vector<json> log = log_events(server);
@@ -442,13 +448,17 @@ inline std::uint64_t check_log_holds_acknowledged(const MusterServer& server,
   std::size_t lost = 0;
   std::size_t wrong = 0;
   for (const RegistrationLoad::Ack& ack : acks) {
-    if (ack.position < 1 || ack.position > log.size()) {
+    if (ack.position < kNewAgentEvents || ack.position > log.size()) {
       ++lost;
       continue;
     }
-    const json& event = log[ack.position - 1];
-    if (event.at("type") != "AgentRegistered" || event.at("stream") != ack.agent_id ||
-        event.at("data").value("instance_id", "") != ack.instance_id) {
+    // A new agent's registration appends AgentRegistered, then AgentTokenIssued
+    // (the acknowledged position).
+    const json& issued = log[ack.position - 1];
+    const json& registered = log[ack.position - 2];
+    if (issued.at("type") != "AgentTokenIssued" || issued.at("stream") != ack.agent_id ||
+        registered.at("type") != "AgentRegistered" || registered.at("stream") != ack.agent_id ||
+        registered.at("data").value("instance_id", "") != ack.instance_id) {
       ++wrong;
     }
   }

@@ -33,6 +33,12 @@ bool listed(const MusterServer& server, const std::string& agent_id, std::uint64
   return ids_of(list_agents(server, "", min_position)).count(agent_id) == 1;
 }
 
+HttpAnswer heartbeat_with_token(const MusterServer& server, const std::string& agent_id,
+                                const std::string& token, const json& body = json::object()) {
+  return server.send("POST", "/api/v1/agents/" + agent_id + "/heartbeat", body.dump(),
+                     {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}});
+}
+
 }  // namespace
 
 TEST_CASE("fleet life: one agent from registration to decommission, and its stream tells the story") {
@@ -46,7 +52,8 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
                         {"capabilities", {"metrics", "logs"}},
                         {"labels", {{"env", "prod"}}}};
 
-  // A new instance: 201, ONLINE, with the request id recorded in the event.
+  // A new instance: 201, ONLINE, in the enrollment token's organization, with
+  // its agent token and the request id recorded in the event.
   HttpAnswer created =
       server.send("POST", "/api/v1/agents/register", registration_body("alpha-1", profile).dump(),
                   {{"Content-Type", "application/json"}, {"X-Request-Id", "e2e-register-1"}});
@@ -54,25 +61,35 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   REQUIRE(created.status == 201);
   CHECK(is_agent_id(created.json["agent_id"]));
   CHECK(created.json["instance_id"] == "alpha-1");
+  CHECK(created.json["org"] == "default");
   CHECK(created.json["status"] == "ONLINE");
+  CHECK(created.json["agent_token"].is_string());
   CHECK(created.json["config_version"].is_number_unsigned());
   CHECK(time_of(created.json["registered_at"]) > 0);
   const std::string agent_id = created.json["agent_id"];
+  const std::string first_token = created.json["agent_token"];
   const std::uint64_t created_at = created.json["position"];
-  CHECK(created_at == kBootstrapEvents + 1);
+  CHECK(created_at == kBootstrapEvents + kEnrollmentTokenEvents + kNewAgentEvents);
 
-  // The same instance with the same profile: 200, same id, nothing appended.
+  // The same instance with the same profile: 200, same id, profile untouched;
+  // only a new token is issued (AgentTokenIssued), and the old one stops working.
   const Registered same = register_agent(server, "alpha-1", profile);
   CHECK(same.status == 200);
   CHECK(same.agent_id == agent_id);
-  CHECK(same.position == created_at);
-  CHECK(log_position(server) == created_at);
+  CHECK(same.position == created_at + 1);
+  CHECK(log_position(server) == same.position);
+  CHECK(same.body["agent_token"].is_string());
+  CHECK(same.body["agent_token"] != first_token);
+  CHECK(stream_types(server, agent_id) ==
+        std::vector<std::string>{"AgentRegistered", "AgentTokenIssued", "AgentTokenIssued"});
+  check_error(heartbeat_with_token(server, agent_id, first_token), 401, "INVALID_AGENT_TOKEN");
+  CHECK(log_position(server) == same.position);
 
   // Only the version given: AgentUpdated with just that change; the rest is kept.
   const Registered updated = register_agent(server, "alpha-1", {{"version", "1.1"}});
   CHECK(updated.status == 200);
   CHECK(updated.agent_id == agent_id);
-  CHECK(updated.position == created_at + 1);
+  CHECK(updated.position == same.position + 2);  // AgentUpdated, AgentTokenIssued
   json agent = get_agent(server, agent_id, updated.position);
   CHECK(agent["version"] == "1.1");
   CHECK(agent["name"] == "alpha");
@@ -81,7 +98,11 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   CHECK(agent["type"] == "edge");
   CHECK(agent["capabilities"] == json({"metrics", "logs"}));
   CHECK(agent["labels"] == json({{"env", "prod"}}));
-  CHECK(stream_events(server, agent_id).back()["data"] == json({{"changes", {{"version", "1.1"}}}}));
+  const std::vector<json> update_events = stream_events(server, agent_id);
+  REQUIRE(update_events.size() >= 2);
+  CHECK(update_events[update_events.size() - 2]["type"] == "AgentUpdated");
+  CHECK(update_events[update_events.size() - 2]["data"] == json({{"changes", {{"version", "1.1"}}}}));
+  CHECK(update_events.back()["type"] == "AgentTokenIssued");
 
   // A degraded heartbeat: DEGRADED, AgentStatusChanged ONLINE -> DEGRADED.
   json degraded = heartbeat(server, agent_id, {{"status", "degraded"}, {"metrics", {{"cpu", 0.75}}}});
@@ -115,7 +136,8 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   CHECK(agent["health"]["health"] == "offline");
   json beta_now = get_agent(server, beta.agent_id, log_position(server));
   CHECK(beta_now["status"] == "ONLINE");
-  CHECK(stream_types(server, beta.agent_id) == std::vector<std::string>{"AgentRegistered"});
+  CHECK(stream_types(server, beta.agent_id) ==
+        std::vector<std::string>{"AgentRegistered", "AgentTokenIssued"});
   CHECK(ids_of(log_events(server, "type=AgentWentOffline")) == std::set<std::string>{agent_id});
 
   // The next heartbeat brings it back ONLINE (its degraded status is not resurrected).
@@ -127,7 +149,8 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   CHECK(get_agent(server, agent_id, back["position"])["status"] == "ONLINE");
   CHECK(stats(server, back["position"])["total"] == 2);
 
-  // Deregistered: out of the list and the counts; heartbeats refused; still readable by id.
+  // Deregistered: out of the list and the counts; its token revoked, so
+  // heartbeats are refused; still readable by id.
   HttpAnswer deregistered = server.del("/api/v1/agents/" + agent_id);
   REQUIRE(deregistered.status == 200);
   CHECK(deregistered.json["agent_id"] == agent_id);
@@ -135,32 +158,34 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   const std::uint64_t deregistered_at = deregistered.json["position"];
   CHECK_FALSE(listed(server, agent_id, deregistered_at));
   CHECK(stats(server, deregistered_at)["total"] == 1);
-  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 404, "AGENT_NOT_REGISTERED");
+  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 401, "INVALID_AGENT_TOKEN");
   CHECK(get_agent(server, agent_id, deregistered_at)["status"] == "DEREGISTERED");
   HttpAnswer again = server.del("/api/v1/agents/" + agent_id);
   CHECK(again.status == 200);
   CHECK(again.json["status"] == "DEREGISTERED");
   CHECK(log_position(server) == deregistered_at);
 
-  // Registering again brings the same agent back, profile kept.
+  // Registering again brings the same agent back, profile kept, with a new
+  // token its heartbeats are taken with.
   const Registered returned = register_agent(server, "alpha-1");
   CHECK(returned.status == 200);
   CHECK(returned.agent_id == agent_id);
   CHECK(returned.body["status"] == "ONLINE");
+  CHECK(heartbeat(server, agent_id)["status"] == "ONLINE");
   CHECK(listed(server, agent_id, returned.position));
   agent = get_agent(server, agent_id, returned.position);
   CHECK(agent["status"] == "ONLINE");
   CHECK(agent["version"] == "1.1");
   CHECK(agent["labels"] == json({{"env", "prod"}}));
 
-  // Decommissioned: refused for good, in no list, still readable by id.
+  // Decommissioned: refused for good (its token revoked), in no list, still readable by id.
   HttpAnswer decommissioned = server.post("/api/v1/agents/" + agent_id + "/decommission", "");
   REQUIRE(decommissioned.status == 200);
   CHECK(decommissioned.json["status"] == "DECOMMISSIONED");
   const std::uint64_t decommissioned_at = decommissioned.json["position"];
   check_error(server.post("/api/v1/agents/register", registration_body("alpha-1").dump()), 409,
               "AGENT_DECOMMISSIONED");
-  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 409, "AGENT_DECOMMISSIONED");
+  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 401, "INVALID_AGENT_TOKEN");
   CHECK(log_position(server) == decommissioned_at);
   CHECK_FALSE(listed(server, agent_id, decommissioned_at));
   for (const char* status : {"ONLINE", "DEGRADED", "OFFLINE"}) {
@@ -174,10 +199,11 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
 
   // The whole story, in order, with consecutive versions and rising positions.
   const std::vector<json> events = stream_events(server, agent_id);
-  CHECK(types_of(events) == std::vector<std::string>{"AgentRegistered", "AgentUpdated", "AgentStatusChanged",
-                                                     "AgentWentOffline", "AgentCameOnline",
-                                                     "AgentDeregistered", "AgentRegistered",
-                                                     "AgentDecommissioned"});
+  CHECK(types_of(events) ==
+        std::vector<std::string>{"AgentRegistered", "AgentTokenIssued", "AgentTokenIssued", "AgentUpdated",
+                                 "AgentTokenIssued", "AgentStatusChanged", "AgentWentOffline",
+                                 "AgentCameOnline", "AgentDeregistered", "AgentRegistered",
+                                 "AgentTokenIssued", "AgentDecommissioned"});
   for (std::size_t event_idx = 0; event_idx < events.size(); ++event_idx) {
     CHECK(events[event_idx]["stream"] == agent_id);
     CHECK(events[event_idx]["version"] == event_idx + 1);
@@ -341,8 +367,9 @@ TEST_CASE("fleet listing: filters, cursor paging, stats and one agent's health")
     CHECK(health["health_score"] == 100);
     CHECK(health["metrics"] == json({{"cpu", 0.5}, {"mem", 1024}}));
     check_error(server.get("/api/v1/agents/00000000-0000-4000-8000-000000000000"), 404, "AGENT_NOT_FOUND");
-    check_error(server.post("/api/v1/agents/00000000-0000-4000-8000-000000000000/heartbeat", "{}"), 404,
-                "AGENT_NOT_FOUND");
+    // Nobody holds a token for an agent that does not exist.
+    check_error(server.post("/api/v1/agents/00000000-0000-4000-8000-000000000000/heartbeat", "{}"), 401,
+                "INVALID_AGENT_TOKEN");
   }
 
   SUBCASE("deregistered and decommissioned agents leave the list and the counts") {
@@ -382,37 +409,58 @@ TEST_CASE(
     });
   }
   for (std::thread& thread : threads) thread.join();
+  // Each registration issues a new token and revokes the one before: only the
+  // token of the last answer (the highest position) still works.
   std::vector<std::string> agent_ids;
+  std::vector<std::string> first_instance_tokens;  ///< Oldest first.
   for (int instance_idx = 0; instance_idx < kInstances; ++instance_idx) {
     INFO("instance racer-" << instance_idx);
     std::set<std::string> ids;
     int created = 0;
+    std::map<std::uint64_t, std::string> tokens_by_position;
     for (int thread_idx = 0; thread_idx < kThreads; ++thread_idx) {
       HttpAnswer& answer = answers[thread_idx][instance_idx];
       INFO("answer: " << answer.status << " " << answer.body);
       CHECK((answer.status == 200 || answer.status == 201));
       if (answer.status == 201) ++created;
-      if (answer.json.is_object()) ids.insert(answer.json.value("agent_id", ""));
+      if (answer.json.is_object()) {
+        ids.insert(answer.json.value("agent_id", ""));
+        tokens_by_position[answer.json.value("position", std::uint64_t{0})] =
+            answer.json.value("agent_token", "");
+      }
     }
     CHECK(created == 1);
     REQUIRE(ids.size() == 1);
+    REQUIRE(tokens_by_position.size() == kThreads);
     agent_ids.push_back(*ids.begin());
-    CHECK(stream_types(server, *ids.begin()) == std::vector<std::string>{"AgentRegistered"});
+    if (instance_idx == 0) {
+      for (const auto& [position, token] : tokens_by_position) first_instance_tokens.push_back(token);
+    }
+    std::vector<std::string> expected_types(1 + kThreads, "AgentTokenIssued");
+    expected_types.front() = "AgentRegistered";
+    CHECK(stream_types(server, *ids.begin()) == expected_types);
   }
-  CHECK(log_position(server) == kBootstrapEvents + kInstances);
-  CHECK(stats(server, kInstances)["total"] == kInstances);
+  const std::uint64_t head = log_position(server);
+  CHECK(head == kBootstrapEvents + kEnrollmentTokenEvents + kInstances * (1 + kThreads));
+  CHECK(stats(server, head)["total"] == kInstances);
+
+  const std::string& agent_id = agent_ids.front();
+  const std::string& token = first_instance_tokens.back();
+  for (std::size_t token_idx = 0; token_idx + 1 < first_instance_tokens.size(); ++token_idx) {
+    check_error(heartbeat_with_token(server, agent_id, first_instance_tokens[token_idx]), 401,
+                "INVALID_AGENT_TOKEN");
+  }
+  CHECK(log_position(server) == head);
 
   // Every thread heartbeats one agent, flipping its status; the stream stays
   // consistent and ends where the last answer says.
-  const std::string& agent_id = agent_ids.front();
   threads.clear();
   std::atomic<int> failures{0};
   for (int thread_idx = 0; thread_idx < kThreads; ++thread_idx) {
-    threads.emplace_back([&server, &agent_id, &failures, thread_idx] {
+    threads.emplace_back([&server, &agent_id, &token, &failures, thread_idx] {
       for (int beat_idx = 0; beat_idx < 25; ++beat_idx) {
         const char* status = (thread_idx + beat_idx) % 2 == 0 ? "degraded" : "online";
-        const HttpAnswer answer =
-            server.post("/api/v1/agents/" + agent_id + "/heartbeat", json({{"status", status}}).dump());
+        const HttpAnswer answer = heartbeat_with_token(server, agent_id, token, {{"status", status}});
         if (answer.status != 200) ++failures;
       }
     });

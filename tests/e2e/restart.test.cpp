@@ -104,11 +104,15 @@ TEST_CASE("restart: SIGTERM and a new server on the same data give back the iden
   const FleetSnapshot after = take_snapshot(server);
   check_same(before, after);
 
-  // New writes continue the log after its head.
+  // Agents keep their tokens across the restart.
+  CHECK(heartbeat(server, online_id)["status"] == "ONLINE");
+
+  // New writes continue the log after its head (and after the enrollment
+  // token this server's first registration makes).
   const std::uint64_t head = before.stats["log_position"];
   const Registered fresh = register_agent(server, "fresh");
   CHECK(fresh.status == 201);
-  CHECK(fresh.position == head + 1);
+  CHECK(fresh.position == head + kEnrollmentTokenEvents + kNewAgentEvents);
   const Registered known = register_agent(server, "online");
   CHECK(known.status == 200);
   CHECK(known.agent_id == online_id);
@@ -143,7 +147,7 @@ TEST_CASE("restart: deadlines that passed while the server was down get one full
     json agent = get_agent(server, agent_id, log_position(server));
     CHECK(agent["status"] == "ONLINE");
     CHECK(time_of(agent["last_seen"]) == time_of(agent["health"]["last_seen"]));
-    CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered"});
+    CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued"});
   }
 
   // ...and then go OFFLINE one timeout after the restart, not before.
@@ -157,7 +161,8 @@ TEST_CASE("restart: deadlines that passed while the server was down get one full
       10s));
   for (const std::string& agent_id : agent_ids) {
     const std::vector<json> events = stream_events(server, agent_id);
-    REQUIRE(types_of(events) == std::vector<std::string>{"AgentRegistered", "AgentWentOffline"});
+    REQUIRE(types_of(events) ==
+            std::vector<std::string>{"AgentRegistered", "AgentTokenIssued", "AgentWentOffline"});
     const TimeMs offline_ms = time_of(events.back()["time"]);
     CHECK(offline_ms >= restart_ms + kTimeoutMs);
     CHECK(offline_ms <= ready_ms + kTimeoutMs + 2000);

@@ -69,12 +69,14 @@ TEST_CASE("supervision: a crashed agent actor answers 503 once, is rebuilt, and 
   CHECK(agent["stream_version"] == events_before.size());
   CHECK(stream_events(server, agent_id) == events_before);
 
-  // And it still decides correctly: a change appends exactly what it should.
+  // And it still decides correctly: a change appends exactly what it should,
+  // and every registration ends with the new token it issued.
   const Registered updated = register_agent(server, "fragile", {{"version", "5.0"}});
   CHECK(updated.agent_id == agent_id);
-  CHECK(updated.position == before_crash + 2);
-  CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered", "AgentStatusChanged",
-                                                                   "AgentUpdated", "AgentStatusChanged"});
+  CHECK(updated.position == before_crash + 3);
+  CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued",
+                                                                   "AgentStatusChanged", "AgentUpdated",
+                                                                   "AgentStatusChanged", "AgentTokenIssued"});
   agent = get_agent(server, agent_id, log_position(server));
   CHECK(agent["version"] == "5.0");
   CHECK(agent["status"] == "ONLINE");

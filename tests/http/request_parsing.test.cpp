@@ -163,3 +163,45 @@ TEST_CASE("an API key request names a role and may scope an organization") {
     CHECK(invalid.details.contains(field));
   }
 }
+
+TEST_CASE("an API key may be unscoped with org \"*\"; without org the creator decides") {
+  const auto all = parse_api_key_request(json{{"name", "ops"}, {"role", "admin"}, {"org", "*"}});
+  REQUIRE(std::holds_alternative<ApiKeyRequest>(all));
+  CHECK(std::get<ApiKeyRequest>(all).org == "*");
+  const auto bare = parse_api_key_request(json{{"name", "ops"}, {"role", "admin"}});
+  REQUIRE(std::holds_alternative<ApiKeyRequest>(bare));
+  CHECK_FALSE(std::get<ApiKeyRequest>(bare).org.has_value());
+}
+
+TEST_CASE("an enrollment token request: name required, lifetime, uses, labels and organization checked") {
+  const auto full = parse_enrollment_token_request(json{{"name", "rollout"},
+                                                        {"expires_in", "12h"},
+                                                        {"max_uses", 50},
+                                                        {"labels", {{"env", "prod"}}},
+                                                        {"org", "acme"}});
+  REQUIRE(std::holds_alternative<EnrollmentTokenBody>(full));
+  const EnrollmentTokenBody& body = std::get<EnrollmentTokenBody>(full);
+  CHECK(body.request.expires_in_ms == 12 * 3600 * 1000);
+  CHECK(body.request.max_uses == std::optional<std::uint64_t>(50));
+  CHECK(body.request.labels.at("env") == "prod");
+  CHECK(body.request.org == "acme");
+  CHECK(body.org_given);
+
+  const auto defaults = parse_enrollment_token_request(json{{"name", "rollout"}});
+  REQUIRE(std::holds_alternative<EnrollmentTokenBody>(defaults));
+  CHECK(std::get<EnrollmentTokenBody>(defaults).request.expires_in_ms == 30LL * 24 * 3600 * 1000);
+  CHECK_FALSE(std::get<EnrollmentTokenBody>(defaults).request.max_uses.has_value());
+  CHECK_FALSE(std::get<EnrollmentTokenBody>(defaults).org_given);
+
+  const Invalid invalid = refusal(parse_enrollment_token_request(
+      json{{"expires_in", "500ms"}, {"max_uses", 0}, {"labels", {{"bad key", "x"}}}, {"org", "*"}}));
+  for (const char* field : {"name", "expires_in", "max_uses", "labels", "org"}) {
+    CAPTURE(field);
+    CHECK(invalid.details.contains(field));
+  }
+  for (const json& uses : {json(-1), json(1.5), json("3"), json(2'000'000'000)}) {
+    CAPTURE(uses);
+    CHECK(refusal(parse_enrollment_token_request(json{{"name", "n"}, {"max_uses", uses}}))
+              .details.contains("max_uses"));
+  }
+}

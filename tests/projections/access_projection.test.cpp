@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include "actors/access.hpp"
+#include "actors/agent_events.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -15,10 +18,34 @@ struct AccessFixture {
   AccessFixture() {
     StoreOptions options;
     options.path = dir.file("data");
+    options.clock = &clock;
     store = std::move(*open_rocksdb_event_store(options));
   }
 
-  IssuedApiKey issue(Role role, const std::string& org = "") {
+  IssuedEnrollmentToken issue_token(std::optional<std::uint64_t> max_uses = std::nullopt) {
+    EnrollmentTokenRequest request;
+    request.name = "rollout";
+    request.org = "acme";
+    request.expires_in_ms = 60'000;
+    request.max_uses = max_uses;
+    request.labels = {{"env", "prod"}};
+    auto issued = issue_enrollment_token(*store, request, clock.now_ms(), "{}");
+    REQUIRE(issued.ok());
+    return *issued;
+  }
+
+  // Appends what a registration through `token_id` appends last: AgentTokenIssued naming it.
+  std::uint64_t use(const std::string& token_id, int agent_number) {
+    const std::string agent_id = fmt::format("00000000-0000-4000-8000-{:012}", agent_number);
+    auto appended = store->append(agent_id, kNewStream,
+                                  {agent_events::token_issued_at_registration("digest", token_id, "{}")});
+    REQUIRE(appended.ok());
+    return appended->last_position;
+  }
+
+  ManualClock clock{1'000'000};
+
+  IssuedApiKey issue(Role role, const std::string& org = "*") {
     auto issued = issue_api_key(*store, "key", role, org, "{}");
     REQUIRE(issued.ok());
     return *issued;
@@ -81,4 +108,74 @@ TEST_CASE("roles are ordered: admin may do what operator may, operator what view
   CHECK_FALSE(parse_role("root").has_value());
   CHECK(is_agent_stream("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"));
   CHECK_FALSE(is_agent_stream("apikey:0123456789abcdef"));
+}
+
+SCENARIO("enrollment tokens admit registrations while live, unexpired and not used up") {
+  AccessFixture fixture;
+  const IssuedEnrollmentToken unlimited = fixture.issue_token();
+  const IssuedEnrollmentToken twice = fixture.issue_token(2);
+  ProjectionRunner runner(*fixture.store);
+  runner.catch_up();
+  AccessProjection& access = runner.access();
+  const TimeMs now = fixture.clock.now_ms();
+
+  THEN("a live token grants its organization and labels; nothing else is a token") {
+    const auto grant = access.admit_enrollment(unlimited.plaintext, now);
+    REQUIRE(grant.has_value());
+    CHECK(grant->token_id == unlimited.token.token_id);
+    CHECK(grant->org == "acme");
+    CHECK(grant->labels.at("env") == "prod");
+    CHECK_FALSE(grant->reserved);
+    std::string tampered = unlimited.plaintext;
+    tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+    for (const std::string& bad :
+         {tampered, std::string(""), unlimited.token.token_id, "mk" + unlimited.plaintext.substr(2)}) {
+      CAPTURE(bad);
+      CHECK_FALSE(access.admit_enrollment(bad, now).has_value());
+    }
+  }
+  THEN("it expires at its expiry time") {
+    CHECK(access.admit_enrollment(unlimited.plaintext, now + 59'999).has_value());
+    CHECK_FALSE(access.admit_enrollment(unlimited.plaintext, now + 60'000).has_value());
+  }
+  THEN("a revoked token admits nothing") {
+    REQUIRE(revoke_enrollment_token(*fixture.store, unlimited.token.token_id, "{}").ok());
+    runner.catch_up();
+    CHECK_FALSE(access.admit_enrollment(unlimited.plaintext, now).has_value());
+    CHECK(access.enrollment_token(unlimited.token.token_id)->revoked);
+    CHECK(revoke_enrollment_token(*fixture.store, unlimited.token.token_id, "{}").error().reason ==
+          "ENROLLMENT_TOKEN_REVOKED");
+  }
+  THEN("registrations in flight count against max_uses, so concurrent ones cannot exceed it") {
+    const auto first = access.admit_enrollment(twice.plaintext, now);
+    const auto second = access.admit_enrollment(twice.plaintext, now);
+    REQUIRE(first.has_value());
+    REQUIRE(second.has_value());
+    CHECK(first->reserved);
+    CHECK_FALSE(access.admit_enrollment(twice.plaintext, now).has_value());
+    AND_THEN("a failed registration gives its use back") {
+      access.settle_enrollment(*first, std::nullopt);
+      CHECK(access.admit_enrollment(twice.plaintext, now).has_value());
+    }
+    AND_THEN("a succeeded one counts once, whether settled before or after its event is folded") {
+      const std::uint64_t early = fixture.use(twice.token.token_id, 1);
+      access.settle_enrollment(*first, early);  // settled before the fold
+      runner.catch_up();
+      const std::uint64_t late = fixture.use(twice.token.token_id, 2);
+      runner.catch_up();
+      access.settle_enrollment(*second, late);  // settled after the fold
+      CHECK(access.enrollment_token(twice.token.token_id)->uses == 2);
+      CHECK_FALSE(access.admit_enrollment(twice.plaintext, now).has_value());
+      ProjectionRunner rebuilt(*fixture.store);
+      rebuilt.catch_up();
+      CHECK(rebuilt.access().enrollment_token(twice.token.token_id)->uses == 2);
+      CHECK_FALSE(rebuilt.access().admit_enrollment(twice.plaintext, now).has_value());
+    }
+  }
+  THEN("the log holds the digest, never the secret") {
+    auto log = fixture.store->read_log(1, 10);
+    REQUIRE(log.ok());
+    for (const Event& event : *log)
+      CHECK(event.data.find(unlimited.plaintext.substr(20)) == std::string::npos);
+  }
 }

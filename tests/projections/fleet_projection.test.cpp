@@ -40,7 +40,7 @@ struct FleetFixture {
   }
 
   std::string add(int number, const std::string& version, const std::string& type,
-                  std::map<std::string, std::string> labels) {
+                  std::map<std::string, std::string> labels, const std::string& org = "default") {
     const std::string agent_id = fmt_id(number);
     Registration registration;
     registration.instance_id = "instance-" + std::to_string(number);
@@ -51,7 +51,9 @@ struct FleetFixture {
     registration.labels = std::move(labels);
     AgentState& state = agents[agent_id];
     state.agent_id = agent_id;
-    commit(agent_id, decide_register(state, agent_id, registration, "{}"));
+    Admission admission;
+    admission.org = org;
+    commit(agent_id, decide_register(state, agent_id, registration, admission, "{}"));
     return agent_id;
   }
 
@@ -90,7 +92,7 @@ SCENARIO("the fleet projection lists, filters and counts what the log says") {
   const FleetProjection& projection = runner.fleet();
 
   THEN("counts cover listed agents only") {
-    const FleetStats stats = projection.stats();
+    const FleetStats stats = projection.stats("*");
     CHECK(stats.total == 28);
     CHECK(stats.online == 26);
     CHECK(stats.degraded == 1);
@@ -165,8 +167,8 @@ TEST_CASE("a projection rebuilt from position 1 equals the one that followed the
   for (std::size_t index = 0; index < live_agents.size(); ++index) {
     CHECK(to_json(live_agents[index]) == to_json(rebuilt_agents[index]));
   }
-  const FleetStats live_stats = live.fleet().stats();
-  const FleetStats rebuilt_stats = rebuilt.fleet().stats();
+  const FleetStats live_stats = live.fleet().stats("*");
+  const FleetStats rebuilt_stats = rebuilt.fleet().stats("*");
   CHECK(live_stats.total == rebuilt_stats.total);
   CHECK(live_stats.by_version == rebuilt_stats.by_version);
   CHECK(live_stats.position == rebuilt_stats.position);
@@ -178,4 +180,27 @@ TEST_CASE("waiting for a position the projection will not reach times out") {
   runner.start();
   CHECK(runner.wait_for_position(0, std::chrono::milliseconds(0)));
   CHECK_FALSE(runner.wait_for_position(5, std::chrono::milliseconds(50)));
+}
+
+TEST_CASE("lists and counts per organization") {
+  FleetFixture fleet;
+  for (int number = 1; number <= 6; ++number) {
+    fleet.add(number, "1.0", "otel", {}, number <= 4 ? "acme" : "globex");
+  }
+  fleet.commit(FleetFixture::fmt_id(1), decide_deregister(fleet.agents[FleetFixture::fmt_id(1)], "{}"));
+  ProjectionRunner runner(*fleet.store);
+  runner.catch_up();
+  const FleetProjection& projection = runner.fleet();
+
+  CHECK(projection.stats("*").total == 5);
+  CHECK(projection.stats("acme").total == 3);
+  CHECK(projection.stats("globex").total == 2);
+  CHECK(projection.stats("initech").total == 0);
+  CHECK(projection.stats("initech").position == fleet.store->head_position());
+  AgentFilter in_globex;
+  in_globex.org = "globex";
+  CHECK(ids_of(projection.list(in_globex, 10, "")) ==
+        std::vector<std::string>{FleetFixture::fmt_id(5), FleetFixture::fmt_id(6)});
+  CHECK(runner.organization_of(FleetFixture::fmt_id(2)) == std::optional<std::string>("acme"));
+  CHECK_FALSE(runner.organization_of(FleetFixture::fmt_id(99)).has_value());
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -104,8 +105,52 @@ std::string MusterServer::log_text() const {
   return read_file(log_path_);
 }
 
+namespace {
+
+std::mutex agent_tokens_mutex;
+std::map<std::string, std::string> agent_tokens;
+
+void remember_agent_token(const HttpAnswer& answer) {
+  if (!answer.json.is_object() || !answer.json.contains("agent_token")) return;
+  std::lock_guard<std::mutex> lock(agent_tokens_mutex);
+  agent_tokens[answer.json.at("agent_id").get<std::string>()] =
+      answer.json.at("agent_token").get<std::string>();
+}
+
+// The agent named by "/api/v1/agents/<id>/heartbeat" or ".../token/rotate"; empty otherwise.
+std::string agent_route_id(const std::string& path) {
+  static const std::regex agent_route(R"(^/api/v1/agents/([^/?]+)/(heartbeat|token/rotate)(\?.*)?$)");
+  std::smatch match;
+  return std::regex_match(path, match, agent_route) ? match[1].str() : std::string();
+}
+
+}  // namespace
+
+std::string MusterServer::agent_token_of(const std::string& agent_id) {
+  std::lock_guard<std::mutex> lock(agent_tokens_mutex);
+  const auto found = agent_tokens.find(agent_id);
+  return found == agent_tokens.end() ? std::string() : found->second;
+}
+
+const std::string& MusterServer::enrollment_token() const {
+  std::call_once(enrollment_token_made_, [this] {
+    const HttpAnswer made =
+        send("POST", "/api/v1/enrollment-tokens", R"({"name":"e2e"})",
+             {{"Authorization", "Bearer " + admin_key_}, {"Content-Type", "application/json"}});
+    if (made.status != 201) throw std::runtime_error("cannot make an enrollment token: " + made.body);
+    enrollment_token_ = made.json.at("token").get<std::string>();
+  });
+  return enrollment_token_;
+}
+
 HttpAnswer MusterServer::send(const std::string& method, const std::string& path, const std::string& body,
                               const httplib::Headers& headers) const {
+  const bool registration = path.rfind("/api/v1/agents/register", 0) == 0;
+  const std::string agent_id = agent_route_id(path);
+  std::string credential;
+  if (headers.find("Authorization") == headers.end()) {
+    credential = registration ? enrollment_token() : !agent_id.empty() ? agent_token_of(agent_id) : admin_key_;
+  }
   httplib::Client client((tls_ca_path_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
                          std::to_string(port_));
   if (!tls_ca_path_.empty()) client.set_ca_cert_path(tls_ca_path_.c_str());
@@ -114,14 +159,16 @@ HttpAnswer MusterServer::send(const std::string& method, const std::string& path
   request.method = method;
   request.path = path;
   request.headers = headers;
-  if (request.headers.find("Authorization") == request.headers.end() && !admin_key_.empty()) {
-    request.headers.emplace("Authorization", "Bearer " + admin_key_);
+  if (request.headers.find("Authorization") == request.headers.end() && !credential.empty()) {
+    request.headers.emplace("Authorization", "Bearer " + credential);
   }
   request.body = body;
   if (method != "GET" && method != "HEAD") {
     request.headers.emplace("Content-Length", std::to_string(body.size()));
   }
-  return to_answer(client.send(request));
+  HttpAnswer answer = to_answer(client.send(request));
+  if (registration || !agent_id.empty()) remember_agent_token(answer);
+  return answer;
 }
 
 HttpAnswer MusterServer::get(const std::string& path) const {

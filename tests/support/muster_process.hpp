@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,21 @@ class MusterServer {
   HttpAnswer post(const std::string& path, const std::string& body,
                   const std::string& content_type = "application/json") const;
   HttpAnswer del(const std::string& path) const;
-  /// Any method, raw headers and body. Sends the admin key unless `headers`
-  /// has an Authorization header of its own.
+  /// Any method, raw headers and body. Unless `headers` has an Authorization
+  /// header of its own, sends the credential the route takes: for
+  /// registration an enrollment token (`enrollment_token()`), for an agent's
+  /// heartbeat and token rotation the agent token its registration (through
+  /// any MusterServer of this process) answered, else the admin key.
   HttpAnswer send(const std::string& method, const std::string& path, const std::string& body,
                   const httplib::Headers& headers) const;
+
+  /// An enrollment token of the default organization, made with the admin
+  /// key on first use.
+  const std::string& enrollment_token() const;
+
+  /// The latest agent token a registration or rotation answered for
+  /// `agent_id` (empty if none).
+  static std::string agent_token_of(const std::string& agent_id);
 
   /// SIGTERM, then waits for exit; returns the exit status (or -signal).
   int terminate();
@@ -63,6 +75,8 @@ class MusterServer {
   int port_ = 0;
   std::string admin_key_;
   std::string tls_ca_path_;  ///< Empty: plain HTTP.
+  mutable std::once_flag enrollment_token_made_;
+  mutable std::string enrollment_token_;
 };
 
 /// The exit status, stdout and stderr of a finished command.

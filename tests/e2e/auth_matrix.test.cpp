@@ -1,0 +1,325 @@
+// The authorization matrix: every route of the API against every kind of
+// caller, each answer's exact status and code; and no secret issued during
+// a run anywhere in the data dir, the log, /events or an error.
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+
+#include "tests/e2e/e2e_helpers.hpp"
+
+namespace muster::e2e {
+namespace {
+
+/// Who calls: what goes into the Authorization header.
+enum class Caller {
+  nobody,               ///< No header.
+  malformed,            ///< "Basic ..." instead of a bearer credential.
+  unknown_key,          ///< Well-formed API key nobody issued.
+  unknown_agent_token,  ///< Well-formed token for the target agent, wrong secret.
+  unknown_enrollment,   ///< Well-formed enrollment token nobody issued.
+  expired_enrollment,
+  revoked_enrollment,
+  revoked_key,
+  revoked_agent_token,  ///< The target agent's token from before it registered again.
+  enrollment,           ///< A live enrollment token.
+  own_agent,            ///< The target agent's current token.
+  other_agent,          ///< Another agent's current token.
+  viewer,
+  operator_,
+  admin,
+  other_org_admin,  ///< An admin key scoped to another organization.
+};
+
+const std::vector<std::pair<Caller, const char*>> kCallers = {
+    {Caller::nobody, "nobody"},
+    {Caller::malformed, "malformed header"},
+    {Caller::unknown_key, "unknown API key"},
+    {Caller::unknown_agent_token, "unknown agent token"},
+    {Caller::unknown_enrollment, "unknown enrollment token"},
+    {Caller::expired_enrollment, "expired enrollment token"},
+    {Caller::revoked_enrollment, "revoked enrollment token"},
+    {Caller::revoked_key, "revoked API key"},
+    {Caller::revoked_agent_token, "revoked agent token"},
+    {Caller::enrollment, "enrollment token"},
+    {Caller::own_agent, "the agent's own token"},
+    {Caller::other_agent, "another agent's token"},
+    {Caller::viewer, "viewer key"},
+    {Caller::operator_, "operator key"},
+    {Caller::admin, "admin key"},
+    {Caller::other_org_admin, "other organization's admin key"},
+};
+
+/// Which credential a route takes, and what it answers its rightful caller.
+enum class Guard { open, enrollment, agent, agent_or_operator, viewer, operator_, admin };
+
+struct Expected {
+  int status;
+  std::string code;  ///< Empty for a success.
+};
+
+/// What a route whose success is `ok_status` answers `caller`; `hidden` is the
+/// code another organization's admin gets (404 for an agent it must not see),
+/// empty when the route is not about one agent (it answers its own org's view).
+Expected expected_answer(Guard guard, Caller caller, int ok_status, const std::string& hidden) {
+  const Expected ok{ok_status, ""};
+  const bool is_key = caller == Caller::viewer || caller == Caller::operator_ || caller == Caller::admin ||
+                      caller == Caller::other_org_admin;
+  const bool is_agent_token = caller == Caller::own_agent || caller == Caller::other_agent ||
+                              caller == Caller::unknown_agent_token || caller == Caller::revoked_agent_token;
+  switch (guard) {
+    case Guard::open: return ok;
+    case Guard::enrollment:
+      return caller == Caller::enrollment ? ok : Expected{401, "INVALID_ENROLLMENT_TOKEN"};
+    case Guard::agent:
+      if (caller == Caller::own_agent) return ok;
+      if (caller == Caller::other_agent) return {403, "AGENT_MISMATCH"};
+      return {401, "INVALID_AGENT_TOKEN"};
+    case Guard::agent_or_operator:
+      if (caller == Caller::own_agent) return ok;
+      if (caller == Caller::other_agent) return {403, "AGENT_MISMATCH"};
+      if (is_agent_token) return {401, "INVALID_AGENT_TOKEN"};
+      break;
+    default: break;
+  }
+  if (caller == Caller::nobody) return {401, "UNAUTHORIZED"};
+  if (!is_key) return {401, "INVALID_API_KEY"};
+  const Guard needs = guard == Guard::agent_or_operator ? Guard::operator_ : guard;
+  const int rank = caller == Caller::viewer ? 0 : caller == Caller::operator_ ? 1 : 2;
+  const int needed = needs == Guard::viewer ? 0 : needs == Guard::operator_ ? 1 : 2;
+  if (rank < needed) return {403, "FORBIDDEN"};
+  if (caller == Caller::other_org_admin && !hidden.empty()) return {404, hidden};
+  return ok;
+}
+
+/// One route and how to call it afresh: a request that would succeed for
+/// its rightful caller, against things made just for this call.
+struct Route {
+  std::string name;
+  Guard guard;
+  int ok_status;
+  std::string hidden;  ///< See expected_answer.
+  std::function<std::pair<std::string, std::string>(const std::string& agent_id)> method_and_path;
+  std::string body;
+};
+
+/// What the matrix calls with, made once per server.
+struct Fixture {
+  TempDir dir;
+  MusterServer server{dir.file("data"), {"--auth-failures-per-minute", "100000"}};
+  std::string viewer, operator_, other_org_admin, revoked_key;
+  std::string enrollment, expired_enrollment, revoked_enrollment;
+  std::string other_agent_token;
+  int instances = 0;
+
+  Fixture() {
+    viewer = make_key("viewer", "default");
+    operator_ = make_key("operator", "default");
+    other_org_admin = make_key("admin", "globex");
+    revoked_key = make_key("viewer", "default");
+    REQUIRE(server.del("/api/v1/api-keys/" + revoked_key.substr(3, 16)).status == 200);
+    enrollment = make_token("1h");
+    expired_enrollment = make_token("1s");
+    revoked_enrollment = make_token("1h");
+    REQUIRE(server.del("/api/v1/enrollment-tokens/" + revoked_enrollment.substr(3, 16)).status == 200);
+    other_agent_token = register_fresh().second;
+    const HttpAnswer expired = server.get("/api/v1/enrollment-tokens");
+    for (const json& token : expired.json.at("enrollment_tokens")) {
+      if (token.at("id") == expired_enrollment.substr(3, 16)) {
+        REQUIRE(eventually([&] { return now_ms() > time_of(token.at("expires_at")); }));
+      }
+    }
+  }
+
+  std::string make_key(const std::string& role, const std::string& org) {
+    const HttpAnswer made =
+        server.post("/api/v1/api-keys", json{{"name", role}, {"role", role}, {"org", org}}.dump());
+    REQUIRE(made.status == 201);
+    return made.json.at("key");
+  }
+
+  std::string make_token(const std::string& expires_in) {
+    const HttpAnswer made =
+        server.post("/api/v1/enrollment-tokens", json{{"name", "matrix"}, {"expires_in", expires_in}}.dump());
+    REQUIRE(made.status == 201);
+    return made.json.at("token");
+  }
+
+  /// A new agent: its id and current token.
+  std::pair<std::string, std::string> register_fresh() {
+    const Registered made = register_agent(server, fmt::format("matrix-{}", ++instances));
+    return {made.agent_id, made.body.at("agent_token")};
+  }
+
+  /// A new agent registered twice: its id, current token and the dead first one.
+  struct Target {
+    std::string agent_id, token, revoked_token;
+  };
+  Target target() {
+    const auto [agent_id, first] = register_fresh();
+    const Registered again = register_agent(server, fmt::format("matrix-{}", instances));
+    REQUIRE(again.agent_id == agent_id);
+    return {agent_id, again.body.at("agent_token"), first};
+  }
+
+  std::string credential(Caller caller, const Target& target) const {
+    const std::string filler(43, 'A');
+    switch (caller) {
+      case Caller::nobody: return "";
+      case Caller::malformed: return "Basic dXNlcjpwYXNz";
+      case Caller::unknown_key: return "Bearer mk_0123456789abcdef_" + filler;
+      case Caller::unknown_agent_token: return "Bearer ma_" + target.agent_id + "_" + filler;
+      case Caller::unknown_enrollment: return "Bearer me_0123456789abcdef_" + filler;
+      case Caller::expired_enrollment: return "Bearer " + expired_enrollment;
+      case Caller::revoked_enrollment: return "Bearer " + revoked_enrollment;
+      case Caller::revoked_key: return "Bearer " + revoked_key;
+      case Caller::revoked_agent_token: return "Bearer " + target.revoked_token;
+      case Caller::enrollment: return "Bearer " + enrollment;
+      case Caller::own_agent: return "Bearer " + target.token;
+      case Caller::other_agent: return "Bearer " + other_agent_token;
+      case Caller::viewer: return "Bearer " + viewer;
+      case Caller::operator_: return "Bearer " + operator_;
+      case Caller::admin: return "Bearer " + server.admin_key();
+      case Caller::other_org_admin: return "Bearer " + other_org_admin;
+    }
+    return "";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("authorization matrix: every route, every kind of caller, exact status and code") {
+  Fixture fixture;
+  const auto agent_path = [](const std::string& suffix) {
+    return [suffix](const std::string& agent_id) { return "/api/v1/agents/" + agent_id + suffix; };
+  };
+  const auto fixed = [](std::string method, std::string path) {
+    return [method, path](const std::string&) { return std::make_pair(method, path); };
+  };
+  const auto on_agent = [&](std::string method, std::string suffix) {
+    return [method, path = agent_path(suffix)](const std::string& agent_id) {
+      return std::make_pair(method, path(agent_id));
+    };
+  };
+  // A key or token made per call, so that revoking it succeeds every time.
+  const auto fresh_key = [&](const std::string&) {
+    return std::make_pair(std::string("DELETE"),
+                          "/api/v1/api-keys/" + fixture.make_key("viewer", "default").substr(3, 16));
+  };
+  const auto fresh_token = [&](const std::string&) {
+    return std::make_pair(std::string("DELETE"),
+                          "/api/v1/enrollment-tokens/" + fixture.make_token("1h").substr(3, 16));
+  };
+  const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
+  const std::vector<Route> routes = {
+      {"healthz", Guard::open, 200, "", fixed("GET", "/healthz"), ""},
+      {"readyz", Guard::open, 200, "", fixed("GET", "/readyz"), ""},
+      {"register", Guard::enrollment, 201, "", fixed("POST", "/api/v1/agents/register"), ""},
+      {"heartbeat", Guard::agent, 200, "", on_agent("POST", "/heartbeat"), "{}"},
+      {"rotate token", Guard::agent_or_operator, 200, "AGENT_NOT_FOUND", on_agent("POST", "/token/rotate"),
+       ""},
+      {"list agents", Guard::viewer, 200, "", fixed("GET", "/api/v1/agents"), ""},
+      {"get agent", Guard::viewer, 200, "AGENT_NOT_FOUND", on_agent("GET", ""), ""},
+      {"agent events", Guard::viewer, 200, "AGENT_NOT_FOUND", on_agent("GET", "/events"), ""},
+      {"log events", Guard::viewer, 200, "", fixed("GET", "/api/v1/events"), ""},
+      {"stats", Guard::viewer, 200, "", fixed("GET", "/api/v1/stats"), ""},
+      {"deregister", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("DELETE", ""), ""},
+      {"decommission", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("POST", "/decommission"), ""},
+      {"create API key", Guard::admin, 201, "", fixed("POST", "/api/v1/api-keys"), key_body},
+      {"list API keys", Guard::admin, 200, "", fixed("GET", "/api/v1/api-keys"), ""},
+      {"revoke API key", Guard::admin, 200, "API_KEY_NOT_FOUND", fresh_key, ""},
+      {"create enrollment token", Guard::admin, 201, "", fixed("POST", "/api/v1/enrollment-tokens"),
+       json{{"name", "t"}}.dump()},
+      {"list enrollment tokens", Guard::admin, 200, "", fixed("GET", "/api/v1/enrollment-tokens"), ""},
+      {"revoke enrollment token", Guard::admin, 200, "ENROLLMENT_TOKEN_NOT_FOUND", fresh_token, ""},
+  };
+  int cells = 0;
+  for (const Route& route : routes) {
+    for (const auto& [caller, caller_name] : kCallers) {
+      const Fixture::Target target = fixture.target();
+      const auto [method, path] = route.method_and_path(target.agent_id);
+      std::string body = route.body;
+      if (route.guard == Guard::enrollment) body = registration_body(fmt::format("new-{}", cells)).dump();
+      httplib::Headers headers = {{"Content-Type", "application/json"},
+                                  {"Authorization", fixture.credential(caller, target)}};
+      const Expected expected = expected_answer(route.guard, caller, route.ok_status, route.hidden);
+      const std::uint64_t before = log_position(fixture.server);
+      const HttpAnswer answer = fixture.server.send(method, path, body, headers);
+      INFO(route.name << " as " << caller_name << ": " << method << " " << path << " -> " << answer.status
+                      << " " << answer.body);
+      if (expected.code.empty()) {
+        CHECK(answer.status == expected.status);
+      } else {
+        check_error(answer, expected.status, expected.code);
+        CHECK(log_position(fixture.server) == before);  // a refusal changes nothing
+      }
+      ++cells;
+    }
+  }
+  CHECK(cells == static_cast<int>(routes.size() * kCallers.size()));
+}
+
+TEST_CASE("no secret issued during a run appears in the data dir, the log, /events, replay or an error") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  std::vector<std::string> secrets;
+  std::string answers_without_secrets;
+  std::string events_text;
+  {
+    MusterServer server(data);
+    secrets.push_back(server.admin_key());
+    const auto keep = [&](const HttpAnswer& answer, const char* field) {
+      REQUIRE(answer.json.contains(field));
+      secrets.push_back(answer.json.at(field).get<std::string>());
+    };
+    keep(server.post("/api/v1/api-keys", json{{"name", "k"}, {"role", "operator"}}.dump()), "key");
+    const HttpAnswer token = server.post("/api/v1/enrollment-tokens", json{{"name", "t"}}.dump());
+    keep(token, "token");
+    const Registered agent = register_agent(server, "host-1");
+    secrets.push_back(agent.body.at("agent_token"));
+    keep(server.post("/api/v1/agents/" + agent.agent_id + "/token/rotate", ""), "agent_token");
+    secrets.push_back(register_agent(server, "host-1").body.at("agent_token"));
+    secrets.push_back(server.enrollment_token());
+    REQUIRE(server.del("/api/v1/enrollment-tokens/" + token.json.at("id").get<std::string>()).status == 200);
+    // Wrong and revoked credentials draw errors; none may echo what was sent.
+    for (const std::string& presented : secrets) {
+      for (const std::string& path :
+           {std::string("/api/v1/agents"), "/api/v1/agents/" + agent.agent_id + "/heartbeat",
+            std::string("/api/v1/agents/register")}) {
+        const HttpAnswer answer =
+            server.send("POST", path, "{}", {{"Authorization", "Bearer " + presented + "x"}});
+        answers_without_secrets += answer.body;
+      }
+    }
+    events_text = json(log_events(server)).dump();
+    answers_without_secrets += server.get("/api/v1/api-keys").body +
+                               server.get("/api/v1/enrollment-tokens").body +
+                               server.get("/api/v1/agents/" + agent.agent_id).body;
+    REQUIRE(server.terminate() == 0);
+    answers_without_secrets += server.log_text();
+  }
+  const CommandResult replay = run_muster({"replay", "--data", data});
+  REQUIRE(replay.exit_code == 0);
+
+  std::string data_files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(data)) {
+    if (!entry.is_regular_file() || entry.path().filename() == "admin.key") continue;
+    std::ifstream file(entry.path(), std::ios::binary);
+    data_files.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  REQUIRE(secrets.size() == 7);
+  for (const std::string& secret : secrets) {
+    // The part after the last '_' of the id is random; search for it alone.
+    const std::string random_part = secret.substr(secret.size() - 43);
+    CAPTURE(secret);
+    CHECK(data_files.find(random_part) == std::string::npos);
+    CHECK(events_text.find(random_part) == std::string::npos);
+    CHECK(replay.out.find(random_part) == std::string::npos);
+    CHECK(answers_without_secrets.find(random_part) == std::string::npos);
+  }
+  // The search would find them: the events do name each agent and token id.
+  CHECK(events_text.find(secrets[2].substr(3, 16)) != std::string::npos);
+}
+
+}  // namespace muster::e2e

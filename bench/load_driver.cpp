@@ -1,7 +1,11 @@
 /// muster_load: a bounded HTTP load generator for muster's benchmarks.
 ///
-///   muster_load register  --port P --agents N [--threads T] [--ids FILE]
+///   muster_load register  --port P --agents N --token ENROLLMENT_TOKEN [--threads T] [--ids FILE]
 ///   muster_load heartbeat --port P --ids FILE --requests N [--threads T]
+///
+/// `register` writes "<agent_id> <agent_token>" lines to FILE; `heartbeat`
+/// sends each agent's token (a line without one sends none, for servers that
+/// predate agent authentication).
 ///
 /// Each thread keeps one keep-alive connection. Prints one JSON line with the
 /// rate and latency percentiles. Every run is bounded by its count and stops
@@ -32,6 +36,12 @@ struct Args {
   std::size_t requests = 10000;
   std::size_t threads = 64;
   std::string ids_path;
+  std::string enrollment_token;
+};
+
+struct AgentCredential {
+  std::string agent_id;
+  std::string token;
 };
 
 bool parse_args(int argc, char** argv, Args& args) {
@@ -50,6 +60,8 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.threads = std::stoul(value);
     else if (name == "--ids")
       args.ids_path = value;
+    else if (name == "--token")
+      args.enrollment_token = value;
     else
       return false;
   }
@@ -134,14 +146,15 @@ int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
     std::fputs(
-        "usage: muster_load register --port P --agents N [--threads T] [--ids FILE]\n"
+        "usage: muster_load register --port P --agents N --token T [--threads T] [--ids FILE]\n"
         "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n",
         stderr);
     return 2;
   }
   double seconds = 0;
   if (args.mode == "register") {
-    std::vector<std::string> ids(args.agents);
+    std::vector<AgentCredential> agents(args.agents);
+    const httplib::Headers enrollment = {{"Authorization", "Bearer " + args.enrollment_token}};
     const std::string run_tag = fmt::format("{:x}", Clock::now().time_since_epoch().count());
     const Totals totals = run(
         args, args.agents,
@@ -149,33 +162,43 @@ int main(int argc, char** argv) {
           const std::string body = fmt::format(
               R"({{"instance_id":"bench-{}-{}","name":"agent-{}","hostname":"host-{}.bench","version":"1.0","type":"bench","labels":{{"shard":"{}"}}}})",
               run_tag, index, index, index, index % 16);
-          auto answer = client.Post("/api/v1/agents/register", body, "application/json");
+          auto answer = client.Post("/api/v1/agents/register", enrollment, body, "application/json");
           std::string failure = failure_of(answer, {200, 201});
-          if (failure.empty()) ids[index] = nlohmann::json::parse(answer->body)["agent_id"];
+          if (failure.empty()) {
+            const auto registered = nlohmann::json::parse(answer->body);
+            agents[index] = {registered.at("agent_id"), registered.value("agent_token", "")};
+          }
           return failure;
         },
         seconds);
     report(args, args.agents, totals, seconds);
     if (!args.ids_path.empty()) {
       std::ofstream out(args.ids_path);
-      for (const auto& id : ids) {
-        if (!id.empty()) out << id << '\n';
+      for (const AgentCredential& agent : agents) {
+        if (!agent.agent_id.empty()) out << agent.agent_id << ' ' << agent.token << '\n';
       }
     }
     return totals.failures == 0 ? 0 : 1;
   }
-  std::vector<std::string> ids;
+  std::vector<AgentCredential> agents;
   std::ifstream in(args.ids_path);
-  for (std::string id; std::getline(in, id);) ids.push_back(id);
-  if (ids.empty()) {
+  for (AgentCredential agent; in >> agent.agent_id;) {
+    if (in.peek() == ' ') in >> agent.token;
+    agents.push_back(agent);
+    agent.token.clear();
+  }
+  if (agents.empty()) {
     std::fputs("no agent ids to heartbeat\n", stderr);
     return 2;
   }
   const Totals totals = run(
       args, args.requests,
       [&](httplib::Client& client, std::size_t index) {
-        const std::string path = "/api/v1/agents/" + ids[index % ids.size()] + "/heartbeat";
-        return failure_of(client.Post(path, R"({"status":"online"})", "application/json"), {200});
+        const AgentCredential& agent = agents[index % agents.size()];
+        const std::string path = "/api/v1/agents/" + agent.agent_id + "/heartbeat";
+        httplib::Headers headers;
+        if (!agent.token.empty()) headers.emplace("Authorization", "Bearer " + agent.token);
+        return failure_of(client.Post(path, headers, R"({"status":"online"})", "application/json"), {200});
       },
       seconds);
   report(args, args.requests, totals, seconds);

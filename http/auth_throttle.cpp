@@ -4,6 +4,8 @@ namespace muster::http {
 
 std::optional<std::int64_t> AuthThrottle::retry_after_seconds(const std::string& address) {
   const TimeMs now_ms = clock_.now_ms();
+  // Every request with a credential asks; without a refused address, skip the lock.
+  if (now_ms >= refusing_until_ms_.load(std::memory_order_relaxed)) return std::nullopt;
   std::lock_guard<std::mutex> lock(mutex_);
   const auto found = windows_.find(address);
   if (found == windows_.end() || found->second.failures < options_.max_failures) return std::nullopt;
@@ -22,7 +24,10 @@ void AuthThrottle::record_failure(const std::string& address) {
   } else if (now_ms >= found->second.started_ms + options_.window_ms) {
     found->second = Window{now_ms, 0};
   }
-  ++found->second.failures;
+  if (++found->second.failures >= options_.max_failures) {
+    const TimeMs ends_ms = found->second.started_ms + options_.window_ms;
+    if (ends_ms > refusing_until_ms_.load()) refusing_until_ms_.store(ends_ms);
+  }
 }
 
 void AuthThrottle::drop_expired(TimeMs now_ms) {

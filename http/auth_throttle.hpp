@@ -6,6 +6,7 @@
 ///
 /// Thread-safe.
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,8 @@ class AuthThrottle {
   const Clock& clock_;
   std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;
+  /// No address is refused at or after this time (written under the mutex).
+  std::atomic<TimeMs> refusing_until_ms_{0};
 };
 
 }  // namespace muster::http

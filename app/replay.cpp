@@ -56,11 +56,22 @@ bool selected(const Event& event, const ReplayOptions& options) {
   return !options.until_ms || event.time_ms <= *options.until_ms;
 }
 
+constexpr const char* kTableRow = "{:>10}  {:<24}  {:<36}  {:>7}  {:<22}  {:<42}  {:<15}  {}";
+
 void print_table_header() {
-  std::fputs(fmt::format("{:>10}  {:<24}  {:<36}  {:>7}  {:<20}  {}\n", "POSITION", "TIME", "AGENT",
-                         "VERSION", "TYPE", "DATA")
-                 .c_str(),
-             stdout);
+  const std::string header =
+      fmt::format(kTableRow, "POSITION", "TIME", "STREAM", "VERSION", "TYPE", "BY", "FROM", "DATA") + "\n";
+  std::fputs(header.c_str(), stdout);
+}
+
+// Who caused an event and from where, as its meta records them ("-" if not).
+std::pair<std::string, std::string> cause_of(const Event& event) {
+  const auto meta = nlohmann::json::parse(event.meta, nullptr, false);
+  const auto text = [&](const char* key) {
+    const auto found = meta.is_object() ? meta.find(key) : meta.end();
+    return found != meta.end() && found->is_string() ? found->get<std::string>() : std::string("-");
+  };
+  return {text("principal"), text("source")};
 }
 
 void print_event(const Event& event, ReplayFormat format) {
@@ -68,8 +79,9 @@ void print_event(const Event& event, ReplayFormat format) {
   if (format == ReplayFormat::jsonl) {
     line = http::event_to_json(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line = fmt::format("{:>10}  {:<24}  {:<36}  {:>7}  {:<20}  {}", event.position,
-                       format_rfc3339(event.time_ms), event.stream, event.version, event.type, event.data);
+    const auto [principal, source] = cause_of(event);
+    line = fmt::format(kTableRow, event.position, format_rfc3339(event.time_ms), event.stream, event.version,
+                       event.type, principal, source, event.data);
   }
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stdout);

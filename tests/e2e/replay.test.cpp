@@ -123,7 +123,7 @@ TEST_CASE("replay: prints, filters and folds the log of a running server, and of
           events_where(since(updated_at), [&](const json& event) { return event.at("stream") == agent_a; }));
   }
 
-  SUBCASE("--format table has a header and one line per event") {
+  SUBCASE("--format table has a header and one line per event, with who caused it and from where") {
     const CommandResult table = replay(data, {"--format", "table"});
     REQUIRE(table.exit_code == 0);
     const std::vector<std::string> lines = lines_of(table.out);
@@ -136,7 +136,14 @@ TEST_CASE("replay: prints, filters and folds the log of a running server, and of
       CHECK(line.find(log[event_idx].at("type").get<std::string>()) != std::string::npos);
       CHECK(line.find(log[event_idx].at("stream").get<std::string>()) != std::string::npos);
       CHECK(line.find(log[event_idx].at("time").get<std::string>()) != std::string::npos);
+      const json& meta = log[event_idx].at("meta");
+      if (meta.contains("principal")) {
+        CHECK(line.find(meta.at("principal").get<std::string>()) != std::string::npos);
+        CHECK(line.find(meta.at("source").get<std::string>()) != std::string::npos);
+      }
     }
+    CHECK(lines[0].find("BY") != std::string::npos);
+    CHECK(lines[0].find("FROM") != std::string::npos);
     const CommandResult one = replay(data, {"--format", "table", "--agent", agent_b});
     CHECK(lines_of(one.out).size() == 1 + kNewAgentEvents);
   }

@@ -149,7 +149,17 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return problem;
   };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
+  flags.with_value["--test-sync-ledger"] = [&](const std::string& text) {
+    return set_path(text, options.test_sync_ledger);
+  };
+  flags.with_value["--test-fail-writes-while"] = [&](const std::string& text) {
+    return set_path(text, options.test_fail_writes_while);
+  };
   if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (!options.enable_test_hooks &&
+      !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty())) {
+    return usage_error("--test-sync-ledger and --test-fail-writes-while need --enable-test-hooks");
+  }
   if (options.api.tls_cert_path.empty() != options.api.tls_key_path.empty()) {
     return usage_error("--tls-cert and --tls-key go together");
   }

@@ -21,6 +21,9 @@ struct ServeOptions {
   http::ApiServerOptions api;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
+  /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.
+  std::string test_sync_ledger;
+  std::string test_fail_writes_while;
 };
 
 enum class ReplayFormat { jsonl, table };

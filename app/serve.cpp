@@ -70,6 +70,17 @@ int run_serve(const ServeOptions& options) {
 
   StoreOptions store_options = options.store;
   store_options.clock = &clock;
+  if (!options.test_sync_ledger.empty() || !options.test_fail_writes_while.empty()) {
+    auto hooks = TestFileHooks::open(options.test_sync_ledger, options.test_fail_writes_while);
+    if (!hooks) {
+      log::error("cannot install the test file hooks", {{"error", hooks.error().message}});
+      return 1;
+    }
+    store_options.file_hooks = std::move(*hooks);
+    log::warn(
+        "test file hooks installed: the store's writes are observed or failed on purpose",
+        {{"sync_ledger", options.test_sync_ledger}, {"fail_writes_while", options.test_fail_writes_while}});
+  }
   auto opened = open_rocksdb_event_store(store_options);
   if (!opened) {
     log::error("cannot open the event store",

@@ -20,6 +20,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
+#include "eventstore/file_hooks.hpp"
 
 namespace muster {
 
@@ -46,6 +47,8 @@ struct StoreOptions {
   const Clock* clock = nullptr;
   /// Most appends folded into one synced write (group commit). Default: 1024.
   std::size_t max_batch_appends = 1024;
+  /// Test-only: sees every file write and sync (fault injection, power-loss simulation).
+  std::shared_ptr<FileHooks> file_hooks;
 };
 
 /// What an append reached.

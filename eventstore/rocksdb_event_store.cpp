@@ -31,11 +31,13 @@
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 #include "common/log.hpp"
 #include "eventstore/event_codec.hpp"
+#include "eventstore/hooked_file_system.hpp"
 
 namespace muster {
 namespace {
@@ -74,15 +76,23 @@ Error read_only_error() {
 /// Thread-safe as RocksDB is.
 class Database {
  public:
-  static Result<std::unique_ptr<Database>> open_primary(const std::string& path) {
+  static Result<std::unique_ptr<Database>> open_primary(const std::string& path,
+                                                        const std::shared_ptr<FileHooks>& hooks) {
     rocksdb::DBOptions options = common_options();
     options.create_if_missing = true;
     options.create_missing_column_families = true;
+    std::unique_ptr<rocksdb::Env> env;
+    if (hooks) {
+      env = rocksdb::NewCompositeEnv(make_hooked_file_system(hooks));
+      options.env = env.get();
+    }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     auto status = rocksdb::DB::Open(options, path, family_descriptors(), &handles, &db);
     if (!status.ok()) return open_error_from_rocksdb(status, path);
-    return std::unique_ptr<Database>(new Database(db, std::move(handles)));
+    auto database = std::unique_ptr<Database>(new Database(db, std::move(handles)));
+    database->env_ = std::move(env);
+    return database;
   }
 
   static Result<std::unique_ptr<Database>> open_secondary(const std::string& path,
@@ -307,6 +317,7 @@ class Database {
     return positions;
   }
 
+  std::unique_ptr<rocksdb::Env> env_;  ///< Declared first: it must outlive the database.
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
@@ -723,7 +734,7 @@ Result<std::unique_ptr<EventStore>> open_primary_store(const StoreOptions& optio
     return make_error(ErrorCode::io_error,
                       fmt::format("cannot create data directory {}: {}", options.path, error.message()));
   }
-  auto database = Database::open_primary(options.path);
+  auto database = Database::open_primary(options.path, options.file_hooks);
   if (!database) return database.error();
   auto recovered = recover_state(**database);
   if (!recovered) return recovered.error();

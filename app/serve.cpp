@@ -57,6 +57,15 @@ Result<std::uint64_t> bootstrap_admin_key(EventStore& store, const std::string& 
   return issued->position;
 }
 
+// What the operator should do about a store that cannot be opened or read.
+const char* storage_hint(const Error& error) {
+  if (error.code == ErrorCode::corruption) {
+    return "the data directory is damaged (the error names the file): restore it from a backup, or move it "
+           "aside to start empty; muster will not serve a state it cannot trust";
+  }
+  return "check the path, its permissions and free space";
+}
+
 const char* durability_name(Durability durability) {
   return durability == Durability::fsync ? "fsync" : "wal";
 }
@@ -83,13 +92,9 @@ int run_serve(const ServeOptions& options) {
   }
   auto opened = open_rocksdb_event_store(store_options);
   if (!opened) {
-    log::error("cannot open the event store",
-               {{"data", options.store.path},
-                {"error", opened.error().message},
-                {"hint", opened.error().code == ErrorCode::corruption
-                             ? "the data directory is damaged: restore it from a backup, or move it "
-                               "aside to start empty; muster will not serve a state it cannot trust"
-                             : "check the path, its permissions and free space"}});
+    log::error("cannot open the event store", {{"data", options.store.path},
+                                               {"error", opened.error().message},
+                                               {"hint", storage_hint(opened.error())}});
     return 1;
   }
   EventStore& store = **opened;
@@ -120,7 +125,9 @@ int run_serve(const ServeOptions& options) {
   }
   auto host = AgentHost::start(store, clock, host_options);
   if (!host) {
-    log::error("cannot recover agents from the log", {{"error", host.error().message}});
+    log::error("cannot recover agents from the log", {{"data", options.store.path},
+                                                      {"error", host.error().message},
+                                                      {"hint", storage_hint(host.error())}});
     api.stop();
     return 1;
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -63,7 +64,7 @@ void TestFileHooks::deleted(const std::string& path) {
 }
 
 Result<std::uint64_t> drop_unsynced_data(const std::string& directory, const std::string& ledger_path,
-                                         const std::string& keep) {
+                                         const std::vector<std::string>& keep) {
   // Replays the ledger: the durable size of each path as things stand.
   std::map<std::string, std::uint64_t> durable;
   std::ifstream ledger(ledger_path);
@@ -95,7 +96,9 @@ Result<std::uint64_t> drop_unsynced_data(const std::string& directory, const std
   std::uint64_t dropped = 0;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
-    if (!entry.is_regular_file() || entry.path().filename() == keep || entry.path() == ledger_path) continue;
+    const std::string name = entry.path().filename().string();
+    const bool kept = std::find(keep.begin(), keep.end(), name) != keep.end();
+    if (!entry.is_regular_file() || kept || entry.path() == ledger_path) continue;
     const std::string path = entry.path().string();
     const auto found = durable.find(path);
     const std::uint64_t keep_size = found == durable.end() ? 0 : found->second;

@@ -10,11 +10,12 @@
 ///   are taken as durable once made, which RocksDB makes durable itself with
 ///   directory fsyncs before it relies on them).
 /// - a fault switch: while a given file exists, every write and sync fails
-///   with an I/O error, as a full or failing disk would.
+///   as on a full disk (ENOSPC).
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -54,9 +55,10 @@ class TestFileHooks final : public FileHooks {
 
 /// Cuts every file under `directory` named in the ledger back to its last
 /// synced size, and empties files never synced; files the ledger says were
-/// deleted or renamed away are left as they are. `keep` (a file name) is not
-/// touched. Returns how many bytes were dropped. Errors: `io_error`.
+/// deleted or renamed away are left as they are. Files named in `keep` (muster's
+/// own, which it fsyncs itself) are not touched. Returns how many bytes were
+/// dropped. Errors: `io_error`.
 Result<std::uint64_t> drop_unsynced_data(const std::string& directory, const std::string& ledger_path,
-                                         const std::string& keep);
+                                         const std::vector<std::string>& keep);
 
 }  // namespace muster

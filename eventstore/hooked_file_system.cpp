@@ -3,8 +3,10 @@
 namespace muster {
 namespace {
 
+// An injected fault looks like a full disk (ENOSPC), the failure a running
+// server most often meets and the one RocksDB can resume from once space is back.
 rocksdb::IOStatus to_io_status(const Status& status) {
-  return status.ok() ? rocksdb::IOStatus::OK() : rocksdb::IOStatus::IOError(status.error().message);
+  return status.ok() ? rocksdb::IOStatus::OK() : rocksdb::IOStatus::NoSpace(status.error().message);
 }
 
 class HookedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {

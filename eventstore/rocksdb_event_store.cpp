@@ -30,12 +30,14 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 #include "common/log.hpp"
+#include "eventstore/durable_head.hpp"
 #include "eventstore/event_codec.hpp"
 #include "eventstore/hooked_file_system.hpp"
 
@@ -60,7 +62,19 @@ Error open_error_from_rocksdb(const rocksdb::Status& status, const std::string& 
     return make_error(ErrorCode::unavailable,
                       fmt::format("another muster process holds the data directory {} ({})", path, text));
   }
-  return error_from_rocksdb(status, fmt::format("cannot open event store at {}", path));
+  if (status.IsCorruption() && text.find(".sst") == std::string::npos && text.find(".log") == std::string::npos) {
+    // RocksDB names a damaged table file, but not the write-ahead log it was
+    // replaying: name the candidates, so the message says where to look.
+    std::vector<std::string> logs;
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ignored)) {
+      if (entry.path().extension() == ".log") logs.push_back(entry.path().filename().string());
+    }
+    std::sort(logs.begin(), logs.end());
+    text += fmt::format(" (while replaying the write-ahead log: {})", fmt::join(logs, ", "));
+  }
+  return make_error(status.IsCorruption() ? ErrorCode::corruption : ErrorCode::io_error,
+                    fmt::format("cannot open event store at {}: {}", path, text));
 }
 
 Error stopped_error() {
@@ -127,10 +141,26 @@ class Database {
   rocksdb::ColumnFamilyHandle* last_seen_family() const { return handles_[kLastSeenIdx]; }
 
   [[nodiscard]] Status write(rocksdb::WriteBatch& batch, bool sync) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    // After a failed write RocksDB refuses every write until it recovers:
+    // by itself for a full disk (Resume answers Busy meanwhile), or when
+    // resumed. Trying once per later write lets writes come back without a
+    // restart once the disk does.
+    if (needs_resume_) {
+      auto resumed = db_->Resume();
+      if (!resumed.ok() && !resumed.IsBusy()) return error_from_rocksdb(resumed, "storage still failing");
+    }
     rocksdb::WriteOptions options;
     options.sync = sync;
     auto status = db_->Write(options, &batch);
-    if (!status.ok()) return error_from_rocksdb(status, "write failed");
+    if (!status.ok()) {
+      if (!needs_resume_)
+        log::error("the event store stopped accepting writes; reads go on", {{"error", status.ToString()}});
+      needs_resume_ = true;
+      return error_from_rocksdb(status, "write failed");
+    }
+    if (needs_resume_) log::info("the event store accepts writes again");
+    needs_resume_ = false;
     return Status::success();
   }
 
@@ -259,9 +289,14 @@ class Database {
   static rocksdb::DBOptions common_options() {
     rocksdb::DBOptions options;
     options.paranoid_checks = true;
-    // The default, kept on purpose: after kill -9 the WAL may end in a torn
-    // record; recovery stops at the last complete one.
-    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    // After kill -9 or a power cut the WAL may end in a torn record: only an
+    // incomplete tail is tolerated. A record damaged in the middle makes the
+    // open fail instead of silently dropping everything after it (the
+    // default, kPointInTimeRecovery, would serve that shortened history).
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+    // Synced WALs are recorded in the MANIFEST with their sizes, so a WAL
+    // that is missing or shorter than what was synced is found at open.
+    options.track_and_verify_wals_in_manifest = true;
     return options;
   }
 
@@ -318,6 +353,8 @@ class Database {
   }
 
   std::unique_ptr<rocksdb::Env> env_;  ///< Declared first: it must outlive the database.
+  std::mutex write_mutex_;             ///< The writer thread and last-seen saves.
+  bool needs_resume_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
@@ -398,6 +435,8 @@ class PrimaryEventStore final : public RocksDbEventStore {
         clock_(clock),
         sync_writes_(options.durability == Durability::fsync),
         max_batch_appends_(std::max<std::size_t>(1, options.max_batch_appends)),
+        head_mark_(options.path),
+        marked_position_(recovered.head_position),
         head_position_(recovered.head_position),
         stream_versions_(std::move(recovered.stream_versions)),
         last_time_ms_(recovered.last_time_ms),
@@ -459,6 +498,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
     }
     queue_cv_.notify_all();
     writer_.join();
+    mark_durable_head(/*now=*/true);
     {
       std::lock_guard state_lock(state_mutex_);
       stopped_ = true;
@@ -471,16 +511,22 @@ class PrimaryEventStore final : public RocksDbEventStore {
   Status refresh(Database& /*database*/) const override { return Status::success(); }
 
   void run_writer() {
-    for (auto appends = take_pending_appends(); !appends.empty(); appends = take_pending_appends()) {
-      commit(std::move(appends));
+    while (auto appends = take_pending_appends()) {
+      if (appends->empty()) {
+        mark_durable_head(/*now=*/false);  // idle: let the mark catch up with the last writes
+      } else {
+        commit(std::move(*appends));
+      }
     }
   }
 
-  /// Waits for appends and takes up to `max_batch_appends_` of them; empty
-  /// once stopping and nothing is left.
-  std::vector<PendingAppend> take_pending_appends() {
+  /// Waits (at most a mark interval) for appends and takes up to
+  /// `max_batch_appends_` of them; nullopt once stopping and nothing is left.
+  std::optional<std::vector<PendingAppend>> take_pending_appends() {
     std::unique_lock queue_lock(queue_mutex_);
-    queue_cv_.wait(queue_lock, [&] { return !queue_.empty() || !accepting_; });
+    queue_cv_.wait_for(queue_lock, std::chrono::milliseconds(kMarkIntervalMs),
+                       [&] { return !queue_.empty() || !accepting_; });
+    if (queue_.empty() && !accepting_) return std::nullopt;
     auto count = static_cast<std::ptrdiff_t>(std::min(queue_.size(), max_batch_appends_));
     std::vector<PendingAppend> taken(std::make_move_iterator(queue_.begin()),
                                      std::make_move_iterator(queue_.begin() + count));
@@ -498,6 +544,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
       // No lifetime lock: stop() joins this thread before it closes the database.
       if (auto written = database_->write(plan.batch, sync_writes_); written) {
         publish(plan, time_ms);
+        mark_durable_head(/*now=*/false);
       } else {
         fail_accepted(plan.outcomes, written.error());
       }
@@ -597,6 +644,21 @@ class PrimaryEventStore final : public RocksDbEventStore {
     }
   }
 
+  /// Raises the durable-head watermark to the head (at most once per
+  /// `kMarkIntervalMs` unless `now`). Only synced appends are durable enough
+  /// to mark; a failure is logged, as the mark only guards against damage.
+  void mark_durable_head(bool now) {
+    if (!sync_writes_ || head_position_ == marked_position_) return;
+    const TimeMs clock_ms = clock_.now_ms();
+    if (!now && clock_ms < marked_at_ms_ + kMarkIntervalMs) return;
+    if (Status marked = head_mark_.write(head_position_); !marked) {
+      log::warn("cannot mark the durable head", {{"error", marked.error().message}});
+      return;
+    }
+    marked_position_ = head_position_;
+    marked_at_ms_ = clock_ms;
+  }
+
   void publish(const BatchPlan& plan, TimeMs time_ms) {
     last_time_ms_ = time_ms;
     {
@@ -609,9 +671,14 @@ class PrimaryEventStore final : public RocksDbEventStore {
     head_advanced_.notify_all();
   }
 
+  static constexpr TimeMs kMarkIntervalMs = 1000;
+
   const Clock& clock_;
   const bool sync_writes_;
   const std::size_t max_batch_appends_;
+  const DurableHeadMark head_mark_;
+  std::uint64_t marked_position_;  ///< Writer thread only.
+  TimeMs marked_at_ms_ = 0;        ///< Writer thread only.
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -738,6 +805,18 @@ Result<std::unique_ptr<EventStore>> open_primary_store(const StoreOptions& optio
   if (!database) return database.error();
   auto recovered = recover_state(**database);
   if (!recovered) return recovered.error();
+  if (options.durability == Durability::fsync) {
+    const DurableHeadMark mark(options.path);
+    auto marked = mark.read();
+    if (!marked) return marked.error();
+    if (recovered->head_position < *marked) {
+      return make_error(ErrorCode::corruption,
+                        fmt::format("the log recovered up to position {}, but position {} was durable before "
+                                    "(recorded in {}): a write-ahead log (*.log) or table (*.sst) file in {} "
+                                    "was truncated, damaged or removed",
+                                    recovered->head_position, *marked, mark.path(), options.path));
+    }
+  }
   return std::unique_ptr<EventStore>(std::make_unique<PrimaryEventStore>(
       std::move(*database), options, clock_or_system(options), std::move(*recovered)));
 }

@@ -38,6 +38,7 @@
 
 #include "actors/agent_state.hpp"
 #include "common/time_format.hpp"
+#include "eventstore/durable_head.hpp"
 #include "eventstore/file_hooks.hpp"
 #include "tests/support/muster_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -313,7 +314,7 @@ int main(int argc, char** argv) {
     for (std::thread& client : clients) client.join();
     std::uint64_t dropped = 0;
     if (options.power_loss) {
-      auto cut = muster::drop_unsynced_data(data, ledger, "admin.key");
+      auto cut = muster::drop_unsynced_data(data, ledger, {"admin.key", muster::DurableHeadMark::kFileName});
       if (!cut) violation("cannot simulate the power loss: " + cut.error().message);
       dropped = *cut;
       dropped_total += dropped;

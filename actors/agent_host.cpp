@@ -311,11 +311,15 @@ void AgentHost::Impl::respawn(const std::string& agent_id) {
 }
 
 void AgentHost::Impl::enqueue(AgentActor* self, CommandPtr command) {
-  if (self->state.append_in_flight) {
-    self->state.waiting.push_back(std::move(command));
+  if (!self->state.append_in_flight) return handle(self, std::move(command));
+  // Heartbeat timeouts come from the host itself and are never refused.
+  if (self->state.waiting.size() >= options.max_queued_commands && command->kind != CommandKind::timeout) {
+    command->reply.set_value(make_error(ErrorCode::unavailable,
+                                        "too many requests for this agent are in flight; retry shortly",
+                                        "AGENT_BUSY"));
     return;
   }
-  handle(self, std::move(command));
+  self->state.waiting.push_back(std::move(command));
 }
 
 void AgentHost::Impl::handle(AgentActor* self, CommandPtr command) {
@@ -407,6 +411,9 @@ void AgentHost::Impl::finish_append(AgentActor* self, AppendDone& done) {
       handle(self, std::move(done.command));
     } else {
       done.command->reply.set_value(error);
+      // A failed heartbeat-timeout append (store saturated or failing) is
+      // retried when the wheel next fires: the deadline has passed already.
+      arm_timer_if_live(self);
     }
     drain_waiting(self);
     return;

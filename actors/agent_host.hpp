@@ -44,6 +44,10 @@ struct AgentHostOptions {
   /// Run the threads that fire timeouts and save last-seen times. Tests that
   /// drive time with a ManualClock turn this off and call `fire_due_timeouts`.
   bool run_background_threads = true;
+  /// Commands waiting at one agent at most (behind its append in flight);
+  /// beyond, a command answers `unavailable` (AGENT_BUSY) at once, so one
+  /// hot agent cannot queue without bound. Default: 64.
+  std::size_t max_queued_commands = 64;
   /// CAF scheduler threads; 0 means one per core.
   std::size_t worker_threads = 0;
   /// Test-only: called by an agent's actor before each command it handles,

@@ -148,7 +148,16 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     if (problem.empty()) options.api.auth_throttle.max_failures = static_cast<std::uint32_t>(count);
     return problem;
   };
+  flags.with_value["--max-pending-appends"] = [&](const std::string& text) {
+    return set_count(text, options.store.max_pending_appends, 100'000'000);
+  };
+  flags.with_value["--max-agent-queue"] = [&](const std::string& text) {
+    return set_count(text, options.host.max_queued_commands, 1'000'000);
+  };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
+  flags.with_value["--test-sync-delay-ms"] = [&](const std::string& text) {
+    return set_count(text, options.test_sync_delay_ms, 10'000);
+  };
   flags.with_value["--test-sync-ledger"] = [&](const std::string& text) {
     return set_path(text, options.test_sync_ledger);
   };
@@ -245,7 +254,7 @@ Usage:
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
-                [--agent-token-grace DURATION]
+                [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -267,6 +276,8 @@ serve options (defaults in brackets):
   --auth-failures-per-minute N  failed authentications one address may make per minute
                              before it is refused with 429 [20]
   --agent-token-grace D      after a rotation the old agent token still works this long [5m]
+  --max-pending-appends N    writes queued for the log at most; beyond, 503 STORE_OVERLOADED [65536]
+  --max-agent-queue N        requests queued at one agent at most; beyond, 503 AGENT_BUSY [64]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -24,6 +24,7 @@ struct ServeOptions {
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.
   std::string test_sync_ledger;
   std::string test_fail_writes_while;
+  std::size_t test_sync_delay_ms = 0;
 };
 
 enum class ReplayFormat { jsonl, table };

@@ -79,8 +79,10 @@ int run_serve(const ServeOptions& options) {
 
   StoreOptions store_options = options.store;
   store_options.clock = &clock;
-  if (!options.test_sync_ledger.empty() || !options.test_fail_writes_while.empty()) {
-    auto hooks = TestFileHooks::open(options.test_sync_ledger, options.test_fail_writes_while);
+  if (!options.test_sync_ledger.empty() || !options.test_fail_writes_while.empty() ||
+      options.test_sync_delay_ms > 0) {
+    auto hooks = TestFileHooks::open(options.test_sync_ledger, options.test_fail_writes_while,
+                                     static_cast<TimeMs>(options.test_sync_delay_ms));
     if (!hooks) {
       log::error("cannot install the test file hooks", {{"error", hooks.error().message}});
       return 1;

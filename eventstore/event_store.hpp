@@ -47,6 +47,10 @@ struct StoreOptions {
   const Clock* clock = nullptr;
   /// Most appends folded into one synced write (group commit). Default: 1024.
   std::size_t max_batch_appends = 1024;
+  /// Appends waiting for the writer at most; beyond, an append fails at once
+  /// with `unavailable` (STORE_OVERLOADED) instead of queueing without bound.
+  /// Default: 65,536.
+  std::size_t max_pending_appends = 65'536;
   /// Test-only: sees every file write and sync (fault injection, power-loss simulation).
   std::shared_ptr<FileHooks> file_hooks;
 };

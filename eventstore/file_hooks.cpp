@@ -11,13 +11,15 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
 namespace muster {
 
 Result<std::shared_ptr<TestFileHooks>> TestFileHooks::open(const std::string& ledger_path,
-                                                           const std::string& fail_while_exists) {
+                                                           const std::string& fail_while_exists,
+                                                           TimeMs sync_delay_ms) {
   int fd = -1;
   if (!ledger_path.empty()) {
     fd = ::open(ledger_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -26,11 +28,13 @@ Result<std::shared_ptr<TestFileHooks>> TestFileHooks::open(const std::string& le
                         fmt::format("cannot open sync ledger {}: {}", ledger_path, std::strerror(errno)));
     }
   }
-  return std::shared_ptr<TestFileHooks>(new TestFileHooks(fd, fail_while_exists));
+  return std::shared_ptr<TestFileHooks>(new TestFileHooks(fd, fail_while_exists, sync_delay_ms));
 }
 
-TestFileHooks::TestFileHooks(int ledger_fd, std::string fail_while_exists)
-    : ledger_fd_(ledger_fd), fail_while_exists_(std::move(fail_while_exists)) {}
+TestFileHooks::TestFileHooks(int ledger_fd, std::string fail_while_exists, TimeMs sync_delay_ms)
+    : ledger_fd_(ledger_fd),
+      fail_while_exists_(std::move(fail_while_exists)),
+      sync_delay_ms_(sync_delay_ms) {}
 
 TestFileHooks::~TestFileHooks() {
   if (ledger_fd_ >= 0) ::close(ledger_fd_);
@@ -42,6 +46,10 @@ Status TestFileHooks::check_write(const std::string& path) {
     return make_error(ErrorCode::io_error, fmt::format("injected disk fault writing {}", path));
   }
   return Status::success();
+}
+
+void TestFileHooks::before_sync(const std::string& /*path*/) {
+  if (sync_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sync_delay_ms_));
 }
 
 // One write(2) per line with O_APPEND: the kernel has it once write returns,

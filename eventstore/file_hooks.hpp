@@ -11,12 +11,14 @@
 ///   directory fsyncs before it relies on them).
 /// - a fault switch: while a given file exists, every write and sync fails
 ///   as on a full disk (ENOSPC).
+/// - a slow disk: every sync takes a given extra time, to saturate the writer.
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/result.hpp"
 
 namespace muster {
@@ -26,6 +28,8 @@ class FileHooks {
   virtual ~FileHooks() = default;
   /// Before every append or sync of `path`; an error fails that operation.
   virtual Status check_write(const std::string& path) = 0;
+  /// Before every sync (it may take its time, as a slow disk would).
+  virtual void before_sync(const std::string& path) = 0;
   /// After `path` was synced with its first `size` bytes.
   virtual void synced(const std::string& path, std::uint64_t size) = 0;
   virtual void renamed(const std::string& from, const std::string& to) = 0;
@@ -37,20 +41,23 @@ class TestFileHooks final : public FileHooks {
   /// Either path may be empty (that hook is off). Errors: `io_error` if the
   /// ledger cannot be opened.
   static Result<std::shared_ptr<TestFileHooks>> open(const std::string& ledger_path,
-                                                     const std::string& fail_while_exists);
+                                                     const std::string& fail_while_exists,
+                                                     TimeMs sync_delay_ms);
   ~TestFileHooks() override;
 
   Status check_write(const std::string& path) override;
+  void before_sync(const std::string& path) override;
   void synced(const std::string& path, std::uint64_t size) override;
   void renamed(const std::string& from, const std::string& to) override;
   void deleted(const std::string& path) override;
 
  private:
-  TestFileHooks(int ledger_fd, std::string fail_while_exists);
+  TestFileHooks(int ledger_fd, std::string fail_while_exists, TimeMs sync_delay_ms);
   void record(const std::string& line);
 
   int ledger_fd_ = -1;
   std::string fail_while_exists_;
+  TimeMs sync_delay_ms_ = 0;
 };
 
 /// Cuts every file under `directory` named in the ledger back to its last

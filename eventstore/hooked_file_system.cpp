@@ -45,6 +45,7 @@ class HookedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   template <class Sync>
   rocksdb::IOStatus synced(Sync sync, const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) {
     if (auto refused = to_io_status(hooks_->check_write(path_)); !refused.ok()) return refused;
+    hooks_->before_sync(path_);
     const std::uint64_t size = GetFileSize(options, dbg);
     rocksdb::IOStatus status = sync();
     if (status.ok()) hooks_->synced(path_, size);

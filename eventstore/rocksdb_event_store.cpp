@@ -62,7 +62,8 @@ Error open_error_from_rocksdb(const rocksdb::Status& status, const std::string& 
     return make_error(ErrorCode::unavailable,
                       fmt::format("another muster process holds the data directory {} ({})", path, text));
   }
-  if (status.IsCorruption() && text.find(".sst") == std::string::npos && text.find(".log") == std::string::npos) {
+  if (status.IsCorruption() && text.find(".sst") == std::string::npos &&
+      text.find(".log") == std::string::npos) {
     // RocksDB names a damaged table file, but not the write-ahead log it was
     // replaying: name the candidates, so the message says where to look.
     std::vector<std::string> logs;
@@ -435,6 +436,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
         clock_(clock),
         sync_writes_(options.durability == Durability::fsync),
         max_batch_appends_(std::max<std::size_t>(1, options.max_batch_appends)),
+        max_pending_appends_(std::max<std::size_t>(1, options.max_pending_appends)),
         head_mark_(options.path),
         marked_position_(recovered.head_position),
         head_position_(recovered.head_position),
@@ -446,16 +448,20 @@ class PrimaryEventStore final : public RocksDbEventStore {
 
   void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
                     AppendCallback done) override {
+    bool saturated = false;
     {
       std::lock_guard queue_lock(queue_mutex_);
-      if (accepting_) {
+      saturated = queue_.size() >= max_pending_appends_;
+      if (accepting_ && !saturated) {
         queue_.push_back({std::move(stream), expected_version, std::move(events), std::move(done)});
         queue_cv_.notify_one();
         return;
       }
     }
-    // No writer thread is left to run it, so it runs here.
-    done(stopped_error());
+    // Refused here, outside the lock: the writer is gone, or too far behind.
+    done(saturated ? make_error(ErrorCode::unavailable,
+                                "the event log is saturated with writes; retry shortly", "STORE_OVERLOADED")
+                   : stopped_error());
   }
 
   std::uint64_t head_position() const override {
@@ -676,6 +682,7 @@ class PrimaryEventStore final : public RocksDbEventStore {
   const Clock& clock_;
   const bool sync_writes_;
   const std::size_t max_batch_appends_;
+  const std::size_t max_pending_appends_;
   const DurableHeadMark head_mark_;
   std::uint64_t marked_position_;  ///< Writer thread only.
   TimeMs marked_at_ms_ = 0;        ///< Writer thread only.

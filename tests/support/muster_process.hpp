@@ -37,6 +37,7 @@ class MusterServer {
   MusterServer& operator=(const MusterServer&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   /// The bootstrap admin key the server wrote to <data>/admin.key.
   const std::string& admin_key() const { return admin_key_; }
   const std::string& log_path() const { return log_path_; }

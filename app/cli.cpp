@@ -61,6 +61,16 @@ std::string set_duration(const std::string& text, TimeMs& out) {
   return {};
 }
 
+// A duration of whole seconds (cpp-httplib's timeouts count in seconds).
+std::string set_seconds(const std::string& text, int& out) {
+  TimeMs milliseconds = 0;
+  std::string problem = set_duration(text, milliseconds);
+  if (!problem.empty()) return problem;
+  if (milliseconds % 1000 != 0 || milliseconds > 3600 * 1000) return "must be whole seconds, at most 1h";
+  out = static_cast<int>(milliseconds / 1000);
+  return {};
+}
+
 std::string set_time(const std::string& text, std::optional<TimeMs>& out) {
   auto parsed = parse_rfc3339(text);
   if (!parsed) return parsed.error().message;
@@ -124,7 +134,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return std::string();
   };
   flags.with_value["--http-threads"] = [&](const std::string& text) {
-    return set_count(text, options.api.threads, 4096);
+    return set_count(text, options.api.threads, 100'000);
   };
   flags.with_value["--log-level"] = [&](const std::string& text) {
     static const std::map<std::string, log::Level> kLevels = {{"debug", log::Level::debug},
@@ -147,6 +157,15 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     std::string problem = set_count(text, count, 1'000'000);
     if (problem.empty()) options.api.auth_throttle.max_failures = static_cast<std::uint32_t>(count);
     return problem;
+  };
+  flags.with_value["--io-timeout"] = [&](const std::string& text) {
+    return set_seconds(text, options.api.io_timeout_seconds);
+  };
+  flags.with_value["--keep-alive-timeout"] = [&](const std::string& text) {
+    return set_seconds(text, options.api.keep_alive_timeout_seconds);
+  };
+  flags.with_value["--max-body-bytes"] = [&](const std::string& text) {
+    return set_count(text, options.api.max_body_bytes, std::size_t{1} << 30);
   };
   flags.with_value["--max-pending-appends"] = [&](const std::string& text) {
     return set_count(text, options.store.max_pending_appends, 100'000'000);
@@ -255,6 +274,7 @@ Usage:
                 [--healthy-within DURATION] [--warning-within DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
+                [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -267,7 +287,8 @@ serve options (defaults in brackets):
   --heartbeat-timeout D      silence after which an agent is OFFLINE, e.g. 500ms, 30s, 2m [120s]
   --durability MODE          fsync: acknowledge after the log is fsynced (survives power loss);
                              wal: after the OS has it (survives a crash of muster only) [fsync]
-  --http-threads N           request threads; each serves one connection at a time [64]
+  --http-threads N           connections served at once, a thread each, started on demand; more
+                             wait for a free thread [2048]
   --log-level LEVEL          debug, info, warn or error [info]
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
@@ -276,6 +297,10 @@ serve options (defaults in brackets):
   --auth-failures-per-minute N  failed authentications one address may make per minute
                              before it is refused with 429 [20]
   --agent-token-grace D      after a rotation the old agent token still works this long [5m]
+  --io-timeout D             reading a request or writing an answer may take this long; a client
+                             silent for longer is dropped [10s]
+  --keep-alive-timeout D     idle keep-alive connections are closed after this long [5s]
+  --max-body-bytes N         largest request body; larger answer 413 [1048576]
   --max-pending-appends N    writes queued for the log at most; beyond, 503 STORE_OVERLOADED [65536]
   --max-agent-queue N        requests queued at one agent at most; beyond, 503 AGENT_BUSY [64]
 

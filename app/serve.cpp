@@ -1,7 +1,9 @@
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 #include <csignal>
 
 #include <fmt/format.h>
@@ -17,6 +19,16 @@ namespace {
 
 // Blocks SIGTERM and SIGINT in this thread and every thread it starts, so
 // that `wait_for_stop_signal` alone receives them.
+// Every open connection holds a descriptor: allow as many as the hard limit
+// does (Debian's soft default, 1024, is below what --http-threads serves).
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    log::warn("cannot raise the open-file limit", {{"errno", errno}});
+}
+
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -75,6 +87,7 @@ const char* durability_name(Durability durability) {
 int run_serve(const ServeOptions& options) {
   log::set_level(options.log_level);
   const sigset_t stop_signals = block_stop_signals();
+  raise_descriptor_limit();
   SystemClock clock;
 
   StoreOptions store_options = options.store;

@@ -14,6 +14,7 @@
 #include "actors/credential_records.hpp"
 #include "common/log.hpp"
 #include "common/time_format.hpp"
+#include "http/connection_pool.hpp"
 #include "http/request_parsing.hpp"
 #include "http/router.hpp"
 #include "projections/access_projection.hpp"
@@ -24,6 +25,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::uint64_t kMaxPageSize = 1000;
+// Threads above the core count end after this long without a connection.
+constexpr int kIdleThreadSeconds = 30;
 // A filtered read of the global log scans at most this many events per call,
 // so one request cannot walk a huge log; the answer says where to continue.
 constexpr std::size_t kMaxEventsScanned = 10'000;
@@ -249,8 +252,9 @@ void ApiServer::Impl::add_routes() {
 }
 
 void ApiServer::Impl::configure_server() {
-  const std::size_t threads = options.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [this] {
+    return new ConnectionPool(options.core_threads, options.threads, kIdleThreadSeconds);
+  };
   // Without TCP_NODELAY every answer waits for a delayed ACK (~40 ms; see shared/NOTES.md).
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(options.keep_alive_max_requests);

@@ -30,8 +30,12 @@ struct ApiServerOptions {
   std::string host = "127.0.0.1";
   /// TCP port; 0 picks a free one (see `ApiServer::port()`). Default: 8080.
   int port = 8080;
-  /// Request-handling threads; each serves one connection at a time. Default: 64.
-  std::size_t threads = 64;
+  /// Connections served at once: a thread each, started on demand (cpp-httplib
+  /// holds a thread for as long as a connection is open, idle or slow).
+  /// Beyond, new connections wait for a free thread. Default: 2048.
+  std::size_t threads = 2048;
+  /// Threads kept even when idle. Default: 64.
+  std::size_t core_threads = 64;
   /// Largest request body accepted; larger ones answer 413. Default: 1 MiB.
   std::size_t max_body_bytes = 1 << 20;
   /// Requests served on one keep-alive connection before it is closed. Default: 10000.

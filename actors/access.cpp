@@ -40,18 +40,21 @@ Status apply(ApiKey& key, const Event& event) {
   if (!data.is_object()) return record_corruption(event, "payload is not a JSON object");
   ApiKey next = key;
   if (event.type == kApiKeyCreated) {
-    const auto role = parse_role(data.value("role", ""));
-    if (!role || !data.value("key_id", nlohmann::json()).is_string() ||
-        !data.value("secret_sha256", nlohmann::json()).is_string()) {
+    const auto role_name = payload_text(data, "role", true);
+    const auto role = role_name ? parse_role(*role_name) : std::nullopt;
+    const auto key_id = payload_text(data, "key_id", true);
+    const auto secret_sha256 = payload_text(data, "secret_sha256", true);
+    const auto name = payload_text(data, "name", false);
+    const auto org = payload_text(data, "org", false);
+    if (!role || !key_id || !secret_sha256 || !name || !org) {
       return record_corruption(event, "bad ApiKeyCreated payload");
     }
-    next.key_id = data["key_id"];
-    next.name = data.value("name", "");
+    next.key_id = *key_id;
+    next.name = *name;
     // Keys made before organizations had an explicit scope covered every one.
-    next.org = data.value("org", "");
-    if (next.org.empty()) next.org = kAllOrgs;
+    next.org = org->empty() ? std::string(kAllOrgs) : *org;
     next.role = *role;
-    next.secret_sha256 = data["secret_sha256"];
+    next.secret_sha256 = *secret_sha256;
     next.created_at_ms = event.time_ms;
   } else if (event.type == kApiKeyRevoked) {
     if (key.version == 0) return record_corruption(event, "revocation of a key never created");

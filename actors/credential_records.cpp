@@ -1,6 +1,7 @@
 #include "actors/credential_records.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/secrets.hpp"
 
@@ -31,6 +32,22 @@ std::optional<PresentedCredential> read_credential(std::string_view plaintext, s
   auto parts = split_credential(plaintext, prefix, kIdLength);
   if (!parts || !is_valid_credential_id(parts->id)) return std::nullopt;
   return PresentedCredential{std::move(parts->id), sha256_hex(parts->secret)};
+}
+
+std::optional<std::string> payload_text(const nlohmann::json& data, const char* key, bool required) {
+  const auto found = data.find(key);
+  if (found == data.end()) return required ? std::nullopt : std::optional<std::string>(std::string());
+  if (!found->is_string()) return std::nullopt;
+  return found->get<std::string>();
+}
+
+std::optional<std::uint64_t> payload_count(const nlohmann::json& data, const char* key) {
+  const auto found = data.find(key);
+  // Unsigned, or a signed integer that is not negative; never a float (which
+  // would convert with undefined behaviour when out of range).
+  if (found == data.end() || !found->is_number_integer()) return std::nullopt;
+  if (!found->is_number_unsigned() && found->get<std::int64_t>() < 0) return std::nullopt;
+  return found->get<std::uint64_t>();
 }
 
 Error record_corruption(const Event& event, std::string_view why) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
 
@@ -39,6 +41,12 @@ std::optional<PresentedCredential> read_credential(std::string_view plaintext, s
 
 /// The id in a stream "<prefix><id>" (prefix such as "apikey:"); nullopt for another kind of stream.
 std::optional<std::string> record_id_of(std::string_view stream, std::string_view prefix);
+
+/// Reads of a record event's payload that never throw: the member's value,
+/// or nullopt if it is of another type or (when `required`) absent; an absent
+/// optional text reads as empty. Counts are non-negative integers.
+std::optional<std::string> payload_text(const nlohmann::json& data, const char* key, bool required);
+std::optional<std::uint64_t> payload_count(const nlohmann::json& data, const char* key);
 
 /// The `corruption` error for an event of a record's stream that cannot be folded.
 Error record_corruption(const Event& event, std::string_view why);

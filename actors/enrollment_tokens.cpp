@@ -1,5 +1,8 @@
 #include "actors/enrollment_tokens.hpp"
 
+#include <algorithm>
+#include <climits>
+
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
@@ -24,17 +27,27 @@ Status apply(EnrollmentToken& token, const Event& event) {
   if (!data.is_object()) return record_corruption(event, "payload is not a JSON object");
   EnrollmentToken next = token;
   if (event.type == kCreated) {
-    try {
-      next.token_id = data.at("token_id").get<std::string>();
-      next.name = data.at("name").get<std::string>();
-      next.org = data.at("org").get<std::string>();
-      next.labels = data.at("labels").get<std::map<std::string, std::string>>();
-      next.expires_at_ms = data.at("expires_at").get<TimeMs>();
-      if (data.contains("max_uses")) next.max_uses = data["max_uses"].get<std::uint64_t>();
-      next.secret_sha256 = data.at("secret_sha256").get<std::string>();
-    } catch (const nlohmann::json::exception& error) {
-      return record_corruption(event, error.what());
+    const auto token_id = payload_text(data, "token_id", true);
+    const auto name = payload_text(data, "name", true);
+    const auto org = payload_text(data, "org", true);
+    const auto secret_sha256 = payload_text(data, "secret_sha256", true);
+    const auto expires_at = payload_count(data, "expires_at");
+    const auto max_uses = payload_count(data, "max_uses");
+    const auto labels = data.find("labels");
+    const bool labels_ok =
+        labels != data.end() && labels->is_object() &&
+        std::all_of(labels->begin(), labels->end(), [](const auto& value) { return value.is_string(); });
+    if (!token_id || !name || !org || !secret_sha256 || !expires_at || !labels_ok ||
+        (data.contains("max_uses") && !max_uses)) {
+      return record_corruption(event, "bad EnrollmentTokenCreated payload");
     }
+    next.token_id = *token_id;
+    next.name = *name;
+    next.org = *org;
+    next.secret_sha256 = *secret_sha256;
+    next.expires_at_ms = static_cast<TimeMs>(std::min<std::uint64_t>(*expires_at, INT64_MAX));
+    next.max_uses = max_uses;
+    next.labels = labels->get<std::map<std::string, std::string>>();
     next.created_at_ms = event.time_ms;
   } else if (event.type == kRevoked) {
     if (token.version == 0) return record_corruption(event, "revocation of a token never created");

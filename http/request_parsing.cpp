@@ -337,7 +337,8 @@ Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::str
   for (char c : *text) {
     if (c < '0' || c > '9') return invalid_param(name, "must be a non-negative integer");
     const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
-    if (value > (max_value - digit) / 10) {
+    // digit > max_value first: max_value - digit would wrap around.
+    if (digit > max_value || value > (max_value - digit) / 10) {
       return invalid_param(name, fmt::format("must be at most {}", max_value));
     }
     value = value * 10 + digit;

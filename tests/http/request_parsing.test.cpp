@@ -205,3 +205,11 @@ TEST_CASE("an enrollment token request: name required, lifetime, uses, labels an
               .details.contains("max_uses"));
   }
 }
+
+TEST_CASE("regression (fuzzing): an integer parameter never exceeds its maximum, even a single digit") {
+  const QueryParams params = {{"n", "5"}};
+  CHECK(std::holds_alternative<Invalid>(parse_uint_param(params, "n", 0, 2)));
+  CHECK(std::get<std::uint64_t>(parse_uint_param(params, "n", 0, 5)) == 5);
+  CHECK(
+      std::holds_alternative<Invalid>(parse_uint_param({{"n", "18446744073709551616"}}, "n", 0, UINT64_MAX)));
+}

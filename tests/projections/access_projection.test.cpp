@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
 #include "actors/access.hpp"
+
 #include "actors/agent_events.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -177,5 +179,38 @@ SCENARIO("enrollment tokens admit registrations while live, unexpired and not us
     REQUIRE(log.ok());
     for (const Event& event : *log)
       CHECK(event.data.find(unlimited.plaintext.substr(20)) == std::string::npos);
+  }
+}
+
+TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are corruption, never a crash") {
+  const auto created = [](const char* type, const std::string& stream, nlohmann::json data) {
+    return Event{1, stream, 1, type, 1000, 1, data.dump(), "{}"};
+  };
+  const nlohmann::json key = {{"key_id", "0123456789abcdef"}, {"role", "admin"}, {"secret_sha256", "x"}};
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"role", 5}, {"org", nlohmann::json::array({"acme"})}, {"name", 1.5}, {"key_id", nullptr}}) {
+    CAPTURE(field);
+    nlohmann::json bad = key;
+    bad[field] = value;
+    ApiKey folded;
+    const Status status = apply(folded, created("ApiKeyCreated", "apikey:0123456789abcdef", bad));
+    REQUIRE_FALSE(status.ok());
+    CHECK(status.error().code == ErrorCode::corruption);
+  }
+  const nlohmann::json token = {
+      {"token_id", "0123456789abcdef"},     {"name", "t"},        {"org", "default"},
+      {"labels", nlohmann::json::object()}, {"expires_at", 5000}, {"secret_sha256", "x"}};
+  EnrollmentToken good;
+  REQUIRE(apply(good, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", token)).ok());
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"expires_at", 1e300}, {"max_uses", -1.5}, {"max_uses", -3}, {"labels", {{"a", 1}}}, {"org", 7}}) {
+    CAPTURE(field);
+    nlohmann::json bad = token;
+    bad[field] = value;
+    EnrollmentToken folded;
+    const Status status =
+        apply(folded, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", bad));
+    REQUIRE_FALSE(status.ok());
+    CHECK(status.error().code == ErrorCode::corruption);
   }
 }

@@ -655,7 +655,8 @@ class PrimaryEventStore final : public RocksDbEventStore {
   /// to mark; a failure is logged, as the mark only guards against damage.
   void mark_durable_head(bool now) {
     if (!sync_writes_ || head_position_ == marked_position_) return;
-    const TimeMs clock_ms = clock_.now_ms();
+    // At stop (`now`) the clock is not read: whoever owns it may be tearing down.
+    const TimeMs clock_ms = now ? marked_at_ms_ : clock_.now_ms();
     if (!now && clock_ms < marked_at_ms_ + kMarkIntervalMs) return;
     if (Status marked = head_mark_.write(head_position_); !marked) {
       log::warn("cannot mark the durable head", {{"error", marked.error().message}});

@@ -15,6 +15,7 @@ namespace {
 
 struct AccessFixture {
   testing::TempDir dir;
+  ManualClock clock{1'000'000};  // declared before the store, which reads it until it stops
   std::unique_ptr<EventStore> store;
 
   AccessFixture() {
@@ -45,7 +46,6 @@ struct AccessFixture {
     return appended->last_position;
   }
 
-  ManualClock clock{1'000'000};
 
   IssuedApiKey issue(Role role, const std::string& org = "*") {
     auto issued = issue_api_key(*store, "key", role, org, "{}");

@@ -94,16 +94,23 @@ void run_client(const MusterServer& server, Model& model, int client, std::uint6
                 const std::atomic<bool>& stop, std::atomic<std::size_t>& requests) {
   std::mt19937_64 random(seed);
   const std::string enrollment = server.enrollment_token();
+  // Twelve slots of instances per client; a decommissioned instance is
+  // retired for good, so its slot moves on to a new one.
+  std::vector<int> generation(12, 0);
   while (!stop) {
-    const std::string instance = fmt::format("c{}-i{}", client, random() % 12);
+    const std::size_t slot = random() % generation.size();
+    const std::string instance = fmt::format("c{}-i{}-g{}", client, slot, generation[slot]);
     std::string agent_id, token;
     {
       std::lock_guard<std::mutex> lock(model.mutex);
       const auto known = model.agent_by_instance.find(instance);
       if (known != model.agent_by_instance.end()) {
         agent_id = known->second;
-        if (model.decommissioned.count(agent_id) > 0) continue;
         token = model.token_by_agent[agent_id];
+        if (model.decommissioned.count(agent_id) > 0) {
+          ++generation[slot];
+          continue;
+        }
       }
     }
     const int roll = static_cast<int>(random() % 100);

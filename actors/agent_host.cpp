@@ -17,6 +17,7 @@
 #include "actors/agent_directory.hpp"
 #include "actors/timeout_wheel.hpp"
 #include "common/log.hpp"
+#include "common/tsan_annotations.hpp"
 
 namespace muster::host_internal {
 
@@ -127,6 +128,7 @@ std::string describe(const std::exception_ptr& failure) {
 template <class T, class Message>
 Result<T> await_reply(const caf::actor& target, std::shared_ptr<Message> message, TimeMs timeout_ms) {
   auto answer = message->reply.get_future();
+  tsan::release(message.get());
   caf::anon_send(target, std::move(message));
   if (answer.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
     return make_error(ErrorCode::unavailable, "the agent did not answer in time; retry", "AGENT_BUSY");
@@ -259,11 +261,25 @@ caf::behavior agent_actor(AgentActor* self, AgentHost::Impl* host, AgentState in
         return caf::make_error(caf::sec::runtime_error, what);
       });
   host->arm_timer_if_live(self);
+  tsan::release(self);  // the state set up here, for the first handler on a worker
   return {
-      [=](const CommandPtr& command) { host->enqueue(self, command); },
-      [=](append_done_atom, const AppendDonePtr& done) { host->finish_append(self, *done); },
-      [=](check_timeout_atom) { host->check_timeout(self); },
+      [=](const CommandPtr& command) {
+        const tsan::Scope actor(self);
+        tsan::acquire(command.get());
+        host->enqueue(self, command);
+      },
+      [=](append_done_atom, const AppendDonePtr& done) {
+        const tsan::Scope actor(self);
+        tsan::acquire(done.get());
+        host->finish_append(self, *done);
+      },
+      [=](check_timeout_atom) {
+        const tsan::Scope actor(self);
+        host->check_timeout(self);
+      },
       [=](const StateQueryPtr& query) {
+        const tsan::Scope actor(self);
+        tsan::acquire(query.get());
         self->state.deferred_queries.push_back(query);
         host->drain_waiting(self);
       },
@@ -389,6 +405,7 @@ void AgentHost::Impl::start_append(AgentActor* self, CommandPtr command, std::ve
                       events = std::move(events)](Result<AppendResult> result) mutable {
                        auto done = std::make_shared<AppendDone>(
                            AppendDone{std::move(command), std::move(events), std::move(result)});
+                       tsan::release(done.get());
                        caf::anon_send(target, append_done_atom::value, std::move(done));
                        end_append();
                      });

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 
@@ -92,6 +93,17 @@ int run_serve(const ServeOptions& options) {
 
   StoreOptions store_options = options.store;
   store_options.clock = &clock;
+  // RocksDB cannot take writes again in this process: stop cleanly (reads
+  // and requests in flight finish) and exit 1; a restart recovers the log.
+  static std::atomic<bool> storage_failed{false};
+  store_options.on_unrecoverable_storage = [](const Error& error) {
+    log::error(
+        "the event store cannot take writes again without a restart; muster stops",
+        {{"error", error.message},
+         {"hint", "fix the disk (see the error), then start muster again: nothing acknowledged is lost"}});
+    storage_failed = true;
+    ::kill(::getpid(), SIGTERM);
+  };
   if (!options.test_sync_ledger.empty() || !options.test_fail_writes_while.empty() ||
       options.test_sync_delay_ms > 0) {
     auto hooks = TestFileHooks::open(options.test_sync_ledger, options.test_fail_writes_while,
@@ -176,13 +188,14 @@ int run_serve(const ServeOptions& options) {
   api.attach_agent_host(host->get(), ready_at_position);
 
   const int received = wait_for_stop_signal(stop_signals);
-  log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
+                         {"storage_failed", storage_failed.load()}});
   api.stop();
   (*host)->stop();
   projections.stop();
   store.stop();
   log::info("stopped");
-  return 0;
+  return storage_failed ? 1 : 0;
 }
 
 }  // namespace muster::app

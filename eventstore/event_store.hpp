@@ -51,6 +51,10 @@ struct StoreOptions {
   /// with `unavailable` (STORE_OVERLOADED) instead of queueing without bound.
   /// Default: 65,536.
   std::size_t max_pending_appends = 65'536;
+  /// Called once, on the writing thread, when RocksDB reports it cannot take
+  /// writes again without a restart (a non-retryable I/O error). Writes keep
+  /// answering `io_error` after it. Null: nobody is told.
+  std::function<void(const Error&)> on_unrecoverable_storage;
   /// Test-only: sees every file write and sync (fault injection, power-loss simulation).
   std::shared_ptr<FileHooks> file_hooks;
 };

@@ -43,7 +43,11 @@ TestFileHooks::~TestFileHooks() {
 Status TestFileHooks::check_write(const std::string& path) {
   struct stat info {};
   if (!fail_while_exists_.empty() && ::stat(fail_while_exists_.c_str(), &info) == 0) {
-    return make_error(ErrorCode::io_error, fmt::format("injected disk fault writing {}", path));
+    std::ifstream flag(fail_while_exists_);
+    std::string kind;
+    flag >> kind;
+    return make_error(ErrorCode::io_error, fmt::format("injected disk fault writing {}", path),
+                      kind == "eio" ? kInjectedIoError : "");
   }
   return Status::success();
 }

@@ -10,7 +10,8 @@
 ///   are taken as durable once made, which RocksDB makes durable itself with
 ///   directory fsyncs before it relies on them).
 /// - a fault switch: while a given file exists, every write and sync fails
-///   as on a full disk (ENOSPC).
+///   as on a full disk (ENOSPC), or with a plain I/O error (EIO) when the file
+///   says "eio".
 /// - a slow disk: every sync takes a given extra time, to saturate the writer.
 
 #include <cstdint>
@@ -22,6 +23,9 @@
 #include "common/result.hpp"
 
 namespace muster {
+
+/// The `reason` of a `check_write` error that stands for EIO rather than ENOSPC.
+inline constexpr const char* kInjectedIoError = "INJECTED_EIO";
 
 class FileHooks {
  public:

@@ -6,7 +6,9 @@ namespace {
 // An injected fault looks like a full disk (ENOSPC), the failure a running
 // server most often meets and the one RocksDB can resume from once space is back.
 rocksdb::IOStatus to_io_status(const Status& status) {
-  return status.ok() ? rocksdb::IOStatus::OK() : rocksdb::IOStatus::NoSpace(status.error().message);
+  if (status.ok()) return rocksdb::IOStatus::OK();
+  if (status.error().reason == kInjectedIoError) return rocksdb::IOStatus::IOError(status.error().message);
+  return rocksdb::IOStatus::NoSpace(status.error().message);
 }
 
 class HookedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {

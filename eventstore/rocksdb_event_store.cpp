@@ -92,7 +92,8 @@ Error read_only_error() {
 class Database {
  public:
   static Result<std::unique_ptr<Database>> open_primary(const std::string& path,
-                                                        const std::shared_ptr<FileHooks>& hooks) {
+                                                        const std::shared_ptr<FileHooks>& hooks,
+                                                        std::function<void(const Error&)> on_unrecoverable) {
     rocksdb::DBOptions options = common_options();
     options.create_if_missing = true;
     options.create_missing_column_families = true;
@@ -107,6 +108,7 @@ class Database {
     if (!status.ok()) return open_error_from_rocksdb(status, path);
     auto database = std::unique_ptr<Database>(new Database(db, std::move(handles)));
     database->env_ = std::move(env);
+    database->on_unrecoverable_ = on_unrecoverable;
     return database;
   }
 
@@ -149,7 +151,16 @@ class Database {
     // restart once the disk does.
     if (needs_resume_) {
       auto resumed = db_->Resume();
-      if (!resumed.ok() && !resumed.IsBusy()) return error_from_rocksdb(resumed, "storage still failing");
+      if (!resumed.ok() && !resumed.IsBusy()) {
+        Error failing = error_from_rocksdb(resumed, "storage still failing");
+        // Fatal: RocksDB keeps the error (e.g. EIO in its WAL writer) and will
+        // not take writes again in this process; a restart recovers.
+        if (resumed.severity() >= rocksdb::Status::Severity::kFatalError && on_unrecoverable_) {
+          auto told = std::exchange(on_unrecoverable_, nullptr);
+          told(failing);
+        }
+        return failing;
+      }
     }
     rocksdb::WriteOptions options;
     options.sync = sync;
@@ -353,8 +364,9 @@ class Database {
     return positions;
   }
 
-  std::unique_ptr<rocksdb::Env> env_;  ///< Declared first: it must outlive the database.
-  std::mutex write_mutex_;             ///< The writer thread and last-seen saves.
+  std::unique_ptr<rocksdb::Env> env_;                   ///< Declared first: it must outlive the database.
+  std::mutex write_mutex_;                              ///< The writer thread and last-seen saves.
+  std::function<void(const Error&)> on_unrecoverable_;  ///< Guarded by write_mutex_.
   bool needs_resume_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -809,7 +821,7 @@ Result<std::unique_ptr<EventStore>> open_primary_store(const StoreOptions& optio
     return make_error(ErrorCode::io_error,
                       fmt::format("cannot create data directory {}: {}", options.path, error.message()));
   }
-  auto database = Database::open_primary(options.path, options.file_hooks);
+  auto database = Database::open_primary(options.path, options.file_hooks, options.on_unrecoverable_storage);
   if (!database) return database.error();
   auto recovered = recover_state(**database);
   if (!recovered) return recovered.error();

@@ -128,6 +128,32 @@ TEST_CASE("disk faults: writes answer 503 STORAGE_UNAVAILABLE, reads go on, writ
   CHECK(std::count(types.begin(), types.end(), "AgentRegistered") == 2);
 }
 
+TEST_CASE(
+    "disk faults: after an I/O error RocksDB cannot resume from, serve stops cleanly and a restart "
+    "recovers") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  const std::string fault = dir.file("disk-is-failing");
+  std::string agent_id;
+  {
+    MusterServer server(data, {"--enable-test-hooks", "--test-fail-writes-while", fault});
+    agent_id = register_agent(server, "host-1").agent_id;
+    std::ofstream(fault) << "eio\n";
+    check_error(server.post("/api/v1/agents/register", registration_body("host-2").dump()), 503,
+                "STORAGE_UNAVAILABLE");
+    std::filesystem::remove(fault);
+    // The disk is fine again, but RocksDB keeps the error: the next write finds out, and muster stops.
+    check_error(server.post("/api/v1/agents/register", registration_body("host-2").dump()), 503,
+                "STORAGE_UNAVAILABLE");
+    REQUIRE(eventually([&] { return server.log_text().find("\"msg\":\"stopped\"") != std::string::npos; }));
+    CHECK(server.log_text().find("cannot take writes again without a restart") != std::string::npos);
+    CHECK(server.terminate() == 1);
+  }
+  MusterServer again(data);
+  CHECK(get_agent(again, agent_id).at("status") == "ONLINE");
+  CHECK(register_agent(again, "host-2").status == 201);
+}
+
 TEST_CASE("corrupt data: a damaged or truncated file stops serve with a message naming it") {
   TempDir dir;
   SUBCASE("a bit flipped in a table file") {

@@ -102,8 +102,15 @@ TEST_CASE("overload: a saturated writer or agent answers 503 with Retry-After, l
   }
   CHECK(registrations.by_status[201] > 0);
   CHECK(heartbeats.by_status[200] > 0);
-  // Bounded queues keep memory flat: no more than 64 MiB over the idle server.
-  CHECK(rss_loaded < rss_before + 64 * 1024);
+  // Bounded queues keep memory flat: no more than 64 MiB over the idle server
+  // (256 MiB under AddressSanitizer, whose per-thread shadow and fake stacks
+  // grow with the connection threads the load starts).
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr std::size_t kGrowthKib = 256 * 1024;
+#else
+  constexpr std::size_t kGrowthKib = 64 * 1024;
+#endif
+  CHECK(rss_loaded < rss_before + kGrowthKib);
 
   // Recovered by itself once the load stopped.
   const Registered after = register_agent(server, "after-the-storm");

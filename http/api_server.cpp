@@ -104,6 +104,12 @@ void reply_failure(Call& call, const Error& error) {
   reply_error(call, mapping.status, error.message, error.reason.empty() ? mapping.code : error.reason);
 }
 
+// Refuses a presented credential that is malformed, unknown or revoked:
+// 401 with `code`, counted by the failure throttle (reply_failure does).
+void refuse_credential(Call& call, const std::string& message, const std::string& code) {
+  reply_failure(call, make_error(ErrorCode::unauthenticated, message, code));
+}
+
 std::string new_request_id() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
   return fmt::format("{:016x}", generator());
@@ -176,7 +182,7 @@ struct ApiServer::Impl {
   bool wait_for_projection(Call& call);
   bool authenticate(Call& call, const Endpoint& endpoint);
   bool authorize_operator(Call& call, const std::string& credential, Role needed);
-  bool authenticate_agent(Call& call, const std::string& credential);
+  bool authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented);
   AgentAccess access_of(const Call& call) const;
   bool org_visible_to(const Call& call, const std::optional<std::string>& org) const;
 
@@ -427,10 +433,10 @@ bool ApiServer::Impl::authenticate(Call& call, const Endpoint& endpoint) {
                     kInvalidAgentToken);
         return false;
       }
-      return authenticate_agent(call, *credential);
+      return authenticate_agent(call, read_agent_token(*credential));
     case Credential::agent_or_api_key:
-      if (credential && read_agent_token(*credential)) {
-        return authenticate_agent(call, *credential);
+      if (auto presented = credential ? read_agent_token(*credential) : std::nullopt) {
+        return authenticate_agent(call, std::move(presented));
       }
       break;
     case Credential::api_key: break;
@@ -445,9 +451,7 @@ bool ApiServer::Impl::authenticate(Call& call, const Endpoint& endpoint) {
 bool ApiServer::Impl::authorize_operator(Call& call, const std::string& credential, Role needed) {
   const auto principal = backends.projections->access().authenticate(credential);
   if (!principal) {
-    // Only a presented, wrong credential counts: a missing header is not a guess.
-    auth_throttle.record_failure(call.request.remote_addr);
-    reply_error(call, 401, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
+    refuse_credential(call, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
     return false;
   }
   if (!role_allows(principal->role, needed)) {
@@ -464,11 +468,11 @@ bool ApiServer::Impl::authorize_operator(Call& call, const std::string& credenti
 
 // Reads the agent's token. Whether the agent accepts it is checked by its
 // actor with the command; only a token naming another agent is checked here.
-bool ApiServer::Impl::authenticate_agent(Call& call, const std::string& credential) {
-  call.agent_token = read_agent_token(credential);
+bool ApiServer::Impl::authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented) {
+  constexpr const char* kRefusal = "the agent token is malformed, unknown or revoked";
+  call.agent_token = std::move(presented);
   if (!call.agent_token) {
-    auth_throttle.record_failure(call.request.remote_addr);
-    reply_error(call, 401, "the agent token is malformed, unknown or revoked", kInvalidAgentToken);
+    refuse_credential(call, kRefusal, kInvalidAgentToken);
     return false;
   }
   call.context.principal = "agent:" + call.agent_token->agent_id;
@@ -480,8 +484,7 @@ bool ApiServer::Impl::authenticate_agent(Call& call, const std::string& credenti
     if (verified.error().code == ErrorCode::unavailable) {
       reply_failure(call, verified.error());
     } else {
-      auth_throttle.record_failure(call.request.remote_addr);
-      reply_error(call, 401, "the agent token is malformed, unknown or revoked", kInvalidAgentToken);
+      refuse_credential(call, kRefusal, kInvalidAgentToken);
     }
     return false;
   }
@@ -524,10 +527,11 @@ void ApiServer::Impl::handle_register(Call& call) {
   const auto grant =
       credential ? access.admit_enrollment(*credential, backends.clock->now_ms()) : std::nullopt;
   if (!grant) {
-    if (credential) auth_throttle.record_failure(call.request.remote_addr);
-    return reply_error(call, 401,
-                       "registration needs a live enrollment token: Authorization: Bearer <enrollment token>",
-                       "INVALID_ENROLLMENT_TOKEN");
+    constexpr const char* kRefusal =
+        "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";
+    // Only a presented, wrong credential counts: a missing header is not a guess.
+    if (credential) return refuse_credential(call, kRefusal, "INVALID_ENROLLMENT_TOKEN");
+    return reply_error(call, 401, kRefusal, "INVALID_ENROLLMENT_TOKEN");
   }
   // The use held for this registration ends however the handler does.
   std::optional<std::uint64_t> used_at;

@@ -83,13 +83,22 @@ AgentPage FleetProjection::list(const AgentFilter& filter, std::size_t limit,
   return page;
 }
 
+const AgentState* FleetProjection::registered(const std::string& agent_id) const {
+  const auto found = agents_.find(agent_id);
+  if (found == agents_.end() || found->second.status == AgentStatus::unregistered) return nullptr;
+  return &found->second;
+}
+
 std::optional<AgentState> FleetProjection::find(const std::string& agent_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const auto found = agents_.find(agent_id);
-  if (found == agents_.end() || found->second.status == AgentStatus::unregistered) {
-    return std::nullopt;
-  }
-  return found->second;
+  const auto* agent = registered(agent_id);
+  return agent ? std::optional<AgentState>(*agent) : std::nullopt;
+}
+
+std::optional<std::string> FleetProjection::org_of(const std::string& agent_id) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto* agent = registered(agent_id);
+  return agent ? std::optional<std::string>(agent->org) : std::nullopt;
 }
 
 FleetStats FleetProjection::stats(std::string_view org_scope) const {

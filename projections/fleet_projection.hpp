@@ -57,6 +57,8 @@ class FleetProjection {
 
   /// Any agent ever registered, listed or not.
   std::optional<AgentState> find(const std::string& agent_id) const;
+  /// The organization of any agent ever registered (without copying its state).
+  std::optional<std::string> org_of(const std::string& agent_id) const;
 
   /// Counts over the organizations `org_scope` covers ("*": all).
   FleetStats stats(std::string_view org_scope) const;
@@ -66,6 +68,8 @@ class FleetProjection {
   std::vector<AgentState> snapshot() const;
 
  private:
+  /// The agent if it was ever registered; the caller holds `mutex_`.
+  const AgentState* registered(const std::string& agent_id) const;
   void count(const AgentState& state, int delta);
   static void count_into(FleetStats& stats, const AgentState& state, int delta);
 

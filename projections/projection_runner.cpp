@@ -34,10 +34,7 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
 }
 
 std::optional<std::string> ProjectionRunner::organization_of(const std::string& stream) const {
-  if (is_agent_stream(stream)) {
-    const auto agent = fleet_.find(stream);
-    return agent ? std::optional<std::string>(agent->org) : std::nullopt;
-  }
+  if (is_agent_stream(stream)) return fleet_.org_of(stream);
   if (const auto key_id = record_id_of(stream, kApiKeyStreamPrefix)) {
     const auto key = access_.key(*key_id);
     return key ? std::optional<std::string>(key->org) : std::nullopt;

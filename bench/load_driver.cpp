@@ -2,14 +2,25 @@
 ///
 ///   muster_load register  --port P --agents N --token ENROLLMENT_TOKEN [--threads T] [--ids FILE]
 ///   muster_load heartbeat --port P --ids FILE --requests N [--threads T]
+///   muster_load pace      --port P --ids FILE --rate R --seconds S [--silent-every K] [--threads T]
+///   muster_load query     --port P --key API_KEY --paths P1,P2 --rate R --seconds S
+///   muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl
 ///
 /// `register` writes "<agent_id> <agent_token>" lines to FILE; `heartbeat`
 /// sends each agent's token (a line without one sends none, for servers that
 /// predate agent authentication).
 ///
+/// `pace` heartbeats the agents of FILE in order at a steady R per second for
+/// S seconds, skipping every K-th agent (they stay silent); its latencies run
+/// from when each heartbeat was due, so falling behind shows. `query` GETs the
+/// paths in turn at R per second and prints one line per path.
+/// `offline-report` reads `muster replay --format jsonl` and reports, for
+/// every AgentWentOffline, how long after the agent's deadline (last seen +
+/// timeout) it came, and how many went offline that `pace` kept heartbeating.
+///
 /// Each thread keeps one keep-alive connection. Prints one JSON line with the
-/// rate and latency percentiles. Every run is bounded by its count and stops
-/// by itself.
+/// rate and latency percentiles. Every run is bounded by its count or time and
+/// stops by itself.
 
 #include <algorithm>
 #include <atomic>
@@ -17,13 +28,17 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "common/time_format.hpp"
 
 namespace {
 
@@ -37,12 +52,28 @@ struct Args {
   std::size_t threads = 64;
   std::string ids_path;
   std::string enrollment_token;
+  double rate = 1000;
+  double seconds = 10;
+  std::size_t silent_every = 0;  ///< 0: none silent.
+  std::string api_key;
+  std::vector<std::string> paths;
+  std::string events_path;
 };
 
 struct AgentCredential {
   std::string agent_id;
   std::string token;
 };
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find(separator, start)) != std::string::npos; start = end + 1) {
+    parts.push_back(text.substr(start, end - start));
+  }
+  parts.push_back(text.substr(start));
+  return parts;
+}
 
 bool parse_args(int argc, char** argv, Args& args) {
   if (argc < 2) return false;
@@ -62,10 +93,23 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.ids_path = value;
     else if (name == "--token")
       args.enrollment_token = value;
+    else if (name == "--rate")
+      args.rate = std::stod(value);
+    else if (name == "--seconds")
+      args.seconds = std::stod(value);
+    else if (name == "--silent-every")
+      args.silent_every = std::stoul(value);
+    else if (name == "--key")
+      args.api_key = value;
+    else if (name == "--paths")
+      args.paths = split(value, ',');
+    else if (name == "--events")
+      args.events_path = value;
     else
       return false;
   }
-  return args.mode == "register" || args.mode == "heartbeat";
+  return args.mode == "register" || args.mode == "heartbeat" || args.mode == "pace" || args.mode == "query" ||
+         args.mode == "offline-report";
 }
 
 struct Totals {
@@ -84,12 +128,17 @@ std::string failure_of(const httplib::Result& answer, std::initializer_list<int>
 }
 
 // Runs `count` requests spread over `threads` threads; `request(client, index)`
-// sends one and returns what went wrong, or empty on success.
+// sends one and returns what went wrong, or empty on success. With `rate`,
+// request i is due i / rate seconds after the start, none is sent past
+// `args.seconds`, and latencies count from the due time.
 template <class Request>
-Totals run(const Args& args, std::size_t count, Request request, double& seconds) {
+Totals run(const Args& args, std::size_t count, Request request, double& seconds,
+           std::optional<double> rate = std::nullopt) {
   std::atomic<std::size_t> next{0};
   std::vector<Totals> per_thread(args.threads);
   const auto started = Clock::now();
+  const auto stop_at =
+      started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
   std::vector<std::thread> threads;
   for (std::size_t thread_idx = 0; thread_idx < args.threads; ++thread_idx) {
     threads.emplace_back([&, thread_idx] {
@@ -99,7 +148,13 @@ Totals run(const Args& args, std::size_t count, Request request, double& seconds
       client.set_read_timeout(30, 0);
       Totals& totals = per_thread[thread_idx];
       for (std::size_t index = next++; index < count; index = next++) {
-        const auto sent = Clock::now();
+        auto sent = Clock::now();
+        if (rate) {
+          sent = started +
+                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(index / *rate));
+          if (sent >= stop_at) break;
+          std::this_thread::sleep_until(sent);
+        }
         const std::string failure = request(client, index);
         totals.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
         if (!failure.empty()) {
@@ -126,18 +181,178 @@ double percentile(const std::vector<double>& sorted, double fraction) {
   return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(fraction * sorted.size()))];
 }
 
-void report(const Args& args, std::size_t count, const Totals& totals, double seconds) {
+nlohmann::json summary(const Args& args, std::size_t count, const Totals& totals, double seconds) {
+  return {{"mode", args.mode},
+          {"requests", count},
+          {"threads", args.threads},
+          {"failures", totals.failures},
+          {"failure_kinds", totals.failure_kinds},
+          {"seconds", seconds},
+          {"per_second", count / seconds},
+          {"p50_ms", percentile(totals.latencies_ms, 0.50)},
+          {"p99_ms", percentile(totals.latencies_ms, 0.99)},
+          {"max_ms", totals.latencies_ms.empty() ? 0 : totals.latencies_ms.back()}};
+}
+
+int report(const Args& args, std::size_t count, const Totals& totals, double seconds) {
+  std::puts(summary(args, count, totals, seconds).dump().c_str());
+  return totals.failures == 0 ? 0 : 1;
+}
+
+std::vector<AgentCredential> read_agents(const std::string& path) {
+  std::vector<AgentCredential> agents;
+  std::ifstream in(path);
+  for (AgentCredential agent; in >> agent.agent_id;) {
+    if (in.peek() == ' ') in >> agent.token;
+    agents.push_back(agent);
+    agent.token.clear();
+  }
+  return agents;
+}
+
+bool is_silent(const Args& args, std::size_t index) {
+  return args.silent_every > 0 && index % args.silent_every == args.silent_every - 1;
+}
+
+std::string send_heartbeat(httplib::Client& client, const AgentCredential& agent) {
+  const std::string path = "/api/v1/agents/" + agent.agent_id + "/heartbeat";
+  httplib::Headers headers;
+  if (!agent.token.empty()) headers.emplace("Authorization", "Bearer " + agent.token);
+  return failure_of(client.Post(path, headers, R"({"status":"online"})", "application/json"), {200});
+}
+
+int register_agents(const Args& args) {
+  std::vector<AgentCredential> agents(args.agents);
+  const httplib::Headers enrollment = {{"Authorization", "Bearer " + args.enrollment_token}};
+  const std::string run_tag = fmt::format("{:x}", Clock::now().time_since_epoch().count());
+  double seconds = 0;
+  const Totals totals = run(
+      args, args.agents,
+      [&](httplib::Client& client, std::size_t index) {
+        const std::string body = fmt::format(
+            R"({{"instance_id":"bench-{}-{}","name":"agent-{}","hostname":"host-{}.bench","version":"1.0","type":"bench","labels":{{"shard":"{}"}}}})",
+            run_tag, index, index, index, index % 16);
+        auto answer = client.Post("/api/v1/agents/register", enrollment, body, "application/json");
+        std::string failure = failure_of(answer, {200, 201});
+        if (failure.empty()) {
+          const auto registered = nlohmann::json::parse(answer->body);
+          agents[index] = {registered.at("agent_id"), registered.value("agent_token", "")};
+        }
+        return failure;
+      },
+      seconds);
+  if (!args.ids_path.empty()) {
+    std::ofstream out(args.ids_path);
+    for (const AgentCredential& agent : agents) {
+      if (!agent.agent_id.empty()) out << agent.agent_id << ' ' << agent.token << '\n';
+    }
+  }
+  return report(args, args.agents, totals, seconds);
+}
+
+int heartbeat(const Args& args) {
+  const auto agents = read_agents(args.ids_path);
+  if (agents.empty()) {
+    std::fputs("no agent ids to heartbeat\n", stderr);
+    return 2;
+  }
+  double seconds = 0;
+  const Totals totals = run(
+      args, args.requests,
+      [&](httplib::Client& client, std::size_t index) {
+        return send_heartbeat(client, agents[index % agents.size()]);
+      },
+      seconds);
+  return report(args, args.requests, totals, seconds);
+}
+
+int pace(const Args& args) {
+  std::vector<AgentCredential> speaking;
+  const auto agents = read_agents(args.ids_path);
+  for (std::size_t index = 0; index < agents.size(); ++index) {
+    if (!is_silent(args, index)) speaking.push_back(agents[index]);
+  }
+  if (speaking.empty()) {
+    std::fputs("no agent ids to heartbeat\n", stderr);
+    return 2;
+  }
+  const auto count = static_cast<std::size_t>(args.rate * args.seconds);
+  double seconds = 0;
+  const Totals totals = run(
+      args, count,
+      [&](httplib::Client& client, std::size_t index) {
+        return send_heartbeat(client, speaking[index % speaking.size()]);
+      },
+      seconds, args.rate);
+  return report(args, totals.latencies_ms.size(), totals, seconds);
+}
+
+int query(Args args) {
+  if (args.paths.empty()) return 2;
+  std::vector<Totals> by_path(args.paths.size());
+  const httplib::Headers headers = {{"Authorization", "Bearer " + args.api_key}};
+  args.threads = 1;
+  double seconds = 0;
+  run(
+      args, static_cast<std::size_t>(args.rate * args.seconds),
+      [&](httplib::Client& client, std::size_t index) {
+        const std::size_t which = index % args.paths.size();
+        const auto sent = Clock::now();
+        std::string failure = failure_of(client.Get(args.paths[which], headers), {200});
+        Totals& totals = by_path[which];
+        totals.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
+        if (!failure.empty()) ++totals.failures, ++totals.failure_kinds[failure];
+        return failure;
+      },
+      seconds, args.rate);
+  std::size_t failures = 0;
+  for (std::size_t which = 0; which < args.paths.size(); ++which) {
+    Totals& totals = by_path[which];
+    std::sort(totals.latencies_ms.begin(), totals.latencies_ms.end());
+    auto line = summary(args, totals.latencies_ms.size(), totals, seconds);
+    line["path"] = args.paths[which];
+    std::puts(line.dump().c_str());
+    failures += totals.failures;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+// Reads `muster replay --format jsonl` for the AgentWentOffline events.
+int offline_report(const Args& args) {
+  const auto agents = read_agents(args.ids_path);
+  std::unordered_map<std::string, bool> silent;  // agent id -> was it left silent
+  for (std::size_t index = 0; index < agents.size(); ++index)
+    silent[agents[index].agent_id] = is_silent(args, index);
+  std::ifstream in(args.events_path);
+  std::vector<double> lags_ms;
+  std::size_t wrongly_offline = 0;
+  std::size_t expected_offline = 0;
+  for (const auto& [agent_id, left_silent] : silent) expected_offline += left_silent ? 1 : 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"AgentWentOffline\"") == std::string::npos) continue;
+    const auto event = nlohmann::json::parse(line);
+    const auto known = silent.find(event.at("stream").get<std::string>());
+    if (known == silent.end()) continue;
+    if (!known->second) {
+      ++wrongly_offline;
+      continue;
+    }
+    const auto time_ms = muster::parse_rfc3339(event.at("time").get<std::string>());
+    if (!time_ms) return 2;
+    const auto& data = event.at("data");
+    const double deadline_ms = data.at("last_seen").get<double>() + data.at("timeout_ms").get<double>();
+    lags_ms.push_back(static_cast<double>(*time_ms) - deadline_ms);
+  }
+  std::sort(lags_ms.begin(), lags_ms.end());
   const nlohmann::json line = {{"mode", args.mode},
-                               {"requests", count},
-                               {"threads", args.threads},
-                               {"failures", totals.failures},
-                               {"failure_kinds", totals.failure_kinds},
-                               {"seconds", seconds},
-                               {"per_second", count / seconds},
-                               {"p50_ms", percentile(totals.latencies_ms, 0.50)},
-                               {"p99_ms", percentile(totals.latencies_ms, 0.99)},
-                               {"max_ms", totals.latencies_ms.empty() ? 0 : totals.latencies_ms.back()}};
+                               {"silent_agents", expected_offline},
+                               {"went_offline", lags_ms.size()},
+                               {"wrongly_offline", wrongly_offline},
+                               {"lag_p50_ms", percentile(lags_ms, 0.50)},
+                               {"lag_p99_ms", percentile(lags_ms, 0.99)},
+                               {"lag_max_ms", lags_ms.empty() ? 0 : lags_ms.back()}};
   std::puts(line.dump().c_str());
+  return 0;
 }
 
 }  // namespace
@@ -147,60 +362,16 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv, args)) {
     std::fputs(
         "usage: muster_load register --port P --agents N --token T [--threads T] [--ids FILE]\n"
-        "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n",
+        "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n"
+        "       muster_load pace --port P --ids FILE --rate R --seconds S [--silent-every K] [--threads T]\n"
+        "       muster_load query --port P --key API_KEY --paths P1,P2 --rate R --seconds S\n"
+        "       muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl\n",
         stderr);
     return 2;
   }
-  double seconds = 0;
-  if (args.mode == "register") {
-    std::vector<AgentCredential> agents(args.agents);
-    const httplib::Headers enrollment = {{"Authorization", "Bearer " + args.enrollment_token}};
-    const std::string run_tag = fmt::format("{:x}", Clock::now().time_since_epoch().count());
-    const Totals totals = run(
-        args, args.agents,
-        [&](httplib::Client& client, std::size_t index) {
-          const std::string body = fmt::format(
-              R"({{"instance_id":"bench-{}-{}","name":"agent-{}","hostname":"host-{}.bench","version":"1.0","type":"bench","labels":{{"shard":"{}"}}}})",
-              run_tag, index, index, index, index % 16);
-          auto answer = client.Post("/api/v1/agents/register", enrollment, body, "application/json");
-          std::string failure = failure_of(answer, {200, 201});
-          if (failure.empty()) {
-            const auto registered = nlohmann::json::parse(answer->body);
-            agents[index] = {registered.at("agent_id"), registered.value("agent_token", "")};
-          }
-          return failure;
-        },
-        seconds);
-    report(args, args.agents, totals, seconds);
-    if (!args.ids_path.empty()) {
-      std::ofstream out(args.ids_path);
-      for (const AgentCredential& agent : agents) {
-        if (!agent.agent_id.empty()) out << agent.agent_id << ' ' << agent.token << '\n';
-      }
-    }
-    return totals.failures == 0 ? 0 : 1;
-  }
-  std::vector<AgentCredential> agents;
-  std::ifstream in(args.ids_path);
-  for (AgentCredential agent; in >> agent.agent_id;) {
-    if (in.peek() == ' ') in >> agent.token;
-    agents.push_back(agent);
-    agent.token.clear();
-  }
-  if (agents.empty()) {
-    std::fputs("no agent ids to heartbeat\n", stderr);
-    return 2;
-  }
-  const Totals totals = run(
-      args, args.requests,
-      [&](httplib::Client& client, std::size_t index) {
-        const AgentCredential& agent = agents[index % agents.size()];
-        const std::string path = "/api/v1/agents/" + agent.agent_id + "/heartbeat";
-        httplib::Headers headers;
-        if (!agent.token.empty()) headers.emplace("Authorization", "Bearer " + agent.token);
-        return failure_of(client.Post(path, headers, R"({"status":"online"})", "application/json"), {200});
-      },
-      seconds);
-  report(args, args.requests, totals, seconds);
-  return totals.failures == 0 ? 0 : 1;
+  if (args.mode == "register") return register_agents(args);
+  if (args.mode == "heartbeat") return heartbeat(args);
+  if (args.mode == "pace") return pace(args);
+  if (args.mode == "query") return query(args);
+  return offline_report(args);
 }

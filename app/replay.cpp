@@ -74,18 +74,35 @@ std::pair<std::string, std::string> cause_of(const Event& event) {
   return {text("principal"), text("source")};
 }
 
-void print_event(const Event& event, ReplayFormat format) {
-  std::string line;
-  if (format == ReplayFormat::jsonl) {
-    line = http::event_to_json(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } else {
-    const auto [principal, source] = cause_of(event);
-    line = fmt::format(kTableRow, event.position, format_rfc3339(event.time_ms), event.stream, event.version,
-                       event.type, principal, source, event.data);
+// Formats events into a buffer written out in large blocks: the whole log
+// goes through here.
+class EventPrinter {
+ public:
+  explicit EventPrinter(ReplayFormat format) : format_(format) {}
+  ~EventPrinter() { flush(); }
+
+  void print(const Event& event) {
+    if (format_ == ReplayFormat::jsonl) {
+      http::append_event_jsonl(buffer_, event);
+    } else {
+      const auto [principal, source] = cause_of(event);
+      buffer_ += fmt::format(kTableRow, event.position, format_rfc3339(event.time_ms), event.stream,
+                             event.version, event.type, principal, source, event.data);
+      buffer_ += '\n';
+    }
+    if (buffer_.size() >= kFlushBytes) flush();
   }
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stdout);
-}
+
+  void flush() {
+    std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
+    buffer_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kFlushBytes = 1 << 20;
+  const ReplayFormat format_;
+  std::string buffer_;
+};
 
 int print_state_at(const EventStore& store, const std::string& agent_id, TimeMs at_ms) {
   AgentState state;
@@ -130,10 +147,12 @@ int run_replay(const ReplayOptions& options) {
   if (options.at_ms) return print_state_at(store, *agent_id, *options.at_ms);
 
   if (options.format == ReplayFormat::table) print_table_header();
+  EventPrinter printer(options.format);
   Status read = for_each_event(store, agent_id, [&](const Event& event) {
-    if (selected(event, options)) print_event(event, options.format);
+    if (selected(event, options)) printer.print(event);
     return true;
   });
+  printer.flush();
   if (!read) return fail(read.error().message);
   return std::fflush(stdout) == 0 ? 0 : 1;
 }

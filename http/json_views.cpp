@@ -1,5 +1,10 @@
 #include "http/json_views.hpp"
 
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
 #include "common/time_format.hpp"
 
 namespace muster::http {
@@ -12,7 +17,63 @@ json embedded_json(const std::string& text) {
   return parsed.is_discarded() ? json(text) : parsed;
 }
 
+// True when `text` is a string JSON needs no escapes for: copied as is.
+bool plain_json_string(std::string_view text) {
+  for (const unsigned char c : text) {
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return false;
+  }
+  return true;
+}
+
+void append_json_string(std::string& out, const std::string& text) {
+  if (plain_json_string(text)) {
+    out += '"';
+    out += text;
+    out += '"';
+  } else {
+    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
+// What muster stores as data and meta is the dump of a JSON object: '{' to
+// '}' with no raw control characters. Anything else (a foreign or damaged
+// record) goes through the parser, as in event_to_json.
+void append_embedded_json(std::string& out, const std::string& text) {
+  const bool stored_object = text.size() >= 2 && text.front() == '{' && text.back() == '}' &&
+                             std::none_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20; });
+  if (stored_object) {
+    out += text;
+  } else {
+    out += embedded_json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
 }  // namespace
+
+void append_event_jsonl(std::string& out, const Event& event) {
+  // Events come in time order: format each second once.
+  thread_local TimeMs cached_second = -1;
+  thread_local std::string cached_time;
+  const TimeMs second = event.time_ms - ((event.time_ms % 1000) + 1000) % 1000;
+  if (second != cached_second) {
+    cached_second = second;
+    cached_time = format_rfc3339(second);
+  }
+  const auto millis = static_cast<int>(event.time_ms - second);
+  out += R"({"data":)";
+  append_embedded_json(out, event.data);
+  out += R"(,"meta":)";
+  append_embedded_json(out, event.meta);
+  fmt::format_to(std::back_inserter(out), R"(,"position":{},"schema_version":{},"stream":)", event.position,
+                 event.schema_version);
+  append_json_string(out, event.stream);
+  out += R"(,"time":")";
+  out.append(cached_time, 0, cached_time.size() - 4);  // without "000Z"
+  fmt::format_to(std::back_inserter(out), R"({:03}Z","type":)", millis);
+  append_json_string(out, event.type);
+  fmt::format_to(std::back_inserter(out), R"(,"version":{}}})", event.version);
+  out += '\n';
+}
 
 json event_to_json(const Event& event) {
   return {{"position", event.position},

@@ -21,6 +21,12 @@ namespace muster::http {
 /// and `meta` as JSON values (a string if they do not parse).
 nlohmann::json event_to_json(const Event& event);
 
+/// Appends the line `event_to_json(event).dump()` gives (same keys, same
+/// order) and a newline to `out`, without building a JSON value: replay
+/// writes the whole log this way. `data` and `meta` are copied as stored
+/// when they are JSON objects, as everything muster writes is.
+void append_event_jsonl(std::string& out, const Event& event);
+
 /// When an agent counts as healthy, warning or unhealthy by silence.
 struct HealthThresholds {
   /// Seen within this long: healthy (score 100). Default: 60 s.

@@ -24,6 +24,30 @@ bool matches(const AgentState& state, const AgentFilter& filter) {
   return true;
 }
 
+// The slot of `status` in the by-status index: listed states only.
+std::size_t status_slot(AgentStatus status) {
+  switch (status) {
+    case AgentStatus::online: return 0;
+    case AgentStatus::degraded: return 1;
+    default: return 2;
+  }
+}
+
+// Whether `filter` asks only what the index and the counters answer.
+bool indexed(const AgentFilter& filter) {
+  return !filter.version && !filter.type && filter.labels.empty() && !filter.text;
+}
+
+std::size_t count_of(const FleetStats& stats, std::optional<AgentStatus> status) {
+  if (!status) return stats.total;
+  switch (*status) {
+    case AgentStatus::online: return stats.online;
+    case AgentStatus::degraded: return stats.degraded;
+    case AgentStatus::offline: return stats.offline;
+    default: return 0;
+  }
+}
+
 void adjust(std::map<std::string, std::size_t>& counts, const std::string& key, int delta) {
   auto& count = counts[key];
   count += delta;
@@ -56,20 +80,70 @@ Status FleetProjection::apply(const std::vector<Event>& batch) {
   for (const Event& event : batch) {
     stats_.position = event.position;
     if (!is_agent_stream(event.stream)) continue;
-    AgentState& state = agents_[event.stream];
+    const auto slot = agents_.try_emplace(event.stream).first;
+    AgentState& state = slot->second;
     if (state.agent_id.empty()) state.agent_id = event.stream;
+    const AgentStatus before = state.status;
     count(state, -1);
     Status folded = muster::apply(state, event);
     count(state, +1);
+    if (state.status != before) {
+      index(slot->first, before, false);
+      index(slot->first, state.status, true);
+    }
     if (!folded && first_failure.ok()) first_failure = folded;
   }
   return first_failure;
 }
 
+void FleetProjection::index(const std::string& agent_id, AgentStatus status, bool add) {
+  if (!is_listed(status)) return;
+  auto& ids = listed_by_status_[status_slot(status)];
+  if (add) {
+    ids.insert(&agent_id);
+  } else {
+    ids.erase(&agent_id);
+  }
+}
+
+AgentPage FleetProjection::list_indexed(const AgentFilter& filter, std::size_t limit,
+                                        const std::string& after_agent_id) const {
+  AgentPage page;
+  const FleetStats* counted = &stats_;
+  if (filter.org) {
+    const auto found = stats_by_org_.find(*filter.org);
+    if (found == stats_by_org_.end()) return page;
+    counted = &found->second;
+  }
+  page.total = count_of(*counted, filter.status);
+  // Takes agents from `ids` (ids in order, each a key of agents_) until the page is full.
+  const auto take = [&](auto begin, auto end, auto state_of) {
+    for (auto it = begin; it != end; ++it) {
+      const AgentState& state = state_of(it);
+      if (!matches(state, filter)) continue;
+      if (page.agents.size() == limit) {
+        page.next_after = page.agents.back().agent_id;
+        return;
+      }
+      page.agents.push_back(state);
+    }
+  };
+  if (filter.status) {
+    const auto& ids = listed_by_status_[status_slot(*filter.status)];
+    take(ids.upper_bound(after_agent_id), ids.end(),
+         [&](auto it) -> const AgentState& { return agents_.find(**it)->second; });
+  } else {
+    take(agents_.upper_bound(after_agent_id), agents_.end(),
+         [](auto it) -> const AgentState& { return it->second; });
+  }
+  return page;
+}
+
 AgentPage FleetProjection::list(const AgentFilter& filter, std::size_t limit,
                                 const std::string& after_agent_id) const {
-  AgentPage page;
   std::shared_lock<std::shared_mutex> lock(mutex_);
+  if (indexed(filter)) return list_indexed(filter, limit, after_agent_id);
+  AgentPage page;
   for (const auto& [agent_id, state] : agents_) {
     if (!matches(state, filter)) continue;
     ++page.total;

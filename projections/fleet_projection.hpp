@@ -5,9 +5,11 @@
 ///
 /// Thread-safe: one writer (the runner) and many readers (HTTP handlers).
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -53,6 +55,8 @@ class FleetProjection {
   Status apply(const std::vector<Event>& batch);
 
   /// Listed agents matching `filter` with id > `after_agent_id`, at most `limit`.
+  /// Filters on status and organization only cost the page (the counters give
+  /// the total); any other criterion scans every agent.
   AgentPage list(const AgentFilter& filter, std::size_t limit, const std::string& after_agent_id) const;
 
   /// Any agent ever registered, listed or not.
@@ -70,6 +74,20 @@ class FleetProjection {
  private:
   /// The agent if it was ever registered; the caller holds `mutex_`.
   const AgentState* registered(const std::string& agent_id) const;
+  /// `list` for filters the index and counters answer; the caller holds `mutex_`.
+  AgentPage list_indexed(const AgentFilter& filter, std::size_t limit,
+                         const std::string& after_agent_id) const;
+  void index(const std::string& agent_id, AgentStatus status, bool add);
+
+  /// Agents ids by status: online, degraded, offline, in id order. The ids
+  /// are the keys of `agents_`, whose nodes never move.
+  struct ById {
+    using is_transparent = void;
+    bool operator()(const std::string* left, const std::string* right) const { return *left < *right; }
+    bool operator()(const std::string* left, const std::string& right) const { return *left < right; }
+    bool operator()(const std::string& left, const std::string* right) const { return left < *right; }
+  };
+  std::array<std::set<const std::string*, ById>, 3> listed_by_status_;
   void count(const AgentState& state, int delta);
   static void count_into(FleetStats& stats, const AgentState& state, int delta);
 

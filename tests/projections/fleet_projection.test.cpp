@@ -204,3 +204,52 @@ TEST_CASE("lists and counts per organization") {
   CHECK(runner.organization_of(FleetFixture::fmt_id(2)) == std::optional<std::string>("acme"));
   CHECK_FALSE(runner.organization_of(FleetFixture::fmt_id(99)).has_value());
 }
+
+TEST_CASE("lists by status and organization, served from the index, equal a scan of every agent") {
+  FleetFixture fleet;
+  for (int number = 1; number <= 40; ++number)
+    fleet.add(number, "1.0", "otel", {}, number % 3 ? "acme" : "globex");
+  HeartbeatReport degraded;
+  degraded.status = AgentStatus::degraded;
+  for (int number = 1; number <= 40; ++number) {
+    AgentState& agent = fleet.agents[FleetFixture::fmt_id(number)];
+    if (number % 4 == 0) fleet.commit(agent.agent_id, decide_timeout(agent, 0, 0, 1, 1, "{}"));
+    if (number % 5 == 0) fleet.commit(agent.agent_id, decide_heartbeat(agent, degraded, "{}"));
+    if (number % 7 == 0) fleet.commit(agent.agent_id, decide_deregister(agent, "{}"));
+    // Offline, then back online: leaves the offline index.
+    if (number % 8 == 0) fleet.commit(agent.agent_id, decide_heartbeat(agent, {}, "{}"));
+  }
+  ProjectionRunner runner(*fleet.store);
+  runner.catch_up();
+  const FleetProjection& projection = runner.fleet();
+
+  const std::vector<std::optional<AgentStatus>> statuses = {std::nullopt, AgentStatus::online,
+                                                            AgentStatus::degraded, AgentStatus::offline};
+  const std::vector<std::optional<std::string>> orgs = {std::nullopt, "acme", "globex", "initech"};
+  for (const auto& status : statuses) {
+    for (const auto& org : orgs) {
+      AgentFilter indexed;
+      indexed.status = status;
+      indexed.org = org;
+      AgentFilter scanned = indexed;
+      scanned.text = "";  // matches every agent, and is not indexed
+      for (const std::size_t limit : {1, 3, 100}) {
+        std::string after;
+        do {
+          CAPTURE(limit);
+          CAPTURE(after);
+          const AgentPage fast = projection.list(indexed, limit, after);
+          const AgentPage slow = projection.list(scanned, limit, after);
+          CHECK(ids_of(fast) == ids_of(slow));
+          CHECK(fast.total == slow.total);
+          CHECK(fast.next_after == slow.next_after);
+          after = fast.next_after.value_or("");
+        } while (!after.empty());
+      }
+    }
+  }
+  AgentFilter offline;
+  offline.status = AgentStatus::offline;
+  // 4, 12 and 36: 28 is deregistered, and the multiples of 5 and of 8 heartbeat again.
+  CHECK(projection.list(offline, 100, "").total == 3);
+}

@@ -387,8 +387,16 @@ class RocksDbEventStore : public EventStore {
   Result<std::vector<Event>> read_log(std::uint64_t from_position, std::size_t max_count) const final {
     std::shared_lock lifetime(lifetime_mutex_);
     if (!database_) return stopped_error();
-    if (auto status = refresh(*database_); !status) return status.error();
-    return database_->read_log(from_position, max_count);
+    // A full batch leaves more to read in what this view already holds: only
+    // a read that reached the view's end brings it up to date first. (A
+    // secondary's catch-up rereads the MANIFEST and starts threads to open
+    // tables: once per batch it took most of a replay's time.)
+    if (log_end_reached_) {
+      if (auto status = refresh(*database_); !status) return status.error();
+    }
+    auto events = database_->read_log(from_position, max_count);
+    log_end_reached_ = !events || events->size() < max_count;
+    return events;
   }
 
   Result<std::vector<LastSeen>> load_last_seen() const final {
@@ -413,6 +421,8 @@ class RocksDbEventStore : public EventStore {
 
   // Shared by reads, exclusive for closing.
   mutable std::shared_mutex lifetime_mutex_;
+  /// False while the last read_log returned a full batch (see read_log).
+  mutable std::atomic<bool> log_end_reached_{true};
   std::unique_ptr<Database> database_;
 };
 

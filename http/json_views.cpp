@@ -1,7 +1,6 @@
 #include "http/json_views.hpp"
 
 #include <algorithm>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -23,6 +22,11 @@ bool plain_json_string(std::string_view text) {
     if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return false;
   }
   return true;
+}
+
+void append_number(std::string& out, std::uint64_t number) {
+  const fmt::format_int digits(number);
+  out.append(digits.data(), digits.size());
 }
 
 void append_json_string(std::string& out, const std::string& text) {
@@ -59,19 +63,27 @@ void append_event_jsonl(std::string& out, const Event& event) {
     cached_second = second;
     cached_time = format_rfc3339(second);
   }
-  const auto millis = static_cast<int>(event.time_ms - second);
+  const auto millis = static_cast<unsigned>(event.time_ms - second);
   out += R"({"data":)";
   append_embedded_json(out, event.data);
   out += R"(,"meta":)";
   append_embedded_json(out, event.meta);
-  fmt::format_to(std::back_inserter(out), R"(,"position":{},"schema_version":{},"stream":)", event.position,
-                 event.schema_version);
+  out += R"(,"position":)";
+  append_number(out, event.position);
+  out += R"(,"schema_version":)";
+  append_number(out, event.schema_version);
+  out += R"(,"stream":)";
   append_json_string(out, event.stream);
   out += R"(,"time":")";
   out.append(cached_time, 0, cached_time.size() - 4);  // without "000Z"
-  fmt::format_to(std::back_inserter(out), R"({:03}Z","type":)", millis);
+  const char digits[] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                         static_cast<char>('0' + millis % 10), 'Z', '"'};
+  out.append(digits, sizeof digits);
+  out += R"(,"type":)";
   append_json_string(out, event.type);
-  fmt::format_to(std::back_inserter(out), R"(,"version":{}}})", event.version);
+  out += R"(,"version":)";
+  append_number(out, event.version);
+  out += '}';
   out += '\n';
 }
 

@@ -88,53 +88,65 @@ void set_status(AgentState& state, AgentStatus status, TimeMs time_ms) {
   state.status = status;
 }
 
-// Folds the payload into `next`; returns the reason it cannot, or empty.
-std::string fold_payload(AgentState& next, const Event& event, const json& data) {
+// Folds the payload into `state`; returns the reason it cannot, or empty.
+// Each branch reads everything it needs before it changes anything, so a
+// bad payload leaves `state` untouched without folding into a copy (which
+// cost a copy of the whole state per event at recovery).
+std::string fold_payload(AgentState& state, const Event& event, const json& data) {
   const std::string& type = event.type;
   if (type == agent_events::kRegistered) {
+    std::string agent_id;
+    std::string instance_id;
+    std::string org = state.org;
     AgentProfile profile;
-    if (!read_string(data, "agent_id", next.agent_id) ||
-        !read_string(data, "instance_id", next.instance_id) || !read_profile_fields(data, profile)) {
+    if (!read_string(data, "agent_id", agent_id) || !read_string(data, "instance_id", instance_id) ||
+        !read_profile_fields(data, profile)) {
       return "bad AgentRegistered payload";
     }
     // Agents registered before organizations existed belong to the default one.
-    if (data.contains("org") && !read_string(data, "org", next.org)) return "bad AgentRegistered org";
-    next.profile = std::move(profile);
-    next.registered_at_ms = event.time_ms;
-    if (!is_live(next.status)) next.online_since_ms = event.time_ms;
-    set_status(next, AgentStatus::online, event.time_ms);
+    if (data.contains("org") && !read_string(data, "org", org)) return "bad AgentRegistered org";
+    if (agent_id != event.stream) return "agent_id differs from the stream id";
+    state.agent_id = std::move(agent_id);
+    state.instance_id = std::move(instance_id);
+    state.org = std::move(org);
+    state.profile = std::move(profile);
+    state.registered_at_ms = event.time_ms;
+    if (!is_live(state.status)) state.online_since_ms = event.time_ms;
+    set_status(state, AgentStatus::online, event.time_ms);
   } else if (type == agent_events::kTokenIssued) {
     AgentCredentials credentials;
     if (!read_string(data, "token_sha256", credentials.token_sha256)) return "bad AgentTokenIssued payload";
     const auto grace = data.find("previous_valid_until");
     if (grace != data.end()) {
       if (!grace->is_number_integer()) return "bad AgentTokenIssued previous_valid_until";
-      credentials.previous_token_sha256 = next.credentials.token_sha256;
+      credentials.previous_token_sha256 = state.credentials.token_sha256;
       credentials.previous_valid_until_ms = grace->get<TimeMs>();
     }
-    next.credentials = std::move(credentials);
+    state.credentials = std::move(credentials);
   } else if (type == agent_events::kUpdated) {
     const auto changes = data.find("changes");
-    if (changes == data.end() || !changes->is_object() || !read_profile_fields(*changes, next.profile)) {
+    AgentProfile profile = state.profile;
+    if (changes == data.end() || !changes->is_object() || !read_profile_fields(*changes, profile)) {
       return "bad AgentUpdated payload";
     }
+    state.profile = std::move(profile);
   } else if (type == agent_events::kStatusChanged) {
     AgentStatus to = AgentStatus::online;
     if (!read_status(data, "to", to) || !is_live(to)) return "bad AgentStatusChanged payload";
-    set_status(next, to, event.time_ms);
+    set_status(state, to, event.time_ms);
   } else if (type == agent_events::kWentOffline) {
-    set_status(next, AgentStatus::offline, event.time_ms);
+    set_status(state, AgentStatus::offline, event.time_ms);
   } else if (type == agent_events::kCameOnline) {
     AgentStatus status = AgentStatus::online;
     if (!read_status(data, "status", status) || !is_live(status)) return "bad AgentCameOnline payload";
-    next.online_since_ms = event.time_ms;
-    set_status(next, status, event.time_ms);
+    state.online_since_ms = event.time_ms;
+    set_status(state, status, event.time_ms);
   } else if (type == agent_events::kDeregistered) {
-    set_status(next, AgentStatus::deregistered, event.time_ms);
-    next.credentials = {};
+    set_status(state, AgentStatus::deregistered, event.time_ms);
+    state.credentials = {};
   } else if (type == agent_events::kDecommissioned) {
-    set_status(next, AgentStatus::decommissioned, event.time_ms);
-    next.credentials = {};
+    set_status(state, AgentStatus::decommissioned, event.time_ms);
+    state.credentials = {};
   } else {
     return "unknown event type (written by a newer muster?)";
   }
@@ -187,15 +199,15 @@ Status apply(AgentState& state, const Event& event) {
   if (event.type != agent_events::kRegistered && state.status == AgentStatus::unregistered) {
     return corrupt(event, "first event of a stream must be AgentRegistered");
   }
-  // Fold into a copy so that a bad payload leaves `state` untouched.
-  AgentState next = state;
-  const std::string problem = fold_payload(next, event, data);
+  // A registration names the agent in its payload (checked by fold_payload).
+  if (event.type != agent_events::kRegistered && state.agent_id != event.stream) {
+    return corrupt(event, "agent_id differs from the stream id");
+  }
+  const std::string problem = fold_payload(state, event, data);
   if (!problem.empty()) return corrupt(event, problem);
-  if (next.agent_id != event.stream) return corrupt(event, "agent_id differs from the stream id");
-  next.version = event.version;
-  next.last_position = event.position;
-  next.updated_at_ms = event.time_ms;
-  state = std::move(next);
+  state.version = event.version;
+  state.last_position = event.position;
+  state.updated_at_ms = event.time_ms;
   return Status::success();
 }
 

@@ -79,9 +79,14 @@ struct Model {
   }
 };
 
+// Thrown to main, so that the server being checked and the temp dir are
+// cleaned up on the way (std::exit left the server running).
+struct Violation {
+  std::string what;
+};
+
 [[noreturn]] void violation(const std::string& what) {
-  std::fprintf(stderr, "VIOLATION: %s\n", what.c_str());
-  std::exit(1);
+  throw Violation{what};
 }
 
 httplib::Headers bearer(const std::string& credential) {
@@ -286,16 +291,7 @@ bool parse(int argc, char** argv, Options& options) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Options options;
-  if (!parse(argc, argv, options)) {
-    std::fputs(
-        "usage: muster_crashloop [--cycles N] [--power-loss] [--durability fsync|wal] [--clients N] [--seed "
-        "N] "
-        "[--data DIR]\n",
-        stderr);
-    return 2;
-  }
+int run(const Options& options) {
   muster::testing::TempDir temp;
   const std::string data = options.data_dir.empty() ? temp.file("data") : options.data_dir;
   const std::string ledger = temp.file("sync-ledger");
@@ -351,4 +347,22 @@ int main(int argc, char** argv) {
                           .dump()
                           .c_str());
   return 0;
+}
+
+int main(int argc, char** argv) {
+  Options options;
+  if (!parse(argc, argv, options)) {
+    std::fputs(
+        "usage: muster_crashloop [--cycles N] [--power-loss] [--durability fsync|wal] [--clients N] [--seed "
+        "N] "
+        "[--data DIR]\n",
+        stderr);
+    return 2;
+  }
+  try {
+    return run(options);
+  } catch (const Violation& found) {
+    std::fprintf(stderr, "VIOLATION: %s\n", found.what.c_str());
+    return 1;
+  }
 }

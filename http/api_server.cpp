@@ -1,8 +1,5 @@
 #include "http/api_server.hpp"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <sys/socket.h>
 
 #include <atomic>
@@ -16,6 +13,7 @@
 
 #include "actors/credential_records.hpp"
 #include "common/log.hpp"
+#include "common/thread_class.hpp"
 #include "common/time_format.hpp"
 #include "http/connection_pool.hpp"
 #include "http/request_parsing.hpp"
@@ -111,20 +109,6 @@ void reply_failure(Call& call, const Error& error) {
 // 401 with `code`, counted by the failure throttle (reply_failure does).
 void refuse_credential(Call& call, const std::string& message, const std::string& code) {
   reply_failure(call, make_error(ErrorCode::unauthenticated, message, code));
-}
-
-// Agents' traffic (heartbeats, registrations) runs as SCHED_BATCH, so that
-// an operator's query wakes up ahead of it when a fleet saturates the CPU:
-// BATCH threads do not preempt on wakeup, ordinary ones do. Each connection
-// keeps its thread, so the class changes only when a thread moves between
-// kinds of callers. Unprivileged threads may switch either way.
-void serve_at_class_of(bool agent_traffic) {
-  thread_local bool batch = false;
-  if (agent_traffic == batch) return;
-  const sched_param normal{0};
-  if (pthread_setschedparam(pthread_self(), agent_traffic ? SCHED_BATCH : SCHED_OTHER, &normal) == 0) {
-    batch = agent_traffic;
-  }
 }
 
 std::string new_request_id() {
@@ -341,7 +325,9 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
   }
   call.params = std::move(match.params);
   const Credential credential = match.handler->credential;
-  serve_at_class_of(credential == Credential::agent_token || credential == Credential::enrollment_token);
+  const bool agent_traffic =
+      credential == Credential::agent_token || credential == Credential::enrollment_token;
+  set_thread_class(agent_traffic ? ThreadClass::agent_traffic : ThreadClass::interactive);
   if (!authenticate(call, *match.handler)) return;
   (this->*(match.handler->handler))(call);
 }

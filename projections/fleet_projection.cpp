@@ -86,6 +86,8 @@ Status FleetProjection::apply(const std::vector<Event>& batch) {
     const AgentStatus before = state.status;
     count(state, -1);
     Status folded = muster::apply(state, event);
+    // Lists and counts never show the token's digests: the actors hold them.
+    state.credentials = {};
     count(state, +1);
     if (state.status != before) {
       index(slot->first, before, false);

@@ -1,6 +1,7 @@
 #pragma once
 /// The fleet read model: every agent's state folded from the log with the
-/// same `apply` the actors use, plus the counters behind /stats. Fed by a
+/// same `apply` the actors use (less the agent token's digests, which only
+/// the actors check), plus the counters behind /stats. Fed by a
 /// `ProjectionRunner`; rebuilt from position 1 it equals what the live run built.
 ///
 /// Thread-safe: one writer (the runner) and many readers (HTTP handlers).

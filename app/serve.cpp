@@ -18,8 +18,6 @@
 namespace muster::app {
 namespace {
 
-// Blocks SIGTERM and SIGINT in this thread and every thread it starts, so
-// that `wait_for_stop_signal` alone receives them.
 // Every open connection holds a descriptor: allow as many as the hard limit
 // does (Debian's soft default, 1024, is below what --http-threads serves).
 void raise_descriptor_limit() {
@@ -30,6 +28,8 @@ void raise_descriptor_limit() {
     log::warn("cannot raise the open-file limit", {{"errno", errno}});
 }
 
+// Blocks SIGTERM and SIGINT in this thread and every thread it starts, so
+// that `wait_for_stop_signal` alone receives them.
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);

@@ -38,14 +38,22 @@ bool indexed(const AgentFilter& filter) {
   return !filter.version && !filter.type && filter.labels.empty() && !filter.text;
 }
 
+// The counter of `status` in `stats` (const or not); null for a status
+// that is not listed.
+template <class Stats>
+auto status_counter(Stats& stats, AgentStatus status) -> decltype(&stats.online) {
+  switch (status) {
+    case AgentStatus::online: return &stats.online;
+    case AgentStatus::degraded: return &stats.degraded;
+    case AgentStatus::offline: return &stats.offline;
+    default: return nullptr;
+  }
+}
+
 std::size_t count_of(const FleetStats& stats, std::optional<AgentStatus> status) {
   if (!status) return stats.total;
-  switch (*status) {
-    case AgentStatus::online: return stats.online;
-    case AgentStatus::degraded: return stats.degraded;
-    case AgentStatus::offline: return stats.offline;
-    default: return 0;
-  }
+  const auto* counter = status_counter(stats, *status);
+  return counter ? *counter : 0;
 }
 
 void adjust(std::map<std::string, std::size_t>& counts, const std::string& key, int delta) {
@@ -58,12 +66,7 @@ void adjust(std::map<std::string, std::size_t>& counts, const std::string& key, 
 
 void FleetProjection::count_into(FleetStats& stats, const AgentState& state, int delta) {
   stats.total += delta;
-  switch (state.status) {
-    case AgentStatus::online: stats.online += delta; break;
-    case AgentStatus::degraded: stats.degraded += delta; break;
-    case AgentStatus::offline: stats.offline += delta; break;
-    default: break;
-  }
+  if (auto* counter = status_counter(stats, state.status)) *counter += delta;
   adjust(stats.by_version, state.profile.version, delta);
   adjust(stats.by_type, state.profile.type, delta);
 }
@@ -90,21 +93,21 @@ Status FleetProjection::apply(const std::vector<Event>& batch) {
     state.credentials = {};
     count(state, +1);
     if (state.status != before) {
-      index(slot->first, before, false);
-      index(slot->first, state.status, true);
+      index(*slot, before, false);
+      index(*slot, state.status, true);
     }
     if (!folded && first_failure.ok()) first_failure = folded;
   }
   return first_failure;
 }
 
-void FleetProjection::index(const std::string& agent_id, AgentStatus status, bool add) {
+void FleetProjection::index(const Entry& agent, AgentStatus status, bool add) {
   if (!is_listed(status)) return;
-  auto& ids = listed_by_status_[status_slot(status)];
+  auto& agents = listed_by_status_[status_slot(status)];
   if (add) {
-    ids.insert(&agent_id);
+    agents.insert(&agent);
   } else {
-    ids.erase(&agent_id);
+    agents.erase(&agent);
   }
 }
 
@@ -118,10 +121,10 @@ AgentPage FleetProjection::list_indexed(const AgentFilter& filter, std::size_t l
     counted = &found->second;
   }
   page.total = count_of(*counted, filter.status);
-  // Takes agents from `ids` (ids in order, each a key of agents_) until the page is full.
-  const auto take = [&](auto begin, auto end, auto state_of) {
+  // Takes agents from [begin, end), entries of agents_ in id order, until the page is full.
+  const auto take = [&](auto begin, auto end, auto entry_of) {
     for (auto it = begin; it != end; ++it) {
-      const AgentState& state = state_of(it);
+      const AgentState& state = entry_of(it).second;
       if (!matches(state, filter)) continue;
       if (page.agents.size() == limit) {
         page.next_after = page.agents.back().agent_id;
@@ -131,12 +134,10 @@ AgentPage FleetProjection::list_indexed(const AgentFilter& filter, std::size_t l
     }
   };
   if (filter.status) {
-    const auto& ids = listed_by_status_[status_slot(*filter.status)];
-    take(ids.upper_bound(after_agent_id), ids.end(),
-         [&](auto it) -> const AgentState& { return agents_.find(**it)->second; });
+    const auto& listed = listed_by_status_[status_slot(*filter.status)];
+    take(listed.upper_bound(after_agent_id), listed.end(), [](auto it) -> const Entry& { return **it; });
   } else {
-    take(agents_.upper_bound(after_agent_id), agents_.end(),
-         [](auto it) -> const AgentState& { return it->second; });
+    take(agents_.upper_bound(after_agent_id), agents_.end(), [](auto it) -> const Entry& { return *it; });
   }
   return page;
 }

@@ -78,17 +78,19 @@ class FleetProjection {
   /// `list` for filters the index and counters answer; the caller holds `mutex_`.
   AgentPage list_indexed(const AgentFilter& filter, std::size_t limit,
                          const std::string& after_agent_id) const;
-  void index(const std::string& agent_id, AgentStatus status, bool add);
+  using Entry = std::map<std::string, AgentState>::value_type;
+  void index(const Entry& agent, AgentStatus status, bool add);
 
-  /// Agents ids by status: online, degraded, offline, in id order. The ids
-  /// are the keys of `agents_`, whose nodes never move.
+  /// Listed agents by status: online, degraded, offline, in id order. They
+  /// point into `agents_`, whose nodes never move, so a page reads the
+  /// states without looking them up.
   struct ById {
     using is_transparent = void;
-    bool operator()(const std::string* left, const std::string* right) const { return *left < *right; }
-    bool operator()(const std::string* left, const std::string& right) const { return *left < right; }
-    bool operator()(const std::string& left, const std::string* right) const { return left < *right; }
+    bool operator()(const Entry* left, const Entry* right) const { return left->first < right->first; }
+    bool operator()(const Entry* left, const std::string& right) const { return left->first < right; }
+    bool operator()(const std::string& left, const Entry* right) const { return left < right->first; }
   };
-  std::array<std::set<const std::string*, ById>, 3> listed_by_status_;
+  std::array<std::set<const Entry*, ById>, 3> listed_by_status_;
   void count(const AgentState& state, int delta);
   static void count_into(FleetStats& stats, const AgentState& state, int delta);
 

@@ -74,12 +74,11 @@ std::pair<std::string, std::string> cause_of(const Event& event) {
   return {text("principal"), text("source")};
 }
 
-// Formats events into a buffer written out in large blocks: the whole log
-// goes through here.
+// Formats events into a buffer written out in large blocks (the whole log
+// goes through here); `flush` writes what is left.
 class EventPrinter {
  public:
   explicit EventPrinter(ReplayFormat format) : format_(format) {}
-  ~EventPrinter() { flush(); }
 
   void print(const Event& event) {
     if (format_ == ReplayFormat::jsonl) {

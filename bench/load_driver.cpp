@@ -116,6 +116,14 @@ struct Totals {
   std::vector<double> latencies_ms;
   std::size_t failures = 0;
   std::map<std::string, std::size_t> failure_kinds;  ///< "status 503" or the httplib error.
+
+  /// One answer: its latency since `sent`, and what went wrong (empty: nothing).
+  void record(Clock::time_point sent, const std::string& failure) {
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
+    if (failure.empty()) return;
+    ++failures;
+    ++failure_kinds[failure];
+  }
 };
 
 // What went wrong with one answer, or empty if it had an expected status.
@@ -155,12 +163,7 @@ Totals run(const Args& args, std::size_t count, Request request, double& seconds
           if (sent >= stop_at) break;
           std::this_thread::sleep_until(sent);
         }
-        const std::string failure = request(client, index);
-        totals.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-        if (!failure.empty()) {
-          ++totals.failures;
-          ++totals.failure_kinds[failure];
-        }
+        totals.record(sent, request(client, index));
       }
     });
   }
@@ -299,9 +302,7 @@ int query(Args args) {
         const std::size_t which = index % args.paths.size();
         const auto sent = Clock::now();
         std::string failure = failure_of(client.Get(args.paths[which], headers), {200});
-        Totals& totals = by_path[which];
-        totals.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-        if (!failure.empty()) ++totals.failures, ++totals.failure_kinds[failure];
+        by_path[which].record(sent, failure);
         return failure;
       },
       seconds, args.rate);

@@ -3,6 +3,8 @@
 /// time. muster stores only digests; a plaintext secret exists in the answer
 /// that issues it and nowhere else (no log line, no event, no error).
 
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,11 +17,23 @@ namespace muster {
 /// Errors: `internal` if the OS has no randomness to give.
 Result<std::string> random_token(std::size_t byte_count);
 
+/// A SHA-256 digest: what muster keeps of every secret, 32 bytes in memory
+/// (its lowercase hex form in events).
+using Sha256 = std::array<std::uint8_t, 32>;
+
+Sha256 sha256(std::string_view text);
+
 /// Lowercase hex SHA-256 of `text`.
 std::string sha256_hex(std::string_view text);
 
+/// 64 lowercase hex digits.
+std::string to_hex(const Sha256& digest);
+/// The digest written as 64 hex digits (either case); nullopt for anything else.
+std::optional<Sha256> sha256_from_hex(std::string_view hex);
+
 /// True if equal; the time taken depends only on the lengths.
 bool constant_time_equal(std::string_view left, std::string_view right);
+bool constant_time_equal(const Sha256& left, const Sha256& right);
 
 /// A credential as muster issues it: "<prefix>_<id>_<secret>". The id names
 /// the record to check against, so verifying costs one lookup and one digest.

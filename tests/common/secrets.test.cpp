@@ -41,3 +41,19 @@ TEST_CASE("split_credential reads <prefix>_<id>_<secret> with an id of fixed len
     CHECK_FALSE(split_credential(bad, "mk", 16).has_value());
   }
 }
+
+TEST_CASE("a digest reads back from its hex form, and nothing else reads as one") {
+  const Sha256 digest = sha256("abc");
+  CHECK(to_hex(digest) == sha256_hex("abc"));
+  CHECK(sha256_from_hex(to_hex(digest)) == digest);
+  std::string upper = to_hex(digest);
+  for (char& digit : upper) digit = static_cast<char>(std::toupper(static_cast<unsigned char>(digit)));
+  CHECK(sha256_from_hex(upper) == digest);
+  for (const std::string& bad : {std::string(), to_hex(digest).substr(1), to_hex(digest) + "0",
+                                 "g" + to_hex(digest).substr(1)}) {
+    CAPTURE(bad);
+    CHECK_FALSE(sha256_from_hex(bad).has_value());
+  }
+  CHECK(constant_time_equal(digest, sha256("abc")));
+  CHECK_FALSE(constant_time_equal(digest, sha256("abd")));
+}

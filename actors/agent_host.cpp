@@ -182,8 +182,10 @@ struct HostConfig : caf::actor_system_config {
 }  // namespace
 
 struct AgentHost::Impl {
-  Impl(EventStore& store_in, const Clock& clock_in, AgentHostOptions options_in)
+  Impl(EventStore& store_in, LastSeenStore& last_seen_store_in, const Clock& clock_in,
+       AgentHostOptions options_in)
       : store(store_in),
+        last_seen_store(last_seen_store_in),
         clock(clock_in),
         options(std::move(options_in)),
         config(options),
@@ -228,6 +230,7 @@ struct AgentHost::Impl {
   }
 
   EventStore& store;
+  LastSeenStore& last_seen_store;
   const Clock& clock;
   const AgentHostOptions options;
   TimeMs started_at_ms = 0;
@@ -552,9 +555,9 @@ AgentHost::~AgentHost() {
   stop();
 }
 
-Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clock& clock,
-                                                    AgentHostOptions options) {
-  auto impl = std::make_unique<Impl>(store, clock, std::move(options));
+Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, LastSeenStore& last_seen,
+                                                    const Clock& clock, AgentHostOptions options) {
+  auto impl = std::make_unique<Impl>(store, last_seen, clock, std::move(options));
   impl->started_at_ms = clock.now_ms();
   impl->supervisor = impl->system.spawn<caf::detached>(supervisor_actor, impl.get());
 
@@ -573,10 +576,13 @@ Result<std::unique_ptr<AgentHost>> AgentHost::start(EventStore& store, const Clo
     next_position = batch->back().position + 1;
   }
   impl->recovery.fold_ms = clock.now_ms() - impl->started_at_ms;
-  auto saved = store.load_last_seen();
-  if (!saved) return saved.error();
+  std::vector<LastSeen> saved;
+  Status loaded = last_seen.for_each([&saved](std::string_view key, TimeMs time_ms) {
+    saved.push_back({std::string(key), time_ms});
+  });
+  if (!loaded) return loaded.error();
   const TimeMs spawn_started_ms = clock.now_ms();
-  impl->last_seen.load(*saved);
+  impl->last_seen.load(saved);
   for (auto& [agent_id, state] : agents) {
     const auto seen = impl->last_seen.find(agent_id);
     const TimeMs last_seen_ms = seen ? seen->last_seen_ms : state.updated_at_ms;
@@ -682,7 +688,7 @@ std::size_t AgentHost::fire_due_timeouts() {
 Status AgentHost::Impl::flush_last_seen() {
   auto dirty = last_seen.take_dirty();
   if (dirty.empty()) return Status::success();
-  Status saved = store.save_last_seen(dirty);
+  Status saved = last_seen_store.save(dirty);
   if (!saved) last_seen.restore_dirty(dirty);
   return saved;
 }

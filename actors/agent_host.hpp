@@ -25,6 +25,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
+#include "eventstore/last_seen_store.hpp"
 
 namespace muster {
 
@@ -107,12 +108,14 @@ struct RecoveryStats {
 
 class AgentHost {
  public:
-  /// Rebuilds every agent from `store` and starts serving. Agents whose
-  /// deadline passed while the server was down get one full timeout from now.
-  /// `store` and `clock` must outlive the host. Errors: those of reading the
-  /// log, and `corruption` if an event cannot be folded.
-  static Result<std::unique_ptr<AgentHost>> start(EventStore& store, const Clock& clock,
-                                                  AgentHostOptions options);
+  /// Rebuilds every agent from `store` and the times saved in `last_seen`,
+  /// and starts serving; saves last-seen times back to `last_seen`. Agents
+  /// whose deadline passed while the server was down get one full timeout
+  /// from now. `store`, `last_seen` and `clock` must outlive the host.
+  /// Errors: those of reading the log or the last-seen times, and
+  /// `corruption` if an event cannot be folded.
+  static Result<std::unique_ptr<AgentHost>> start(EventStore& store, LastSeenStore& last_seen,
+                                                  const Clock& clock, AgentHostOptions options);
   ~AgentHost();
   AgentHost(const AgentHost&) = delete;
   AgentHost& operator=(const AgentHost&) = delete;

@@ -62,7 +62,9 @@ std::optional<std::string> record_id_of(std::string_view stream, std::string_vie
 
 Result<std::uint64_t> revoke_credential(EventStore& store, const std::string& stream,
                                         const char* revoked_type, RecordKind kind, const std::string& meta) {
-  const std::uint64_t version = store.stream_version(stream);
+  const auto current = store.stream_version(stream);
+  if (!current) return current.error();
+  const std::uint64_t version = *current;
   if (version == 0) {
     return make_error(ErrorCode::not_found, fmt::format("no {} with this id", kind.noun),
                       fmt::format("{}_NOT_FOUND", kind.code));

@@ -39,9 +39,9 @@ std::optional<LastSeenTable::Entry> LastSeenTable::find(const std::string& agent
 
 void LastSeenTable::load(const std::vector<LastSeen>& saved) {
   for (const LastSeen& item : saved) {
-    Shard& shard = shard_for(item.stream);
+    Shard& shard = shard_for(item.key);
     std::lock_guard<std::mutex> lock(shard.mutex);
-    shard.slots[item.stream].entry.last_seen_ms = item.time_ms;
+    shard.slots[item.key].entry.last_seen_ms = item.time_ms;
   }
 }
 
@@ -61,9 +61,9 @@ std::vector<LastSeen> LastSeenTable::take_dirty() {
 
 void LastSeenTable::restore_dirty(const std::vector<LastSeen>& unsaved) {
   for (const LastSeen& item : unsaved) {
-    Shard& shard = shard_for(item.stream);
+    Shard& shard = shard_for(item.key);
     std::lock_guard<std::mutex> lock(shard.mutex);
-    mark_dirty(shard, item.stream, shard.slots[item.stream]);
+    mark_dirty(shard, item.key, shard.slots[item.key]);
   }
 }
 

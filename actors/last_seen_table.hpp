@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
-#include "eventstore/event_store.hpp"
+#include "eventstore/last_seen_store.hpp"
 
 namespace muster {
 

@@ -168,7 +168,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_count(text, options.api.max_body_bytes, std::size_t{1} << 30);
   };
   flags.with_value["--max-pending-appends"] = [&](const std::string& text) {
-    return set_count(text, options.store.max_pending_appends, 100'000'000);
+    return set_count(text, options.store.store.max_pending_appends, 100'000'000);
   };
   flags.with_value["--max-agent-queue"] = [&](const std::string& text) {
     return set_count(text, options.host.max_queued_commands, 1'000'000);

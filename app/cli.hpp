@@ -10,13 +10,13 @@
 #include "actors/agent_host.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
-#include "eventstore/event_store.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "http/api_server.hpp"
 
 namespace muster::app {
 
 struct ServeOptions {
-  StoreOptions store;
+  RocksDbOptions store;
   AgentHostOptions host;
   http::ApiServerOptions api;
   log::Level log_level = log::Level::info;

@@ -9,9 +9,9 @@
 namespace muster::app {
 
 int run_keys_create(const KeysCreateOptions& options) {
-  StoreOptions store_options;
+  RocksDbOptions store_options;
   store_options.path = options.data_dir;
-  auto opened = open_rocksdb_event_store(store_options);
+  auto opened = open_rocksdb_storage(store_options);
   if (!opened) {
     std::fprintf(stderr, "muster keys create: cannot open %s: %s\n%s", options.data_dir.c_str(),
                  opened.error().message.c_str(),
@@ -20,7 +20,8 @@ int run_keys_create(const KeysCreateOptions& options) {
                      : "");
     return 1;
   }
-  auto issued = issue_api_key(**opened, options.name, options.role, options.org, R"({"cause":"cli"})");
+  auto issued =
+      issue_api_key((*opened)->events(), options.name, options.role, options.org, R"({"cause":"cli"})");
   if (!issued) {
     std::fprintf(stderr, "muster keys create: %s\n", issued.error().message.c_str());
     return 1;

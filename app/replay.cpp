@@ -126,12 +126,12 @@ int print_state_at(const EventStore& store, const std::string& agent_id, TimeMs 
 }  // namespace
 
 int run_replay(const ReplayOptions& options) {
-  StoreOptions store_options;
+  RocksDbOptions store_options;
   store_options.path = options.data_dir;
   store_options.read_only = true;
-  auto opened = open_rocksdb_event_store(store_options);
+  auto opened = open_rocksdb_storage(store_options);
   if (!opened) return fail(fmt::format("cannot open {}: {}", options.data_dir, opened.error().message));
-  const EventStore& store = **opened;
+  const EventStore& store = (*opened)->events();
 
   std::optional<std::string> agent_id = options.agent_id;
   if (options.instance_id) {
@@ -140,8 +140,10 @@ int run_replay(const ReplayOptions& options) {
     if (!*found) return fail(fmt::format("no agent registered with instance id '{}'", *options.instance_id));
     agent_id = *found;
   }
-  if (agent_id && store.stream_version(*agent_id) == 0) {
-    return fail(fmt::format("no agent with id {}", *agent_id));
+  if (agent_id) {
+    const auto version = store.stream_version(*agent_id);
+    if (!version) return fail(version.error().message);
+    if (*version == 0) return fail(fmt::format("no agent with id {}", *agent_id));
   }
   if (options.at_ms) return print_state_at(store, *agent_id, *options.at_ms);
 

@@ -91,12 +91,12 @@ int run_serve(const ServeOptions& options) {
   raise_descriptor_limit();
   SystemClock clock;
 
-  StoreOptions store_options = options.store;
-  store_options.clock = &clock;
+  RocksDbOptions store_options = options.store;
+  store_options.store.clock = &clock;
   // RocksDB cannot take writes again in this process: stop cleanly (reads
   // and requests in flight finish) and exit 1; a restart recovers the log.
   static std::atomic<bool> storage_failed{false};
-  store_options.on_unrecoverable_storage = [](const Error& error) {
+  store_options.store.on_unrecoverable_storage = [](const Error& error) {
     log::error(
         "the event store cannot take writes again without a restart; muster stops",
         {{"error", error.message},
@@ -117,15 +117,23 @@ int run_serve(const ServeOptions& options) {
         "test file hooks installed: the store's writes are observed or failed on purpose",
         {{"sync_ledger", options.test_sync_ledger}, {"fail_writes_while", options.test_fail_writes_while}});
   }
-  auto opened = open_rocksdb_event_store(store_options);
+  auto opened = open_rocksdb_storage(store_options);
   if (!opened) {
     log::error("cannot open the event store", {{"data", options.store.path},
                                                {"error", opened.error().message},
                                                {"hint", storage_hint(opened.error())}});
     return 1;
   }
-  EventStore& store = **opened;
-  const std::uint64_t head_at_start = store.head_position();
+  Storage& storage = **opened;
+  EventStore& store = storage.events();
+  const auto head = store.head_position();
+  if (!head) {
+    log::error("cannot read the log's head", {{"data", options.store.path},
+                                              {"error", head.error().message},
+                                              {"hint", storage_hint(head.error())}});
+    return 1;
+  }
+  const std::uint64_t head_at_start = *head;
   log::info("event store open", {{"data", options.store.path},
                                  {"durability", durability_name(options.store.durability)},
                                  {"log_position", head_at_start}});
@@ -150,7 +158,7 @@ int run_serve(const ServeOptions& options) {
       crash_injector.check(agent_id);
     };
   }
-  auto host = AgentHost::start(store, clock, host_options);
+  auto host = AgentHost::start(store, storage.last_seen(), clock, host_options);
   if (!host) {
     log::error("cannot recover agents from the log", {{"data", options.store.path},
                                                       {"error", host.error().message},
@@ -193,7 +201,7 @@ int run_serve(const ServeOptions& options) {
   api.stop();
   (*host)->stop();
   projections.stop();
-  store.stop();
+  storage.stop();
   log::info("stopped");
   return storage_failed ? 1 : 0;
 }

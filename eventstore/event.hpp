@@ -1,9 +1,10 @@
 #pragma once
-/// The unit of history. Every change to an agent is an `Event` in the log;
-/// state is a fold over events.
+/// The unit of history. Every change is an `Event` in the log; state is a
+/// fold over events.
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/clock.hpp"
 
@@ -20,7 +21,7 @@ struct NewEvent {
 /// An event as stored.
 struct Event {
   std::uint64_t position = 0;  ///< Global position in the log: contiguous from 1.
-  std::string stream;          ///< Stream id: the agent id.
+  std::string stream;          ///< Stream id, "<kind>:<id>" (agents of old data dirs: a bare UUID).
   std::uint64_t version = 0;   ///< Version within `stream`: contiguous from 1.
   std::string type;
   TimeMs time_ms = 0;  ///< When the store accepted it (UTC, ms).
@@ -33,6 +34,31 @@ inline bool operator==(const Event& left, const Event& right) {
   return left.position == right.position && left.stream == right.stream && left.version == right.version &&
          left.type == right.type && left.time_ms == right.time_ms &&
          left.schema_version == right.schema_version && left.data == right.data && left.meta == right.meta;
+}
+
+/// An event read in place: the strings point into the store's buffers and
+/// live only as long as the call that hands the view out.
+struct EventView {
+  std::uint64_t position = 0;
+  std::string_view stream;
+  std::uint64_t version = 0;
+  std::string_view type;
+  TimeMs time_ms = 0;
+  std::uint32_t schema_version = 1;
+  std::string_view data;
+  std::string_view meta;
+
+  /// An owning copy.
+  Event to_event() const {
+    return Event{position,     std::string(stream), version,           std::string(type),
+                 time_ms,      schema_version,      std::string(data), std::string(meta)};
+  }
+};
+
+/// A view of `event`, valid while it lives.
+inline EventView view_of(const Event& event) {
+  return EventView{event.position,       event.stream, event.version,   event.type,
+                   event.time_ms,        event.schema_version, event.data, event.meta};
 }
 
 }  // namespace muster

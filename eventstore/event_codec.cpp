@@ -54,10 +54,11 @@ class ByteReader {
     return std::nullopt;
   }
 
-  [[nodiscard]] std::optional<std::string> read_string() {
+  /// The string's bytes within the input (no copy).
+  [[nodiscard]] std::optional<std::string_view> read_string() {
     auto length = read_varint();
     if (!length || *length > remaining_.size()) return std::nullopt;
-    std::string text(remaining_.substr(0, *length));
+    std::string_view text = remaining_.substr(0, *length);
     remaining_.remove_prefix(*length);
     return text;
   }
@@ -89,7 +90,7 @@ std::string encode_event(const Event& event) {
   return out;
 }
 
-Result<Event> decode_event(std::string_view bytes) {
+Result<EventView> decode_event_view(std::string_view bytes) {
   ByteReader reader(bytes);
   auto format = reader.read_byte();
   if (!format) return corrupt_event("empty value");
@@ -113,16 +114,22 @@ Result<Event> decode_event(std::string_view bytes) {
   }
   if (!reader.at_end()) return corrupt_event("trailing bytes");
 
-  Event event;
+  EventView event;
   event.position = *position;
-  event.stream = std::move(*stream);
+  event.stream = *stream;
   event.version = *version;
-  event.type = std::move(*type);
+  event.type = *type;
   event.time_ms = zigzag_decode(*time);
   event.schema_version = static_cast<std::uint32_t>(*schema_version);
-  event.data = std::move(*data);
-  event.meta = std::move(*meta);
+  event.data = *data;
+  event.meta = *meta;
   return event;
+}
+
+Result<Event> decode_event(std::string_view bytes) {
+  auto view = decode_event_view(bytes);
+  if (!view) return view.error();
+  return view->to_event();
 }
 
 std::string encode_u64_be(std::uint64_t value) {
@@ -149,6 +156,26 @@ std::string stream_key_prefix(std::string_view stream) {
   std::string prefix(stream);
   prefix.push_back('\0');
   return prefix;
+}
+
+std::string snapshot_entry_key(std::string_view scope, std::string_view key) {
+  return snapshot_entries_begin(scope).append(key);
+}
+
+std::string snapshot_entries_begin(std::string_view scope) {
+  std::string begin = "e";
+  begin.append(scope).push_back('\0');
+  return begin;
+}
+
+std::string snapshot_entries_end(std::string_view scope) {
+  std::string end = "e";
+  end.append(scope).push_back('\1');
+  return end;
+}
+
+std::string snapshot_position_key(std::string_view scope) {
+  return std::string("p").append(scope);
 }
 
 }  // namespace muster::event_codec

@@ -33,6 +33,10 @@ inline constexpr std::uint8_t kEventFormat = 1;
 /// `corruption`, never a crash or an out-of-bounds read.
 [[nodiscard]] Result<Event> decode_event(std::string_view bytes);
 
+/// Decodes like `decode_event`, in place: the view's strings point into
+/// `bytes` (valid as long as they are), so decoding allocates nothing.
+[[nodiscard]] Result<EventView> decode_event_view(std::string_view bytes);
+
 /// `value` as 8 big-endian bytes.
 [[nodiscard]] std::string encode_u64_be(std::uint64_t value);
 
@@ -46,5 +50,21 @@ inline constexpr std::uint8_t kEventFormat = 1;
 
 /// `stream` + '\0': the common prefix of all `stream_version_key`s of `stream`.
 [[nodiscard]] std::string stream_key_prefix(std::string_view stream);
+
+/// Key of an entry in the `snapshots` column family: 'e' + `scope` + '\0' +
+/// `key`. Scopes never contain '\0' (the store refuses them), so a scope's
+/// entries are exactly the keys in [snapshot_entries_begin(scope),
+/// snapshot_entries_end(scope)): one contiguous range.
+[[nodiscard]] std::string snapshot_entry_key(std::string_view scope, std::string_view key);
+
+/// 'e' + `scope` + '\0': the first key of `scope`'s entries, and their common prefix.
+[[nodiscard]] std::string snapshot_entries_begin(std::string_view scope);
+
+/// 'e' + `scope` + '\1': past every key of `scope`'s entries.
+[[nodiscard]] std::string snapshot_entries_end(std::string_view scope);
+
+/// Key of `scope`'s position (8 big-endian bytes) in the `snapshots` column
+/// family: 'p' + `scope`, outside every range of entries.
+[[nodiscard]] std::string snapshot_position_key(std::string_view scope);
 
 }  // namespace muster::event_codec

@@ -56,7 +56,8 @@ void LogFollower::run() {
       std::this_thread::sleep_for(kRetryDelay);
       continue;
     }
-    (void)store_.wait_for_position(next_position_ - 1, kWaitSlice);
+    // A failed wait (a stopped store, say) must not make the loop spin.
+    if (!store_.wait_for_position(next_position_ - 1, kWaitSlice)) std::this_thread::sleep_for(kRetryDelay);
   }
 }
 

@@ -663,9 +663,14 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
     if (auto* invalid = std::get_if<Invalid>(parsed)) return reply_invalid(call, *invalid);
   }
   const std::uint64_t page_size = std::max<std::uint64_t>(1, std::get<std::uint64_t>(limit));
-  const bool visible = call.org_scope == kAllOrgs
-                           ? backends.store->stream_version(agent_id) > 0
-                           : org_visible_to(call, backends.projections->organization_of(agent_id));
+  bool visible = false;
+  if (call.org_scope == kAllOrgs) {
+    const auto version = backends.store->stream_version(agent_id);
+    if (!version) return reply_failure(call, version.error());
+    visible = *version > 0;
+  } else {
+    visible = org_visible_to(call, backends.projections->organization_of(agent_id));
+  }
   if (!visible) return reply_error(call, 404, "no agent with this id", kAgentNotFound);
   const auto events = backends.store->read_stream(agent_id, std::get<std::uint64_t>(from_version), page_size);
   if (!events) return reply_failure(call, events.error());
@@ -713,7 +718,11 @@ void ApiServer::Impl::handle_log_events(Call& call) {
       if (items.size() == page_size) break;
     }
   }
-  if (!reached_head && next > backends.store->head_position()) reached_head = true;
+  if (!reached_head) {
+    const auto head = backends.store->head_position();
+    if (!head) return reply_failure(call, head.error());
+    reached_head = next > *head;
+  }
   reply_json(
       call, 200,
       {{"events", std::move(items)}, {"next_from_position", reached_head ? json(nullptr) : json(next)}});
@@ -721,9 +730,9 @@ void ApiServer::Impl::handle_log_events(Call& call) {
 
 void ApiServer::Impl::handle_stats(Call& call) {
   if (!wait_for_projection(call)) return;
-  reply_json(
-      call, 200,
-      stats_to_json(backends.projections->fleet().stats(call.org_scope), backends.store->head_position()));
+  const auto head = backends.store->head_position();
+  if (!head) return reply_failure(call, head.error());
+  reply_json(call, 200, stats_to_json(backends.projections->fleet().stats(call.org_scope), *head));
 }
 
 // The organization a create request asks for, or a 403 if the caller may not

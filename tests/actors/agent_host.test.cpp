@@ -8,6 +8,7 @@
 #include "actors/agent_events.hpp"
 #include "actors/agent_host.hpp"
 #include "actors/crash_injector.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace muster;
@@ -21,7 +22,8 @@ constexpr TimeMs kTimeoutMs = 10'000;
 struct HostFixture {
   testing::TempDir dir;
   ManualClock clock;
-  std::unique_ptr<EventStore> store;
+  std::unique_ptr<Storage> storage;
+  EventStore* store = nullptr;
   CrashInjector crashes;
   std::unique_ptr<AgentHost> host;
 
@@ -31,10 +33,11 @@ struct HostFixture {
   }
 
   void open_store() {
-    StoreOptions options;
+    RocksDbOptions options;
     options.path = dir.file("data");
-    options.clock = &clock;
-    store = std::move(*open_rocksdb_event_store(options));
+    options.store.clock = &clock;
+    storage = std::move(*open_rocksdb_storage(options));
+    store = &storage->events();
   }
 
   void start_host() {
@@ -43,7 +46,7 @@ struct HostFixture {
     options.run_background_threads = false;
     options.request_timeout_ms = 5'000;
     options.TEST_before_command = [this](const std::string& agent_id) { crashes.check(agent_id); };
-    auto started = AgentHost::start(*store, clock, options);
+    auto started = AgentHost::start(*store, storage->last_seen(), clock, options);
     REQUIRE(started.ok());
     host = std::move(*started);
   }
@@ -106,14 +109,14 @@ SCENARIO("registration is durable, one agent per instance, and recorded with its
   CHECK(first.status == AgentStatus::online);
   CHECK(first.agent_id.size() == 36);
   CHECK(first.position == 2);
-  CHECK(fixture.store->head_position() == 2);
+  CHECK(fixture.store->head_position().value() == 2);
 
   // A repeated registration changes no profile but issues a new token.
   const AgentOutcome again = fixture.register_instance("host-1");
   CHECK_FALSE(again.created);
   CHECK(again.agent_id == first.agent_id);
   CHECK(again.agent_token != first.agent_token);
-  CHECK(fixture.store->head_position() == 3);
+  CHECK(fixture.store->head_position().value() == 3);
 
   const AgentOutcome upgraded = fixture.register_instance("host-1", "1.1");
   CHECK(upgraded.position == 5);
@@ -148,7 +151,7 @@ TEST_CASE("concurrent first registrations of one instance make exactly one agent
   for (const std::string& id : ids) CHECK(id == ids[0]);
   // One AgentRegistered, then one AgentTokenIssued per registration.
   CHECK(fixture.stream_types(ids[0]).front() == agent_events::kRegistered);
-  CHECK(fixture.store->head_position() == 1 + ids.size());
+  CHECK(fixture.store->head_position().value() == 1 + ids.size());
 }
 
 SCENARIO("a silent agent goes offline one timeout after it was last heard from") {
@@ -163,7 +166,7 @@ SCENARIO("a silent agent goes offline one timeout after it was last heard from")
     fixture.fire_timeouts_and_settle(agent);
     THEN("the agent stays online") {
       CHECK(fixture.state_of(agent).status == AgentStatus::online);
-      CHECK(fixture.store->head_position() == 2);
+      CHECK(fixture.store->head_position().value() == 2);
     }
     AND_WHEN("it stays silent until the moved deadline") {
       fixture.clock.advance_ms(kTimeoutMs / 2 - 1);
@@ -267,7 +270,7 @@ TEST_CASE("commands on unknown agents are refused without touching the log") {
   CHECK(fixture.host->heartbeat(nobody, {}, {}, {}).error().reason == kAgentNotFound);
   CHECK(fixture.host->deregister(nobody, {}, {}).error().reason == kAgentNotFound);
   CHECK(fixture.host->decommission(nobody, {}, {}).error().reason == kAgentNotFound);
-  CHECK(fixture.store->head_position() == 0);
+  CHECK(fixture.store->head_position().value() == 0);
 }
 
 TEST_CASE("a stopped host refuses commands") {
@@ -349,7 +352,7 @@ TEST_CASE("organizations: one instance id in two organizations is two agents, ea
   CHECK(in_acme->agent_id != in_globex->agent_id);
   CHECK(in_acme->org == "acme");
 
-  const std::uint64_t head = fixture.store->head_position();
+  const std::uint64_t head = fixture.store->head_position().value();
   for (const auto& refused : {fixture.host->heartbeat(in_acme->agent_id, scoped_to("globex"), {}, {}),
                               fixture.host->deregister(in_acme->agent_id, scoped_to("globex"), {}),
                               fixture.host->decommission(in_acme->agent_id, scoped_to("globex"), {}),
@@ -357,7 +360,7 @@ TEST_CASE("organizations: one instance id in two organizations is two agents, ea
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().reason == kAgentNotFound);
   }
-  CHECK(fixture.store->head_position() == head);
+  CHECK(fixture.store->head_position().value() == head);
   CHECK(fixture.host->deregister(in_acme->agent_id, scoped_to("acme"), {}).ok());
   fixture.restart_host();
   // Placement by (organization, instance id) survives recovery.

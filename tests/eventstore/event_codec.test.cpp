@@ -88,7 +88,25 @@ TEST_SUITE("event_codec") {
       if (!bytes.empty() && round_idx % 2 == 0) bytes[0] = static_cast<char>(event_codec::kEventFormat);
       auto decoded = event_codec::decode_event(bytes);
       if (!decoded.ok()) CHECK(decoded.error().code == ErrorCode::corruption);
+      auto view = event_codec::decode_event_view(bytes);
+      REQUIRE(view.ok() == decoded.ok());
+      if (view.ok()) CHECK(view->to_event() == *decoded);
     }
+  }
+
+  TEST_CASE("decode_event_view reads in place what decode_event copies") {
+    const std::string bytes = event_codec::encode_event(sample_event());
+    auto view = event_codec::decode_event_view(bytes);
+    REQUIRE(view.ok());
+    CHECK(view->to_event() == sample_event());
+    const auto inside = [&](std::string_view field) {
+      return field.data() >= bytes.data() && field.data() + field.size() <= bytes.data() + bytes.size();
+    };
+    CHECK(inside(view->stream));
+    CHECK(inside(view->type));
+    CHECK(inside(view->data));
+    CHECK(inside(view->meta));
+    CHECK(event_codec::decode_event_view(bytes + "x").error().code == ErrorCode::corruption);
   }
 
   TEST_CASE("u64 keys are big-endian so that byte order is numeric order") {
@@ -98,6 +116,29 @@ TEST_SUITE("event_codec") {
     CHECK_FALSE(event_codec::decode_u64_be("short").has_value());
     CHECK(event_codec::stream_version_key("a", 1) == std::string("a\0\0\0\0\0\0\0\0\x01", 10));
     CHECK(event_codec::stream_version_key("a", 2) < event_codec::stream_version_key("a", 256));
+  }
+
+  TEST_CASE("a snapshot scope's entries are one key range, apart from every position") {
+    using event_codec::snapshot_entries_begin;
+    using event_codec::snapshot_entries_end;
+    using event_codec::snapshot_entry_key;
+    using event_codec::snapshot_position_key;
+    CHECK(snapshot_entry_key("agents", "k") == std::string("eagents\0k", 9));
+    CHECK(snapshot_position_key("agents") == "pagents");
+    const auto in_range = [](const std::string& key, const std::string& scope) {
+      return snapshot_entries_begin(scope) <= key && key < snapshot_entries_end(scope);
+    };
+    for (const std::string& key :
+         {std::string(), std::string("\0"), std::string("\xff\xff"), std::string("k")}) {
+      CHECK(in_range(snapshot_entry_key("agents", key), "agents"));
+      // Scopes that extend or prefix another stay out of its range.
+      CHECK_FALSE(in_range(snapshot_entry_key("agents2", key), "agents"));
+      CHECK_FALSE(in_range(snapshot_entry_key("agent", key), "agents"));
+      CHECK_FALSE(in_range(snapshot_entry_key("agents", key), "agent"));
+      CHECK_FALSE(in_range(snapshot_entry_key(std::string("agents\1"), key), "agents"));
+    }
+    CHECK_FALSE(in_range(snapshot_position_key("agents"), "agents"));
+    CHECK(snapshot_position_key("agents") != snapshot_position_key("agents2"));
   }
 
 }  // TEST_SUITE

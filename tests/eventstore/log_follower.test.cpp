@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "eventstore/rocksdb_storage.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace muster {
@@ -12,13 +13,13 @@ namespace {
 
 using testing::TempDir;
 
-std::unique_ptr<EventStore> open_store(const TempDir& dir) {
-  StoreOptions options;
+std::unique_ptr<Storage> open_storage(const TempDir& dir) {
+  RocksDbOptions options;
   options.path = dir.file("data");
   options.durability = Durability::wal;
-  auto store = open_rocksdb_event_store(options);
-  REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message));
-  return std::move(*store);
+  auto storage = open_rocksdb_storage(options);
+  REQUIRE_MESSAGE(storage.ok(), (storage.ok() ? "" : storage.error().message));
+  return std::move(*storage);
 }
 
 void append_events(EventStore& store, const std::string& stream, int count) {
@@ -27,7 +28,7 @@ void append_events(EventStore& store, const std::string& stream, int count) {
     event.type = "Beat";
     event.data = "{}";
     event.meta = "{}";
-    auto result = store.append(stream, store.stream_version(stream), {event});
+    auto result = store.append(stream, store.stream_version(stream).value(), {event});
     REQUIRE(result.ok());
   }
 }
@@ -78,12 +79,13 @@ std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
 TEST_SUITE("log_follower") {
   SCENARIO("stepping a follower by hand") {
     TempDir dir;
-    auto store = open_store(dir);
-    append_events(*store, "a", 5);
+    auto storage = open_storage(dir);
+    EventStore& store = storage->events();
+    append_events(store, "a", 5);
     DeliveryLog deliveries;
 
     WHEN("it starts at position 1 with batches of 2") {
-      LogFollower follower(*store, 1, deliveries.handler(), 2);
+      LogFollower follower(store, 1, deliveries.handler(), 2);
       REQUIRE(follower.deliver_available());
       THEN("it delivers everything in order, in batches of at most 2") {
         CHECK(deliveries.positions() == range(1, 5));
@@ -91,7 +93,7 @@ TEST_SUITE("log_follower") {
         CHECK(follower.next_position() == 6);
       }
       AND_WHEN("more is appended") {
-        append_events(*store, "b", 2);
+        append_events(store, "b", 2);
         REQUIRE(follower.deliver_available());
         THEN("the next step delivers only the new events") {
           CHECK(deliveries.positions() == range(1, 7));
@@ -99,19 +101,19 @@ TEST_SUITE("log_follower") {
       }
     }
     WHEN("it starts in the middle of the log") {
-      LogFollower follower(*store, 4, deliveries.handler());
+      LogFollower follower(store, 4, deliveries.handler());
       REQUIRE(follower.deliver_available());
       CHECK(deliveries.positions() == range(4, 5));
     }
     WHEN("it starts at 0") {
-      LogFollower follower(*store, 0, deliveries.handler());
+      LogFollower follower(store, 0, deliveries.handler());
       CHECK(follower.next_position() == 1);
       REQUIRE(follower.deliver_available());
       CHECK(deliveries.positions() == range(1, 5));
     }
     WHEN("the store cannot be read") {
-      LogFollower follower(*store, 1, deliveries.handler());
-      store->stop();
+      LogFollower follower(store, 1, deliveries.handler());
+      store.stop();
       THEN("the step reports failure and delivers nothing") {
         CHECK_FALSE(follower.deliver_available());
         CHECK(deliveries.positions().empty());
@@ -122,16 +124,17 @@ TEST_SUITE("log_follower") {
 
   TEST_CASE("a started follower catches up, then sees new events live") {
     TempDir dir;
-    auto store = open_store(dir);
-    append_events(*store, "a", 3);
+    auto storage = open_storage(dir);
+    EventStore& store = storage->events();
+    append_events(store, "a", 3);
     DeliveryLog deliveries;
-    LogFollower follower(*store, 1, deliveries.handler(), 2);
+    LogFollower follower(store, 1, deliveries.handler(), 2);
     follower.start();
 
     REQUIRE(deliveries.wait_for_count(3));
     CHECK(deliveries.positions() == range(1, 3));
 
-    append_events(*store, "b", 4);
+    append_events(store, "b", 4);
     REQUIRE(deliveries.wait_for_count(7));
     CHECK(deliveries.positions() == range(1, 7));
 

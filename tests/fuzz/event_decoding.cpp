@@ -5,9 +5,10 @@
 // event each); '5', '6', '7' the same as lines "<version> <time_ms> <type> <data>",
 // which mutations reshape far more easily than length-prefixed bytes.
 //
-// The codec must round-trip, and a fold must either accept an event and move
-// the aggregate to its version, or refuse it with `corruption` and leave the
-// aggregate as it was: a half-applied event would make replicas disagree.
+// The codec must round-trip (decoding in place and to a copy alike), and a
+// fold must either accept an event and move the aggregate to its version, or
+// refuse it with `corruption` and leave the aggregate as it was: a
+// half-applied event would make replicas disagree.
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -40,9 +41,17 @@ void require_corruption(const muster::Status& status) {
 
 void check_decode(std::string_view bytes) {
   const auto decoded = codec::decode_event(bytes);
+  // Decoding in place accepts exactly what decoding to a copy does, and reads the same event.
+  const auto view = codec::decode_event_view(bytes);
+  FUZZ_REQUIRE(view.ok() == decoded.ok());
   if (!decoded) {
     FUZZ_REQUIRE(decoded.error().code == muster::ErrorCode::corruption);
+    FUZZ_REQUIRE(view.error().code == muster::ErrorCode::corruption);
     return;
+  }
+  FUZZ_REQUIRE(view->to_event() == *decoded);
+  for (const std::string_view field : {view->stream, view->type, view->data, view->meta}) {
+    FUZZ_REQUIRE(field.data() >= bytes.data() && field.data() + field.size() <= bytes.data() + bytes.size());
   }
   // Varints may arrive longer than needed, so only the event, not the bytes, must survive.
   const std::string encoded = codec::encode_event(*decoded);

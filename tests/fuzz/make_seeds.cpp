@@ -19,7 +19,7 @@
 #include "actors/credential_records.hpp"
 #include "actors/enrollment_tokens.hpp"
 #include "eventstore/event_codec.hpp"
-#include "eventstore/event_store.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "http/request_parsing.hpp"
 
 namespace {
@@ -75,10 +75,11 @@ struct AgentLife {
 };
 
 void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
-  StoreOptions options;
+  RocksDbOptions options;
   options.path = data_dir;
   options.durability = Durability::wal;
-  auto store = must(open_rocksdb_event_store(options), "open store");
+  auto storage = must(open_rocksdb_storage(options), "open store");
+  EventStore* store = &storage->events();
 
   AgentLife agent{*store, {}};
   Registration registration;

@@ -6,6 +6,7 @@
 #include "actors/access.hpp"
 
 #include "actors/agent_events.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -16,13 +17,15 @@ namespace {
 struct AccessFixture {
   testing::TempDir dir;
   ManualClock clock{1'000'000};  // declared before the store, which reads it until it stops
-  std::unique_ptr<EventStore> store;
+  std::unique_ptr<Storage> storage;
+  EventStore* store = nullptr;
 
   AccessFixture() {
-    StoreOptions options;
+    RocksDbOptions options;
     options.path = dir.file("data");
-    options.clock = &clock;
-    store = std::move(*open_rocksdb_event_store(options));
+    options.store.clock = &clock;
+    storage = std::move(*open_rocksdb_storage(options));
+    store = &storage->events();
   }
 
   IssuedEnrollmentToken issue_token(std::optional<std::uint64_t> max_uses = std::nullopt) {

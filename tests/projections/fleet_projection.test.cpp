@@ -6,6 +6,7 @@
 
 #include "actors/agent_decider.hpp"
 #include "actors/agent_state.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -17,14 +18,16 @@ namespace {
 struct FleetFixture {
   testing::TempDir dir;
   ManualClock clock;
-  std::unique_ptr<EventStore> store;
+  std::unique_ptr<Storage> storage;
+  EventStore* store = nullptr;
   std::map<std::string, AgentState> agents;
 
   FleetFixture() {
-    StoreOptions options;
+    RocksDbOptions options;
     options.path = dir.file("data");
-    options.clock = &clock;
-    store = std::move(*open_rocksdb_event_store(options));
+    options.store.clock = &clock;
+    storage = std::move(*open_rocksdb_storage(options));
+    store = &storage->events();
   }
 
   void commit(const std::string& agent_id, Result<std::vector<NewEvent>> decided) {
@@ -99,7 +102,7 @@ SCENARIO("the fleet projection lists, filters and counts what the log says") {
     CHECK(stats.offline == 1);
     CHECK(stats.by_version.at("2.0") == 9);  // 3..30 step 3, less the deregistered 3
     CHECK(stats.by_type.at("otel") == 14);   // 2..30 even, less the decommissioned 4
-    CHECK(stats.position == fleet.store->head_position());
+    CHECK(stats.position == fleet.store->head_position().value());
   }
   THEN("each filter narrows the list and all must match") {
     AgentFilter offline;
@@ -156,7 +159,7 @@ TEST_CASE("a projection rebuilt from position 1 equals the one that followed the
                    decide_deregister(fleet.agents[FleetFixture::fmt_id(number)], "{}"));
     }
   }
-  REQUIRE(live.wait_for_position(fleet.store->head_position(), std::chrono::seconds(10)));
+  REQUIRE(live.wait_for_position(fleet.store->head_position().value(), std::chrono::seconds(10)));
   live.stop();
 
   ProjectionRunner rebuilt(*fleet.store);
@@ -196,7 +199,7 @@ TEST_CASE("lists and counts per organization") {
   CHECK(projection.stats("acme").total == 3);
   CHECK(projection.stats("globex").total == 2);
   CHECK(projection.stats("initech").total == 0);
-  CHECK(projection.stats("initech").position == fleet.store->head_position());
+  CHECK(projection.stats("initech").position == fleet.store->head_position().value());
   AgentFilter in_globex;
   in_globex.org = "globex";
   CHECK(ids_of(projection.list(in_globex, 10, "")) ==

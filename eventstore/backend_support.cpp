@@ -1,0 +1,219 @@
+#include "eventstore/backend_support.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
+namespace muster {
+namespace {
+
+Status validate_append(const PendingAppend& append) {
+  if (append.stream.empty()) {
+    return make_error(ErrorCode::invalid_argument, "stream id must not be empty");
+  }
+  if (append.stream.find('\0') != std::string::npos) {
+    return make_error(ErrorCode::invalid_argument, "stream id must not contain NUL");
+  }
+  if (append.events.empty()) {
+    return make_error(ErrorCode::invalid_argument, "an append needs at least one event");
+  }
+  return Status::success();
+}
+
+}  // namespace
+
+const Clock& clock_or_system(const StoreOptions& options) {
+  static const SystemClock system_clock;
+  return options.clock != nullptr ? *options.clock : system_clock;
+}
+
+Error stopped_error(std::string_view what) {
+  return make_error(ErrorCode::unavailable, fmt::format("{} is stopped", what));
+}
+
+Error read_only_error() {
+  return make_error(ErrorCode::unavailable, "storage is open read-only");
+}
+
+Status validate_scope(const std::string& scope) {
+  if (scope.empty()) return make_error(ErrorCode::invalid_argument, "snapshot scope must not be empty");
+  if (scope.find('\0') != std::string::npos) {
+    return make_error(ErrorCode::invalid_argument, "snapshot scope must not contain NUL");
+  }
+  return Status::success();
+}
+
+GroupCommitLog::GroupCommitLog(const StoreOptions& options, RecoveredLog recovered, LogSink& sink,
+                               std::chrono::milliseconds idle_interval)
+    : clock_(clock_or_system(options)),
+      max_batch_appends_(std::max<std::size_t>(1, options.max_batch_appends)),
+      max_pending_appends_(std::max<std::size_t>(1, options.max_pending_appends)),
+      idle_interval_(idle_interval),
+      sink_(sink),
+      head_position_(recovered.head_position),
+      stream_versions_(std::move(recovered.stream_versions)),
+      last_time_ms_(recovered.last_time_ms),
+      writer_([this] { run_writer(); }) {}
+
+GroupCommitLog::~GroupCommitLog() {
+  stop();
+}
+
+void GroupCommitLog::append_async(std::string stream, std::uint64_t expected_version,
+                                  std::vector<NewEvent> events, EventStore::AppendCallback done) {
+  bool saturated = false;
+  {
+    std::lock_guard queue_lock(queue_mutex_);
+    saturated = queue_.size() >= max_pending_appends_;
+    if (accepting_ && !saturated) {
+      queue_.push_back({std::move(stream), expected_version, std::move(events), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  // Refused here, outside the lock: the writer is gone, or too far behind.
+  done(saturated ? make_error(ErrorCode::unavailable, "the event log is saturated with writes; retry shortly",
+                              "STORE_OVERLOADED")
+                 : stopped_error("event store"));
+}
+
+Result<std::uint64_t> GroupCommitLog::head_position() const {
+  std::lock_guard state_lock(state_mutex_);
+  if (stopped_) return stopped_error("event store");
+  return head_position_;
+}
+
+Result<std::uint64_t> GroupCommitLog::stream_version(const std::string& stream) const {
+  std::lock_guard state_lock(state_mutex_);
+  if (stopped_) return stopped_error("event store");
+  auto found = stream_versions_.find(stream);
+  return found == stream_versions_.end() ? 0 : found->second;
+}
+
+Result<std::uint64_t> GroupCommitLog::wait_for_position(std::uint64_t after_position,
+                                                        std::chrono::milliseconds timeout) const {
+  std::unique_lock state_lock(state_mutex_);
+  head_advanced_.wait_for(state_lock, timeout, [&] { return head_position_ > after_position || stopped_; });
+  if (stopped_) return stopped_error("event store");
+  return head_position_;
+}
+
+void GroupCommitLog::stop() {
+  std::lock_guard stop_lock(stop_mutex_);
+  if (!writer_.joinable()) return;
+  {
+    std::lock_guard queue_lock(queue_mutex_);
+    accepting_ = false;
+  }
+  queue_cv_.notify_all();
+  writer_.join();
+  {
+    std::lock_guard state_lock(state_mutex_);
+    stopped_ = true;
+  }
+  head_advanced_.notify_all();
+}
+
+bool GroupCommitLog::stopped() const {
+  std::lock_guard state_lock(state_mutex_);
+  return stopped_;
+}
+
+void GroupCommitLog::run_writer() {
+  while (auto appends = take_pending_appends()) {
+    if (appends->empty()) {
+      sink_.idle();
+    } else {
+      commit(std::move(*appends));
+    }
+  }
+  sink_.drained();
+}
+
+/// Waits (at most an idle interval) for appends and takes up to
+/// `max_batch_appends_` of them; nullopt once stopping and nothing is left.
+std::optional<std::vector<PendingAppend>> GroupCommitLog::take_pending_appends() {
+  std::unique_lock queue_lock(queue_mutex_);
+  queue_cv_.wait_for(queue_lock, idle_interval_, [&] { return !queue_.empty() || !accepting_; });
+  if (queue_.empty() && !accepting_) return std::nullopt;
+  auto count = static_cast<std::ptrdiff_t>(std::min(queue_.size(), max_batch_appends_));
+  std::vector<PendingAppend> taken(std::make_move_iterator(queue_.begin()),
+                                   std::make_move_iterator(queue_.begin() + count));
+  queue_.erase(queue_.begin(), queue_.begin() + count);
+  return taken;
+}
+
+/// Writes the acceptable appends in one write, publishes the new head only
+/// if it succeeded, then answers every append.
+void GroupCommitLog::commit(std::vector<PendingAppend> appends) {
+  // Never backwards, even if the wall clock is.
+  const TimeMs time_ms = std::max(last_time_ms_, clock_.now_ms());
+  std::uint64_t head_position = head_position_;
+  StreamVersions advanced;
+  std::vector<Result<AppendResult>> outcomes;
+  outcomes.reserve(appends.size());
+  for (auto& append : appends) outcomes.push_back(plan_append(append, time_ms, head_position, advanced));
+  if (!advanced.empty()) {
+    if (Status written = sink_.write(advanced, head_position); written) {
+      publish(advanced, head_position, time_ms);
+    } else {
+      for (auto& outcome : outcomes) {
+        if (outcome.ok()) outcome = written.error();
+      }
+    }
+  }
+  for (std::size_t append_idx = 0; append_idx < appends.size(); ++append_idx) {
+    appends[append_idx].done(std::move(outcomes[append_idx]));
+  }
+}
+
+/// Hands `append` to the sink if its expected version holds against the
+/// versions as the batch's earlier appends leave them; advances
+/// `head_position` and `advanced` past it if the sink takes it.
+Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, TimeMs time_ms,
+                                                 std::uint64_t& head_position, StreamVersions& advanced) {
+  if (auto invalid = validate_append(append); !invalid) return invalid.error();
+  const std::uint64_t current_version = planned_version(advanced, append.stream);
+  if (current_version != append.expected_version) {
+    return make_error(ErrorCode::conflict,
+                      fmt::format("stream {:?} is at version {}, expected {}", append.stream, current_version,
+                                  append.expected_version));
+  }
+  AppendResult result{head_position + 1, head_position, current_version, time_ms};
+  std::vector<Event> events;
+  events.reserve(append.events.size());
+  // The append is answered from `done` alone, so its events move into the batch.
+  for (auto& new_event : append.events) {
+    ++result.last_position;
+    ++result.stream_version;
+    events.push_back(Event{result.last_position, append.stream, result.stream_version,
+                           std::move(new_event.type), time_ms, new_event.schema_version,
+                           std::move(new_event.data), std::move(new_event.meta)});
+  }
+  if (Status added = sink_.add(std::move(events)); !added) return added.error();
+  head_position = result.last_position;
+  advanced[append.stream] = result.stream_version;
+  return result;
+}
+
+/// The stream's version with the batch's earlier appends applied.
+std::uint64_t GroupCommitLog::planned_version(const StreamVersions& advanced,
+                                              const std::string& stream) const {
+  if (auto planned = advanced.find(stream); planned != advanced.end()) return planned->second;
+  // Only this thread writes stream_versions_, so it may read without the lock.
+  auto found = stream_versions_.find(stream);
+  return found == stream_versions_.end() ? 0 : found->second;
+}
+
+void GroupCommitLog::publish(const StreamVersions& advanced, std::uint64_t head_position, TimeMs time_ms) {
+  last_time_ms_ = time_ms;
+  {
+    std::lock_guard state_lock(state_mutex_);
+    head_position_ = head_position;
+    for (const auto& [stream, version] : advanced) stream_versions_[stream] = version;
+  }
+  head_advanced_.notify_all();
+}
+
+}  // namespace muster

@@ -1,7 +1,9 @@
 #pragma once
 /// Test-only fault hook: makes an agent's actor throw on its next command, so
-/// tests can watch the supervisor rebuild it. Wire `check` into
-/// `AgentHostOptions::TEST_before_command`. Thread-safe.
+/// tests can watch the runtime rebuild it. Wire `check` into
+/// `AgentServiceOptions::TEST_before_command`, and `armed` into
+/// `TEST_to_actor` (a heartbeat that changes nothing never reaches the
+/// actor otherwise). Thread-safe.
 
 #include <mutex>
 #include <set>
@@ -16,6 +18,12 @@ class CrashInjector {
   void arm(const std::string& agent_id) {
     std::lock_guard<std::mutex> lock(mutex_);
     armed_.insert(agent_id);
+  }
+
+  /// True while a crash is armed for `agent_id`.
+  bool armed(const std::string& agent_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return armed_.count(agent_id) > 0;
   }
 
   /// Throws once per `arm` for `agent_id`; does nothing otherwise.

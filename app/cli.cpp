@@ -113,10 +113,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.store.path); };
   flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, options.api); };
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
-    return set_duration(text, options.host.heartbeat_timeout_ms);
+    return set_duration(text, options.agents.heartbeat_timeout_ms);
   };
   flags.with_value["--agent-token-grace"] = [&](const std::string& text) {
-    return set_duration(text, options.host.agent_token_grace_ms);
+    return set_duration(text, options.agents.agent_token_grace_ms);
   };
   flags.with_value["--healthy-within"] = [&](const std::string& text) {
     return set_duration(text, options.api.health.healthy_within_ms);
@@ -171,7 +171,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_count(text, options.store.store.max_pending_appends, 100'000'000);
   };
   flags.with_value["--max-agent-queue"] = [&](const std::string& text) {
-    return set_count(text, options.host.max_queued_commands, 1'000'000);
+    return set_count(text, options.agents.max_queued_commands, 1'000'000);
+  };
+  flags.with_value["--snapshot-interval"] = [&](const std::string& text) {
+    return set_duration(text, options.snapshot_interval_ms);
   };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   flags.with_value["--test-sync-delay-ms"] = [&](const std::string& text) {
@@ -275,6 +278,7 @@ Usage:
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
+                [--snapshot-interval DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
@@ -303,6 +307,8 @@ serve options (defaults in brackets):
   --max-body-bytes N         largest request body; larger answer 413 [1048576]
   --max-pending-appends N    writes queued for the log at most; beyond, 503 STORE_OVERLOADED [65536]
   --max-agent-queue N        requests queued at one agent at most; beyond, 503 AGENT_BUSY [64]
+  --snapshot-interval D      how often the read models are snapshotted, so a restart folds only
+                             the log written since [30s]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/access.hpp"
-#include "actors/agent_host.hpp"
+#include "actors/agent/agent_service.hpp"
+#include "actors/api_key/api_key_state.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "eventstore/rocksdb_storage.hpp"
@@ -17,8 +17,10 @@ namespace muster::app {
 
 struct ServeOptions {
   RocksDbOptions store;
-  AgentHostOptions host;
+  AgentServiceOptions agents;
   http::ApiServerOptions api;
+  /// How often the read models are snapshotted (a restart folds only the log after). Default: 30 s.
+  TimeMs snapshot_interval_ms = 30'000;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.

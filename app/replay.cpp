@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "actors/agent_events.hpp"
-#include "actors/agent_state.hpp"
+#include "actors/agent/agent_events.hpp"
+#include "actors/agent/agent_state.hpp"
+#include "actors/runtime/stream_id.hpp"
 #include "app/commands.hpp"
 #include "common/time_format.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
 
 namespace muster::app {
@@ -19,44 +21,71 @@ int fail(const std::string& message) {
   return 1;
 }
 
-// Calls `visit` for each event of the agent (or the whole log), in order,
-// until it returns false. Returns the first read error.
+// Calls `visit` for each event of `stream`, in order, until it returns false.
 template <class Visit>
-Status for_each_event(const EventStore& store, const std::optional<std::string>& agent_id, Visit&& visit) {
+Status for_each_in_stream(const EventStore& store, const std::string& stream, Visit&& visit) {
   for (std::uint64_t next = 1;;) {
-    auto batch = agent_id ? store.read_stream(*agent_id, next, kReadBatch) : store.read_log(next, kReadBatch);
+    auto batch = store.read_stream(stream, next, kReadBatch);
     if (!batch) return batch.error();
     if (batch->empty()) return Status::success();
     for (const Event& event : *batch) {
-      if (!visit(event)) return Status::success();
+      if (!visit(view_of(event))) return Status::success();
     }
-    next = (agent_id ? batch->back().version : batch->back().position) + 1;
+    next = batch->back().version + 1;
   }
 }
 
-// The agent id registered under `instance_id`, found by scanning the log.
+// Calls `visit` for each event of the log, in place (no copy per event), until it returns false.
+template <class Visit>
+Status for_each_in_log(const EventStore& store, Visit&& visit) {
+  bool stopped = false;
+  for (std::uint64_t next = 1; !stopped;) {
+    std::size_t seen = 0;
+    auto reached = store.scan_log(next, kReadBatch, [&](const EventView& event) {
+      ++seen;
+      stopped = !visit(event);
+      return !stopped;
+    });
+    if (!reached) return reached.error();
+    if (seen == 0) break;
+    next = *reached;
+  }
+  return Status::success();
+}
+
+// The stream of the agent registered under `instance_id`, found by scanning the log.
 Result<std::optional<std::string>> find_instance(const EventStore& store, const std::string& instance_id) {
-  std::optional<std::string> agent_id;
-  Status scanned = for_each_event(store, std::nullopt, [&](const Event& event) {
-    if (event.type != agent_events::kRegistered) return true;
+  std::optional<std::string> stream;
+  Status scanned = for_each_in_log(store, [&](const EventView& event) {
+    if (event.type != AgentRegistered::kType.name) return true;
     const auto data = nlohmann::json::parse(event.data, nullptr, false);
     if (data.is_object() && data.value("instance_id", "") == instance_id) {
-      agent_id = event.stream;
+      stream = std::string(event.stream);
       return false;
     }
     return true;
   });
   if (!scanned) return scanned.error();
-  return agent_id;
+  return stream;
 }
 
-bool selected(const Event& event, const ReplayOptions& options) {
+// The stream of agent `agent_id`: "agent:<id>", or the bare id in data dirs from before stream kinds.
+Result<std::optional<std::string>> find_agent_stream(const EventStore& store, const std::string& agent_id) {
+  for (const std::string& stream : {stream_name(kAgentKind, agent_id), agent_id}) {
+    const auto version = store.stream_version(stream);
+    if (!version) return version.error();
+    if (*version > 0) return std::optional<std::string>(stream);
+  }
+  return std::optional<std::string>();
+}
+
+bool selected(const EventView& event, const ReplayOptions& options) {
   if (options.type && event.type != *options.type) return false;
   if (options.since_ms && event.time_ms < *options.since_ms) return false;
   return !options.until_ms || event.time_ms <= *options.until_ms;
 }
 
-constexpr const char* kTableRow = "{:>10}  {:<24}  {:<36}  {:>7}  {:<22}  {:<42}  {:<15}  {}";
+constexpr const char* kTableRow = "{:>10}  {:<24}  {:<42}  {:>7}  {:<22}  {:<42}  {:<15}  {}";
 
 void print_table_header() {
   const std::string header =
@@ -65,13 +94,14 @@ void print_table_header() {
 }
 
 // Who caused an event and from where, as its meta records them ("-" if not).
-std::pair<std::string, std::string> cause_of(const Event& event) {
+std::pair<std::string, std::string> cause_of(const EventView& event) {
   const auto meta = nlohmann::json::parse(event.meta, nullptr, false);
   const auto text = [&](const char* key) {
     const auto found = meta.is_object() ? meta.find(key) : meta.end();
     return found != meta.end() && found->is_string() ? found->get<std::string>() : std::string("-");
   };
-  return {text("principal"), text("source")};
+  const std::string principal = text("principal");
+  return {principal == "-" ? text("cause") : principal, text("source")};
 }
 
 // Formats events into a buffer written out in large blocks (the whole log
@@ -80,7 +110,7 @@ class EventPrinter {
  public:
   explicit EventPrinter(ReplayFormat format) : format_(format) {}
 
-  void print(const Event& event) {
+  void print(const EventView& event) {
     if (format_ == ReplayFormat::jsonl) {
       http::append_event_jsonl(buffer_, event);
     } else {
@@ -103,23 +133,23 @@ class EventPrinter {
   std::string buffer_;
 };
 
-int print_state_at(const EventStore& store, const std::string& agent_id, TimeMs at_ms) {
+int print_state_at(const EventStore& store, const std::string& stream, TimeMs at_ms) {
   AgentState state;
-  state.agent_id = agent_id;
   Status folded = Status::success();
-  Status read = for_each_event(store, agent_id, [&](const Event& event) {
+  Status read = for_each_in_stream(store, stream, [&](const EventView& event) {
     if (event.time_ms > at_ms) return false;
-    folded = apply(state, event);
+    folded = apply(state, event.to_event());
     return folded.ok();
   });
   if (!read) return fail(read.error().message);
   if (!folded) return fail(folded.error().message);
   if (state.version == 0) {
-    return fail(fmt::format("agent {} had no events at or before {}", agent_id, format_rfc3339(at_ms)));
+    return fail(fmt::format("agent {} had no events at or before {}", state.agent_id.to_string(),
+                            format_rfc3339(at_ms)));
   }
   nlohmann::json out = to_json(state);
   out["as_of"] = format_rfc3339(at_ms);
-  std::puts(out.dump(2).c_str());
+  std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return 0;
 }
 
@@ -133,26 +163,27 @@ int run_replay(const ReplayOptions& options) {
   if (!opened) return fail(fmt::format("cannot open {}: {}", options.data_dir, opened.error().message));
   const EventStore& store = (*opened)->events();
 
-  std::optional<std::string> agent_id = options.agent_id;
+  std::optional<std::string> stream;
   if (options.instance_id) {
     auto found = find_instance(store, *options.instance_id);
     if (!found) return fail(found.error().message);
     if (!*found) return fail(fmt::format("no agent registered with instance id '{}'", *options.instance_id));
-    agent_id = *found;
+    stream = *found;
+  } else if (options.agent_id) {
+    auto found = find_agent_stream(store, *options.agent_id);
+    if (!found) return fail(found.error().message);
+    if (!*found) return fail(fmt::format("no agent with id {}", *options.agent_id));
+    stream = *found;
   }
-  if (agent_id) {
-    const auto version = store.stream_version(*agent_id);
-    if (!version) return fail(version.error().message);
-    if (*version == 0) return fail(fmt::format("no agent with id {}", *agent_id));
-  }
-  if (options.at_ms) return print_state_at(store, *agent_id, *options.at_ms);
+  if (options.at_ms) return print_state_at(store, *stream, *options.at_ms);
 
   if (options.format == ReplayFormat::table) print_table_header();
   EventPrinter printer(options.format);
-  Status read = for_each_event(store, agent_id, [&](const Event& event) {
+  const auto print = [&](const EventView& event) {
     if (selected(event, options)) printer.print(event);
     return true;
-  });
+  };
+  Status read = stream ? for_each_in_stream(store, *stream, print) : for_each_in_log(store, print);
   printer.flush();
   if (!read) return fail(read.error().message);
   return std::fflush(stdout) == 0 ? 0 : 1;

@@ -9,10 +9,18 @@
 
 #include <fmt/format.h>
 
-#include "actors/access.hpp"
+#include "actors/api_key/api_key_service.hpp"
 #include "actors/crash_injector.hpp"
+#include "actors/enrollment/enrollment_service.hpp"
+#include "actors/enrollment/registration.hpp"
+#include "actors/runtime/await.hpp"
+#include "actors/runtime/runtime.hpp"
 #include "app/commands.hpp"
+#include "common/lifecycle.hpp"
 #include "common/log.hpp"
+#include "common/timers.hpp"
+#include "eventstore/rocksdb_storage.hpp"
+#include "projections/event_queries.hpp"
 #include "projections/projection_runner.hpp"
 
 namespace muster::app {
@@ -60,9 +68,15 @@ Status write_secret_file(const std::string& path, const std::string& text) {
 // A new data directory gets one admin key, written to <data>/admin.key, so
 // the operator API is usable without the key ever appearing in a log.
 // Returns the log position of the key's event.
-Result<std::uint64_t> bootstrap_admin_key(EventStore& store, const std::string& data_dir) {
-  auto issued =
-      issue_api_key(store, "bootstrap-admin", Role::admin, std::string(kAllOrgs), R"({"cause":"bootstrap"})");
+Result<std::uint64_t> bootstrap_admin_key(ApiKeyService& keys, const std::string& data_dir) {
+  RequestContext context;
+  context.cause = "bootstrap";
+  const Principal system{"", Role::admin, std::string(kAllOrgs)};
+  auto issued = await_result<IssuedApiKey>(
+      [&](auto done) {
+        keys.create(system, {"bootstrap-admin", Role::admin, std::string(kAllOrgs)}, context, std::move(done));
+      },
+      60'000, "BUSY");
   if (!issued) return issued.error();
   const std::string path = data_dir + "/admin.key";
   if (Status written = write_secret_file(path, issued->plaintext + "\n"); !written) return written.error();
@@ -89,10 +103,11 @@ int run_serve(const ServeOptions& options) {
   log::set_level(options.log_level);
   const sigset_t stop_signals = block_stop_signals();
   raise_descriptor_limit();
-  SystemClock clock;
+  RealTimerService timers;
+  const TimeMs started_ms = timers.now_ms();
 
   RocksDbOptions store_options = options.store;
-  store_options.store.clock = &clock;
+  store_options.store.clock = &timers;
   // RocksDB cannot take writes again in this process: stop cleanly (reads
   // and requests in flight finish) and exit 1; a restart recovers the log.
   static std::atomic<bool> storage_failed{false};
@@ -129,79 +144,95 @@ int run_serve(const ServeOptions& options) {
   const auto head = store.head_position();
   if (!head) {
     log::error("cannot read the log's head", {{"data", options.store.path},
-                                              {"error", head.error().message},
-                                              {"hint", storage_hint(head.error())}});
+                                               {"error", head.error().message},
+                                               {"hint", storage_hint(head.error())}});
     return 1;
   }
-  const std::uint64_t head_at_start = *head;
   log::info("event store open", {{"data", options.store.path},
                                  {"durability", durability_name(options.store.durability)},
-                                 {"log_position", head_at_start}});
+                                 {"log_position", *head}});
 
-  ProjectionRunner projections(store);
-  projections.start();
+  // Everything that runs, in the order it starts; `stack` stops it in reverse.
+  AgentRegistry registry;
+  AccessProjection access;
+  ProjectionRunnerOptions runner_options;
+  runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
+  ProjectionRunner projections(store, storage.snapshots(), registry, access, timers, runner_options);
+  runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
-  http::ApiServer api(options.api,
-                      {&store, &projections, &clock, options.enable_test_hooks ? &crash_injector : nullptr});
-  if (Status started = api.start(); !started) {
-    log::error("cannot start the HTTP API", {{"error", started.error().message}});
+  AgentServiceOptions agent_options = options.agents;
+  if (options.enable_test_hooks) {
+    log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor");
+    agent_options.TEST_before_command = [&crash_injector](const std::string& agent_id) {
+      crash_injector.check(agent_id);
+    };
+    agent_options.TEST_to_actor = [&crash_injector](const std::string& agent_id) {
+      return crash_injector.armed(agent_id);
+    };
+  }
+  const WhenFolded when_folded = [&projections](std::uint64_t position, std::function<void()> then) {
+    projections.when_folded(position, std::move(then));
+  };
+  AgentService agents(actors, store, storage.last_seen(), registry, agent_options);
+  ApiKeyService api_keys(actors, store, &access, when_folded);
+  EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
+  Registrations registrations(enrollment, agents, registry);
+  EventQueries events(store, registry, access);
+  http::ApiServer api(options.api, {&store, &projections, &registry, &events, &agents, &registrations, &api_keys,
+                                    &enrollment, &timers, options.enable_test_hooks ? &crash_injector : nullptr});
+
+  FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
+  FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });
+  ServiceStack stack;
+  for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
+                                                          &runtime_service, &agents, &api_keys, &enrollment,
+                                                          &api}) {
+    stack.add(*service);
+  }
+  if (Status started = stack.start(); !started) {
+    log::error("cannot start", {{"error", started.error().message}, {"hint", storage_hint(started.error())}});
     return 1;
   }
   log::info("listening", {{"listen", fmt::format("{}:{}", options.api.host, api.port())},
                           {"port", api.port()},
                           {"tls", !options.api.tls_cert_path.empty()}});
 
-  AgentHostOptions host_options = options.host;
-  if (options.enable_test_hooks) {
-    log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor");
-    host_options.TEST_before_command = [&crash_injector](const std::string& agent_id) {
-      crash_injector.check(agent_id);
-    };
-  }
-  auto host = AgentHost::start(store, storage.last_seen(), clock, host_options);
-  if (!host) {
-    log::error("cannot recover agents from the log", {{"data", options.store.path},
-                                                      {"error", host.error().message},
-                                                      {"hint", storage_hint(host.error())}});
-    api.stop();
-    return 1;
-  }
-  const RecoveryStats& recovered = (*host)->recovery_stats();
-  log::info("recovered", {{"agents", recovered.agents},
-                          {"events", recovered.events},
-                          {"duration_ms", recovered.duration_ms},
-                          {"fold_ms", recovered.fold_ms},
-                          {"spawn_ms", recovered.spawn_ms},
-                          {"heartbeat_timeout_ms", options.host.heartbeat_timeout_ms}});
-  // Recovery above and the projections' catch-up run side by side; the
-  // bootstrap check needs the access model complete.
-  if (!projections.wait_for_position(head_at_start, std::chrono::minutes(10))) {
+  // Ready once the read models hold the log as it was at start (agents'
+  // deadlines need every live agent), and the bootstrap key works.
+  if (!projections.wait_for_position(*head, std::chrono::minutes(30))) {
     log::error("the read models did not catch up with the log");
-    api.stop();
-    (*host)->stop();
+    stack.stop();
     return 1;
   }
-  // Ready once the read models include the bootstrap key, so it works at once.
-  std::uint64_t ready_at_position = head_at_start;
-  if (!projections.access().has_keys()) {
-    auto bootstrapped = bootstrap_admin_key(store, options.store.path);
+  const ProjectionRecovery& recovery = projections.recovery();
+  log::info("recovered", {{"log_position", *head},
+                          {"events", *head - std::min(recovery.fleet_snapshot_position,
+                                                      recovery.access_snapshot_position)},
+                          {"fleet_snapshot_position", recovery.fleet_snapshot_position},
+                          {"snapshot_load_ms", recovery.snapshot_load_ms},
+                          {"duration_ms", timers.now_ms() - started_ms},
+                          {"heartbeat_timeout_ms", options.agents.heartbeat_timeout_ms}});
+  if (Status resumed = agents.resume(); !resumed) {
+    log::error("cannot load the agents' last-seen times", {{"error", resumed.error().message}});
+    stack.stop();
+    return 1;
+  }
+  std::uint64_t ready_at_position = *head;
+  if (!access.has_keys()) {
+    auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);
     if (!bootstrapped) {
       log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
-      api.stop();
-      (*host)->stop();
+      stack.stop();
       return 1;
     }
     ready_at_position = *bootstrapped;
   }
-  api.attach_agent_host(host->get(), ready_at_position);
+  api.set_ready(ready_at_position);
 
   const int received = wait_for_stop_signal(stop_signals);
   log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
                          {"storage_failed", storage_failed.load()}});
-  api.stop();
-  (*host)->stop();
-  projections.stop();
-  storage.stop();
+  stack.stop();
   log::info("stopped");
   return storage_failed ? 1 : 0;
 }

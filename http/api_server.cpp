@@ -11,14 +11,14 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include "actors/credential_records.hpp"
+#include "actors/access/credentials.hpp"
+#include "actors/runtime/await.hpp"
 #include "common/log.hpp"
 #include "common/thread_class.hpp"
 #include "common/time_format.hpp"
 #include "http/connection_pool.hpp"
 #include "http/request_parsing.hpp"
 #include "http/router.hpp"
-#include "projections/access_projection.hpp"
 
 namespace muster::http {
 namespace {
@@ -28,9 +28,6 @@ using nlohmann::json;
 constexpr std::uint64_t kMaxPageSize = 1000;
 // Threads above the core count end after this long without a connection.
 constexpr int kIdleThreadSeconds = 30;
-// A filtered read of the global log scans at most this many events per call,
-// so one request cannot walk a huge log; the answer says where to continue.
-constexpr std::size_t kMaxEventsScanned = 10'000;
 
 struct Call {
   const httplib::Request& request;
@@ -38,8 +35,9 @@ struct Call {
   PathParams params;
   QueryParams query;
   RequestContext context;
-  /// The organizations an API key caller may see; "*" for every one.
-  std::string org_scope{kAllOrgs};
+  /// The API key's caller (unscoped until authenticated: routes without an
+  /// API key see no organization filter).
+  Principal principal;
   /// Set when the agent itself calls, with the token it presented.
   std::optional<PresentedAgentToken> agent_token;
   AuthThrottle* auth_throttle = nullptr;
@@ -177,15 +175,19 @@ struct ApiServer::Impl {
   httplib::Server::HandlerResponse screen(const httplib::Request& request, httplib::Response& response);
 
   // Shared steps of handlers; each returns false after answering with an error.
-  AgentHost* require_host(Call& call);
+  bool require_ready(Call& call);
   bool parse_body(Call& call, bool allow_empty, json& body);
-  bool require_agent_id(Call& call, std::string& agent_id);
+  bool require_agent_id(Call& call, AgentId& agent_id);
   bool wait_for_projection(Call& call);
   bool authenticate(Call& call, const Endpoint& endpoint);
   bool authorize_operator(Call& call, const std::string& credential, Role needed);
   bool authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented);
   AgentAccess access_of(const Call& call) const;
-  bool org_visible_to(const Call& call, const std::optional<std::string>& org) const;
+  /// Waits (bounded) for an asynchronous service call.
+  template <class T, class Start>
+  Result<T> await(Start&& start) const {
+    return await_result<T>(std::forward<Start>(start), options.request_timeout_ms, "BUSY");
+  }
 
   void handle_healthz(Call& call);
   void handle_readyz(Call& call);
@@ -206,11 +208,7 @@ struct ApiServer::Impl {
   void handle_create_enrollment_token(Call& call);
   void handle_list_enrollment_tokens(Call& call);
   void handle_revoke_enrollment_token(Call& call);
-  void revoke_record(Call& call, const std::string& id, const std::optional<std::string>& org,
-                     RecordKind kind, const char* invalid_id_code,
-                     const std::function<Result<std::uint64_t>()>& revoke);
-  void await_own_write(std::uint64_t position);
-
+  void reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked);
   void reply_change(Call& call, const Result<AgentOutcome>& outcome);
 
   const ApiServerOptions options;
@@ -222,7 +220,7 @@ struct ApiServer::Impl {
   int bound_port = 0;
   int listening_socket = -1;
   AuthThrottle auth_throttle;
-  std::atomic<AgentHost*> host{nullptr};
+  std::atomic<bool> ready{false};
   std::atomic<std::uint64_t> ready_at_position{0};
   std::atomic<bool> stopped{false};
 };
@@ -308,8 +306,8 @@ void ApiServer::Impl::dispatch(const httplib::Request& request, httplib::Respons
             response,
             {},
             parse_query_string(request.target),
-            RequestContext{request_id, request.remote_addr, ""},
-            std::string(kAllOrgs),
+            RequestContext{request_id, request.remote_addr, "", ""},
+            Principal{},
             std::nullopt,
             &auth_throttle};
   auto match = router.find(request.method, request.path);
@@ -368,10 +366,10 @@ httplib::Server::HandlerResponse ApiServer::Impl::screen(const httplib::Request&
 
 // --- Shared steps ---------------------------------------------------------------
 
-AgentHost* ApiServer::Impl::require_host(Call& call) {
-  AgentHost* attached = host.load();
-  if (attached == nullptr) reply_error(call, 503, "muster is still recovering; retry shortly", "NOT_READY");
-  return attached;
+bool ApiServer::Impl::require_ready(Call& call) {
+  if (ready) return true;
+  reply_error(call, 503, "muster is still recovering; retry shortly", "NOT_READY");
+  return false;
 }
 
 bool ApiServer::Impl::parse_body(Call& call, bool allow_empty, json& body) {
@@ -384,9 +382,11 @@ bool ApiServer::Impl::parse_body(Call& call, bool allow_empty, json& body) {
   return true;
 }
 
-bool ApiServer::Impl::require_agent_id(Call& call, std::string& agent_id) {
-  agent_id = call.params["agent_id"];
-  if (is_valid_agent_id(agent_id)) return true;
+bool ApiServer::Impl::require_agent_id(Call& call, AgentId& agent_id) {
+  if (const auto parsed = AgentId::parse(call.params["agent_id"])) {
+    agent_id = *parsed;
+    return true;
+  }
   reply_error(call, 400, "agent id must be a lowercase UUID", "INVALID_AGENT_ID",
               json{{"agent_id", "must be a UUID such as 3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"}});
   return false;
@@ -406,7 +406,7 @@ bool ApiServer::Impl::wait_for_projection(Call& call) {
   }
   reply_error(call, 503,
               fmt::format("the read model has not reached position {} yet (at {})", min_position,
-                          backends.projections->fleet().position()),
+                          backends.projections->position()),
               "PROJECTION_LAGGING");
   return false;
 }
@@ -414,7 +414,7 @@ bool ApiServer::Impl::wait_for_projection(Call& call) {
 void ApiServer::Impl::reply_change(Call& call, const Result<AgentOutcome>& outcome) {
   if (!outcome) return reply_failure(call, outcome.error());
   reply_json(call, 200,
-             {{"agent_id", outcome->agent_id},
+             {{"agent_id", outcome->agent_id.to_string()},
               {"status", to_string(outcome->status)},
               {"position", outcome->position}});
 }
@@ -428,6 +428,7 @@ bool ApiServer::Impl::authenticate(Call& call, const Endpoint& endpoint) {
                 "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}});
     return false;
   }
+  if (!require_ready(call)) return false;
   const auto credential = bearer_credential(call.request);
   switch (endpoint.credential) {
     case Credential::none:
@@ -454,7 +455,7 @@ bool ApiServer::Impl::authenticate(Call& call, const Endpoint& endpoint) {
 }
 
 bool ApiServer::Impl::authorize_operator(Call& call, const std::string& credential, Role needed) {
-  const auto principal = backends.projections->access().authenticate(credential);
+  const auto principal = backends.api_keys->authenticate(credential);
   if (!principal) {
     refuse_credential(call, "the API key is malformed, unknown or revoked", "INVALID_API_KEY");
     return false;
@@ -467,12 +468,12 @@ bool ApiServer::Impl::authorize_operator(Call& call, const std::string& credenti
     return false;
   }
   call.context.principal = "key:" + principal->key_id;
-  call.org_scope = principal->org;
+  call.principal = *principal;
   return true;
 }
 
-// Reads the agent's token. Whether the agent accepts it is checked by its
-// actor with the command; only a token naming another agent is checked here.
+// Reads the agent's token. Whether the agent accepts it is decided with the
+// command; only a token naming another agent is checked here.
 bool ApiServer::Impl::authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented) {
   constexpr const char* kRefusal = "the agent token is malformed, unknown or revoked";
   call.agent_token = std::move(presented);
@@ -480,12 +481,15 @@ bool ApiServer::Impl::authenticate_agent(Call& call, std::optional<PresentedAgen
     refuse_credential(call, kRefusal, kInvalidAgentToken);
     return false;
   }
-  call.context.principal = "agent:" + call.agent_token->agent_id;
-  if (call.agent_token->agent_id == call.params["agent_id"]) return true;
-  AgentHost* agents = require_host(call);
-  if (agents == nullptr) return false;
-  if (Status verified = agents->verify_token(call.agent_token->agent_id, call.agent_token->sha256);
-      !verified) {
+  const std::string token_agent = call.agent_token->agent_id.to_string();
+  call.context.principal = "agent:" + token_agent;
+  if (token_agent == call.params["agent_id"]) return true;
+  AgentAccess access;
+  access.token = call.agent_token->digest;
+  const auto verified = backends.agents->wait([&](AgentService::Done done) {
+    backends.agents->verify_access(call.agent_token->agent_id, access, std::move(done));
+  });
+  if (!verified) {
     if (verified.error().code == ErrorCode::unavailable) {
       reply_failure(call, verified.error());
     } else {
@@ -499,13 +503,9 @@ bool ApiServer::Impl::authenticate_agent(Call& call, std::optional<PresentedAgen
 
 AgentAccess ApiServer::Impl::access_of(const Call& call) const {
   AgentAccess access;
-  if (call.agent_token) access.token_sha256 = call.agent_token->sha256;
-  access.org_scope = call.org_scope;
+  if (call.agent_token) access.token = call.agent_token->digest;
+  access.org_scope = call.principal.org;
   return access;
-}
-
-bool ApiServer::Impl::org_visible_to(const Call& call, const std::optional<std::string>& org) const {
-  return org && org_visible(call.org_scope, *org);
 }
 
 // --- Handlers -------------------------------------------------------------------
@@ -515,8 +515,8 @@ void ApiServer::Impl::handle_healthz(Call& call) {
 }
 
 void ApiServer::Impl::handle_readyz(Call& call) {
-  const std::uint64_t projected = backends.projections->fleet().position();
-  if (host.load() == nullptr || projected < ready_at_position.load()) {
+  const std::uint64_t projected = backends.projections->position();
+  if (!ready || projected < ready_at_position.load()) {
     reply_error(call, 503, "recovering", "NOT_READY",
                 json{{"projection_position", projected}, {"ready_at_position", ready_at_position.load()}});
     return;
@@ -525,12 +525,8 @@ void ApiServer::Impl::handle_readyz(Call& call) {
 }
 
 void ApiServer::Impl::handle_register(Call& call) {
-  AgentHost* agents = require_host(call);
-  if (agents == nullptr) return;
   const auto credential = bearer_credential(call.request);
-  AccessProjection& access = backends.projections->access();
-  const auto grant =
-      credential ? access.admit_enrollment(*credential, backends.clock->now_ms()) : std::nullopt;
+  const auto grant = credential ? backends.registrations->admit(*credential) : std::nullopt;
   if (!grant) {
     constexpr const char* kRefusal =
         "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";
@@ -538,26 +534,18 @@ void ApiServer::Impl::handle_register(Call& call) {
     if (credential) return refuse_credential(call, kRefusal, "INVALID_ENROLLMENT_TOKEN");
     return reply_error(call, 401, kRefusal, "INVALID_ENROLLMENT_TOKEN");
   }
-  // The use held for this registration ends however the handler does.
-  std::optional<std::uint64_t> used_at;
-  struct Settle {
-    AccessProjection& access;
-    const EnrollmentGrant& grant;
-    const std::optional<std::uint64_t>& position;
-    ~Settle() { access.settle_enrollment(grant, position); }
-  } settle{access, *grant, used_at};
   call.context.principal = "enrollment:" + grant->token_id;
   json body;
   if (!parse_body(call, false, body)) return;
   auto registration = parse_registration(body);
   if (auto* invalid = std::get_if<Invalid>(&registration)) return reply_invalid(call, *invalid);
-  auto outcome =
-      agents->register_agent(std::get<Registration>(registration),
-                             Admission{grant->org, grant->token_id, grant->labels, {}}, call.context);
+  const auto outcome = backends.agents->wait([&](AgentService::Done done) {
+    backends.registrations->register_agent(*grant, std::get<Registration>(registration), call.context,
+                                           std::move(done));
+  });
   if (!outcome) return reply_failure(call, outcome.error());
-  used_at = outcome->position;
   reply_json(call, outcome->created ? 201 : 200,
-             {{"agent_id", outcome->agent_id},
+             {{"agent_id", outcome->agent_id.to_string()},
               {"instance_id", outcome->instance_id},
               {"org", outcome->org},
               {"status", to_string(outcome->status)},
@@ -568,18 +556,19 @@ void ApiServer::Impl::handle_register(Call& call) {
 }
 
 void ApiServer::Impl::handle_heartbeat(Call& call) {
-  AgentHost* agents = require_host(call);
-  std::string agent_id;
+  AgentId agent_id;
   json body;
-  if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
+  if (!require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
   auto report = parse_heartbeat(body);
   if (auto* invalid = std::get_if<Invalid>(&report)) return reply_invalid(call, *invalid);
-  const auto outcome =
-      agents->heartbeat(agent_id, access_of(call), std::get<HeartbeatReport>(report), call.context);
+  const auto outcome = backends.agents->wait([&](AgentService::Done done) {
+    backends.agents->heartbeat(agent_id, access_of(call), std::get<HeartbeatReport>(report), call.context,
+                               std::move(done));
+  });
   if (!outcome) return reply_failure(call, outcome.error());
   reply_json(call, 200,
              {{"success", true},
-              {"agent_id", outcome->agent_id},
+              {"agent_id", outcome->agent_id.to_string()},
               {"status", to_string(outcome->status)},
               {"config_version", outcome->config_version},
               {"commands_pending", 0},
@@ -587,14 +576,15 @@ void ApiServer::Impl::handle_heartbeat(Call& call) {
 }
 
 void ApiServer::Impl::handle_rotate_agent_token(Call& call) {
-  AgentHost* agents = require_host(call);
-  std::string agent_id;
+  AgentId agent_id;
   json body;
-  if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
-  const auto outcome = agents->rotate_token(agent_id, access_of(call), call.context);
+  if (!require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
+  const auto outcome = backends.agents->wait([&](AgentService::Done done) {
+    backends.agents->rotate_token(agent_id, access_of(call), call.context, std::move(done));
+  });
   if (!outcome) return reply_failure(call, outcome.error());
   reply_json(call, 200,
-             {{"agent_id", outcome->agent_id},
+             {{"agent_id", outcome->agent_id.to_string()},
               {"agent_token", outcome->agent_token},
               {"previous_token_valid_until", format_rfc3339(outcome->previous_token_valid_until_ms)},
               {"position", outcome->position}});
@@ -605,21 +595,15 @@ void ApiServer::Impl::handle_list_agents(Call& call) {
   if (auto* invalid = std::get_if<Invalid>(&query)) return reply_invalid(call, *invalid);
   if (!wait_for_projection(call)) return;
   ListQuery& list = std::get<ListQuery>(query);
-  if (call.org_scope != kAllOrgs) {
+  if (call.principal.org != kAllOrgs) {
     // A scoped key lists its own organization; asking for another finds nothing.
-    if (list.filter.org && *list.filter.org != call.org_scope) list.limit = 0;
-    list.filter.org = call.org_scope;
+    if (list.filter.org && *list.filter.org != call.principal.org) list.limit = 0;
+    list.filter.org = call.principal.org;
   }
-  const AgentPage page =
-      list.limit == 0 ? AgentPage{}
-                      : backends.projections->fleet().list(list.filter, list.limit, list.after_agent_id);
+  const AgentPage page = list.limit == 0 ? AgentPage{} : backends.registry->list(list.filter, list.limit, list.after);
   const TimeMs now = backends.clock->now_ms();
-  AgentHost* agents = host.load();
   json items = json::array();
-  for (const AgentState& state : page.agents) {
-    const auto live = agents != nullptr ? agents->live_info(state.agent_id) : std::nullopt;
-    items.push_back(agent_to_json(state, live, now, options.health, false));
-  }
+  for (const AgentView& agent : page.agents) items.push_back(agent_to_json(agent, now, options.health, false));
   reply_json(call, 200,
              {{"agents", std::move(items)},
               {"total", page.total},
@@ -627,34 +611,34 @@ void ApiServer::Impl::handle_list_agents(Call& call) {
 }
 
 void ApiServer::Impl::handle_get_agent(Call& call) {
-  std::string agent_id;
+  AgentId agent_id;
   if (!require_agent_id(call, agent_id) || !wait_for_projection(call)) return;
-  const auto state = backends.projections->fleet().find(agent_id);
-  if (!state || !org_visible(call.org_scope, state->org)) {
+  const auto agent = backends.registry->find(agent_id);
+  if (!agent || !org_visible(call.principal.org, *agent->state.org)) {
     return reply_error(call, 404, "no agent with this id", kAgentNotFound);
   }
-  AgentHost* agents = host.load();
-  const auto live = agents != nullptr ? agents->live_info(agent_id) : std::nullopt;
-  reply_json(call, 200, agent_to_json(*state, live, backends.clock->now_ms(), options.health, true));
+  reply_json(call, 200, agent_to_json(*agent, backends.clock->now_ms(), options.health, true));
 }
 
 void ApiServer::Impl::handle_deregister(Call& call) {
-  AgentHost* agents = require_host(call);
-  std::string agent_id;
-  if (agents == nullptr || !require_agent_id(call, agent_id)) return;
-  reply_change(call, agents->deregister(agent_id, access_of(call), call.context));
+  AgentId agent_id;
+  if (!require_agent_id(call, agent_id)) return;
+  reply_change(call, backends.agents->wait([&](AgentService::Done done) {
+    backends.agents->deregister(agent_id, access_of(call), call.context, std::move(done));
+  }));
 }
 
 void ApiServer::Impl::handle_decommission(Call& call) {
-  AgentHost* agents = require_host(call);
-  std::string agent_id;
+  AgentId agent_id;
   json body;
-  if (agents == nullptr || !require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
-  reply_change(call, agents->decommission(agent_id, access_of(call), call.context));
+  if (!require_agent_id(call, agent_id) || !parse_body(call, true, body)) return;
+  reply_change(call, backends.agents->wait([&](AgentService::Done done) {
+    backends.agents->decommission(agent_id, access_of(call), call.context, std::move(done));
+  }));
 }
 
 void ApiServer::Impl::handle_agent_events(Call& call) {
-  std::string agent_id;
+  AgentId agent_id;
   if (!require_agent_id(call, agent_id)) return;
   const QueryParams params = call.query;
   auto from_version = parse_uint_param(params, "from_version", 1, UINT64_MAX);
@@ -662,25 +646,16 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
   for (auto* parsed : {&from_version, &limit}) {
     if (auto* invalid = std::get_if<Invalid>(parsed)) return reply_invalid(call, *invalid);
   }
-  const std::uint64_t page_size = std::max<std::uint64_t>(1, std::get<std::uint64_t>(limit));
-  bool visible = false;
-  if (call.org_scope == kAllOrgs) {
-    const auto version = backends.store->stream_version(agent_id);
-    if (!version) return reply_failure(call, version.error());
-    visible = *version > 0;
-  } else {
-    visible = org_visible_to(call, backends.projections->organization_of(agent_id));
-  }
-  if (!visible) return reply_error(call, 404, "no agent with this id", kAgentNotFound);
-  const auto events = backends.store->read_stream(agent_id, std::get<std::uint64_t>(from_version), page_size);
-  if (!events) return reply_failure(call, events.error());
+  const auto page = backends.events->agent_events(call.principal.org, agent_id,
+                                                  std::get<std::uint64_t>(from_version),
+                                                  std::get<std::uint64_t>(limit));
+  if (!page) return reply_failure(call, page.error());
   json items = json::array();
-  for (const Event& event : *events) items.push_back(event_to_json(event));
-  const bool more = events->size() == page_size;
+  for (const Event& event : page->events) items.push_back(event_to_json(event));
   reply_json(call, 200,
-             {{"agent_id", agent_id},
+             {{"agent_id", agent_id.to_string()},
               {"events", std::move(items)},
-              {"next_from_version", more ? json(events->back().version + 1) : json(nullptr)}});
+              {"next_from_version", page->next ? json(*page->next) : json(nullptr)}});
 }
 
 void ApiServer::Impl::handle_log_events(Call& call) {
@@ -696,54 +671,20 @@ void ApiServer::Impl::handle_log_events(Call& call) {
     return reply_error(call, 400, "invalid query parameter 'type'", "INVALID_PARAMETER",
                        json{{"type", "must be an event type such as AgentRegistered"}});
   }
-  const std::size_t page_size = std::max<std::uint64_t>(1, std::get<std::uint64_t>(limit));
-  std::uint64_t next = std::max<std::uint64_t>(1, std::get<std::uint64_t>(from_position));
+  const auto page = backends.events->log_events(call.principal.org, std::get<std::uint64_t>(from_position),
+                                                std::get<std::uint64_t>(limit), type);
+  if (!page) return reply_failure(call, page.error());
   json items = json::array();
-  std::size_t scanned = 0;
-  bool reached_head = false;
-  while (items.size() < page_size && scanned < kMaxEventsScanned) {
-    const auto batch = backends.store->read_log(next, type.empty() ? page_size - items.size() : 1000);
-    if (!batch) return reply_failure(call, batch.error());
-    if (batch->empty()) {
-      reached_head = true;
-      break;
-    }
-    for (const Event& event : *batch) {
-      next = event.position + 1;
-      ++scanned;
-      const bool wanted = (type.empty() || event.type == type) &&
-                          (call.org_scope == kAllOrgs ||
-                           org_visible_to(call, backends.projections->organization_of(event.stream)));
-      if (wanted) items.push_back(event_to_json(event));
-      if (items.size() == page_size) break;
-    }
-  }
-  if (!reached_head) {
-    const auto head = backends.store->head_position();
-    if (!head) return reply_failure(call, head.error());
-    reached_head = next > *head;
-  }
-  reply_json(
-      call, 200,
-      {{"events", std::move(items)}, {"next_from_position", reached_head ? json(nullptr) : json(next)}});
+  for (const Event& event : page->events) items.push_back(event_to_json(event));
+  reply_json(call, 200,
+             {{"events", std::move(items)}, {"next_from_position", page->next ? json(*page->next) : json(nullptr)}});
 }
 
 void ApiServer::Impl::handle_stats(Call& call) {
   if (!wait_for_projection(call)) return;
   const auto head = backends.store->head_position();
   if (!head) return reply_failure(call, head.error());
-  reply_json(call, 200, stats_to_json(backends.projections->fleet().stats(call.org_scope), *head));
-}
-
-// The organization a create request asks for, or a 403 if the caller may not
-// create there: a scoped key creates only in its own organization.
-std::optional<std::string> creation_org(Call& call, const std::optional<std::string>& wanted) {
-  if (call.org_scope == kAllOrgs) return wanted.value_or(std::string(kDefaultOrg));
-  if (!wanted || *wanted == call.org_scope) return call.org_scope;
-  reply_error(call, 403,
-              fmt::format("a key scoped to '{}' can create only in that organization", call.org_scope),
-              "FORBIDDEN");
-  return std::nullopt;
+  reply_json(call, 200, stats_to_json(backends.registry->stats(call.principal.org), *head));
 }
 
 void ApiServer::Impl::handle_create_api_key(Call& call) {
@@ -751,12 +692,10 @@ void ApiServer::Impl::handle_create_api_key(Call& call) {
   if (!parse_body(call, false, body)) return;
   auto request = parse_api_key_request(body);
   if (auto* invalid = std::get_if<Invalid>(&request)) return reply_invalid(call, *invalid);
-  const ApiKeyRequest& wanted = std::get<ApiKeyRequest>(request);
-  const auto org = creation_org(call, wanted.org);
-  if (!org) return;
-  auto issued = issue_api_key(*backends.store, wanted.name, wanted.role, *org, event_meta(call.context));
+  const auto issued = await<IssuedApiKey>([&](auto done) {
+    backends.api_keys->create(call.principal, std::get<ApiKeyRequest>(request), call.context, std::move(done));
+  });
   if (!issued) return reply_failure(call, issued.error());
-  await_own_write(issued->position);
   json answer = api_key_to_json(issued->key);
   answer["key"] = issued->plaintext;
   answer["position"] = issued->position;
@@ -766,35 +705,28 @@ void ApiServer::Impl::handle_create_api_key(Call& call) {
 void ApiServer::Impl::handle_list_api_keys(Call& call) {
   if (!wait_for_projection(call)) return;
   json keys = json::array();
-  for (const ApiKey& key : backends.projections->access().keys()) {
-    if (org_visible(call.org_scope, key.org)) keys.push_back(api_key_to_json(key));
-  }
+  for (const ApiKey& key : backends.api_keys->list(call.principal)) keys.push_back(api_key_to_json(key));
   reply_json(call, 200, {{"api_keys", std::move(keys)}});
 }
 
 void ApiServer::Impl::handle_revoke_api_key(Call& call) {
   const std::string key_id = call.params["key_id"];
-  const auto key = backends.projections->access().key(key_id);
-  revoke_record(call, key_id, key ? std::optional<std::string>(key->org) : std::nullopt,
-                {"API key", "API_KEY"}, "INVALID_KEY_ID",
-                [&] { return revoke_api_key(*backends.store, key_id, event_meta(call.context)); });
+  reply_revoked(call, key_id, await<std::uint64_t>([&](auto done) {
+                  backends.api_keys->revoke(call.principal, key_id, call.context, std::move(done));
+                }));
 }
 
 void ApiServer::Impl::handle_create_enrollment_token(Call& call) {
   json body;
   if (!parse_body(call, false, body)) return;
-  auto parsed = parse_enrollment_token_request(body);
-  if (auto* invalid = std::get_if<Invalid>(&parsed)) return reply_invalid(call, *invalid);
-  EnrollmentTokenBody& wanted = std::get<EnrollmentTokenBody>(parsed);
-  const auto org =
-      creation_org(call, wanted.org_given ? std::optional<std::string>(wanted.request.org) : std::nullopt);
-  if (!org) return;
-  wanted.request.org = *org;
-  const TimeMs now = backends.clock->now_ms();
-  auto issued = issue_enrollment_token(*backends.store, wanted.request, now, event_meta(call.context));
+  auto request = parse_enrollment_token_request(body);
+  if (auto* invalid = std::get_if<Invalid>(&request)) return reply_invalid(call, *invalid);
+  const auto issued = await<IssuedEnrollmentToken>([&](auto done) {
+    backends.enrollment->create(call.principal, std::get<EnrollmentTokenRequest>(request), call.context,
+                                std::move(done));
+  });
   if (!issued) return reply_failure(call, issued.error());
-  await_own_write(issued->position);
-  json answer = enrollment_token_to_json(issued->token, now);
+  json answer = enrollment_token_to_json(issued->token, backends.clock->now_ms());
   answer["token"] = issued->plaintext;
   answer["position"] = issued->position;
   reply_json(call, 201, answer);
@@ -804,49 +736,29 @@ void ApiServer::Impl::handle_list_enrollment_tokens(Call& call) {
   if (!wait_for_projection(call)) return;
   const TimeMs now = backends.clock->now_ms();
   json tokens = json::array();
-  for (const EnrollmentToken& token : backends.projections->access().enrollment_tokens()) {
-    if (org_visible(call.org_scope, token.org)) tokens.push_back(enrollment_token_to_json(token, now));
+  for (const EnrollmentToken& token : backends.enrollment->list(call.principal)) {
+    tokens.push_back(enrollment_token_to_json(token, now));
   }
   reply_json(call, 200, {{"enrollment_tokens", std::move(tokens)}});
 }
 
 void ApiServer::Impl::handle_revoke_enrollment_token(Call& call) {
   const std::string token_id = call.params["token_id"];
-  const auto token = backends.projections->access().enrollment_token(token_id);
-  revoke_record(call, token_id, token ? std::optional<std::string>(token->org) : std::nullopt,
-                {"enrollment token", "ENROLLMENT_TOKEN"}, "INVALID_TOKEN_ID",
-                [&] { return revoke_enrollment_token(*backends.store, token_id, event_meta(call.context)); });
+  reply_revoked(call, token_id, await<std::uint64_t>([&](auto done) {
+                  backends.enrollment->revoke(call.principal, token_id, call.context, std::move(done));
+                }));
 }
 
-void ApiServer::Impl::revoke_record(Call& call, const std::string& id, const std::optional<std::string>& org,
-                                    RecordKind kind, const char* invalid_id_code,
-                                    const std::function<Result<std::uint64_t>()>& revoke) {
-  if (!is_valid_credential_id(id)) {
-    return reply_error(call, 400, fmt::format("{} id must be 16 lowercase hex digits", kind.noun),
-                       invalid_id_code);
-  }
-  // Another organization's record does not exist for a scoped caller.
-  if (call.org_scope != kAllOrgs && !org_visible_to(call, org)) {
-    return reply_error(call, 404, fmt::format("no {} with this id", kind.noun),
-                       fmt::format("{}_NOT_FOUND", kind.code));
-  }
-  const auto revoked = revoke();
+void ApiServer::Impl::reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked) {
   if (!revoked) return reply_failure(call, revoked.error());
-  await_own_write(*revoked);
   reply_json(call, 200, {{"id", id}, {"revoked", true}, {"position", *revoked}});
 }
 
-void ApiServer::Impl::await_own_write(std::uint64_t position) {
-  // A key or token must work (or stop working) as soon as its caller reads the answer.
-  backends.projections->wait_for_position(position,
-                                          std::chrono::milliseconds(options.max_min_position_wait_ms));
-}
-
 void ApiServer::Impl::handle_test_crash(Call& call) {
-  std::string agent_id;
+  AgentId agent_id;
   if (!require_agent_id(call, agent_id)) return;
-  backends.crash_injector->arm(agent_id);
-  reply_json(call, 200, {{"armed", agent_id}});
+  backends.crash_injector->arm(agent_id.to_string());
+  reply_json(call, 200, {{"armed", agent_id.to_string()}});
 }
 
 // --- ApiServer --------------------------------------------------------------------
@@ -888,9 +800,9 @@ int ApiServer::port() const {
   return impl_->bound_port;
 }
 
-void ApiServer::attach_agent_host(AgentHost* host, std::uint64_t ready_at_position) {
+void ApiServer::set_ready(std::uint64_t ready_at_position) {
   impl_->ready_at_position = ready_at_position;
-  impl_->host = host;
+  impl_->ready = true;
 }
 
 void ApiServer::stop() {

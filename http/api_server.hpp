@@ -4,23 +4,32 @@
 /// and carry the log `position` they reached; reads come from projections and
 /// accept `?min_position=N` to wait, bounded, for the projection to catch up.
 ///
-/// Lifecycle: `start()` binds and serves on threads of its own; the agent host
-/// may be attached later (writes answer 503 NOT_READY until then, /healthz
-/// already answers); `stop()` refuses new connections, finishes requests in
-/// flight and returns.
+/// Handlers only translate: every rule (who may do what, in which
+/// organization; what a command does) is a service's (actors/, projections/).
+///
+/// Lifecycle: `start()` binds and serves on threads of its own; until
+/// `set_ready`, every route but the probes answers 503 NOT_READY (/healthz
+/// answers at once, /readyz says NOT_READY); `stop()` refuses new
+/// connections, finishes requests in flight and returns.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "actors/agent_host.hpp"
+#include "actors/agent/agent_service.hpp"
+#include "actors/api_key/api_key_service.hpp"
 #include "actors/crash_injector.hpp"
+#include "actors/enrollment/enrollment_service.hpp"
+#include "actors/enrollment/registration.hpp"
 #include "common/clock.hpp"
+#include "common/lifecycle.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
 #include "http/auth_throttle.hpp"
 #include "http/json_views.hpp"
+#include "projections/agent_registry.hpp"
+#include "projections/event_queries.hpp"
 #include "projections/projection_runner.hpp"
 
 namespace muster::http {
@@ -46,6 +55,9 @@ struct ApiServerOptions {
   int io_timeout_seconds = 10;
   /// Longest a read with `min_position` waits for the projection. Default: 5 s.
   TimeMs max_min_position_wait_ms = 5'000;
+  /// Longest a request waits for a service's answer (API keys, enrollment
+  /// tokens; agents have their own, AgentServiceOptions). Default: 10 s.
+  TimeMs request_timeout_ms = 10'000;
   HealthThresholds health;
   /// How repeated authentication failures from one address are slowed down.
   AuthThrottleOptions auth_throttle;
@@ -54,34 +66,41 @@ struct ApiServerOptions {
   std::string tls_key_path;
 };
 
-class ApiServer {
+class ApiServer : public Service {
  public:
   /// Everything the API serves from; not owned, each must outlive the server.
   struct Backends {
-    EventStore* store = nullptr;
+    const EventStore* store = nullptr;
     ProjectionRunner* projections = nullptr;
+    const AgentRegistry* registry = nullptr;
+    const EventQueries* events = nullptr;
+    AgentService* agents = nullptr;
+    Registrations* registrations = nullptr;
+    ApiKeyService* api_keys = nullptr;
+    EnrollmentService* enrollment = nullptr;
     const Clock* clock = nullptr;
     /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
     CrashInjector* crash_injector = nullptr;
   };
 
   ApiServer(ApiServerOptions options, Backends backends);
-  ~ApiServer();
+  ~ApiServer() override;
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
+  std::string_view name() const override { return "http"; }
   /// Binds and starts serving. Errors: `invalid_argument` if the TLS
   /// certificate or key cannot be loaded, `unavailable` if the address cannot be bound.
-  Status start();
+  Status start() override;
   /// The bound port (after `start()`).
   int port() const;
 
-  /// Makes writes possible; /readyz answers ready once the projection has
-  /// also folded `ready_at_position`. `host` must outlive the server.
-  void attach_agent_host(AgentHost* host, std::uint64_t ready_at_position);
+  /// Opens every route; /readyz answers ready once the read models hold
+  /// `ready_at_position` too.
+  void set_ready(std::uint64_t ready_at_position);
 
   /// Stops accepting, finishes requests in flight. Idempotent.
-  void stop();
+  void stop() override;
 
  private:
   struct Impl;

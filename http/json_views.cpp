@@ -11,9 +11,9 @@ namespace {
 
 using nlohmann::json;
 
-json embedded_json(const std::string& text) {
+json embedded_json(std::string_view text) {
   json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_discarded() ? json(text) : parsed;
+  return parsed.is_discarded() ? json(std::string(text)) : parsed;
 }
 
 // True when `text` is a string JSON needs no escapes for: copied as is.
@@ -29,20 +29,20 @@ void append_number(std::string& out, std::uint64_t number) {
   out.append(digits.data(), digits.size());
 }
 
-void append_json_string(std::string& out, const std::string& text) {
+void append_json_string(std::string& out, std::string_view text) {
   if (plain_json_string(text)) {
     out += '"';
     out += text;
     out += '"';
   } else {
-    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
   }
 }
 
 // What muster stores as data and meta is the dump of a JSON object: '{' to
 // '}' with no raw control characters. Anything else (a foreign or damaged
 // record) goes through the parser, as in event_to_json.
-void append_embedded_json(std::string& out, const std::string& text) {
+void append_embedded_json(std::string& out, std::string_view text) {
   const bool stored_object = text.size() >= 2 && text.front() == '{' && text.back() == '}' &&
                              std::none_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20; });
   if (stored_object) {
@@ -54,7 +54,7 @@ void append_embedded_json(std::string& out, const std::string& text) {
 
 }  // namespace
 
-void append_event_jsonl(std::string& out, const Event& event) {
+void append_event_jsonl(std::string& out, const EventView& event) {
   // Events come in time order: format each second once.
   thread_local TimeMs cached_second = -1;
   thread_local std::string cached_time;
@@ -98,31 +98,17 @@ json event_to_json(const Event& event) {
           {"meta", embedded_json(event.meta)}};
 }
 
-json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live, TimeMs now_ms,
-                   const HealthThresholds& thresholds, bool with_health) {
-  json out = to_json(state);
-  const TimeMs last_seen_ms = live ? live->last_seen_ms : state.updated_at_ms;
-  out["last_seen"] = format_rfc3339(last_seen_ms);
+json agent_to_json(const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds, bool with_health) {
+  json out = to_json(agent.state);
+  out["last_seen"] = format_rfc3339(agent.last_seen_ms);
   if (!with_health) return out;
-  const TimeMs silent_ms = std::max<TimeMs>(0, now_ms - last_seen_ms);
-  const char* health = "offline";
-  int score = 0;
-  if (is_live(state.status)) {
-    if (silent_ms <= thresholds.healthy_within_ms) {
-      health = "healthy", score = 100;
-    } else if (silent_ms <= thresholds.warning_within_ms) {
-      health = "warning", score = 50;
-    } else {
-      health = "unhealthy", score = 20;
-    }
-  }
-  const TimeMs uptime_ms = is_live(state.status) ? std::max<TimeMs>(0, now_ms - state.online_since_ms) : 0;
-  out["health"] = {{"last_seen", format_rfc3339(last_seen_ms)},
-                   {"seconds_since_last_seen", silent_ms / 1000},
-                   {"uptime_seconds", uptime_ms / 1000},
-                   {"health", health},
-                   {"health_score", score},
-                   {"metrics", live ? json(live->metrics) : json::object()}};
+  const AgentHealth health = assess_health(agent.state, agent.last_seen_ms, now_ms, thresholds);
+  out["health"] = {{"last_seen", format_rfc3339(agent.last_seen_ms)},
+                   {"seconds_since_last_seen", health.silent_ms / 1000},
+                   {"uptime_seconds", health.uptime_ms / 1000},
+                   {"health", health.health},
+                   {"health_score", health.score},
+                   {"metrics", agent.metrics}};
   return out;
 }
 
@@ -143,7 +129,7 @@ json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms) {
           {"created_at", format_rfc3339(token.created_at_ms)},
           {"expires_at", format_rfc3339(token.expires_at_ms)},
           {"max_uses", token.max_uses ? json(*token.max_uses) : json(nullptr)},
-          {"uses", token.uses},
+          {"uses", token.total_uses()},
           {"revoked", token.revoked},
           {"expired", now_ms >= token.expires_at_ms}};
 }

@@ -7,13 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/access.hpp"
-#include "actors/agent_state.hpp"
-#include "actors/enrollment_tokens.hpp"
-#include "actors/last_seen_table.hpp"
+#include "actors/agent/agent_health.hpp"
+#include "actors/api_key/api_key_state.hpp"
+#include "actors/enrollment/enrollment_token_state.hpp"
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
-#include "projections/fleet_projection.hpp"
+#include "projections/agent_registry.hpp"
 
 namespace muster::http {
 
@@ -25,21 +24,13 @@ nlohmann::json event_to_json(const Event& event);
 /// order) and a newline to `out`, without building a JSON value: replay
 /// writes the whole log this way. `data` and `meta` are copied as stored
 /// when they are JSON objects, as everything muster writes is.
-void append_event_jsonl(std::string& out, const Event& event);
-
-/// When an agent counts as healthy, warning or unhealthy by silence.
-struct HealthThresholds {
-  /// Seen within this long: healthy (score 100). Default: 60 s.
-  TimeMs healthy_within_ms = 60'000;
-  /// Seen within this long: warning (50); beyond: unhealthy (20). Default: 300 s.
-  TimeMs warning_within_ms = 300'000;
-};
+void append_event_jsonl(std::string& out, const EventView& event);
 
 /// The agent with `last_seen` (and, when `with_health`, a `health` block:
-/// last_seen, seconds_since_last_seen, uptime_seconds, health, health_score,
-/// and the latest metrics).
-nlohmann::json agent_to_json(const AgentState& state, const std::optional<LastSeenTable::Entry>& live,
-                             TimeMs now_ms, const HealthThresholds& thresholds, bool with_health);
+/// last_seen, seconds_since_last_seen, uptime_seconds, health, health_score
+/// (see actors/agent/agent_health.hpp), and the latest metrics).
+nlohmann::json agent_to_json(const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
+                             bool with_health);
 
 /// {id, name, role, org, created_at, revoked}: never the secret or its digest.
 nlohmann::json api_key_to_json(const ApiKey& key);

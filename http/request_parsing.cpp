@@ -247,10 +247,9 @@ Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
   return request;
 }
 
-Parsed<EnrollmentTokenBody> parse_enrollment_token_request(const json& body) {
+Parsed<EnrollmentTokenRequest> parse_enrollment_token_request(const json& body) {
   FieldReader reader(body);
-  EnrollmentTokenBody parsed;
-  EnrollmentTokenRequest& request = parsed.request;
+  EnrollmentTokenRequest request;
   request.name = reader.name("name");
   if (const auto expires_in = reader.text("expires_in")) {
     const auto duration = parse_duration_ms(*expires_in);
@@ -269,12 +268,9 @@ Parsed<EnrollmentTokenBody> parse_enrollment_token_request(const json& body) {
     }
   }
   if (auto labels = reader.labels("labels")) request.labels = std::move(*labels);
-  if (auto org = reader.org("org", false)) {
-    request.org = std::move(*org);
-    parsed.org_given = true;
-  }
+  request.org = reader.org("org", false);
   if (!reader.ok()) return reader.invalid();
-  return parsed;
+  return request;
 }
 
 Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
@@ -371,19 +367,19 @@ Parsed<ListQuery> parse_list_query(const QueryParams& params) {
   if (const auto cursor = single_param(params, "cursor")) {
     const auto after = decode_cursor(*cursor);
     if (!after) return invalid_param("cursor", "is not a cursor this server issued");
-    query.after_agent_id = *after;
+    query.after = *after;
   }
   return query;
 }
 
-std::string encode_cursor(const std::string& after_agent_id) {
-  return base64url_encode(after_agent_id);
+std::string encode_cursor(const AgentId& after) {
+  return base64url_encode(after.to_string());
 }
 
-std::optional<std::string> decode_cursor(std::string_view cursor) {
+std::optional<AgentId> decode_cursor(std::string_view cursor) {
   auto decoded = base64url_decode(cursor);
-  if (!decoded || !is_valid_agent_id(*decoded)) return std::nullopt;
-  return decoded;
+  if (!decoded) return std::nullopt;
+  return AgentId::parse(*decoded);
 }
 
 }  // namespace muster::http

@@ -12,11 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/access.hpp"
-#include "actors/agent_decider.hpp"
-#include "actors/enrollment_tokens.hpp"
+#include "actors/agent/agent_decider.hpp"
+#include "actors/api_key/api_key_service.hpp"
+#include "actors/enrollment/enrollment_service.hpp"
 #include "common/result.hpp"
-#include "projections/fleet_projection.hpp"
+#include "projections/agent_registry.hpp"
 
 namespace muster::http {
 
@@ -40,23 +40,12 @@ Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty
 Parsed<Registration> parse_registration(const nlohmann::json& body);
 Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
 
-struct ApiKeyRequest {
-  std::string name;
-  Role role = Role::viewer;
-  std::optional<std::string> org;  ///< An organization or "*" (every one); nullopt: the creator's choice.
-};
-
 /// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
 Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
 
-struct EnrollmentTokenBody {
-  EnrollmentTokenRequest request;
-  bool org_given = false;  ///< False: the creator's organization applies.
-};
-
 /// {name (1 to 128 characters), expires_in? (duration such as "30d", "12h";
 /// 1 second to 10 years; default 30 days), max_uses? (1 to 10^9), labels?, org?}.
-Parsed<EnrollmentTokenBody> parse_enrollment_token_request(const nlohmann::json& body);
+Parsed<EnrollmentTokenRequest> parse_enrollment_token_request(const nlohmann::json& body);
 
 /// True for an organization name: 1 to 128 characters of [A-Za-z0-9._-].
 bool is_valid_org(std::string_view text);
@@ -69,7 +58,7 @@ bool is_valid_agent_id(std::string_view text);
 struct ListQuery {
   AgentFilter filter;
   std::size_t limit = 100;
-  std::string after_agent_id;  ///< Decoded from `cursor`; empty for the first page.
+  std::optional<AgentId> after;  ///< Decoded from `cursor`; nullopt for the first page.
 };
 
 /// org, status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
@@ -84,7 +73,7 @@ Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::str
                                        std::uint64_t fallback, std::uint64_t max_value);
 
 /// The opaque cursor clients pass back for the next page.
-std::string encode_cursor(const std::string& after_agent_id);
-std::optional<std::string> decode_cursor(std::string_view cursor);
+std::string encode_cursor(const AgentId& after);
+std::optional<AgentId> decode_cursor(std::string_view cursor);
 
 }  // namespace muster::http

@@ -2,9 +2,13 @@
 
 #include <mutex>
 
-#include "actors/agent_events.hpp"
-#include "actors/credential_records.hpp"
-#include "common/secrets.hpp"
+#include <fmt/format.h>
+
+#include "actors/access/credentials.hpp"
+#include "actors/agent/agent_events.hpp"
+#include "actors/runtime/stream_id.hpp"
+#include "common/bytes.hpp"
+#include "common/log.hpp"
 
 namespace muster {
 namespace {
@@ -16,13 +20,10 @@ std::optional<Record> find_in(const std::map<std::string, Record>& records, cons
   return found->second;
 }
 
-template <class Record>
-std::vector<Record> all_of(const std::map<std::string, Record>& records) {
-  std::vector<Record> all;
-  all.reserve(records.size());
-  for (const auto& entry : records) all.push_back(entry.second);
-  return all;
-}
+// Snapshot keys: one entry per key, token and legacy count.
+constexpr std::string_view kKeyEntry = "key:";
+constexpr std::string_view kTokenEntry = "token:";
+constexpr std::string_view kLegacyEntry = "legacy:";
 
 }  // namespace
 
@@ -30,28 +31,32 @@ Status AccessProjection::apply(const std::vector<Event>& batch) {
   Status first_failure;
   std::unique_lock<std::shared_mutex> lock(mutex_);
   for (const Event& event : batch) {
+    if (event.position <= position_) continue;
     position_ = event.position;
     Status folded;
-    if (const auto key_id = record_id_of(event.stream, kApiKeyStreamPrefix)) {
-      folded = muster::apply(keys_by_id_[*key_id], event);
-    } else if (const auto token_id = record_id_of(event.stream, kEnrollmentStreamPrefix)) {
-      folded = muster::apply(tokens_by_id_[*token_id], event);
-    } else if (const auto used = agent_events::enrollment_token_of(event)) {
-      count_use(*used, event.position);
+    const auto stream = parse_stream(event.stream);
+    if (!stream) continue;
+    if (stream->kind == kApiKeyKind) {
+      folded = muster::apply(keys_by_id_[std::string(stream->id)], event);
+    } else if (stream->kind == kEnrollmentKind) {
+      folded = muster::apply(tokens_by_id_[std::string(stream->id)], event);
+    } else if (stream->kind == kAgentKind && event.type == AgentTokenIssued::kType.name && event.schema_version == 1) {
+      // Only v1 token events can be legacy uses: decode no other agent event.
+      auto payload = decode_payload<AgentEvent>(event.type, event.schema_version, event.data);
+      const auto* issued = payload ? std::get_if<AgentTokenIssued>(&*payload) : nullptr;
+      if (issued != nullptr && issued->legacy_use) ++legacy_uses_[*issued->enrollment_token_id];
+    } else {
+      continue;
     }
+    changed_since_snapshot_ = true;
     if (!folded && first_failure.ok()) first_failure = folded;
   }
   return first_failure;
 }
 
-void AccessProjection::count_use(const std::string& token_id, std::uint64_t position) {
-  const auto token = tokens_by_id_.find(token_id);
-  if (token == tokens_by_id_.end()) return;
-  ++token->second.uses;
-  const auto settled = settled_positions_.find(token_id);
-  if (settled != settled_positions_.end() && settled->second.erase(position) > 0) {
-    --uses_in_flight_[token_id];
-  }
+std::uint64_t AccessProjection::position() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return position_;
 }
 
 std::optional<Principal> AccessProjection::authenticate(std::string_view plaintext) const {
@@ -59,50 +64,41 @@ std::optional<Principal> AccessProjection::authenticate(std::string_view plainte
   if (!presented) return std::nullopt;
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto found = keys_by_id_.find(presented->id);
-  if (found == keys_by_id_.end() || found->second.revoked ||
+  if (found == keys_by_id_.end() || found->second.version == 0 || found->second.revoked ||
       !constant_time_equal(presented->secret_sha256, found->second.secret_sha256)) {
     return std::nullopt;
   }
   return Principal{found->second.key_id, found->second.role, found->second.org};
 }
 
-std::optional<EnrollmentGrant> AccessProjection::admit_enrollment(std::string_view plaintext, TimeMs now_ms) {
+std::optional<EnrollmentGrant> AccessProjection::check_enrollment(std::string_view plaintext,
+                                                                  TimeMs now_ms) const {
   const auto presented = read_credential(plaintext, kEnrollmentTokenPrefix);
   if (!presented) return std::nullopt;
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto found = tokens_by_id_.find(presented->id);
-  if (found == tokens_by_id_.end() ||
-      !constant_time_equal(presented->secret_sha256, found->second.secret_sha256)) {
+  if (found == tokens_by_id_.end() || found->second.version == 0 ||
+      !constant_time_equal(presented->secret_sha256, found->second.secret_sha256) ||
+      why_closed(with_legacy_uses(found->second), now_ms)) {
     return std::nullopt;
   }
-  const EnrollmentToken& token = found->second;
-  std::uint64_t& in_flight = uses_in_flight_[token.token_id];
-  if (why_closed(token, now_ms, in_flight)) return std::nullopt;
-  EnrollmentGrant grant{token.token_id, token.org, token.labels, token.max_uses.has_value()};
-  if (grant.reserved) ++in_flight;
-  return grant;
-}
-
-void AccessProjection::settle_enrollment(const EnrollmentGrant& grant,
-                                         std::optional<std::uint64_t> position) {
-  if (!grant.reserved) return;
-  std::unique_lock<std::shared_mutex> lock(mutex_);
-  // Folded already (or failed): the count no longer needs the reservation.
-  if (!position || *position <= position_) {
-    --uses_in_flight_[grant.token_id];
-    return;
-  }
-  settled_positions_[grant.token_id].insert(*position);
+  return EnrollmentGrant{found->second.token_id, found->second.org, presented->secret_sha256};
 }
 
 std::vector<ApiKey> AccessProjection::keys() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return all_of(keys_by_id_);
+  std::vector<ApiKey> all;
+  for (const auto& [id, key] : keys_by_id_) {
+    if (key.version > 0) all.push_back(key);
+  }
+  return all;
 }
 
 std::optional<ApiKey> AccessProjection::key(const std::string& key_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return find_in(keys_by_id_, key_id);
+  auto key = find_in(keys_by_id_, key_id);
+  if (key && key->version == 0) return std::nullopt;
+  return key;
 }
 
 bool AccessProjection::has_keys() const {
@@ -110,14 +106,107 @@ bool AccessProjection::has_keys() const {
   return !keys_by_id_.empty();
 }
 
+EnrollmentToken AccessProjection::with_legacy_uses(EnrollmentToken token) const {
+  const auto found = legacy_uses_.find(token.token_id);
+  token.legacy_uses = found == legacy_uses_.end() ? 0 : found->second;
+  return token;
+}
+
 std::vector<EnrollmentToken> AccessProjection::enrollment_tokens() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return all_of(tokens_by_id_);
+  std::vector<EnrollmentToken> all;
+  for (const auto& [id, token] : tokens_by_id_) {
+    if (token.version > 0) all.push_back(with_legacy_uses(token));
+  }
+  return all;
 }
 
 std::optional<EnrollmentToken> AccessProjection::enrollment_token(const std::string& token_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return find_in(tokens_by_id_, token_id);
+  const auto found = tokens_by_id_.find(token_id);
+  if (found == tokens_by_id_.end() || found->second.version == 0) return std::nullopt;
+  return with_legacy_uses(found->second);
+}
+
+std::uint64_t AccessProjection::legacy_uses(const std::string& token_id) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto found = legacy_uses_.find(token_id);
+  return found == legacy_uses_.end() ? 0 : found->second;
+}
+
+Status AccessProjection::save_snapshot(SnapshotStore& store) {
+  std::vector<SnapshotEntry> entries;
+  std::uint64_t position = 0;
+  {
+    // Exclusive: the entries and the position are one moment of the model.
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    if (!changed_since_snapshot_) return Status::success();
+    for (const auto& [id, key] : keys_by_id_) {
+      if (key.version > 0) entries.push_back({std::string(kKeyEntry) + id, encode_api_key(key)});
+    }
+    for (const auto& [id, token] : tokens_by_id_) {
+      if (token.version > 0) entries.push_back({std::string(kTokenEntry) + id, encode_enrollment_token(token)});
+    }
+    for (const auto& [id, count] : legacy_uses_) {
+      std::string value;
+      bytes::put_varint(value, count);
+      entries.push_back({std::string(kLegacyEntry) + id, std::move(value)});
+    }
+    position = position_;
+    changed_since_snapshot_ = false;
+  }
+  Status written = store.write(kSnapshotScope, entries, position);
+  if (!written) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    changed_since_snapshot_ = true;
+  }
+  return written;
+}
+
+Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std::uint64_t head_position) {
+  auto position = store.position(kSnapshotScope);
+  if (!position) return position.error();
+  if (!*position) return std::uint64_t{0};
+  std::map<std::string, ApiKey> keys;
+  std::map<std::string, EnrollmentToken> tokens;
+  std::map<std::string, std::uint64_t> legacy;
+  std::string damage;
+  if (**position > head_position) {
+    damage = fmt::format("it reflects position {}, past the log's head {}", **position, head_position);
+  } else {
+    Status read = store.for_each(kSnapshotScope, [&](std::string_view key, std::string_view value) {
+      if (key.substr(0, kKeyEntry.size()) == kKeyEntry) {
+        auto decoded = decode_api_key(value);
+        if (!decoded) damage = decoded.error().message;
+        if (decoded) keys.emplace(std::string(key.substr(kKeyEntry.size())), std::move(*decoded));
+      } else if (key.substr(0, kTokenEntry.size()) == kTokenEntry) {
+        auto decoded = decode_enrollment_token(value);
+        if (!decoded) damage = decoded.error().message;
+        if (decoded) tokens.emplace(std::string(key.substr(kTokenEntry.size())), std::move(*decoded));
+      } else if (key.substr(0, kLegacyEntry.size()) == kLegacyEntry) {
+        bytes::Reader reader(value);
+        const auto count = reader.read_varint();
+        if (!count || !reader.at_end()) damage = "bad legacy use count";
+        if (count) legacy[std::string(key.substr(kLegacyEntry.size()))] = *count;
+      } else {
+        damage = "an entry of unknown kind";
+      }
+      return damage.empty();
+    });
+    if (!read) return read.error();
+  }
+  if (!damage.empty()) {
+    log::warn("ignoring the access snapshot; folding the whole log instead", {{"reason", damage}});
+    if (Status cleared = store.clear(kSnapshotScope); !cleared) return cleared.error();
+    return std::uint64_t{0};
+  }
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  keys_by_id_ = std::move(keys);
+  tokens_by_id_ = std::move(tokens);
+  legacy_uses_ = std::move(legacy);
+  position_ = **position;
+  changed_since_snapshot_ = false;
+  return **position;
 }
 
 }  // namespace muster

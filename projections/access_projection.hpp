@@ -1,86 +1,87 @@
 #pragma once
 /// Who may call the API: every API key and enrollment token folded from the
-/// log, checked per request in memory (one SHA-256 and a constant-time
-/// compare; no store read). An enrollment token's uses are counted from the
-/// agents' AgentTokenIssued events that name it.
+/// log (with the same `apply` their actors use), checked per request in
+/// memory (one SHA-256 and a constant-time compare; no store read).
 ///
-/// Thread-safe: one writer (the runner) and many readers (HTTP handlers).
+/// It also counts the enrollment tokens' legacy uses: registrations of data
+/// directories from before EnrollmentTokenUsed, recorded only as v1
+/// AgentTokenIssued events naming the token. Those never grow again; the
+/// token's actor adds them to its own count.
+///
+/// Folded by the projection runner, in log order; snapshotted whole at its
+/// position (it is small). Thread-safe: one writer, many readers.
 
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "actors/access.hpp"
-#include "actors/enrollment_tokens.hpp"
+#include "actors/access/principal.hpp"
+#include "actors/api_key/api_key_state.hpp"
+#include "actors/enrollment/enrollment_token_state.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
+#include "eventstore/snapshot_store.hpp"
 
 namespace muster {
 
-/// The caller behind a request's API key.
-struct Principal {
-  std::string key_id;
-  Role role = Role::viewer;
-  std::string org{kAllOrgs};  ///< The organization the key may see, or "*".
-};
-
-/// An enrollment token that admitted a registration.
+/// An enrollment token presented for a registration, as far as the read
+/// model can tell: its id and organization. Its actor decides the use.
 struct EnrollmentGrant {
   std::string token_id;
   std::string org;
-  std::map<std::string, std::string> labels;
-  /// The token is limited: one of its uses is held for this registration
-  /// until `settle_enrollment`.
-  bool reserved = false;
+  Sha256 secret_sha256{};
 };
 
 class AccessProjection {
  public:
-  /// Folds the events of "apikey:" and "enrollment:" streams and the agents'
-  /// AgentTokenIssued events in `batch`; ignores the rest. Returns the first
-  /// failure, applying what it can.
+  /// Folds the events of "apikey:" and "enrollment:" streams and the legacy
+  /// uses in `batch`, skipping events at or before `position()` (a snapshot
+  /// holds them). Returns the first failure, applying what it can.
   Status apply(const std::vector<Event>& batch);
+  /// The last log position folded.
+  std::uint64_t position() const;
 
   /// The principal of a live (unrevoked) key given as plaintext, if any.
   std::optional<Principal> authenticate(std::string_view plaintext) const;
 
-  /// The grant of an enrollment token given as plaintext, if it is unrevoked,
-  /// unexpired at `now_ms` and not used up. A limited token's use is
-  /// reserved, so concurrent registrations never exceed `max_uses`: pass the
-  /// grant to `settle_enrollment` when the registration is done.
-  std::optional<EnrollmentGrant> admit_enrollment(std::string_view plaintext, TimeMs now_ms);
-
-  /// Ends a grant's reservation: the registration failed (nullopt), or
-  /// succeeded with its AgentTokenIssued event at `position`.
-  void settle_enrollment(const EnrollmentGrant& grant, std::optional<std::uint64_t> position);
+  /// The grant of an enrollment token given as plaintext, if it is known,
+  /// its secret matches and it admits registrations at `now_ms`. A cheap
+  /// filter before the token's actor decides (and counts) the use.
+  std::optional<EnrollmentGrant> check_enrollment(std::string_view plaintext, TimeMs now_ms) const;
 
   /// Every key ever made, in key id order.
   std::vector<ApiKey> keys() const;
   std::optional<ApiKey> key(const std::string& key_id) const;
   bool has_keys() const;
 
-  /// Every enrollment token ever made, in id order, with its uses.
+  /// Every enrollment token ever made, in id order, its legacy uses included.
   std::vector<EnrollmentToken> enrollment_tokens() const;
   std::optional<EnrollmentToken> enrollment_token(const std::string& token_id) const;
+  /// The token's uses recorded before EnrollmentTokenUsed existed.
+  std::uint64_t legacy_uses(const std::string& token_id) const;
+
+  static constexpr const char* kSnapshotScope = "access";
+  /// Writes the whole model and its position, if it changed since the last call.
+  Status save_snapshot(SnapshotStore& store);
+  /// Loads the snapshot into an empty model; returns its position (0 for
+  /// none). A snapshot past `head_position` or one that cannot be decoded is
+  /// dropped and the model left empty (0), so the caller folds the whole log.
+  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position);
 
  private:
-  void count_use(const std::string& token_id, std::uint64_t position);
+  EnrollmentToken with_legacy_uses(EnrollmentToken token) const;
 
   mutable std::shared_mutex mutex_;
   std::map<std::string, ApiKey> keys_by_id_;
   std::map<std::string, EnrollmentToken> tokens_by_id_;
-  /// Per limited token: registrations admitted whose use is not folded yet...
-  std::map<std::string, std::uint64_t> uses_in_flight_;
-  /// ...and, of those, the ones known to have succeeded, by position, so the
-  /// fold of that position ends the reservation.
-  std::map<std::string, std::set<std::uint64_t>> settled_positions_;
+  std::map<std::string, std::uint64_t> legacy_uses_;
   std::uint64_t position_ = 0;
+  bool changed_since_snapshot_ = false;
 };
 
 }  // namespace muster

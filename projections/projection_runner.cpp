@@ -1,54 +1,165 @@
 #include "projections/projection_runner.hpp"
 
-#include "actors/credential_records.hpp"
+#include <algorithm>
+#include <vector>
+
 #include "common/log.hpp"
 
 namespace muster {
+namespace {
 
-ProjectionRunner::ProjectionRunner(const EventStore& store)
-    : follower_(store, 1, [this](const std::vector<Event>& batch) { fold(batch); }) {}
+// How often a long catch-up says how far it got.
+constexpr TimeMs kProgressIntervalMs = 5'000;
+
+}  // namespace
+
+ProjectionRunner::ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
+                                   AccessProjection& access, TimerService& timers, ProjectionRunnerOptions options)
+    : events_(events),
+      snapshots_(snapshots),
+      registry_(registry),
+      access_(access),
+      timers_(timers),
+      options_(options),
+      snapshot_timer_(timers, options.snapshot_interval_ms, [this] {
+        {
+          std::lock_guard<std::mutex> lock(snapshot_mutex_);
+          snapshot_due_ = true;
+        }
+        snapshot_wakeup_.notify_all();
+      }) {}
 
 ProjectionRunner::~ProjectionRunner() {
   stop();
 }
 
-void ProjectionRunner::start() {
-  follower_.start();
+Status ProjectionRunner::start() {
+  const TimeMs started_ms = timers_.now_ms();
+  auto head = events_.head_position();
+  if (!head) return head.error();
+  recovery_.head_at_start = *head;
+  auto fleet = registry_.load_snapshot(snapshots_, *head);
+  if (!fleet) return fleet.error();
+  auto access = access_.load_snapshot(snapshots_, *head);
+  if (!access) return access.error();
+  recovery_.fleet_snapshot_position = *fleet;
+  recovery_.access_snapshot_position = *access;
+  recovery_.snapshot_load_ms = timers_.now_ms() - started_ms;
+  // Each model skips what its snapshot holds: fold from the older one.
+  const std::uint64_t from = std::min(*fleet, *access);
+  {
+    std::lock_guard<std::mutex> lock(position_mutex_);
+    position_ = from;
+  }
+  log::info("read models loaded from snapshots",
+            {{"fleet_position", *fleet},
+             {"access_position", *access},
+             {"log_position", *head},
+             {"duration_ms", recovery_.snapshot_load_ms}});
+  follower_ = std::make_unique<LogFollower>(
+      events_, from + 1, [this](const std::vector<Event>& batch) { fold(batch); }, options_.batch_size);
+  started_ = true;
+  if (options_.follow) follower_->start();
+  snapshot_thread_ = std::thread([this] { run_snapshots(); });
+  snapshot_timer_.start();
+  return Status::success();
 }
 
 void ProjectionRunner::stop() {
-  follower_.stop();
-}
-
-void ProjectionRunner::catch_up() {
-  follower_.deliver_available();
+  if (!started_ || stopped_.exchange(true)) return;
+  follower_->stop();
+  snapshot_timer_.stop();
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshots_stopping_ = true;
+  }
+  snapshot_wakeup_.notify_all();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+  if (Status saved = save_snapshots(); !saved) {
+    log::warn("cannot save the read models' snapshots at stop", {{"error", saved.error().message}});
+  }
+  run_waiters(0, /*all=*/true);
 }
 
 void ProjectionRunner::fold(const std::vector<Event>& batch) {
   // A bad event is skipped rather than stalling: it must not freeze every read.
-  for (const Status& folded : {access_.apply(batch), fleet_.apply(batch)}) {
+  for (const Status& folded : {access_.apply(batch), registry_.apply(batch)}) {
     if (!folded) log::error("projection skipped an event", {{"error", folded.error().message}});
   }
-  std::lock_guard<std::mutex> lock(position_mutex_);
-  position_advanced_.notify_all();
+  const std::uint64_t reached = batch.back().position;
+  if (reached < recovery_.head_at_start) {
+    const TimeMs now = timers_.now_ms();
+    if (now - last_progress_log_ms_ >= kProgressIntervalMs) {
+      last_progress_log_ms_ = now;
+      log::info("folding the log", {{"position", reached}, {"log_position", recovery_.head_at_start}});
+    }
+  }
+  run_waiters(reached, /*all=*/false);
 }
 
-std::optional<std::string> ProjectionRunner::organization_of(const std::string& stream) const {
-  if (is_agent_stream(stream)) return fleet_.org_of(stream);
-  if (const auto key_id = record_id_of(stream, kApiKeyStreamPrefix)) {
-    const auto key = access_.key(*key_id);
-    return key ? std::optional<std::string>(key->org) : std::nullopt;
+void ProjectionRunner::run_waiters(std::uint64_t position, bool all) {
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard<std::mutex> lock(position_mutex_);
+    position_ = std::max(position_, position);
+    const auto end = all ? waiters_.end() : waiters_.upper_bound(position_);
+    for (auto waiter = waiters_.begin(); waiter != end; ++waiter) ready.push_back(std::move(waiter->second));
+    waiters_.erase(waiters_.begin(), end);
   }
-  if (const auto token_id = record_id_of(stream, kEnrollmentStreamPrefix)) {
-    const auto token = access_.enrollment_token(*token_id);
-    return token ? std::optional<std::string>(token->org) : std::nullopt;
-  }
-  return std::nullopt;
+  position_advanced_.notify_all();
+  for (auto& then : ready) then();
+}
+
+std::uint64_t ProjectionRunner::position() const {
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  return position_;
 }
 
 bool ProjectionRunner::wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(position_mutex_);
-  return position_advanced_.wait_for(lock, timeout, [&] { return fleet_.position() >= position; });
+  return position_advanced_.wait_for(lock, timeout, [&] { return position_ >= position; });
+}
+
+void ProjectionRunner::when_folded(std::uint64_t position, std::function<void()> then) {
+  {
+    std::lock_guard<std::mutex> lock(position_mutex_);
+    if (position_ < position && !stopped_) {
+      waiters_.emplace(position, std::move(then));
+      return;
+    }
+  }
+  then();
+}
+
+void ProjectionRunner::catch_up() {
+  if (follower_) follower_->deliver_available();
+}
+
+Status ProjectionRunner::save_snapshots() {
+  Status fleet = registry_.save_snapshot(snapshots_);
+  Status access = access_.save_snapshot(snapshots_);
+  return fleet.ok() ? access : fleet;
+}
+
+// Snapshots are written on a thread of their own: the first one after a
+// fleet registered writes a record per agent, too long for the timer's
+// thread (heartbeat deadlines) or the follower's (reads would lag).
+void ProjectionRunner::run_snapshots() {
+  std::unique_lock<std::mutex> lock(snapshot_mutex_);
+  for (;;) {
+    snapshot_wakeup_.wait(lock, [&] { return snapshot_due_ || snapshots_stopping_; });
+    if (snapshots_stopping_) return;
+    snapshot_due_ = false;
+    lock.unlock();
+    const TimeMs started_ms = timers_.now_ms();
+    if (Status saved = save_snapshots(); !saved) {
+      log::warn("cannot save the read models' snapshots; the next try is in one interval",
+                {{"error", saved.error().message}});
+    } else {
+      log::write(log::Level::debug, "read models snapshotted", {{"duration_ms", timers_.now_ms() - started_ms}});
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace muster

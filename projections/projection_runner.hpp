@@ -1,59 +1,119 @@
 #pragma once
-/// Keeps the read models (`FleetProjection`, `AccessProjection`) up to date: follows the log from position 1
-/// (catch-up, then live) and folds each batch in. Readers that need their own
-/// write reflected wait, bounded, with `wait_for_position`.
+/// Keeps the read models (the agent registry, the access model) up to date:
+/// at start, loads their snapshots; then follows the log from where the
+/// snapshots left off (catch-up, then live) and folds each batch into both;
+/// in the background, snapshots them again every `snapshot_interval_ms` and
+/// once more at stop. Readers that need a write reflected wait, bounded,
+/// with `wait_for_position`, or are called back with `when_folded`.
+///
+/// Thread safety: every method may be called from any thread.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <string>
+#include <thread>
 
+#include "common/lifecycle.hpp"
+#include "common/periodic_timer.hpp"
+#include "common/timers.hpp"
 #include "eventstore/event_store.hpp"
 #include "eventstore/log_follower.hpp"
+#include "eventstore/snapshot_store.hpp"
 #include "projections/access_projection.hpp"
-#include "projections/fleet_projection.hpp"
+#include "projections/agent_registry.hpp"
 
 namespace muster {
 
-class ProjectionRunner {
+struct ProjectionRunnerOptions {
+  /// How often changed read-model state is written to snapshots. Default: 30 s.
+  TimeMs snapshot_interval_ms = 30'000;
+  /// Events read and folded at a time. Default: 4096.
+  std::size_t batch_size = 4096;
+  /// Follow the log on a thread of its own after start(). Tests that step
+  /// the runner by hand (`catch_up`) turn this off. Default: on.
+  bool follow = true;
+};
+
+/// What start-up found, for logs and benchmarks.
+struct ProjectionRecovery {
+  std::uint64_t head_at_start = 0;           ///< The log's head when the runner started.
+  std::uint64_t fleet_snapshot_position = 0;   ///< 0: no usable fleet snapshot (the log is folded from 1).
+  std::uint64_t access_snapshot_position = 0;  ///< 0: no usable access snapshot.
+  TimeMs snapshot_load_ms = 0;
+};
+
+class ProjectionRunner : public Service {
  public:
-  /// `store` must outlive the runner.
-  explicit ProjectionRunner(const EventStore& store);
-  ~ProjectionRunner();
+  /// References must outlive the runner.
+  ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
+                   AccessProjection& access, TimerService& timers, ProjectionRunnerOptions options = {});
+  ~ProjectionRunner() override;
   ProjectionRunner(const ProjectionRunner&) = delete;
   ProjectionRunner& operator=(const ProjectionRunner&) = delete;
 
-  /// Starts following the log on a thread of its own.
-  void start();
-  /// Stops following. Idempotent; the destructor calls it.
-  void stop();
+  std::string_view name() const override { return "projections"; }
+  /// Loads the snapshots and starts following the log after them (catching
+  /// up happens on the runner's thread: see `wait_for_position`). Errors:
+  /// those of reading the store.
+  Status start() override;
+  /// Stops following and writes the snapshots once more.
+  void stop() override;
 
-  /// Folds everything written so far on the calling thread (tests, rebuilds).
-  void catch_up();
+  /// The last log position both read models hold.
+  std::uint64_t position() const;
 
-  /// Waits until the projection has folded `position`, at most `timeout`;
-  /// true if it has.
+  /// Waits until the read models hold `position`, at most `timeout`; true if they do.
   bool wait_for_position(std::uint64_t position, std::chrono::milliseconds timeout) const;
 
-  const FleetProjection& fleet() const { return fleet_; }
-  const AccessProjection& access() const { return access_; }
-  AccessProjection& access() { return access_; }
+  /// Runs `then` once the read models hold `position`: at once on the
+  /// calling thread if they do already, else on the runner's thread right
+  /// after the fold that gets there. `then` must not block. Callbacks still
+  /// waiting at stop() run then (the caller answers; a read may lag).
+  void when_folded(std::uint64_t position, std::function<void()> then);
 
-  /// The organization of what `stream` holds (an agent, an API key, an
-  /// enrollment token) as far as folded; nullopt if unknown.
-  std::optional<std::string> organization_of(const std::string& stream) const;
+  /// Folds everything written so far on the calling thread (tests, and
+  /// runners started with `follow` off).
+  void catch_up();
+
+  /// Writes the snapshots of both read models now.
+  Status save_snapshots();
+
+  const ProjectionRecovery& recovery() const { return recovery_; }
 
  private:
   void fold(const std::vector<Event>& batch);
+  void run_snapshots();
+  void run_waiters(std::uint64_t position, bool all);
 
-  FleetProjection fleet_;
-  AccessProjection access_;
+  const EventStore& events_;
+  SnapshotStore& snapshots_;
+  AgentRegistry& registry_;
+  AccessProjection& access_;
+  TimerService& timers_;
+  const ProjectionRunnerOptions options_;
+  ProjectionRecovery recovery_;
+  TimeMs last_progress_log_ms_ = 0;  ///< Follower thread only.
+
   mutable std::mutex position_mutex_;
   mutable std::condition_variable position_advanced_;
-  LogFollower follower_;
+  std::uint64_t position_ = 0;  ///< Guarded by position_mutex_.
+  std::multimap<std::uint64_t, std::function<void()>> waiters_;  ///< Guarded by position_mutex_.
+
+  std::unique_ptr<LogFollower> follower_;
+
+  std::mutex snapshot_mutex_;
+  std::condition_variable snapshot_wakeup_;
+  bool snapshot_due_ = false;      ///< Guarded by snapshot_mutex_.
+  bool snapshots_stopping_ = false;  ///< Guarded by snapshot_mutex_.
+  std::thread snapshot_thread_;
+  /// Wakes the snapshot thread every `snapshot_interval_ms`.
+  PeriodicTimer snapshot_timer_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace muster

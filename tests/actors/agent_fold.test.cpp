@@ -2,29 +2,38 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/agent_decider.hpp"
-#include "actors/agent_events.hpp"
-#include "actors/agent_state.hpp"
+#include "actors/agent/agent_decider.hpp"
+#include "actors/agent/agent_events.hpp"
+#include "actors/agent/agent_state.hpp"
+#include "actors/agent/agent_state_codec.hpp"
 
 using namespace muster;
 
 namespace {
 
-const std::string kAgent = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
+const std::string kAgentText = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
+const AgentId kAgent = *AgentId::parse(kAgentText);
+const std::string kStream = "agent:" + kAgentText;
 
-// Stamps proposed events as the store would and folds them into `state`.
-void commit(AgentState& state, const std::vector<NewEvent>& events, TimeMs time_ms) {
-  for (const NewEvent& proposed : events) {
-    const Event event{state.last_position + 1, kAgent,        state.version + 1, proposed.type, time_ms,
-                      proposed.schema_version, proposed.data, proposed.meta};
+// Stores decided events as the store would (JSON, position, version, time)
+// and folds them back from the stored form: what the log holds is what folds.
+void commit(AgentState& state, const std::vector<AgentEvent>& events, TimeMs time_ms) {
+  for (const AgentEvent& decided : events) {
+    const NewEvent proposed = encode_payload(decided);
+    const Event event{state.last_position + 1, kStream,       state.version + 1, proposed.type, time_ms,
+                      proposed.schema_version, proposed.data, "{}"};
     REQUIRE(apply(state, event).ok());
   }
 }
 
-std::vector<std::string> types_of(const std::vector<NewEvent>& events) {
+std::vector<std::string> types_of(const std::vector<AgentEvent>& events) {
   std::vector<std::string> types;
-  for (const NewEvent& event : events) types.push_back(event.type);
+  for (const AgentEvent& event : events) types.push_back(std::string(type_of(event).name));
   return types;
+}
+
+Sha256 digest(const char* secret) {
+  return sha256(secret);
 }
 
 Registration registration(const std::string& instance_id) {
@@ -37,9 +46,8 @@ Registration registration(const std::string& instance_id) {
 }
 
 AgentState registered_agent(TimeMs time_ms = 1000) {
-  AgentState state;
-  state.agent_id = kAgent;
-  commit(state, *decide_register(state, kAgent, registration("host-1"), {}, "{}"), time_ms);
+  AgentState state = fresh_agent_state(kAgent);
+  commit(state, *decide_register(state, registration("host-1"), {}), time_ms);
   return state;
 }
 
@@ -52,82 +60,82 @@ SCENARIO("an agent's life folds into its state") {
       CHECK(state.status == AgentStatus::online);
       CHECK(state.instance_id == "host-1");
       CHECK(state.profile.name == "web-1");
-      CHECK(state.profile.labels.at("env") == "prod");
+      CHECK(state.profile.labels->at("env") == "prod");
       CHECK(state.registered_at_ms == 1000);
       CHECK(state.version == 2);  // AgentRegistered, AgentTokenIssued
     }
     WHEN("it registers again unchanged") {
-      const auto events = decide_register(state, kAgent, registration("host-1"), {}, "{}");
+      const auto events = decide_register(state, registration("host-1"), {});
       THEN("only a new agent token is issued") {
         REQUIRE(events->size() == 1);
-        CHECK(events->front().type == agent_events::kTokenIssued);
+        CHECK(std::holds_alternative<AgentTokenIssued>(events->front()));
       }
     }
     WHEN("it registers again with a new version and no labels field") {
       Registration again;
       again.instance_id = "host-1";
       again.version = "1.1";
-      commit(state, *decide_register(state, kAgent, again, {}, "{}"), 2000);
+      commit(state, *decide_register(state, again, {}), 2000);
       THEN("only the version changes; absent fields keep their value") {
-        CHECK(state.profile.version == "1.1");
-        CHECK(state.profile.labels.at("env") == "prod");
+        CHECK(*state.profile.version == "1.1");
+        CHECK(state.profile.labels->at("env") == "prod");
         CHECK(state.version == 4);  // + AgentUpdated, AgentTokenIssued
       }
     }
     WHEN("it reports degraded, times out, and comes back") {
       HeartbeatReport degraded;
       degraded.status = AgentStatus::degraded;
-      const auto first = decide_heartbeat(state, degraded, "{}");
-      CHECK(types_of(*first) == std::vector<std::string>{agent_events::kStatusChanged});
+      const auto first = decide_heartbeat(state, degraded);
+      CHECK(types_of(*first) == std::vector<std::string>{"AgentStatusChanged"});
       commit(state, *first, 2000);
       CHECK(state.status == AgentStatus::degraded);
       CHECK(state.status_since_ms == 2000);
 
-      CHECK(decide_timeout(state, 2000, 5000, 3000, 4999, "{}").empty());
-      const auto timeout = decide_timeout(state, 2000, 5000, 3000, 5000, "{}");
-      CHECK(types_of(timeout) == std::vector<std::string>{agent_events::kWentOffline});
+      CHECK(decide_timeout(state, 2000, 5000, 3000, 4999).empty());
+      const auto timeout = decide_timeout(state, 2000, 5000, 3000, 5000);
+      CHECK(types_of(timeout) == std::vector<std::string>{"AgentWentOffline"});
       commit(state, timeout, 5000);
       CHECK(state.status == AgentStatus::offline);
-      CHECK(decide_timeout(state, 2000, 5000, 3000, 9000, "{}").empty());
+      CHECK(decide_timeout(state, 2000, 5000, 3000, 9000).empty());
 
       HeartbeatReport plain;
       plain.version = "2.0";
-      const auto back = decide_heartbeat(state, plain, "{}");
-      CHECK(types_of(*back) == std::vector<std::string>{agent_events::kUpdated, agent_events::kCameOnline});
+      const auto back = decide_heartbeat(state, plain);
+      CHECK(types_of(*back) == std::vector<std::string>{"AgentUpdated", "AgentCameOnline"});
       commit(state, *back, 7000);
       CHECK(state.status == AgentStatus::online);
       CHECK(state.online_since_ms == 7000);
-      CHECK(state.profile.version == "2.0");
+      CHECK(*state.profile.version == "2.0");
     }
     WHEN("an operator deregisters it") {
-      commit(state, *decide_deregister(state, "{}"), 3000);
+      commit(state, *decide_deregister(state), 3000);
       THEN("heartbeats are refused until it registers again, under the same id") {
-        const auto refused = decide_heartbeat(state, {}, "{}");
+        const auto refused = decide_heartbeat(state, {});
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().reason == kAgentNotRegistered);
-        CHECK(decide_deregister(state, "{}")->empty());
-        commit(state, *decide_register(state, kAgent, registration("host-1"), {}, "{}"), 4000);
+        CHECK(decide_deregister(state)->empty());
+        commit(state, *decide_register(state, registration("host-1"), {}), 4000);
         CHECK(state.status == AgentStatus::online);
         CHECK(state.agent_id == kAgent);
         CHECK(state.registered_at_ms == 4000);
       }
     }
     WHEN("an operator decommissions it") {
-      commit(state, *decide_decommission(state, "{}"), 3000);
+      commit(state, *decide_decommission(state), 3000);
       THEN("it can never register or heartbeat again") {
-        CHECK(decide_register(state, kAgent, registration("host-1"), {}, "{}").error().reason ==
+        CHECK(decide_register(state, registration("host-1"), {}).error().reason ==
               kAgentDecommissioned);
-        CHECK(decide_heartbeat(state, {}, "{}").error().reason == kAgentDecommissioned);
-        CHECK(decide_deregister(state, "{}").error().reason == kAgentDecommissioned);
-        CHECK(decide_decommission(state, "{}")->empty());
+        CHECK(decide_heartbeat(state, {}).error().reason == kAgentDecommissioned);
+        CHECK(decide_deregister(state).error().reason == kAgentDecommissioned);
+        CHECK(decide_decommission(state)->empty());
       }
     }
   }
   GIVEN("an id nobody registered") {
     AgentState unknown;
-    CHECK(decide_heartbeat(unknown, {}, "{}").error().reason == kAgentNotFound);
-    CHECK(decide_deregister(unknown, "{}").error().reason == kAgentNotFound);
-    CHECK(decide_decommission(unknown, "{}").error().reason == kAgentNotFound);
+    CHECK(decide_heartbeat(unknown, {}).error().reason == kAgentNotFound);
+    CHECK(decide_deregister(unknown).error().reason == kAgentNotFound);
+    CHECK(decide_decommission(unknown).error().reason == kAgentNotFound);
   }
 }
 
@@ -138,19 +146,20 @@ TEST_CASE("apply refuses events it cannot fold and leaves the state unchanged") 
     const Status folded = apply(state, event);
     REQUIRE_FALSE(folded.ok());
     CHECK(folded.error().code == ErrorCode::corruption);
-    CHECK(to_json(state) == to_json(before));
+    CHECK(state == before);
   };
-  refuse(Event{3, kAgent, 4, agent_events::kDeregistered, 1, 1, "{}", "{}"});          // version gap
-  refuse(Event{3, "other-stream", 3, agent_events::kDeregistered, 1, 1, "{}", "{}"});  // other stream
-  refuse(Event{3, kAgent, 3, "AgentTeleported", 1, 1, "{}", "{}"});                    // unknown type
-  refuse(Event{3, kAgent, 3, agent_events::kDeregistered, 1, 1, "not json", "{}"});    // bad payload
-  refuse(Event{3, kAgent, 3, agent_events::kStatusChanged, 1, 1, R"({"to":"OFFLINE"})", "{}"});
-  refuse(Event{3, kAgent, 3, agent_events::kUpdated, 1, 1, R"({"changes":{"labels":[1]}})", "{}"});
-  refuse(Event{3, kAgent, 3, agent_events::kTokenIssued, 1, 1, R"({"token_sha256":7})", "{}"});
+  refuse(Event{3, kStream, 4, "AgentDeregistered", 1, 1, "{}", "{}"});  // version gap
+  refuse(Event{3, "agent:00000000-0000-4000-8000-000000000001", 3, "AgentDeregistered", 1, 1, "{}", "{}"});
+  refuse(Event{3, "apikey:0123456789abcdef", 3, "AgentDeregistered", 1, 1, "{}", "{}"});  // not an agent's
+  refuse(Event{3, kStream, 3, "AgentTeleported", 1, 1, "{}", "{}"});                    // unknown type
+  refuse(Event{3, kStream, 3, "AgentDeregistered", 1, 1, "not json", "{}"});            // bad payload
+  refuse(Event{3, kStream, 3, "AgentDeregistered", 1, 9, "{}", "{}"});                  // newer schema
+  refuse(Event{3, kStream, 3, "AgentStatusChanged", 1, 1, R"({"to":"OFFLINE"})", "{}"});
+  refuse(Event{3, kStream, 3, "AgentUpdated", 1, 1, R"({"changes":{"labels":[1]}})", "{}"});
+  refuse(Event{3, kStream, 3, "AgentTokenIssued", 1, 1, R"({"token_sha256":7})", "{}"});
+  refuse(Event{3, kStream, 3, "AgentTokenIssued", 1, 1, R"({"token_sha256":"abc"})", "{}"});
   AgentState fresh;
-  CHECK_FALSE(
-      apply(fresh, Event{1, kAgent, 1, agent_events::kCameOnline, 1, 1, R"({"status":"ONLINE"})", "{}"})
-          .ok());
+  CHECK_FALSE(apply(fresh, Event{1, kStream, 1, "AgentCameOnline", 1, 1, R"({"status":"ONLINE"})", "{}"}).ok());
 }
 
 TEST_CASE("agent statuses parse case-insensitively and print upper case") {
@@ -161,90 +170,119 @@ TEST_CASE("agent statuses parse case-insensitively and print upper case") {
 }
 
 SCENARIO("an agent accepts its current token, and its previous one only within the grace period") {
-  AgentState state;
-  state.agent_id = kAgent;
+  AgentState state = fresh_agent_state(kAgent);
   Admission admission;
-  admission.agent_token_sha256 = "first";
-  commit(state, *decide_register(state, kAgent, registration("host-1"), admission, "{}"), 1000);
-  CHECK(authenticate_agent(state, "first", 1000).ok());
-  const Status wrong = authenticate_agent(state, "other", 1000);
+  admission.agent_token = digest("first");
+  commit(state, *decide_register(state, registration("host-1"), admission), 1000);
+  CHECK(authenticate_agent(state, digest("first"), 1000).ok());
+  const Status wrong = authenticate_agent(state, digest("other"), 1000);
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().code == ErrorCode::unauthenticated);
   CHECK(wrong.error().reason == kInvalidAgentToken);
-  CHECK_FALSE(authenticate_agent(state, "", 1000).ok());
+  CHECK_FALSE(authenticate_agent(state, Sha256{}, 1000).ok());
 
   WHEN("the token is rotated with a grace period until t=5000") {
-    commit(state, *decide_rotate_token(state, "second", 5000, "{}"), 2000);
+    commit(state, *decide_rotate_token(state, digest("second"), 5000), 2000);
     THEN("both work until then, only the new one after") {
-      CHECK(authenticate_agent(state, "second", 2000).ok());
-      CHECK(authenticate_agent(state, "first", 4999).ok());
-      CHECK_FALSE(authenticate_agent(state, "first", 5000).ok());
-      CHECK(authenticate_agent(state, "second", 9000).ok());
+      CHECK(authenticate_agent(state, digest("second"), 2000).ok());
+      CHECK(authenticate_agent(state, digest("first"), 4999).ok());
+      CHECK_FALSE(authenticate_agent(state, digest("first"), 5000).ok());
+      CHECK(authenticate_agent(state, digest("second"), 9000).ok());
     }
   }
   WHEN("the instance registers again") {
-    admission.agent_token_sha256 = "again";
-    commit(state, *decide_register(state, kAgent, registration("host-1"), admission, "{}"), 2000);
+    admission.agent_token = digest("again");
+    commit(state, *decide_register(state, registration("host-1"), admission), 2000);
     THEN("the old token dies at once") {
-      CHECK(authenticate_agent(state, "again", 2000).ok());
-      CHECK_FALSE(authenticate_agent(state, "first", 2000).ok());
+      CHECK(authenticate_agent(state, digest("again"), 2000).ok());
+      CHECK_FALSE(authenticate_agent(state, digest("first"), 2000).ok());
     }
   }
   WHEN("it is deregistered or decommissioned") {
     AgentState retired = state;
-    commit(state, *decide_deregister(state, "{}"), 2000);
-    commit(retired, *decide_decommission(retired, "{}"), 2000);
+    commit(state, *decide_deregister(state), 2000);
+    commit(retired, *decide_decommission(retired), 2000);
     THEN("no token works, and a rotation is refused") {
-      CHECK_FALSE(authenticate_agent(state, "first", 2000).ok());
-      CHECK_FALSE(authenticate_agent(retired, "first", 2000).ok());
-      CHECK(decide_rotate_token(state, "x", 9000, "{}").error().reason == kAgentNotRegistered);
-      CHECK(decide_rotate_token(retired, "x", 9000, "{}").error().reason == kAgentDecommissioned);
+      CHECK_FALSE(authenticate_agent(state, digest("first"), 2000).ok());
+      CHECK_FALSE(authenticate_agent(retired, digest("first"), 2000).ok());
+      CHECK(decide_rotate_token(state, digest("x"), 9000).error().reason == kAgentNotRegistered);
+      CHECK(decide_rotate_token(retired, digest("x"), 9000).error().reason == kAgentDecommissioned);
     }
   }
 }
 
 TEST_CASE("registration records the enrollment token's organization and stamps its labels") {
-  AgentState state;
-  state.agent_id = kAgent;
+  AgentState state = fresh_agent_state(kAgent);
   Admission admission;
   admission.org = "acme";
   admission.enrollment_token_id = "0123456789abcdef";
   admission.labels = {{"env", "staging"}, {"team", "edge"}};
-  const auto events = decide_register(state, kAgent, registration("host-1"), admission, "{}");
+  const auto events = decide_register(state, registration("host-1"), admission);
   REQUIRE(events.ok());
-  CHECK(types_of(*events) == std::vector<std::string>{agent_events::kRegistered, agent_events::kTokenIssued});
+  CHECK(types_of(*events) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued"});
   commit(state, *events, 1000);
-  CHECK(state.org == "acme");
+  CHECK(*state.org == "acme");
   // The token's labels win over the agent's own; the agent's others stay.
-  CHECK(state.profile.labels == std::map<std::string, std::string>{{"env", "staging"}, {"team", "edge"}});
-  const Event issued{2, kAgent, 2, events->back().type, 1000, 1, events->back().data, "{}"};
-  CHECK(agent_events::enrollment_token_of(issued) == std::optional<std::string>("0123456789abcdef"));
+  CHECK(*state.profile.labels == std::map<std::string, std::string>{{"env", "staging"}, {"team", "edge"}});
+  CHECK(std::get<AgentTokenIssued>(events->back()).enrollment_token_id == std::optional<std::string>("0123456789abcdef"));
 
   SUBCASE("re-registering without labels keeps the stamp") {
     Registration bare;
     bare.instance_id = "host-1";
-    commit(state, *decide_register(state, kAgent, bare, admission, "{}"), 2000);
-    CHECK(state.profile.labels.at("env") == "staging");
+    commit(state, *decide_register(state, bare, admission), 2000);
+    CHECK(state.profile.labels->at("env") == "staging");
   }
   SUBCASE("another organization's caller cannot see it; its own and unscoped callers can") {
     CHECK(check_org_scope(state, "acme").ok());
     CHECK(check_org_scope(state, "*").ok());
     CHECK(check_org_scope(state, "globex").error().reason == kAgentNotFound);
-    CHECK(check_org_scope(AgentState{}, "*").error().reason == kAgentNotFound);
+    CHECK(check_org_scope(fresh_agent_state(kAgent), "*").error().reason == kAgentNotFound);
   }
 }
 
-TEST_CASE("agents registered before organizations existed belong to the default one") {
+TEST_CASE("agents of data directories from before stream kinds and organizations fold as they did") {
   AgentState state;
+  // A bare agent id as the stream; no org in the registration.
   const Event old{1,
-                  kAgent,
+                  kAgentText,
                   1,
-                  agent_events::kRegistered,
+                  "AgentRegistered",
                   1000,
                   1,
-                  nlohmann::json{{"agent_id", kAgent}, {"instance_id", "host-1"}}.dump(),
+                  nlohmann::json{{"agent_id", kAgentText}, {"instance_id", "host-1"}}.dump(),
                   "{}"};
   REQUIRE(apply(state, old).ok());
-  CHECK(state.org == "default");
-  CHECK(state.credentials.token_sha256.empty());
+  CHECK(*state.org == "default");
+  CHECK(state.agent_id == kAgent);
+  CHECK(state.legacy_stream);
+  CHECK(state.stream() == kAgentText);
+  CHECK_FALSE(state.credentials.has_token);
+  // Its later events are in the same bare stream, and only there.
+  const Event issued{2, kAgentText, 2, "AgentTokenIssued", 1000, 1,
+                     nlohmann::json{{"token_sha256", sha256_hex("t")}, {"enrollment_token_id", "0123456789abcdef"}}.dump(),
+                     "{}"};
+  REQUIRE(apply(state, issued).ok());
+  CHECK(authenticate_agent(state, digest("t"), 1000).ok());
+  CHECK_FALSE(apply(state, Event{3, kStream, 3, "AgentDeregistered", 1, 1, "{}", "{}"}).ok());
+}
+
+TEST_CASE("an agent's state survives its snapshot encoding, and damaged bytes are refused") {
+  AgentState state = registered_agent(1000);
+  HeartbeatReport degraded;
+  degraded.status = AgentStatus::degraded;
+  degraded.version = "3.1";
+  commit(state, *decide_heartbeat(state, degraded), 2000);
+  commit(state, *decide_rotate_token(state, digest("next"), 9000), 3000);
+  const std::string bytes = encode_agent_state(state);
+  const auto decoded = decode_agent_state(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == state);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    CAPTURE(cut);
+    CHECK_FALSE(decode_agent_state(bytes.substr(0, cut)).ok());
+  }
+  CHECK_FALSE(decode_agent_state(bytes + "x").ok());
+  std::string other_format = bytes;
+  other_format[0] = 99;
+  CHECK_FALSE(decode_agent_state(other_format).ok());
 }

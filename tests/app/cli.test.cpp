@@ -13,7 +13,7 @@ TEST_CASE("serve flags map onto the options structs, with their defaults") {
   CHECK(defaults->store.durability == Durability::fsync);
   CHECK(defaults->api.host == "127.0.0.1");
   CHECK(defaults->api.port == 8080);
-  CHECK(defaults->host.heartbeat_timeout_ms == 120'000);
+  CHECK(defaults->agents.heartbeat_timeout_ms == 120'000);
   CHECK_FALSE(defaults->enable_test_hooks);
 
   const auto given =
@@ -24,7 +24,7 @@ TEST_CASE("serve flags map onto the options structs, with their defaults") {
   CHECK(given->store.path == "/srv/muster");
   CHECK(given->api.host == "0.0.0.0");
   CHECK(given->api.port == 9000);
-  CHECK(given->host.heartbeat_timeout_ms == 45'000);
+  CHECK(given->agents.heartbeat_timeout_ms == 45'000);
   CHECK(given->store.durability == Durability::wal);
   CHECK(given->api.threads == 8);
   CHECK(given->api.health.healthy_within_ms == 30'000);

@@ -36,7 +36,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "actors/agent_state.hpp"
+#include "actors/agent/agent_state.hpp"
+#include "actors/runtime/stream_id.hpp"
 #include "common/time_format.hpp"
 #include "eventstore/durable_head.hpp"
 #include "eventstore/file_hooks.hpp"
@@ -198,9 +199,9 @@ CheckCounts check(const MusterServer& server, Model& model) {
       violation(fmt::format("position {} holds {}", index + 1, event.dump()));
     const std::string stream = event.at("stream");
     if (event.at("version") != ++versions[stream]) violation("stream version gap or repeat: " + event.dump());
-    if (stream.find(':') != std::string::npos) continue;
-    muster::AgentState& state = folded[stream];
-    state.agent_id = stream;
+    const auto agent_id = muster::stream_id_of(stream, muster::kAgentKind);
+    if (!agent_id) continue;
+    muster::AgentState& state = folded[std::string(*agent_id)];
     if (muster::Status applied = muster::apply(state, to_event(event)); !applied) {
       violation("an event does not fold: " + applied.error().message);
     }
@@ -219,7 +220,9 @@ CheckCounts check(const MusterServer& server, Model& model) {
       }
       const json& event = log[ack.position - 1];
       const bool ends_with_token = ack.op == "register" || ack.op == "rotate";
-      if (event.at("stream") != ack.agent_id || (ends_with_token && event.at("type") != "AgentTokenIssued")) {
+      const std::string acked_stream = event.at("stream");
+      if (muster::stream_id_of(acked_stream, muster::kAgentKind) != std::optional<std::string_view>(ack.agent_id) ||
+          (ends_with_token && event.at("type") != "AgentTokenIssued")) {
         violation(fmt::format("acknowledged {} of {} at {} but the log has {}", ack.op, ack.agent_id,
                               ack.position, event.dump()));
       }

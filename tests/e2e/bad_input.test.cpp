@@ -288,7 +288,7 @@ TEST_CASE("bad input: every malformed request answers its exact error and append
   CHECK(server.get("/readyz").status == 200);
   const Registered longest = register_agent(server, std::string(128, 'i'), {{"ip_address", "::1"}});
   CHECK(longest.status == 201);
-  CHECK(longest.position == position + kNewAgentEvents);
+  CHECK(longest.position == position + kEnrollmentUseEvents + kNewAgentEvents);
   CHECK(get_agent(server, longest.agent_id, longest.position)["instance_id"] == std::string(128, 'i'));
   CHECK(server.log_text().find("\"level\":\"error\"") == std::string::npos);
 }
@@ -306,7 +306,7 @@ TEST_CASE("a read asking for a position beyond the log answers 503 PROJECTION_LA
   CHECK(std::chrono::steady_clock::now() - sent < std::chrono::seconds(8));
   check_error(answer, 503, "PROJECTION_LAGGING");
   CHECK_FALSE(header_of(answer, "Retry-After").empty());
-  CHECK(log_position(server) == kBootstrapEvents + kEnrollmentTokenEvents + kNewAgentEvents);
+  CHECK(log_position(server) == kBootstrapEvents + kEnrollmentTokenEvents + kEnrollmentUseEvents + kNewAgentEvents);
 }
 
 TEST_CASE("regression: a multipart/form-data body answers 415 like any other non-JSON body") {

@@ -213,16 +213,32 @@ constexpr std::uint64_t kBootstrapEvents = 1;
 /// MusterServer::send makes its enrollment token when it sends its first
 /// registration: one EnrollmentTokenCreated, before that registration's events.
 constexpr std::uint64_t kEnrollmentTokenEvents = 1;
+/// Every registration first spends a use of its enrollment token: one
+/// EnrollmentTokenUsed in the token's stream, before the agent's events.
+constexpr std::uint64_t kEnrollmentUseEvents = 1;
 /// A new agent's registration appends AgentRegistered, then AgentTokenIssued.
 constexpr std::uint64_t kNewAgentEvents = 2;
+
+/// An agent's stream: "agent:<agent_id>".
+inline std::string agent_stream(const std::string& agent_id) {
+  return "agent:" + agent_id;
+}
+
+/// The agent whose stream `stream` is ("agent:<id>", or a bare id in data
+/// directories from before stream kinds); empty for other streams.
+inline std::string agent_of_stream(const std::string& stream) {
+  if (stream.rfind("agent:", 0) == 0) return stream.substr(6);
+  return stream.find(':') == std::string::npos ? stream : std::string();
+}
 
 /// The agent ids of agents (from lists) or of events (their stream); events of
 /// other streams, such as "apikey:<id>", are left out.
 inline std::set<std::string> ids_of(const std::vector<json>& items) {
   std::set<std::string> ids;
   for (const json& item : items) {
-    const std::string id = item.contains("agent_id") ? item.at("agent_id") : item.at("stream");
-    if (id.find(':') == std::string::npos) ids.insert(id);
+    const std::string id = item.contains("agent_id") ? item.at("agent_id").get<std::string>()
+                                                     : agent_of_stream(item.at("stream"));
+    if (!id.empty()) ids.insert(id);
   }
   return ids;
 }
@@ -456,8 +472,8 @@ inline std::uint64_t check_log_holds_acknowledged(const MusterServer& server,
     // (the acknowledged position).
     const json& issued = log[ack.position - 1];
     const json& registered = log[ack.position - 2];
-    if (issued.at("type") != "AgentTokenIssued" || issued.at("stream") != ack.agent_id ||
-        registered.at("type") != "AgentRegistered" || registered.at("stream") != ack.agent_id ||
+    if (issued.at("type") != "AgentTokenIssued" || issued.at("stream") != agent_stream(ack.agent_id) ||
+        registered.at("type") != "AgentRegistered" || registered.at("stream") != agent_stream(ack.agent_id) ||
         registered.at("data").value("instance_id", "") != ack.instance_id) {
       ++wrong;
     }

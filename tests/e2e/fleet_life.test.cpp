@@ -69,14 +69,14 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   const std::string agent_id = created.json["agent_id"];
   const std::string first_token = created.json["agent_token"];
   const std::uint64_t created_at = created.json["position"];
-  CHECK(created_at == kBootstrapEvents + kEnrollmentTokenEvents + kNewAgentEvents);
+  CHECK(created_at == kBootstrapEvents + kEnrollmentTokenEvents + kEnrollmentUseEvents + kNewAgentEvents);
 
   // The same instance with the same profile: 200, same id, profile untouched;
   // only a new token is issued (AgentTokenIssued), and the old one stops working.
   const Registered same = register_agent(server, "alpha-1", profile);
   CHECK(same.status == 200);
   CHECK(same.agent_id == agent_id);
-  CHECK(same.position == created_at + 1);
+  CHECK(same.position == created_at + kEnrollmentUseEvents + 1);
   CHECK(log_position(server) == same.position);
   CHECK(same.body["agent_token"].is_string());
   CHECK(same.body["agent_token"] != first_token);
@@ -89,7 +89,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   const Registered updated = register_agent(server, "alpha-1", {{"version", "1.1"}});
   CHECK(updated.status == 200);
   CHECK(updated.agent_id == agent_id);
-  CHECK(updated.position == same.position + 2);  // AgentUpdated, AgentTokenIssued
+  CHECK(updated.position == same.position + kEnrollmentUseEvents + 2);  // AgentUpdated, AgentTokenIssued
   json agent = get_agent(server, agent_id, updated.position);
   CHECK(agent["version"] == "1.1");
   CHECK(agent["name"] == "alpha");
@@ -205,7 +205,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
                                  "AgentCameOnline", "AgentDeregistered", "AgentRegistered",
                                  "AgentTokenIssued", "AgentDecommissioned"});
   for (std::size_t event_idx = 0; event_idx < events.size(); ++event_idx) {
-    CHECK(events[event_idx]["stream"] == agent_id);
+    CHECK(events[event_idx]["stream"] == agent_stream(agent_id));
     CHECK(events[event_idx]["version"] == event_idx + 1);
     CHECK(events[event_idx]["schema_version"].is_number_unsigned());
     if (event_idx > 0) CHECK(events[event_idx]["position"] > events[event_idx - 1]["position"]);
@@ -441,7 +441,8 @@ TEST_CASE(
     CHECK(stream_types(server, *ids.begin()) == expected_types);
   }
   const std::uint64_t head = log_position(server);
-  CHECK(head == kBootstrapEvents + kEnrollmentTokenEvents + kInstances * (1 + kThreads));
+  CHECK(head == kBootstrapEvents + kEnrollmentTokenEvents + kInstances * (1 + kThreads) +
+                    kInstances * kThreads * kEnrollmentUseEvents);
   CHECK(stats(server, head)["total"] == kInstances);
 
   const std::string& agent_id = agent_ids.front();

@@ -124,7 +124,7 @@ TEST_CASE("overload: a saturated writer or agent answers 503 with Retry-After, l
   std::size_t missing = 0;
   for (const RegistrationLoad::Ack& ack : acks) {
     const json& issued = log.at(ack.position - 1);
-    if (issued.at("stream") != ack.agent_id || issued.at("type") != "AgentTokenIssued") ++missing;
+    if (issued.at("stream") != agent_stream(ack.agent_id) || issued.at("type") != "AgentTokenIssued") ++missing;
   }
   CHECK(missing == 0);
   CHECK(stats(again).at("total") == acks.size() + 2);

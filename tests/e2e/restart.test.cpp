@@ -112,7 +112,7 @@ TEST_CASE("restart: SIGTERM and a new server on the same data give back the iden
   const std::uint64_t head = before.stats["log_position"];
   const Registered fresh = register_agent(server, "fresh");
   CHECK(fresh.status == 201);
-  CHECK(fresh.position == head + kEnrollmentTokenEvents + kNewAgentEvents);
+  CHECK(fresh.position == head + kEnrollmentTokenEvents + kEnrollmentUseEvents + kNewAgentEvents);
   const Registered known = register_agent(server, "online");
   CHECK(known.status == 200);
   CHECK(known.agent_id == online_id);

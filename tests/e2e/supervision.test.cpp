@@ -42,6 +42,9 @@ TEST_CASE("supervision: a crashed agent actor answers 503 once, is rebuilt, and 
   const std::uint64_t before_crash = beat["position"];
   const std::vector<json> events_before = stream_events(server, agent_id);
 
+  // What the failed request appends: nothing to the agent's stream (checked
+  // below); a registration has spent its enrollment token's use by then.
+  std::uint64_t after_crash = before_crash;
   SUBCASE("a heartbeat caught in the failure") {
     arm_crash(server, agent_id);
     check_fails_promptly(server, "/api/v1/agents/" + agent_id + "/heartbeat", {{"status", "degraded"}});
@@ -50,10 +53,12 @@ TEST_CASE("supervision: a crashed agent actor answers 503 once, is rebuilt, and 
     arm_crash(server, agent_id);
     check_fails_promptly(server, "/api/v1/agents/register",
                          registration_body("fragile", {{"version", "5.0"}}));
+    after_crash += kEnrollmentUseEvents;
+    CHECK(log_events(server).back().at("type") == "EnrollmentTokenUsed");
   }
 
-  // Nothing was appended for the failed request; other agents are unaffected.
-  CHECK(log_position(server) == before_crash);
+  // Other agents are unaffected.
+  CHECK(log_position(server) == after_crash);
   heartbeat(server, bystander.agent_id);
   CHECK(
       eventually([&] { return server.log_text().find("\"restarting agent actor\"") != std::string::npos; }));
@@ -73,7 +78,7 @@ TEST_CASE("supervision: a crashed agent actor answers 503 once, is rebuilt, and 
   // and every registration ends with the new token it issued.
   const Registered updated = register_agent(server, "fragile", {{"version", "5.0"}});
   CHECK(updated.agent_id == agent_id);
-  CHECK(updated.position == before_crash + 3);
+  CHECK(updated.position == after_crash + kEnrollmentUseEvents + 3);
   CHECK(stream_types(server, agent_id) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued",
                                                                    "AgentStatusChanged", "AgentUpdated",
                                                                    "AgentStatusChanged", "AgentTokenIssued"});

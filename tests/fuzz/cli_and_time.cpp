@@ -147,10 +147,10 @@ void check_serve_args(const std::vector<std::string>& args) {
   const muster::app::ServeOptions& options = *parsed;
   FUZZ_REQUIRE(!options.store.path.empty());
   FUZZ_REQUIRE(options.api.port >= 0 && options.api.port <= 65535);
-  FUZZ_REQUIRE(options.api.threads >= 1 && options.api.threads <= 4096);
+  FUZZ_REQUIRE(options.api.threads >= 1 && options.api.threads <= 100'000);
   FUZZ_REQUIRE(options.api.auth_throttle.max_failures >= 1 &&
                options.api.auth_throttle.max_failures <= 1'000'000);
-  FUZZ_REQUIRE(options.host.heartbeat_timeout_ms > 0 && options.host.agent_token_grace_ms > 0);
+  FUZZ_REQUIRE(options.agents.heartbeat_timeout_ms > 0 && options.agents.agent_token_grace_ms > 0);
   FUZZ_REQUIRE(options.api.health.healthy_within_ms > 0);
   FUZZ_REQUIRE(options.api.health.healthy_within_ms <= options.api.health.warning_within_ms);
   FUZZ_REQUIRE(options.api.tls_cert_path.empty() == options.api.tls_key_path.empty());

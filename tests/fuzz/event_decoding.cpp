@@ -3,12 +3,14 @@
 // then a history folded into one aggregate: '2' agent, '3' API key, '4'
 // enrollment token as frames (a 2-byte big-endian length and an encoded
 // event each); '5', '6', '7' the same as lines "<version> <time_ms> <type> <data>",
-// which mutations reshape far more easily than length-prefixed bytes.
+// which mutations reshape far more easily than length-prefixed bytes; '8' an
+// agent's state as a snapshot stores it.
 //
 // The codec must round-trip (decoding in place and to a copy alike), and a
 // fold must either accept an event and move the aggregate to its version, or
 // refuse it with `corruption` and leave the aggregate as it was: a
-// half-applied event would make replicas disagree.
+// half-applied event would make replicas disagree. A snapshot either decodes
+// to a state that encodes to the same bytes, or is refused with `corruption`.
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -19,9 +21,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/access.hpp"
-#include "actors/agent_state.hpp"
-#include "actors/enrollment_tokens.hpp"
+#include "actors/agent/agent_state.hpp"
+#include "actors/agent/agent_state_codec.hpp"
+#include "actors/api_key/api_key_state.hpp"
+#include "actors/enrollment/enrollment_token_state.hpp"
 #include "eventstore/event_codec.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -132,18 +135,6 @@ std::vector<muster::Event> line_events(std::string_view text, const std::string&
   return events;
 }
 
-bool same_agent(const muster::AgentState& left, const muster::AgentState& right) {
-  return left.agent_id == right.agent_id && left.instance_id == right.instance_id && left.org == right.org &&
-         left.credentials.token_sha256 == right.credentials.token_sha256 &&
-         left.credentials.previous_token_sha256 == right.credentials.previous_token_sha256 &&
-         left.credentials.previous_valid_until_ms == right.credentials.previous_valid_until_ms &&
-         left.profile == right.profile && left.status == right.status &&
-         left.registered_at_ms == right.registered_at_ms && left.status_since_ms == right.status_since_ms &&
-         left.online_since_ms == right.online_since_ms && left.updated_at_ms == right.updated_at_ms &&
-         left.version == right.version && left.last_position == right.last_position &&
-         left.config_version == right.config_version;
-}
-
 void fold_agent(const std::vector<muster::Event>& events) {
   muster::AgentState state;
   for (const muster::Event& event : events) {
@@ -151,22 +142,15 @@ void fold_agent(const std::vector<muster::Event>& events) {
     const muster::Status applied = apply(state, event);
     if (!applied) {
       require_corruption(applied);
-      FUZZ_REQUIRE(same_agent(state, before));
+      FUZZ_REQUIRE(state == before);
       continue;
     }
     FUZZ_REQUIRE(state.version == event.version && state.last_position == event.position);
-    FUZZ_REQUIRE(state.agent_id == event.stream && state.updated_at_ms == event.time_ms);
+    FUZZ_REQUIRE(state.stream() == event.stream && state.updated_at_ms == event.time_ms);
     FUZZ_REQUIRE(state.status != muster::AgentStatus::unregistered);
     // The API shows this; a throw would turn GET /agents/{id} into a 500.
     FUZZ_REQUIRE(!to_json(state).dump().empty());
   }
-}
-
-bool same_key(const muster::ApiKey& left, const muster::ApiKey& right) {
-  return left.key_id == right.key_id && left.name == right.name && left.role == right.role &&
-         left.org == right.org && left.secret_sha256 == right.secret_sha256 &&
-         left.revoked == right.revoked && left.created_at_ms == right.created_at_ms &&
-         left.version == right.version;
 }
 
 void fold_api_key(const std::vector<muster::Event>& events) {
@@ -176,21 +160,13 @@ void fold_api_key(const std::vector<muster::Event>& events) {
     const muster::Status applied = apply(key, event);
     if (!applied) {
       require_corruption(applied);
-      FUZZ_REQUIRE(same_key(key, before));
+      FUZZ_REQUIRE(key == before);
       continue;
     }
     FUZZ_REQUIRE(key.version == event.version);
     FUZZ_REQUIRE(muster::parse_role(muster::to_string(key.role)) == key.role);
     FUZZ_REQUIRE(!key.org.empty());
   }
-}
-
-bool same_token(const muster::EnrollmentToken& left, const muster::EnrollmentToken& right) {
-  return left.token_id == right.token_id && left.name == right.name && left.org == right.org &&
-         left.labels == right.labels && left.expires_at_ms == right.expires_at_ms &&
-         left.max_uses == right.max_uses && left.uses == right.uses &&
-         left.secret_sha256 == right.secret_sha256 && left.revoked == right.revoked &&
-         left.created_at_ms == right.created_at_ms && left.version == right.version;
 }
 
 void fold_enrollment_token(const std::vector<muster::Event>& events) {
@@ -200,7 +176,7 @@ void fold_enrollment_token(const std::vector<muster::Event>& events) {
     const muster::Status applied = apply(token, event);
     if (!applied) {
       require_corruption(applied);
-      FUZZ_REQUIRE(same_token(token, before));
+      FUZZ_REQUIRE(token == before);
       continue;
     }
     FUZZ_REQUIRE(token.version == event.version);
@@ -208,10 +184,22 @@ void fold_enrollment_token(const std::vector<muster::Event>& events) {
   }
 }
 
+void check_agent_snapshot(std::string_view bytes) {
+  const auto state = muster::decode_agent_state(bytes);
+  if (!state) {
+    require_corruption(muster::Status(state.error()));
+    return;
+  }
+  // Varints may arrive longer than needed: the state, not the bytes, must survive.
+  const auto again = muster::decode_agent_state(muster::encode_agent_state(*state));
+  FUZZ_REQUIRE(again && *again == *state);
+  FUZZ_REQUIRE(!to_json(*state).dump().empty());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto selected = muster::fuzz::select_parser(data, size, 8);
+  const auto selected = muster::fuzz::select_parser(data, size, 9);
   if (!selected) return 0;
   switch (selected->parser) {
     case 0: check_decode(selected->text); break;
@@ -226,6 +214,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 5: fold_agent(line_events(selected->text, kAgentStream)); break;
     case 6: fold_api_key(line_events(selected->text, kApiKeyStream)); break;
     case 7: fold_enrollment_token(line_events(selected->text, kEnrollmentStream)); break;
+    case 8: check_agent_snapshot(selected->text); break;
   }
   return 0;
 }

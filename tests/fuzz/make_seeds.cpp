@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "actors/access.hpp"
-#include "actors/agent_decider.hpp"
-#include "actors/agent_events.hpp"
-#include "actors/credential_records.hpp"
-#include "actors/enrollment_tokens.hpp"
+#include "actors/access/credentials.hpp"
+#include "actors/agent/agent_decider.hpp"
+#include "actors/agent/agent_state_codec.hpp"
+#include "actors/api_key/api_key_state.hpp"
+#include "actors/enrollment/enrollment_token_state.hpp"
+#include "actors/runtime/stream_id.hpp"
+#include "common/base64url.hpp"
 #include "eventstore/event_codec.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/request_parsing.hpp"
@@ -58,16 +60,29 @@ std::string frame(const std::string& encoded) {
   return framed + encoded;
 }
 
-// Appends what the decider returns and keeps the agent's state as the actor would.
+// Stores typed events as the runtime would.
+template <class Variant>
+std::vector<NewEvent> encoded(const std::vector<Variant>& events) {
+  std::vector<NewEvent> stored;
+  for (const Variant& event : events) {
+    stored.push_back(encode_payload(event));
+    stored.back().meta = "{}";
+  }
+  return stored;
+}
+
+// Appends what the decider returns and keeps the agent's state as the actor
+// would. The agent's stream is a bare id, as in data directories from before
+// stream kinds (the line histories of event_decoding.cpp use that stream).
 struct AgentLife {
   EventStore& store;
   AgentState state;
 
-  void append(Result<std::vector<NewEvent>> decided) {
-    std::vector<NewEvent> events = must(std::move(decided), "decide");
+  void append(Result<std::vector<AgentEvent>> decided) {
+    std::vector<AgentEvent> events = must(std::move(decided), "decide");
     if (events.empty()) return;
     const std::uint64_t expected = state.version;
-    must(store.append(kAgentId, expected, events), "append");
+    must(store.append(kAgentId, expected, encoded(events)), "append");
     for (const Event& event : must(store.read_stream(kAgentId, expected + 1, events.size()), "read")) {
       if (!apply(state, event)) std::exit(1);
     }
@@ -81,7 +96,8 @@ void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
   auto storage = must(open_rocksdb_storage(options), "open store");
   EventStore* store = &storage->events();
 
-  AgentLife agent{*store, {}};
+  AgentLife agent{*store, fresh_agent_state(*AgentId::parse(kAgentId))};
+  agent.state.legacy_stream = true;
   Registration registration;
   registration.instance_id = "i-0abc123";
   registration.name = "web-1";
@@ -94,28 +110,36 @@ void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
   Admission admission;
   admission.enrollment_token_id = "a1b2c3d4e5f60718";
   admission.labels = {{"region", "eu-west-1"}};
-  admission.agent_token_sha256 = std::string(64, 'a');
-  agent.append(decide_register(agent.state, kAgentId, registration, admission, R"({"principal":"enroll"})"));
+  admission.agent_token = sha256("first token");
+  agent.append(decide_register(agent.state, registration, admission));
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
   degraded.version = "1.4.3";
-  agent.append(decide_heartbeat(agent.state, degraded, "{}"));
-  agent.append(decide_timeout(agent.state, 0, 0, 120'000, agent.state.updated_at_ms + 1, "{}"));
-  agent.append(decide_heartbeat(agent.state, HeartbeatReport{}, "{}"));
-  agent.append(
-      decide_rotate_token(agent.state, std::string(64, 'b'), agent.state.updated_at_ms + 300'000, "{}"));
-  agent.append(decide_deregister(agent.state, "{}"));
-  agent.append(decide_register(agent.state, kAgentId, registration, admission, "{}"));
-  agent.append(decide_decommission(agent.state, "{}"));
+  agent.append(decide_heartbeat(agent.state, degraded));
+  agent.append(decide_timeout(agent.state, 0, 0, 120'000, agent.state.updated_at_ms + 1));
+  agent.append(decide_heartbeat(agent.state, HeartbeatReport{}));
+  agent.append(decide_rotate_token(agent.state, sha256("second token"), agent.state.updated_at_ms + 300'000));
+  agent.append(decide_deregister(agent.state));
+  agent.append(decide_register(agent.state, registration, admission));
+  agent.append(decide_decommission(agent.state));
 
-  const IssuedApiKey key = must(issue_api_key(*store, "grafana", Role::viewer, "default", "{}"), "key");
-  must(revoke_api_key(*store, key.key.key_id, "{}"), "revoke key");
-  EnrollmentTokenRequest request;
-  request.name = "eu-rollout";
-  request.max_uses = 500;
-  request.labels = {{"region", "eu-west-1"}};
-  const auto token = must(issue_enrollment_token(*store, request, 1'700'000'000'000, "{}"), "token");
-  must(revoke_enrollment_token(*store, token.token.token_id, "{}"), "revoke token");
+  const std::string key_id = "a1b2c3d4e5f60718";
+  const std::string key_stream = stream_name(kApiKeyKind, key_id);
+  must(store->append(key_stream, kNewStream,
+                     encoded<ApiKeyEvent>({ApiKeyCreated{key_id, "grafana", Role::viewer, "default", sha256("k")}})),
+       "key");
+  must(store->append(key_stream, 1, encoded<ApiKeyEvent>({ApiKeyRevoked{}})), "revoke key");
+  const std::string token_id = "a1b2c3d4e5f60718";
+  const std::string token_stream = stream_name(kEnrollmentKind, token_id);
+  must(store->append(token_stream, kNewStream,
+                     encoded<EnrollmentEvent>({EnrollmentTokenCreated{
+                         token_id, "eu-rollout", "default", {{"region", "eu-west-1"}}, 1'700'000'000'000, 500,
+                         sha256("t")}})),
+       "token");
+  must(store->append(token_stream, 1,
+                     encoded<EnrollmentEvent>({EnrollmentTokenUsed{*AgentId::parse(kAgentId), "i-0abc123"}})),
+       "use token");
+  must(store->append(token_stream, 2, encoded<EnrollmentEvent>({EnrollmentTokenRevoked{}})), "revoke token");
 
   std::map<std::string, std::vector<std::string>> encoded_by_stream;
   std::map<std::string, std::string> lines_by_stream;
@@ -129,7 +153,7 @@ void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
   }
   // Whole histories, every prefix of one, and a history with an event left out.
   const std::map<std::string, std::string> fold_selector = {
-      {kAgentId, "2"}, {"apikey:" + key.key.key_id, "3"}, {"enrollment:" + token.token.token_id, "4"}};
+      {kAgentId, "2"}, {key_stream, "3"}, {token_stream, "4"}};
   for (const auto& [stream, events] : encoded_by_stream) {
     const std::string selector = fold_selector.at(stream);
     std::string history;
@@ -170,6 +194,14 @@ void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
   corpus.write("event_decoding", "encode-empty", "1");
   corpus.write("event_decoding", "fold-2-not-first-registered",
                "2" + frame(encoded_by_stream.at(kAgentId)[2]));
+  // Snapshots of the agent's state as its life went (event_decoding.cpp reads '8').
+  AgentState replayed;
+  for (const Event& event : must(store->read_stream(kAgentId, 1, 1000), "read")) {
+    if (!apply(replayed, event)) std::exit(1);
+    corpus.write("event_decoding", "snapshot-v" + std::to_string(replayed.version),
+                 "8" + encode_agent_state(replayed));
+  }
+  corpus.write("event_decoding", "snapshot-truncated", "8" + encode_agent_state(replayed).substr(0, 40));
 }
 
 void write_text_seeds(CorpusWriter& corpus) {
@@ -218,11 +250,12 @@ void write_text_seeds(CorpusWriter& corpus) {
   for (const auto& [name, bytes] : bodies) corpus.write("request_bodies", name, bytes);
 
   const std::string agent_id = kAgentId;
+  const AgentId parsed_agent_id = *AgentId::parse(agent_id);
   const std::vector<std::pair<std::string, std::string>> queries = {
       {"list-readme", "0/api/v1/agents?status=ONLINE&label=env=prod&limit=50"},
       {"list-all-filters",
        "0/api/v1/agents?org=acme&status=degraded&version=1.4.2&type=otel&q=web&limit=1000"},
-      {"list-cursor", "0/api/v1/agents?cursor=" + http::encode_cursor(agent_id)},
+      {"list-cursor", "0/api/v1/agents?cursor=" + http::encode_cursor(parsed_agent_id)},
       {"list-bad-cursor", "0/api/v1/agents?cursor=not-a-cursor!"},
       {"list-escapes", "0/api/v1/agents?q=a%20b+c&label=k%3Dv&x=%zz%4"},
       {"list-limit-zero", "0/api/v1/agents?limit=0"},
@@ -240,8 +273,8 @@ void write_text_seeds(CorpusWriter& corpus) {
       {"uint-leading-zeros", "11000\n0000000000000000007"},
       {"uint-small-max", "15\n4"},
       {"uint-not-digits", "1100\n-1"},
-      {"cursor-valid", "2" + http::encode_cursor(agent_id)},
-      {"cursor-not-uuid", "2" + http::encode_cursor("hello")},
+      {"cursor-valid", "2" + http::encode_cursor(parsed_agent_id)},
+      {"cursor-not-uuid", "2" + base64url_encode("hello")},
       {"cursor-bad-alphabet", "2abc+/="},
       {"cursor-empty", "2"},
       {"cursor-uuid", "2" + agent_id},
@@ -265,7 +298,7 @@ void write_text_seeds(CorpusWriter& corpus) {
 
   const NewCredential api_key = must(new_credential(kApiKeyPrefix), "credential");
   const NewCredential enrollment = must(new_credential(kEnrollmentTokenPrefix), "credential");
-  const IssuedAgentToken agent_token = must(issue_agent_token(agent_id), "agent token");
+  const IssuedAgentToken agent_token = must(issue_agent_token(parsed_agent_id), "agent token");
   const std::vector<std::pair<std::string, std::string>> credentials = {
       {"api-key", "0" + api_key.plaintext},
       {"api-key-as-enrollment", "1" + api_key.plaintext},

@@ -139,7 +139,7 @@ void check_list_query(const http::QueryParams& params) {
   FUZZ_REQUIRE(query.filter.labels.size() == params.count("label"));
   for (const auto& [key, value] : query.filter.labels) FUZZ_REQUIRE(!key.empty());
   const auto cursor = first_value(params, "cursor");
-  FUZZ_REQUIRE(cursor ? query.after_agent_id == http::decode_cursor(*cursor) : query.after_agent_id.empty());
+  FUZZ_REQUIRE(cursor ? query.after == http::decode_cursor(*cursor) : !query.after);
 }
 
 void check_query(std::string_view target) {
@@ -163,13 +163,14 @@ void check_uint_with_max(std::string_view text) {
 
 void check_cursor(std::string_view text) {
   if (const auto after = http::decode_cursor(text)) {
-    FUZZ_REQUIRE(is_lowercase_uuid(*after));
+    FUZZ_REQUIRE(is_lowercase_uuid(after->to_string()));
     FUZZ_REQUIRE(http::decode_cursor(http::encode_cursor(*after)) == after);
   }
-  // Every agent id must survive the trip through a cursor.
+  // Every agent id must survive the trip through a cursor, and read back as itself.
   if (is_lowercase_uuid(text)) {
-    const std::string agent_id(text);
-    FUZZ_REQUIRE(http::decode_cursor(http::encode_cursor(agent_id)) == agent_id);
+    const auto agent_id = muster::AgentId::parse(text);
+    FUZZ_REQUIRE(agent_id && agent_id->to_string() == text);
+    FUZZ_REQUIRE(http::decode_cursor(http::encode_cursor(*agent_id)) == agent_id);
   }
 }
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <variant>
 
-#include "actors/agent_decider.hpp"
+#include "actors/agent/agent_decider.hpp"
 #include "http/request_parsing.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -19,8 +19,8 @@ namespace {
 
 using muster::http::Invalid;
 
-constexpr const char* kAgentId = "9a4f82ed-30c0-4871-a5fe-40fcc214df27";
-const std::string kTokenSha256(64, 'a');
+const muster::AgentId kAgentId = *muster::AgentId::parse("9a4f82ed-30c0-4871-a5fe-40fcc214df27");
+const muster::Sha256 kTokenSha256 = muster::sha256("the agent's token");
 
 bool is_label_key(const std::string& key) {
   if (key.empty() || key.size() > 128) return false;
@@ -40,12 +40,13 @@ void require_refusal(const Invalid& invalid, std::string_view code) {
 }
 
 // Folds what the decider returned as the store would number it; every event must fold.
-void fold_decided(muster::AgentState& state, const muster::Result<std::vector<muster::NewEvent>>& decided) {
+void fold_decided(muster::AgentState& state, const muster::Result<std::vector<muster::AgentEvent>>& decided) {
   FUZZ_REQUIRE(decided.ok());
-  for (const muster::NewEvent& made : *decided) {
+  for (const muster::AgentEvent& decided_event : *decided) {
+    const muster::NewEvent made = muster::encode_payload(decided_event);
     muster::Event event;
     event.position = state.last_position + 1;
-    event.stream = kAgentId;
+    event.stream = state.stream();
     event.version = state.version + 1;
     event.type = made.type;
     event.time_ms = 1'700'000'000'000 + static_cast<muster::TimeMs>(event.version);
@@ -59,7 +60,7 @@ void fold_decided(muster::AgentState& state, const muster::Result<std::vector<mu
 muster::Admission test_admission() {
   muster::Admission admission;
   admission.enrollment_token_id = "0123456789abcdef";
-  admission.agent_token_sha256 = kTokenSha256;
+  admission.agent_token = kTokenSha256;
   return admission;
 }
 
@@ -79,11 +80,11 @@ void check_registration(const muster::Registration& registration) {
     for (const auto& [key, value] : *registration.labels)
       FUZZ_REQUIRE(is_label_key(key) && value.size() <= 256);
   }
-  muster::AgentState state;
-  fold_decided(state, decide_register(state, kAgentId, registration, test_admission(), "{}"));
+  muster::AgentState state = muster::fresh_agent_state(kAgentId);
+  fold_decided(state, decide_register(state, registration, test_admission()));
   FUZZ_REQUIRE(state.status == muster::AgentStatus::online);
   FUZZ_REQUIRE(state.instance_id == registration.instance_id);
-  FUZZ_REQUIRE(state.credentials.token_sha256 == kTokenSha256);
+  FUZZ_REQUIRE(state.credentials.has_token && state.credentials.token == kTokenSha256);
   if (registration.name) FUZZ_REQUIRE(state.profile.name == *registration.name);
 }
 
@@ -92,8 +93,8 @@ const muster::AgentState& registered_agent() {
   static const muster::AgentState registered = [] {
     muster::Registration registration;
     registration.instance_id = "i-0abc123";
-    muster::AgentState state;
-    fold_decided(state, decide_register(state, kAgentId, registration, test_admission(), "{}"));
+    muster::AgentState state = muster::fresh_agent_state(kAgentId);
+    fold_decided(state, decide_register(state, registration, test_admission()));
     return state;
   }();
   return registered;
@@ -105,24 +106,23 @@ void check_heartbeat(const muster::HeartbeatReport& report) {
   FUZZ_REQUIRE(report.metrics.size() <= 128);
   for (const auto& [name, value] : report.metrics) FUZZ_REQUIRE(is_label_key(name) && std::isfinite(value));
   muster::AgentState state = registered_agent();
-  fold_decided(state, decide_heartbeat(state, report, "{}"));
+  fold_decided(state, decide_heartbeat(state, report));
   FUZZ_REQUIRE(state.status == report.status.value_or(muster::AgentStatus::online));
-  if (report.version) FUZZ_REQUIRE(state.profile.version == *report.version);
+  if (report.version) FUZZ_REQUIRE(*state.profile.version == *report.version);
 }
 
-void check_api_key_request(const muster::http::ApiKeyRequest& request) {
+void check_api_key_request(const muster::ApiKeyRequest& request) {
   FUZZ_REQUIRE(!request.name.empty() && request.name.size() <= 128);
   FUZZ_REQUIRE(!request.org || *request.org == muster::kAllOrgs || muster::http::is_valid_org(*request.org));
 }
 
-void check_enrollment_token_body(const muster::http::EnrollmentTokenBody& body) {
-  const muster::EnrollmentTokenRequest& request = body.request;
+void check_enrollment_token_body(const muster::EnrollmentTokenRequest& request) {
   FUZZ_REQUIRE(!request.name.empty() && request.name.size() <= 128);
   FUZZ_REQUIRE(request.expires_in_ms >= 1000 && request.expires_in_ms <= 10LL * 366 * 24 * 3600 * 1000);
   FUZZ_REQUIRE(!request.max_uses || (*request.max_uses >= 1 && *request.max_uses <= 1'000'000'000));
   FUZZ_REQUIRE(request.labels.size() <= 64);
   for (const auto& [key, value] : request.labels) FUZZ_REQUIRE(is_label_key(key) && value.size() <= 256);
-  FUZZ_REQUIRE(body.org_given ? muster::http::is_valid_org(request.org) : request.org == muster::kDefaultOrg);
+  FUZZ_REQUIRE(!request.org || muster::http::is_valid_org(*request.org));
 }
 
 // Runs `parse` on the object and checks either outcome.

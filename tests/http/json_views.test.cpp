@@ -36,7 +36,7 @@ TEST_CASE("replay's event lines equal the event's JSON, byte for byte") {
   };
   for (const Event& event : events) {
     std::string line;
-    append_event_jsonl(line, event);
+    append_event_jsonl(line, view_of(event));
     CHECK(line == reference_line(event));
   }
 }

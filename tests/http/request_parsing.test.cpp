@@ -100,9 +100,10 @@ TEST_CASE("list queries: filters, bounded limits and opaque cursors") {
     CAPTURE(value);
     CHECK(refusal(parse_list_query({{name, value}})).details.contains(name));
   }
-  const std::string id = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
-  CHECK(decode_cursor(encode_cursor(id)) == std::optional<std::string>(id));
-  CHECK(encode_cursor(id).find(id) == std::string::npos);
+  const std::string text = "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
+  const AgentId id = *AgentId::parse(text);
+  CHECK(decode_cursor(encode_cursor(id)) == std::optional<AgentId>(id));
+  CHECK(encode_cursor(id).find(text) == std::string::npos);
 }
 
 TEST_CASE("agent ids are canonical lowercase UUIDs") {
@@ -179,19 +180,18 @@ TEST_CASE("an enrollment token request: name required, lifetime, uses, labels an
                                                         {"max_uses", 50},
                                                         {"labels", {{"env", "prod"}}},
                                                         {"org", "acme"}});
-  REQUIRE(std::holds_alternative<EnrollmentTokenBody>(full));
-  const EnrollmentTokenBody& body = std::get<EnrollmentTokenBody>(full);
-  CHECK(body.request.expires_in_ms == 12 * 3600 * 1000);
-  CHECK(body.request.max_uses == std::optional<std::uint64_t>(50));
-  CHECK(body.request.labels.at("env") == "prod");
-  CHECK(body.request.org == "acme");
-  CHECK(body.org_given);
+  REQUIRE(std::holds_alternative<EnrollmentTokenRequest>(full));
+  const EnrollmentTokenRequest& request = std::get<EnrollmentTokenRequest>(full);
+  CHECK(request.expires_in_ms == 12 * 3600 * 1000);
+  CHECK(request.max_uses == std::optional<std::uint64_t>(50));
+  CHECK(request.labels.at("env") == "prod");
+  CHECK(request.org == std::optional<std::string>("acme"));
 
   const auto defaults = parse_enrollment_token_request(json{{"name", "rollout"}});
-  REQUIRE(std::holds_alternative<EnrollmentTokenBody>(defaults));
-  CHECK(std::get<EnrollmentTokenBody>(defaults).request.expires_in_ms == 30LL * 24 * 3600 * 1000);
-  CHECK_FALSE(std::get<EnrollmentTokenBody>(defaults).request.max_uses.has_value());
-  CHECK_FALSE(std::get<EnrollmentTokenBody>(defaults).org_given);
+  REQUIRE(std::holds_alternative<EnrollmentTokenRequest>(defaults));
+  CHECK(std::get<EnrollmentTokenRequest>(defaults).expires_in_ms == 30LL * 24 * 3600 * 1000);
+  CHECK_FALSE(std::get<EnrollmentTokenRequest>(defaults).max_uses.has_value());
+  CHECK_FALSE(std::get<EnrollmentTokenRequest>(defaults).org.has_value());
 
   const Invalid invalid = refusal(parse_enrollment_token_request(
       json{{"expires_in", "500ms"}, {"max_uses", 0}, {"labels", {{"bad key", "x"}}}, {"org", "*"}}));

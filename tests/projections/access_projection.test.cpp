@@ -1,59 +1,70 @@
+// The access read model: API keys and enrollment tokens folded from their
+// streams, checked in memory; legacy enrollment uses counted from old agent
+// events; snapshots equal to a full fold.
+
+#include "projections/access_projection.hpp"
+
 #include <doctest/doctest.h>
 
-#include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
-#include "actors/access.hpp"
 
-#include "actors/agent_events.hpp"
-#include "eventstore/rocksdb_storage.hpp"
-#include "projections/projection_runner.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "actors/access/credentials.hpp"
+#include "actors/agent/agent_events.hpp"
+#include "actors/runtime/stream_id.hpp"
+#include "common/timers.hpp"
+#include "eventstore/memory_storage.hpp"
 
 using namespace muster;
 
 namespace {
 
 struct AccessFixture {
-  testing::TempDir dir;
-  ManualClock clock{1'000'000};  // declared before the store, which reads it until it stops
+  ManualTimerService timers{1'000'000};
   std::unique_ptr<Storage> storage;
-  EventStore* store = nullptr;
+  AccessProjection access;
 
   AccessFixture() {
-    RocksDbOptions options;
-    options.path = dir.file("data");
-    options.store.clock = &clock;
-    storage = std::move(*open_rocksdb_storage(options));
-    store = &storage->events();
+    StoreOptions options;
+    options.clock = &timers;
+    storage = std::move(*open_memory_storage(options));
   }
 
-  IssuedEnrollmentToken issue_token(std::optional<std::uint64_t> max_uses = std::nullopt) {
-    EnrollmentTokenRequest request;
-    request.name = "rollout";
-    request.org = "acme";
-    request.expires_in_ms = 60'000;
-    request.max_uses = max_uses;
-    request.labels = {{"env", "prod"}};
-    auto issued = issue_enrollment_token(*store, request, clock.now_ms(), "{}");
-    REQUIRE(issued.ok());
-    return *issued;
-  }
-
-  // Appends what a registration through `token_id` appends last: AgentTokenIssued naming it.
-  std::uint64_t use(const std::string& token_id, int agent_number) {
-    const std::string agent_id = fmt::format("00000000-0000-4000-8000-{:012}", agent_number);
-    auto appended = store->append(agent_id, kNewStream,
-                                  {agent_events::token_issued_at_registration("digest", token_id, "{}")});
+  template <class Variant>
+  std::uint64_t append(const std::string& stream, const Variant& event, std::uint32_t schema_version = 0) {
+    NewEvent stored = encode_payload(event);
+    if (schema_version != 0) stored.schema_version = schema_version;
+    stored.meta = "{}";
+    const std::uint64_t version = storage->events().stream_version(stream).value();
+    auto appended = storage->events().append(stream, version, {stored});
     REQUIRE(appended.ok());
     return appended->last_position;
   }
 
+  // A key as the API key service makes one; returns its plaintext.
+  std::string issue_key(Role role, const std::string& org, std::string* key_id = nullptr) {
+    auto made = new_credential(kApiKeyPrefix);
+    REQUIRE(made.ok());
+    append(stream_name(kApiKeyKind, made->id),
+           ApiKeyEvent{ApiKeyCreated{made->id, "key", role, org, made->secret_sha256}});
+    if (key_id != nullptr) *key_id = made->id;
+    return made->plaintext;
+  }
 
-  IssuedApiKey issue(Role role, const std::string& org = "*") {
-    auto issued = issue_api_key(*store, "key", role, org, "{}");
-    REQUIRE(issued.ok());
-    return *issued;
+  // A token expiring 60 s from now; returns its plaintext.
+  std::string issue_token(std::optional<std::uint64_t> max_uses, std::string* token_id) {
+    auto made = new_credential(kEnrollmentTokenPrefix);
+    REQUIRE(made.ok());
+    append(stream_name(kEnrollmentKind, made->id),
+           EnrollmentEvent{EnrollmentTokenCreated{made->id, "rollout", "acme", {{"env", "prod"}},
+                                                  timers.now_ms() + 60'000, max_uses, made->secret_sha256}});
+    *token_id = made->id;
+    return made->plaintext;
+  }
+
+  void catch_up(AccessProjection& model) {
+    auto log = storage->events().read_log(1, 100'000);
+    REQUIRE(log.ok());
+    REQUIRE(model.apply(*log).ok());
   }
 };
 
@@ -61,46 +72,43 @@ struct AccessFixture {
 
 SCENARIO("API keys authenticate by their secret until revoked") {
   AccessFixture fixture;
-  const IssuedApiKey admin = fixture.issue(Role::admin);
-  const IssuedApiKey viewer = fixture.issue(Role::viewer, "acme");
-  ProjectionRunner runner(*fixture.store);
-  runner.catch_up();
-  const AccessProjection& access = runner.access();
+  std::string viewer_id;
+  const std::string admin = fixture.issue_key(Role::admin, "*");
+  const std::string viewer = fixture.issue_key(Role::viewer, "acme", &viewer_id);
+  fixture.catch_up(fixture.access);
+  const AccessProjection& access = fixture.access;
 
   THEN("each key maps to its principal") {
-    CHECK(access.authenticate(admin.plaintext)->role == Role::admin);
-    const auto principal = access.authenticate(viewer.plaintext);
+    CHECK(access.authenticate(admin)->role == Role::admin);
+    const auto principal = access.authenticate(viewer);
     REQUIRE(principal.has_value());
     CHECK(principal->role == Role::viewer);
     CHECK(principal->org == "acme");
-    CHECK(principal->key_id == viewer.key.key_id);
+    CHECK(principal->key_id == viewer_id);
   }
   THEN("anything else is refused") {
-    std::string tampered = admin.plaintext;
+    std::string tampered = admin;
     tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
-    for (const std::string& bad : {tampered, std::string("mk_") + admin.key.key_id + "_", std::string(""),
-                                   std::string("Bearer ") + admin.plaintext, admin.key.key_id,
-                                   "mk_0123456789abcdef_" + admin.plaintext.substr(20)}) {
+    for (const std::string& bad : {tampered, admin.substr(0, 20), std::string(""), std::string("Bearer ") + admin,
+                                   "mk_0123456789abcdef_" + admin.substr(20)}) {
       CAPTURE(bad);
       CHECK_FALSE(access.authenticate(bad).has_value());
     }
   }
-  THEN("a revoked key stops working and cannot be revoked twice") {
-    REQUIRE(revoke_api_key(*fixture.store, viewer.key.key_id, "{}").ok());
-    runner.catch_up();
-    CHECK_FALSE(access.authenticate(viewer.plaintext).has_value());
-    CHECK(access.authenticate(admin.plaintext).has_value());
-    CHECK(revoke_api_key(*fixture.store, viewer.key.key_id, "{}").error().code == ErrorCode::conflict);
-    CHECK(revoke_api_key(*fixture.store, "0123456789abcdef", "{}").error().reason == "API_KEY_NOT_FOUND");
+  THEN("a revoked key stops working") {
+    fixture.append(stream_name(kApiKeyKind, viewer_id), ApiKeyEvent{ApiKeyRevoked{}});
+    fixture.catch_up(fixture.access);
+    CHECK_FALSE(access.authenticate(viewer).has_value());
+    CHECK(access.authenticate(admin).has_value());
+    CHECK(access.key(viewer_id)->revoked);
   }
-  THEN("the log and the read model hold the digest, never the secret") {
-    auto log = fixture.store->read_log(1, 10);
+  THEN("the log holds the digest, never the secret") {
+    auto log = fixture.storage->events().read_log(1, 10);
     REQUIRE(log.ok());
     for (const Event& event : *log) {
-      CHECK(event.data.find(admin.plaintext.substr(20)) == std::string::npos);
-      CHECK(event.data.find(viewer.plaintext.substr(20)) == std::string::npos);
+      CHECK(event.data.find(admin.substr(20)) == std::string::npos);
+      CHECK(event.data.find(viewer.substr(20)) == std::string::npos);
     }
-    for (const ApiKey& key : access.keys()) CHECK(key.secret_sha256.size() == 64);
   }
 }
 
@@ -111,77 +119,98 @@ TEST_CASE("roles are ordered: admin may do what operator may, operator what view
   CHECK_FALSE(role_allows(Role::operator_, Role::admin));
   CHECK(parse_role("operator") == Role::operator_);
   CHECK_FALSE(parse_role("root").has_value());
-  CHECK(is_agent_stream("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"));
-  CHECK_FALSE(is_agent_stream("apikey:0123456789abcdef"));
 }
 
-SCENARIO("enrollment tokens admit registrations while live, unexpired and not used up") {
+SCENARIO("an enrollment token passes the read model's check while live, unexpired and not used up") {
   AccessFixture fixture;
-  const IssuedEnrollmentToken unlimited = fixture.issue_token();
-  const IssuedEnrollmentToken twice = fixture.issue_token(2);
-  ProjectionRunner runner(*fixture.store);
-  runner.catch_up();
-  AccessProjection& access = runner.access();
-  const TimeMs now = fixture.clock.now_ms();
+  std::string unlimited_id;
+  std::string twice_id;
+  const std::string unlimited = fixture.issue_token(std::nullopt, &unlimited_id);
+  const std::string twice = fixture.issue_token(2, &twice_id);
+  fixture.catch_up(fixture.access);
+  AccessProjection& access = fixture.access;
+  const TimeMs now = fixture.timers.now_ms();
 
-  THEN("a live token grants its organization and labels; nothing else is a token") {
-    const auto grant = access.admit_enrollment(unlimited.plaintext, now);
+  THEN("a live token's check names it and its organization; nothing else passes") {
+    const auto grant = access.check_enrollment(unlimited, now);
     REQUIRE(grant.has_value());
-    CHECK(grant->token_id == unlimited.token.token_id);
+    CHECK(grant->token_id == unlimited_id);
     CHECK(grant->org == "acme");
-    CHECK(grant->labels.at("env") == "prod");
-    CHECK_FALSE(grant->reserved);
-    std::string tampered = unlimited.plaintext;
+    std::string tampered = unlimited;
     tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
-    for (const std::string& bad :
-         {tampered, std::string(""), unlimited.token.token_id, "mk" + unlimited.plaintext.substr(2)}) {
+    for (const std::string& bad : {tampered, std::string(""), unlimited_id, "mk" + unlimited.substr(2)}) {
       CAPTURE(bad);
-      CHECK_FALSE(access.admit_enrollment(bad, now).has_value());
+      CHECK_FALSE(access.check_enrollment(bad, now).has_value());
     }
   }
   THEN("it expires at its expiry time") {
-    CHECK(access.admit_enrollment(unlimited.plaintext, now + 59'999).has_value());
-    CHECK_FALSE(access.admit_enrollment(unlimited.plaintext, now + 60'000).has_value());
+    CHECK(access.check_enrollment(unlimited, now + 59'999).has_value());
+    CHECK_FALSE(access.check_enrollment(unlimited, now + 60'000).has_value());
   }
-  THEN("a revoked token admits nothing") {
-    REQUIRE(revoke_enrollment_token(*fixture.store, unlimited.token.token_id, "{}").ok());
-    runner.catch_up();
-    CHECK_FALSE(access.admit_enrollment(unlimited.plaintext, now).has_value());
-    CHECK(access.enrollment_token(unlimited.token.token_id)->revoked);
-    CHECK(revoke_enrollment_token(*fixture.store, unlimited.token.token_id, "{}").error().reason ==
-          "ENROLLMENT_TOKEN_REVOKED");
+  THEN("a revoked token passes nothing") {
+    fixture.append(stream_name(kEnrollmentKind, unlimited_id), EnrollmentEvent{EnrollmentTokenRevoked{}});
+    fixture.catch_up(access);
+    CHECK_FALSE(access.check_enrollment(unlimited, now).has_value());
+    CHECK(access.enrollment_token(unlimited_id)->revoked);
   }
-  THEN("registrations in flight count against max_uses, so concurrent ones cannot exceed it") {
-    const auto first = access.admit_enrollment(twice.plaintext, now);
-    const auto second = access.admit_enrollment(twice.plaintext, now);
-    REQUIRE(first.has_value());
-    REQUIRE(second.has_value());
-    CHECK(first->reserved);
-    CHECK_FALSE(access.admit_enrollment(twice.plaintext, now).has_value());
-    AND_THEN("a failed registration gives its use back") {
-      access.settle_enrollment(*first, std::nullopt);
-      CHECK(access.admit_enrollment(twice.plaintext, now).has_value());
-    }
-    AND_THEN("a succeeded one counts once, whether settled before or after its event is folded") {
-      const std::uint64_t early = fixture.use(twice.token.token_id, 1);
-      access.settle_enrollment(*first, early);  // settled before the fold
-      runner.catch_up();
-      const std::uint64_t late = fixture.use(twice.token.token_id, 2);
-      runner.catch_up();
-      access.settle_enrollment(*second, late);  // settled after the fold
-      CHECK(access.enrollment_token(twice.token.token_id)->uses == 2);
-      CHECK_FALSE(access.admit_enrollment(twice.plaintext, now).has_value());
-      ProjectionRunner rebuilt(*fixture.store);
-      rebuilt.catch_up();
-      CHECK(rebuilt.access().enrollment_token(twice.token.token_id)->uses == 2);
-      CHECK_FALSE(rebuilt.access().admit_enrollment(twice.plaintext, now).has_value());
-    }
+  THEN("uses are counted from the token's own stream, and from old agents' events") {
+    fixture.append(stream_name(kEnrollmentKind, twice_id),
+                   EnrollmentEvent{EnrollmentTokenUsed{*AgentId::parse("00000000-0000-4000-8000-000000000001"),
+                                                       "host-1"}});
+    fixture.catch_up(access);
+    CHECK(access.enrollment_token(twice_id)->total_uses() == 1);
+    CHECK(access.check_enrollment(twice, now).has_value());
+    // A registration of a data dir from before EnrollmentTokenUsed: a v1
+    // AgentTokenIssued naming the token, in the agent's (bare id) stream.
+    AgentTokenIssued old;
+    old.token_sha256 = sha256("old agent token");
+    old.enrollment_token_id = twice_id;
+    fixture.append("00000000-0000-4000-8000-000000000002", AgentEvent{old}, /*schema_version=*/1);
+    // A new one (v2) is not a use: its use is the token's own event.
+    fixture.append("agent:00000000-0000-4000-8000-000000000003", AgentEvent{old});
+    fixture.catch_up(access);
+    CHECK(access.legacy_uses(twice_id) == 1);
+    CHECK(access.enrollment_token(twice_id)->total_uses() == 2);
+    CHECK_FALSE(access.check_enrollment(twice, now).has_value());
   }
-  THEN("the log holds the digest, never the secret") {
-    auto log = fixture.store->read_log(1, 10);
-    REQUIRE(log.ok());
-    for (const Event& event : *log)
-      CHECK(event.data.find(unlimited.plaintext.substr(20)) == std::string::npos);
+}
+
+TEST_CASE("the access model from its snapshot plus the tail equals a full fold") {
+  AccessFixture fixture;
+  std::string key_id;
+  std::string token_id;
+  fixture.issue_key(Role::operator_, "acme", &key_id);
+  fixture.issue_token(5, &token_id);
+  AgentTokenIssued old;
+  old.token_sha256 = sha256("old");
+  old.enrollment_token_id = token_id;
+  fixture.append("00000000-0000-4000-8000-000000000002", AgentEvent{old}, 1);
+  fixture.catch_up(fixture.access);
+  REQUIRE(fixture.access.save_snapshot(fixture.storage->snapshots()).ok());
+  // The tail.
+  fixture.append(stream_name(kApiKeyKind, key_id), ApiKeyEvent{ApiKeyRevoked{}});
+  fixture.append(stream_name(kEnrollmentKind, token_id),
+                 EnrollmentEvent{EnrollmentTokenUsed{*AgentId::parse("00000000-0000-4000-8000-000000000001"), "h"}});
+  std::string second_key;
+  fixture.issue_key(Role::viewer, "*", &second_key);
+  fixture.catch_up(fixture.access);
+
+  AccessProjection restored;
+  const std::uint64_t head = fixture.storage->events().head_position().value();
+  auto position = restored.load_snapshot(fixture.storage->snapshots(), head);
+  REQUIRE(position.ok());
+  CHECK(*position == 3);
+  fixture.catch_up(restored);  // folds everything; skips what the snapshot holds
+  CHECK(restored.keys() == fixture.access.keys());
+  CHECK(restored.enrollment_tokens() == fixture.access.enrollment_tokens());
+  CHECK(restored.position() == head);
+
+  SUBCASE("a snapshot that cannot be decoded is dropped") {
+    REQUIRE(fixture.storage->snapshots().write(AccessProjection::kSnapshotScope, {{"key:x", "{"}}, 3).ok());
+    AccessProjection fresh;
+    CHECK(fresh.load_snapshot(fixture.storage->snapshots(), head).value() == 0);
+    CHECK(fresh.keys().empty());
+    CHECK_FALSE(fixture.storage->snapshots().position(AccessProjection::kSnapshotScope).value().has_value());
   }
 }
 
@@ -189,9 +218,13 @@ TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are co
   const auto created = [](const char* type, const std::string& stream, nlohmann::json data) {
     return Event{1, stream, 1, type, 1000, 1, data.dump(), "{}"};
   };
-  const nlohmann::json key = {{"key_id", "0123456789abcdef"}, {"role", "admin"}, {"secret_sha256", "x"}};
+  const std::string digest = sha256_hex("secret");
+  const nlohmann::json key = {{"key_id", "0123456789abcdef"}, {"role", "admin"}, {"secret_sha256", digest}};
+  ApiKey good_key;
+  REQUIRE(apply(good_key, created("ApiKeyCreated", "apikey:0123456789abcdef", key)).ok());
   for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"role", 5}, {"org", nlohmann::json::array({"acme"})}, {"name", 1.5}, {"key_id", nullptr}}) {
+           {"role", 5}, {"org", nlohmann::json::array({"acme"})}, {"name", 1.5}, {"key_id", nullptr},
+           {"secret_sha256", "x"}}) {
     CAPTURE(field);
     nlohmann::json bad = key;
     bad[field] = value;
@@ -202,7 +235,7 @@ TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are co
   }
   const nlohmann::json token = {
       {"token_id", "0123456789abcdef"},     {"name", "t"},        {"org", "default"},
-      {"labels", nlohmann::json::object()}, {"expires_at", 5000}, {"secret_sha256", "x"}};
+      {"labels", nlohmann::json::object()}, {"expires_at", 5000}, {"secret_sha256", digest}};
   EnrollmentToken good;
   REQUIRE(apply(good, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", token)).ok());
   for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
@@ -211,8 +244,7 @@ TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are co
     nlohmann::json bad = token;
     bad[field] = value;
     EnrollmentToken folded;
-    const Status status =
-        apply(folded, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", bad));
+    const Status status = apply(folded, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", bad));
     REQUIRE_FALSE(status.ok());
     CHECK(status.error().code == ErrorCode::corruption);
   }

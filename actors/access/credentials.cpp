@@ -1,0 +1,34 @@
+#include "actors/access/credentials.hpp"
+
+#include <fmt/format.h>
+
+namespace muster {
+namespace {
+
+constexpr std::size_t kIdLength = 16;
+
+}  // namespace
+
+Result<NewCredential> new_credential(std::string_view prefix) {
+  auto id_bytes = random_token(12);
+  auto secret = random_token(32);
+  if (!id_bytes) return id_bytes.error();
+  if (!secret) return secret.error();
+  NewCredential made;
+  made.id = sha256_hex(*id_bytes).substr(0, kIdLength);
+  made.secret_sha256 = sha256(*secret);
+  made.plaintext = fmt::format("{}_{}_{}", prefix, made.id, *secret);
+  return made;
+}
+
+bool is_valid_credential_id(std::string_view text) {
+  return text.size() == kIdLength && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+std::optional<PresentedCredential> read_credential(std::string_view plaintext, std::string_view prefix) {
+  auto parts = split_credential(plaintext, prefix, kIdLength);
+  if (!parts || !is_valid_credential_id(parts->id)) return std::nullopt;
+  return PresentedCredential{std::move(parts->id), sha256(parts->secret)};
+}
+
+}  // namespace muster

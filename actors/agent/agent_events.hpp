@@ -1,0 +1,117 @@
+#pragma once
+/// The agent's events, as typed payloads (see actors/runtime/payload_codec.hpp).
+/// Their JSON, in streams "agent:<agent_id>" (a bare agent id in data
+/// directories from before stream kinds):
+///
+///   AgentRegistered      {agent_id, instance_id, org, name, hostname, ip_address,
+///                         version, type, capabilities: [..], labels: {..}}
+///                        (v1 without org: the default organization)
+///   AgentTokenIssued     {token_sha256, enrollment_token_id?, previous_valid_until?}
+///                        with enrollment_token_id: issued by a registration, the
+///                        old token dies now; with previous_valid_until: a
+///                        rotation, the old token works until then. v2: the
+///                        registration's use of the enrollment token is an
+///                        EnrollmentTokenUsed in the token's stream; a v1 event
+///                        naming a token was itself that use (see legacy_use).
+///   AgentUpdated         {changes: {<profile field>: <new value>, ...}}
+///   AgentStatusChanged   {from: "ONLINE", to: "DEGRADED"}
+///   AgentWentOffline     {last_seen: <ms>, timeout_ms: <ms>}
+///   AgentCameOnline      {status: "ONLINE" | "DEGRADED"}
+///   AgentDeregistered    {}
+///   AgentDecommissioned  {}
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/agent/agent_id.hpp"
+#include "actors/agent/agent_profile.hpp"
+#include "actors/runtime/payload_codec.hpp"
+#include "actors/runtime/stream_id.hpp"
+#include "common/clock.hpp"
+#include "common/interned.hpp"
+#include "common/result.hpp"
+#include "common/secrets.hpp"
+
+namespace muster {
+
+struct AgentRegistered {
+  static constexpr EventType kType{"AgentRegistered", kAgentKind, 1};
+  AgentId agent_id;
+  std::string instance_id;
+  InternedString org;
+  AgentProfile profile;
+
+  nlohmann::json to_json() const;
+  static Result<AgentRegistered> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentTokenIssued {
+  static constexpr EventType kType{"AgentTokenIssued", kAgentKind, 2};
+  Sha256 token_sha256{};
+  /// Set by a registration: the enrollment token that admitted it.
+  std::optional<std::string> enrollment_token_id;
+  /// Set by a rotation: the replaced token works until then.
+  std::optional<TimeMs> previous_valid_until_ms;
+  /// Read from a v1 event naming an enrollment token: the event itself was
+  /// the token's use (no EnrollmentTokenUsed exists for it). Never written.
+  bool legacy_use = false;
+
+  nlohmann::json to_json() const;
+  static Result<AgentTokenIssued> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentUpdated {
+  static constexpr EventType kType{"AgentUpdated", kAgentKind, 1};
+  AgentProfilePatch changes;
+
+  nlohmann::json to_json() const;
+  static Result<AgentUpdated> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentStatusChanged {
+  static constexpr EventType kType{"AgentStatusChanged", kAgentKind, 1};
+  AgentStatus from = AgentStatus::online;
+  AgentStatus to = AgentStatus::online;  ///< Online or degraded.
+
+  nlohmann::json to_json() const;
+  static Result<AgentStatusChanged> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentWentOffline {
+  static constexpr EventType kType{"AgentWentOffline", kAgentKind, 1};
+  TimeMs last_seen_ms = 0;
+  TimeMs timeout_ms = 0;
+
+  nlohmann::json to_json() const;
+  static Result<AgentWentOffline> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentCameOnline {
+  static constexpr EventType kType{"AgentCameOnline", kAgentKind, 1};
+  AgentStatus status = AgentStatus::online;  ///< Online or degraded.
+
+  nlohmann::json to_json() const;
+  static Result<AgentCameOnline> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentDeregistered {
+  static constexpr EventType kType{"AgentDeregistered", kAgentKind, 1};
+  nlohmann::json to_json() const { return nlohmann::json::object(); }
+  static Result<AgentDeregistered> from_json(const nlohmann::json&, std::uint32_t) { return AgentDeregistered{}; }
+};
+
+struct AgentDecommissioned {
+  static constexpr EventType kType{"AgentDecommissioned", kAgentKind, 1};
+  nlohmann::json to_json() const { return nlohmann::json::object(); }
+  static Result<AgentDecommissioned> from_json(const nlohmann::json&, std::uint32_t) {
+    return AgentDecommissioned{};
+  }
+};
+
+using AgentEvent = std::variant<AgentRegistered, AgentTokenIssued, AgentUpdated, AgentStatusChanged,
+                                AgentWentOffline, AgentCameOnline, AgentDeregistered, AgentDecommissioned>;
+
+}  // namespace muster

@@ -1,0 +1,30 @@
+#pragma once
+/// Every event type muster writes, in one place: its name, the kind of
+/// stream it belongs to, and the schema version written now. Each type's
+/// payload and codec (upcasting older schema versions included) sits with
+/// its aggregate; this list is how the API checks `?type=`, how a test makes
+/// sure every type has a codec, and how a newcomer finds them all.
+///
+///   agent       AgentRegistered, AgentTokenIssued (v2), AgentUpdated,
+///               AgentStatusChanged, AgentWentOffline, AgentCameOnline,
+///               AgentDeregistered, AgentDecommissioned   (actors/agent/agent_events.hpp)
+///   apikey      ApiKeyCreated, ApiKeyRevoked             (actors/api_key/api_key_state.hpp)
+///   enrollment  EnrollmentTokenCreated, EnrollmentTokenUsed, EnrollmentTokenRevoked
+///                                                         (actors/enrollment/enrollment_token_state.hpp)
+///
+/// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
+
+#include <string_view>
+#include <vector>
+
+#include "actors/runtime/payload_codec.hpp"
+
+namespace muster {
+
+/// Every event type, grouped by aggregate, in declaration order.
+const std::vector<EventType>& event_catalogue();
+
+/// The catalogue entry named `name`; null if there is none.
+const EventType* find_event_type(std::string_view name);
+
+}  // namespace muster

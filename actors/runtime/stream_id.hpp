@@ -1,0 +1,31 @@
+#pragma once
+/// Stream ids: "<kind>:<id>", the kind naming the aggregate type ("agent",
+/// "apikey", "enrollment"). Agents registered before kinds existed have
+/// streams named by their bare UUID; those read as kind "agent", so existing
+/// data directories open unchanged.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace muster {
+
+inline constexpr std::string_view kAgentKind = "agent";
+
+/// A stream id taken apart; views into the id it was read from.
+struct StreamRef {
+  std::string_view kind;
+  std::string_view id;
+};
+
+/// "<kind>:<id>".
+std::string stream_name(std::string_view kind, std::string_view id);
+
+/// Splits at the first ':'; a stream without one is a legacy agent stream
+/// (kind "agent", id the whole stream). Nullopt for an empty stream, kind or id.
+std::optional<StreamRef> parse_stream(std::string_view stream);
+
+/// The id if `stream` is of `kind`; nullopt otherwise.
+std::optional<std::string_view> stream_id_of(std::string_view stream, std::string_view kind);
+
+}  // namespace muster

@@ -1,0 +1,90 @@
+// The event catalogue: every event type muster writes is listed once, and
+// every payload reads back what it wrote.
+
+#include "actors/event_catalogue.hpp"
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "actors/agent/agent_events.hpp"
+#include "actors/api_key/api_key_state.hpp"
+#include "actors/enrollment/enrollment_token_state.hpp"
+
+using namespace muster;
+
+namespace {
+
+template <class Variant>
+void check_round_trip(const Variant& payload) {
+  const NewEvent stored = encode_payload(payload);
+  CAPTURE(stored.type);
+  CAPTURE(stored.data);
+  REQUIRE(find_event_type(stored.type) != nullptr);
+  CHECK(find_event_type(stored.type)->schema_version == stored.schema_version);
+  auto decoded = decode_payload<Variant>(stored.type, stored.schema_version, stored.data);
+  REQUIRE(decoded.ok());
+  // Read back, it writes the same bytes.
+  CHECK(encode_payload(*decoded).data == stored.data);
+}
+
+}  // namespace
+
+TEST_CASE("every event type is in the catalogue once, under its aggregate's stream kind") {
+  std::set<std::string_view> names;
+  for (const EventType& type : event_catalogue()) {
+    CAPTURE(type.name);
+    CHECK(names.insert(type.name).second);
+    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment"}.count(type.stream_kind) == 1);
+    CHECK(type.schema_version >= 1);
+  }
+  CHECK(names.size() == 13);
+  CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
+  CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
+  CHECK(find_event_type("AgentTeleported") == nullptr);
+}
+
+TEST_CASE("every payload reads back what it wrote") {
+  AgentProfile profile;
+  profile.name = "web-1";
+  profile.hostname = "web-1.example";
+  profile.version = InternedString::of("1.2");
+  profile.capabilities = InternedStrings::of({"metrics"});
+  profile.labels = InternedLabels::of({{"env", "prod"}});
+  const AgentId agent = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
+  AgentTokenIssued issued;
+  issued.token_sha256 = sha256("t");
+  issued.enrollment_token_id = "0123456789abcdef";
+  AgentProfilePatch changes;
+  changes.version = InternedString::of("1.3");
+  for (const AgentEvent& event : std::vector<AgentEvent>{
+           AgentRegistered{agent, "host-1", InternedString::of("acme"), profile}, issued, AgentUpdated{changes},
+           AgentStatusChanged{AgentStatus::online, AgentStatus::degraded}, AgentWentOffline{1000, 120000},
+           AgentCameOnline{AgentStatus::online}, AgentDeregistered{}, AgentDecommissioned{}}) {
+    check_round_trip(event);
+  }
+  check_round_trip(ApiKeyEvent{ApiKeyCreated{"0123456789abcdef", "k", Role::operator_, "acme", sha256("s")}});
+  check_round_trip(ApiKeyEvent{ApiKeyRevoked{}});
+  check_round_trip(EnrollmentEvent{
+      EnrollmentTokenCreated{"0123456789abcdef", "t", "acme", {{"a", "b"}}, 5000, 10, sha256("s")}});
+  check_round_trip(EnrollmentEvent{EnrollmentTokenUsed{agent, "host-1"}});
+  check_round_trip(EnrollmentEvent{EnrollmentTokenRevoked{}});
+}
+
+TEST_CASE("older schema versions are upcast when read") {
+  AgentTokenIssued issued;
+  issued.token_sha256 = sha256("t");
+  issued.enrollment_token_id = "0123456789abcdef";
+  const NewEvent stored = encode_payload(AgentEvent{issued});
+  const auto as_v1 = decode_payload<AgentEvent>(stored.type, 1, stored.data);
+  REQUIRE(as_v1.ok());
+  CHECK(std::get<AgentTokenIssued>(*as_v1).legacy_use);
+  const auto as_v2 = decode_payload<AgentEvent>(stored.type, 2, stored.data);
+  CHECK_FALSE(std::get<AgentTokenIssued>(*as_v2).legacy_use);
+  // Keys from before organizations covered every one.
+  const auto key = decode_payload<ApiKeyEvent>(
+      "ApiKeyCreated", 1, R"({"key_id":"0123456789abcdef","role":"admin","secret_sha256":")" + sha256_hex("s") + "\"}");
+  REQUIRE(key.ok());
+  CHECK(std::get<ApiKeyCreated>(*key).org == "*");
+  CHECK_FALSE(decode_payload<AgentEvent>(stored.type, 3, stored.data).ok());
+}

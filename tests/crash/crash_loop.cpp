@@ -9,7 +9,9 @@
 /// rotations, deregistrations and decommissions from several clients, and
 /// SIGKILLs the server at a random moment. With --power-loss it then cuts
 /// every file back to what was last synced (eventstore/file_hooks.hpp), as a
-/// power cut would. The check after each restart:
+/// power cut would. The server snapshots its read models every 100 ms, so
+/// kills land during snapshots too and restarts start from one. The check
+/// after each restart:
 ///   - the log holds positions 1..head once each, every stream versions 1..n;
 ///   - every acknowledged write is in the log at the position its answer gave,
 ///     in its agent's stream (and for registrations and rotations, as the
@@ -29,6 +31,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -294,18 +297,35 @@ bool parse(int argc, char** argv, Options& options) {
 
 }  // namespace
 
+// Where the server's fleet snapshot left off when it started (0: none, the whole log was folded).
+std::uint64_t fleet_snapshot_position(const MusterServer& server) {
+  std::istringstream log(server.log_text());
+  for (std::string line; std::getline(log, line);) {
+    const json entry = json::parse(line, nullptr, false);
+    if (entry.is_object() && entry.value("msg", "") == "read models loaded from snapshots") {
+      return entry.value("fleet_position", std::uint64_t{0});
+    }
+  }
+  return 0;
+}
+
 int run(const Options& options) {
   muster::testing::TempDir temp;
   const std::string data = options.data_dir.empty() ? temp.file("data") : options.data_dir;
   const std::string ledger = temp.file("sync-ledger");
+  // Snapshots every 100 ms: kill -9 lands before, during and after them, and
+  // each restart starts from one (then folds the log's tail).
   const std::vector<std::string> serve_args = {"--durability", options.durability, "--enable-test-hooks",
-                                               "--test-sync-ledger", ledger};
+                                               "--test-sync-ledger", ledger, "--snapshot-interval", "100ms"};
   std::mt19937_64 random(options.seed);
   Model model;
   CheckCounts last;
   std::uint64_t dropped_total = 0;
+  std::size_t restarts_from_snapshots = 0;
   for (int cycle = 1; cycle <= options.cycles; ++cycle) {
     MusterServer server(data, serve_args);
+    const std::uint64_t snapshot_position = fleet_snapshot_position(server);
+    if (snapshot_position > 0) ++restarts_from_snapshots;
     last = check(server, model);
     std::atomic<bool> stop{false};
     std::atomic<std::size_t> requests{0};
@@ -326,6 +346,7 @@ int run(const Options& options) {
       dropped_total += dropped;
     }
     std::printf("%s\n", json{{"cycle", cycle},
+                             {"started_from_snapshot_at", snapshot_position},
                              {"requests", requests.load()},
                              {"events_checked", last.events},
                              {"acks_checked", last.acks},
@@ -339,6 +360,7 @@ int run(const Options& options) {
   last = check(server, model);
   std::printf("%s\n", json{{"summary", true},
                            {"cycles", options.cycles},
+                           {"restarts_from_snapshots", restarts_from_snapshots},
                            {"power_loss", options.power_loss},
                            {"durability", options.durability},
                            {"seed", options.seed},

@@ -231,6 +231,9 @@ class HeldWriter {
       held_ = true;
       changed_.notify_all();
       changed_.wait(lock, [&] { return released_; });
+      // Said under the lock: release() waits for it, so this object outlives the callback.
+      left_ = true;
+      changed_.notify_all();
     });
     std::unique_lock lock(mutex_);
     REQUIRE(changed_.wait_for(lock, 10s, [&] { return held_; }));
@@ -240,12 +243,12 @@ class HeldWriter {
   HeldWriter(const HeldWriter&) = delete;
   HeldWriter& operator=(const HeldWriter&) = delete;
 
+  /// Lets the writer go on, and waits until its callback no longer uses this object.
   void release() {
-    {
-      std::lock_guard lock(mutex_);
-      released_ = true;
-    }
+    std::unique_lock lock(mutex_);
+    released_ = true;
     changed_.notify_all();
+    if (held_) changed_.wait(lock, [&] { return left_; });
   }
 
  private:
@@ -254,6 +257,7 @@ class HeldWriter {
   bool held_ = false;
   bool held_ok_ = false;
   bool released_ = false;
+  bool left_ = false;
 };
 
 /// The events of `log` that belong to `stream`, in log order.

@@ -332,7 +332,10 @@ int offline_report(const Args& args) {
   for (std::string line; std::getline(in, line);) {
     if (line.find("\"AgentWentOffline\"") == std::string::npos) continue;
     const auto event = nlohmann::json::parse(line);
-    const auto known = silent.find(event.at("stream").get<std::string>());
+    // Agent streams are "agent:<id>" (a bare id in data directories from before stream kinds).
+    std::string agent_id = event.at("stream").get<std::string>();
+    if (agent_id.rfind("agent:", 0) == 0) agent_id.erase(0, 6);
+    const auto known = silent.find(agent_id);
     if (known == silent.end()) continue;
     if (!known->second) {
       ++wrongly_offline;

@@ -52,7 +52,6 @@ GroupCommitLog::GroupCommitLog(const StoreOptions& options, RecoveredLog recover
       idle_interval_(idle_interval),
       sink_(sink),
       head_position_(recovered.head_position),
-      stream_versions_(std::move(recovered.stream_versions)),
       last_time_ms_(recovered.last_time_ms),
       writer_([this] { run_writer(); }) {}
 
@@ -82,13 +81,6 @@ Result<std::uint64_t> GroupCommitLog::head_position() const {
   std::lock_guard state_lock(state_mutex_);
   if (stopped_) return stopped_error("event store");
   return head_position_;
-}
-
-Result<std::uint64_t> GroupCommitLog::stream_version(const std::string& stream) const {
-  std::lock_guard state_lock(state_mutex_);
-  if (stopped_) return stopped_error("event store");
-  auto found = stream_versions_.find(stream);
-  return found == stream_versions_.end() ? 0 : found->second;
 }
 
 Result<std::uint64_t> GroupCommitLog::wait_for_position(std::uint64_t after_position,
@@ -156,7 +148,7 @@ void GroupCommitLog::commit(std::vector<PendingAppend> appends) {
   for (auto& append : appends) outcomes.push_back(plan_append(append, time_ms, head_position, advanced));
   if (!advanced.empty()) {
     if (Status written = sink_.write(advanced, head_position); written) {
-      publish(advanced, head_position, time_ms);
+      publish(head_position, time_ms);
     } else {
       for (auto& outcome : outcomes) {
         if (outcome.ok()) outcome = written.error();
@@ -174,7 +166,9 @@ void GroupCommitLog::commit(std::vector<PendingAppend> appends) {
 Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, TimeMs time_ms,
                                                  std::uint64_t& head_position, StreamVersions& advanced) {
   if (auto invalid = validate_append(append); !invalid) return invalid.error();
-  const std::uint64_t current_version = planned_version(advanced, append.stream);
+  const auto planned = planned_version(advanced, append.stream);
+  if (!planned) return planned.error();
+  const std::uint64_t current_version = *planned;
   if (current_version != append.expected_version) {
     return make_error(ErrorCode::conflict,
                       fmt::format("stream {:?} is at version {}, expected {}", append.stream, current_version,
@@ -198,20 +192,17 @@ Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, TimeMs t
 }
 
 /// The stream's version with the batch's earlier appends applied.
-std::uint64_t GroupCommitLog::planned_version(const StreamVersions& advanced,
-                                              const std::string& stream) const {
+Result<std::uint64_t> GroupCommitLog::planned_version(const StreamVersions& advanced,
+                                                      const std::string& stream) const {
   if (auto planned = advanced.find(stream); planned != advanced.end()) return planned->second;
-  // Only this thread writes stream_versions_, so it may read without the lock.
-  auto found = stream_versions_.find(stream);
-  return found == stream_versions_.end() ? 0 : found->second;
+  return sink_.read_version(stream);
 }
 
-void GroupCommitLog::publish(const StreamVersions& advanced, std::uint64_t head_position, TimeMs time_ms) {
+void GroupCommitLog::publish(std::uint64_t head_position, TimeMs time_ms) {
   last_time_ms_ = time_ms;
   {
     std::lock_guard state_lock(state_mutex_);
     head_position_ = head_position;
-    for (const auto& [stream, version] : advanced) stream_versions_[stream] = version;
   }
   head_advanced_.notify_all();
 }

@@ -112,6 +112,11 @@ class LogSink {
   /// Called only when at least one append was added.
   [[nodiscard]] virtual Status write(const StreamVersions& advanced, std::uint64_t head_position) = 0;
 
+  /// The version of `stream` as written (0 for none), to check an append
+  /// against. Backends look it up rather than this log keeping every
+  /// stream's version in memory (a million agents' streams cost 130 MB so).
+  [[nodiscard]] virtual Result<std::uint64_t> read_version(const std::string& stream) const = 0;
+
   /// No append came for an idle interval.
   virtual void idle() {}
 
@@ -123,11 +128,10 @@ class LogSink {
 struct RecoveredLog {
   std::uint64_t head_position = 0;
   TimeMs last_time_ms = 0;  ///< The last event's time: stamps never go back before it.
-  StreamVersions stream_versions;
 };
 
 /// The append half of `EventStore` (append_async, head_position,
-/// stream_version, wait_for_position, stop) over a backend's `LogSink`.
+/// wait_for_position, stop) over a backend's `LogSink`.
 /// Thread-safe, as `EventStore` requires.
 class GroupCommitLog {
  public:
@@ -148,8 +152,6 @@ class GroupCommitLog {
 
   /// The published head; `unavailable` once stopped.
   [[nodiscard]] Result<std::uint64_t> head_position() const;
-  /// The published version of `stream`; `unavailable` once stopped.
-  [[nodiscard]] Result<std::uint64_t> stream_version(const std::string& stream) const;
   /// As `EventStore::wait_for_position`.
   [[nodiscard]] Result<std::uint64_t> wait_for_position(std::uint64_t after_position,
                                                         std::chrono::milliseconds timeout) const;
@@ -166,8 +168,8 @@ class GroupCommitLog {
   void commit(std::vector<PendingAppend> appends);
   Result<AppendResult> plan_append(PendingAppend& append, TimeMs time_ms, std::uint64_t& head_position,
                                    StreamVersions& advanced);
-  std::uint64_t planned_version(const StreamVersions& advanced, const std::string& stream) const;
-  void publish(const StreamVersions& advanced, std::uint64_t head_position, TimeMs time_ms);
+  Result<std::uint64_t> planned_version(const StreamVersions& advanced, const std::string& stream) const;
+  void publish(std::uint64_t head_position, TimeMs time_ms);
 
   const Clock& clock_;
   const std::size_t max_batch_appends_;
@@ -181,12 +183,10 @@ class GroupCommitLog {
   bool accepting_ = true;            ///< Guarded by queue_mutex_.
 
   /// Guards what readers see of the writer's progress. Only the writer
-  /// thread changes head_position_ and stream_versions_, so it reads them
-  /// without the lock.
+  /// thread changes head_position_, so it reads it without the lock.
   mutable std::mutex state_mutex_;
   mutable std::condition_variable head_advanced_;
   std::uint64_t head_position_;
-  StreamVersions stream_versions_;
   bool stopped_ = false;
 
   TimeMs last_time_ms_;  ///< Writer thread only.

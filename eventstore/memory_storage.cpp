@@ -61,6 +61,12 @@ std::pair<std::size_t, std::size_t> range_from(std::uint64_t first, std::size_t 
   return {begin, begin + std::min<std::uint64_t>(max_count, size - begin)};
 }
 
+/// The version of `stream` on `disk`. The caller holds the disk's lock.
+std::uint64_t version_on(const MemoryDisk& disk, const std::string& stream) {
+  const auto found = disk.stream_positions.find(stream);
+  return found == disk.stream_positions.end() ? 0 : found->second.size();
+}
+
 /// Moves each group commit onto the disk, all at once.
 class MemoryLogSink final : public LogSink {
  public:
@@ -69,6 +75,11 @@ class MemoryLogSink final : public LogSink {
   Status add(std::vector<Event> events) override {
     std::move(events.begin(), events.end(), std::back_inserter(batch_));
     return Status::success();
+  }
+
+  Result<std::uint64_t> read_version(const std::string& stream) const override {
+    std::lock_guard disk_lock(disk_.mutex);
+    return version_on(disk_, stream);
   }
 
   Status write(const StreamVersions& /*advanced*/, std::uint64_t /*head_position*/) override {
@@ -157,7 +168,11 @@ class MemoryEventStore final : public EventStore {
   Result<std::uint64_t> head_position() const override { return log_.head_position(); }
 
   Result<std::uint64_t> stream_version(const std::string& stream) const override {
-    return log_.stream_version(stream);
+    if (log_.stopped()) return stopped_error(kEventStore);
+    return disk_.use([&](const MemoryDisk& disk) -> Result<std::uint64_t> {
+      std::lock_guard disk_lock(disk.mutex);
+      return version_on(disk, stream);
+    });
   }
 
   Result<std::uint64_t> wait_for_position(std::uint64_t after_position,
@@ -322,9 +337,6 @@ Result<std::unique_ptr<Storage>> open_memory_storage(const StoreOptions& options
     disk->in_use = true;
     recovered.head_position = disk->log.size();
     if (!disk->log.empty()) recovered.last_time_ms = disk->log.back().time_ms;
-    for (const auto& [stream, positions] : disk->stream_positions) {
-      recovered.stream_versions.emplace(stream, positions.size());
-    }
   }
   return std::unique_ptr<Storage>(
       std::make_unique<MemoryStorage>(std::move(disk), options, std::move(recovered)));

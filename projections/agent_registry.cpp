@@ -152,6 +152,13 @@ void AgentRegistry::reindex(Record& record, const Indexed& before, std::vector<s
   mark_for_snapshot(record);
 }
 
+void AgentRegistry::index_loaded(Record& record) {
+  const Indexed attributes = indexed(record);
+  count(attributes, +1);
+  if (is_listed(attributes.status)) listed_by_status_[status_slot(attributes.status)].insert(&record);
+  by_instance_.emplace(instance_hash(record.state.org, record.state.instance_id), &record);
+}
+
 void AgentRegistry::mark_for_snapshot(Record& record) {
   if (record.snapshot_dirty.exchange(true)) return;
   std::lock_guard<std::mutex> lock(snapshot_mutex_);
@@ -377,15 +384,16 @@ AgentRegistry::Due AgentRegistry::deadline_due(const AgentId& id, TimeMs now_ms,
   return {Due::What::fire, deadline_ms};
 }
 
-std::vector<AgentId> AgentRegistry::live_agents() const {
-  std::vector<AgentId> live;
+void AgentRegistry::arm_live_deadlines(TimeMs timeout_ms, TimeMs not_before_ms,
+                                       const std::function<void(const AgentId&, TimeMs)>& schedule) {
   for (std::size_t index = 0; index < kShardCount; ++index) {
     std::lock_guard<std::mutex> lock(shards_[index].mutex);
-    for (const auto& [id, record] : shards_[index].records) {
-      if (is_live(record.state.status)) live.push_back(id);
+    for (auto& [id, record] : shards_[index].records) {
+      if (record.deadline_armed || !is_live(record.state.status)) continue;
+      record.deadline_armed = true;
+      schedule(id, std::max(last_seen_of(record), not_before_ms) + timeout_ms);
     }
   }
-  return live;
 }
 
 // --- Last seen -------------------------------------------------------------------------------
@@ -490,7 +498,6 @@ Result<std::uint64_t> AgentRegistry::load_snapshot(SnapshotStore& store, std::ui
     return drop(fmt::format("it reflects position {}, past the log's head {}", **position, head_position));
   }
   std::string damage;
-  std::vector<std::string> unclaimed;
   Status read;
   {
     std::unique_lock<std::shared_mutex> fold(fold_mutex_);
@@ -504,19 +511,17 @@ Result<std::uint64_t> AgentRegistry::load_snapshot(SnapshotStore& store, std::ui
       }
       Shard& shard = shard_for(state->agent_id);
       std::lock_guard<std::mutex> lock(shard.mutex);
-      Record& record = shard.records[state->agent_id];
-      const Indexed before = indexed(record);
-      record.state = std::move(*state);
-      reindex(record, before, unclaimed);
-      record.snapshot_dirty = false;
+      auto [slot, created] = shard.records.try_emplace(state->agent_id);
+      if (!created) {
+        damage = "a record appears twice";
+        return false;
+      }
+      slot->second.state = std::move(*state);
+      index_loaded(slot->second);
       return true;
     });
     position_ = **position;
     stats_.position = position_;
-  }
-  {
-    std::lock_guard<std::mutex> lock(snapshot_mutex_);
-    snapshot_dirty_.clear();
   }
   if (!read) return read.error();
   if (!damage.empty()) return drop(damage);

@@ -161,8 +161,10 @@ class AgentRegistry {
   /// sends the timeout check, whose decision arms again).
   Due deadline_due(const AgentId& id, TimeMs now_ms, TimeMs timeout_ms, TimeMs not_before_ms);
 
-  /// Every agent that is live now (to arm their deadlines at start-up).
-  std::vector<AgentId> live_agents() const;
+  /// Arms the deadline of every live agent that has none (at start-up) and
+  /// calls `schedule(id, deadline)` for each.
+  void arm_live_deadlines(TimeMs timeout_ms, TimeMs not_before_ms,
+                          const std::function<void(const AgentId&, TimeMs)>& schedule);
 
   // --- Last seen (not events: saved by overwrite, see LastSeenStore) -------------------
 
@@ -227,6 +229,8 @@ class AgentRegistry {
   static Indexed indexed(const Record& record);
   /// Re-files `record` after its state changed from `before`. Holds the fold lock (exclusive) and the shard's.
   void reindex(Record& record, const Indexed& before, std::vector<std::string>& unclaim);
+  /// Files a record loaded from a snapshot (new to the registry) in the indexes and counters.
+  void index_loaded(Record& record);
   void count(const Indexed& attributes, int delta);
   void mark_for_snapshot(Record& record);
   void unclaim(const std::vector<std::string>& keys);

@@ -174,7 +174,10 @@ Status AgentService::start() {
 
 Status AgentService::resume() {
   if (Status loaded = impl_->registry.load_last_seen(impl_->last_seen); !loaded) return loaded;
-  for (const AgentId& agent_id : impl_->registry.live_agents()) impl_->arm_deadline(agent_id);
+  impl_->registry.arm_live_deadlines(impl_->options.heartbeat_timeout_ms, impl_->started_at_ms,
+                                     [this](const AgentId& agent_id, TimeMs deadline_ms) {
+                                       impl_->deadlines.schedule(deadline_ms, agent_id);
+                                     });
   return Status::success();
 }
 

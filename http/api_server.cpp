@@ -61,9 +61,13 @@ std::string body_text(const json& body) {
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void reply_json(Call& call, int status, const json& body) {
+void reply_body(Call& call, int status, std::string body) {
   call.response.status = status;
-  call.response.set_content(body_text(body), "application/json");
+  call.response.set_content(std::move(body), "application/json");
+}
+
+void reply_json(Call& call, int status, const json& body) {
+  reply_body(call, status, body_text(body));
 }
 
 void reply_error(Call& call, int status, const std::string& message, const std::string& code,
@@ -602,12 +606,17 @@ void ApiServer::Impl::handle_list_agents(Call& call) {
   }
   const AgentPage page = list.limit == 0 ? AgentPage{} : backends.registry->list(list.filter, list.limit, list.after);
   const TimeMs now = backends.clock->now_ms();
-  json items = json::array();
-  for (const AgentView& agent : page.agents) items.push_back(agent_to_json(agent, now, options.health, false));
-  reply_json(call, 200,
-             {{"agents", std::move(items)},
-              {"total", page.total},
-              {"next_cursor", page.next_after ? json(encode_cursor(*page.next_after)) : json(nullptr)}});
+  // {"agents":[...],"next_cursor":...,"total":...}, written directly (see append_agent_json).
+  std::string body = R"({"agents":[)";
+  body.reserve(page.agents.size() * 512);
+  for (const AgentView& agent : page.agents) {
+    if (body.back() != '[') body += ',';
+    append_agent_json(body, agent, now, options.health, false);
+  }
+  body += R"(],"next_cursor":)";
+  body += page.next_after ? json(encode_cursor(*page.next_after)).dump() : "null";
+  body += fmt::format(R"(,"total":{}}})", page.total);
+  reply_body(call, 200, std::move(body));
 }
 
 void ApiServer::Impl::handle_get_agent(Call& call) {
@@ -617,7 +626,9 @@ void ApiServer::Impl::handle_get_agent(Call& call) {
   if (!agent || !org_visible(call.principal.org, *agent->state.org)) {
     return reply_error(call, 404, "no agent with this id", kAgentNotFound);
   }
-  reply_json(call, 200, agent_to_json(*agent, backends.clock->now_ms(), options.health, true));
+  std::string body;
+  append_agent_json(body, *agent, backends.clock->now_ms(), options.health, true);
+  reply_body(call, 200, std::move(body));
 }
 
 void ApiServer::Impl::handle_deregister(Call& call) {

@@ -98,18 +98,72 @@ json event_to_json(const Event& event) {
           {"meta", embedded_json(event.meta)}};
 }
 
-json agent_to_json(const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds, bool with_health) {
-  json out = to_json(agent.state);
-  out["last_seen"] = format_rfc3339(agent.last_seen_ms);
-  if (!with_health) return out;
-  const AgentHealth health = assess_health(agent.state, agent.last_seen_ms, now_ms, thresholds);
-  out["health"] = {{"last_seen", format_rfc3339(agent.last_seen_ms)},
-                   {"seconds_since_last_seen", health.silent_ms / 1000},
-                   {"uptime_seconds", health.uptime_ms / 1000},
-                   {"health", health.health},
-                   {"health_score", health.score},
-                   {"metrics", agent.metrics}};
-  return out;
+void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
+                       bool with_health) {
+  const AgentState& state = agent.state;
+  const AgentProfile& profile = state.profile;
+  const auto key = [&out](const char* name) {
+    out += out.back() == '{' ? "\"" : ",\"";
+    out += name;
+    out += "\":";
+  };
+  const auto text = [&](const char* name, std::string_view value) {
+    key(name);
+    append_json_string(out, value);
+  };
+  const auto number = [&](const char* name, std::uint64_t value) {
+    key(name);
+    append_number(out, value);
+  };
+  const auto time = [&](const char* name, TimeMs value) { text(name, format_rfc3339(value)); };
+  out += '{';
+  text("agent_id", state.agent_id.to_string());
+  key("capabilities");
+  out += '[';
+  for (const std::string& capability : *profile.capabilities) {
+    if (out.back() != '[') out += ',';
+    append_json_string(out, capability);
+  }
+  out += ']';
+  number("config_version", state.config_version);
+  if (with_health) {
+    const AgentHealth health = assess_health(state, agent.last_seen_ms, now_ms, thresholds);
+    key("health");
+    out += '{';
+    text("health", health.health);
+    number("health_score", static_cast<std::uint64_t>(health.score));
+    time("last_seen", agent.last_seen_ms);
+    // Metrics are doubles: printed by nlohmann, as everywhere else.
+    key("metrics");
+    out += json(agent.metrics).dump(-1, ' ', false, json::error_handler_t::replace);
+    number("seconds_since_last_seen", static_cast<std::uint64_t>(health.silent_ms / 1000));
+    number("uptime_seconds", static_cast<std::uint64_t>(health.uptime_ms / 1000));
+    out += '}';
+  }
+  text("hostname", profile.hostname);
+  text("instance_id", state.instance_id);
+  text("ip_address", profile.ip_address);
+  key("labels");
+  out += '{';
+  for (const auto& [name, value] : *profile.labels) {
+    if (out.back() != '{') out += ',';
+    append_json_string(out, name);
+    out += ':';
+    append_json_string(out, value);
+  }
+  out += '}';
+  time("last_seen", agent.last_seen_ms);
+  text("name", profile.name);
+  text("org", *state.org);
+  number("position", state.last_position);
+  time("registered_at", state.registered_at_ms);
+  text("status", to_string(state.status));
+  time("status_since", state.status_since_ms);
+  number("stream_version", state.version);
+  text("type", *profile.type);
+  time("updated_at", state.updated_at_ms);
+  text("version", *profile.version);
+  out += '}';
 }
 
 json api_key_to_json(const ApiKey& key) {

@@ -2,6 +2,8 @@
 
 #include "http/json_views.hpp"
 
+#include "common/time_format.hpp"
+
 using namespace muster;
 using namespace muster::http;
 
@@ -38,5 +40,63 @@ TEST_CASE("replay's event lines equal the event's JSON, byte for byte") {
     std::string line;
     append_event_jsonl(line, view_of(event));
     CHECK(line == reference_line(event));
+  }
+}
+
+namespace {
+
+// The agent as a JSON value built the slow way: the fold's to_json, the
+// last-seen time and the health block, through nlohmann.
+nlohmann::json reference_agent(const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
+                               bool with_health) {
+  nlohmann::json out = to_json(agent.state);
+  out["last_seen"] = format_rfc3339(agent.last_seen_ms);
+  if (with_health) {
+    const AgentHealth health = assess_health(agent.state, agent.last_seen_ms, now_ms, thresholds);
+    out["health"] = {{"last_seen", format_rfc3339(agent.last_seen_ms)},
+                     {"seconds_since_last_seen", health.silent_ms / 1000},
+                     {"uptime_seconds", health.uptime_ms / 1000},
+                     {"health", health.health},
+                     {"health_score", health.score},
+                     {"metrics", agent.metrics}};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an agent written directly equals its JSON value, byte for byte") {
+  AgentView plain;
+  plain.state = fresh_agent_state(*AgentId::parse("77a90abc-0a01-4beb-a06a-3270591bc0d3"));
+  plain.state.status = AgentStatus::online;
+  plain.state.instance_id = "i-1";
+  plain.last_seen_ms = 1'795'000'000'123;
+  AgentView busy = plain;
+  busy.state.status = AgentStatus::degraded;
+  busy.state.org = InternedString::of("acme");
+  busy.state.profile.name = "caf\xc3\xa9 \"quoted\" back\\slash \x01";
+  busy.state.profile.hostname = "h.example";
+  busy.state.profile.version = InternedString::of("1.2.3");
+  busy.state.profile.type = InternedString::of("otel");
+  busy.state.profile.capabilities = InternedStrings::of({"metrics", "logs"});
+  busy.state.profile.labels = InternedLabels::of({{"env", "prod"}, {"zone", "a\tb"}});
+  busy.state.version = 12;
+  busy.state.last_position = 9'000'000'000;
+  busy.state.registered_at_ms = 1'795'000'000'000;
+  busy.state.online_since_ms = 1'795'000'000'000;
+  busy.metrics = {{"cpu", 0.82}, {"queue_len", 1200}};
+  AgentView offline = busy;
+  offline.state.status = AgentStatus::offline;
+  offline.metrics.clear();
+  const HealthThresholds thresholds;
+  for (const AgentView* agent : {&plain, &busy, &offline}) {
+    for (const bool with_health : {false, true}) {
+      for (const TimeMs now : {agent->last_seen_ms, agent->last_seen_ms + 100'000, agent->last_seen_ms + 900'000}) {
+        std::string written;
+        append_agent_json(written, *agent, now, thresholds, with_health);
+        CHECK(written == reference_agent(*agent, now, thresholds, with_health)
+                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      }
+    }
   }
 }

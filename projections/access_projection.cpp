@@ -1,5 +1,6 @@
 #include "projections/access_projection.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -140,7 +141,16 @@ Status AccessProjection::save_snapshot(SnapshotStore& store) {
   {
     // Exclusive: the entries and the position are one moment of the model.
     std::unique_lock<std::shared_mutex> lock(mutex_);
-    if (!changed_since_snapshot_) return Status::success();
+    if (!changed_since_snapshot_ && position_ == snapshot_position_) return Status::success();
+    // Nothing of ours changed, but the log moved on (agents' events): moving
+    // the position alone spares the next start from reading that tail.
+    if (!changed_since_snapshot_) {
+      position = position_;
+      lock.unlock();
+      Status written = store.write(kSnapshotScope, {}, position);
+      if (written) record_snapshot_position(position);
+      return written;
+    }
     for (const auto& [id, key] : keys_by_id_) {
       if (key.version > 0) entries.push_back({std::string(kKeyEntry) + id, encode_api_key(key)});
     }
@@ -159,8 +169,15 @@ Status AccessProjection::save_snapshot(SnapshotStore& store) {
   if (!written) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     changed_since_snapshot_ = true;
+    return written;
   }
+  record_snapshot_position(position);
   return written;
+}
+
+void AccessProjection::record_snapshot_position(std::uint64_t position) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  snapshot_position_ = std::max(snapshot_position_, position);
 }
 
 Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std::uint64_t head_position) {
@@ -205,6 +222,7 @@ Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std:
   tokens_by_id_ = std::move(tokens);
   legacy_uses_ = std::move(legacy);
   position_ = **position;
+  snapshot_position_ = **position;
   changed_since_snapshot_ = false;
   return **position;
 }

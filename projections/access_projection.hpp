@@ -66,7 +66,8 @@ class AccessProjection {
   std::uint64_t legacy_uses(const std::string& token_id) const;
 
   static constexpr const char* kSnapshotScope = "access";
-  /// Writes the whole model and its position, if it changed since the last call.
+  /// Writes the whole model and its position if the model changed since the
+  /// last call, or only the position if just the log moved on.
   Status save_snapshot(SnapshotStore& store);
   /// Loads the snapshot into an empty model; returns its position (0 for
   /// none). A snapshot past `head_position` or one that cannot be decoded is
@@ -75,12 +76,14 @@ class AccessProjection {
 
  private:
   EnrollmentToken with_legacy_uses(EnrollmentToken token) const;
+  void record_snapshot_position(std::uint64_t position);
 
   mutable std::shared_mutex mutex_;
   std::map<std::string, ApiKey> keys_by_id_;
   std::map<std::string, EnrollmentToken> tokens_by_id_;
   std::map<std::string, std::uint64_t> legacy_uses_;
   std::uint64_t position_ = 0;
+  std::uint64_t snapshot_position_ = 0;  ///< The position of the last snapshot written or loaded.
   bool changed_since_snapshot_ = false;
 };
 

@@ -214,6 +214,27 @@ TEST_CASE("the access model from its snapshot plus the tail equals a full fold")
   }
 }
 
+TEST_CASE("when only agents' events follow, the access snapshot moves its position alone") {
+  AccessFixture fixture;
+  std::string key_id;
+  fixture.issue_key(Role::operator_, "acme", &key_id);
+  fixture.catch_up(fixture.access);
+  REQUIRE(fixture.access.save_snapshot(fixture.storage->snapshots()).ok());
+  // Not access's events: a start-up should not have to read them again.
+  AgentTokenIssued issued;
+  issued.token_sha256 = sha256("t");
+  fixture.append("agent:00000000-0000-4000-8000-000000000001", AgentEvent{issued});
+  fixture.append("agent:00000000-0000-4000-8000-000000000001", AgentEvent{issued});
+  fixture.catch_up(fixture.access);
+  REQUIRE(fixture.access.save_snapshot(fixture.storage->snapshots()).ok());
+  const std::uint64_t head = fixture.storage->events().head_position().value();
+  CHECK(fixture.storage->snapshots().position(AccessProjection::kSnapshotScope).value() == head);
+
+  AccessProjection restored;
+  CHECK(restored.load_snapshot(fixture.storage->snapshots(), head).value() == head);
+  CHECK(restored.keys() == fixture.access.keys());  // the entries were kept
+}
+
 TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are corruption, never a crash") {
   const auto created = [](const char* type, const std::string& stream, nlohmann::json data) {
     return Event{1, stream, 1, type, 1000, 1, data.dump(), "{}"};

@@ -8,12 +8,6 @@
 namespace muster {
 namespace {
 
-Error corrupt(const EventHeader& header, std::string_view type, std::string_view why) {
-  return make_error(ErrorCode::corruption, fmt::format("event at position {} ({} v{} of stream '{}'): {}",
-                                                       header.position, type, header.version, header.stream,
-                                                       why));
-}
-
 void set_status(AgentState& state, AgentStatus status, TimeMs time_ms) {
   if (state.status != status) state.status_since_ms = time_ms;
   state.status = status;
@@ -85,24 +79,24 @@ AgentState fresh_agent_state(const AgentId& agent_id) {
 Status apply(AgentState& state, const AgentEvent& event, const EventHeader& header) {
   const std::string_view type = type_of(event).name;
   if (header.version != state.version + 1) {
-    return corrupt(header, type, fmt::format("expected stream version {}", state.version + 1));
+    return corrupt_event(header, type, fmt::format("expected stream version {}", state.version + 1));
   }
   const auto stream = parse_stream(header.stream);
   const auto stream_agent = stream && stream->kind == kAgentKind ? AgentId::parse(stream->id) : std::nullopt;
-  if (!stream_agent) return corrupt(header, type, "not an agent stream");
+  if (!stream_agent) return corrupt_event(header, type, "not an agent stream");
   const bool bare_stream = header.stream.find(':') == std::string_view::npos;
   if (state.version > 0 || !state.agent_id.is_nil()) {
-    if (*stream_agent != state.agent_id) return corrupt(header, type, "belongs to another agent's stream");
+    if (*stream_agent != state.agent_id) return corrupt_event(header, type, "belongs to another agent's stream");
   }
   if (state.version > 0 && bare_stream != state.legacy_stream) {
-    return corrupt(header, type, "belongs to another stream of the same agent");
+    return corrupt_event(header, type, "belongs to another stream of the same agent");
   }
   const auto* registered = std::get_if<AgentRegistered>(&event);
   if (registered == nullptr && state.status == AgentStatus::unregistered) {
-    return corrupt(header, type, "first event of a stream must be AgentRegistered");
+    return corrupt_event(header, type, "first event of a stream must be AgentRegistered");
   }
   if (registered != nullptr && registered->agent_id != *stream_agent) {
-    return corrupt(header, type, "agent_id differs from the stream id");
+    return corrupt_event(header, type, "agent_id differs from the stream id");
   }
   if (state.version == 0) {
     // The first event names the stream: a bare id is a stream of an older data dir.
@@ -116,11 +110,7 @@ Status apply(AgentState& state, const AgentEvent& event, const EventHeader& head
   return Status::success();
 }
 
-Status apply(AgentState& state, const Event& event) {
-  auto payload = decode_payload<AgentEvent>(event.type, event.schema_version, event.data);
-  if (!payload) return corrupt(header_of(event), event.type, payload.error().message);
-  return apply(state, *payload, header_of(event));
-}
+Status apply(AgentState& state, const Event& event) { return apply_stored<AgentEvent>(state, event); }
 
 nlohmann::json to_json(const AgentState& state) {
   nlohmann::json out = profile_to_json(state.profile);

@@ -10,11 +10,6 @@ namespace {
 using nlohmann::json;
 using payload::read;
 
-Error corrupt(const EventHeader& header, std::string_view type, std::string_view why) {
-  return make_error(ErrorCode::corruption, fmt::format("event at position {} ({} of '{}'): {}", header.position,
-                                                       type, header.stream, why));
-}
-
 }  // namespace
 
 const char* to_string(Role role) {
@@ -104,11 +99,11 @@ bool operator==(const ApiKey& left, const ApiKey& right) {
 
 Status apply(ApiKey& key, const ApiKeyEvent& event, const EventHeader& header) {
   const std::string_view type = type_of(event).name;
-  if (header.version != key.version + 1) return corrupt(header, type, "out of version order");
+  if (header.version != key.version + 1) return corrupt_event(header, type, "out of version order");
   if (const auto* created = std::get_if<ApiKeyCreated>(&event)) {
-    if (key.version != 0) return corrupt(header, type, "a key is created once");
+    if (key.version != 0) return corrupt_event(header, type, "a key is created once");
     if (stream_id_of(header.stream, kApiKeyKind) != std::optional<std::string_view>(created->key_id)) {
-      return corrupt(header, type, "key_id differs from the stream id");
+      return corrupt_event(header, type, "key_id differs from the stream id");
     }
     key.key_id = created->key_id;
     key.name = created->name;
@@ -117,7 +112,7 @@ Status apply(ApiKey& key, const ApiKeyEvent& event, const EventHeader& header) {
     key.secret_sha256 = created->secret_sha256;
     key.created_at_ms = header.time_ms;
   } else {
-    if (key.version == 0) return corrupt(header, type, "revocation of a key never created");
+    if (key.version == 0) return corrupt_event(header, type, "revocation of a key never created");
     key.revoked = true;
   }
   key.version = header.version;
@@ -125,10 +120,6 @@ Status apply(ApiKey& key, const ApiKeyEvent& event, const EventHeader& header) {
   return Status::success();
 }
 
-Status apply(ApiKey& key, const Event& event) {
-  auto payload = decode_payload<ApiKeyEvent>(event.type, event.schema_version, event.data);
-  if (!payload) return corrupt(header_of(event), event.type, payload.error().message);
-  return apply(key, *payload, header_of(event));
-}
+Status apply(ApiKey& key, const Event& event) { return apply_stored<ApiKeyEvent>(key, event); }
 
 }  // namespace muster

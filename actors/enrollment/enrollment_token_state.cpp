@@ -10,11 +10,6 @@ namespace {
 using nlohmann::json;
 using payload::read;
 
-Error corrupt(const EventHeader& header, std::string_view type, std::string_view why) {
-  return make_error(ErrorCode::corruption, fmt::format("event at position {} ({} of '{}'): {}", header.position,
-                                                       type, header.stream, why));
-}
-
 struct Folder {
   EnrollmentToken& token;
   const EventHeader& header;
@@ -126,14 +121,14 @@ bool operator==(const EnrollmentToken& left, const EnrollmentToken& right) {
 
 Status apply(EnrollmentToken& token, const EnrollmentEvent& event, const EventHeader& header) {
   const std::string_view type = type_of(event).name;
-  if (header.version != token.version + 1) return corrupt(header, type, "out of version order");
+  if (header.version != token.version + 1) return corrupt_event(header, type, "out of version order");
   if (const auto* created = std::get_if<EnrollmentTokenCreated>(&event)) {
-    if (token.version != 0) return corrupt(header, type, "a token is created once");
+    if (token.version != 0) return corrupt_event(header, type, "a token is created once");
     if (stream_id_of(header.stream, kEnrollmentKind) != std::optional<std::string_view>(created->token_id)) {
-      return corrupt(header, type, "token_id differs from the stream id");
+      return corrupt_event(header, type, "token_id differs from the stream id");
     }
   } else if (token.version == 0) {
-    return corrupt(header, type, "an event of a token never created");
+    return corrupt_event(header, type, "an event of a token never created");
   }
   std::visit(Folder{token, header}, event);
   token.version = header.version;
@@ -141,11 +136,7 @@ Status apply(EnrollmentToken& token, const EnrollmentEvent& event, const EventHe
   return Status::success();
 }
 
-Status apply(EnrollmentToken& token, const Event& event) {
-  auto payload = decode_payload<EnrollmentEvent>(event.type, event.schema_version, event.data);
-  if (!payload) return corrupt(header_of(event), event.type, payload.error().message);
-  return apply(token, *payload, header_of(event));
-}
+Status apply(EnrollmentToken& token, const Event& event) { return apply_stored<EnrollmentEvent>(token, event); }
 
 std::optional<std::string_view> why_closed(const EnrollmentToken& token, TimeMs now_ms) {
   if (token.revoked) return "revoked";

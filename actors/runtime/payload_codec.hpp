@@ -58,6 +58,12 @@ inline Error payload_error(std::string_view why) {
   return make_error(ErrorCode::corruption, std::string(why));
 }
 
+/// The `corruption` error of an event a fold refuses: which event, and why.
+inline Error corrupt_event(const EventHeader& header, std::string_view type, std::string_view why) {
+  return make_error(ErrorCode::corruption,
+                    fmt::format("event at position {} ({} of '{}'): {}", header.position, type, header.stream, why));
+}
+
 namespace payload_codec_internal {
 
 template <class Variant, std::size_t Index = 0>
@@ -87,6 +93,17 @@ Result<Variant> decode_payload(std::string_view type, std::uint32_t schema_versi
   const auto json = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return payload_error("payload is not a JSON object");
   return payload_codec_internal::decode_as<Variant>(type, schema_version, json);
+}
+
+/// Folds a stored event into `state`: decodes its payload as one of
+/// `Variant`'s types, then calls the aggregate's
+/// `apply(State&, const Variant&, const EventHeader&)`. An event that cannot
+/// be decoded is `corruption`, naming it.
+template <class Variant, class State>
+Status apply_stored(State& state, const Event& event) {
+  auto payload = decode_payload<Variant>(event.type, event.schema_version, event.data);
+  if (!payload) return corrupt_event(header_of(event), event.type, payload.error().message);
+  return apply(state, *payload, header_of(event));
 }
 
 /// The event to append for `payload` (its meta is the runtime's to fill).

@@ -2,72 +2,10 @@
 
 #include <limits>
 
+#include "common/bytes.hpp"
+
 namespace muster::event_codec {
 namespace {
-
-constexpr int kMaxVarintBytes = 10;
-
-void put_varint(std::string& out, std::uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-void put_string(std::string& out, std::string_view text) {
-  put_varint(out, text.size());
-  out.append(text);
-}
-
-// Zigzag keeps small negative times (before 1970) as short as small positive ones.
-std::uint64_t zigzag_encode(std::int64_t value) {
-  return (static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63);
-}
-
-std::int64_t zigzag_decode(std::uint64_t value) {
-  return static_cast<std::int64_t>((value >> 1) ^ (~(value & 1) + 1));
-}
-
-/// Reads fields front to back; every read checks the bytes left first.
-class ByteReader {
- public:
-  explicit ByteReader(std::string_view bytes) : remaining_(bytes) {}
-
-  [[nodiscard]] std::optional<std::uint8_t> read_byte() {
-    if (remaining_.empty()) return std::nullopt;
-    auto byte = static_cast<std::uint8_t>(remaining_.front());
-    remaining_.remove_prefix(1);
-    return byte;
-  }
-
-  [[nodiscard]] std::optional<std::uint64_t> read_varint() {
-    std::uint64_t value = 0;
-    for (int byte_idx = 0; byte_idx < kMaxVarintBytes; ++byte_idx) {
-      auto byte = read_byte();
-      if (!byte) return std::nullopt;
-      // The tenth byte holds only the top bit of a 64-bit value.
-      if (byte_idx == kMaxVarintBytes - 1 && *byte > 1) return std::nullopt;
-      value |= static_cast<std::uint64_t>(*byte & 0x7f) << (7 * byte_idx);
-      if ((*byte & 0x80) == 0) return value;
-    }
-    return std::nullopt;
-  }
-
-  /// The string's bytes within the input (no copy).
-  [[nodiscard]] std::optional<std::string_view> read_string() {
-    auto length = read_varint();
-    if (!length || *length > remaining_.size()) return std::nullopt;
-    std::string_view text = remaining_.substr(0, *length);
-    remaining_.remove_prefix(*length);
-    return text;
-  }
-
-  bool at_end() const { return remaining_.empty(); }
-
- private:
-  std::string_view remaining_;
-};
 
 Error corrupt_event(std::string_view what) {
   return make_error(ErrorCode::corruption, "cannot decode event: " + std::string(what));
@@ -79,19 +17,19 @@ std::string encode_event(const Event& event) {
   std::string out;
   out.reserve(32 + event.stream.size() + event.type.size() + event.data.size() + event.meta.size());
   out.push_back(static_cast<char>(kEventFormat));
-  put_varint(out, event.position);
-  put_string(out, event.stream);
-  put_varint(out, event.version);
-  put_string(out, event.type);
-  put_varint(out, zigzag_encode(event.time_ms));
-  put_varint(out, event.schema_version);
-  put_string(out, event.data);
-  put_string(out, event.meta);
+  bytes::put_varint(out, event.position);
+  bytes::put_string(out, event.stream);
+  bytes::put_varint(out, event.version);
+  bytes::put_string(out, event.type);
+  bytes::put_signed(out, event.time_ms);
+  bytes::put_varint(out, event.schema_version);
+  bytes::put_string(out, event.data);
+  bytes::put_string(out, event.meta);
   return out;
 }
 
 Result<EventView> decode_event_view(std::string_view bytes) {
-  ByteReader reader(bytes);
+  bytes::Reader reader(bytes);
   auto format = reader.read_byte();
   if (!format) return corrupt_event("empty value");
   if (*format != kEventFormat) {
@@ -101,7 +39,7 @@ Result<EventView> decode_event_view(std::string_view bytes) {
   auto stream = reader.read_string();
   auto version = reader.read_varint();
   auto type = reader.read_string();
-  auto time = reader.read_varint();
+  auto time = reader.read_signed();
   auto schema_version = reader.read_varint();
   auto data = reader.read_string();
   auto meta = reader.read_string();
@@ -119,7 +57,7 @@ Result<EventView> decode_event_view(std::string_view bytes) {
   event.stream = *stream;
   event.version = *version;
   event.type = *type;
-  event.time_ms = zigzag_decode(*time);
+  event.time_ms = *time;
   event.schema_version = static_cast<std::uint32_t>(*schema_version);
   event.data = *data;
   event.meta = *meta;

@@ -22,6 +22,7 @@
 #include "common/clock.hpp"
 #include "eventstore/memory_storage.hpp"
 #include "eventstore/rocksdb_storage.hpp"
+#include "tests/eventstore/store_helpers.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace muster {
@@ -29,6 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TempDir;
+using namespace testing;
 
 constexpr TimeMs kStartMs = 1'700'000'000'000;
 
@@ -89,21 +91,6 @@ class MemoryData {
 using RocksDbFixture = StorageFixture<RocksDbData>;
 using MemoryFixture = StorageFixture<MemoryData>;
 
-NewEvent make_event(std::string type, std::string data = "{}") {
-  NewEvent event;
-  event.type = std::move(type);
-  event.data = std::move(data);
-  event.meta = R"({"request_id":"test"})";
-  return event;
-}
-
-AppendResult append_ok(EventStore& store, const std::string& stream, std::uint64_t expected_version,
-                       std::vector<NewEvent> events) {
-  auto result = store.append(stream, expected_version, std::move(events));
-  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
-  return *result;
-}
-
 std::uint64_t head_of(const EventStore& store) {
   auto head = store.head_position();
   REQUIRE_MESSAGE(head.ok(), (head.ok() ? "" : head.error().message));
@@ -122,22 +109,10 @@ std::vector<std::uint64_t> positions_of(const std::vector<Event>& events) {
   return positions;
 }
 
-std::vector<std::uint64_t> versions_of(const std::vector<Event>& events) {
-  std::vector<std::uint64_t> versions;
-  for (const auto& event : events) versions.push_back(event.version);
-  return versions;
-}
-
 std::vector<std::string> types_of(const std::vector<Event>& events) {
   std::vector<std::string> types;
   for (const auto& event : events) types.push_back(event.type);
   return types;
-}
-
-std::vector<Event> read_whole_log(const EventStore& store) {
-  auto events = store.read_log(1, 1'000'000);
-  REQUIRE(events.ok());
-  return *events;
 }
 
 /// What a scan visited, and what it returned.
@@ -155,27 +130,6 @@ Scanned scan(const EventStore& store, std::uint64_t from_position, std::size_t m
     return event.position != stop_after;
   });
   return scanned;
-}
-
-std::map<std::string, TimeMs> load_last_seen(const LastSeenStore& store) {
-  std::map<std::string, TimeMs> entries;
-  Status loaded = store.for_each([&](std::string_view key, TimeMs time_ms) {
-    CHECK(entries.emplace(std::string(key), time_ms).second);
-  });
-  REQUIRE(loaded.ok());
-  return entries;
-}
-
-/// A scope's entries in the order `for_each` visits them.
-std::vector<std::pair<std::string, std::string>> entries_of(const SnapshotStore& store,
-                                                            const std::string& scope) {
-  std::vector<std::pair<std::string, std::string>> entries;
-  Status visited = store.for_each(scope, [&](std::string_view key, std::string_view value) {
-    entries.emplace_back(key, value);
-    return true;
-  });
-  REQUIRE(visited.ok());
-  return entries;
 }
 
 /// Answers of `append_async` calls, each in its slot, and the thread each ran on.

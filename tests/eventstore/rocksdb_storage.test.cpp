@@ -25,22 +25,16 @@
 #include "common/clock.hpp"
 #include "eventstore/durable_head.hpp"
 #include "eventstore/file_hooks.hpp"
+#include "tests/eventstore/store_helpers.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace muster {
 namespace {
 
 using testing::TempDir;
+using namespace testing;
 
 constexpr TimeMs kStartMs = 1'700'000'000'000;
-
-NewEvent make_event(std::string type, std::string data = "{}") {
-  NewEvent event;
-  event.type = std::move(type);
-  event.data = std::move(data);
-  event.meta = R"({"request_id":"test"})";
-  return event;
-}
 
 RocksDbOptions options_for(const TempDir& dir, const Clock* clock = nullptr) {
   RocksDbOptions options;
@@ -53,43 +47,6 @@ std::unique_ptr<Storage> open_storage(const RocksDbOptions& options) {
   auto storage = open_rocksdb_storage(options);
   REQUIRE_MESSAGE(storage.ok(), (storage.ok() ? "" : storage.error().message));
   return std::move(*storage);
-}
-
-AppendResult append_ok(EventStore& store, const std::string& stream, std::uint64_t expected_version,
-                       std::vector<NewEvent> events) {
-  auto result = store.append(stream, expected_version, std::move(events));
-  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
-  return *result;
-}
-
-std::vector<std::uint64_t> versions_of(const std::vector<Event>& events) {
-  std::vector<std::uint64_t> versions;
-  for (const auto& event : events) versions.push_back(event.version);
-  return versions;
-}
-
-std::vector<Event> read_whole_log(const EventStore& store) {
-  auto events = store.read_log(1, 1'000'000);
-  REQUIRE(events.ok());
-  return *events;
-}
-
-std::map<std::string, TimeMs> load_last_seen(const LastSeenStore& store) {
-  std::map<std::string, TimeMs> entries;
-  REQUIRE(store.for_each([&](std::string_view key, TimeMs time_ms) { entries.emplace(key, time_ms); }).ok());
-  return entries;
-}
-
-std::map<std::string, std::string> entries_of(const SnapshotStore& store, const std::string& scope) {
-  std::map<std::string, std::string> entries;
-  REQUIRE(store
-              .for_each(scope,
-                        [&](std::string_view key, std::string_view value) {
-                          entries.emplace(key, value);
-                          return true;
-                        })
-              .ok());
-  return entries;
 }
 
 /// Makes writes past `max_bytes` into any file fail with EFBIG (instead of
@@ -226,7 +183,7 @@ TEST_SUITE("rocksdb_storage") {
     THEN("it sees the last-seen times and snapshots written before it opened") {
       CHECK(load_last_seen(reader->last_seen()) == std::map<std::string, TimeMs>{{"agent-1", kStartMs}});
       CHECK(entries_of(reader->snapshots(), "agents") ==
-            std::map<std::string, std::string>{{"agent-1", "state-1"}});
+            std::vector<std::pair<std::string, std::string>>{{"agent-1", "state-1"}});
       CHECK(reader->snapshots().position("agents")->value() == 1);
     }
     WHEN("the writer appends more") {

@@ -657,7 +657,7 @@ void ApiServer::Impl::handle_agent_events(Call& call) {
   for (auto* parsed : {&from_version, &limit}) {
     if (auto* invalid = std::get_if<Invalid>(parsed)) return reply_invalid(call, *invalid);
   }
-  const auto page = backends.events->agent_events(call.principal.org, agent_id,
+  const auto page = backends.events->agent_events(call.principal, agent_id,
                                                   std::get<std::uint64_t>(from_version),
                                                   std::get<std::uint64_t>(limit));
   if (!page) return reply_failure(call, page.error());
@@ -682,7 +682,7 @@ void ApiServer::Impl::handle_log_events(Call& call) {
     return reply_error(call, 400, "invalid query parameter 'type'", "INVALID_PARAMETER",
                        json{{"type", "must be an event type such as AgentRegistered"}});
   }
-  const auto page = backends.events->log_events(call.principal.org, std::get<std::uint64_t>(from_position),
+  const auto page = backends.events->log_events(call.principal, std::get<std::uint64_t>(from_position),
                                                 std::get<std::uint64_t>(limit), type);
   if (!page) return reply_failure(call, page.error());
   json items = json::array();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/agent/agent_decider.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
@@ -9,10 +11,56 @@
 
 namespace muster {
 
-Result<EventPage> EventQueries::agent_events(std::string_view org_scope, const AgentId& agent_id,
+namespace {
+
+constexpr std::string_view kDigestSuffix = "_sha256";
+
+bool is_digest_name(const std::string& name) {
+  return name.size() >= kDigestSuffix.size() &&
+         name.compare(name.size() - kDigestSuffix.size(), kDigestSuffix.size(), kDigestSuffix) == 0;
+}
+
+// Removes every member named "*_sha256" from `value`, at any depth; true if one was.
+bool erase_digests(nlohmann::json& value) {
+  bool erased = false;
+  if (value.is_object()) {
+    for (auto member = value.begin(); member != value.end();) {
+      if (is_digest_name(member.key())) {
+        member = value.erase(member);
+        erased = true;
+      } else {
+        erased = erase_digests(member.value()) || erased;
+        ++member;
+      }
+    }
+  } else if (value.is_array()) {
+    for (auto& element : value) erased = erase_digests(element) || erased;
+  }
+  return erased;
+}
+
+}  // namespace
+
+std::optional<std::string> redact_digests(std::string_view data) {
+  // JSON may spell any character of a member name as an escape, so text
+  // with a backslash is parsed even when the suffix is not there verbatim.
+  if (data.find(kDigestSuffix) == std::string_view::npos && data.find('\\') == std::string_view::npos) {
+    return std::nullopt;
+  }
+  auto parsed = nlohmann::json::parse(data, nullptr, false);
+  if (parsed.is_discarded() || !erase_digests(parsed)) return std::nullopt;
+  return parsed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Event redacted(Event event) {
+  if (auto data = redact_digests(event.data)) event.data = std::move(*data);
+  return event;
+}
+
+Result<EventPage> EventQueries::agent_events(const Principal& caller, const AgentId& agent_id,
                                              std::uint64_t from_version, std::size_t limit) const {
   const auto agent = registry_.find(agent_id);
-  if (!agent || !org_visible(org_scope, *agent->state.org)) {
+  if (!agent || !org_visible(caller.org, *agent->state.org)) {
     return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
   }
   const std::size_t page_size = std::max<std::size_t>(1, limit);
@@ -20,11 +68,12 @@ Result<EventPage> EventQueries::agent_events(std::string_view org_scope, const A
   if (!events) return events.error();
   EventPage page;
   if (events->size() == page_size) page.next = events->back().version + 1;
-  page.events = std::move(*events);
+  page.events.reserve(events->size());
+  for (Event& event : *events) page.events.push_back(redacted(std::move(event)));
   return page;
 }
 
-Result<EventPage> EventQueries::log_events(std::string_view org_scope, std::uint64_t from_position,
+Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_t from_position,
                                            std::size_t limit, const std::string& type) const {
   const std::size_t page_size = std::max<std::size_t>(1, limit);
   std::uint64_t next = std::max<std::uint64_t>(1, from_position);
@@ -41,8 +90,8 @@ Result<EventPage> EventQueries::log_events(std::string_view org_scope, std::uint
     for (const Event& event : *batch) {
       next = event.position + 1;
       ++scanned;
-      const bool wanted = (type.empty() || event.type == type) && visible(org_scope, event.stream);
-      if (wanted) page.events.push_back(event);
+      const bool wanted = (type.empty() || event.type == type) && may_see(caller, event.stream);
+      if (wanted) page.events.push_back(redacted(event));
       if (page.events.size() == page_size) break;
     }
   }
@@ -55,10 +104,12 @@ Result<EventPage> EventQueries::log_events(std::string_view org_scope, std::uint
   return page;
 }
 
-bool EventQueries::visible(std::string_view org_scope, std::string_view stream) const {
-  if (org_scope == kAllOrgs) return true;
-  const auto org = organization_of(stream);
-  return org && org_visible(org_scope, *org);
+bool EventQueries::may_see(const Principal& caller, std::string_view stream) const {
+  const auto parsed = parse_stream(stream);
+  const bool credential_record = parsed && (parsed->kind == kApiKeyKind || parsed->kind == kEnrollmentKind);
+  if (credential_record && !role_allows(caller.role, Role::admin)) return false;
+  if (caller.org == kAllOrgs) return true;
+  return visible_to(caller, organization_of(stream));
 }
 
 std::optional<std::string> EventQueries::organization_of(std::string_view stream) const {

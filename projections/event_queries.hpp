@@ -1,8 +1,9 @@
 #pragma once
 /// History as operators read it: an agent's stream, or the whole log, with
-/// what a caller scoped to an organization may see of it. The rules (which
-/// events a scoped key sees, how far one call scans) live here, not in the
-/// HTTP layer.
+/// what a caller may see of it. The rules (which events a scoped key sees,
+/// that API-key and enrollment-token records are for admins only, that no
+/// digest of a secret is ever served, how far one call scans) live here, not
+/// in the HTTP layer.
 ///
 /// Thread-safe: reads only.
 
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/access/principal.hpp"
 #include "actors/agent/agent_id.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
@@ -21,6 +23,7 @@
 namespace muster {
 
 struct EventPage {
+  /// As served: digests removed (see `redact_digests`).
   std::vector<Event> events;
   /// Where the next page starts (a version for a stream, a position for the
   /// log); nullopt when this page reached the end.
@@ -37,27 +40,42 @@ class EventQueries {
   EventQueries(const EventStore& store, const AgentRegistry& registry, const AccessProjection& access)
       : store_(store), registry_(registry), access_(access) {}
 
-  /// Up to `limit` events of the agent from `from_version`. Refused with
-  /// `not_found` / AGENT_NOT_FOUND for an agent never registered or of an
-  /// organization `org_scope` does not cover; errors of the store.
-  Result<EventPage> agent_events(std::string_view org_scope, const AgentId& agent_id, std::uint64_t from_version,
+  /// Up to `limit` events of the agent from `from_version`, digests removed.
+  /// Refused with `not_found` / AGENT_NOT_FOUND for an agent never registered
+  /// or of an organization `caller` does not cover; errors of the store.
+  Result<EventPage> agent_events(const Principal& caller, const AgentId& agent_id, std::uint64_t from_version,
                                  std::size_t limit) const;
 
   /// Up to `limit` events from `from_position` of `type` (any if empty) that
-  /// `org_scope` covers, scanning at most `kMaxEventsScanned`.
-  Result<EventPage> log_events(std::string_view org_scope, std::uint64_t from_position, std::size_t limit,
+  /// `caller` may see (`may_see`), digests removed, scanning at most
+  /// `kMaxEventsScanned`. Events it may not see are skipped as if absent.
+  Result<EventPage> log_events(const Principal& caller, std::uint64_t from_position, std::size_t limit,
                                const std::string& type) const;
+
+  /// True if `caller` may see the events of `stream`: its organization covers
+  /// what the stream holds, and API-key and enrollment-token streams (names,
+  /// roles, labels of credentials) only for an admin, as listing them is.
+  bool may_see(const Principal& caller, std::string_view stream) const;
 
   /// The organization of what `stream` holds (an agent, an API key, an
   /// enrollment token), as far as folded; nullopt if unknown.
   std::optional<std::string> organization_of(std::string_view stream) const;
 
  private:
-  bool visible(std::string_view org_scope, std::string_view stream) const;
-
   const EventStore& store_;
   const AgentRegistry& registry_;
   const AccessProjection& access_;
 };
+
+/// `data` (an event's JSON object text) without any member whose name ends
+/// in "_sha256", at any depth: the digests of API-key, enrollment-token and
+/// agent-token secrets, which no reader needs and which would let anyone
+/// holding a log excerpt check a candidate credential offline. Nullopt when `data` has none
+/// (checked without parsing, so the common event costs one substring scan).
+/// Text that does not parse as JSON is returned unchanged.
+std::optional<std::string> redact_digests(std::string_view data);
+
+/// `event` with `redact_digests` applied to its data.
+Event redacted(Event event);
 
 }  // namespace muster

@@ -274,4 +274,56 @@ TEST_CASE("organizations: a scoped key sees and changes only its own; others' th
   CHECK(as(globex_admin, "GET", "/api/v1/agents/" + globex_id).status == 200);
 }
 
+TEST_CASE("regression: viewers read API-key and enrollment-token records, digests included, through /events") {
+  TempDir dir;
+  MusterServer server(dir.file("data"));
+  const std::string acme_token = create_enrollment_token(server, {{"org", "acme"}}).at("token");
+  const HttpAnswer agent = register_with(server, acme_token, "host-1");
+  REQUIRE(agent.status == 201);
+  const std::string agent_id = agent.json.at("agent_id");
+  const std::string viewer = create_key(server, "viewer", "acme");
+  const std::string unscoped_viewer = create_key(server, "viewer", "*");
+  const std::string operator_key = create_key(server, "operator", "acme");
+  const std::string acme_admin = create_key(server, "admin", "acme");
+  const auto as = [&](const std::string& key, const std::string& path) {
+    const HttpAnswer answer = server.send("GET", path, "", bearer(key));
+    INFO(path << ": " << answer.status << " " << answer.body);
+    REQUIRE(answer.status == 200);
+    return answer;
+  };
+  const auto streams_of_kind = [](const HttpAnswer& answer, const std::string& kind) {
+    std::size_t count = 0;
+    for (const json& event : answer.json.at("events")) {
+      count += event.at("stream").get<std::string>().rfind(kind + ":", 0) == 0 ? 1 : 0;
+    }
+    return count;
+  };
+
+  for (const std::string& key : {viewer, unscoped_viewer, operator_key}) {
+    const HttpAnswer log = as(key, "/api/v1/events?limit=1000");
+    CHECK(log.body.find(agent_id) != std::string::npos);
+    CHECK(streams_of_kind(log, "apikey") == 0);
+    CHECK(streams_of_kind(log, "enrollment") == 0);
+    CHECK(log.body.find("sha256") == std::string::npos);
+    for (const char* type : {"ApiKeyCreated", "ApiKeyRevoked", "EnrollmentTokenCreated", "EnrollmentTokenUsed"}) {
+      CHECK(as(key, std::string("/api/v1/events?type=") + type).json.at("events").empty());
+    }
+    const HttpAnswer stream = as(key, "/api/v1/agents/" + agent_id + "/events");
+    CHECK(stream_types(server, agent_id) == types_of(stream.json.at("events").get<std::vector<json>>()));
+    CHECK(stream.body.find("sha256") == std::string::npos);
+  }
+  // Admins see the records of keys and tokens, still without digests.
+  const HttpAnswer scoped = as(acme_admin, "/api/v1/events?limit=1000");
+  CHECK(streams_of_kind(scoped, "apikey") == 3);  // acme's viewer, operator and admin
+  CHECK(streams_of_kind(scoped, "enrollment") == 2);
+  CHECK(scoped.body.find("sha256") == std::string::npos);
+  const HttpAnswer everything = as(server.admin_key(), "/api/v1/events?limit=1000");
+  CHECK(everything.json.at("events").size() == log_position(server));
+  CHECK(everything.body.find("sha256") == std::string::npos);
+  CHECK(as(server.admin_key(), "/api/v1/agents/" + agent_id + "/events").body.find("sha256") == std::string::npos);
+  const json created = as(server.admin_key(), "/api/v1/events?type=ApiKeyCreated").json.at("events").at(0);
+  CHECK(created.at("data").contains("role"));
+  CHECK_FALSE(created.at("data").contains("secret_sha256"));
+}
+
 }  // namespace muster::e2e

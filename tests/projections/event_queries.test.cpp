@@ -1,0 +1,208 @@
+// History as operators read it: which events of the log a caller may see
+// (organization, and credential records for admins only), and that no
+// digest of a secret is ever served, whoever asks.
+
+#include "projections/event_queries.hpp"
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/access/credentials.hpp"
+#include "actors/agent/agent_decider.hpp"
+#include "actors/runtime/stream_id.hpp"
+#include "common/timers.hpp"
+#include "eventstore/memory_storage.hpp"
+
+using namespace muster;
+using nlohmann::json;
+
+namespace {
+
+// A log holding, in each of two organizations, an API key, an enrollment
+// token (created, used, revoked) and an agent registered with it; and the
+// read models folded from it.
+struct HistoryFixture {
+  ManualTimerService timers{1'000'000};
+  std::unique_ptr<Storage> storage;
+  AgentRegistry registry;
+  AccessProjection access;
+  std::map<std::string, AgentId> agent_of_org;
+
+  HistoryFixture() {
+    StoreOptions options;
+    options.clock = &timers;
+    storage = std::move(*open_memory_storage(options));
+    add_org("acme", "00000000-0000-4000-8000-000000000001");
+    add_org("globex", "00000000-0000-4000-8000-000000000002");
+    auto log = storage->events().read_log(1, 100'000);
+    REQUIRE(log.ok());
+    REQUIRE(registry.apply(*log).ok());
+    REQUIRE(access.apply(*log).ok());
+  }
+
+  template <class Variant>
+  void append(const std::string& stream, const std::vector<Variant>& events) {
+    std::vector<NewEvent> stored;
+    for (const Variant& event : events) {
+      stored.push_back(encode_payload(event));
+      stored.back().meta = "{}";
+    }
+    const std::uint64_t version = storage->events().stream_version(stream).value();
+    REQUIRE(storage->events().append(stream, version, stored).ok());
+  }
+
+  void add_org(const std::string& org, const char* agent_id_text) {
+    auto key = new_credential(kApiKeyPrefix);
+    REQUIRE(key.ok());
+    append(stream_name(kApiKeyKind, key->id),
+           std::vector<ApiKeyEvent>{ApiKeyCreated{key->id, "grafana", Role::viewer, org, key->secret_sha256}});
+    auto token = new_credential(kEnrollmentTokenPrefix);
+    REQUIRE(token.ok());
+    const AgentId agent_id = *AgentId::parse(agent_id_text);
+    append(stream_name(kEnrollmentKind, token->id),
+           std::vector<EnrollmentEvent>{
+               EnrollmentTokenCreated{token->id, "rollout", org, {{"env", "prod"}}, timers.now_ms() + 60'000,
+                                      std::nullopt, token->secret_sha256},
+               EnrollmentTokenUsed{agent_id, "i-" + org}, EnrollmentTokenRevoked{}});
+    Registration registration;
+    registration.instance_id = "i-" + org;
+    registration.name = "web-" + org;
+    registration.hostname = "web." + org + ".example";
+    Admission admission;
+    admission.org = org;
+    admission.enrollment_token_id = token->id;
+    admission.agent_token = sha256("the agent's secret");
+    auto decided = decide_register(fresh_agent_state(agent_id), registration, admission);
+    REQUIRE(decided.ok());
+    append(fresh_agent_state(agent_id).stream(), *decided);
+    agent_of_org[org] = agent_id;
+  }
+
+  std::vector<Event> log_as(const Principal& caller, const std::string& type = "") {
+    EventQueries queries(storage->events(), registry, access);
+    auto page = queries.log_events(caller, 1, 1000, type);
+    REQUIRE(page.ok());
+    CHECK_FALSE(page->next.has_value());
+    return page->events;
+  }
+};
+
+Principal principal(Role role, const std::string& org) {
+  Principal caller;
+  caller.key_id = "0123456789abcdef";
+  caller.role = role;
+  caller.org = org;
+  return caller;
+}
+
+std::set<std::string> kinds_of(const std::vector<Event>& events) {
+  std::set<std::string> kinds;
+  for (const Event& event : events) kinds.insert(std::string(parse_stream(event.stream)->kind));
+  return kinds;
+}
+
+std::set<std::string> orgs_of(EventQueries& queries, const std::vector<Event>& events) {
+  std::set<std::string> orgs;
+  for (const Event& event : events) orgs.insert(queries.organization_of(event.stream).value_or("?"));
+  return orgs;
+}
+
+void check_no_digest(const std::vector<Event>& events) {
+  for (const Event& event : events) {
+    INFO(event.type << " " << event.data);
+    CHECK(event.data.find("sha256") == std::string::npos);
+    CHECK(json::parse(event.data, nullptr, false).is_object());
+  }
+}
+
+}  // namespace
+
+SCENARIO("regression: viewers and operators read API-key and enrollment-token records through /events") {
+  HistoryFixture fixture;
+  EventQueries queries(fixture.storage->events(), fixture.registry, fixture.access);
+
+  WHEN("a viewer or an operator, scoped or not, reads the log") {
+    THEN("it sees agent events only, none of a key or a token, and no digest") {
+      for (const Role role : {Role::viewer, Role::operator_}) {
+        for (const std::string& org : {std::string("acme"), std::string(kAllOrgs)}) {
+          CAPTURE(to_string(role));
+          CAPTURE(org);
+          const std::vector<Event> events = fixture.log_as(principal(role, org));
+          REQUIRE_FALSE(events.empty());
+          CHECK(kinds_of(events) == std::set<std::string>{std::string(kAgentKind)});
+          check_no_digest(events);
+          for (const char* type : {"ApiKeyCreated", "EnrollmentTokenCreated", "EnrollmentTokenUsed",
+                                   "EnrollmentTokenRevoked"}) {
+            CHECK(fixture.log_as(principal(role, org), type).empty());
+          }
+        }
+      }
+    }
+  }
+  WHEN("an admin of one organization reads the log") {
+    const std::vector<Event> events = fixture.log_as(principal(Role::admin, "acme"));
+    THEN("it sees that organization's keys, tokens and agents, without digests") {
+      CHECK(kinds_of(events) ==
+            std::set<std::string>{std::string(kAgentKind), std::string(kApiKeyKind), std::string(kEnrollmentKind)});
+      CHECK(orgs_of(queries, events) == std::set<std::string>{"acme"});
+      CHECK(fixture.log_as(principal(Role::admin, "acme"), "ApiKeyCreated").size() == 1);
+      check_no_digest(events);
+    }
+  }
+  WHEN("an unscoped admin reads the log") {
+    const std::vector<Event> events = fixture.log_as(principal(Role::admin, std::string(kAllOrgs)));
+    THEN("it sees every event, still without digests, and everything else of each payload") {
+      CHECK(events.size() == fixture.storage->events().head_position().value());
+      check_no_digest(events);
+      const auto created = std::find_if(events.begin(), events.end(),
+                                        [](const Event& event) { return event.type == "ApiKeyCreated"; });
+      REQUIRE(created != events.end());
+      const json data = json::parse(created->data);
+      CHECK(data.at("name") == "grafana");
+      CHECK(data.at("role") == "viewer");
+      CHECK_FALSE(data.contains("secret_sha256"));
+    }
+  }
+}
+
+SCENARIO("regression: an agent's stream is served without its agent-token digests") {
+  HistoryFixture fixture;
+  EventQueries queries(fixture.storage->events(), fixture.registry, fixture.access);
+  const AgentId acme_agent = fixture.agent_of_org.at("acme");
+
+  WHEN("a viewer or an admin reads an agent's events") {
+    THEN("AgentTokenIssued keeps its enrollment token id and loses its digest") {
+      for (const Role role : {Role::viewer, Role::admin}) {
+        CAPTURE(to_string(role));
+        auto page = queries.agent_events(principal(role, "acme"), acme_agent, 1, 100);
+        REQUIRE(page.ok());
+        REQUIRE(page->events.size() == 2);
+        CHECK(page->events[1].type == "AgentTokenIssued");
+        check_no_digest(page->events);
+        CHECK(json::parse(page->events[1].data).contains("enrollment_token_id"));
+      }
+    }
+  }
+  WHEN("a caller of another organization asks") {
+    auto page = queries.agent_events(principal(Role::admin, "globex"), acme_agent, 1, 100);
+    THEN("the agent does not exist for it") {
+      REQUIRE_FALSE(page.ok());
+      CHECK(page.error().code == ErrorCode::not_found);
+    }
+  }
+}
+
+TEST_CASE("redact_digests removes every *_sha256 member, however spelled, and leaves the rest alone") {
+  CHECK_FALSE(redact_digests(R"({"from":"ONLINE","to":"DEGRADED"})").has_value());
+  CHECK_FALSE(redact_digests("not json _sha256").has_value());
+  CHECK_FALSE(redact_digests(R"({"hostname":"a\"b"})").has_value());
+  CHECK(redact_digests(R"({"key_id":"k","secret_sha256":"00ff"})") == std::optional<std::string>(R"({"key_id":"k"})"));
+  CHECK(redact_digests(R"({"a":{"token_sha256":"00"},"b":[{"x_sha256":"1","y":2}]})") ==
+        std::optional<std::string>(R"({"a":{},"b":[{"y":2}]})"));
+  CHECK(redact_digests(R"({"secret\u005fsha256":"00ff","n":1})") == std::optional<std::string>(R"({"n":1})"));
+  // A value that merely mentions the suffix is kept.
+  CHECK_FALSE(redact_digests(R"({"name":"my_sha256"})").has_value());
+}

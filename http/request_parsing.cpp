@@ -37,7 +37,28 @@ bool is_name(std::string_view text, std::string_view extra) {
   return true;
 }
 
+// True if `text` holds a C0 control (U+0000 to U+001F, NUL included), DEL
+// or a C1 control (U+0080 to U+009F, UTF-8 C2 80 to C2 9F): characters that
+// have no place in a name, a version or an address and that move the cursor,
+// end lines or cut strings in whatever later prints or passes them on.
+bool has_control_character(std::string_view text) {
+  for (std::size_t index = 0; index < text.size(); ++index) {
+    const auto byte = static_cast<unsigned char>(text[index]);
+    if (byte < 0x20 || byte == 0x7f) return true;
+    if (byte == 0xc2 && index + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[index + 1]);
+      if (next >= 0x80 && next <= 0x9f) return true;
+    }
+  }
+  return false;
+}
+
+constexpr const char* kNoControls = "must not contain control characters (U+0000 to U+001F, U+007F to U+009F)";
+
+// An IPv4 or IPv6 literal; inet_pton reads a C string, so an embedded NUL
+// would hide whatever follows it.
 bool is_ip_address(const std::string& text) {
+  if (text.find('\0') != std::string::npos) return false;
   unsigned char buffer[16];
   return inet_pton(AF_INET, text.c_str(), buffer) == 1 || inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
@@ -59,6 +80,7 @@ class FieldReader {
     if (!value->is_string()) return fail(key, "must be a string");
     const auto& text = value->get_ref<const std::string&>();
     if (text.size() > max_length) return fail(key, fmt::format("must be at most {} characters", max_length));
+    if (has_control_character(text)) return fail(key, kNoControls);
     return text;
   }
 
@@ -73,6 +95,9 @@ class FieldReader {
       if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
           item.get_ref<const std::string&>().size() > kMaxNameLength) {
         return fail(key, fmt::format("items must be strings of 1 to {} characters", kMaxNameLength));
+      }
+      if (has_control_character(item.get_ref<const std::string&>())) {
+        return fail(key, std::string("items ") + kNoControls);
       }
       items.push_back(item.get<std::string>());
     }
@@ -94,6 +119,9 @@ class FieldReader {
       if (!label.is_string() || label.get_ref<const std::string&>().size() > kMaxTextLength) {
         return fail(key,
                     fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
+      }
+      if (has_control_character(label.get_ref<const std::string&>())) {
+        return fail(key, std::string("label values ") + kNoControls);
       }
       labels.emplace(name, label.get<std::string>());
     }

@@ -213,3 +213,43 @@ TEST_CASE("regression (fuzzing): an integer parameter never exceeds its maximum,
   CHECK(
       std::holds_alternative<Invalid>(parse_uint_param({{"n", "18446744073709551616"}}, "n", 0, UINT64_MAX)));
 }
+
+TEST_CASE("regression: an ip_address with an embedded NUL passed validation (inet_pton stops at the NUL)") {
+  const json body = json::parse(R"({"instance_id": "a", "ip_address": "10.0.0.7\u0000<script>"})");
+  REQUIRE(body.at("ip_address").get<std::string>().size() == 17);
+  const Invalid invalid = refusal(parse_registration(body));
+  CHECK(invalid.code == "VALIDATION_FAILED");
+  CHECK(invalid.details.contains("ip_address"));
+  CHECK(refusal(parse_registration(json{{"instance_id", "a"}, {"ip_address", "10.0.0.7 "}}))
+            .details.contains("ip_address"));
+  CHECK(refusal(parse_registration(json{{"instance_id", "a"}, {"ip_address", "fe80::1%eth0"}}))
+            .details.contains("ip_address"));
+}
+
+TEST_CASE("regression: free-text fields of registrations and heartbeats refuse control characters") {
+  // C0 controls (NUL, ESC, CR, LF, TAB), DEL and C1 controls (U+0080, U+0085 NEL, U+009B CSI, U+009F).
+  const std::vector<std::string> controls = {std::string(1, '\0'), "\x1b", "\r", "\n", "\t", "\x7f",
+                                             "\xc2\x80",          "\xc2\x85", "\xc2\x9b", "\xc2\x9f"};
+  for (const std::string& control : controls) {
+    const std::string bad = "web" + control + "1";
+    CAPTURE(json(bad).dump());
+    for (const char* field : {"name", "hostname", "version", "type"}) {
+      CAPTURE(field);
+      const Invalid invalid = refusal(parse_registration(json{{"instance_id", "a"}, {field, bad}}));
+      CHECK(invalid.code == "VALIDATION_FAILED");
+      CHECK(invalid.details.contains(field));
+      CHECK(invalid.details.at(field).get<std::string>().find("control characters") != std::string::npos);
+    }
+    CHECK(refusal(parse_registration(json{{"instance_id", "a"}, {"capabilities", json::array({"metrics", bad})}}))
+              .details.contains("capabilities"));
+    CHECK(refusal(parse_registration(json{{"instance_id", "a"}, {"labels", {{"env", bad}}}}))
+              .details.contains("labels"));
+    CHECK(refusal(parse_heartbeat(json{{"version", bad}})).details.contains("version"));
+    CHECK(refusal(parse_heartbeat(json{{"status", "online" + control}})).details.contains("status"));
+  }
+  // Printable text beyond ASCII stays welcome: U+00A0 and up, and U+0100 (C4 80, not a C1 control).
+  const auto accepted = parse_registration(
+      json{{"instance_id", "a"}, {"name", "caf\xc3\xa9 \xc2\xa0 \xc4\x80 \xe6\x9c\x8d"}, {"hostname", "h.example"}});
+  CHECK(std::holds_alternative<Registration>(accepted));
+  CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json{{"version", "1.4.3-rc1+build.7"}})));
+}

@@ -215,6 +215,11 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
     options.instance_id = text;
     return std::string();
   };
+  flags.with_value["--org"] = [&](const std::string& text) {
+    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
+    options.org = text;
+    return std::string();
+  };
   flags.with_value["--type"] = [&](const std::string& text) {
     options.type = text;
     return std::string();
@@ -233,6 +238,7 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.agent_id && options.instance_id) return usage_error("give --agent or --instance, not both");
+  if (options.org && !options.instance_id) return usage_error("--org picks among the agents of one --instance");
   if (options.at_ms && !options.agent_id && !options.instance_id) {
     return usage_error("--at needs --agent or --instance");
   }
@@ -279,9 +285,9 @@ Usage:
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
                 [--snapshot-interval DURATION]
-  muster replay [--data DIR] [--agent ID | --instance IID] [--type TYPE]
+  muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
-  muster replay [--data DIR] (--agent ID | --instance IID) --at RFC3339
+  muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
   muster help
 
@@ -316,6 +322,7 @@ A new data directory gets an admin key in DIR/admin.key (mode 0600).
 
 replay prints events (one JSON object per line, or a table) from a stopped or
 running server's data directory; with --at it prints the agent as it was then.
+An instance id registered in several organizations needs --org to say which.
 Durations: a whole number with ms, s, m, h or d. Times: RFC 3339, e.g. 2026-11-22T05:51:00Z.
 )";
 }

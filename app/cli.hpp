@@ -35,6 +35,9 @@ struct ReplayOptions {
   std::string data_dir = "./data";
   std::optional<std::string> agent_id;
   std::optional<std::string> instance_id;
+  /// With `instance_id`: the organization whose agent to show, needed when
+  /// the same instance id is registered in several.
+  std::optional<std::string> org;
   std::optional<std::string> type;
   std::optional<TimeMs> since_ms;
   std::optional<TimeMs> until_ms;

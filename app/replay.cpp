@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -11,6 +12,7 @@
 #include "actors/agent/agent_state.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "app/commands.hpp"
+#include "app/terminal_text.hpp"
 #include "common/time_format.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
@@ -144,20 +146,65 @@ Status print_log_in_two_threads(const EventStore& store, Print&& print) {
   return read;
 }
 
-// The stream of the agent registered under `instance_id`, found by scanning the log.
-Result<std::optional<std::string>> find_instance(const EventStore& store, const std::string& instance_id) {
-  std::optional<std::string> stream;
+// An agent registered under an instance id, as its AgentRegistered says.
+struct InstanceMatch {
+  std::string stream;
+  std::string agent_id;
+  std::string org;
+};
+
+// The string member `key` of `data`, or "" (json::value throws on another type).
+std::string string_member(const nlohmann::json& data, const char* key) {
+  const auto found = data.find(key);
+  return found != data.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+// Every agent registered under `instance_id` (one per organization), in log
+// order, found by scanning the log.
+Result<std::vector<InstanceMatch>> find_instance(const EventStore& store, const std::string& instance_id) {
+  std::vector<InstanceMatch> matches;
   Status scanned = for_each_in_log(store, [&](const EventView& event) {
     if (event.type != AgentRegistered::kType.name) return true;
     const auto data = nlohmann::json::parse(event.data, nullptr, false);
-    if (data.is_object() && data.value("instance_id", "") == instance_id) {
-      stream = std::string(event.stream);
-      return false;
+    if (!data.is_object() || string_member(data, "instance_id") != instance_id) return true;
+    const bool known = std::any_of(matches.begin(), matches.end(),
+                                   [&](const InstanceMatch& match) { return match.stream == event.stream; });
+    if (!known) {
+      // Schema v1 has no org: the default organization's (as its upcast reads it).
+      std::string org = string_member(data, "org");
+      matches.push_back({std::string(event.stream), string_member(data, "agent_id"),
+                         org.empty() ? std::string(kDefaultOrg) : std::move(org)});
     }
     return true;
   });
   if (!scanned) return scanned.error();
-  return stream;
+  return matches;
+}
+
+// The one stream `--instance` (and `--org`) select, or why there is none:
+// an instance id two organizations share needs `--org`, rather than showing
+// one of them as if it were the only one.
+Result<std::string> select_instance(const std::vector<InstanceMatch>& found, const ReplayOptions& options) {
+  const std::string& instance_id = *options.instance_id;
+  std::vector<InstanceMatch> matches;
+  for (const InstanceMatch& match : found) {
+    if (!options.org || match.org == *options.org) matches.push_back(match);
+  }
+  if (matches.empty()) {
+    return make_error(ErrorCode::not_found,
+                      options.org ? fmt::format("no agent registered with instance id '{}' in organization '{}'",
+                                                instance_id, *options.org)
+                                  : fmt::format("no agent registered with instance id '{}'", instance_id));
+  }
+  if (matches.size() == 1) return matches.front().stream;
+  std::string listed;
+  for (const InstanceMatch& match : matches) {
+    listed += fmt::format("{}{} (agent {})", listed.empty() ? "" : ", ", terminal_safe_text(match.org),
+                          terminal_safe_text(match.agent_id));
+  }
+  return make_error(ErrorCode::invalid_argument,
+                    fmt::format("instance id '{}' is registered by {} agents: {}; choose one with {}", instance_id,
+                                matches.size(), listed, options.org ? "--agent" : "--org ORG or --agent ID"));
 }
 
 // The stream of agent `agent_id`: "agent:<id>", or the bare id in data dirs from before stream kinds.
@@ -206,8 +253,11 @@ class EventPrinter {
       http::append_event_jsonl(buffer_, event);
     } else {
       const auto [principal, source] = cause_of(event);
-      buffer_ += fmt::format(kTableRow, event.position, format_rfc3339(event.time_ms), event.stream,
-                             event.version, event.type, principal, source, event.data);
+      // Everything in a row may come from an agent: escape what a terminal would act on.
+      buffer_ += fmt::format(kTableRow, event.position, format_rfc3339(event.time_ms),
+                             terminal_safe_text(event.stream), event.version, terminal_safe_text(event.type),
+                             terminal_safe_text(principal), terminal_safe_text(source),
+                             terminal_safe_json(event.data));
       buffer_ += '\n';
     }
     if (buffer_.size() >= kFlushBytes) flush();
@@ -240,7 +290,17 @@ int print_state_at(const EventStore& store, const std::string& stream, TimeMs at
   }
   nlohmann::json out = to_json(state);
   out["as_of"] = format_rfc3339(at_ms);
-  std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  // The dump escapes C0 controls inside strings, so its newlines are its own
+  // indentation: keep them, escape the rest of each line.
+  const std::string text = out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string printed;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    printed += terminal_safe_json(std::string_view(text).substr(start, end - start));
+    printed += '\n';
+    start = end + 1;
+  }
+  std::fputs(printed.c_str(), stdout);
   return 0;
 }
 
@@ -258,8 +318,9 @@ int run_replay(const ReplayOptions& options) {
   if (options.instance_id) {
     auto found = find_instance(store, *options.instance_id);
     if (!found) return fail(found.error().message);
-    if (!*found) return fail(fmt::format("no agent registered with instance id '{}'", *options.instance_id));
-    stream = *found;
+    auto chosen = select_instance(*found, options);
+    if (!chosen) return fail(chosen.error().message);
+    stream = std::move(*chosen);
   } else if (options.agent_id) {
     auto found = find_agent_stream(store, *options.agent_id);
     if (!found) return fail(found.error().message);

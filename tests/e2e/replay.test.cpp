@@ -238,4 +238,73 @@ TEST_CASE("replay: prints, filters and folds the log of a running server, and of
   }
 }
 
+TEST_CASE("regression: replay --instance showed one organization's agent when two shared the instance id") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  MusterServer server(data);
+  std::map<std::string, std::string> agent_of_org;
+  for (const std::string org : {"acme", "globex"}) {
+    const HttpAnswer token =
+        server.post("/api/v1/enrollment-tokens", json{{"name", "rollout"}, {"org", org}}.dump());
+    REQUIRE(token.status == 201);
+    const HttpAnswer registered =
+        server.send("POST", "/api/v1/agents/register", registration_body("host-1", {{"version", org}}).dump(),
+                    {{"Authorization", "Bearer " + token.json.at("token").get<std::string>()},
+                     {"Content-Type", "application/json"}});
+    REQUIRE(registered.status == 201);
+    agent_of_org[org] = registered.json.at("agent_id");
+  }
+  const std::string solo = register_agent(server, "host-2").agent_id;
+
+  for (const std::vector<std::string>& extra :
+       std::vector<std::vector<std::string>>{{}, {"--format", "table"}, {"--at", format_rfc3339(now_ms() + 60'000)}}) {
+    std::vector<std::string> args = {"--instance", "host-1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult ambiguous = replay(data, args);
+    INFO(fmt::format("{}", fmt::join(args, " ")) << " -> " << ambiguous.exit_code << " " << ambiguous.err);
+    CHECK(ambiguous.exit_code == 1);
+    CHECK(ambiguous.out.empty());
+    for (const auto& [org, agent_id] : agent_of_org) {
+      CHECK(ambiguous.err.find(org) != std::string::npos);
+      CHECK(ambiguous.err.find(agent_id) != std::string::npos);
+    }
+    CHECK(ambiguous.err.find("--org") != std::string::npos);
+  }
+  for (const auto& [org, agent_id] : agent_of_org) {
+    CAPTURE(org);
+    CHECK(parse_jsonl(replay(data, {"--instance", "host-1", "--org", org})) == stream_events(server, agent_id));
+    CHECK(state_at(data, {"--instance", "host-1", "--org", org}, format_rfc3339(now_ms() + 60'000))["version"] ==
+          org);
+  }
+  CHECK(parse_jsonl(replay(data, {"--instance", "host-2"})) == stream_events(server, solo));
+  CHECK(parse_jsonl(replay(data, {"--instance", "host-2", "--org", "default"})) == stream_events(server, solo));
+  const CommandResult elsewhere = replay(data, {"--instance", "host-2", "--org", "acme"});
+  CHECK(elsewhere.exit_code == 1);
+  CHECK(elsewhere.err.find("acme") != std::string::npos);
+  CHECK(replay(data, {"--org", "acme"}).exit_code == 2);
+  CHECK(replay(data, {"--instance", "host-1", "--org", "a b"}).exit_code == 2);
+}
+
+TEST_CASE("regression: replay --format table printed a hostile hostname's U+202E and U+2028 raw") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  MusterServer server(data);
+  // Validation refuses C0, C1 and DEL; these two are printable Unicode it lets through.
+  const std::string hostname = "evil\xe2\x80\xaegnp.exe\xe2\x80\xa8   99  forged line";
+  const std::string agent_id = register_agent(server, "hostile", {{"hostname", hostname}}).agent_id;
+
+  const CommandResult table = replay(data, {"--format", "table", "--agent", agent_id});
+  REQUIRE(table.exit_code == 0);
+  CHECK(table.out.find("\xe2\x80\xae") == std::string::npos);
+  CHECK(table.out.find("\xe2\x80\xa8") == std::string::npos);
+  CHECK(table.out.find("evil\\u202egnp.exe\\u2028   99  forged line") != std::string::npos);
+  CHECK(lines_of(table.out).size() == 1 + kNewAgentEvents);
+
+  const CommandResult state =
+      replay(data, {"--agent", agent_id, "--at", format_rfc3339(now_ms() + 60'000)});
+  REQUIRE(state.exit_code == 0);
+  CHECK(state.out.find("\xe2\x80") == std::string::npos);
+  CHECK(json::parse(state.out).at("hostname") == hostname);
+}
+
 }  // namespace muster::e2e

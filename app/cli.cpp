@@ -187,9 +187,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_path(text, options.test_fail_writes_while);
   };
   if (Status applied = flags.apply(args); !applied) return applied.error();
-  if (!options.enable_test_hooks &&
-      !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty())) {
-    return usage_error("--test-sync-ledger and --test-fail-writes-while need --enable-test-hooks");
+  if (!options.enable_test_hooks && !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty() &&
+                                      options.test_sync_delay_ms == 0)) {
+    return usage_error(
+        "--test-sync-ledger, --test-fail-writes-while and --test-sync-delay-ms need --enable-test-hooks");
   }
   if (options.api.tls_cert_path.empty() != options.api.tls_key_path.empty()) {
     return usage_error("--tls-cert and --tls-key go together");

@@ -56,6 +56,29 @@ TEST_CASE("bad serve flags are refused with a message naming the flag") {
   }
 }
 
+TEST_CASE("regression: --test-sync-delay-ms slowed every sync without --enable-test-hooks") {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--test-sync-delay-ms", "50"},
+           {"--test-sync-delay-ms=1"},
+           {"--test-sync-ledger", "/tmp/ledger"},
+           {"--test-fail-writes-while", "/tmp/fail"}}) {
+    const std::string flag = args.front().substr(0, args.front().find('='));
+    CAPTURE(flag);
+    const auto refused = parse_serve_args(args);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::invalid_argument);
+    CHECK(refused.error().message.find(flag) != std::string::npos);
+    CHECK(refused.error().message.find("--enable-test-hooks") != std::string::npos);
+
+    std::vector<std::string> with_hooks = args;
+    with_hooks.push_back("--enable-test-hooks");
+    CHECK(parse_serve_args(with_hooks).ok());
+  }
+  const auto delayed = parse_serve_args({"--enable-test-hooks", "--test-sync-delay-ms", "50"});
+  REQUIRE(delayed.ok());
+  CHECK(delayed->test_sync_delay_ms == 50);
+}
+
 TEST_CASE("replay flags: one agent selector, times in RFC 3339, --at needs an agent") {
   const auto parsed = parse_replay_args({"--data", "d", "--instance", "host-1", "--type", "AgentRegistered",
                                          "--since", "2026-01-01T00:00:00Z", "--format", "table"});

@@ -80,10 +80,11 @@ std::optional<EnrollmentGrant> AccessProjection::check_enrollment(std::string_vi
   const auto found = tokens_by_id_.find(presented->id);
   if (found == tokens_by_id_.end() || found->second.version == 0 ||
       !constant_time_equal(presented->secret_sha256, found->second.secret_sha256) ||
-      why_closed(with_legacy_uses(found->second), now_ms)) {
+      why_dead(found->second, now_ms)) {
     return std::nullopt;
   }
-  return EnrollmentGrant{found->second.token_id, found->second.org, presented->secret_sha256};
+  const bool used_up = why_closed(with_legacy_uses(found->second), now_ms).has_value();
+  return EnrollmentGrant{found->second.token_id, found->second.org, presented->secret_sha256, used_up};
 }
 
 std::vector<ApiKey> AccessProjection::keys() const {

@@ -35,6 +35,9 @@ struct EnrollmentGrant {
   std::string token_id;
   std::string org;
   Sha256 secret_sha256{};
+  /// The token has admitted its `max_uses`: it lets only known instances
+  /// register again (which spend no use), no new ones.
+  bool used_up = false;
 };
 
 class AccessProjection {
@@ -50,8 +53,9 @@ class AccessProjection {
   std::optional<Principal> authenticate(std::string_view plaintext) const;
 
   /// The grant of an enrollment token given as plaintext, if it is known,
-  /// its secret matches and it admits registrations at `now_ms`. A cheap
-  /// filter before the token's actor decides (and counts) the use.
+  /// its secret matches and it is live at `now_ms` (unrevoked, unexpired);
+  /// `used_up` says whether it still admits new instances. A cheap filter:
+  /// the token's own actor decides each registration.
   std::optional<EnrollmentGrant> check_enrollment(std::string_view plaintext, TimeMs now_ms) const;
 
   /// Every key ever made, in key id order.

@@ -107,13 +107,27 @@ std::size_t EnrollmentService::active_actors() const {
   return impl_->host.active();
 }
 
+namespace {
+
+std::function<void(Result<runtime::Outcome<EnrollmentToken>>)> token_after(
+    std::function<void(Result<EnrollmentToken>)> done) {
+  return [done = std::move(done)](Result<runtime::Outcome<EnrollmentToken>> outcome) {
+    if (!outcome) return done(outcome.error());
+    done(std::move(outcome->state));
+  };
+}
+
+}  // namespace
+
 void EnrollmentService::use(const EnrollmentGrant& grant, const AgentId& agent_id, const std::string& instance_id,
                             const RequestContext& context, std::function<void(Result<EnrollmentToken>)> done) {
   impl_->host.send(grant.token_id, UseEnrollmentToken{grant.secret_sha256, agent_id, instance_id}, context,
-                   [done = std::move(done)](Result<runtime::Outcome<EnrollmentToken>> outcome) {
-                     if (!outcome) return done(outcome.error());
-                     done(std::move(outcome->state));
-                   });
+                   token_after(std::move(done)));
+}
+
+void EnrollmentService::reuse(const EnrollmentGrant& grant, const RequestContext& context,
+                              std::function<void(Result<EnrollmentToken>)> done) {
+  impl_->host.send(grant.token_id, ReuseEnrollmentToken{grant.secret_sha256}, context, token_after(std::move(done)));
 }
 
 }  // namespace muster

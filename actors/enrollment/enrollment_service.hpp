@@ -65,14 +65,21 @@ class EnrollmentService : public Service {
   /// The tokens `caller` may see, in id order.
   std::vector<EnrollmentToken> list(const Principal& caller) const;
 
-  /// The token in `plaintext` if the read model says it admits registrations
-  /// now: a cheap filter that activates nothing.
+  /// The token in `plaintext` if the read model says it is live now
+  /// (unrevoked, unexpired; `used_up` says whether it admits new
+  /// instances): a cheap filter that activates nothing.
   std::optional<EnrollmentGrant> check(std::string_view plaintext) const;
   /// Spends one use of the token of `grant` on registering `instance_id` as
   /// `agent_id`; `done` gets the token after it. Refused with
   /// `unauthenticated` / INVALID_ENROLLMENT_TOKEN if it is closed by now.
   void use(const EnrollmentGrant& grant, const AgentId& agent_id, const std::string& instance_id,
            const RequestContext& context, std::function<void(Result<EnrollmentToken>)> done);
+  /// Admits a known instance registering again through the token of
+  /// `grant`, spending no use; `done` gets the token. Refused with
+  /// `unauthenticated` / INVALID_ENROLLMENT_TOKEN if it is revoked or
+  /// expired by now (used up is no refusal).
+  void reuse(const EnrollmentGrant& grant, const RequestContext& context,
+             std::function<void(Result<EnrollmentToken>)> done);
 
   /// Tokens' actors active now.
   std::size_t active_actors() const;

@@ -14,20 +14,41 @@ Result<std::vector<EnrollmentEvent>> decide_create(const EnrollmentToken& token,
                                                              command.max_uses, command.secret_sha256}};
 }
 
-Result<std::vector<EnrollmentEvent>> decide_use(const EnrollmentToken& token, const UseEnrollmentToken& command,
-                                                TimeMs now_ms) {
+namespace {
+
+// Refuses an unknown token or a wrong secret, then a token `why` says is closed.
+Status check_token(const EnrollmentToken& token, const Sha256& secret_sha256,
+                   const std::optional<std::string_view>& why) {
   // Both checks run, so the time taken does not tell an unknown token from a wrong secret.
-  const bool matches = constant_time_equal(command.secret_sha256, token.secret_sha256);
+  const bool matches = constant_time_equal(secret_sha256, token.secret_sha256);
   if (token.version == 0 || !matches) {
     return make_error(ErrorCode::unauthenticated,
                       "registration needs a live enrollment token: Authorization: Bearer <enrollment token>",
                       kInvalidEnrollmentToken);
   }
-  if (const auto why = why_closed(token, now_ms)) {
+  if (why) {
     return make_error(ErrorCode::unauthenticated, fmt::format("the enrollment token is {}", *why),
                       kInvalidEnrollmentToken);
   }
+  return Status::success();
+}
+
+}  // namespace
+
+Result<std::vector<EnrollmentEvent>> decide_use(const EnrollmentToken& token, const UseEnrollmentToken& command,
+                                                TimeMs now_ms) {
+  if (Status open = check_token(token, command.secret_sha256, why_closed(token, now_ms)); !open) {
+    return open.error();
+  }
   return std::vector<EnrollmentEvent>{EnrollmentTokenUsed{command.agent_id, command.instance_id}};
+}
+
+Result<std::vector<EnrollmentEvent>> decide_reuse(const EnrollmentToken& token,
+                                                  const ReuseEnrollmentToken& command, TimeMs now_ms) {
+  if (Status live = check_token(token, command.secret_sha256, why_dead(token, now_ms)); !live) {
+    return live.error();
+  }
+  return std::vector<EnrollmentEvent>{};
 }
 
 Result<std::vector<EnrollmentEvent>> decide_revoke(const EnrollmentToken& token) {
@@ -49,6 +70,8 @@ Result<std::vector<EnrollmentEvent>> EnrollmentAggregate::decide(const State& st
           return decide_create(state, typed);
         } else if constexpr (std::is_same_v<Typed, UseEnrollmentToken>) {
           return decide_use(state, typed, context.now_ms);
+        } else if constexpr (std::is_same_v<Typed, ReuseEnrollmentToken>) {
+          return decide_reuse(state, typed, context.now_ms);
         } else {
           return decide_revoke(state);
         }

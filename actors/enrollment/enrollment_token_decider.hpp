@@ -32,8 +32,15 @@ struct UseEnrollmentToken {
   AgentId agent_id;
   std::string instance_id;
 };
+/// Admits a known instance registering again: no use is recorded, so a
+/// used-up token still lets the agents it enrolled back in, if
+/// `secret_sha256` is the token's and it is live (unrevoked, unexpired).
+struct ReuseEnrollmentToken {
+  Sha256 secret_sha256{};
+};
 struct RevokeEnrollmentToken {};
-using EnrollmentCommand = std::variant<CreateEnrollmentToken, UseEnrollmentToken, RevokeEnrollmentToken>;
+using EnrollmentCommand =
+    std::variant<CreateEnrollmentToken, UseEnrollmentToken, ReuseEnrollmentToken, RevokeEnrollmentToken>;
 
 /// EnrollmentTokenCreated; `conflict` if the token exists.
 Result<std::vector<EnrollmentEvent>> decide_create(const EnrollmentToken& token,
@@ -42,6 +49,10 @@ Result<std::vector<EnrollmentEvent>> decide_create(const EnrollmentToken& token,
 /// for an unknown token, a wrong secret, or a token closed at `now_ms`.
 Result<std::vector<EnrollmentEvent>> decide_use(const EnrollmentToken& token, const UseEnrollmentToken& command,
                                                 TimeMs now_ms);
+/// Nothing (a re-registration spends no use). Refused like `decide_use`,
+/// except that a used-up token is not closed for it.
+Result<std::vector<EnrollmentEvent>> decide_reuse(const EnrollmentToken& token,
+                                                  const ReuseEnrollmentToken& command, TimeMs now_ms);
 /// EnrollmentTokenRevoked. Refused: `not_found` / ENROLLMENT_TOKEN_NOT_FOUND,
 /// `conflict` / ENROLLMENT_TOKEN_REVOKED.
 Result<std::vector<EnrollmentEvent>> decide_revoke(const EnrollmentToken& token);

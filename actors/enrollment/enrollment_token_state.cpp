@@ -138,9 +138,14 @@ Status apply(EnrollmentToken& token, const EnrollmentEvent& event, const EventHe
 
 Status apply(EnrollmentToken& token, const Event& event) { return apply_stored<EnrollmentEvent>(token, event); }
 
-std::optional<std::string_view> why_closed(const EnrollmentToken& token, TimeMs now_ms) {
+std::optional<std::string_view> why_dead(const EnrollmentToken& token, TimeMs now_ms) {
   if (token.revoked) return "revoked";
   if (now_ms >= token.expires_at_ms) return "expired";
+  return std::nullopt;
+}
+
+std::optional<std::string_view> why_closed(const EnrollmentToken& token, TimeMs now_ms) {
+  if (const auto dead = why_dead(token, now_ms)) return dead;
   if (token.max_uses && token.total_uses() >= *token.max_uses) return "used up";
   return std::nullopt;
 }

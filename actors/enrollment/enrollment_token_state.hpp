@@ -5,7 +5,8 @@
 /// registrations it admitted:
 ///
 ///   EnrollmentTokenCreated  {token_id, name, org, labels, expires_at, max_uses?, secret_sha256}
-///   EnrollmentTokenUsed     {agent_id, instance_id}   (one per registration it admits)
+///   EnrollmentTokenUsed     {agent_id, instance_id}   (one per new instance it admits;
+///                           a known one registering again spends none)
 ///   EnrollmentTokenRevoked  {}
 ///
 /// The token's own aggregate counts its uses, so `max_uses` holds however
@@ -97,7 +98,12 @@ Result<EnrollmentToken> decode_enrollment_token(std::string_view bytes);
 Status apply(EnrollmentToken& token, const Event& event);
 Status apply(EnrollmentToken& token, const EnrollmentEvent& event, const EventHeader& header);
 
-/// Why a token admits no registration at `now_ms`; nullopt if it admits one.
+/// Why a token admits no registration of a new instance at `now_ms`
+/// (revoked, expired or used up); nullopt if it admits one.
 std::optional<std::string_view> why_closed(const EnrollmentToken& token, TimeMs now_ms);
+
+/// Why a token is dead at `now_ms` (revoked or expired); nullopt if it is
+/// live, used up or not. A live token re-registers known instances.
+std::optional<std::string_view> why_dead(const EnrollmentToken& token, TimeMs now_ms);
 
 }  // namespace muster

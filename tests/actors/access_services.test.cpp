@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "actors/api_key/api_key_service.hpp"
@@ -23,9 +25,71 @@ constexpr TimeMs kWaitMs = 10'000;
 
 const Principal kRoot{"root", Role::admin, "*"};
 
+// A disk as slow as the test wants: while held, appends wait (unwritten,
+// unanswered) until released, as behind a sync that takes seconds.
+class SlowEventStore final : public EventStore {
+ public:
+  explicit SlowEventStore(EventStore& inner) : inner_(inner) {}
+
+  void hold() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    holding_ = true;
+  }
+  /// Writes what was held, in order, and stops holding.
+  void release() {
+    std::vector<std::function<void()>> held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      holding_ = false;
+      held.swap(held_);
+    }
+    for (auto& append : held) append();
+  }
+  std::size_t held() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return held_.size();
+  }
+
+  void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
+                    AppendCallback done) override {
+    auto append = [this, stream = std::move(stream), expected_version, events = std::move(events),
+                   done = std::move(done)]() mutable {
+      inner_.append_async(std::move(stream), expected_version, std::move(events), std::move(done));
+    };
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (holding_) return held_.push_back(std::move(append));
+    }
+    append();
+  }
+  Result<std::vector<Event>> read_stream(const std::string& stream, std::uint64_t from_version,
+                                         std::size_t max_count) const override {
+    return inner_.read_stream(stream, from_version, max_count);
+  }
+  Result<std::vector<Event>> read_log(std::uint64_t from_position, std::size_t max_count) const override {
+    return inner_.read_log(from_position, max_count);
+  }
+  Result<std::uint64_t> head_position() const override { return inner_.head_position(); }
+  Result<std::uint64_t> stream_version(const std::string& stream) const override {
+    return inner_.stream_version(stream);
+  }
+  Result<std::uint64_t> wait_for_position(std::uint64_t after_position,
+                                          std::chrono::milliseconds timeout) const override {
+    return inner_.wait_for_position(after_position, timeout);
+  }
+  void stop() override { release(); }
+
+ private:
+  EventStore& inner_;
+  mutable std::mutex mutex_;
+  bool holding_ = false;
+  std::vector<std::function<void()>> held_;
+};
+
 struct AccessFixture {
   ManualTimerService timers;
   std::unique_ptr<Storage> storage;
+  std::unique_ptr<SlowEventStore> slow_store;
   AgentRegistry registry;
   AccessProjection access;
   std::unique_ptr<ProjectionRunner> projections;
@@ -45,15 +109,18 @@ struct AccessFixture {
     const WhenFolded when_folded = [this](std::uint64_t position, std::function<void()> then) {
       projections->when_folded(position, std::move(then));
     };
-    agents = std::make_unique<AgentService>(*actors, storage->events(), storage->last_seen(), registry,
+    // The services write through the slow store; the read models read the real one.
+    slow_store = std::make_unique<SlowEventStore>(storage->events());
+    agents = std::make_unique<AgentService>(*actors, *slow_store, storage->last_seen(), registry,
                                             AgentServiceOptions{});
-    keys = std::make_unique<ApiKeyService>(*actors, storage->events(), &access, when_folded);
-    enrollment = std::make_unique<EnrollmentService>(*actors, storage->events(), storage->snapshots(), access,
+    keys = std::make_unique<ApiKeyService>(*actors, *slow_store, &access, when_folded);
+    enrollment = std::make_unique<EnrollmentService>(*actors, *slow_store, storage->snapshots(), access,
                                                      when_folded);
     registrations = std::make_unique<Registrations>(*enrollment, *agents, registry);
   }
 
   ~AccessFixture() {
+    slow_store->release();
     agents->stop();
     keys->stop();
     enrollment->stop();
@@ -72,9 +139,10 @@ struct AccessFixture {
                                        kWaitMs, "BUSY");
   }
 
-  IssuedEnrollmentToken create_token(std::optional<std::uint64_t> max_uses) {
+  IssuedEnrollmentToken create_token(std::optional<std::uint64_t> max_uses, std::optional<std::string> org = {}) {
     EnrollmentTokenRequest request;
     request.name = "rollout";
+    request.org = std::move(org);
     request.max_uses = max_uses;
     request.labels = {{"region", "eu"}};
     auto issued = await_result<IssuedEnrollmentToken>(
@@ -83,14 +151,34 @@ struct AccessFixture {
     return *issued;
   }
 
-  Result<AgentOutcome> register_with(const std::string& token, const std::string& instance_id) {
+  Result<AgentOutcome> register_with(const std::string& token, const std::string& instance_id,
+                                     TimeMs patience_ms = kWaitMs) {
     const auto grant = registrations->admit(token);
     if (!grant) return make_error(ErrorCode::unauthenticated, "no grant", "INVALID_ENROLLMENT_TOKEN");
     Registration registration;
     registration.instance_id = instance_id;
-    return agents->wait([&](AgentService::Done done) {
-      registrations->register_agent(*grant, registration, {}, std::move(done));
-    });
+    return await_result<AgentOutcome>(
+        [&](AgentService::Done done) { registrations->register_agent(*grant, registration, {}, std::move(done)); },
+        patience_ms, "AGENT_BUSY");
+  }
+
+  Result<AgentOutcome> deregister(const AgentId& agent_id) {
+    return agents->wait(
+        [&](AgentService::Done done) { agents->deregister(agent_id, {}, {}, std::move(done)); });
+  }
+
+  EnrollmentToken token_after_all_writes(const std::string& token_id) {
+    REQUIRE(projections->wait_for_position(storage->events().head_position().value(), std::chrono::seconds(10)));
+    const auto token = access.enrollment_token(token_id);
+    REQUIRE(token.has_value());
+    return *token;
+  }
+
+  std::size_t events_of_type(const std::string& type) {
+    auto log = storage->events().read_log(1, 100'000);
+    REQUIRE(log.ok());
+    return static_cast<std::size_t>(
+        std::count_if(log->begin(), log->end(), [&](const Event& event) { return event.type == type; }));
   }
 };
 
@@ -220,4 +308,85 @@ TEST_CASE("a token's actor starts from its snapshot plus the tail, which equals 
       kWaitMs, "BUSY");
   REQUIRE(next.ok());
   CHECK(next->uses == 2'501);
+}
+
+TEST_CASE("regression: registrations whose callers gave up on a slow write never pass max_uses") {
+  AccessFixture fixture;
+  const IssuedEnrollmentToken token = fixture.create_token(1);
+  fixture.slow_store->hold();
+  // Each caller waits 50 ms and gives up (the HTTP layer answers 503), while
+  // the first use's write is still on its way to the disk.
+  for (const char* instance : {"host-1", "host-2", "host-3"}) {
+    const auto answer = fixture.register_with(token.plaintext, instance, /*patience_ms=*/50);
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().code == ErrorCode::unavailable);
+  }
+  CHECK(fixture.slow_store->held() == 1);  // the first use; the others wait at the token
+  fixture.slow_store->release();
+
+  // Every write lands or fails: one use, one agent.
+  bool settled = false;
+  for (int attempt = 0; attempt < 1000 && !settled; ++attempt) {
+    settled = fixture.events_of_type("AgentRegistered") >= 1;
+    if (!settled) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(settled);
+  // The two refused ones are decided once the first use is durable; a fourth
+  // registration queues behind them, so its answer comes after theirs.
+  CHECK(fixture.register_with(token.plaintext, "host-4").error().reason == "INVALID_ENROLLMENT_TOKEN");
+  CHECK(fixture.token_after_all_writes(token.token.token_id).total_uses() == 1);
+  CHECK(fixture.events_of_type("EnrollmentTokenUsed") == 1);
+  CHECK(fixture.events_of_type("AgentRegistered") == 1);
+}
+
+SCENARIO("regression: a known instance registering again spends no use, through a live token only") {
+  AccessFixture fixture;
+  const IssuedEnrollmentToken token = fixture.create_token(1);
+  const auto first = fixture.register_with(token.plaintext, "host-1");
+  REQUIRE(first.ok());
+  CHECK(first->created);
+  CHECK(fixture.token_after_all_writes(token.token.token_id).total_uses() == 1);
+
+  THEN("the used-up token admits no new instance") {
+    CHECK(fixture.register_with(token.plaintext, "host-2").error().reason == "INVALID_ENROLLMENT_TOKEN");
+  }
+  THEN("it re-registers the known instance, live or deregistered, without a use") {
+    const auto again = fixture.register_with(token.plaintext, "host-1");
+    REQUIRE(again.ok());
+    CHECK_FALSE(again->created);
+    CHECK(again->agent_id == first->agent_id);
+    REQUIRE(fixture.deregister(first->agent_id).ok());
+    const auto back = fixture.register_with(token.plaintext, "host-1");
+    REQUIRE(back.ok());
+    CHECK(back->agent_id == first->agent_id);
+    CHECK(back->status == AgentStatus::online);
+    CHECK(fixture.token_after_all_writes(token.token.token_id).total_uses() == 1);
+    CHECK(fixture.events_of_type("EnrollmentTokenUsed") == 1);
+  }
+  THEN("a revoked token re-registers nobody") {
+    const auto before_revocation = fixture.registrations->admit(token.plaintext);
+    REQUIRE(before_revocation.has_value());
+    CHECK(before_revocation->used_up);
+    REQUIRE(await_result<std::uint64_t>(
+                [&](auto done) { fixture.enrollment->revoke(kRoot, token.token.token_id, {}, std::move(done)); },
+                kWaitMs, "BUSY")
+                .ok());
+    CHECK(fixture.register_with(token.plaintext, "host-1").error().reason == "INVALID_ENROLLMENT_TOKEN");
+    // Not even if the read model has not seen the revocation yet: the token's actor decides.
+    Registration registration;
+    registration.instance_id = "host-1";
+    const auto refused = fixture.agents->wait([&](AgentService::Done done) {
+      fixture.registrations->register_agent(*before_revocation, registration, {}, std::move(done));
+    });
+    CHECK(refused.error().reason == "INVALID_ENROLLMENT_TOKEN");
+  }
+  THEN("an expired token re-registers nobody") {
+    fixture.timers.advance(31LL * 24 * 3600 * 1000);
+    CHECK(fixture.register_with(token.plaintext, "host-1").error().reason == "INVALID_ENROLLMENT_TOKEN");
+  }
+  THEN("the same instance id in another organization is a new instance there") {
+    const IssuedEnrollmentToken acme = fixture.create_token(1, "acme");
+    REQUIRE(fixture.register_with(acme.plaintext, "host-9").ok());
+    CHECK(fixture.register_with(acme.plaintext, "host-1").error().reason == "INVALID_ENROLLMENT_TOKEN");
+  }
 }

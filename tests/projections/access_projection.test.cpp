@@ -159,7 +159,7 @@ SCENARIO("an enrollment token passes the read model's check while live, unexpire
                                                        "host-1"}});
     fixture.catch_up(access);
     CHECK(access.enrollment_token(twice_id)->total_uses() == 1);
-    CHECK(access.check_enrollment(twice, now).has_value());
+    CHECK_FALSE(access.check_enrollment(twice, now)->used_up);
     // A registration of a data dir from before EnrollmentTokenUsed: a v1
     // AgentTokenIssued naming the token, in the agent's (bare id) stream.
     AgentTokenIssued old;
@@ -171,7 +171,10 @@ SCENARIO("an enrollment token passes the read model's check while live, unexpire
     fixture.catch_up(access);
     CHECK(access.legacy_uses(twice_id) == 1);
     CHECK(access.enrollment_token(twice_id)->total_uses() == 2);
-    CHECK_FALSE(access.check_enrollment(twice, now).has_value());
+    // Used up: it admits only known instances registering again.
+    const auto used_up = access.check_enrollment(twice, now);
+    REQUIRE(used_up.has_value());
+    CHECK(used_up->used_up);
   }
 }
 

@@ -24,8 +24,11 @@ struct Decide {
     return heard(decide_register(state, command.registration, command.admission));
   }
   Decision operator()(const AgentHeartbeat& command) const {
-    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
-    return heard(decide_heartbeat(state, command.report), &command.report.metrics);
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms, PreviousToken::accepted);
+        !allowed) {
+      return allowed.error();
+    }
+    return heard(decide_heartbeat(state, command.report, context.now_ms), &command.report.metrics);
   }
   Decision operator()(const DeregisterAgent& command) const {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
@@ -37,7 +40,8 @@ struct Decide {
   }
   Decision operator()(const RotateAgentToken& command) const {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
-    return decide_rotate_token(state, command.token, command.previous_valid_until_ms);
+    const RotatedBy by = command.access.token ? RotatedBy::agent : RotatedBy::operator_;
+    return decide_rotate_token(state, by, command.token, command.previous_valid_until_ms, context.now_ms);
   }
   Decision operator()(const VerifyAgentAccess& command) const {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();

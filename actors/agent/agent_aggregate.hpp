@@ -32,7 +32,9 @@ struct DecommissionAgent {
 struct RotateAgentToken {
   AgentAccess access;
   Sha256 token{};                      ///< Digest of the new token.
-  TimeMs previous_valid_until_ms = 0;  ///< The replaced token works until then.
+  /// The replaced token works until then after the agent's own rotation
+  /// (`access.token` set); an operator's ends it at once (decide_rotate_token).
+  TimeMs previous_valid_until_ms = 0;
 };
 /// Appends nothing: succeeds if the access is allowed (to tell a valid token
 /// used on another agent's route from a bad one).

@@ -15,12 +15,17 @@ bool operator==(const AgentCredentials& left, const AgentCredentials& right) {
          left.previous_valid_until_ms == right.previous_valid_until_ms;
 }
 
-bool accepts(const AgentCredentials& credentials, const Sha256& presented, TimeMs now_ms) {
+TokenMatch match_token(const AgentCredentials& credentials, const Sha256& presented, TimeMs now_ms) {
   // Both compares always run, so the time taken does not tell which token matched.
   const bool current = constant_time_equal(presented, credentials.token) && credentials.has_token;
   const bool previous = constant_time_equal(presented, credentials.previous_token) &&
                         now_ms < credentials.previous_valid_until_ms;
-  return current || previous;
+  if (current) return TokenMatch::current;
+  return previous ? TokenMatch::previous : TokenMatch::none;
+}
+
+bool accepts(const AgentCredentials& credentials, const Sha256& presented, TimeMs now_ms) {
+  return match_token(credentials, presented, now_ms) != TokenMatch::none;
 }
 
 Result<IssuedAgentToken> issue_agent_token(const AgentId& agent_id) {

@@ -34,6 +34,11 @@ struct AgentCredentials {
 
 bool operator==(const AgentCredentials& left, const AgentCredentials& right);
 
+/// Which of an agent's tokens `presented` is: its current one, its previous
+/// one within the grace period, or neither. Constant time in which matched.
+enum class TokenMatch { none, current, previous };
+TokenMatch match_token(const AgentCredentials& credentials, const Sha256& presented, TimeMs now_ms);
+
 /// True if `presented` is the current token, or the previous one within its grace period.
 bool accepts(const AgentCredentials& credentials, const Sha256& presented, TimeMs now_ms);
 

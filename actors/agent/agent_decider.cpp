@@ -52,16 +52,29 @@ AgentProfile merge_profile(const AgentProfile& current, const Registration& regi
 
 }  // namespace
 
-Status authenticate_agent(const AgentState& state, const Sha256& token, TimeMs now_ms) {
-  if (accepts(state.credentials, token, now_ms)) return Status::success();
+Error invalid_agent_token() {
   return make_error(ErrorCode::unauthenticated, "the agent token is unknown, revoked or expired",
                     kInvalidAgentToken);
 }
 
-Status check_agent_access(const AgentState& state, const AgentAccess& access, TimeMs now_ms) {
-  if (Status scoped = check_org_scope(state, access.org_scope); !scoped) return scoped;
-  if (access.token) return authenticate_agent(state, *access.token, now_ms);
+Status authenticate_agent(const AgentState& state, const Sha256& token, TimeMs now_ms, PreviousToken previous) {
+  const TokenMatch match = match_token(state.credentials, token, now_ms);
+  if (match == TokenMatch::none) return invalid_agent_token();
+  if (state.status == AgentStatus::deregistered || state.status == AgentStatus::decommissioned) {
+    return *refuse_unusable(state);
+  }
+  if (match == TokenMatch::previous && previous == PreviousToken::refused) return invalid_agent_token();
   return Status::success();
+}
+
+Status check_agent_access(const AgentState& state, const AgentAccess& access, TimeMs now_ms,
+                          PreviousToken previous) {
+  if (access.token) {
+    if (Status authenticated = authenticate_agent(state, *access.token, now_ms, previous); !authenticated) {
+      return authenticated;
+    }
+  }
+  return check_org_scope(state, access.org_scope);
 }
 
 Status check_org_scope(const AgentState& state, std::string_view org_scope) {
@@ -104,26 +117,34 @@ Result<std::vector<AgentEvent>> decide_register(const AgentState& state, const R
   return events;
 }
 
-Result<std::vector<AgentEvent>> decide_rotate_token(const AgentState& state, const Sha256& token,
-                                                    TimeMs previous_valid_until_ms) {
+Result<std::vector<AgentEvent>> decide_rotate_token(const AgentState& state, RotatedBy by, const Sha256& token,
+                                                    TimeMs grace_until_ms, TimeMs now_ms) {
   if (auto refusal = refuse_unusable(state)) return *refusal;
   AgentTokenIssued issued;
   issued.token_sha256 = token;
-  issued.previous_valid_until_ms = previous_valid_until_ms;
+  // Still a rotation (a previous token with its end), ending now for an operator.
+  issued.previous_valid_until_ms = by == RotatedBy::agent ? grace_until_ms : now_ms;
   return std::vector<AgentEvent>{std::move(issued)};
 }
 
-Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report) {
+Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report,
+                                                 TimeMs now_ms) {
   if (auto refusal = refuse_unusable(state)) return *refusal;
+  const bool version_changed = report.version && *report.version != *state.profile.version;
+  const bool status_changed =
+      state.status != AgentStatus::offline && report.status && *report.status != state.status;
+  const std::uint16_t wanted = (version_changed ? 1 : 0) + (status_changed ? 1 : 0);
+  const bool window_over = now_ms >= state.change_window_start_ms + kChangeWindowMs;
+  const bool within_limit = window_over || state.changes_in_window + wanted <= kMaxChangesPerWindow;
   std::vector<AgentEvent> events;
-  if (report.version && *report.version != *state.profile.version) {
+  if (version_changed && within_limit) {
     AgentProfilePatch changes;
     changes.version = InternedString::of(*report.version);
     events.push_back(AgentUpdated{std::move(changes)});
   }
   if (state.status == AgentStatus::offline) {
     events.push_back(AgentCameOnline{report.status.value_or(AgentStatus::online)});
-  } else if (report.status && *report.status != state.status) {
+  } else if (status_changed && within_limit) {
     events.push_back(AgentStatusChanged{state.status, *report.status});
   }
   return events;

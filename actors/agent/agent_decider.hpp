@@ -55,21 +55,40 @@ inline constexpr const char* kInvalidAgentToken = "INVALID_AGENT_TOKEN";
 /// Who may act on an existing agent: checked against the agent's own state
 /// by the same decision that acts, so check and act see the same state.
 struct AgentAccess {
-  /// Set for the agent itself: the digest of the token it presented.
-  /// Refused with `unauthenticated` / INVALID_AGENT_TOKEN unless the agent accepts it.
+  /// Set for the agent itself: the digest of the token it presented
+  /// (see authenticate_agent). Unset: an operator, with an API key.
   std::optional<Sha256> token;
   /// The organization the caller may act in ("*": any). Another
   /// organization's agent answers `not_found` / AGENT_NOT_FOUND.
   std::string org_scope{kAllOrgs};
 };
 
-/// The caller's organization first (`check_org_scope`), then the agent's
-/// token if it presented one (`authenticate_agent`).
-Status check_agent_access(const AgentState& state, const AgentAccess& access, TimeMs now_ms);
+/// Whether a command takes the agent's previous token during its grace
+/// period. Only a heartbeat does: a replaced token can keep an agent that
+/// missed the rotation's answer alive, but cannot rotate again or do
+/// anything else, so rotating does lock a leaked token out.
+enum class PreviousToken { refused, accepted };
 
-/// Refused with `unauthenticated` / INVALID_AGENT_TOKEN unless the agent
-/// accepts `token` now (a deregistered agent accepts none).
-Status authenticate_agent(const AgentState& state, const Sha256& token, TimeMs now_ms);
+/// The agent's token if it presented one (`authenticate_agent`), then the
+/// caller's organization (`check_org_scope`). An agent token is checked
+/// first so that a made-up one answers the same on every agent id, known or not.
+Status check_agent_access(const AgentState& state, const AgentAccess& access, TimeMs now_ms,
+                          PreviousToken previous = PreviousToken::refused);
+
+/// Success if `token` is the agent's current token (or its previous one
+/// within the grace period, when `previous` is accepted) and the agent is
+/// live. Refused:
+/// - a token that matches neither (any agent, never registered included),
+///   or the previous one where refused: `unauthenticated` / INVALID_AGENT_TOKEN;
+/// - a token that matches a deregistered agent: `not_found` / AGENT_NOT_REGISTERED,
+///   a decommissioned one: `conflict` / AGENT_DECOMMISSIONED. Its holder is
+///   told to register again (or to stop), and is no wrong guess.
+Status authenticate_agent(const AgentState& state, const Sha256& token, TimeMs now_ms,
+                          PreviousToken previous = PreviousToken::refused);
+
+/// The refusal for an agent token presented on an agent id with no agent:
+/// the same as for a wrong token, so that ids' existence does not leak.
+Error invalid_agent_token();
 
 /// Refused with `not_found` / AGENT_NOT_FOUND unless a caller scoped to
 /// `org_scope` may see the agent: another organization's agent does not exist for it.
@@ -83,16 +102,34 @@ Status check_org_scope(const AgentState& state, std::string_view org_scope);
 Result<std::vector<AgentEvent>> decide_register(const AgentState& state, const Registration& registration,
                                                 const Admission& admission);
 
-/// AgentTokenIssued with the new token; the current one stays valid until
-/// `previous_valid_until_ms`. Refused like a heartbeat for unusable agents.
-Result<std::vector<AgentEvent>> decide_rotate_token(const AgentState& state, const Sha256& token,
-                                                    TimeMs previous_valid_until_ms);
+/// Who asked for a token rotation.
+enum class RotatedBy {
+  agent,     ///< The agent, with its current token: the replaced one keeps a grace period.
+  operator_  ///< An operator (API key): a leak is why operators rotate, so no grace.
+};
+
+/// AgentTokenIssued with the new token. The current one stays valid until
+/// `grace_until_ms` after the agent's own rotation, and dies at `now_ms`
+/// after an operator's; any earlier previous token dies either way.
+/// Refused like a heartbeat for unusable agents.
+Result<std::vector<AgentEvent>> decide_rotate_token(const AgentState& state, RotatedBy by, const Sha256& token,
+                                                    TimeMs grace_until_ms, TimeMs now_ms);
+
+/// Heartbeats may change an agent's status or version (AgentStatusChanged,
+/// AgentUpdated events, registrations' included) at most this many times per
+/// change window (kChangeWindowMs, from the first change after the previous
+/// window), so a flapping agent cannot grow the log without bound.
+inline constexpr std::uint16_t kMaxChangesPerWindow = 10;
 
 /// AgentCameOnline after OFFLINE; AgentStatusChanged and AgentUpdated (version)
-/// for what changed; nothing otherwise. Refused: `not_found` / AGENT_NOT_FOUND
-/// (never registered), `not_found` / AGENT_NOT_REGISTERED (deregistered),
-/// `conflict` / AGENT_DECOMMISSIONED.
-Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report);
+/// for what changed; nothing otherwise. Changes past `kMaxChangesPerWindow`
+/// in the window open at `now_ms` are left out (the agent reports its status
+/// and version with each heartbeat, so the first heartbeat after the window
+/// records them); coming back online never is. Refused: `not_found` /
+/// AGENT_NOT_FOUND (never registered), `not_found` / AGENT_NOT_REGISTERED
+/// (deregistered), `conflict` / AGENT_DECOMMISSIONED.
+Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report,
+                                                 TimeMs now_ms);
 
 /// AgentDeregistered; nothing if already deregistered. Refused for unknown or
 /// decommissioned agents.

@@ -12,6 +12,14 @@ namespace {
 
 using AgentHost = runtime::AggregateHost<AgentAggregate>;
 
+// The refusal for an id with no agent: AGENT_NOT_FOUND to an operator, and
+// to an agent token the same as a wrong token, so that a made-up token does
+// not tell known ids from unknown ones.
+Error unknown_agent(const AgentAccess& access) {
+  if (access.token) return invalid_agent_token();
+  return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
+}
+
 AgentOutcome outcome_of(const AgentState& state, std::uint64_t position) {
   AgentOutcome outcome;
   outcome.agent_id = state.agent_id;
@@ -114,12 +122,10 @@ struct AgentService::Impl : runtime::Repository<AgentAggregate> {
   // --- Commands ---------------------------------------------------------------------
 
   /// Sends a command to an agent that has a record: an unknown id answers
-  /// AGENT_NOT_FOUND without activating anything.
-  void send(const AgentId& agent_id, AgentCommand command, const RequestContext& context, Done done,
-            std::string agent_token = {}) {
-    if (!registry.contains(agent_id)) {
-      return done(make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound));
-    }
+  /// without activating anything (see unknown_agent).
+  void send(const AgentId& agent_id, const AgentAccess& access, AgentCommand command, const RequestContext& context,
+            Done done, std::string agent_token = {}) {
+    if (!registry.contains(agent_id)) return done(unknown_agent(access));
     host.send(agent_id.to_string(), std::move(command), context,
               [done = std::move(done), token = std::move(agent_token)](
                   Result<runtime::Outcome<AgentState>> outcome) mutable {
@@ -216,7 +222,7 @@ void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access,
     return done(make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN"));
   }
   if (impl_->options.TEST_to_actor && impl_->options.TEST_to_actor(agent_id.to_string())) {
-    return impl_->send(agent_id, AgentHeartbeat{access, report}, context, std::move(done));
+    return impl_->send(agent_id, access, AgentHeartbeat{access, report}, context, std::move(done));
   }
   // The hot path: decided on the registry's record, under its lock.
   const TimeMs now = impl_->timers.now_ms();
@@ -224,11 +230,11 @@ void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access,
   const auto visit = impl_->registry.visit(
       agent_id,
       [&](const AgentState& state) {
-        if (Status allowed = check_agent_access(state, access, now); !allowed) {
+        if (Status allowed = check_agent_access(state, access, now, PreviousToken::accepted); !allowed) {
           answer = allowed.error();
           return false;
         }
-        auto decision = decide_heartbeat(state, report);
+        auto decision = decide_heartbeat(state, report, now);
         if (!decision) {
           answer = decision.error();
           return false;
@@ -238,21 +244,19 @@ void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access,
         return true;
       },
       now, report.metrics);
-  if (visit == AgentRegistry::Visit::absent) {
-    return done(make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound));
-  }
+  if (visit == AgentRegistry::Visit::absent) return done(unknown_agent(access));
   if (answer) return done(std::move(*answer));
-  impl_->send(agent_id, AgentHeartbeat{access, report}, context, std::move(done));
+  impl_->send(agent_id, access, AgentHeartbeat{access, report}, context, std::move(done));
 }
 
 void AgentService::deregister(const AgentId& agent_id, const AgentAccess& access, const RequestContext& context,
                               Done done) {
-  impl_->send(agent_id, DeregisterAgent{access}, context, std::move(done));
+  impl_->send(agent_id, access, DeregisterAgent{access}, context, std::move(done));
 }
 
 void AgentService::decommission(const AgentId& agent_id, const AgentAccess& access,
                                 const RequestContext& context, Done done) {
-  impl_->send(agent_id, DecommissionAgent{access}, context, std::move(done));
+  impl_->send(agent_id, access, DecommissionAgent{access}, context, std::move(done));
 }
 
 void AgentService::rotate_token(const AgentId& agent_id, const AgentAccess& access,
@@ -260,12 +264,30 @@ void AgentService::rotate_token(const AgentId& agent_id, const AgentAccess& acce
   auto token = issue_agent_token(agent_id);
   if (!token) return done(token.error());
   const TimeMs valid_until = impl_->timers.now_ms() + impl_->options.agent_token_grace_ms;
-  impl_->send(agent_id, RotateAgentToken{access, token->digest, valid_until}, context, std::move(done),
+  impl_->send(agent_id, access, RotateAgentToken{access, token->digest, valid_until}, context, std::move(done),
               std::move(token->plaintext));
 }
 
 void AgentService::verify_access(const AgentId& agent_id, const AgentAccess& access, Done done) {
-  impl_->send(agent_id, VerifyAgentAccess{access}, {}, std::move(done));
+  impl_->send(agent_id, access, VerifyAgentAccess{access}, {}, std::move(done));
+}
+
+Status AgentService::check_access(const AgentId& agent_id, const AgentAccess& access) const {
+  static const std::map<std::string, double> kNoMetrics;
+  const TimeMs now = impl_->timers.now_ms();
+  Status verdict = Status::success();
+  const auto visit = impl_->registry.visit(
+      agent_id,
+      [&](const AgentState& state) {
+        verdict = check_agent_access(state, access, now);
+        return false;  // Only looking: the agent is not heard from.
+      },
+      now, kNoMetrics);
+  if (visit == AgentRegistry::Visit::absent) {
+    return make_error(ErrorCode::unauthenticated, "the agent token is malformed, unknown or revoked",
+                      kInvalidAgentToken);
+  }
+  return verdict;
 }
 
 TimeMs AgentService::request_timeout_ms() const {

@@ -39,8 +39,9 @@ struct AgentServiceOptions {
   /// Granularity of heartbeat deadlines: an agent goes offline at most this
   /// much after its deadline. Default: 100 ms.
   TimeMs timer_resolution_ms = 100;
-  /// After a rotation the agent's previous token keeps working this long, so
-  /// an agent that missed the answer is not locked out. Default: 5 min.
+  /// After the agent's own rotation its previous token keeps working for
+  /// heartbeats this long, so an agent that missed the answer is not locked
+  /// out (an operator's rotation gives none). Default: 5 min.
   TimeMs agent_token_grace_ms = 300'000;
   /// How often changed last-seen times are saved. Default: 1 s.
   TimeMs last_seen_flush_interval_ms = 1000;
@@ -107,11 +108,20 @@ class AgentService : public Service {
   void deregister(const AgentId& agent_id, const AgentAccess& access, const RequestContext& context, Done done);
   void decommission(const AgentId& agent_id, const AgentAccess& access, const RequestContext& context,
                     Done done);
-  /// Issues a new agent token; the current one keeps working for the grace period.
+  /// Issues a new agent token. After the agent's own rotation (`access.token`
+  /// set) the current one keeps working for heartbeats during the grace
+  /// period; an operator's rotation ends it at once.
   void rotate_token(const AgentId& agent_id, const AgentAccess& access, const RequestContext& context,
                     Done done);
   /// Success if the agent exists and `access` may act on it.
   void verify_access(const AgentId& agent_id, const AgentAccess& access, Done done);
+
+  /// Whether `access` may act on the agent now, decided on the registry's
+  /// record without a round trip to the actor: what a front end asks before
+  /// it parses a request's body. An unknown agent answers like a wrong
+  /// token (`unauthenticated`), so ids do not leak. Passes while the actor
+  /// is deciding (the command is checked again there).
+  Status check_access(const AgentId& agent_id, const AgentAccess& access) const;
 
   /// Blocking: runs `start(done)` and waits at most `request_timeout_ms`
   /// (then AGENT_BUSY).

@@ -1,5 +1,7 @@
 #include "actors/agent/agent_state.hpp"
 
+#include <limits>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +13,16 @@ namespace {
 void set_status(AgentState& state, AgentStatus status, TimeMs time_ms) {
   if (state.status != status) state.status_since_ms = time_ms;
   state.status = status;
+}
+
+// Counts a change of status or version into its window, starting a new
+// window when the current one has ended.
+void count_change(AgentState& state, TimeMs time_ms) {
+  if (state.changes_in_window == 0 || time_ms >= state.change_window_start_ms + kChangeWindowMs) {
+    state.change_window_start_ms = time_ms;
+    state.changes_in_window = 0;
+  }
+  if (state.changes_in_window < std::numeric_limits<std::uint16_t>::max()) ++state.changes_in_window;
 }
 
 // Folds a payload whose header and naming were checked: it cannot fail, so
@@ -37,20 +49,24 @@ struct Folder {
     }
     state.credentials = credentials;
   }
-  void operator()(const AgentUpdated& event) const { event.changes.apply_to(state.profile); }
-  void operator()(const AgentStatusChanged& event) const { set_status(state, event.to, header.time_ms); }
+  void operator()(const AgentUpdated& event) const {
+    event.changes.apply_to(state.profile);
+    count_change(state, header.time_ms);
+  }
+  void operator()(const AgentStatusChanged& event) const {
+    set_status(state, event.to, header.time_ms);
+    count_change(state, header.time_ms);
+  }
   void operator()(const AgentWentOffline&) const { set_status(state, AgentStatus::offline, header.time_ms); }
   void operator()(const AgentCameOnline& event) const {
     state.online_since_ms = header.time_ms;
     set_status(state, event.status, header.time_ms);
   }
-  void operator()(const AgentDeregistered&) const {
-    set_status(state, AgentStatus::deregistered, header.time_ms);
-    state.credentials = {};
-  }
+  // Both keep the credentials: the agent accepts no token now, but one that
+  // matches is told "deregistered" or "decommissioned" rather than "wrong".
+  void operator()(const AgentDeregistered&) const { set_status(state, AgentStatus::deregistered, header.time_ms); }
   void operator()(const AgentDecommissioned&) const {
     set_status(state, AgentStatus::decommissioned, header.time_ms);
-    state.credentials = {};
   }
 };
 
@@ -67,7 +83,8 @@ bool operator==(const AgentState& left, const AgentState& right) {
          left.registered_at_ms == right.registered_at_ms && left.status_since_ms == right.status_since_ms &&
          left.online_since_ms == right.online_since_ms && left.updated_at_ms == right.updated_at_ms &&
          left.version == right.version && left.last_position == right.last_position &&
-         left.config_version == right.config_version;
+         left.config_version == right.config_version && left.changes_in_window == right.changes_in_window &&
+         left.change_window_start_ms == right.change_window_start_ms;
 }
 
 AgentState fresh_agent_state(const AgentId& agent_id) {

@@ -28,9 +28,16 @@ struct AgentState {
   /// The stream is the bare agent id (agents of data dirs from before stream kinds).
   bool legacy_stream = false;
   AgentStatus status = AgentStatus::unregistered;
+  /// AgentUpdated and AgentStatusChanged events folded since
+  /// `change_window_start_ms`: what the heartbeats' rate limit reads
+  /// (see decide_heartbeat). Beside `status` to fill its padding.
+  std::uint16_t changes_in_window = 0;
   std::string instance_id;
   InternedString org = default_org();
-  AgentCredentials credentials;  ///< The agent token's digests; cleared by deregistration.
+  /// The agent token's digests. A deregistration or decommission keeps them,
+  /// though the agent then accepts no token: so that its holder can be told
+  /// why (see authenticate_agent). A registration replaces them.
+  AgentCredentials credentials;
   AgentProfile profile;
   TimeMs registered_at_ms = 0;      ///< Time of the latest AgentRegistered.
   TimeMs status_since_ms = 0;       ///< When `status` last changed.
@@ -39,6 +46,9 @@ struct AgentState {
   std::uint64_t version = 0;        ///< Stream version: events folded so far.
   std::uint64_t last_position = 0;  ///< Log position of the latest event folded.
   std::uint64_t config_version = 0;
+  /// When the current change window began: the time of the first change
+  /// event at least `kChangeWindowMs` after the previous window began.
+  TimeMs change_window_start_ms = 0;
 
   /// The agent's stream id.
   std::string stream() const;
@@ -48,6 +58,10 @@ bool operator==(const AgentState& left, const AgentState& right);
 inline bool operator!=(const AgentState& left, const AgentState& right) {
   return !(left == right);
 }
+
+/// The length of the window in which heartbeats may change an agent's status
+/// or version a limited number of times (see decide_heartbeat).
+inline constexpr TimeMs kChangeWindowMs = 60'000;
 
 /// A state with no events yet, for `agent_id`, whose stream will be "agent:<id>".
 AgentState fresh_agent_state(const AgentId& agent_id);

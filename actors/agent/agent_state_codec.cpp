@@ -1,12 +1,14 @@
 #include "actors/agent/agent_state_codec.hpp"
 
 #include <cstring>
+#include <limits>
 
 #include "common/bytes.hpp"
 
 namespace muster {
 namespace {
 
+constexpr std::uint8_t kFormatWithoutWindow = 1;
 constexpr std::uint8_t kLegacyStream = 1;
 constexpr std::uint8_t kHasToken = 2;
 
@@ -88,13 +90,17 @@ std::string encode_agent_state(const AgentState& state) {
   for (std::uint64_t count : {state.version, state.last_position, state.config_version}) {
     bytes::put_varint(out, count);
   }
+  bytes::put_signed(out, state.change_window_start_ms);
+  bytes::put_varint(out, state.changes_in_window);
   return out;
 }
 
 Result<AgentState> decode_agent_state(std::string_view encoded) {
   bytes::Reader reader(encoded);
   const auto format = reader.read_byte();
-  if (!format || *format != kAgentStateFormat) return corrupt("unknown format");
+  if (!format || (*format != kAgentStateFormat && *format != kFormatWithoutWindow)) {
+    return corrupt("unknown format");
+  }
   AgentState state;
   std::array<std::uint8_t, 16> id{};
   if (!read_array(reader, id)) return corrupt("truncated id");
@@ -134,9 +140,18 @@ Result<AgentState> decode_agent_state(std::string_view encoded) {
   if (!read_time(reader, state.registered_at_ms) || !read_time(reader, state.status_since_ms) ||
       !read_time(reader, state.online_since_ms) || !read_time(reader, state.updated_at_ms) ||
       !read_count(reader, state.version) || !read_count(reader, state.last_position) ||
-      !read_count(reader, state.config_version) || !reader.at_end()) {
-    return corrupt("truncated counters or trailing bytes");
+      !read_count(reader, state.config_version)) {
+    return corrupt("truncated counters");
   }
+  if (*format == kAgentStateFormat) {
+    std::uint64_t changes = 0;
+    if (!read_time(reader, state.change_window_start_ms) || !read_count(reader, changes) ||
+        changes > std::numeric_limits<std::uint16_t>::max()) {
+      return corrupt("truncated or bad change window");
+    }
+    state.changes_in_window = static_cast<std::uint16_t>(changes);
+  }
+  if (!reader.at_end()) return corrupt("trailing bytes");
   return state;
 }
 

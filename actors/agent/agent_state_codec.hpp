@@ -10,13 +10,20 @@
 
 namespace muster {
 
-/// The leading byte of an encoded state; bumped when the layout changes (an
-/// older snapshot then reads as unknown, and start-up folds the log instead).
-inline constexpr std::uint8_t kAgentStateFormat = 1;
+/// The leading byte of an encoded state; bumped when the layout changes.
+/// Format 2 appends the change window (`change_window_start_ms`,
+/// `changes_in_window`) to format 1, which still reads, with an empty window.
+/// A format-1 state of an agent deregistered or decommissioned before then
+/// also lacks the digests it now keeps (older muster cleared them), so its
+/// old token answers 401 as it did, not AGENT_NOT_REGISTERED. A format
+/// this muster does not know reads as damaged, and start-up folds the log instead.
+inline constexpr std::uint8_t kAgentStateFormat = 2;
 
+/// Encodes in `kAgentStateFormat`.
 std::string encode_agent_state(const AgentState& state);
 
-/// Total on any input: damaged bytes give `corruption`, never a crash.
+/// Reads format 1 or 2. Total on any input: damaged bytes give `corruption`,
+/// never a crash.
 Result<AgentState> decode_agent_state(std::string_view bytes);
 
 }  // namespace muster

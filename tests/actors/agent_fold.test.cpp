@@ -85,7 +85,7 @@ SCENARIO("an agent's life folds into its state") {
     WHEN("it reports degraded, times out, and comes back") {
       HeartbeatReport degraded;
       degraded.status = AgentStatus::degraded;
-      const auto first = decide_heartbeat(state, degraded);
+      const auto first = decide_heartbeat(state, degraded, 2000);
       CHECK(types_of(*first) == std::vector<std::string>{"AgentStatusChanged"});
       commit(state, *first, 2000);
       CHECK(state.status == AgentStatus::degraded);
@@ -100,7 +100,7 @@ SCENARIO("an agent's life folds into its state") {
 
       HeartbeatReport plain;
       plain.version = "2.0";
-      const auto back = decide_heartbeat(state, plain);
+      const auto back = decide_heartbeat(state, plain, 7000);
       CHECK(types_of(*back) == std::vector<std::string>{"AgentUpdated", "AgentCameOnline"});
       commit(state, *back, 7000);
       CHECK(state.status == AgentStatus::online);
@@ -110,7 +110,7 @@ SCENARIO("an agent's life folds into its state") {
     WHEN("an operator deregisters it") {
       commit(state, *decide_deregister(state), 3000);
       THEN("heartbeats are refused until it registers again, under the same id") {
-        const auto refused = decide_heartbeat(state, {});
+        const auto refused = decide_heartbeat(state, {}, 3000);
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().reason == kAgentNotRegistered);
         CHECK(decide_deregister(state)->empty());
@@ -125,7 +125,7 @@ SCENARIO("an agent's life folds into its state") {
       THEN("it can never register or heartbeat again") {
         CHECK(decide_register(state, registration("host-1"), {}).error().reason ==
               kAgentDecommissioned);
-        CHECK(decide_heartbeat(state, {}).error().reason == kAgentDecommissioned);
+        CHECK(decide_heartbeat(state, {}, 3000).error().reason == kAgentDecommissioned);
         CHECK(decide_deregister(state).error().reason == kAgentDecommissioned);
         CHECK(decide_decommission(state)->empty());
       }
@@ -133,7 +133,7 @@ SCENARIO("an agent's life folds into its state") {
   }
   GIVEN("an id nobody registered") {
     AgentState unknown;
-    CHECK(decide_heartbeat(unknown, {}).error().reason == kAgentNotFound);
+    CHECK(decide_heartbeat(unknown, {}, 0).error().reason == kAgentNotFound);
     CHECK(decide_deregister(unknown).error().reason == kAgentNotFound);
     CHECK(decide_decommission(unknown).error().reason == kAgentNotFound);
   }
@@ -181,13 +181,40 @@ SCENARIO("an agent accepts its current token, and its previous one only within t
   CHECK(wrong.error().reason == kInvalidAgentToken);
   CHECK_FALSE(authenticate_agent(state, Sha256{}, 1000).ok());
 
-  WHEN("the token is rotated with a grace period until t=5000") {
-    commit(state, *decide_rotate_token(state, digest("second"), 5000), 2000);
-    THEN("both work until then, only the new one after") {
+  WHEN("the agent rotates its token with a grace period until t=5000") {
+    commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("second"), 5000, 2000), 2000);
+    THEN("both work for heartbeats until then, only the new one after") {
       CHECK(authenticate_agent(state, digest("second"), 2000).ok());
-      CHECK(authenticate_agent(state, digest("first"), 4999).ok());
-      CHECK_FALSE(authenticate_agent(state, digest("first"), 5000).ok());
+      CHECK(authenticate_agent(state, digest("first"), 4999, PreviousToken::accepted).ok());
+      CHECK_FALSE(authenticate_agent(state, digest("first"), 5000, PreviousToken::accepted).ok());
       CHECK(authenticate_agent(state, digest("second"), 9000).ok());
+    }
+    THEN("the replaced token does nothing but heartbeat, as a wrong one") {
+      const Status refused = authenticate_agent(state, digest("first"), 3000, PreviousToken::refused);
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.error().code == ErrorCode::unauthenticated);
+      CHECK(refused.error().reason == kInvalidAgentToken);
+      AgentAccess with_old;
+      with_old.token = digest("first");
+      CHECK(check_agent_access(state, with_old, 3000).error().reason == kInvalidAgentToken);
+      CHECK(check_agent_access(state, with_old, 3000, PreviousToken::accepted).ok());
+    }
+    AND_WHEN("the agent rotates again within the grace period") {
+      commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("third"), 6000, 3000), 3000);
+      THEN("the first token is dead at once, the second in grace") {
+        CHECK_FALSE(authenticate_agent(state, digest("first"), 3000, PreviousToken::accepted).ok());
+        CHECK(authenticate_agent(state, digest("second"), 3000, PreviousToken::accepted).ok());
+        CHECK(authenticate_agent(state, digest("third"), 3000).ok());
+      }
+    }
+  }
+  WHEN("an operator rotates the token") {
+    commit(state, *decide_rotate_token(state, RotatedBy::operator_, digest("second"), 5000, 2000), 2000);
+    THEN("the old one has no grace period at all") {
+      CHECK(authenticate_agent(state, digest("second"), 2000).ok());
+      CHECK_FALSE(authenticate_agent(state, digest("first"), 2000, PreviousToken::accepted).ok());
+      CHECK(authenticate_agent(state, digest("first"), 2000, PreviousToken::accepted).error().reason ==
+            kInvalidAgentToken);
     }
   }
   WHEN("the instance registers again") {
@@ -205,8 +232,20 @@ SCENARIO("an agent accepts its current token, and its previous one only within t
     THEN("no token works, and a rotation is refused") {
       CHECK_FALSE(authenticate_agent(state, digest("first"), 2000).ok());
       CHECK_FALSE(authenticate_agent(retired, digest("first"), 2000).ok());
-      CHECK(decide_rotate_token(state, digest("x"), 9000).error().reason == kAgentNotRegistered);
-      CHECK(decide_rotate_token(retired, digest("x"), 9000).error().reason == kAgentDecommissioned);
+      CHECK(decide_rotate_token(state, RotatedBy::operator_, digest("x"), 9000, 2000).error().reason ==
+            kAgentNotRegistered);
+      CHECK(decide_rotate_token(retired, RotatedBy::operator_, digest("x"), 9000, 2000).error().reason ==
+            kAgentDecommissioned);
+    }
+    THEN("its own token is told why (no failed login); a wrong one is refused as wrong") {
+      const Status deregistered = authenticate_agent(state, digest("first"), 2000, PreviousToken::accepted);
+      CHECK(deregistered.error().code == ErrorCode::not_found);
+      CHECK(deregistered.error().reason == kAgentNotRegistered);
+      const Status decommissioned = authenticate_agent(retired, digest("first"), 2000);
+      CHECK(decommissioned.error().code == ErrorCode::conflict);
+      CHECK(decommissioned.error().reason == kAgentDecommissioned);
+      CHECK(authenticate_agent(state, digest("other"), 2000).error().code == ErrorCode::unauthenticated);
+      CHECK(authenticate_agent(retired, digest("other"), 2000).error().code == ErrorCode::unauthenticated);
     }
   }
 }
@@ -271,8 +310,8 @@ TEST_CASE("an agent's state survives its snapshot encoding, and damaged bytes ar
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
   degraded.version = "3.1";
-  commit(state, *decide_heartbeat(state, degraded), 2000);
-  commit(state, *decide_rotate_token(state, digest("next"), 9000), 3000);
+  commit(state, *decide_heartbeat(state, degraded, 2000), 2000);
+  commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("next"), 9000, 3000), 3000);
   const std::string bytes = encode_agent_state(state);
   const auto decoded = decode_agent_state(bytes);
   REQUIRE(decoded.ok());
@@ -285,4 +324,120 @@ TEST_CASE("an agent's state survives its snapshot encoding, and damaged bytes ar
   std::string other_format = bytes;
   other_format[0] = 99;
   CHECK_FALSE(decode_agent_state(other_format).ok());
+}
+
+TEST_CASE("regression: a made-up agent token answers the same on an unknown agent as on a known one") {
+  AgentAccess made_up;
+  made_up.token = digest("made up");
+  const Status on_unknown = check_agent_access(fresh_agent_state(kAgent), made_up, 1000, PreviousToken::accepted);
+  const Status on_known = check_agent_access(registered_agent(), made_up, 1000, PreviousToken::accepted);
+  REQUIRE_FALSE(on_unknown.ok());
+  REQUIRE_FALSE(on_known.ok());
+  CHECK(on_unknown.error().code == ErrorCode::unauthenticated);
+  CHECK(on_unknown.error().reason == kInvalidAgentToken);
+  CHECK(on_unknown.error().message == on_known.error().message);
+  CHECK(on_known.error().reason == kInvalidAgentToken);
+  // An operator (no token) still learns that there is no such agent.
+  CHECK(check_agent_access(fresh_agent_state(kAgent), AgentAccess{}, 1000).error().reason == kAgentNotFound);
+}
+
+TEST_CASE("regression: a deregistered agent's token in its grace period is told to register again") {
+  AgentState state = fresh_agent_state(kAgent);
+  Admission admission;
+  admission.agent_token = digest("first");
+  commit(state, *decide_register(state, registration("host-1"), admission), 1000);
+  commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("second"), 5000, 2000), 2000);
+  commit(state, *decide_deregister(state), 3000);
+  CHECK(authenticate_agent(state, digest("first"), 4000, PreviousToken::accepted).error().reason ==
+        kAgentNotRegistered);
+  CHECK(authenticate_agent(state, digest("second"), 4000).error().reason == kAgentNotRegistered);
+  // Past the grace period the replaced token is just wrong.
+  CHECK(authenticate_agent(state, digest("first"), 5000, PreviousToken::accepted).error().reason ==
+        kInvalidAgentToken);
+  // Registering again replaces both.
+  admission.agent_token = digest("third");
+  commit(state, *decide_register(state, registration("host-1"), admission), 4000);
+  CHECK(authenticate_agent(state, digest("second"), 4000).error().reason == kInvalidAgentToken);
+  CHECK(authenticate_agent(state, digest("third"), 4000).ok());
+}
+
+SCENARIO("regression: a flapping agent's status and version changes are limited per window") {
+  AgentState state = registered_agent(1000);
+  HeartbeatReport degraded;
+  degraded.status = AgentStatus::degraded;
+  HeartbeatReport online;
+  online.status = AgentStatus::online;
+  TimeMs now = 1000;
+  // Flap every 10 ms: the first kMaxChangesPerWindow changes are events.
+  for (int flap = 0; flap < kMaxChangesPerWindow; ++flap) {
+    now += 10;
+    const auto events = decide_heartbeat(state, flap % 2 == 0 ? degraded : online, now);
+    REQUIRE(events->size() == 1);
+    commit(state, *events, now);
+  }
+  CHECK(state.changes_in_window == kMaxChangesPerWindow);
+  CHECK(state.change_window_start_ms == 1010);
+  const AgentStatus recorded = state.status;
+
+  WHEN("it keeps flapping within the window") {
+    THEN("its heartbeats are answered with nothing to append") {
+      for (int flap = 0; flap < 100; ++flap) {
+        now += 10;
+        HeartbeatReport report = flap % 2 == 0 ? degraded : online;
+        report.version = "9." + std::to_string(flap);
+        CHECK(decide_heartbeat(state, report, now)->empty());
+      }
+      CHECK(state.status == recorded);
+    }
+  }
+  WHEN("one more change would pass the limit by two") {
+    // A version and a status at once need two slots: neither is recorded alone.
+    AgentState almost = registered_agent(1000);
+    for (int flap = 0; flap < kMaxChangesPerWindow - 1; ++flap) {
+      commit(almost, *decide_heartbeat(almost, flap % 2 == 0 ? degraded : online, 1010), 1010);
+    }
+    HeartbeatReport both = almost.status == AgentStatus::online ? degraded : online;
+    both.version = "2.0";
+    CHECK(decide_heartbeat(almost, both, 1020)->empty());
+    HeartbeatReport version_only;
+    version_only.version = "2.0";
+    CHECK(decide_heartbeat(almost, version_only, 1020)->size() == 1);
+  }
+  WHEN("the window ends") {
+    now = state.change_window_start_ms + kChangeWindowMs;
+    THEN("the next heartbeat records what it reports, in a new window") {
+      HeartbeatReport report = recorded == AgentStatus::online ? degraded : online;
+      report.version = "2.0";
+      const auto events = decide_heartbeat(state, report, now);
+      CHECK(types_of(*events) == std::vector<std::string>{"AgentUpdated", "AgentStatusChanged"});
+      commit(state, *events, now);
+      CHECK(state.changes_in_window == 2);
+      CHECK(state.change_window_start_ms == now);
+    }
+  }
+  WHEN("it went offline meanwhile") {
+    commit(state, decide_timeout(state, now, now, 1, now), now + 1);
+    THEN("coming back online is never held back; the limited version change is") {
+      HeartbeatReport report = degraded;
+      report.version = "2.0";
+      const auto events = decide_heartbeat(state, report, now + 2);
+      CHECK(types_of(*events) == std::vector<std::string>{"AgentCameOnline"});
+      commit(state, *events, now + 2);
+      CHECK(state.status == AgentStatus::degraded);
+    }
+  }
+}
+
+TEST_CASE("snapshots of the format before change windows still read, with an empty window") {
+  AgentState state = registered_agent(1000);
+  commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("next"), 9000, 3000), 3000);
+  REQUIRE(state.changes_in_window == 0);
+  // Format 1 is format 2 without its last two fields (an empty window: one byte each).
+  std::string format_1 = encode_agent_state(state);
+  format_1.resize(format_1.size() - 2);
+  format_1[0] = 1;
+  const auto decoded = decode_agent_state(format_1);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == state);
+  CHECK_FALSE(decode_agent_state(format_1 + "x").ok());
 }

@@ -366,6 +366,136 @@ TEST_CASE("commands on unknown agents are refused without touching the log") {
   CHECK(fixture.agents->active_actors() == 0);
 }
 
+TEST_CASE("regression: a made-up agent token on an unknown agent id answers as on a known one") {
+  AgentsFixture fixture;
+  const AgentId known = fixture.register_instance("host-1").agent_id;
+  const AgentId nobody = *AgentId::parse("00000000-0000-4000-8000-000000000000");
+  const AgentAccess on_known = as_agent("ma_" + known.to_string() + "_made-up");
+  const AgentAccess on_nobody = as_agent("ma_" + nobody.to_string() + "_made-up");
+  const std::uint64_t head = fixture.head();
+  for (const auto& [refused, expected] :
+       {std::pair{fixture.heartbeat(nobody, on_nobody), fixture.heartbeat(known, on_known)},
+        std::pair{fixture.rotate(nobody, on_nobody), fixture.rotate(known, on_known)}}) {
+    REQUIRE_FALSE(refused.ok());
+    REQUIRE_FALSE(expected.ok());
+    CHECK(refused.error().code == ErrorCode::unauthenticated);
+    CHECK(refused.error().reason == kInvalidAgentToken);
+    CHECK(refused.error().message == expected.error().message);
+    CHECK(expected.error().reason == kInvalidAgentToken);
+  }
+  // An operator asking about an unknown agent is told so.
+  CHECK(fixture.rotate(nobody).error().reason == kAgentNotFound);
+  CHECK(fixture.head() == head);
+}
+
+SCENARIO("regression: a token in its grace period may only heartbeat, and an operator's rotation ends it") {
+  AgentsFixture fixture;
+  const AgentOutcome registered = fixture.register_instance("host-1");
+  const AgentId agent = registered.agent_id;
+  const auto rotated = fixture.rotate(agent, as_agent(registered.agent_token));
+  REQUIRE(rotated.ok());
+  const std::uint64_t head = fixture.head();
+
+  THEN("the replaced token cannot rotate (or verify), as if wrong, and changes nothing") {
+    const auto again = fixture.rotate(agent, as_agent(registered.agent_token));
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == ErrorCode::unauthenticated);
+    CHECK(again.error().reason == kInvalidAgentToken);
+    CHECK_FALSE(fixture.verify(agent, as_agent(registered.agent_token)).ok());
+    CHECK(fixture.head() == head);
+    AND_THEN("it still heartbeats, on the hot path and through the actor") {
+      CHECK(fixture.heartbeat(agent, as_agent(registered.agent_token)).ok());
+      CHECK(fixture.heartbeat(agent, as_agent(registered.agent_token), with_status(AgentStatus::degraded)).ok());
+      CHECK(fixture.state_of(agent).status == AgentStatus::degraded);
+    }
+  }
+  WHEN("an operator rotates the token") {
+    const auto by_operator = fixture.rotate(agent);
+    REQUIRE(by_operator.ok());
+    THEN("neither earlier token works any more, not even to heartbeat, across a restart") {
+      CHECK(by_operator->previous_token_valid_until_ms == fixture.timers.now_ms());
+      for (const std::string& old : {registered.agent_token, rotated->agent_token}) {
+        CHECK(fixture.heartbeat(agent, as_agent(old)).error().reason == kInvalidAgentToken);
+      }
+      CHECK(fixture.heartbeat(agent, as_agent(by_operator->agent_token)).ok());
+      fixture.restart();
+      CHECK(fixture.heartbeat(agent, as_agent(rotated->agent_token)).error().reason == kInvalidAgentToken);
+      CHECK(fixture.heartbeat(agent, as_agent(by_operator->agent_token)).ok());
+    }
+  }
+}
+
+SCENARIO("regression: a deregistered or decommissioned agent's own token is told so, not refused as wrong") {
+  AgentsFixture fixture;
+  const AgentOutcome leaving = fixture.register_instance("host-1");
+  const AgentOutcome retiring = fixture.register_instance("host-2");
+  REQUIRE(fixture.deregister(leaving.agent_id).ok());
+  REQUIRE(fixture.decommission(retiring.agent_id).ok());
+
+  const auto check_answers = [&] {
+    for (const auto& refused : {fixture.heartbeat(leaving.agent_id, as_agent(leaving.agent_token)),
+                                fixture.rotate(leaving.agent_id, as_agent(leaving.agent_token))}) {
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.error().code == ErrorCode::not_found);
+      CHECK(refused.error().reason == kAgentNotRegistered);
+    }
+    for (const auto& refused : {fixture.heartbeat(retiring.agent_id, as_agent(retiring.agent_token)),
+                                fixture.rotate(retiring.agent_id, as_agent(retiring.agent_token))}) {
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.error().code == ErrorCode::conflict);
+      CHECK(refused.error().reason == kAgentDecommissioned);
+    }
+    // A wrong token on either is still a wrong token (a failed login).
+    for (const AgentId& agent : {leaving.agent_id, retiring.agent_id}) {
+      const auto wrong = fixture.heartbeat(agent, as_agent("ma_" + agent.to_string() + "_wrong"));
+      CHECK(wrong.error().code == ErrorCode::unauthenticated);
+      CHECK(wrong.error().reason == kInvalidAgentToken);
+    }
+  };
+  THEN("heartbeat and rotation answer AGENT_NOT_REGISTERED / AGENT_DECOMMISSIONED") { check_answers(); }
+  THEN("after a restart from the snapshot, the same") {
+    fixture.restart();
+    CHECK(fixture.projections->recovery().fleet_snapshot_position == fixture.head());
+    check_answers();
+  }
+}
+
+TEST_CASE("regression: a flapping agent appends a bounded number of events, and every heartbeat is seen") {
+  AgentsFixture fixture;
+  const AgentOutcome registered = fixture.register_instance("host-1");
+  const AgentId agent = registered.agent_id;
+  const AgentAccess access = as_agent(registered.agent_token);
+  const std::uint64_t head = fixture.head();
+  for (int flap = 0; flap < 200; ++flap) {
+    fixture.timers.advance(5);
+    HeartbeatReport report = with_status(flap % 2 == 0 ? AgentStatus::degraded : AgentStatus::online);
+    report.version = "1." + std::to_string(flap);
+    const auto answered = fixture.heartbeat(agent, access, report);
+    REQUIRE(answered.ok());
+    // Answered, so heard: its last-seen time is now, event or not.
+    CHECK(fixture.registry->find(agent)->last_seen_ms == fixture.timers.now_ms());
+  }
+  CHECK(fixture.head() - head <= kMaxChangesPerWindow);
+  const AgentState limited = fixture.state_of(agent);
+  CHECK(limited == fixture.fold_of_log(agent));
+
+  // The window and its count survive a restart from the snapshot.
+  fixture.restart();
+  CHECK(fixture.state_of(agent) == limited);
+  CHECK(fixture.heartbeat(agent, access, with_status(AgentStatus::degraded)).ok());
+  CHECK(fixture.heartbeat(agent, access, with_status(AgentStatus::online)).ok());
+  CHECK(fixture.head() - head <= kMaxChangesPerWindow);
+
+  // A window later, the next heartbeat records what it reports.
+  fixture.timers.advance(kChangeWindowMs);
+  HeartbeatReport latest = with_status(AgentStatus::degraded);
+  latest.version = "2.0";
+  const auto recorded = fixture.heartbeat(agent, access, latest);
+  REQUIRE(recorded.ok());
+  CHECK(recorded->status == AgentStatus::degraded);
+  CHECK(*fixture.state_of(agent).profile.version == "2.0");
+}
+
 TEST_CASE("a stopped service refuses commands") {
   AgentsFixture fixture;
   const AgentId agent = fixture.register_instance("host-1").agent_id;
@@ -405,7 +535,7 @@ SCENARIO("agent tokens: checked on every heartbeat, rotated with a grace period,
   WHEN("the agent is deregistered") {
     REQUIRE(fixture.deregister(agent).ok());
     THEN("its token stops working; registering again issues a working one") {
-      CHECK(fixture.heartbeat(agent, as_agent(registered.agent_token)).error().reason == kInvalidAgentToken);
+      CHECK(fixture.heartbeat(agent, as_agent(registered.agent_token)).error().reason == kAgentNotRegistered);
       const AgentOutcome back = fixture.register_instance("host-1");
       CHECK(fixture.heartbeat(agent, as_agent(back.agent_token)).ok());
     }

@@ -159,6 +159,11 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
     CHECK(fresh != token);
     CHECK(heartbeat_with(server, token, agent.agent_id).status == 200);
     CHECK(heartbeat_with(server, fresh, agent.agent_id).status == 200);
+    // Regression: the replaced token only heartbeats; it cannot rotate again.
+    const std::uint64_t rotated_at = log_position(server);
+    check_error(server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer(token)),
+                401, "INVALID_AGENT_TOKEN");
+    CHECK(log_position(server) == rotated_at);
     const TimeMs grace_end = time_of(rotated.json.at("previous_token_valid_until"));
     REQUIRE(eventually([&] { return now_ms() > grace_end; }));
     check_error(heartbeat_with(server, token, agent.agent_id), 401, "INVALID_AGENT_TOKEN");
@@ -171,6 +176,8 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
     const HttpAnswer rotated = server.post("/api/v1/agents/" + agent.agent_id + "/token/rotate", "");
     REQUIRE(rotated.status == 200);
     CHECK(heartbeat_with(server, rotated.json.at("agent_token"), agent.agent_id).status == 200);
+    // Regression: an operator's rotation gives the old token no grace period.
+    check_error(heartbeat_with(server, token, agent.agent_id), 401, "INVALID_AGENT_TOKEN");
   }
   SUBCASE("registering again issues a new token and kills the old one at once") {
     const Registered again = register_agent(server, "host-1");
@@ -178,13 +185,19 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
     check_error(heartbeat_with(server, token, agent.agent_id), 401, "INVALID_AGENT_TOKEN");
     CHECK(heartbeat_with(server, again.body.at("agent_token"), agent.agent_id).status == 200);
   }
-  SUBCASE("deregistration and decommission revoke") {
+  SUBCASE("deregistration and decommission revoke, and tell the agent so") {
     REQUIRE(server.del("/api/v1/agents/" + agent.agent_id).status == 200);
     REQUIRE(server.post("/api/v1/agents/" + other.agent_id + "/decommission", "").status == 200);
-    check_error(heartbeat_with(server, token, agent.agent_id), 401, "INVALID_AGENT_TOKEN");
-    check_error(heartbeat_with(server, other_token, other.agent_id), 401, "INVALID_AGENT_TOKEN");
+    // Regression: its own token is told why, and is no failed login: more
+    // of them than the throttle allows (20 a minute) are never answered 429.
+    for (int attempt = 0; attempt < 25; ++attempt) {
+      check_error(heartbeat_with(server, token, agent.agent_id), 404, "AGENT_NOT_REGISTERED");
+    }
+    check_error(heartbeat_with(server, other_token, other.agent_id), 409, "AGENT_DECOMMISSIONED");
     check_error(server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer(token)),
-                401, "INVALID_AGENT_TOKEN");
+                404, "AGENT_NOT_REGISTERED");
+    check_error(heartbeat_with(server, "ma_" + agent.agent_id + "_" + std::string(43, 'A'), agent.agent_id), 401,
+                "INVALID_AGENT_TOKEN");
   }
   SUBCASE("tokens survive a restart") {
     REQUIRE(server.terminate() == 0);

@@ -115,10 +115,11 @@ void write_event_seeds(CorpusWriter& corpus, const std::string& data_dir) {
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
   degraded.version = "1.4.3";
-  agent.append(decide_heartbeat(agent.state, degraded));
+  agent.append(decide_heartbeat(agent.state, degraded, agent.state.updated_at_ms));
   agent.append(decide_timeout(agent.state, 0, 0, 120'000, agent.state.updated_at_ms + 1));
-  agent.append(decide_heartbeat(agent.state, HeartbeatReport{}));
-  agent.append(decide_rotate_token(agent.state, sha256("second token"), agent.state.updated_at_ms + 300'000));
+  agent.append(decide_heartbeat(agent.state, HeartbeatReport{}, agent.state.updated_at_ms));
+  agent.append(decide_rotate_token(agent.state, RotatedBy::agent, sha256("second token"),
+                                   agent.state.updated_at_ms + 300'000, agent.state.updated_at_ms));
   agent.append(decide_deregister(agent.state));
   agent.append(decide_register(agent.state, registration, admission));
   agent.append(decide_decommission(agent.state));

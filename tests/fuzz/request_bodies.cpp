@@ -106,7 +106,7 @@ void check_heartbeat(const muster::HeartbeatReport& report) {
   FUZZ_REQUIRE(report.metrics.size() <= 128);
   for (const auto& [name, value] : report.metrics) FUZZ_REQUIRE(is_label_key(name) && std::isfinite(value));
   muster::AgentState state = registered_agent();
-  fold_decided(state, decide_heartbeat(state, report));
+  fold_decided(state, decide_heartbeat(state, report, state.updated_at_ms));
   FUZZ_REQUIRE(state.status == report.status.value_or(muster::AgentStatus::online));
   if (report.version) FUZZ_REQUIRE(*state.profile.version == *report.version);
 }

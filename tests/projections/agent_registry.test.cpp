@@ -110,7 +110,7 @@ SCENARIO("the registry lists, filters and counts what the log says") {
   }
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
-  fleet.commit(FleetFixture::id(1), decide_heartbeat(fleet.agent(1), degraded));
+  fleet.commit(FleetFixture::id(1), decide_heartbeat(fleet.agent(1), degraded, fleet.timers.now_ms()));
   fleet.commit(FleetFixture::id(2), decide_timeout(fleet.agent(2), 0, 0, 1, 1));
   fleet.commit(FleetFixture::id(3), decide_deregister(fleet.agent(3)));
   fleet.commit(FleetFixture::id(4), decide_decommission(fleet.agent(4)));
@@ -210,7 +210,7 @@ SCENARIO("start-up loads the snapshot and folds only the tail, and equals a full
   // The tail: changes to snapshotted agents, and new ones.
   HeartbeatReport degraded;
   degraded.status = AgentStatus::degraded;
-  for (int number = 1; number <= 10; ++number) fleet.commit(FleetFixture::id(number), decide_heartbeat(fleet.agent(number), degraded));
+  for (int number = 1; number <= 10; ++number) fleet.commit(FleetFixture::id(number), decide_heartbeat(fleet.agent(number), degraded, fleet.timers.now_ms()));
   fleet.commit(FleetFixture::id(11), decide_deregister(fleet.agent(11)));
   for (int number = 41; number <= 45; ++number) fleet.add(number, "2.0", "otel", {});
 
@@ -337,10 +337,10 @@ TEST_CASE("lists by status and organization, served from the index, equal a scan
   for (int number = 1; number <= 40; ++number) {
     const AgentId id = FleetFixture::id(number);
     if (number % 4 == 0) fleet.commit(id, decide_timeout(fleet.agent(number), 0, 0, 1, 1));
-    if (number % 5 == 0) fleet.commit(id, decide_heartbeat(fleet.agent(number), degraded));
+    if (number % 5 == 0) fleet.commit(id, decide_heartbeat(fleet.agent(number), degraded, fleet.timers.now_ms()));
     if (number % 7 == 0) fleet.commit(id, decide_deregister(fleet.agent(number)));
     // Offline, then back online: leaves the offline index.
-    if (number % 8 == 0) fleet.commit(id, decide_heartbeat(fleet.agent(number), {}));
+    if (number % 8 == 0) fleet.commit(id, decide_heartbeat(fleet.agent(number), {}, fleet.timers.now_ms()));
   }
   ReadModels models(fleet);
   const AgentRegistry& registry = models.registry;

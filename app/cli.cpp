@@ -61,16 +61,6 @@ std::string set_duration(const std::string& text, TimeMs& out) {
   return {};
 }
 
-// A duration of whole seconds (cpp-httplib's timeouts count in seconds).
-std::string set_seconds(const std::string& text, int& out) {
-  TimeMs milliseconds = 0;
-  std::string problem = set_duration(text, milliseconds);
-  if (!problem.empty()) return problem;
-  if (milliseconds % 1000 != 0 || milliseconds > 3600 * 1000) return "must be whole seconds, at most 1h";
-  out = static_cast<int>(milliseconds / 1000);
-  return {};
-}
-
 std::string set_time(const std::string& text, std::optional<TimeMs>& out) {
   auto parsed = parse_rfc3339(text);
   if (!parsed) return parsed.error().message;
@@ -78,7 +68,7 @@ std::string set_time(const std::string& text, std::optional<TimeMs>& out) {
   return {};
 }
 
-std::string set_listen(const std::string& text, http::ApiServerOptions& api) {
+std::string set_listen(const std::string& text, http::ListenerOptions& api) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) return "expected HOST:PORT, e.g. 127.0.0.1:8080";
   const std::string port = text.substr(colon + 1);
@@ -111,7 +101,13 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   options.store.path = "./data";
   FlagTable flags;
   flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.store.path); };
-  flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, options.api); };
+  http::ListenerOptions& operators = options.http.operators;
+  http::ListenerOptions& agents = options.http.agents;
+  flags.with_value["--listen"] = [&](const std::string& text) { return set_listen(text, operators); };
+  flags.with_value["--agent-listen"] = [&](const std::string& text) {
+    options.http.serve_agents = text != "off";
+    return options.http.serve_agents ? set_listen(text, agents) : std::string();
+  };
   flags.with_value["--heartbeat-timeout"] = [&](const std::string& text) {
     return set_duration(text, options.agents.heartbeat_timeout_ms);
   };
@@ -119,10 +115,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_duration(text, options.agents.agent_token_grace_ms);
   };
   flags.with_value["--healthy-within"] = [&](const std::string& text) {
-    return set_duration(text, options.api.health.healthy_within_ms);
+    return set_duration(text, options.http.api.health.healthy_within_ms);
   };
   flags.with_value["--warning-within"] = [&](const std::string& text) {
-    return set_duration(text, options.api.health.warning_within_ms);
+    return set_duration(text, options.http.api.health.warning_within_ms);
   };
   flags.with_value["--durability"] = [&](const std::string& text) {
     if (text == "fsync")
@@ -134,7 +130,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return std::string();
   };
   flags.with_value["--http-threads"] = [&](const std::string& text) {
-    return set_count(text, options.api.threads, 100'000);
+    std::string problem = set_count(text, operators.threads, 256);
+    agents.threads = operators.threads;
+    return problem;
   };
   flags.with_value["--log-level"] = [&](const std::string& text) {
     static const std::map<std::string, log::Level> kLevels = {{"debug", log::Level::debug},
@@ -147,25 +145,55 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return std::string();
   };
   flags.with_value["--tls-cert"] = [&](const std::string& text) {
-    return set_path(text, options.api.tls_cert_path);
+    std::string problem = set_path(text, operators.tls_cert_path);
+    agents.tls_cert_path = operators.tls_cert_path;
+    return problem;
   };
   flags.with_value["--tls-key"] = [&](const std::string& text) {
-    return set_path(text, options.api.tls_key_path);
+    std::string problem = set_path(text, operators.tls_key_path);
+    agents.tls_key_path = operators.tls_key_path;
+    return problem;
   };
   flags.with_value["--auth-failures-per-minute"] = [&](const std::string& text) {
     std::size_t count = 0;
     std::string problem = set_count(text, count, 1'000'000);
-    if (problem.empty()) options.api.auth_throttle.max_failures = static_cast<std::uint32_t>(count);
+    if (problem.empty()) options.http.api.auth_throttle.max_failures = static_cast<std::uint32_t>(count);
     return problem;
   };
-  flags.with_value["--io-timeout"] = [&](const std::string& text) {
-    return set_seconds(text, options.api.io_timeout_seconds);
+  // Limits the two listeners share unless an --agent- flag sets the agents' own.
+  const auto both = [&](auto member, auto set) {
+    return [&, member, set](const std::string& text) {
+      std::string problem = set(text, operators.limits.*member);
+      agents.limits.*member = operators.limits.*member;
+      return problem;
+    };
   };
-  flags.with_value["--keep-alive-timeout"] = [&](const std::string& text) {
-    return set_seconds(text, options.api.keep_alive_timeout_seconds);
+  const auto duration = [](const std::string& text, TimeMs& out) {
+    std::string problem = set_duration(text, out);
+    return problem.empty() && out > 3600 * 1000 ? std::string("must be at most 1h") : problem;
   };
-  flags.with_value["--max-body-bytes"] = [&](const std::string& text) {
-    return set_count(text, options.api.max_body_bytes, std::size_t{1} << 30);
+  const auto count = [](std::size_t max_value) {
+    return [max_value](const std::string& text, std::size_t& out) { return set_count(text, out, max_value); };
+  };
+  using Limits = http::ListenerLimits;
+  flags.with_value["--io-timeout"] = both(&Limits::io_timeout_ms, duration);
+  flags.with_value["--keep-alive-timeout"] = both(&Limits::idle_timeout_ms, duration);
+  flags.with_value["--max-body-bytes"] = both(&Limits::max_body_bytes, count(std::size_t{1} << 30));
+  flags.with_value["--max-header-bytes"] = both(&Limits::max_header_bytes, count(1 << 20));
+  flags.with_value["--max-header-fields"] = both(&Limits::max_header_fields, count(10'000));
+  // The agents' own limits win over the shared flags, in any order.
+  std::optional<std::size_t> agent_max_body_bytes;
+  flags.with_value["--agent-max-body-bytes"] = [&](const std::string& text) {
+    std::size_t value = 0;
+    std::string problem = set_count(text, value, std::size_t{1} << 30);
+    agent_max_body_bytes = value;
+    return problem;
+  };
+  flags.with_value["--max-connections-per-address"] = [&](const std::string& text) {
+    return set_count(text, operators.limits.max_connections_per_address, 1'000'000);
+  };
+  flags.with_value["--agent-max-connections-per-address"] = [&](const std::string& text) {
+    return set_count(text, agents.limits.max_connections_per_address, 1'000'000);
   };
   flags.with_value["--max-pending-appends"] = [&](const std::string& text) {
     return set_count(text, options.store.store.max_pending_appends, 100'000'000);
@@ -187,15 +215,16 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_path(text, options.test_fail_writes_while);
   };
   if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (agent_max_body_bytes) agents.limits.max_body_bytes = *agent_max_body_bytes;
   if (!options.enable_test_hooks && !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty() &&
                                       options.test_sync_delay_ms == 0)) {
     return usage_error(
         "--test-sync-ledger, --test-fail-writes-while and --test-sync-delay-ms need --enable-test-hooks");
   }
-  if (options.api.tls_cert_path.empty() != options.api.tls_key_path.empty()) {
+  if (operators.tls_cert_path.empty() != operators.tls_key_path.empty()) {
     return usage_error("--tls-cert and --tls-key go together");
   }
-  if (options.api.health.healthy_within_ms > options.api.health.warning_within_ms) {
+  if (options.http.api.health.healthy_within_ms > options.http.api.health.warning_within_ms) {
     return usage_error("--healthy-within must not be longer than --warning-within");
   }
   return options;
@@ -279,12 +308,15 @@ const char* usage() {
   return R"(muster: a fleet control plane
 
 Usage:
-  muster serve  [--data DIR] [--listen HOST:PORT] [--heartbeat-timeout DURATION]
+  muster serve  [--data DIR] [--listen HOST:PORT] [--agent-listen HOST:PORT|off]
+                [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
+                [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
+                [--max-connections-per-address N] [--agent-max-connections-per-address N]
                 [--snapshot-interval DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
@@ -294,12 +326,15 @@ Usage:
 
 serve options (defaults in brackets):
   --data DIR                 where the event log lives [./data]
-  --listen HOST:PORT         address of the HTTP API; port 0 picks a free one [127.0.0.1:8080]
+  --listen HOST:PORT         operators' listener: the whole HTTP API; port 0 picks a free one
+                             [127.0.0.1:8080]
+  --agent-listen HOST:PORT   agents' listener: only the routes agents call (register, heartbeat,
+                             token rotation, probes); off: agents use --listen [127.0.0.1:4320]
   --heartbeat-timeout D      silence after which an agent is OFFLINE, e.g. 500ms, 30s, 2m [120s]
   --durability MODE          fsync: acknowledge after the log is fsynced (survives power loss);
                              wal: after the OS has it (survives a crash of muster only) [fsync]
-  --http-threads N           connections served at once, a thread each, started on demand; more
-                             wait for a free thread [2048]
+  --http-threads N           event loops per listener; each serves any number of connections
+                             [the number of cores]
   --log-level LEVEL          debug, info, warn or error [info]
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
@@ -308,10 +343,17 @@ serve options (defaults in brackets):
   --auth-failures-per-minute N  failed authentications one address may make per minute
                              before it is refused with 429 [20]
   --agent-token-grace D      after a rotation the old agent token still works this long [5m]
-  --io-timeout D             reading a request or writing an answer may take this long; a client
-                             silent for longer is dropped [10s]
+  Limits, per listener (the --agent- flags set the agents' listener's own):
+  --io-timeout D             receiving a request's headers, then its body, then writing the answer
+                             may each take this long; a slower client is dropped [10s]
   --keep-alive-timeout D     idle keep-alive connections are closed after this long [5s]
-  --max-body-bytes N         largest request body; larger answer 413 [1048576]
+  --max-body-bytes N         largest request body, however framed; larger answer 413 [1048576]
+  --agent-max-body-bytes N   the same for the agents' listener [--max-body-bytes]
+  --max-header-bytes N       request line and headers together; more answer 431 [16384]
+  --max-header-fields N      header fields per request; more answer 431 [100]
+  --max-connections-per-address N  open connections one address may hold on the operators'
+                             listener; beyond, 503 and closed [10000]
+  --agent-max-connections-per-address N  the same on the agents' listener [10000]
   --max-pending-appends N    writes queued for the log at most; beyond, 503 STORE_OVERLOADED [65536]
   --max-agent-queue N        requests queued at one agent at most; beyond, 503 AGENT_BUSY [64]
   --snapshot-interval D      how often the read models are snapshotted, so a restart folds only

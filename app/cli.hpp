@@ -18,7 +18,7 @@ namespace muster::app {
 struct ServeOptions {
   RocksDbOptions store;
   AgentServiceOptions agents;
-  http::ApiServerOptions api;
+  http::ApiServerOptions http;
   /// How often the read models are snapshotted (a restart folds only the log after). Default: 30 s.
   TimeMs snapshot_interval_ms = 30'000;
   log::Level log_level = log::Level::info;

@@ -178,7 +178,7 @@ int run_serve(const ServeOptions& options) {
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
-  http::ApiServer api(options.api, {&store, &projections, &registry, &events, &agents, &registrations, &api_keys,
+  http::ApiServer api(options.http, {&store, &projections, &registry, &events, &agents, &registrations, &api_keys,
                                     &enrollment, &timers, options.enable_test_hooks ? &crash_injector : nullptr});
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
@@ -193,9 +193,13 @@ int run_serve(const ServeOptions& options) {
     log::error("cannot start", {{"error", started.error().message}, {"hint", storage_hint(started.error())}});
     return 1;
   }
-  log::info("listening", {{"listen", fmt::format("{}:{}", options.api.host, api.port())},
+  log::info("listening", {{"listen", fmt::format("{}:{}", options.http.operators.host, api.port())},
                           {"port", api.port()},
-                          {"tls", !options.api.tls_cert_path.empty()}});
+                          {"agent_listen", options.http.serve_agents
+                                               ? fmt::format("{}:{}", options.http.agents.host, api.agent_port())
+                                               : std::string("off")},
+                          {"agent_port", api.agent_port()},
+                          {"tls", !options.http.operators.tls_cert_path.empty()}});
 
   // Ready once the read models hold the log as it was at start (agents'
   // deadlines need every live agent), and the bootstrap key works.

@@ -24,6 +24,8 @@ constexpr const char* kOrgRule = "must be 1 to 128 characters of [A-Za-z0-9._-]"
 constexpr TimeMs kMinTokenLifetimeMs = 1000;
 constexpr TimeMs kMaxTokenLifetimeMs = 10LL * 366 * 24 * 3600 * 1000;
 constexpr std::uint64_t kMaxTokenUses = 1'000'000'000;
+constexpr std::size_t kMaxJsonDepth = 32;
+constexpr std::size_t kMaxJsonElements = 10'000;
 
 bool is_name_char(char c, std::string_view extra) {
   return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
@@ -196,6 +198,37 @@ std::string percent_decode(std::string_view text) {
   return decoded;
 }
 
+// Why `text` is too deep or too big to parse (nlohmann's parser recurses per
+// level and allocates per element), from a scan that ignores strings' contents.
+std::optional<std::string> too_complex(std::string_view text) {
+  std::size_t depth = 0;
+  std::size_t elements = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return fmt::format("nested deeper than {} levels", kMaxJsonDepth);
+    } else if (c == '}' || c == ']') {
+      depth -= depth > 0 ? 1 : 0;
+    } else if (c == ',' && ++elements > kMaxJsonElements) {
+      return fmt::format("more than {} elements", kMaxJsonElements);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
@@ -203,6 +236,9 @@ Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
   if (blank) {
     if (allow_empty) return json::object();
     return Invalid{"request body is required", "INVALID_JSON", json{{"body", "must be a JSON object"}}};
+  }
+  if (auto why = too_complex(body)) {
+    return Invalid{"request body is too complex to parse", "INVALID_JSON", json{{"body", *why}}};
   }
   json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {

@@ -27,19 +27,30 @@ class Router {
     std::vector<std::string> allowed_methods;  ///< Set when only the method differs.
   };
 
+  /// Of the patterns that match `path`, only those with the most literal
+  /// segments count: "/agents/register" is that route (405 for GET), not
+  /// "/agents/{agent_id}" with an agent id of "register".
   Match find(std::string_view method, std::string_view path) const {
     Match match;
     const std::vector<std::string> segments = split(path);
+    std::size_t best_literals = 0;
     for (const Route& route : routes_) {
       PathParams params;
       if (!matches(route.segments, segments, params)) continue;
-      if (route.method == method || (method == "HEAD" && route.method == "GET")) {
+      const std::size_t literals = route.segments.size() - params.size();
+      if (literals < best_literals) continue;
+      if (literals > best_literals) {
+        best_literals = literals;
+        match = Match{};
+      }
+      if (match.handler == nullptr && (route.method == method || (method == "HEAD" && route.method == "GET"))) {
         match.handler = &route.handler;
         match.params = std::move(params);
-        return match;
+      } else if (route.method != method) {
+        match.allowed_methods.push_back(route.method);
       }
-      match.allowed_methods.push_back(route.method);
     }
+    if (match.handler != nullptr) match.allowed_methods.clear();
     return match;
   }
 

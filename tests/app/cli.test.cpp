@@ -11,27 +11,42 @@ TEST_CASE("serve flags map onto the options structs, with their defaults") {
   REQUIRE(defaults.ok());
   CHECK(defaults->store.path == "./data");
   CHECK(defaults->store.durability == Durability::fsync);
-  CHECK(defaults->api.host == "127.0.0.1");
-  CHECK(defaults->api.port == 8080);
+  CHECK(defaults->http.operators.host == "127.0.0.1");
+  CHECK(defaults->http.operators.port == 8080);
+  CHECK(defaults->http.serve_agents);
+  CHECK(defaults->http.agents.host == "127.0.0.1");
+  CHECK(defaults->http.agents.port == 4320);
   CHECK(defaults->agents.heartbeat_timeout_ms == 120'000);
   CHECK_FALSE(defaults->enable_test_hooks);
 
   const auto given =
       parse_serve_args({"--data", "/srv/muster", "--listen=0.0.0.0:9000", "--heartbeat-timeout", "45s",
                         "--durability", "wal", "--http-threads", "8", "--healthy-within", "30s",
-                        "--warning-within=2m", "--log-level", "warn", "--enable-test-hooks"});
+                        "--warning-within=2m", "--log-level", "warn", "--enable-test-hooks",
+                        "--agent-listen", "0.0.0.0:4321", "--agent-max-body-bytes", "512", "--max-body-bytes",
+                        "2048", "--max-connections-per-address", "7", "--keep-alive-timeout", "3s"});
   REQUIRE(given.ok());
   CHECK(given->store.path == "/srv/muster");
-  CHECK(given->api.host == "0.0.0.0");
-  CHECK(given->api.port == 9000);
+  CHECK(given->http.operators.host == "0.0.0.0");
+  CHECK(given->http.operators.port == 9000);
+  CHECK(given->http.agents.host == "0.0.0.0");
+  CHECK(given->http.agents.port == 4321);
+  // Shared limits go to both listeners; --agent- ones only to the agents'.
+  CHECK(given->http.operators.limits.max_body_bytes == 2048);
+  CHECK(given->http.agents.limits.max_body_bytes == 512);
+  CHECK(given->http.operators.limits.max_connections_per_address == 7);
+  CHECK(given->http.agents.limits.max_connections_per_address == 10'000);
+  CHECK(given->http.agents.limits.idle_timeout_ms == 3'000);
   CHECK(given->agents.heartbeat_timeout_ms == 45'000);
   CHECK(given->store.durability == Durability::wal);
-  CHECK(given->api.threads == 8);
-  CHECK(given->api.health.healthy_within_ms == 30'000);
-  CHECK(given->api.health.warning_within_ms == 120'000);
+  CHECK(given->http.operators.threads == 8);
+  CHECK(given->http.agents.threads == 8);
+  CHECK(given->http.api.health.healthy_within_ms == 30'000);
+  CHECK(given->http.api.health.warning_within_ms == 120'000);
   CHECK(given->log_level == log::Level::warn);
   CHECK(given->enable_test_hooks);
-  CHECK(parse_serve_args({"--listen", "[::1]:8080"})->api.host == "::1");
+  CHECK(parse_serve_args({"--listen", "[::1]:8080"})->http.operators.host == "::1");
+  CHECK_FALSE(parse_serve_args({"--agent-listen", "off"})->http.serve_agents);
 }
 
 TEST_CASE("bad serve flags are refused with a message naming the flag") {

@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -8,15 +11,26 @@
 
 using namespace muster;
 
-TEST_CASE("a thread moves between the interactive and the agent-traffic scheduling class") {
+namespace {
+
+int own_nice() {
+  return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+}
+
+}  // namespace
+
+TEST_CASE("an agents' thread runs as SCHED_BATCH at nice 10; other threads keep theirs") {
+  const int main_nice = own_nice();
   // On its own thread, so the test runner's thread keeps its class.
   std::thread([] {
     CHECK(sched_getscheduler(0) == SCHED_OTHER);
     set_thread_class(ThreadClass::agent_traffic);
     CHECK(sched_getscheduler(0) == SCHED_BATCH);
+    CHECK(own_nice() == 10);
     set_thread_class(ThreadClass::agent_traffic);
     CHECK(sched_getscheduler(0) == SCHED_BATCH);
-    set_thread_class(ThreadClass::interactive);
-    CHECK(sched_getscheduler(0) == SCHED_OTHER);
+    CHECK(own_nice() == 10);
   }).join();
+  CHECK(sched_getscheduler(0) == SCHED_OTHER);
+  CHECK(own_nice() == main_nice);
 }

@@ -119,10 +119,16 @@ std::vector<BadRequest> bad_requests() {
                  "PAYLOAD_TOO_LARGE", ""});
   add(post(kRegister, std::string(100'000, '['), "INVALID_JSON"));
   add(post(kRegister, std::string(100'000, '{'), "INVALID_JSON"));
+  // Refused before parsing: deeper than 32 levels, or more than 10,000 elements.
   add(post(
       kRegister,
       "{\"instance_id\":\"deep\",\"labels\":" + std::string(100'000, '[') + std::string(100'000, ']') + "}",
-      "VALIDATION_FAILED", "labels"));
+      "INVALID_JSON", "body"));
+  {
+    std::string wide = "{\"instance_id\":\"wide\",\"capabilities\":[1";
+    for (int index = 0; index < 10'001; ++index) wide += ",1";
+    add(post(kRegister, wide + "]}", "INVALID_JSON", "body"));
+  }
 
   // Bodies that are not JSON by their Content-Type.
   for (const char* type :

@@ -70,18 +70,22 @@ MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_
   std::vector<std::string> args = {"serve", "--data", data_dir_, "--listen", "127.0.0.1:0"};
   const auto tls_cert = std::find(extra_args.begin(), extra_args.end(), "--tls-cert");
   if (tls_cert != extra_args.end() && tls_cert + 1 != extra_args.end()) tls_ca_path_ = *(tls_cert + 1);
+  if (std::find(extra_args.begin(), extra_args.end(), "--agent-listen") == extra_args.end()) {
+    args.insert(args.end(), {"--agent-listen", "127.0.0.1:0"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // Empty the log before the child starts: a restart on the same data dir
   // must not read the previous server's "listening" line.
   std::ofstream(log_path_, std::ios::trunc).close();
   pid_ = spawn(args, "/dev/null", log_path_);
-  const std::regex listening(R"re("msg":"listening".*"port":(\d+))re");
+  const std::regex listening(R"re("agent_port":(\d+).*"msg":"listening".*"port":(\d+))re");
   const bool listening_seen = eventually(
       [&] {
         std::smatch found;
         const std::string log = log_text();
         if (!std::regex_search(log, found, listening)) return false;
-        port_ = std::stoi(found[1]);
+        agent_port_ = std::stoi(found[1]);
+        port_ = std::stoi(found[2]);
         return true;
       },
       std::chrono::seconds(30));

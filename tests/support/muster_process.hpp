@@ -26,7 +26,8 @@ struct HttpAnswer {
 
 class MusterServer {
  public:
-  /// Starts `muster serve --data data_dir --listen 127.0.0.1:0 extra_args...`
+  /// Starts `muster serve --data data_dir --listen 127.0.0.1:0 --agent-listen
+  /// 127.0.0.1:0 extra_args...` (without the latter if extra_args has its own)
   /// and waits (up to 30 s) until /readyz answers 200. With "--tls-cert FILE"
   /// among the arguments it speaks HTTPS and trusts FILE as the CA. Throws on failure,
   /// which fails the calling test.
@@ -36,7 +37,10 @@ class MusterServer {
   MusterServer(const MusterServer&) = delete;
   MusterServer& operator=(const MusterServer&) = delete;
 
+  /// The operators' listener (every route).
   int port() const { return port_; }
+  /// The agents' listener (0 with --agent-listen off).
+  int agent_port() const { return agent_port_; }
   pid_t pid() const { return pid_; }
   /// The bootstrap admin key the server wrote to <data>/admin.key.
   const std::string& admin_key() const { return admin_key_; }
@@ -74,6 +78,7 @@ class MusterServer {
   std::string log_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int agent_port_ = 0;
   std::string admin_key_;
   std::string tls_ca_path_;  ///< Empty: plain HTTP.
   mutable std::once_flag enrollment_token_made_;

@@ -1,0 +1,237 @@
+#include "http/api.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+
+namespace muster::http {
+namespace {
+
+using nlohmann::json;
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return fmt::format("{:016x}", generator());
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  std::string media(content_type.substr(0, content_type.find(';')));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return media == "application/json" || (media.rfind("application/", 0) == 0 && media.size() > 5 &&
+                                         media.compare(media.size() - 5, 5, "+json") == 0);
+}
+
+// The credential after "Bearer " (the scheme is case-insensitive, RFC 7235);
+// nullopt when the header is missing or empty, empty when it holds something else.
+std::optional<std::string> bearer_credential(const Headers& headers) {
+  const auto header = headers.find("Authorization");
+  if (!header || header->empty()) return std::nullopt;
+  constexpr std::string_view kScheme = "bearer ";
+  if (header->size() <= kScheme.size() || !equals_ignoring_case(header->substr(0, kScheme.size()), kScheme)) {
+    return std::string();
+  }
+  return std::string(header->substr(kScheme.size()));
+}
+
+}  // namespace
+
+StatusMapping status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::invalid_argument: return {400, "INVALID_REQUEST"};
+    case ErrorCode::unauthenticated: return {401, "UNAUTHORIZED"};
+    case ErrorCode::permission_denied: return {403, "FORBIDDEN"};
+    case ErrorCode::not_found: return {404, "NOT_FOUND"};
+    case ErrorCode::conflict: return {409, "CONFLICT"};
+    case ErrorCode::unavailable: return {503, "UNAVAILABLE"};
+    case ErrorCode::io_error: return {503, "STORAGE_UNAVAILABLE"};
+    case ErrorCode::corruption: return {500, "DATA_CORRUPTION"};
+    case ErrorCode::internal: return {500, "INTERNAL_ERROR"};
+  }
+  return {500, "INTERNAL_ERROR"};
+}
+
+Api::Api(ApiOptions options, Services services)
+    : options_(std::move(options)), services_(services), throttle_(options_.auth_throttle, *services_.timers) {
+  routes::add_probes(routes_);
+  routes::add_agents(routes_);
+  routes::add_api_keys(routes_);
+  routes::add_enrollment_tokens(routes_);
+  routes::add_events(routes_);
+  routes::add_stats(routes_);
+  if (services_.crash_injector != nullptr) routes::add_test_hooks(routes_);
+}
+
+void Api::set_ready(std::uint64_t ready_at_position) {
+  ready_at_position_ = ready_at_position;
+  ready_ = true;
+}
+
+std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
+  auto call = std::make_shared<Call>(std::move(head), std::move(reply), services_, options_, throttle_);
+  call->api = this;
+  const RequestHead& request = call->head;
+  const auto request_id = request.headers.find("X-Request-Id");
+  call->context.request_id =
+      request_id && is_valid_instance_id(*request_id) ? std::string(*request_id) : new_request_id();
+  call->context.source_address = request.remote_address;
+
+  auto match = routes_.find(request.method, request.path);
+  if (match.handler != nullptr && request.listener == Listener::agents && !match.handler->for_agents) {
+    match = {};  // The agents' listener does not reveal the operators' routes.
+  }
+  if (match.handler == nullptr) {
+    if (match.allowed_methods.empty()) {
+      call->reply_error(404, fmt::format("no route for {}", request.path), "ROUTE_NOT_FOUND");
+    } else {
+      Response response;
+      response.status = 405;
+      response.headers.emplace_back("Allow", fmt::format("{}", fmt::join(match.allowed_methods, ", ")));
+      response.body = error_body(fmt::format("{} is not allowed on {}", request.method, request.path),
+                                 "METHOD_NOT_ALLOWED", json{{"allowed", match.allowed_methods}})
+                          .dump();
+      call->reply(std::move(response));
+    }
+    return nullptr;
+  }
+  call->route = match.handler;
+  call->params = std::move(match.params);
+  if (request.headers.count("Authorization") > 1) {
+    call->reply_error(400, "send one Authorization header", "DUPLICATE_HEADER",
+                      json{{"Authorization", "appears more than once"}});
+    return nullptr;
+  }
+  if (call->route->takes_body && request.has_body) {
+    const auto content_type = request.headers.find("Content-Type");
+    if (content_type && !is_json_media_type(*content_type)) {
+      call->reply_error(415, fmt::format("request body must be application/json, not '{}'", *content_type),
+                        "UNSUPPORTED_MEDIA_TYPE");
+      return nullptr;
+    }
+  }
+  if (!authenticate(*call, *call->route)) return nullptr;
+  return call;
+}
+
+void Api::handle(const std::shared_ptr<Call>& call, std::string body) {
+  call->body = std::move(body);
+  if (!call->agent_token) return call->route->handler(call);
+  // An agent's token is checked before its body is parsed: a guessed token
+  // costs no more than reading the bounded body.
+  AgentAccess access;
+  access.token = call->agent_token->digest;
+  const std::string& path_agent = call->params["agent_id"];
+  if (call->agent_token->agent_id.to_string() == path_agent) {
+    if (Status allowed = services_.agents->check_access(call->agent_token->agent_id, access); !allowed) {
+      return call->reply_failure(allowed.error());
+    }
+    return call->route->handler(call);
+  }
+  // A token naming another agent: 403 if it is that agent's valid token, else 401.
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) { services_.agents->verify_access(call->agent_token->agent_id, access, std::move(done)); },
+      [call](Result<AgentOutcome> verified) {
+        if (!verified && verified.error().code == ErrorCode::unavailable) {
+          return call->reply_failure(verified.error());
+        }
+        if (!verified) {
+          return call->reply_failure(make_error(ErrorCode::unauthenticated,
+                                                "the agent token is malformed, unknown or revoked",
+                                                kInvalidAgentToken));
+        }
+        call->reply_error(403, "an agent's token is good only for that agent's own routes", "AGENT_MISMATCH");
+      });
+}
+
+bool Api::authenticate(Call& call, const Route& route) {
+  if (route.credential == Credential::none) return true;
+  const std::string& address = call.head.remote_address;
+  if (const auto retry_after = throttle_.retry_after_seconds(address)) {
+    log::warn("throttled", {{"request_id", call.context.request_id}, {"source", address}, {"path", call.head.path}});
+    Response response;
+    response.status = 429;
+    response.headers.emplace_back("Retry-After", std::to_string(*retry_after));
+    response.body = error_body("too many failed authentications from this address; retry later",
+                               "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}})
+                        .dump();
+    call.reply(std::move(response));
+    return false;
+  }
+  if (!ready_) {
+    call.reply_error(503, "muster is still recovering; retry shortly", "NOT_READY");
+    return false;
+  }
+  const auto credential = bearer_credential(call.head.headers);
+  switch (route.credential) {
+    case Credential::none: return true;
+    case Credential::enrollment_token: {
+      constexpr const char* kRefusal =
+          "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";
+      call.enrollment_grant = credential ? services_.registrations->admit(*credential) : std::nullopt;
+      if (call.enrollment_grant) {
+        call.context.principal = "enrollment:" + call.enrollment_grant->token_id;
+        return true;
+      }
+      // Only a presented, wrong credential counts: a missing header is not a guess.
+      if (credential) {
+        call.reply_failure(make_error(ErrorCode::unauthenticated, kRefusal, "INVALID_ENROLLMENT_TOKEN"));
+      } else {
+        call.reply_error(401, kRefusal, "INVALID_ENROLLMENT_TOKEN");
+      }
+      return false;
+    }
+    case Credential::agent_token:
+      if (!credential) {
+        call.reply_error(401, "this route needs the agent's token: Authorization: Bearer <agent_token>",
+                         kInvalidAgentToken);
+        return false;
+      }
+      return authenticate_agent(call, read_agent_token(*credential));
+    case Credential::agent_or_api_key:
+      if (auto presented = credential ? read_agent_token(*credential) : std::nullopt) {
+        return authenticate_agent(call, std::move(presented));
+      }
+      break;
+    case Credential::api_key: break;
+  }
+  if (!credential) {
+    call.reply_error(401, "this route needs an API key: Authorization: Bearer <key>", "UNAUTHORIZED");
+    return false;
+  }
+  return authorize_operator(call, *credential, route.role);
+}
+
+bool Api::authorize_operator(Call& call, std::string_view credential, Role needed) {
+  const auto principal = services_.api_keys->authenticate(credential);
+  if (!principal) {
+    call.reply_failure(
+        make_error(ErrorCode::unauthenticated, "the API key is malformed, unknown or revoked", "INVALID_API_KEY"));
+    return false;
+  }
+  if (!role_allows(principal->role, needed)) {
+    call.reply_error(403,
+                     fmt::format("this route needs the {} role; the key has {}", to_string(needed),
+                                 to_string(principal->role)),
+                     "FORBIDDEN");
+    return false;
+  }
+  call.context.principal = "key:" + principal->key_id;
+  call.principal = *principal;
+  return true;
+}
+
+bool Api::authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented) {
+  if (!presented) {
+    call.reply_failure(make_error(ErrorCode::unauthenticated, "the agent token is malformed, unknown or revoked",
+                                  kInvalidAgentToken));
+    return false;
+  }
+  call.agent_token = std::move(presented);
+  call.context.principal = "agent:" + call.agent_token->agent_id.to_string();
+  return true;
+}
+
+}  // namespace muster::http

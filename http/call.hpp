@@ -1,0 +1,170 @@
+#pragma once
+/// One request on its way through the API: what the pipeline learnt about
+/// it (route parameters, the caller), the services to answer it from, and
+/// the one way to answer. Handlers (http/routes/) receive a
+/// `std::shared_ptr<Call>` and may answer later, from any thread: no thread
+/// waits for an actor. The first answer wins; later ones are dropped, so a
+/// service's late result after the deadline's 503 is harmless.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/access/principal.hpp"
+#include "actors/agent/agent_credentials.hpp"
+#include "actors/agent/agent_id.hpp"
+#include "actors/agent/agent_service.hpp"
+#include "actors/api_key/api_key_service.hpp"
+#include "actors/crash_injector.hpp"
+#include "actors/enrollment/enrollment_service.hpp"
+#include "actors/enrollment/registration.hpp"
+#include "actors/runtime/request_context.hpp"
+#include "common/result.hpp"
+#include "common/timers.hpp"
+#include "eventstore/event_store.hpp"
+#include "http/auth_throttle.hpp"
+#include "http/exchange.hpp"
+#include "http/json_views.hpp"
+#include "http/request_parsing.hpp"
+#include "http/router.hpp"
+#include "projections/agent_registry.hpp"
+#include "projections/event_queries.hpp"
+#include "projections/projection_runner.hpp"
+
+namespace muster::http {
+
+/// Everything the API answers from; not owned, each must outlive the API.
+struct Services {
+  const EventStore* store = nullptr;
+  ProjectionRunner* projections = nullptr;
+  const AgentRegistry* registry = nullptr;
+  const EventQueries* events = nullptr;
+  AgentService* agents = nullptr;
+  Registrations* registrations = nullptr;
+  ApiKeyService* api_keys = nullptr;
+  EnrollmentService* enrollment = nullptr;
+  /// The clock, and the deadlines of requests waiting for a service.
+  TimerService* timers = nullptr;
+  /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
+  CrashInjector* crash_injector = nullptr;
+};
+
+struct ApiOptions {
+  /// Longest a read with `min_position` waits for the projection. Default: 5 s.
+  TimeMs max_min_position_wait_ms = 5'000;
+  /// Longest a request waits for a service's answer; then 503 with the
+  /// route's busy code (AGENT_BUSY, BUSY). Default: 10 s.
+  TimeMs request_timeout_ms = 10'000;
+  HealthThresholds health;
+  /// How repeated authentication failures from one address are slowed down.
+  AuthThrottleOptions auth_throttle;
+};
+
+class Api;
+struct Route;
+
+class Call : public std::enable_shared_from_this<Call> {
+ public:
+  Call(RequestHead head, Reply reply, const Services& services, const ApiOptions& options, AuthThrottle& throttle);
+  ~Call();
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  // --- What the pipeline found out -------------------------------------------
+  RequestHead head;
+  const Api* api = nullptr;
+  const Route* route = nullptr;
+  PathParams params;
+  std::string body;
+  RequestContext context;
+  /// The API key's caller (unscoped until authenticated: routes without an
+  /// API key see no organization filter).
+  Principal principal;
+  /// Set when the agent itself calls, with the token it presented.
+  std::optional<PresentedAgentToken> agent_token;
+  /// Set on registration: the enrollment token that admits it.
+  std::optional<EnrollmentGrant> enrollment_grant;
+  const Services& services;
+  const ApiOptions& options;
+
+  // --- Answering (each answers once; later answers are dropped) ---------------
+  void reply(Response response);
+  void reply_body(int status, std::string json_text);
+  void reply_json(int status, const nlohmann::json& body);
+  void reply_error(int status, const std::string& message, const std::string& code,
+                   const nlohmann::json& details = nullptr);
+  void reply_invalid(const Invalid& invalid);
+  /// A service's error, through the one table of statuses (http/api.cpp);
+  /// a failed credential counts towards the address's throttle.
+  void reply_failure(const Error& error);
+  bool answered() const { return answered_.load(std::memory_order_acquire); }
+
+  // --- Steps handlers share; each answers with an error and returns false ------
+  /// The body as a JSON object (bounded depth and size; see request_parsing).
+  bool parse_body(bool allow_empty, nlohmann::json& out);
+  /// The path's {agent_id} as a lowercase UUID.
+  bool require_agent_id(AgentId& agent_id);
+  /// Parses `?min_position` and runs `then` once the read models hold it; 503
+  /// PROJECTION_LAGGING after `max_min_position_wait_ms`.
+  void when_projected(std::function<void()> then);
+
+  /// Starts an asynchronous service call: `start(done)` gets a callback
+  /// that hands the result to `on_result` unless the request was answered
+  /// already. If no answer came by `request_timeout_ms`, 503 `busy_code`.
+  template <class T, class Start, class OnResult>
+  void await(const char* busy_code, Start&& start, OnResult on_result) {
+    auto self = shared_from_this();
+    start([self, on_result = std::move(on_result)](Result<T> result) mutable {
+      if (!self->answered()) on_result(std::move(result));
+    });
+    if (!answered()) arm_deadline(busy_code);
+  }
+
+ private:
+  void arm_deadline(const char* busy_code);
+
+  Reply send_;
+  AuthThrottle& throttle_;
+  std::atomic<bool> answered_{false};
+  std::atomic<TimerService::TimerId> deadline_{0};
+};
+
+/// Which credential a route takes (README "Who may call what").
+enum class Credential {
+  none,              ///< Probes.
+  api_key,           ///< An operator's API key with at least the route's role.
+  agent_token,       ///< The token of the agent named in the path.
+  agent_or_api_key,  ///< Either of the two above.
+  enrollment_token,  ///< Registration: a live enrollment token.
+};
+
+struct Route {
+  void (*handler)(const std::shared_ptr<Call>&) = nullptr;
+  Credential credential = Credential::none;
+  Role role = Role::viewer;
+  /// Also served on the agents' listener (the operators' serves every route).
+  bool for_agents = false;
+  /// The body is JSON (else any body is refused with 415 before it is read).
+  bool takes_body = false;
+};
+
+using RouteTable = Router<Route>;
+
+/// Each resource's file (http/routes/<resource>.cpp) adds its routes here.
+namespace routes {
+void add_probes(RouteTable& table);
+void add_agents(RouteTable& table);
+void add_api_keys(RouteTable& table);
+void add_enrollment_tokens(RouteTable& table);
+void add_events(RouteTable& table);
+void add_stats(RouteTable& table);
+void add_test_hooks(RouteTable& table);
+}  // namespace routes
+
+}  // namespace muster::http

@@ -1,0 +1,537 @@
+#include "http/listener.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "http/api.hpp"
+#include "http/json_views.hpp"
+
+namespace muster::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// A refusal written by the listener itself, before the pipeline ran.
+Response refusal(int status, const std::string& message, const std::string& code) {
+  Response response;
+  response.status = status;
+  response.body = error_body(message, code).dump();
+  return response;
+}
+
+// Where a request's head ends: the empty line, also when a client ends its
+// lines with a bare LF (so that check_header_block can refuse it, rather than
+// the connection waiting for a CRLF that never comes).
+std::pair<net::buffers_iterator<net::const_buffers_1>, bool> end_of_head(
+    net::buffers_iterator<net::const_buffers_1> begin, net::buffers_iterator<net::const_buffers_1> end) {
+  for (auto at = begin; at != end; ++at) {
+    if (*at != '\n') continue;
+    auto next = at + 1;
+    if (next != end && *next == '\r') ++next;
+    if (next == end) return {begin + (at - begin), false};
+    if (*next == '\n') return {next + 1, true};
+  }
+  return {end, false};
+}
+
+// A refused request's body up to this size is read and dropped to keep the
+// connection; a larger one ends it.
+constexpr std::size_t kDroppedBodyBytes = 64 * 1024;
+
+// How long, and for how many bytes, a closing connection's input is drained.
+constexpr TimeMs kLingerMs = 2'000;
+constexpr std::size_t kLingerBytes = 64 << 20;
+
+// What the buffer may hold beyond the header block while a body is read.
+constexpr std::size_t kBodyReadBytes = 64 * 1024;
+
+std::chrono::milliseconds ms(TimeMs value) {
+  return std::chrono::milliseconds(value);
+}
+
+}  // namespace
+
+std::optional<HeaderBlockError> check_header_block(std::string_view block, std::size_t max_fields) {
+  for (std::size_t index = 0; index < block.size(); ++index) {
+    if (block[index] == '\n' && (index == 0 || block[index - 1] != '\r')) return HeaderBlockError{"bare LF"};
+    if (block[index] == '\r' && (index + 1 == block.size() || block[index + 1] != '\n')) {
+      return HeaderBlockError{"bare CR"};
+    }
+  }
+  std::size_t line_end = block.find("\r\n");
+  if (line_end == std::string_view::npos) return HeaderBlockError{"no request line"};
+  std::size_t fields = 0;
+  std::size_t content_lengths = 0;
+  std::string_view content_length;
+  std::size_t transfer_encodings = 0;
+  for (std::size_t start = line_end + 2; start < block.size();) {
+    line_end = block.find("\r\n", start);
+    const std::string_view line = block.substr(start, line_end - start);
+    start = line_end + 2;
+    if (line.empty()) break;
+    if (line.front() == ' ' || line.front() == '\t') return HeaderBlockError{"obsolete line folding"};
+    if (++fields > max_fields) return HeaderBlockError{"too many header fields", true};
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return HeaderBlockError{"a header field without a name"};
+    const std::string_view name = line.substr(0, colon);
+    for (char c : name) {
+      if (!is_token_char(c)) return HeaderBlockError{"a header name with a space or separator"};
+    }
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (value.find('\0') != std::string_view::npos) return HeaderBlockError{"NUL in a header value"};
+    if (equals_ignoring_case(name, "Content-Length")) {
+      if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos) {
+        return HeaderBlockError{"Content-Length must be one decimal number"};
+      }
+      // The same length twice (some clients repeat it) is one length (RFC 9112 6.3).
+      if (content_lengths > 0 && value != content_length) {
+        return HeaderBlockError{"two different Content-Lengths"};
+      }
+      content_length = value;
+      ++content_lengths;
+    } else if (equals_ignoring_case(name, "Transfer-Encoding")) {
+      ++transfer_encodings;
+      if (!equals_ignoring_case(value, "chunked")) return HeaderBlockError{"only Transfer-Encoding: chunked is accepted"};
+    }
+  }
+  if (transfer_encodings > 1) return HeaderBlockError{"Transfer-Encoding appears more than once"};
+  if (content_lengths > 0 && transfer_encodings > 0) {
+    return HeaderBlockError{"both Content-Length and Transfer-Encoding"};
+  }
+  return std::nullopt;
+}
+
+// Open connections per address, over all of a listener's threads.
+class ConnectionCounter {
+ public:
+  explicit ConnectionCounter(std::size_t max_per_address) : max_(max_per_address) {}
+  bool acquire(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    std::size_t& open = open_[address];
+    if (open >= max_) return false;
+    ++open;
+    return true;
+  }
+  void release(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    auto found = open_.find(address);
+    if (found != open_.end() && --found->second == 0) open_.erase(found);
+  }
+
+ private:
+  const std::size_t max_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::size_t> open_;
+};
+
+struct HttpListener::Impl {
+  Impl(ListenerOptions options_in, Api& api_in)
+      : options(std::move(options_in)), api(api_in), connections(options.limits.max_connections_per_address) {}
+
+  struct Loop {
+    net::io_context context{1};  ///< Destroyed by stop(), with the connections' handlers.
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::thread thread;
+  };
+
+  void accept(Loop& loop);
+  const ListenerOptions options;
+  Api& api;
+  ConnectionCounter connections;
+  std::unique_ptr<net::ssl::context> tls;
+  std::vector<std::unique_ptr<Loop>> loops;
+  int bound_port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> in_flight{0};  ///< Requests admitted and not yet answered.
+  std::atomic<bool> stopped{false};
+};
+
+namespace {
+
+// One connection: reads a request, answers it, reads the next (requests
+// sent back to back are answered in order), until the client closes, a
+// limit is hit, or the listener stops.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, std::string address, HttpListener::Impl& listener)
+      : stream_(std::move(stream)),
+        address_(std::move(address)),
+        listener_(&listener),
+        limits_(listener_->options.limits) {}
+  ~Session() { listener_->connections.release(address_); }
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      read_head();
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code error) {
+                                if (!error) self->read_head();
+                              });
+    }
+  }
+
+ private:
+  void read_head() {
+    if (listener_->stopping || served_ >= limits_.max_requests_per_connection) return close();
+    beast::get_lowest_layer(stream_).expires_after(ms(served_ == 0 ? limits_.io_timeout_ms : limits_.idle_timeout_ms));
+    // The header block is read whole and checked before Beast parses it.
+    // (Asio copies a dynamic buffer it is given: a view of `input_`, then.)
+    net::async_read_until(stream_, net::dynamic_buffer(input_, limits_.max_header_bytes), end_of_head,
+                          [self = this->shared_from_this()](beast::error_code error, std::size_t size) {
+                            self->on_head(error, size);
+                          });
+  }
+
+  void on_head(beast::error_code error, std::size_t size) {
+    if (error == net::error::not_found) {
+      if (input_.find('\n') == std::string::npos) {
+        return refuse(refusal(414, "the request line is too long", "URI_TOO_LONG"));
+      }
+      return refuse(refusal(431, "the request's header block is too large", "HEADERS_TOO_LARGE"));
+    }
+    if (error) return close();  // EOF, timeout, reset: nothing to answer.
+    const std::string_view block(input_.data(), size);
+    if (auto broken = check_header_block(block, limits_.max_header_fields)) {
+      if (broken->too_many) return refuse(refusal(431, broken->why, "HEADERS_TOO_LARGE"));
+      return refuse(refusal(400, "malformed HTTP request: " + broken->why, "BAD_REQUEST"));
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
+    parser_->body_limit(limits_.max_body_bytes);
+    beast::error_code parse_error;
+    parser_->put(net::buffer(block.data(), block.size()), parse_error);
+    input_.erase(0, size);
+    if (parse_error == bhttp::error::body_limit) {
+      return refuse(refusal(413, "request body too large", "PAYLOAD_TOO_LARGE"));
+    }
+    if (parse_error || !parser_->is_header_done()) {
+      return refuse(refusal(400, "malformed HTTP request: " + parse_error.message(), "BAD_REQUEST"));
+    }
+    const auto& message = parser_->get();
+    keep_alive_ = parser_->keep_alive();
+    RequestHead head;
+    head.method = std::string(message.method_string());
+    const std::string_view target = message.target();
+    head.path = std::string(target.substr(0, target.find('?')));
+    head.query = parse_query_string(target);
+    for (const auto& field : message) head.headers.add(std::string(field.name_string()), std::string(field.value()));
+    head.remote_address = address_;
+    head.listener = listener_->options.kind;
+    head.has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+    head_method_ = head.method;
+    const bool has_body = head.has_body;
+    ++served_;
+    ++listener_->in_flight;
+    awaiting_ = true;
+    call_ = listener_->api.admit(std::move(head), reply_function());
+    if (!call_) {
+      // Refused from the head: its body is never parsed. A small one is read
+      // and dropped after the answer, so that the connection can go on;
+      // otherwise the connection ends with the answer.
+      if (has_body) {
+        const bool small = !parser_->chunked() && *parser_->content_length() <= kDroppedBodyBytes;
+        (small ? drop_body_ : keep_alive_) = small;
+      }
+      return;
+    }
+    if (parser_->is_done()) return handle("");
+    // The body reaches us through the same buffer: what followed the header
+    // block first, then the socket (the parser holds the body limit).
+    body_input_.emplace(input_, limits_.max_header_bytes + kBodyReadBytes);
+    beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
+    bhttp::async_read(stream_, *body_input_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code error, std::size_t) {
+                        self->on_body(error);
+                      });
+  }
+
+  void on_body(beast::error_code error) {
+    if (error) {
+      keep_alive_ = false;
+      auto call = std::move(call_);
+      if (error == bhttp::error::body_limit) {
+        return call->reply_error(413, "request body too large", "PAYLOAD_TOO_LARGE");
+      }
+      if (error == beast::error::timeout) {
+        return call->reply_error(408, "request body not received in time", "REQUEST_TIMEOUT");
+      }
+      if (error == net::error::eof || error == bhttp::error::end_of_stream ||
+          error == net::error::connection_reset) {
+        return call->reply_error(400, "the connection ended inside the request body", "BAD_REQUEST");
+      }
+      return call->reply_error(400, "malformed HTTP request body: " + error.message(), "BAD_REQUEST");
+    }
+    handle(std::move(parser_->get().body()));
+  }
+
+  void handle(std::string body) {
+    auto call = std::move(call_);
+    listener_->api.handle(call, std::move(body));
+  }
+
+  // The answer may come from any thread: it is carried back to this
+  // connection's loop (posted, also from the loop itself, so that whoever
+  // answers has finished with the session first). The session stays alive
+  // until it is written.
+  Reply reply_function() {
+    auto self = this->shared_from_this();
+    return [self](Response response) {
+      auto executor = self->stream_.get_executor();
+      net::post(executor, [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+    };
+  }
+
+  void refuse(Response response) {
+    keep_alive_ = false;
+    ++listener_->in_flight;
+    awaiting_ = true;
+    write(std::move(response));
+  }
+
+  void write(Response response) {
+    if (!awaiting_) return;
+    awaiting_ = false;
+    --listener_->in_flight;
+    if (listener_->stopping) keep_alive_ = false;
+    auto answer = std::make_shared<bhttp::response<bhttp::string_body>>();
+    answer->version(11);
+    answer->result(static_cast<unsigned>(response.status));
+    answer->set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) answer->insert(name, value);
+    const std::size_t length = response.body.size();
+    if (head_method_ != "HEAD") answer->body() = std::move(response.body);
+    answer->content_length(length);
+    answer->keep_alive(keep_alive_);
+    beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
+    bhttp::async_write(stream_, *answer,
+                       [self = this->shared_from_this(), answer](beast::error_code error, std::size_t) {
+                         if (error) return self->close();
+                         if (!self->keep_alive_) return self->linger();
+                         if (self->drop_body_) return self->drop_body();
+                         self->read_head();
+                       });
+  }
+
+  void drop_body() {
+    drop_body_ = false;
+    body_input_.emplace(input_, limits_.max_header_bytes + kBodyReadBytes);
+    beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
+    bhttp::async_read(stream_, *body_input_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code error, std::size_t) {
+                        if (error) return self->close();
+                        self->read_head();
+                      });
+  }
+
+  // Ends the connection after an answer that may have left the client
+  // still sending (a 413 before its body): our side is shut down first and
+  // what still arrives is read and dropped for a while, so that the client
+  // can finish sending and read the answer instead of meeting a reset.
+  void linger() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).expires_after(ms(kLingerMs));
+    linger_read();
+  }
+
+  void linger_read() {
+    beast::get_lowest_layer(stream_).async_read_some(
+        net::buffer(scratch_), [self = this->shared_from_this()](beast::error_code error, std::size_t size) {
+          self->lingered_ += size;
+          if (error || self->lingered_ > kLingerBytes) return self->close();
+          self->linger_read();
+        });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    // Shut down our side first so that a client still sending gets our
+    // answer before the reset, then drop the connection.
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+  Stream stream_;
+  const std::string address_;
+  HttpListener::Impl* const listener_;  ///< Outlives every session (~HttpListener).
+  const ListenerLimits& limits_;
+  /// Bytes received and not yet parsed (a pipelined request's too).
+  std::string input_;
+  /// The view of `input_` the body is read through (Beast keeps a reference).
+  std::optional<net::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>>> body_input_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<Call> call_;
+  std::string head_method_;
+  std::size_t served_ = 0;
+  bool keep_alive_ = true;
+  bool awaiting_ = false;
+  bool drop_body_ = false;  ///< After the answer, read the refused request's body and drop it.
+  std::array<char, 16 * 1024> scratch_{};  ///< Where lingering input goes.
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace
+
+void HttpListener::Impl::accept(Loop& loop) {
+  loop.acceptor->async_accept([self = this, &loop](beast::error_code error, tcp::socket socket) {
+    if (error == net::error::operation_aborted || self->stopping) return;
+    if (!error) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      const auto endpoint = socket.remote_endpoint(ignored);
+      std::string address = ignored ? std::string("unknown") : endpoint.address().to_string();
+      if (!self->connections.acquire(address)) {
+        // Best effort: a short answer, then close, without a session.
+        static const std::string kBusy = [] {
+          const std::string body =
+              error_body("too many connections from this address", "TOO_MANY_CONNECTIONS").dump();
+          return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                             "Connection: close\r\nRetry-After: 1\r\nContent-Length: {}\r\n\r\n{}",
+                             body.size(), body);
+        }();
+        ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        socket.close(ignored);
+      } else if (self->tls) {
+        using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+        std::make_shared<Session<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), *self->tls),
+                                             std::move(address), *self)
+            ->start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), std::move(address), *self)
+            ->start();
+      }
+    }
+    self->accept(loop);
+  });
+}
+
+HttpListener::HttpListener(ListenerOptions options, Api& api)
+    : impl_(std::make_unique<Impl>(std::move(options), api)) {}
+
+HttpListener::~HttpListener() {
+  stop();
+  // Destroying the loops destroys the connections still open (their
+  // pending handlers hold them); they refer to the listener, so first.
+  impl_->loops.clear();
+}
+
+std::string_view HttpListener::name() const {
+  return impl_->options.kind == Listener::agents ? "http-agents" : "http";
+}
+
+Status HttpListener::start() {
+  Impl& impl = *impl_;
+  const ListenerOptions& options = impl.options;
+  if (!options.tls_cert_path.empty()) {
+    impl.tls = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    beast::error_code error;
+    impl.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                          net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    impl.tls->use_certificate_chain_file(options.tls_cert_path, error);
+    if (!error) impl.tls->use_private_key_file(options.tls_key_path, net::ssl::context::pem, error);
+    if (error) {
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("cannot load the TLS certificate {} or its key {}", options.tls_cert_path,
+                                    options.tls_key_path));
+    }
+  }
+  beast::error_code error;
+  const auto address = net::ip::make_address(options.host, error);
+  if (error) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("{} is not an IP address", options.host));
+  }
+  int port = options.port;
+  for (std::size_t index = 0; index < std::max<std::size_t>(options.threads, 1); ++index) {
+    auto loop = std::make_unique<Impl::Loop>();
+    loop->acceptor = std::make_unique<tcp::acceptor>(loop->context);
+    const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+    auto& acceptor = *loop->acceptor;
+    acceptor.open(endpoint.protocol(), error);
+    if (!error) acceptor.set_option(net::socket_base::reuse_address(true), error);
+    if (!error) {
+      const int on = 1;
+      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        error = beast::error_code(errno, boost::system::system_category());
+      }
+    }
+    if (!error) acceptor.bind(endpoint, error);
+    if (!error) acceptor.listen(net::socket_base::max_listen_connections, error);
+    if (error) {
+      stop();
+      return make_error(ErrorCode::unavailable,
+                        fmt::format("cannot listen on {}:{}: {}", options.host, port, error.message()));
+    }
+    port = acceptor.local_endpoint().port();
+    impl.loops.push_back(std::move(loop));
+  }
+  impl.bound_port = port;
+  for (auto& loop : impl.loops) {
+    impl.accept(*loop);
+    loop->thread = std::thread([&context = loop->context, thread_class = options.thread_class] {
+      set_thread_class(thread_class);
+      context.run();
+    });
+  }
+  return Status::success();
+}
+
+int HttpListener::port() const {
+  return impl_->bound_port;
+}
+
+void HttpListener::stop() {
+  Impl& impl = *impl_;
+  if (impl.stopped.exchange(true)) return;
+  impl.stopping = true;
+  for (auto& loop : impl.loops) {
+    net::post(loop->context, [&acceptor = *loop->acceptor] {
+      beast::error_code ignored;
+      acceptor.close(ignored);
+    });
+  }
+  // Requests in flight get their answers, bounded.
+  const auto deadline = std::chrono::steady_clock::now() + ms(impl.options.drain_ms);
+  while (impl.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& loop : impl.loops) loop->context.stop();
+  for (auto& loop : impl.loops) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+
+}
+
+}  // namespace muster::http

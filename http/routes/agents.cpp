@@ -1,0 +1,170 @@
+// /api/v1/agents: registration, heartbeats and token rotation (agents),
+// listing, reading, deregistering and decommissioning (operators).
+
+#include <fmt/format.h>
+
+#include "common/time_format.hpp"
+#include "http/call.hpp"
+
+namespace muster::http::routes {
+namespace {
+
+using nlohmann::json;
+
+AgentAccess access_of(const Call& call) {
+  AgentAccess access;
+  if (call.agent_token) access.token = call.agent_token->digest;
+  access.org_scope = call.principal.org;
+  return access;
+}
+
+void reply_change(Call& call, const Result<AgentOutcome>& outcome) {
+  if (!outcome) return call.reply_failure(outcome.error());
+  call.reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
+                        {"status", to_string(outcome->status)},
+                        {"position", outcome->position}});
+}
+
+void register_agent(const std::shared_ptr<Call>& call) {
+  json body;
+  if (!call->parse_body(false, body)) return;
+  auto registration = parse_registration(body);
+  if (auto* invalid = std::get_if<Invalid>(&registration)) return call->reply_invalid(*invalid);
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.registrations->register_agent(*call->enrollment_grant, std::get<Registration>(registration),
+                                                     call->context, std::move(done));
+      },
+      [call](Result<AgentOutcome> outcome) {
+        if (!outcome) return call->reply_failure(outcome.error());
+        call->reply_json(outcome->created ? 201 : 200,
+                         {{"agent_id", outcome->agent_id.to_string()},
+                          {"instance_id", outcome->instance_id},
+                          {"org", outcome->org},
+                          {"status", to_string(outcome->status)},
+                          {"registered_at", format_rfc3339(outcome->registered_at_ms)},
+                          {"config_version", outcome->config_version},
+                          {"agent_token", outcome->agent_token},
+                          {"position", outcome->position}});
+      });
+}
+
+void heartbeat(const std::shared_ptr<Call>& call) {
+  AgentId agent_id;
+  json body;
+  if (!call->require_agent_id(agent_id) || !call->parse_body(true, body)) return;
+  auto report = parse_heartbeat(body);
+  if (auto* invalid = std::get_if<Invalid>(&report)) return call->reply_invalid(*invalid);
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.agents->heartbeat(agent_id, access_of(*call), std::get<HeartbeatReport>(report),
+                                         call->context, std::move(done));
+      },
+      [call](Result<AgentOutcome> outcome) {
+        if (!outcome) return call->reply_failure(outcome.error());
+        call->reply_body(200, fmt::format(R"({{"agent_id":"{}","commands_pending":0,"config_version":{},)"
+                                          R"("position":{},"status":"{}","success":true}})",
+                                          outcome->agent_id.to_string(), outcome->config_version,
+                                          outcome->position, to_string(outcome->status)));
+      });
+}
+
+void rotate_token(const std::shared_ptr<Call>& call) {
+  AgentId agent_id;
+  json body;
+  if (!call->require_agent_id(agent_id) || !call->parse_body(true, body)) return;
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.agents->rotate_token(agent_id, access_of(*call), call->context, std::move(done));
+      },
+      [call](Result<AgentOutcome> outcome) {
+        if (!outcome) return call->reply_failure(outcome.error());
+        call->reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
+                               {"agent_token", outcome->agent_token},
+                               {"previous_token_valid_until", format_rfc3339(outcome->previous_token_valid_until_ms)},
+                               {"position", outcome->position}});
+      });
+}
+
+void list_agents(const std::shared_ptr<Call>& call) {
+  auto query = parse_list_query(call->head.query);
+  if (auto* invalid = std::get_if<Invalid>(&query)) return call->reply_invalid(*invalid);
+  call->when_projected([call, list = std::get<ListQuery>(std::move(query))]() mutable {
+    if (call->principal.org != kAllOrgs) {
+      // A scoped key lists its own organization; asking for another finds nothing.
+      if (list.filter.org && *list.filter.org != call->principal.org) list.limit = 0;
+      list.filter.org = call->principal.org;
+    }
+    const AgentPage page =
+        list.limit == 0 ? AgentPage{} : call->services.registry->list(list.filter, list.limit, list.after);
+    const TimeMs now = call->services.timers->now_ms();
+    // {"agents":[...],"next_cursor":...,"total":...}, written directly (see append_agent_json).
+    std::string body = R"({"agents":[)";
+    body.reserve(page.agents.size() * 512);
+    for (const AgentView& agent : page.agents) {
+      if (body.back() != '[') body += ',';
+      append_agent_json(body, agent, now, call->options.health, false);
+    }
+    body += R"(],"next_cursor":)";
+    body += page.next_after ? json(encode_cursor(*page.next_after)).dump() : "null";
+    body += fmt::format(R"(,"total":{}}})", page.total);
+    call->reply_body(200, std::move(body));
+  });
+}
+
+void get_agent(const std::shared_ptr<Call>& call) {
+  AgentId agent_id;
+  if (!call->require_agent_id(agent_id)) return;
+  call->when_projected([call, agent_id] {
+    const auto agent = call->services.registry->find(agent_id);
+    if (!agent || !org_visible(call->principal.org, *agent->state.org)) {
+      return call->reply_error(404, "no agent with this id", kAgentNotFound);
+    }
+    std::string body;
+    append_agent_json(body, *agent, call->services.timers->now_ms(), call->options.health, true);
+    call->reply_body(200, std::move(body));
+  });
+}
+
+void deregister(const std::shared_ptr<Call>& call) {
+  AgentId agent_id;
+  if (!call->require_agent_id(agent_id)) return;
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.agents->deregister(agent_id, access_of(*call), call->context, std::move(done));
+      },
+      [call](Result<AgentOutcome> outcome) { reply_change(*call, outcome); });
+}
+
+void decommission(const std::shared_ptr<Call>& call) {
+  AgentId agent_id;
+  json body;
+  if (!call->require_agent_id(agent_id) || !call->parse_body(true, body)) return;
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.agents->decommission(agent_id, access_of(*call), call->context, std::move(done));
+      },
+      [call](Result<AgentOutcome> outcome) { reply_change(*call, outcome); });
+}
+
+}  // namespace
+
+void add_agents(RouteTable& table) {
+  using C = Credential;
+  table.add("POST", "/api/v1/agents/register", {register_agent, C::enrollment_token, Role::viewer, true, true});
+  table.add("POST", "/api/v1/agents/{agent_id}/heartbeat", {heartbeat, C::agent_token, Role::viewer, true, true});
+  table.add("POST", "/api/v1/agents/{agent_id}/token/rotate",
+            {rotate_token, C::agent_or_api_key, Role::operator_, true, true});
+  table.add("GET", "/api/v1/agents", {list_agents, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/agents/{agent_id}", {get_agent, C::api_key, Role::viewer});
+  table.add("DELETE", "/api/v1/agents/{agent_id}", {deregister, C::api_key, Role::operator_});
+  table.add("POST", "/api/v1/agents/{agent_id}/decommission",
+            {decommission, C::api_key, Role::operator_, false, true});
+}
+
+}  // namespace muster::http::routes

@@ -151,7 +151,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   CHECK(stats(server, back["position"])["total"] == 2);
 
   // Deregistered: out of the list and the counts; its token revoked, so
-  // heartbeats are refused; still readable by id.
+  // heartbeats are refused (told to register again); still readable by id.
   HttpAnswer deregistered = server.del("/api/v1/agents/" + agent_id);
   REQUIRE(deregistered.status == 200);
   CHECK(deregistered.json["agent_id"] == agent_id);
@@ -159,7 +159,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   const std::uint64_t deregistered_at = deregistered.json["position"];
   CHECK_FALSE(listed(server, agent_id, deregistered_at));
   CHECK(stats(server, deregistered_at)["total"] == 1);
-  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 401, "INVALID_AGENT_TOKEN");
+  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 404, "AGENT_NOT_REGISTERED");
   CHECK(get_agent(server, agent_id, deregistered_at)["status"] == "DEREGISTERED");
   HttpAnswer again = server.del("/api/v1/agents/" + agent_id);
   CHECK(again.status == 200);
@@ -186,7 +186,7 @@ TEST_CASE("fleet life: one agent from registration to decommission, and its stre
   const std::uint64_t decommissioned_at = decommissioned.json["position"];
   check_error(server.post("/api/v1/agents/register", registration_body("alpha-1").dump()), 409,
               "AGENT_DECOMMISSIONED");
-  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 401, "INVALID_AGENT_TOKEN");
+  check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}"), 409, "AGENT_DECOMMISSIONED");
   CHECK(log_position(server) == decommissioned_at);
   CHECK_FALSE(listed(server, agent_id, decommissioned_at));
   for (const char* status : {"ONLINE", "DEGRADED", "OFFLINE"}) {

@@ -173,7 +173,8 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
     CHECK(events.back().at("meta").at("principal") == "agent:" + agent.agent_id);
   }
   SUBCASE("an operator rotates it for the agent") {
-    const HttpAnswer rotated = server.post("/api/v1/agents/" + agent.agent_id + "/token/rotate", "");
+    const HttpAnswer rotated = server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "",
+                                           bearer(server.admin_key()));
     REQUIRE(rotated.status == 200);
     CHECK(heartbeat_with(server, rotated.json.at("agent_token"), agent.agent_id).status == 200);
     // Regression: an operator's rotation gives the old token no grace period.

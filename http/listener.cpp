@@ -323,7 +323,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void write(Response response) {
     if (!awaiting_) return;
     awaiting_ = false;
-    --listener_->in_flight;
     if (listener_->stopping) keep_alive_ = false;
     auto answer = std::make_shared<bhttp::response<bhttp::string_body>>();
     answer->version(11);
@@ -337,6 +336,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
     bhttp::async_write(stream_, *answer,
                        [self = this->shared_from_this(), answer](beast::error_code error, std::size_t) {
+                         // In flight until written: stop() waits for this.
+                         --self->listener_->in_flight;
                          if (error) return self->close();
                          if (!self->keep_alive_) return self->linger();
                          if (self->drop_body_) return self->drop_body();

@@ -279,7 +279,9 @@ Status AgentService::check_access(const AgentId& agent_id, const AgentAccess& ac
   const auto visit = impl_->registry.visit(
       agent_id,
       [&](const AgentState& state) {
-        verdict = check_agent_access(state, access, now);
+        // The loosest rule of any agent route (a replaced token in its grace
+        // period heartbeats); the command itself applies its own.
+        verdict = check_agent_access(state, access, now, PreviousToken::accepted);
         return false;  // Only looking: the agent is not heard from.
       },
       now, kNoMetrics);

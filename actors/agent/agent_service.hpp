@@ -119,8 +119,10 @@ class AgentService : public Service {
   /// Whether `access` may act on the agent now, decided on the registry's
   /// record without a round trip to the actor: what a front end asks before
   /// it parses a request's body. An unknown agent answers like a wrong
-  /// token (`unauthenticated`), so ids do not leak. Passes while the actor
-  /// is deciding (the command is checked again there).
+  /// token (`unauthenticated`), so ids do not leak. This is the loosest
+  /// check any agent route makes (a replaced token within its grace period
+  /// passes, as heartbeats take it); each command applies its own rule
+  /// again. Passes while the actor is deciding.
   Status check_access(const AgentId& agent_id, const AgentAccess& access) const;
 
   /// Blocking: runs `start(done)` and waits at most `request_timeout_ms`

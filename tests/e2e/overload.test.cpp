@@ -45,6 +45,9 @@ TEST_CASE("overload: a saturated writer or agent answers 503 with Retry-After, l
   const std::string hot_token = hot.body.at("agent_token");
   const std::size_t rss_before = rss_kib(server);
 
+  // The load is agents' traffic: it goes to the agents' listener.
+  server.enrollment_token();  // made on the operators' listener, before switching
+  server.use_agents_listener(true);
   Tally registrations, heartbeats;
   std::mutex acks_mutex;
   std::vector<RegistrationLoad::Ack> acks;
@@ -86,6 +89,7 @@ TEST_CASE("overload: a saturated writer or agent answers 503 with Retry-After, l
   const std::size_t rss_loaded = rss_kib(server);
   stop = true;
   for (std::thread& client : clients) client.join();
+  server.use_agents_listener(false);
 
   INFO("registrations: " << json(registrations.by_status).dump() << " "
                          << json(registrations.by_code).dump());

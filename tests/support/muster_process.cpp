@@ -86,6 +86,7 @@ MusterServer::MusterServer(std::string data_dir, std::vector<std::string> extra_
         if (!std::regex_search(log, found, listening)) return false;
         agent_port_ = std::stoi(found[1]);
         port_ = std::stoi(found[2]);
+        request_port_ = port_;
         return true;
       },
       std::chrono::seconds(30));
@@ -156,7 +157,7 @@ HttpAnswer MusterServer::send(const std::string& method, const std::string& path
     credential = registration ? enrollment_token() : !agent_id.empty() ? agent_token_of(agent_id) : admin_key_;
   }
   httplib::Client client((tls_ca_path_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
-                         std::to_string(port_));
+                         std::to_string(request_port_));
   if (!tls_ca_path_.empty()) client.set_ca_cert_path(tls_ca_path_.c_str());
   client.set_read_timeout(30, 0);
   httplib::Request request;

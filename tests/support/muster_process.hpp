@@ -41,6 +41,9 @@ class MusterServer {
   int port() const { return port_; }
   /// The agents' listener (0 with --agent-listen off).
   int agent_port() const { return agent_port_; }
+  /// Where get/post/del/send go from now on: the agents' listener (true) or
+  /// the operators' (false, the default).
+  void use_agents_listener(bool agents) { request_port_ = agents ? agent_port_ : port_; }
   pid_t pid() const { return pid_; }
   /// The bootstrap admin key the server wrote to <data>/admin.key.
   const std::string& admin_key() const { return admin_key_; }
@@ -79,6 +82,7 @@ class MusterServer {
   pid_t pid_ = -1;
   int port_ = 0;
   int agent_port_ = 0;
+  int request_port_ = 0;
   std::string admin_key_;
   std::string tls_ca_path_;  ///< Empty: plain HTTP.
   mutable std::once_flag enrollment_token_made_;

@@ -204,7 +204,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  private:
   void read_head() {
-    if (listener_->stopping || served_ >= limits_.max_requests_per_connection) return close();
+    if (listener_->stopping) return close();
     beast::get_lowest_layer(stream_).expires_after(ms(served_ == 0 ? limits_.io_timeout_ms : limits_.idle_timeout_ms));
     // The header block is read whole and checked before Beast parses it.
     // (Asio copies a dynamic buffer it is given: a view of `input_`, then.)
@@ -323,7 +323,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void write(Response response) {
     if (!awaiting_) return;
     awaiting_ = false;
-    if (listener_->stopping) keep_alive_ = false;
+    // The last request a connection may carry, or the listener stopping: say
+    // so in this answer (closing silently before the next request would fail
+    // a client that already sent it).
+    if (listener_->stopping || served_ >= limits_.max_requests_per_connection) keep_alive_ = false;
     auto answer = std::make_shared<bhttp::response<bhttp::string_body>>();
     answer->version(11);
     answer->result(static_cast<unsigned>(response.status));

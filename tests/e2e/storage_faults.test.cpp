@@ -70,7 +70,8 @@ void fill(const std::string& data, int count, bool clean) {
 /// Runs `serve` on `data`; REQUIREs that it refuses to start, naming `file`.
 void check_refuses_to_start(const std::string& data, const std::string& file) {
   const CommandResult serve =
-      run_muster({"serve", "--data", data, "--listen", "127.0.0.1:0"}, std::chrono::seconds(30));
+      run_muster({"serve", "--data", data, "--listen", "127.0.0.1:0", "--agent-listen", "off"},
+                 std::chrono::seconds(30));
   INFO("stderr: " << serve.err);
   CHECK(serve.exit_code == 1);
   // Refused at open, or at the recovery read that checks every block's checksum.
@@ -99,6 +100,10 @@ TEST_CASE("disk faults: writes answer 503 STORAGE_UNAVAILABLE, reads go on, writ
     const HttpAnswer refused = server.post("/api/v1/agents/register", registration_body("host-2").dump());
     check_error(refused, 503, "STORAGE_UNAVAILABLE");
     CHECK(header_of(refused, "Retry-After") == "1");
+    // What failed, and where, is for the log: the client gets a generic message.
+    CHECK(refused.body.find(data) == std::string::npos);
+    CHECK(refused.body.find("IO error") == std::string::npos);
+    CHECK(server.log_text().find("IO error") != std::string::npos);
     check_error(server.post("/api/v1/agents/" + agent_id + "/heartbeat", json{{"status", "degraded"}}.dump()),
                 503, "STORAGE_UNAVAILABLE");
     check_error(server.post("/api/v1/enrollment-tokens", json{{"name", "t"}}.dump()), 503,

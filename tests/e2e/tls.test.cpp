@@ -37,8 +37,8 @@ TEST_CASE("tls: the API answers over HTTPS with the given certificate, and not o
 TEST_CASE("tls: a certificate that cannot be loaded stops the server before it touches the data") {
   TempDir dir;
   const CommandResult refused =
-      run_muster({"serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0", "--tls-cert",
-                  dir.file("missing.pem"), "--tls-key", dir.file("k.pem")});
+      run_muster({"serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0", "--agent-listen", "off",
+                  "--tls-cert", dir.file("missing.pem"), "--tls-key", dir.file("k.pem")});
   CHECK(refused.exit_code == 1);
   CHECK(refused.err.find("cannot load the TLS certificate") != std::string::npos);
   CHECK(refused.err.find("bootstrap") == std::string::npos);

@@ -31,7 +31,8 @@ using tcp = net::ip::tcp;
 namespace {
 
 bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
+  return std::isalnum(static_cast<unsigned char>(c)) || kTokenSymbols.find(c) != std::string_view::npos;
 }
 
 std::string_view trim(std::string_view text) {
@@ -120,7 +121,9 @@ std::optional<HeaderBlockError> check_header_block(std::string_view block, std::
       ++content_lengths;
     } else if (equals_ignoring_case(name, "Transfer-Encoding")) {
       ++transfer_encodings;
-      if (!equals_ignoring_case(value, "chunked")) return HeaderBlockError{"only Transfer-Encoding: chunked is accepted"};
+      if (!equals_ignoring_case(value, "chunked")) {
+        return HeaderBlockError{"only Transfer-Encoding: chunked is accepted"};
+      }
     }
   }
   if (transfer_encodings > 1) return HeaderBlockError{"Transfer-Encoding appears more than once"};
@@ -242,11 +245,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto& message = parser_->get();
     keep_alive_ = parser_->keep_alive();
     RequestHead head;
-    head.method = std::string(message.method_string());
-    const std::string_view target = message.target();
+    // (Beast's string_view is Boost's, 1.74's not convertible to std's: copy by data and size.)
+    const auto text = [](auto view) { return std::string(view.data(), view.size()); };
+    head.method = text(message.method_string());
+    const std::string target_text = text(message.target());
+    const std::string_view target = target_text;
     head.path = std::string(target.substr(0, target.find('?')));
     head.query = parse_query_string(target);
-    for (const auto& field : message) head.headers.add(std::string(field.name_string()), std::string(field.value()));
+    for (const auto& field : message) head.headers.add(text(field.name_string()), text(field.value()));
     head.remote_address = address_;
     head.listener = listener_->options.kind;
     head.has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;

@@ -146,14 +146,19 @@ void check_serve_args(const std::vector<std::string>& args) {
   if (!parsed) return require_usage_error(parsed.error());
   const muster::app::ServeOptions& options = *parsed;
   FUZZ_REQUIRE(!options.store.path.empty());
-  FUZZ_REQUIRE(options.api.port >= 0 && options.api.port <= 65535);
-  FUZZ_REQUIRE(options.api.threads >= 1 && options.api.threads <= 100'000);
-  FUZZ_REQUIRE(options.api.auth_throttle.max_failures >= 1 &&
-               options.api.auth_throttle.max_failures <= 1'000'000);
+  for (const muster::http::ListenerOptions* listener : {&options.http.operators, &options.http.agents}) {
+    FUZZ_REQUIRE(listener->port >= 0 && listener->port <= 65535);
+    FUZZ_REQUIRE(listener->threads >= 1 && listener->threads <= 256);
+    FUZZ_REQUIRE(listener->limits.max_body_bytes >= 1 && listener->limits.max_header_fields >= 1);
+    FUZZ_REQUIRE(listener->limits.io_timeout_ms > 0 && listener->limits.idle_timeout_ms > 0);
+    FUZZ_REQUIRE(listener->tls_cert_path.empty() == listener->tls_key_path.empty());
+  }
+  FUZZ_REQUIRE(options.http.operators.tls_cert_path == options.http.agents.tls_cert_path);
+  FUZZ_REQUIRE(options.http.api.auth_throttle.max_failures >= 1 &&
+               options.http.api.auth_throttle.max_failures <= 1'000'000);
   FUZZ_REQUIRE(options.agents.heartbeat_timeout_ms > 0 && options.agents.agent_token_grace_ms > 0);
-  FUZZ_REQUIRE(options.api.health.healthy_within_ms > 0);
-  FUZZ_REQUIRE(options.api.health.healthy_within_ms <= options.api.health.warning_within_ms);
-  FUZZ_REQUIRE(options.api.tls_cert_path.empty() == options.api.tls_key_path.empty());
+  FUZZ_REQUIRE(options.http.api.health.healthy_within_ms > 0);
+  FUZZ_REQUIRE(options.http.api.health.healthy_within_ms <= options.http.api.health.warning_within_ms);
 }
 
 void check_replay_args(const std::vector<std::string>& args) {

@@ -161,7 +161,11 @@ struct HttpListener::Impl {
       : options(std::move(options_in)), api(api_in), connections(options.limits.max_connections_per_address) {}
 
   struct Loop {
-    net::io_context context{1};  ///< Destroyed by stop(), with the connections' handlers.
+    net::io_context context{1};  ///< Destroyed with the listener, with the connections' handlers.
+    /// Keeps run() going while nothing is pending on the loop: once the
+    /// acceptor is closed, a connection waiting for its answer from another
+    /// thread has no operation pending, and the answer would never be run.
+    net::executor_work_guard<net::io_context::executor_type> busy = net::make_work_guard(context);
     std::unique_ptr<tcp::acceptor> acceptor;
     std::thread thread;
   };
@@ -537,7 +541,10 @@ void HttpListener::stop() {
   while (impl.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  for (auto& loop : impl.loops) loop->context.stop();
+  for (auto& loop : impl.loops) {
+    loop->busy.reset();
+    loop->context.stop();
+  }
   for (auto& loop : impl.loops) {
     if (loop->thread.joinable()) loop->thread.join();
   }

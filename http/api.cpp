@@ -86,12 +86,10 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
     if (match.allowed_methods.empty()) {
       call->reply_error(404, fmt::format("no route for {}", request.path), "ROUTE_NOT_FOUND");
     } else {
-      Response response;
-      response.status = 405;
+      Response response =
+          error_response(405, fmt::format("{} is not allowed on {}", request.method, request.path),
+                         "METHOD_NOT_ALLOWED", json{{"allowed", match.allowed_methods}});
       response.headers.emplace_back("Allow", fmt::format("{}", fmt::join(match.allowed_methods, ", ")));
-      response.body = error_body(fmt::format("{} is not allowed on {}", request.method, request.path),
-                                 "METHOD_NOT_ALLOWED", json{{"allowed", match.allowed_methods}})
-                          .dump();
       call->reply(std::move(response));
     }
     return nullptr;
@@ -120,8 +118,7 @@ void Api::handle(const std::shared_ptr<Call>& call, std::string body) {
   if (!call->agent_token) return call->route->handler(call);
   // An agent's token is checked before its body is parsed: a guessed token
   // costs no more than reading the bounded body.
-  AgentAccess access;
-  access.token = call->agent_token->digest;
+  const AgentAccess access = call->agent_access();
   const std::string& path_agent = call->params["agent_id"];
   if (call->agent_token->agent_id.to_string() == path_agent) {
     if (Status allowed = services_.agents->check_access(call->agent_token->agent_id, access); !allowed) {
@@ -151,12 +148,9 @@ bool Api::authenticate(Call& call, const Route& route) {
   const std::string& address = call.head.remote_address;
   if (const auto retry_after = throttle_.retry_after_seconds(address)) {
     log::warn("throttled", {{"request_id", call.context.request_id}, {"source", address}, {"path", call.head.path}});
-    Response response;
-    response.status = 429;
+    Response response = error_response(429, "too many failed authentications from this address; retry later",
+                                       "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}});
     response.headers.emplace_back("Retry-After", std::to_string(*retry_after));
-    response.body = error_body("too many failed authentications from this address; retry later",
-                               "TOO_MANY_REQUESTS", json{{"retry_after_seconds", *retry_after}})
-                        .dump();
     call.reply(std::move(response));
     return false;
   }

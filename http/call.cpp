@@ -18,6 +18,13 @@ std::string body_text(const json& body) {
 
 }  // namespace
 
+Response error_response(int status, const std::string& message, const std::string& code, const json& details) {
+  Response response;
+  response.status = status;
+  response.body = body_text(error_body(message, code, details));
+  return response;
+}
+
 Call::Call(RequestHead head_in, Reply reply, const Services& services_in, const ApiOptions& options_in,
            AuthThrottle& throttle)
     : head(std::move(head_in)),
@@ -54,7 +61,7 @@ void Call::reply_json(int status, const json& body) {
 }
 
 void Call::reply_error(int status, const std::string& message, const std::string& code, const json& details) {
-  reply_json(status, error_body(message, code, details));
+  reply(error_response(status, message, code, details));
 }
 
 void Call::reply_invalid(const Invalid& invalid) {
@@ -90,6 +97,13 @@ bool Call::parse_body(bool allow_empty, json& out) {
   }
   out = std::move(std::get<json>(parsed));
   return true;
+}
+
+AgentAccess Call::agent_access() const {
+  AgentAccess access;
+  if (agent_token) access.token = agent_token->digest;
+  access.org_scope = principal.org;
+  return access;
 }
 
 bool Call::require_agent_id(AgentId& agent_id) {
@@ -131,6 +145,11 @@ void Call::arm_deadline(const char* busy_code) {
   deadline_.store(id, std::memory_order_release);
   // Answered meanwhile: reply() may have missed the timer to cancel.
   if (answered() && deadline_.exchange(0) == id) services.timers->cancel(id);
+}
+
+void reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked) {
+  if (!revoked) return call.reply_failure(revoked.error());
+  call.reply_json(200, {{"id", id}, {"revoked", true}, {"position", *revoked}});
 }
 
 }  // namespace muster::http

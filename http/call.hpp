@@ -55,6 +55,11 @@ struct Services {
   CrashInjector* crash_injector = nullptr;
 };
 
+/// {"error", "code", "details"?} as an answer with `status`: every error
+/// muster answers, from a handler, the pipeline or the listener itself.
+Response error_response(int status, const std::string& message, const std::string& code,
+                        const nlohmann::json& details = nullptr);
+
 struct ApiOptions {
   /// Longest a read with `min_position` waits for the projection. Default: 5 s.
   TimeMs max_min_position_wait_ms = 5'000;
@@ -108,6 +113,9 @@ class Call : public std::enable_shared_from_this<Call> {
   // --- Steps handlers share; each answers with an error and returns false ------
   /// The body as a JSON object (bounded depth and size; see request_parsing).
   bool parse_body(bool allow_empty, nlohmann::json& out);
+  /// What the caller may do to an agent: its token's digest when the agent
+  /// itself calls, the API key's organization when an operator does.
+  AgentAccess agent_access() const;
   /// The path's {agent_id} as a lowercase UUID.
   bool require_agent_id(AgentId& agent_id);
   /// Parses `?min_position` and runs `then` once the read models hold it; 503
@@ -134,6 +142,10 @@ class Call : public std::enable_shared_from_this<Call> {
   std::atomic<bool> answered_{false};
   std::atomic<TimerService::TimerId> deadline_{0};
 };
+
+/// The answer to revoking a credential (an API key, an enrollment token):
+/// {id, revoked: true, position}, or the service's error.
+void reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked);
 
 /// Which credential a route takes (README "Who may call what").
 enum class Credential {

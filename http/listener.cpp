@@ -19,7 +19,6 @@
 
 #include "common/log.hpp"
 #include "http/api.hpp"
-#include "http/json_views.hpp"
 
 namespace muster::http {
 
@@ -39,14 +38,6 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
-}
-
-// A refusal written by the listener itself, before the pipeline ran.
-Response refusal(int status, const std::string& message, const std::string& code) {
-  Response response;
-  response.status = status;
-  response.body = error_body(message, code).dump();
-  return response;
 }
 
 // Where a request's head ends: the empty line, also when a client ends its
@@ -224,15 +215,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_head(beast::error_code error, std::size_t size) {
     if (error == net::error::not_found) {
       if (input_.find('\n') == std::string::npos) {
-        return refuse(refusal(414, "the request line is too long", "URI_TOO_LONG"));
+        return refuse(error_response(414, "the request line is too long", "URI_TOO_LONG"));
       }
-      return refuse(refusal(431, "the request's header block is too large", "HEADERS_TOO_LARGE"));
+      return refuse(error_response(431, "the request's header block is too large", "HEADERS_TOO_LARGE"));
     }
     if (error) return close();  // EOF, timeout, reset: nothing to answer.
     const std::string_view block(input_.data(), size);
     if (auto broken = check_header_block(block, limits_.max_header_fields)) {
-      if (broken->too_many) return refuse(refusal(431, broken->why, "HEADERS_TOO_LARGE"));
-      return refuse(refusal(400, "malformed HTTP request: " + broken->why, "BAD_REQUEST"));
+      if (broken->too_many) return refuse(error_response(431, broken->why, "HEADERS_TOO_LARGE"));
+      return refuse(error_response(400, "malformed HTTP request: " + broken->why, "BAD_REQUEST"));
     }
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
@@ -241,10 +232,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->put(net::buffer(block.data(), block.size()), parse_error);
     input_.erase(0, size);
     if (parse_error == bhttp::error::body_limit) {
-      return refuse(refusal(413, "request body too large", "PAYLOAD_TOO_LARGE"));
+      return refuse(error_response(413, "request body too large", "PAYLOAD_TOO_LARGE"));
     }
     if (parse_error || !parser_->is_header_done()) {
-      return refuse(refusal(400, "malformed HTTP request: " + parse_error.message(), "BAD_REQUEST"));
+      return refuse(error_response(400, "malformed HTTP request: " + parse_error.message(), "BAD_REQUEST"));
     }
     const auto& message = parser_->get();
     keep_alive_ = parser_->keep_alive();
@@ -260,11 +251,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head.remote_address = address_;
     head.listener = listener_->options.kind;
     head.has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-    head_method_ = head.method;
+    head_request_ = head.method == "HEAD";
     const bool has_body = head.has_body;
     ++served_;
-    ++listener_->in_flight;
-    awaiting_ = true;
+    expect_answer();
     call_ = listener_->api.admit(std::move(head), reply_function());
     if (!call_) {
       // Refused from the head: its body is never parsed. A small one is read
@@ -277,14 +267,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;
     }
     if (parser_->is_done()) return handle("");
-    // The body reaches us through the same buffer: what followed the header
-    // block first, then the socket (the parser holds the body limit).
+    read_body([self = this->shared_from_this()](beast::error_code error) { self->on_body(error); });
+  }
+
+  // Reads the body `parser_` announced: what followed the header block in
+  // `input_` first, then the socket (the parser holds the body limit).
+  template <class Then>
+  void read_body(Then then) {
     body_input_.emplace(input_, limits_.max_header_bytes + kBodyReadBytes);
     beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
     bhttp::async_read(stream_, *body_input_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code error, std::size_t) {
-                        self->on_body(error);
-                      });
+                      [then = std::move(then)](beast::error_code error, std::size_t) mutable { then(error); });
   }
 
   void on_body(beast::error_code error) {
@@ -323,10 +316,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     };
   }
 
-  void refuse(Response response) {
-    keep_alive_ = false;
+  // A request is in flight from here until its answer is written.
+  void expect_answer() {
     ++listener_->in_flight;
     awaiting_ = true;
+  }
+
+  void refuse(Response response) {
+    keep_alive_ = false;
+    expect_answer();
     write(std::move(response));
   }
 
@@ -343,7 +341,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     answer->set(bhttp::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) answer->insert(name, value);
     const std::size_t length = response.body.size();
-    if (head_method_ != "HEAD") answer->body() = std::move(response.body);
+    if (!head_request_) answer->body() = std::move(response.body);
     answer->content_length(length);
     answer->keep_alive(keep_alive_);
     beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
@@ -360,13 +358,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void drop_body() {
     drop_body_ = false;
-    body_input_.emplace(input_, limits_.max_header_bytes + kBodyReadBytes);
-    beast::get_lowest_layer(stream_).expires_after(ms(limits_.io_timeout_ms));
-    bhttp::async_read(stream_, *body_input_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code error, std::size_t) {
-                        if (error) return self->close();
-                        self->read_head();
-                      });
+    read_body([self = this->shared_from_this()](beast::error_code error) {
+      if (error) return self->close();
+      self->read_head();
+    });
   }
 
   // Ends the connection after an answer that may have left the client
@@ -408,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<net::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>>> body_input_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<Call> call_;
-  std::string head_method_;
+  bool head_request_ = false;  ///< A HEAD request: its answer has headers only.
   std::size_t served_ = 0;
   bool keep_alive_ = true;
   bool awaiting_ = false;
@@ -431,7 +426,7 @@ void HttpListener::Impl::accept(Loop& loop) {
         // Best effort: a short answer, then close, without a session.
         static const std::string kBusy = [] {
           const std::string body =
-              error_body("too many connections from this address", "TOO_MANY_CONNECTIONS").dump();
+              error_response(503, "too many connections from this address", "TOO_MANY_CONNECTIONS").body;
           return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                              "Connection: close\r\nRetry-After: 1\r\nContent-Length: {}\r\n\r\n{}",
                              body.size(), body);

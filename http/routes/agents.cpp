@@ -11,18 +11,33 @@ namespace {
 
 using nlohmann::json;
 
-AgentAccess access_of(const Call& call) {
-  AgentAccess access;
-  if (call.agent_token) access.token = call.agent_token->digest;
-  access.org_scope = call.principal.org;
-  return access;
+using AgentCommand = void (AgentService::*)(const AgentId&, const AgentAccess&, const RequestContext&,
+                                             AgentService::Done);
+
+// The commands on one agent that take nothing but the caller: the path's
+// agent id, an optional empty JSON body when `takes_body`, then `command`.
+template <class OnResult>
+void run_agent_command(const std::shared_ptr<Call>& call, AgentCommand command, bool takes_body,
+                       OnResult on_result) {
+  AgentId agent_id;
+  json body;
+  if (!call->require_agent_id(agent_id) || (takes_body && !call->parse_body(true, body))) return;
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        (call->services.agents->*command)(agent_id, call->agent_access(), call->context, std::move(done));
+      },
+      std::move(on_result));
 }
 
-void reply_change(Call& call, const Result<AgentOutcome>& outcome) {
-  if (!outcome) return call.reply_failure(outcome.error());
-  call.reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
-                        {"status", to_string(outcome->status)},
-                        {"position", outcome->position}});
+// Deregistration and decommissioning answer the agent's new status.
+void run_status_change(const std::shared_ptr<Call>& call, AgentCommand command, bool takes_body) {
+  run_agent_command(call, command, takes_body, [call](Result<AgentOutcome> outcome) {
+    if (!outcome) return call->reply_failure(outcome.error());
+    call->reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
+                           {"status", to_string(outcome->status)},
+                           {"position", outcome->position}});
+  });
 }
 
 void register_agent(const std::shared_ptr<Call>& call) {
@@ -59,7 +74,7 @@ void heartbeat(const std::shared_ptr<Call>& call) {
   call->await<AgentOutcome>(
       "AGENT_BUSY",
       [&](auto done) {
-        call->services.agents->heartbeat(agent_id, access_of(*call), std::get<HeartbeatReport>(report),
+        call->services.agents->heartbeat(agent_id, call->agent_access(), std::get<HeartbeatReport>(report),
                                          call->context, std::move(done));
       },
       [call](Result<AgentOutcome> outcome) {
@@ -72,21 +87,13 @@ void heartbeat(const std::shared_ptr<Call>& call) {
 }
 
 void rotate_token(const std::shared_ptr<Call>& call) {
-  AgentId agent_id;
-  json body;
-  if (!call->require_agent_id(agent_id) || !call->parse_body(true, body)) return;
-  call->await<AgentOutcome>(
-      "AGENT_BUSY",
-      [&](auto done) {
-        call->services.agents->rotate_token(agent_id, access_of(*call), call->context, std::move(done));
-      },
-      [call](Result<AgentOutcome> outcome) {
-        if (!outcome) return call->reply_failure(outcome.error());
-        call->reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
-                               {"agent_token", outcome->agent_token},
-                               {"previous_token_valid_until", format_rfc3339(outcome->previous_token_valid_until_ms)},
-                               {"position", outcome->position}});
-      });
+  run_agent_command(call, &AgentService::rotate_token, true, [call](Result<AgentOutcome> outcome) {
+    if (!outcome) return call->reply_failure(outcome.error());
+    call->reply_json(200, {{"agent_id", outcome->agent_id.to_string()},
+                           {"agent_token", outcome->agent_token},
+                           {"previous_token_valid_until", format_rfc3339(outcome->previous_token_valid_until_ms)},
+                           {"position", outcome->position}});
+  });
 }
 
 void list_agents(const std::shared_ptr<Call>& call) {
@@ -130,26 +137,11 @@ void get_agent(const std::shared_ptr<Call>& call) {
 }
 
 void deregister(const std::shared_ptr<Call>& call) {
-  AgentId agent_id;
-  if (!call->require_agent_id(agent_id)) return;
-  call->await<AgentOutcome>(
-      "AGENT_BUSY",
-      [&](auto done) {
-        call->services.agents->deregister(agent_id, access_of(*call), call->context, std::move(done));
-      },
-      [call](Result<AgentOutcome> outcome) { reply_change(*call, outcome); });
+  run_status_change(call, &AgentService::deregister, false);
 }
 
 void decommission(const std::shared_ptr<Call>& call) {
-  AgentId agent_id;
-  json body;
-  if (!call->require_agent_id(agent_id) || !call->parse_body(true, body)) return;
-  call->await<AgentOutcome>(
-      "AGENT_BUSY",
-      [&](auto done) {
-        call->services.agents->decommission(agent_id, access_of(*call), call->context, std::move(done));
-      },
-      [call](Result<AgentOutcome> outcome) { reply_change(*call, outcome); });
+  run_status_change(call, &AgentService::decommission, true);
 }
 
 }  // namespace

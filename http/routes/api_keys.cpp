@@ -40,10 +40,7 @@ void revoke_key(const std::shared_ptr<Call>& call) {
   call->await<std::uint64_t>(
       "BUSY",
       [&](auto done) { call->services.api_keys->revoke(call->principal, key_id, call->context, std::move(done)); },
-      [call, key_id](Result<std::uint64_t> revoked) {
-        if (!revoked) return call->reply_failure(revoked.error());
-        call->reply_json(200, {{"id", key_id}, {"revoked", true}, {"position", *revoked}});
-      });
+      [call, key_id](Result<std::uint64_t> revoked) { reply_revoked(*call, key_id, revoked); });
 }
 
 }  // namespace

@@ -45,10 +45,7 @@ void revoke_token(const std::shared_ptr<Call>& call) {
       [&](auto done) {
         call->services.enrollment->revoke(call->principal, token_id, call->context, std::move(done));
       },
-      [call, token_id](Result<std::uint64_t> revoked) {
-        if (!revoked) return call->reply_failure(revoked.error());
-        call->reply_json(200, {{"id", token_id}, {"revoked", true}, {"position", *revoked}});
-      });
+      [call, token_id](Result<std::uint64_t> revoked) { reply_revoked(*call, token_id, revoked); });
 }
 
 }  // namespace

@@ -307,6 +307,29 @@ struct RawAnswer {
   bool closed = false;
 };
 
+/// A new TCP connection to 127.0.0.1:`port`, or -1 when none could be made.
+inline int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+/// Sends all of `bytes` on `fd`, or as much as the connection takes.
+inline void send_all(int fd, const std::string& bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t written = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (written <= 0) break;
+    sent += static_cast<std::size_t>(written);
+  }
+}
+
 /// Sends `request` as is on a new connection to 127.0.0.1:`port` and reads
 /// one response (its head and Content-Length body), waiting at most
 /// `response_timeout` between bytes. Then waits up to `close_wait` for the
@@ -315,28 +338,15 @@ inline RawAnswer raw_request(int port, const std::string& request,
                              std::chrono::milliseconds response_timeout = std::chrono::seconds(15),
                              std::chrono::milliseconds close_wait = std::chrono::milliseconds(0)) {
   RawAnswer answer;
-  const int socket_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(socket_fd >= 0);
+  const int socket_fd = connect_loopback(port);
+  if (socket_fd < 0) return answer;
   const auto set_receive_timeout = [socket_fd](std::chrono::milliseconds timeout) {
     timeval limit{static_cast<time_t>(timeout.count() / 1000),
                   static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
     ::setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   };
   set_receive_timeout(response_timeout);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(socket_fd);
-    return answer;
-  }
-  std::size_t sent = 0;
-  while (sent < request.size()) {
-    const ssize_t written = ::send(socket_fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (written <= 0) break;
-    sent += static_cast<std::size_t>(written);
-  }
+  send_all(socket_fd, request);
   // Reads until the head and the body it announces are in (or EOF).
   std::string response;
   std::size_t expected_size = std::string::npos;

@@ -29,19 +29,9 @@ struct Exchange {
 Exchange exchange(int port, const std::string& bytes,
                   std::chrono::milliseconds quiet = std::chrono::milliseconds(1500)) {
   Exchange result;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = connect_loopback(port);
   REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t written = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (written <= 0) break;
-    sent += static_cast<std::size_t>(written);
-  }
+  send_all(fd, bytes);
   char buffer[8192];
   while (true) {
     pollfd ready{fd, POLLIN, 0};
@@ -278,12 +268,8 @@ TEST_CASE("connections: one address may hold at most --max-connections-per-addre
   MusterServer server(dir.file("data"), {"--max-connections-per-address", "3"});
   std::vector<int> held;
   for (int index = 0; index < 3; ++index) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(server.port()));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const int fd = connect_loopback(server.port());
+    REQUIRE(fd >= 0);
     held.push_back(fd);
   }
   // The server counts a connection once it accepted it: an answer on each

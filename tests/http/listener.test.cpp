@@ -28,6 +28,31 @@ bool refused(const std::string& block) {
   return check_header_block(block, 100).has_value();
 }
 
+// A real listener on a free port in front of the pipeline with no services
+// but time: enough for the probe routes.
+struct ProbeServer {
+  explicit ProbeServer(ListenerOptions options) {
+    REQUIRE(timers.start().ok());
+    options.port = 0;
+    listener.emplace(options, api);
+    REQUIRE(listener->start().ok());
+  }
+  ~ProbeServer() {
+    listener.reset();
+    timers.stop();
+  }
+  int port() const { return listener->port(); }
+
+  RealTimerService timers;
+  Services services = [this] {
+    Services made;
+    made.timers = &timers;
+    return made;
+  }();
+  Api api{ApiOptions{}, services};
+  std::optional<HttpListener> listener;
+};
+
 }  // namespace
 
 TEST_CASE("the header block check refuses what RFC 9112 forbids or leaves ambiguous") {
@@ -65,23 +90,16 @@ TEST_CASE("the header block check refuses what RFC 9112 forbids or leaves ambigu
 }
 
 TEST_CASE("a listener serves concurrent keep-alive clients on several loops and stops while they talk") {
-  RealTimerService timers;
-  REQUIRE(timers.start().ok());
-  Services services;
-  services.timers = &timers;
-  Api api(ApiOptions{}, services);
   ListenerOptions options;
-  options.port = 0;
   options.threads = 2;
-  HttpListener listener(options, api);
-  REQUIRE(listener.start().ok());
-  REQUIRE(listener.port() > 0);
+  ProbeServer server(options);
+  REQUIRE(server.port() > 0);
 
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
   for (int client = 0; client < 4; ++client) {
     clients.emplace_back([&] {
-      httplib::Client http("127.0.0.1", listener.port());
+      httplib::Client http("127.0.0.1", server.port());
       http.set_keep_alive(true);
       for (int request = 0; request < 50; ++request) {
         const auto answer = http.Get("/healthz");
@@ -93,12 +111,11 @@ TEST_CASE("a listener serves concurrent keep-alive clients on several loops and 
   CHECK(ok == 200);
 
   // Stopped with a client connected: the client sees the connection end.
-  httplib::Client late("127.0.0.1", listener.port());
+  httplib::Client late("127.0.0.1", server.port());
   late.set_keep_alive(true);
   REQUIRE(late.Get("/healthz"));
-  listener.stop();
+  server.listener->stop();
   CHECK_FALSE(late.Get("/healthz"));
-  timers.stop();
 }
 
 TEST_CASE("the pipeline answers a neutral request without any transport") {
@@ -150,17 +167,10 @@ TEST_CASE("the pipeline answers a neutral request without any transport") {
 }
 
 TEST_CASE("a connection's last request is answered with Connection: close, and the client goes on") {
-  RealTimerService timers;
-  REQUIRE(timers.start().ok());
-  Services services;
-  services.timers = &timers;
-  Api api(ApiOptions{}, services);
   ListenerOptions options;
-  options.port = 0;
   options.limits.max_requests_per_connection = 3;
-  HttpListener listener(options, api);
-  REQUIRE(listener.start().ok());
-  httplib::Client http("127.0.0.1", listener.port());
+  ProbeServer server(options);
+  httplib::Client http("127.0.0.1", server.port());
   http.set_keep_alive(true);
   for (int request = 1; request <= 10; ++request) {
     INFO("request " << request);
@@ -169,6 +179,4 @@ TEST_CASE("a connection's last request is answered with Connection: close, and t
     CHECK(answer->status == 200);
     CHECK(answer->get_header_value("Connection") == (request % 3 == 0 ? "close" : ""));
   }
-  listener.stop();
-  timers.stop();
 }

@@ -2,7 +2,9 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
+#include "actors/group/group_state.hpp"
 
 namespace muster {
 namespace {
@@ -11,7 +13,7 @@ template <class... Variants>
 struct EventLists {};
 
 /// Every aggregate's event variant.
-using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent>;
+using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

@@ -7,10 +7,14 @@
 ///
 ///   agent       AgentRegistered, AgentTokenIssued (v2), AgentUpdated,
 ///               AgentStatusChanged, AgentWentOffline, AgentCameOnline,
-///               AgentDeregistered, AgentDecommissioned   (actors/agent/agent_events.hpp)
+///               AgentDeregistered, AgentDecommissioned, AgentAssignmentSet,
+///               AgentConfigReported, AgentEffectiveConfigReported (actors/agent/agent_events.hpp)
 ///   apikey      ApiKeyCreated, ApiKeyRevoked             (actors/api_key/api_key_state.hpp)
 ///   enrollment  EnrollmentTokenCreated, EnrollmentTokenUsed, EnrollmentTokenRevoked
 ///                                                         (actors/enrollment/enrollment_token_state.hpp)
+///   config      ConfigCreated, ConfigVersionAdded, ConfigDeleted (actors/config/config_state.hpp)
+///   group       GroupCreated, GroupUpdated, GroupMembersAdded, GroupMembersRemoved,
+///               GroupAssignmentSet, GroupDeleted         (actors/group/group_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

@@ -155,9 +155,10 @@ int run_serve(const ServeOptions& options) {
   // Everything that runs, in the order it starts; `stack` stops it in reverse.
   AgentRegistry registry;
   AccessProjection access;
+  ConfigModel configs;
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
-  ProjectionRunner projections(store, storage.snapshots(), registry, access, timers, runner_options);
+  ProjectionRunner projections(store, storage.snapshots(), registry, access, configs, timers, runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
   AgentServiceOptions agent_options = options.agents;
@@ -178,8 +179,19 @@ int run_serve(const ServeOptions& options) {
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
-  http::ApiServer api(options.http, {&store, &projections, &registry, &events, &agents, &registrations, &api_keys,
-                                    &enrollment, &timers, options.enable_test_hooks ? &crash_injector : nullptr});
+  http::Services services;
+  services.store = &store;
+  services.projections = &projections;
+  services.registry = &registry;
+  services.events = &events;
+  services.agents = &agents;
+  services.registrations = &registrations;
+  services.api_keys = &api_keys;
+  services.enrollment = &enrollment;
+  services.config_model = &configs;
+  services.timers = &timers;
+  services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
+  http::ApiServer api(options.http, services);
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
   FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });
@@ -210,8 +222,9 @@ int run_serve(const ServeOptions& options) {
   }
   const ProjectionRecovery& recovery = projections.recovery();
   log::info("recovered", {{"log_position", *head},
-                          {"events", *head - std::min(recovery.fleet_snapshot_position,
-                                                      recovery.access_snapshot_position)},
+                          {"events", *head - std::min({recovery.fleet_snapshot_position,
+                                                      recovery.access_snapshot_position,
+                                                      recovery.config_snapshot_position})},
                           {"fleet_snapshot_position", recovery.fleet_snapshot_position},
                           {"snapshot_load_ms", recovery.snapshot_load_ms},
                           {"duration_ms", timers.now_ms() - started_ms},

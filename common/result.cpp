@@ -9,6 +9,7 @@ const char* to_string(ErrorCode code) {
     case ErrorCode::permission_denied: return "permission_denied";
     case ErrorCode::not_found: return "not_found";
     case ErrorCode::conflict: return "conflict";
+    case ErrorCode::failed_precondition: return "failed_precondition";
     case ErrorCode::unavailable: return "unavailable";
     case ErrorCode::io_error: return "io_error";
     case ErrorCode::corruption: return "corruption";

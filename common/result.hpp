@@ -17,7 +17,8 @@ enum class ErrorCode {
   unauthenticated,    ///< The caller's credentials are missing, unknown or no longer valid.
   permission_denied,  ///< The caller is known but may not do this.
   not_found,          ///< The thing named does not exist (or the caller may not know it does).
-  conflict,           ///< A precondition (expected version, state) did not hold.
+  conflict,           ///< The state of the thing forbids it (it exists, it is in use, it was retired).
+  failed_precondition,  ///< The caller's own condition (If-Match: an expected version) did not hold.
   unavailable,        ///< Temporarily unable; retrying later may succeed.
   io_error,           ///< Storage failed; the outcome of a write is not acknowledged.
   corruption,         ///< Stored data cannot be decoded.
@@ -32,6 +33,9 @@ struct Error {
   std::string message;
   /// Stable API code such as "AGENT_NOT_FOUND"; empty means "derive from code".
   std::string reason = {};
+  /// For `invalid_argument`: the request field at fault ("version",
+  /// "files.a.yaml"); the API names it in the answer's details.
+  std::string field = {};
 };
 
 /// A success or an `Error`. Cheap to move; `[[nodiscard]]` so no error is dropped.
@@ -79,6 +83,11 @@ class [[nodiscard]] Status {
 
 inline Error make_error(ErrorCode code, std::string message, std::string reason = {}) {
   return Error{code, std::move(message), std::move(reason)};
+}
+
+/// An `invalid_argument` error naming the field at fault.
+inline Error invalid_field(std::string field, std::string message, std::string reason = "VALIDATION_FAILED") {
+  return Error{ErrorCode::invalid_argument, std::move(message), std::move(reason), std::move(field)};
 }
 
 }  // namespace muster

@@ -45,6 +45,7 @@ StatusMapping status_for(ErrorCode code) {
     case ErrorCode::permission_denied: return {403, "FORBIDDEN"};
     case ErrorCode::not_found: return {404, "NOT_FOUND"};
     case ErrorCode::conflict: return {409, "CONFLICT"};
+    case ErrorCode::failed_precondition: return {412, "PRECONDITION_FAILED"};
     case ErrorCode::unavailable: return {503, "UNAVAILABLE"};
     case ErrorCode::io_error: return {503, "STORAGE_UNAVAILABLE"};
     case ErrorCode::corruption: return {500, "DATA_CORRUPTION"};

@@ -77,7 +77,10 @@ void Call::reply_failure(const Error& error) {
               {{"request_id", context.request_id}, {"source", head.remote_address}, {"path", head.path},
                {"code", code}});
   }
-  if (mapping.status < 500) return reply_error(mapping.status, error.message, code);
+  if (mapping.status < 500) {
+    const json details = error.field.empty() ? json(nullptr) : json{{error.field, error.message}};
+    return reply_error(mapping.status, error.message, code, details);
+  }
   // The details (a file path, a RocksDB status) are for the log, not the client.
   log::error("request failed",
              {{"request_id", context.request_id}, {"path", head.path}, {"code", code}, {"error", error.message}});

@@ -49,6 +49,8 @@ struct Services {
   Registrations* registrations = nullptr;
   ApiKeyService* api_keys = nullptr;
   EnrollmentService* enrollment = nullptr;
+  /// Configs, groups, assignments, desired configurations and drift (read side).
+  const ConfigModel* config_model = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.

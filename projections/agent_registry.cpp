@@ -26,7 +26,7 @@ std::size_t status_slot(AgentStatus status) {
 
 // Whether `filter` asks only what the index and the counters answer.
 bool indexed_filter(const AgentFilter& filter) {
-  return !filter.version && !filter.type && filter.labels.empty() && !filter.text;
+  return !filter.version && !filter.type && filter.labels.empty() && !filter.text && !filter.also;
 }
 
 bool matches(const AgentState& state, const AgentFilter& filter) {
@@ -43,7 +43,7 @@ bool matches(const AgentState& state, const AgentFilter& filter) {
       state.profile.hostname.find(*filter.text) == std::string::npos) {
     return false;
   }
-  return true;
+  return !filter.also || filter.also(state);
 }
 
 // The counter of `status` in `stats` (const or not); null for a status that is not listed.

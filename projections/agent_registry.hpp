@@ -54,6 +54,10 @@ struct AgentFilter {
   std::optional<std::string> type;
   std::vector<std::pair<std::string, std::string>> labels;  ///< Each key=value must be present.
   std::optional<std::string> text;                          ///< Substring of name or hostname.
+  /// Any further criterion (another read model's: a group, a config
+  /// status). Called under the registry's read lock: it must not call back
+  /// into the registry.
+  std::function<bool(const AgentState&)> also;
 };
 
 /// An agent as the read model shows it.

@@ -14,11 +14,13 @@ constexpr TimeMs kProgressIntervalMs = 5'000;
 }  // namespace
 
 ProjectionRunner::ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
-                                   AccessProjection& access, TimerService& timers, ProjectionRunnerOptions options)
+                                   AccessProjection& access, ConfigModel& configs, TimerService& timers,
+                                   ProjectionRunnerOptions options)
     : events_(events),
       snapshots_(snapshots),
       registry_(registry),
       access_(access),
+      configs_(configs),
       timers_(timers),
       options_(options),
       snapshot_timer_(timers, options.snapshot_interval_ms, [this] {
@@ -42,11 +44,14 @@ Status ProjectionRunner::start() {
   if (!fleet) return fleet.error();
   auto access = access_.load_snapshot(snapshots_, *head);
   if (!access) return access.error();
+  auto configs = configs_.load_snapshot(snapshots_, *head);
+  if (!configs) return configs.error();
   recovery_.fleet_snapshot_position = *fleet;
   recovery_.access_snapshot_position = *access;
+  recovery_.config_snapshot_position = *configs;
   recovery_.snapshot_load_ms = timers_.now_ms() - started_ms;
-  // Each model skips what its snapshot holds: fold from the older one.
-  const std::uint64_t from = std::min(*fleet, *access);
+  // Each model skips what its snapshot holds: fold from the oldest one.
+  const std::uint64_t from = std::min({*fleet, *access, *configs});
   {
     std::lock_guard<std::mutex> lock(position_mutex_);
     position_ = from;
@@ -54,6 +59,7 @@ Status ProjectionRunner::start() {
   log::info("read models loaded from snapshots",
             {{"fleet_position", *fleet},
              {"access_position", *access},
+             {"config_position", *configs},
              {"log_position", *head},
              {"duration_ms", recovery_.snapshot_load_ms}});
   follower_ = std::make_unique<LogFollower>(
@@ -83,7 +89,7 @@ void ProjectionRunner::stop() {
 
 void ProjectionRunner::fold(const std::vector<Event>& batch) {
   // A bad event is skipped rather than stalling: it must not freeze every read.
-  for (const Status& folded : {access_.apply(batch), registry_.apply(batch)}) {
+  for (const Status& folded : {access_.apply(batch), registry_.apply(batch), configs_.apply(batch)}) {
     if (!folded) log::error("projection skipped an event", {{"error", folded.error().message}});
   }
   const std::uint64_t reached = batch.back().position;
@@ -138,7 +144,9 @@ void ProjectionRunner::catch_up() {
 Status ProjectionRunner::save_snapshots() {
   Status fleet = registry_.save_snapshot(snapshots_);
   Status access = access_.save_snapshot(snapshots_);
-  return fleet.ok() ? access : fleet;
+  Status configs = configs_.save_snapshot(snapshots_);
+  if (!fleet) return fleet;
+  return access.ok() ? configs : access;
 }
 
 // Snapshots are written on a thread of their own: the first one after a

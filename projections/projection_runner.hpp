@@ -1,5 +1,6 @@
 #pragma once
-/// Keeps the read models (the agent registry, the access model) up to date:
+/// Keeps the read models (the agent registry, the access model, the config
+/// model) up to date:
 /// at start, loads their snapshots; then follows the log from where the
 /// snapshots left off (catch-up, then live) and folds each batch into both;
 /// in the background, snapshots them again every `snapshot_interval_ms` and
@@ -25,6 +26,7 @@
 #include "eventstore/snapshot_store.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/agent_registry.hpp"
+#include "projections/config_model.hpp"
 
 namespace muster {
 
@@ -43,6 +45,7 @@ struct ProjectionRecovery {
   std::uint64_t head_at_start = 0;           ///< The log's head when the runner started.
   std::uint64_t fleet_snapshot_position = 0;   ///< 0: no usable fleet snapshot (the log is folded from 1).
   std::uint64_t access_snapshot_position = 0;  ///< 0: no usable access snapshot.
+  std::uint64_t config_snapshot_position = 0;  ///< 0: no usable config snapshot.
   TimeMs snapshot_load_ms = 0;
 };
 
@@ -50,7 +53,8 @@ class ProjectionRunner : public Service {
  public:
   /// References must outlive the runner.
   ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
-                   AccessProjection& access, TimerService& timers, ProjectionRunnerOptions options = {});
+                   AccessProjection& access, ConfigModel& configs, TimerService& timers,
+                   ProjectionRunnerOptions options = {});
   ~ProjectionRunner() override;
   ProjectionRunner(const ProjectionRunner&) = delete;
   ProjectionRunner& operator=(const ProjectionRunner&) = delete;
@@ -63,7 +67,7 @@ class ProjectionRunner : public Service {
   /// Stops following and writes the snapshots once more.
   void stop() override;
 
-  /// The last log position both read models hold.
+  /// The last log position every read model holds.
   std::uint64_t position() const;
 
   /// Waits until the read models hold `position`, at most `timeout`; true if they do.
@@ -79,7 +83,7 @@ class ProjectionRunner : public Service {
   /// runners started with `follow` off).
   void catch_up();
 
-  /// Writes the snapshots of both read models now.
+  /// Writes the snapshots of every read model now.
   Status save_snapshots();
 
   const ProjectionRecovery& recovery() const { return recovery_; }
@@ -93,6 +97,7 @@ class ProjectionRunner : public Service {
   SnapshotStore& snapshots_;
   AgentRegistry& registry_;
   AccessProjection& access_;
+  ConfigModel& configs_;
   TimerService& timers_;
   const ProjectionRunnerOptions options_;
   ProjectionRecovery recovery_;

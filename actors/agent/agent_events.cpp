@@ -119,4 +119,55 @@ Result<AgentCameOnline> AgentCameOnline::from_json(const json& data, std::uint32
   return event;
 }
 
+json AgentAssignmentSet::to_json() const {
+  return {{"assignment", assignment ? assignment_to_json(*assignment) : json(nullptr)}};
+}
+
+Result<AgentAssignmentSet> AgentAssignmentSet::from_json(const json& data, std::uint32_t /*schema_version*/) {
+  AgentAssignmentSet event;
+  const auto member = data.find("assignment");
+  if (member == data.end()) return payload_error("bad AgentAssignmentSet payload");
+  if (member->is_null()) return event;
+  auto assignment = assignment_from_json(*member);
+  if (!assignment) return payload_error(assignment.error().message);
+  event.assignment = std::move(*assignment);
+  return event;
+}
+
+json AgentConfigReported::to_json() const {
+  json out{{"config_hash", config_hash}, {"status", to_string(status)}};
+  if (!error.empty()) out["error"] = error;
+  return out;
+}
+
+Result<AgentConfigReported> AgentConfigReported::from_json(const json& data, std::uint32_t /*schema_version*/) {
+  AgentConfigReported event;
+  std::string status;
+  if (!read(data, "config_hash", event.config_hash) || !read(data, "status", status) ||
+      !read(data, "error", event.error, payload::Presence::optional)) {
+    return payload_error("bad AgentConfigReported payload");
+  }
+  const auto parsed = parse_config_report_status(status);
+  if (!parsed) return payload_error("bad AgentConfigReported status");
+  event.status = *parsed;
+  return event;
+}
+
+json AgentEffectiveConfigReported::to_json() const {
+  return {{"hash", hash}, {"files", files ? files_to_json(*files) : json::object()}};
+}
+
+Result<AgentEffectiveConfigReported> AgentEffectiveConfigReported::from_json(const json& data,
+                                                                             std::uint32_t /*schema_version*/) {
+  AgentEffectiveConfigReported event;
+  const auto files = data.find("files");
+  if (!read(data, "hash", event.hash) || files == data.end()) {
+    return payload_error("bad AgentEffectiveConfigReported payload");
+  }
+  auto parsed = files_from_json(*files);
+  if (!parsed) return payload_error(parsed.error().message);
+  event.files = std::make_shared<const ConfigFiles>(std::move(*parsed));
+  return event;
+}
+
 }  // namespace muster

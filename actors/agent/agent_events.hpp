@@ -19,6 +19,13 @@
 ///   AgentCameOnline      {status: "ONLINE" | "DEGRADED"}
 ///   AgentDeregistered    {}
 ///   AgentDecommissioned  {}
+///   AgentAssignmentSet   {assignment: {config?, version?, policies, settings} | null}
+///                        (an operator's assignment to this agent alone)
+///   AgentConfigReported  {config_hash, status: "applying" | "applied" | "failed", error?}
+///   AgentEffectiveConfigReported {hash, files: {...}}  (what the agent says it runs)
+///
+/// The last three are read by the config model (projections/config_model.hpp),
+/// not by the agent's own state: they change only its version.
 
 #include <optional>
 #include <string>
@@ -28,6 +35,9 @@
 
 #include "actors/agent/agent_id.hpp"
 #include "actors/agent/agent_profile.hpp"
+#include "actors/config/assignment.hpp"
+#include "actors/config/config_files.hpp"
+#include "actors/config/desired_config.hpp"
 #include "actors/runtime/payload_codec.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "common/clock.hpp"
@@ -111,7 +121,35 @@ struct AgentDecommissioned {
   }
 };
 
+struct AgentAssignmentSet {
+  static constexpr EventType kType{"AgentAssignmentSet", kAgentKind, 1};
+  std::optional<Assignment> assignment;  ///< nullopt: cleared.
+
+  nlohmann::json to_json() const;
+  static Result<AgentAssignmentSet> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentConfigReported {
+  static constexpr EventType kType{"AgentConfigReported", kAgentKind, 1};
+  std::string config_hash;
+  ConfigReportStatus status = ConfigReportStatus::applying;
+  std::string error;  ///< The agent's words when `failed` (capped by the API).
+
+  nlohmann::json to_json() const;
+  static Result<AgentConfigReported> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
+struct AgentEffectiveConfigReported {
+  static constexpr EventType kType{"AgentEffectiveConfigReported", kAgentKind, 1};
+  SharedConfigFiles files;
+  std::string hash;  ///< hash_files(*files).
+
+  nlohmann::json to_json() const;
+  static Result<AgentEffectiveConfigReported> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
 using AgentEvent = std::variant<AgentRegistered, AgentTokenIssued, AgentUpdated, AgentStatusChanged,
-                                AgentWentOffline, AgentCameOnline, AgentDeregistered, AgentDecommissioned>;
+                                AgentWentOffline, AgentCameOnline, AgentDeregistered, AgentDecommissioned,
+                                AgentAssignmentSet, AgentConfigReported, AgentEffectiveConfigReported>;
 
 }  // namespace muster

@@ -68,6 +68,10 @@ struct Folder {
   void operator()(const AgentDecommissioned&) const {
     set_status(state, AgentStatus::decommissioned, header.time_ms);
   }
+  // What the agent was told and says it runs: the config model's to fold.
+  void operator()(const AgentAssignmentSet&) const {}
+  void operator()(const AgentConfigReported&) const {}
+  void operator()(const AgentEffectiveConfigReported&) const {}
 };
 
 }  // namespace

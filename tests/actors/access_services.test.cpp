@@ -92,6 +92,7 @@ struct AccessFixture {
   std::unique_ptr<SlowEventStore> slow_store;
   AgentRegistry registry;
   AccessProjection access;
+  ConfigModel configs;
   std::unique_ptr<ProjectionRunner> projections;
   std::unique_ptr<runtime::Runtime> actors;
   std::unique_ptr<AgentService> agents;
@@ -103,7 +104,8 @@ struct AccessFixture {
     StoreOptions options;
     options.clock = &timers;
     storage = std::move(*open_memory_storage(options));
-    projections = std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), registry, access, timers);
+    projections =
+        std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), registry, access, configs, timers);
     REQUIRE(projections->start().ok());
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});
     const WhenFolded when_folded = [this](std::uint64_t position, std::function<void()> then) {

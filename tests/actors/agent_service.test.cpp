@@ -30,6 +30,7 @@ struct AgentsFixture {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<AgentRegistry> registry;
   std::unique_ptr<AccessProjection> access;
+  std::unique_ptr<ConfigModel> configs;
   std::unique_ptr<ProjectionRunner> projections;
   std::unique_ptr<runtime::Runtime> actors;
   std::unique_ptr<AgentService> agents;
@@ -52,10 +53,11 @@ struct AgentsFixture {
     storage = std::move(*open_rocksdb_storage(store_options));
     registry = std::make_unique<AgentRegistry>();
     access = std::make_unique<AccessProjection>();
+    configs = std::make_unique<ConfigModel>();
     ProjectionRunnerOptions runner_options;
     runner_options.follow = false;
     projections = std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), *registry, *access,
-                                                     timers, runner_options);
+                                                     *configs, timers, runner_options);
     REQUIRE(projections->start().ok());
     projections->catch_up();
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});

@@ -9,7 +9,9 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
+#include "actors/group/group_state.hpp"
 
 using namespace muster;
 
@@ -35,10 +37,10 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
   for (const EventType& type : event_catalogue()) {
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
-    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment"}.count(type.stream_kind) == 1);
+    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group"}.count(type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 13);
+  CHECK(names.size() == 25);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -69,6 +71,32 @@ TEST_CASE("every payload reads back what it wrote") {
       EnrollmentTokenCreated{"0123456789abcdef", "t", "acme", {{"a", "b"}}, 5000, 10, sha256("s")}});
   check_round_trip(EnrollmentEvent{EnrollmentTokenUsed{agent, "host-1"}});
   check_round_trip(EnrollmentEvent{EnrollmentTokenRevoked{}});
+
+  Assignment assignment;
+  assignment.config = ConfigRef{"collector", 3};
+  assignment.policies = {{"baseline", 0}, {"pci", 2}};
+  assignment.settings = {{"log_level", "debug"}, {"limits", {{"cpu", 2}}}};
+  const auto files = std::make_shared<const ConfigFiles>(
+      ConfigFiles{{"collector.yaml", {"application/yaml", "receivers: {}\n"}}, {"extra.json", {"application/json", "{}"}}});
+  for (const AgentEvent& event : std::vector<AgentEvent>{
+           AgentAssignmentSet{assignment}, AgentAssignmentSet{std::nullopt},
+           AgentConfigReported{sha256_hex("c"), ConfigReportStatus::failed, "bad yaml"},
+           AgentEffectiveConfigReported{files, hash_files(*files)}}) {
+    check_round_trip(event);
+  }
+  for (const ConfigEvent& event : std::vector<ConfigEvent>{
+           ConfigCreated{"acme", "collector", ConfigKind::policy, "the edge collectors"},
+           ConfigVersionAdded{2, files, hash_files(*files), "raise the batch size", "key:0123456789abcdef", 1},
+           ConfigDeleted{}}) {
+    check_round_trip(event);
+  }
+  for (const GroupEvent& event : std::vector<GroupEvent>{
+           GroupCreated{"acme", "prod-eu", {{"env", "prod"}, {"region", "eu-west-1"}}, -3, "EU production"},
+           GroupUpdated{LabelSelector{{"env", "prod"}}, 7, std::nullopt}, GroupUpdated{std::nullopt, std::nullopt, "d"},
+           GroupMembersAdded{{agent}}, GroupMembersRemoved{{agent}}, GroupAssignmentSet{assignment},
+           GroupAssignmentSet{std::nullopt}, GroupDeleted{}}) {
+    check_round_trip(event);
+  }
 }
 
 TEST_CASE("older schema versions are upcast when read") {

@@ -79,10 +79,11 @@ struct FleetFixture {
 struct ReadModels {
   AgentRegistry registry;
   AccessProjection access;
+  ConfigModel configs;
   ProjectionRunner runner;
 
   explicit ReadModels(FleetFixture& fleet)
-      : runner(fleet.store(), fleet.storage->snapshots(), registry, access, fleet.timers, manual()) {
+      : runner(fleet.store(), fleet.storage->snapshots(), registry, access, configs, fleet.timers, manual()) {
     REQUIRE(runner.start().ok());
     runner.catch_up();
   }
@@ -176,7 +177,8 @@ TEST_CASE("a registry rebuilt from position 1 equals the one that followed the l
   FleetFixture fleet;
   AgentRegistry live;
   AccessProjection access;
-  ProjectionRunner runner(fleet.store(), fleet.storage->snapshots(), live, access, fleet.timers);
+  ConfigModel configs;
+  ProjectionRunner runner(fleet.store(), fleet.storage->snapshots(), live, access, configs, fleet.timers);
   REQUIRE(runner.start().ok());
   for (int number = 1; number <= 50; ++number) {
     fleet.add(number, "1.0", "otel", {{"n", std::to_string(number % 4)}});

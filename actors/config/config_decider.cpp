@@ -25,7 +25,9 @@ ConfigVersionAdded next_version(const Config& config, SharedConfigFiles files, s
 }  // namespace
 
 Result<std::vector<ConfigEvent>> decide_create(const Config& config, const CreateConfig& command) {
-  if (config.exists) return make_error(ErrorCode::conflict, "a config with this name exists", "CONFIG_EXISTS");
+  if (config.exists) {
+    return make_error(ErrorCode::conflict, "a config with this name exists", "CONFIG_EXISTS");
+  }
   if (command.org != config.org || command.name != config.name) {
     return make_error(ErrorCode::internal, "a config's creation names another config than its stream");
   }

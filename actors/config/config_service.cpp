@@ -14,7 +14,9 @@ Status check_name(const std::string& name) {
 
 struct ConfigService::Impl {
   Impl(runtime::Runtime& runtime, EventStore& store, const ConfigModel* model_in, WhenFolded when_folded_in)
-      : model(model_in), when_folded(std::move(when_folded_in)), host(runtime, store, repository, options()) {}
+      : model(model_in),
+        when_folded(std::move(when_folded_in)),
+        host(runtime, store, repository, options()) {}
 
   static runtime::AggregateHostOptions options() {
     runtime::AggregateHostOptions options;
@@ -23,21 +25,22 @@ struct ConfigService::Impl {
   }
 
   // Sends `command` to config `name` of `org`; answers its write once folded.
-  void send(const std::string& org, const std::string& name, ConfigCommand command, const RequestContext& context,
-            Done done) {
+  void send(const std::string& org, const std::string& name, ConfigCommand command,
+            const RequestContext& context, Done done) {
     if (Status named = check_name(name); !named) return done(named.error());
-    host.send(config_stream_id(org, name), std::move(command), context,
-              [this, done = std::move(done)](Result<runtime::Outcome<Config>> outcome) mutable {
-                if (!outcome) return done(outcome.error());
-                const ConfigVersion* latest = outcome->state.latest();
-                if (latest == nullptr) {
-                  return done(make_error(ErrorCode::internal, "a config written without a version"));
-                }
-                auto write = std::make_shared<ConfigWrite>(ConfigWrite{
-                    outcome->state.name, outcome->state.kind, *latest, outcome->appended > 0, outcome->position});
-                once_folded(when_folded, write->position,
-                            [write, done = std::move(done)] { done(std::move(*write)); });
-              });
+    host.send(
+        config_stream_id(org, name), std::move(command), context,
+        [this, done = std::move(done)](Result<runtime::Outcome<Config>> outcome) mutable {
+          if (!outcome) return done(outcome.error());
+          const ConfigVersion* latest = outcome->state.latest();
+          if (latest == nullptr) {
+            return done(make_error(ErrorCode::internal, "a config written without a version"));
+          }
+          auto write = std::make_shared<ConfigWrite>(ConfigWrite{
+              outcome->state.name, outcome->state.kind, *latest, outcome->appended > 0, outcome->position});
+          once_folded(when_folded, write->position,
+                      [write, done = std::move(done)] { done(std::move(*write)); });
+        });
   }
 
   const ConfigModel* model;
@@ -81,7 +84,8 @@ void ConfigService::remove(const std::string& org, const std::string& name, cons
                            std::function<void(Result<std::uint64_t>)> done) {
   if (Status named = check_name(name); !named) return done(named.error());
   if (impl_->model != nullptr && impl_->model->config_in_use(org, name)) {
-    return done(make_error(ErrorCode::conflict, "a group or an agent is assigned this config; unassign it first",
+    return done(make_error(ErrorCode::conflict,
+                           "a group or an agent is assigned this config; unassign it first",
                            "CONFIG_IN_USE"));
   }
   impl_->send(org, name, DeleteConfig{}, context, [done = std::move(done)](Result<ConfigWrite> write) {

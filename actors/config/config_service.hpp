@@ -31,8 +31,8 @@ namespace muster {
 struct ConfigWrite {
   std::string name;
   ConfigKind kind = ConfigKind::config;
-  ConfigVersion latest;  ///< The latest version after the command.
-  bool changed = false;  ///< False: it added nothing (the files hash as the latest's).
+  ConfigVersion latest;        ///< The latest version after the command.
+  bool changed = false;        ///< False: it added nothing (the files hash as the latest's).
   std::uint64_t position = 0;  ///< The log position the answer reflects.
 };
 
@@ -42,7 +42,8 @@ class ConfigService : public Service {
 
   /// `model` may be null where nothing reads configs back (then nothing is
   /// ever in use). References must outlive the service.
-  ConfigService(runtime::Runtime& runtime, EventStore& store, const ConfigModel* model, WhenFolded when_folded);
+  ConfigService(runtime::Runtime& runtime, EventStore& store, const ConfigModel* model,
+                WhenFolded when_folded);
   ~ConfigService() override;
 
   std::string_view name() const override { return "configs"; }

@@ -114,7 +114,9 @@ SCENARIO("a config's versions fold from the log it was decided into") {
       }
     }
     WHEN("an update expects the latest version") {
-      THEN("it is added") { CHECK(recorded.run(add_command(yaml("a: 3\n"), 1), 2000).ok()); }
+      THEN("it is added") {
+        CHECK(recorded.run(add_command(yaml("a: 3\n"), 1), 2000).ok());
+      }
     }
     WHEN("an update expects a version that is not the latest") {
       REQUIRE(recorded.run(add_command(yaml("a: 2\n")), 2000).ok());
@@ -197,9 +199,10 @@ SCENARIO("a config's versions fold from the log it was decided into") {
 TEST_CASE("a config's recorded log of every command folds to its live state") {
   Recorded recorded;
   REQUIRE(recorded.run(create_command(yaml("a: 1\n")), 1000).ok());
-  REQUIRE(recorded.run(add_command(files_of({{"collector.yaml", {"application/yaml", "a: 2\n"}},
-                                              {"extra/rules.json", {"application/json", "{}"}}})),
-                       2000)
+  REQUIRE(recorded
+              .run(add_command(files_of({{"collector.yaml", {"application/yaml", "a: 2\n"}},
+                                         {"extra/rules.json", {"application/json", "{}"}}})),
+                   2000)
               .ok());
   REQUIRE(recorded.run(RollbackConfig{1, "back", kAuthor}, 3000).ok());
   REQUIRE(recorded.run(DeleteConfig{}, 4000).ok());

@@ -9,6 +9,9 @@
 
 #include "actors/config/config_service.hpp"
 #include "eventstore/memory_storage.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/agent_registry.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
 using namespace muster;
@@ -41,14 +44,14 @@ struct ConfigFixture {
     StoreOptions options;
     options.clock = &timers;
     storage = std::move(*open_memory_storage(options));
-    projections =
-        std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), registry, access, configs, timers);
+    projections = std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(),
+                                                     std::vector<ReadModel*>{&registry, &access, &configs}, timers);
     REQUIRE(projections->start().ok());
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});
-    service = std::make_unique<ConfigService>(
-        *actors, storage->events(), &configs, [this](std::uint64_t position, std::function<void()> then) {
-          projections->when_folded(position, std::move(then));
-        });
+    service = std::make_unique<ConfigService>(*actors, storage->events(), &configs,
+                                              [this](std::uint64_t position, std::function<void()> then) {
+                                                projections->when_folded(position, std::move(then));
+                                              });
   }
 
   ~ConfigFixture() {
@@ -62,8 +65,9 @@ struct ConfigFixture {
                              const std::string& principal = "key:creator") {
     return await_result<ConfigWrite>(
         [&](auto done) {
-          service->create(CreateConfig{"acme", name, ConfigKind::config, "", std::move(files), "first", "forged"},
-                          as(principal), std::move(done));
+          service->create(
+              CreateConfig{"acme", name, ConfigKind::config, "", std::move(files), "first", "forged"},
+              as(principal), std::move(done));
         },
         kWaitMs, "BUSY");
   }
@@ -73,8 +77,8 @@ struct ConfigFixture {
                              const std::string& principal = "key:editor") {
     return await_result<ConfigWrite>(
         [&](auto done) {
-          service->update("acme", name, AddConfigVersion{std::move(files), "change", "", expected}, as(principal),
-                          std::move(done));
+          service->update("acme", name, AddConfigVersion{std::move(files), "change", "", expected},
+                          as(principal), std::move(done));
         },
         kWaitMs, "BUSY");
   }
@@ -132,7 +136,8 @@ SCENARIO("the config service writes versions and answers once they are readable"
   }
   GIVEN("a name no config may have") {
     THEN("every command is refused naming the name") {
-      for (const std::string& bad : std::vector<std::string>{"", "Upper", "-dash", std::string(64, 'a'), "a/b"}) {
+      for (const std::string& bad :
+           std::vector<std::string>{"", "Upper", "-dash", std::string(64, 'a'), "a/b"}) {
         CAPTURE(bad);
         const auto created = fixture.create(bad, yaml("a: 1\n"));
         REQUIRE_FALSE(created.ok());

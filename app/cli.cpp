@@ -179,6 +179,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--io-timeout"] = both(&Limits::io_timeout_ms, duration);
   flags.with_value["--keep-alive-timeout"] = both(&Limits::idle_timeout_ms, duration);
   flags.with_value["--max-body-bytes"] = both(&Limits::max_body_bytes, count(std::size_t{1} << 30));
+  flags.with_value["--max-config-bytes"] = [&](const std::string& text) {
+    return set_count(text, options.http.api.max_config_bytes, std::size_t{1} << 30);
+  };
   flags.with_value["--max-header-bytes"] = both(&Limits::max_header_bytes, count(1 << 20));
   flags.with_value["--max-header-fields"] = both(&Limits::max_header_fields, count(10'000));
   // The agents' own limits win over the shared flags, in any order.
@@ -317,7 +320,7 @@ Usage:
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
                 [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
-                [--snapshot-interval DURATION]
+                [--snapshot-interval DURATION] [--max-config-bytes N]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
@@ -358,6 +361,9 @@ serve options (defaults in brackets):
   --max-agent-queue N        requests queued at one agent at most; beyond, 503 AGENT_BUSY [64]
   --snapshot-interval D      how often the read models are snapshotted, so a restart folds only
                              the log written since [30s]
+  --max-config-bytes N       file bodies of one config version, in total, at most; more answer
+                             400. A request carries them JSON-escaped: raise --max-body-bytes
+                             with it [1048576]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "actors/api_key/api_key_service.hpp"
+#include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
@@ -177,6 +178,7 @@ int run_serve(const ServeOptions& options) {
   AgentService agents(actors, store, storage.last_seen(), registry, agent_options);
   ApiKeyService api_keys(actors, store, &access, when_folded);
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
+  ConfigService config_service(actors, store, &configs, when_folded);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -189,6 +191,7 @@ int run_serve(const ServeOptions& options) {
   services.api_keys = &api_keys;
   services.enrollment = &enrollment;
   services.config_model = &configs;
+  services.configs = &config_service;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   http::ApiServer api(options.http, services);
@@ -198,7 +201,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &api}) {
+                                                          &config_service, &api}) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {

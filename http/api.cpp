@@ -59,6 +59,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_probes(routes_);
   routes::add_agents(routes_);
   routes::add_api_keys(routes_);
+  routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);
   routes::add_events(routes_);
   routes::add_stats(routes_);

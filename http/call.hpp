@@ -21,6 +21,7 @@
 #include "actors/agent/agent_id.hpp"
 #include "actors/agent/agent_service.hpp"
 #include "actors/api_key/api_key_service.hpp"
+#include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
@@ -51,6 +52,8 @@ struct Services {
   EnrollmentService* enrollment = nullptr;
   /// Configs, groups, assignments, desired configurations and drift (read side).
   const ConfigModel* config_model = nullptr;
+  /// Configs and policies (write side).
+  ConfigService* configs = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
@@ -71,6 +74,10 @@ struct ApiOptions {
   HealthThresholds health;
   /// How repeated authentication failures from one address are slowed down.
   AuthThrottleOptions auth_throttle;
+  /// Bytes of the file bodies of one config version, in total, at most
+  /// (--max-config-bytes); a request body carrying them must also fit the
+  /// listener's max_body_bytes. Default: 1 MiB.
+  std::size_t max_config_bytes = kDefaultMaxConfigBytes;
 };
 
 class Api;
@@ -175,6 +182,7 @@ namespace routes {
 void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
 void add_api_keys(RouteTable& table);
+void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);

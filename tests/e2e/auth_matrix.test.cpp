@@ -213,6 +213,27 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
                           "/api/v1/enrollment-tokens/" + fixture.make_token("1h").substr(3, 16));
   };
   const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
+  // Configs: "matrix" in the default organization for the routes on one
+  // config; creation and deletion act on a config removed (or made) afresh
+  // for each call, so that each rightful call succeeds.
+  const json config_files = {{"a.yaml", {{"content_type", "application/yaml"}, {"body", "a: 1\n"}}}};
+  const auto make_config = [&](const std::string& name) {
+    const json body = {{"name", name}, {"files", config_files}};
+    return fixture.server.post("/api/v1/configs", body.dump()).status;
+  };
+  REQUIRE(make_config("matrix") == 201);
+  const auto fresh_config_name = [&](const std::string&) {
+    for (const char* org : {"default", "globex"}) {
+      fixture.server.del(fmt::format("/api/v1/configs/matrix-new?org={}", org));
+    }
+    return std::make_pair(std::string("POST"), std::string("/api/v1/configs"));
+  };
+  int configs_made = 0;
+  const auto fresh_config = [&](const std::string&) {
+    const std::string name = fmt::format("matrix-{}", ++configs_made);
+    REQUIRE(make_config(name) == 201);
+    return std::make_pair(std::string("DELETE"), "/api/v1/configs/" + name);
+  };
   const std::vector<Route> routes = {
       {"healthz", Guard::open, 200, "", fixed("GET", "/healthz"), ""},
       {"readyz", Guard::open, 200, "", fixed("GET", "/readyz"), ""},
@@ -234,6 +255,21 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
        json{{"name", "t"}}.dump()},
       {"list enrollment tokens", Guard::admin, 200, "", fixed("GET", "/api/v1/enrollment-tokens"), ""},
       {"revoke enrollment token", Guard::admin, 200, "ENROLLMENT_TOKEN_NOT_FOUND", fresh_token, ""},
+      {"create config", Guard::operator_, 201, "", fresh_config_name,
+       json{{"name", "matrix-new"}, {"files", config_files}}.dump()},
+      {"list configs", Guard::viewer, 200, "", fixed("GET", "/api/v1/configs"), ""},
+      {"get config", Guard::viewer, 200, "CONFIG_NOT_FOUND", fixed("GET", "/api/v1/configs/matrix"), ""},
+      {"update config", Guard::operator_, 200, "CONFIG_NOT_FOUND", fixed("PUT", "/api/v1/configs/matrix"),
+       json{{"files", config_files}}.dump()},
+      {"delete config", Guard::admin, 200, "CONFIG_NOT_FOUND", fresh_config, ""},
+      {"config versions", Guard::viewer, 200, "CONFIG_NOT_FOUND",
+       fixed("GET", "/api/v1/configs/matrix/versions"), ""},
+      {"config diff", Guard::viewer, 200, "CONFIG_NOT_FOUND",
+       fixed("GET", "/api/v1/configs/matrix/diff?from=1&to=1"), ""},
+      {"config status", Guard::viewer, 200, "CONFIG_NOT_FOUND", fixed("GET", "/api/v1/configs/matrix/status"),
+       ""},
+      {"roll back config", Guard::operator_, 200, "CONFIG_NOT_FOUND",
+       fixed("POST", "/api/v1/configs/matrix/rollback"), json{{"version", 1}}.dump()},
   };
   // The agents' listener serves only what agents call; everything else is
   // unknown there. The fixture's own set-up calls go to the operators'.

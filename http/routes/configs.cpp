@@ -18,7 +18,6 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxDescriptionLength = 1024;
 constexpr std::size_t kMaxMessageLength = 4096;
-constexpr std::size_t kMaxNameInMessage = 64;
 constexpr std::size_t kMaxNameLength = 63;
 constexpr const char* kNameRule =
     "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit";
@@ -52,45 +51,19 @@ class BodyReader {
     return value->get<std::string>();
   }
 
-  // {"<file name>": {"content_type": "...", "body": "..."}}: 1 to 256 files
-  // whose bodies total at most `max_bytes`.
+  // The member "files": a file map under parse_config_files' rules, its
+  // bodies at most `max_bytes` together.
   SharedConfigFiles files(std::size_t max_bytes) {
     const json* value = member("files");
-    if (value == nullptr || !value->is_object()) {
-      fail("files", R"(is required: an object {"<file name>": {"content_type": "...", "body": "..."}})");
+    if (value == nullptr) {
+      return fail_files("files", R"(is required: {"<file name>": {"content_type": "...", "body": "..."}})");
+    }
+    auto parsed = parse_config_files(*value, max_bytes);
+    if (auto* invalid = std::get_if<Invalid>(&parsed)) {
+      for (const auto& [key, why] : invalid->details.items()) problems_[key] = why;
       return nullptr;
     }
-    if (value->empty()) return fail_files("files", "must hold at least one file");
-    if (value->size() > kMaxConfigFiles) {
-      return fail_files("files", fmt::format("must hold at most {} files", kMaxConfigFiles));
-    }
-    ConfigFiles files;
-    for (const auto& [name, file] : value->items()) {
-      if (!is_valid_file_name(name)) {
-        return fail_files("files",
-                          fmt::format("file name '{}' must be 1 to {} characters of [A-Za-z0-9._/-], "
-                                      "not starting with '/' or '.', without \"..\" or \"//\"",
-                                      name.substr(0, kMaxNameInMessage), kMaxFileNameLength));
-      }
-      const std::string field = "files." + name;
-      const auto type = file.is_object() ? file.find("content_type") : file.end();
-      const auto body = file.is_object() ? file.find("body") : file.end();
-      if (!file.is_object() || type == file.end() || !type->is_string() || body == file.end() ||
-          !body->is_string()) {
-        return fail_files(field, "must be an object with string content_type and body");
-      }
-      const auto& content_type = type->get_ref<const std::string&>();
-      if (content_type.empty() || content_type.size() > kMaxContentTypeLength) {
-        return fail_files(field + ".content_type",
-                          fmt::format("must be 1 to {} characters", kMaxContentTypeLength));
-      }
-      files.emplace(name, ConfigFile{content_type, body->get<std::string>()});
-    }
-    if (const std::size_t total = total_body_bytes(files); total > max_bytes) {
-      return fail_files("files", fmt::format("the bodies hold {} bytes; at most {} (--max-config-bytes)",
-                                             total, max_bytes));
-    }
-    return std::make_shared<const ConfigFiles>(std::move(files));
+    return std::make_shared<const ConfigFiles>(std::get<ConfigFiles>(std::move(parsed)));
   }
 
   std::string fail(const std::string& key, const std::string& why) {

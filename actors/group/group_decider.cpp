@@ -88,27 +88,29 @@ Result<std::vector<GroupEvent>> decide_delete(const Group& group) {
   return std::vector<GroupEvent>{GroupDeleted{}};
 }
 
-std::string encode_group_snapshot(const Group& group) {
+json group_to_snapshot_json(const Group& group) {
   json members = json::array();
   for (const AgentId& id : group.members) members.push_back(id.to_string());
-  const json data = {{"org", group.org},
-                     {"name", group.name},
-                     {"selector", group.selector},
-                     {"priority", group.priority},
-                     {"description", group.description},
-                     {"members", std::move(members)},
-                     {"assignment", group.assignment ? assignment_to_json(*group.assignment) : json(nullptr)},
-                     {"exists", group.exists},
-                     {"created_position", group.created_position},
-                     {"created_at", group.created_at_ms},
-                     {"updated_at", group.updated_at_ms},
-                     {"version", group.version},
-                     {"last_position", group.last_position}};
-  return data.dump(-1, ' ', false, json::error_handler_t::replace);
+  return {{"org", group.org},
+          {"name", group.name},
+          {"selector", group.selector},
+          {"priority", group.priority},
+          {"description", group.description},
+          {"members", std::move(members)},
+          {"assignment", group.assignment ? assignment_to_json(*group.assignment) : json(nullptr)},
+          {"exists", group.exists},
+          {"created_position", group.created_position},
+          {"created_at", group.created_at_ms},
+          {"updated_at", group.updated_at_ms},
+          {"version", group.version},
+          {"last_position", group.last_position}};
 }
 
-Result<Group> decode_group_snapshot(std::string_view bytes) {
-  const auto data = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+std::string encode_group_snapshot(const Group& group) {
+  return group_to_snapshot_json(group).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Group> group_from_snapshot_json(const json& data) {
   const auto bad = [] { return payload_error("bad group snapshot"); };
   if (!data.is_object()) return bad();
   Group group;
@@ -138,6 +140,10 @@ Result<Group> decode_group_snapshot(std::string_view bytes) {
     group.assignment = std::move(*decoded);
   }
   return group;
+}
+
+Result<Group> decode_group_snapshot(std::string_view bytes) {
+  return group_from_snapshot_json(json::parse(bytes, nullptr, /*allow_exceptions=*/false));
 }
 
 GroupAggregate::State GroupAggregate::initial_state(const std::string& id) {

@@ -72,7 +72,13 @@ Result<std::vector<GroupEvent>> decide_set_assignment(const Group& group, const 
 /// GroupDeleted. Refused: `not_found` / GROUP_NOT_FOUND.
 Result<std::vector<GroupEvent>> decide_delete(const Group& group);
 
-/// A group's snapshot: every member of the state, as JSON text.
+/// A group's whole state as JSON, for snapshots (the group's own, and any
+/// read model that keeps groups).
+nlohmann::json group_to_snapshot_json(const Group& group);
+/// Reads what `group_to_snapshot_json` wrote. Errors: `corruption`.
+Result<Group> group_from_snapshot_json(const nlohmann::json& data);
+
+/// A group's snapshot: `group_to_snapshot_json` as text.
 std::string encode_group_snapshot(const Group& group);
 /// Reads what `encode_group_snapshot` wrote. Errors: `corruption`.
 Result<Group> decode_group_snapshot(std::string_view bytes);

@@ -105,8 +105,7 @@ void GroupService::create(const std::string& org, const GroupRequest& request, c
 
 void GroupService::update(const std::string& org, const std::string& name, const GroupChanges& changes,
                           const RequestContext& context, Done done) {
-  impl_->send(org, name, UpdateGroup{changes.selector, changes.priority, changes.description}, context, false,
-              std::move(done));
+  impl_->send(org, name, changes, context, false, std::move(done));
 }
 
 void GroupService::remove(const std::string& org, const std::string& name, const RequestContext& context,

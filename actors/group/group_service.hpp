@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "actors/config/assignment.hpp"
+#include "actors/group/group_decider.hpp"
 #include "actors/group/group_state.hpp"
 #include "actors/runtime/request_context.hpp"
 #include "actors/runtime/runtime.hpp"
@@ -37,12 +38,8 @@ struct GroupRequest {
   std::string description;
 };
 
-/// What changes: each member set sets that value.
-struct GroupChanges {
-  std::optional<LabelSelector> selector;
-  std::optional<std::int64_t> priority;
-  std::optional<std::string> description;
-};
+/// What changes: each member set sets that value (the decider's command).
+using GroupChanges = UpdateGroup;
 
 /// What a change left behind.
 struct GroupOutcome {

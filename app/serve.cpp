@@ -14,6 +14,7 @@
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
+#include "actors/group/group_service.hpp"
 #include "actors/runtime/await.hpp"
 #include "actors/runtime/runtime.hpp"
 #include "app/commands.hpp"
@@ -179,6 +180,7 @@ int run_serve(const ServeOptions& options) {
   ApiKeyService api_keys(actors, store, &access, when_folded);
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   ConfigService config_service(actors, store, &configs, when_folded);
+  GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -192,6 +194,7 @@ int run_serve(const ServeOptions& options) {
   services.enrollment = &enrollment;
   services.config_model = &configs;
   services.configs = &config_service;
+  services.groups = &groups;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   http::ApiServer api(options.http, services);
@@ -201,7 +204,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &config_service, &api}) {
+                                                          &config_service, &groups, &api}) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {

@@ -119,6 +119,25 @@ bool Call::require_agent_id(AgentId& agent_id) {
   return false;
 }
 
+bool Call::require_org(std::string& org) {
+  std::optional<std::string> wanted;
+  if (const auto found = head.query.find("org"); found != head.query.end()) {
+    if (!is_valid_org(found->second)) {
+      reply_error(400, "invalid query parameter 'org'", "INVALID_PARAMETER",
+                  json{{"org", "must be 1 to 128 characters of [A-Za-z0-9._-]"}});
+      return false;
+    }
+    wanted = found->second;
+  }
+  auto resolved = creation_org(principal, wanted);
+  if (!resolved) {
+    reply_failure(resolved.error());
+    return false;
+  }
+  org = std::move(*resolved);
+  return true;
+}
+
 void Call::when_projected(std::function<void()> then) {
   auto wanted = parse_uint_param(head.query, "min_position", 0, UINT64_MAX);
   if (auto* invalid = std::get_if<Invalid>(&wanted)) return reply_invalid(*invalid);
@@ -148,6 +167,21 @@ void Call::arm_deadline(const char* busy_code) {
   deadline_.store(id, std::memory_order_release);
   // Answered meanwhile: reply() may have missed the timer to cancel.
   if (answered() && deadline_.exchange(0) == id) services.timers->cancel(id);
+}
+
+void reply_agent_page(Call& call, ListQuery list) {
+  const ConfigModel* model = call.services.config_model;
+  if (list.group || list.config_status) {
+    list.filter.also = [model, also = std::move(list.filter.also), group = list.group,
+                        status = list.config_status](const AgentState& state) {
+      return (!also || also(state)) && (!group || model->in_group(state.agent_id, *group)) &&
+             (!status || model->config_status_of(state.agent_id) == *status);
+    };
+  }
+  AgentPage page =
+      list.limit == 0 ? AgentPage{} : call.services.registry->list(list.filter, list.limit, list.after);
+  for (AgentView& agent : page.agents) fill_config(agent, *model);
+  call.reply_body(200, agent_page_json(page, call.services.timers->now_ms(), call.options.health));
 }
 
 void reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked) {

@@ -25,6 +25,7 @@
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
+#include "actors/group/group_service.hpp"
 #include "actors/runtime/request_context.hpp"
 #include "common/result.hpp"
 #include "common/timers.hpp"
@@ -54,6 +55,8 @@ struct Services {
   const ConfigModel* config_model = nullptr;
   /// Configs and policies (write side).
   ConfigService* configs = nullptr;
+  /// Groups (write side; reads through it come from the config model).
+  GroupService* groups = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
@@ -127,6 +130,11 @@ class Call : public std::enable_shared_from_this<Call> {
   AgentAccess agent_access() const;
   /// The path's {agent_id} as a lowercase UUID.
   bool require_agent_id(AgentId& agent_id);
+  /// The organization an operator request works in (`creation_org`): the
+  /// scoped caller's own, or `?org=` (default "default") for an unscoped
+  /// one. 400 INVALID_PARAMETER for a malformed `org`, 403 FORBIDDEN for a
+  /// scoped caller naming another.
+  bool require_org(std::string& org);
   /// Parses `?min_position` and runs `then` once the read models hold it; 503
   /// PROJECTION_LAGGING after `max_min_position_wait_ms`.
   void when_projected(std::function<void()> then);
@@ -156,6 +164,12 @@ class Call : public std::enable_shared_from_this<Call> {
 /// {id, revoked: true, position}, or the service's error.
 void reply_revoked(Call& call, const std::string& id, const Result<std::uint64_t>& revoked);
 
+/// The answer to every list of agents: the page of `list` (its filters, and
+/// the config model's `group` and `config_status` on top of any
+/// `filter.also` the route set), each agent with what the config model
+/// knows of it, as `agent_page_json` writes it. `list.limit` 0: an empty page.
+void reply_agent_page(Call& call, ListQuery list);
+
 /// Which credential a route takes (README "Who may call what").
 enum class Credential {
   none,              ///< Probes.
@@ -184,6 +198,7 @@ void add_agents(RouteTable& table);
 void add_api_keys(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
+void add_groups(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);

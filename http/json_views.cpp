@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/time_format.hpp"
+#include "http/request_parsing.hpp"
 
 namespace muster::http {
 namespace {
@@ -164,6 +165,37 @@ void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, 
   time("updated_at", state.updated_at_ms);
   text("version", *profile.version);
   out += '}';
+}
+
+std::string agent_page_json(const AgentPage& page, TimeMs now_ms, const HealthThresholds& thresholds) {
+  std::string body = R"({"agents":[)";
+  body.reserve(page.agents.size() * 512);
+  for (const AgentView& agent : page.agents) {
+    if (body.back() != '[') body += ',';
+    append_agent_json(body, agent, now_ms, thresholds, false);
+  }
+  body += R"(],"next_cursor":)";
+  body += page.next_after ? json(encode_cursor(*page.next_after)).dump() : "null";
+  body += fmt::format(R"(,"total":{}}})", page.total);
+  return body;
+}
+
+json group_to_json(const Group& group, bool with_members) {
+  json out = {{"org", group.org},
+              {"name", group.name},
+              {"selector", group.selector},
+              {"priority", group.priority},
+              {"description", group.description},
+              {"member_count", group.members.size()},
+              {"assignment", group.assignment ? assignment_to_json(*group.assignment) : json(nullptr)},
+              {"created_at", format_rfc3339(group.created_at_ms)},
+              {"updated_at", format_rfc3339(group.updated_at_ms)}};
+  if (with_members) {
+    json members = json::array();
+    for (const AgentId& id : group.members) members.push_back(id.to_string());
+    out["members"] = std::move(members);
+  }
+  return out;
 }
 
 json api_key_to_json(const ApiKey& key) {

@@ -10,6 +10,7 @@
 #include "actors/agent/agent_health.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
+#include "actors/group/group_state.hpp"
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
 #include "projections/agent_registry.hpp"
@@ -34,6 +35,16 @@ void append_event_jsonl(std::string& out, const EventView& event);
 /// nlohmann's DOM spent most of its time in malloc.
 void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
                        bool with_health);
+
+/// A page of agents as every agent list answers it, written directly like
+/// `append_agent_json` (each agent without health):
+/// {"agents": [...], "next_cursor": "<cursor>" | null, "total": n}.
+std::string agent_page_json(const AgentPage& page, TimeMs now_ms, const HealthThresholds& thresholds);
+
+/// {org, name, selector, priority, description, member_count, assignment
+/// (or null), created_at, updated_at}; with `with_members`, also `members`:
+/// the explicit members' ids, in id order.
+nlohmann::json group_to_json(const Group& group, bool with_members);
 
 /// {id, name, role, org, created_at, revoked}: never the secret or its digest.
 nlohmann::json api_key_to_json(const ApiKey& key);

@@ -39,6 +39,8 @@ bool is_name(std::string_view text, std::string_view extra) {
   return true;
 }
 
+}  // namespace
+
 // True if `text` holds a C0 control (U+0000 to U+001F, NUL included), DEL
 // or a C1 control (U+0080 to U+009F, UTF-8 C2 80 to C2 9F): characters that
 // have no place in a name, a version or an address and that move the cursor,
@@ -54,6 +56,8 @@ bool has_control_character(std::string_view text) {
   }
   return false;
 }
+
+namespace {
 
 constexpr const char* kNoControls = "must not contain control characters (U+0000 to U+001F, U+007F to U+009F)";
 
@@ -109,25 +113,11 @@ class FieldReader {
   std::optional<std::map<std::string, std::string>> labels(const char* key) {
     const json* value = member(key);
     if (value == nullptr) return std::nullopt;
-    if (!value->is_object()) return fail(key, "must be an object of string to string");
-    if (value->size() > kMaxListItems)
-      return fail(key, fmt::format("must have at most {} labels", kMaxListItems));
-    std::map<std::string, std::string> labels;
-    for (const auto& [name, label] : value->items()) {
-      if (!is_name(name, "._/-")) {
-        return fail(key,
-                    fmt::format("label keys must be 1 to {} characters of [A-Za-z0-9._/-]", kMaxNameLength));
-      }
-      if (!label.is_string() || label.get_ref<const std::string&>().size() > kMaxTextLength) {
-        return fail(key,
-                    fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
-      }
-      if (has_control_character(label.get_ref<const std::string&>())) {
-        return fail(key, std::string("label values ") + kNoControls);
-      }
-      labels.emplace(name, label.get<std::string>());
+    auto labels = parse_labels(*value, key);
+    if (auto* invalid = std::get_if<Invalid>(&labels)) {
+      return fail(key, invalid->details.at(key).get<std::string>());
     }
-    return labels;
+    return std::get<std::map<std::string, std::string>>(std::move(labels));
   }
 
   // A required name of 1 to 128 characters.
@@ -267,6 +257,28 @@ bool is_valid_agent_id(std::string_view text) {
     if (dash_position ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
+}
+
+Parsed<std::map<std::string, std::string>> parse_labels(const json& value, const std::string& field) {
+  const auto refuse = [&](const std::string& why) {
+    return Invalid{"request body failed validation", "VALIDATION_FAILED", json{{field, why}}};
+  };
+  if (!value.is_object()) return refuse("must be an object of string to string");
+  if (value.size() > kMaxListItems) return refuse(fmt::format("must have at most {} labels", kMaxListItems));
+  std::map<std::string, std::string> labels;
+  for (const auto& [name, label] : value.items()) {
+    if (!is_name(name, "._/-")) {
+      return refuse(fmt::format("label keys must be 1 to {} characters of [A-Za-z0-9._/-]", kMaxNameLength));
+    }
+    if (!label.is_string() || label.get_ref<const std::string&>().size() > kMaxTextLength) {
+      return refuse(fmt::format("label values must be strings of at most {} characters", kMaxTextLength));
+    }
+    if (has_control_character(label.get_ref<const std::string&>())) {
+      return refuse(std::string("label values ") + kNoControls);
+    }
+    labels.emplace(name, label.get<std::string>());
+  }
+  return labels;
 }
 
 Parsed<Registration> parse_registration(const json& body) {

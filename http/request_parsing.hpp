@@ -55,6 +55,17 @@ bool is_valid_instance_id(std::string_view text);
 /// True for a canonical lowercase UUID (8-4-4-4-12 hex digits).
 bool is_valid_agent_id(std::string_view text);
 
+/// Labels as agents carry them (registration, enrollment tokens) and group
+/// selectors match them: an object of at most 64 members, keys 1 to 128
+/// characters of [A-Za-z0-9._/-], values strings of at most 256 characters
+/// without control characters. Refused with details {field: why}.
+Parsed<std::map<std::string, std::string>> parse_labels(const nlohmann::json& value,
+                                                       const std::string& field);
+
+/// True if `text` holds a control character (U+0000 to U+001F, U+007F to
+/// U+009F, NUL included): nothing a name or a description may carry.
+bool has_control_character(std::string_view text);
+
 struct ListQuery {
   AgentFilter filter;
   std::size_t limit = 100;

@@ -105,20 +105,7 @@ void list_agents(const std::shared_ptr<Call>& call) {
       if (list.filter.org && *list.filter.org != call->principal.org) list.limit = 0;
       list.filter.org = call->principal.org;
     }
-    const AgentPage page =
-        list.limit == 0 ? AgentPage{} : call->services.registry->list(list.filter, list.limit, list.after);
-    const TimeMs now = call->services.timers->now_ms();
-    // {"agents":[...],"next_cursor":...,"total":...}, written directly (see append_agent_json).
-    std::string body = R"({"agents":[)";
-    body.reserve(page.agents.size() * 512);
-    for (const AgentView& agent : page.agents) {
-      if (body.back() != '[') body += ',';
-      append_agent_json(body, agent, now, call->options.health, false);
-    }
-    body += R"(],"next_cursor":)";
-    body += page.next_after ? json(encode_cursor(*page.next_after)).dump() : "null";
-    body += fmt::format(R"(,"total":{}}})", page.total);
-    call->reply_body(200, std::move(body));
+    reply_agent_page(*call, std::move(list));
   });
 }
 

@@ -213,6 +213,23 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
                           "/api/v1/enrollment-tokens/" + fixture.make_token("1h").substr(3, 16));
   };
   const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
+  // Groups: "matrix" in the default organization for the routes on one
+  // group; creation and deletion act on a group made (or removed) afresh
+  // for each call, so that each rightful call succeeds.
+  REQUIRE(fixture.server.post("/api/v1/groups", json{{"name", "matrix"}}.dump()).status == 201);
+  const std::string member_body = json{{"agent_ids", {fixture.register_fresh().first}}}.dump();
+  const auto fresh_group_name = [&](const std::string&) {
+    for (const char* org : {"default", "globex"}) {
+      fixture.server.del(fmt::format("/api/v1/groups/matrix-new?org={}", org));
+    }
+    return std::make_pair(std::string("POST"), std::string("/api/v1/groups"));
+  };
+  int groups_made = 0;
+  const auto fresh_group = [&](const std::string&) {
+    const std::string name = fmt::format("matrix-{}", ++groups_made);
+    REQUIRE(fixture.server.post("/api/v1/groups", json{{"name", name}}.dump()).status == 201);
+    return std::make_pair(std::string("DELETE"), "/api/v1/groups/" + name);
+  };
   // Configs: "matrix" in the default organization for the routes on one
   // config; creation and deletion act on a config removed (or made) afresh
   // for each call, so that each rightful call succeeds.
@@ -255,6 +272,19 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
        json{{"name", "t"}}.dump()},
       {"list enrollment tokens", Guard::admin, 200, "", fixed("GET", "/api/v1/enrollment-tokens"), ""},
       {"revoke enrollment token", Guard::admin, 200, "ENROLLMENT_TOKEN_NOT_FOUND", fresh_token, ""},
+      {"create group", Guard::operator_, 201, "", fresh_group_name, json{{"name", "matrix-new"}}.dump()},
+      {"list groups", Guard::viewer, 200, "", fixed("GET", "/api/v1/groups"), ""},
+      {"get group", Guard::viewer, 200, "GROUP_NOT_FOUND", fixed("GET", "/api/v1/groups/matrix"), ""},
+      {"update group", Guard::operator_, 200, "GROUP_NOT_FOUND", fixed("PATCH", "/api/v1/groups/matrix"),
+       json{{"description", "m"}}.dump()},
+      {"delete group", Guard::admin, 200, "GROUP_NOT_FOUND", fresh_group, ""},
+      {"group agents", Guard::viewer, 200, "GROUP_NOT_FOUND", fixed("GET", "/api/v1/groups/matrix/agents"), ""},
+      {"add group members", Guard::operator_, 200, "GROUP_NOT_FOUND",
+       fixed("POST", "/api/v1/groups/matrix/members"), member_body},
+      {"remove group members", Guard::operator_, 200, "GROUP_NOT_FOUND",
+       fixed("DELETE", "/api/v1/groups/matrix/members"), member_body},
+      {"set group assignment", Guard::operator_, 200, "GROUP_NOT_FOUND",
+       fixed("PUT", "/api/v1/groups/matrix/assignment"), json{{"settings", {{"matrix", true}}}}.dump()},
       {"create config", Guard::operator_, 201, "", fresh_config_name,
        json{{"name", "matrix-new"}, {"files", config_files}}.dump()},
       {"list configs", Guard::viewer, 200, "", fixed("GET", "/api/v1/configs"), ""},

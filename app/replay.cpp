@@ -16,6 +16,7 @@
 #include "common/time_format.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
+#include "projections/config_model.hpp"
 
 namespace muster::app {
 namespace {
@@ -274,6 +275,33 @@ class EventPrinter {
   std::string buffer_;
 };
 
+// The agent's configuration at `at_ms`: the config model folded over the
+// log up to then (desired configurations come from groups and configs, not
+// from the agent's stream alone).
+Result<nlohmann::json> config_at(const EventStore& store, const AgentId& agent_id, TimeMs at_ms) {
+  constexpr std::size_t kBatch = 4096;
+  ConfigModel model;
+  for (std::uint64_t from = 1;;) {
+    auto batch = store.read_log(from, kBatch);
+    if (!batch) return batch.error();
+    const auto past = std::find_if(batch->begin(), batch->end(), [&](const Event& event) { return event.time_ms > at_ms; });
+    const bool done = past != batch->end() || batch->size() < kBatch;
+    batch->erase(past, batch->end());
+    if (!batch->empty()) {
+      // A damaged event is skipped and logged by the model, as the server does.
+      (void)model.apply(*batch);
+      from = batch->back().position + 1;
+    }
+    if (done) break;
+  }
+  const auto view = model.agent(agent_id);
+  if (!view) return nlohmann::json(nullptr);
+  return nlohmann::json{{"config_version", view->config_version},
+                        {"config_hash", view->desired ? view->desired->hash : std::string()},
+                        {"config_status", to_string(view->status)},
+                        {"groups", view->groups}};
+}
+
 int print_state_at(const EventStore& store, const std::string& stream, TimeMs at_ms) {
   AgentState state;
   Status folded = Status::success();
@@ -290,6 +318,9 @@ int print_state_at(const EventStore& store, const std::string& stream, TimeMs at
   }
   nlohmann::json out = to_json(state);
   out["as_of"] = format_rfc3339(at_ms);
+  auto config = config_at(store, state.agent_id, at_ms);
+  if (!config) return fail(config.error().message);
+  out["config"] = std::move(*config);
   // The dump escapes C0 controls inside strings, so its newlines are its own
   // indentation: keep them, escape the rest of each line.
   const std::string text = out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);

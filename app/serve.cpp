@@ -23,6 +23,8 @@
 #include "common/timers.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "projections/event_queries.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
 namespace muster::app {
@@ -160,7 +162,7 @@ int run_serve(const ServeOptions& options) {
   ConfigModel configs;
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
-  ProjectionRunner projections(store, storage.snapshots(), registry, access, configs, timers, runner_options);
+  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs}, timers, runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
   AgentServiceOptions agent_options = options.agents;
@@ -228,10 +230,8 @@ int run_serve(const ServeOptions& options) {
   }
   const ProjectionRecovery& recovery = projections.recovery();
   log::info("recovered", {{"log_position", *head},
-                          {"events", *head - std::min({recovery.fleet_snapshot_position,
-                                                      recovery.access_snapshot_position,
-                                                      recovery.config_snapshot_position})},
-                          {"fleet_snapshot_position", recovery.fleet_snapshot_position},
+                          {"events", *head - recovery.folded_from},
+                          {"fleet_snapshot_position", recovery.snapshot_position("fleet")},
                           {"snapshot_load_ms", recovery.snapshot_load_ms},
                           {"duration_ms", timers.now_ms() - started_ms},
                           {"heartbeat_timeout_ms", options.agents.heartbeat_timeout_ms}});

@@ -5,6 +5,9 @@
 ///   muster_load pace      --port P --ids FILE --rate R --seconds S [--silent-every K] [--threads T]
 ///   muster_load query     --port P --key API_KEY --paths P1,P2 --rate R --seconds S
 ///   muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl
+///   muster_load fetch     --port P --ids FILE --requests N --etag HASH [--threads T]
+///   muster_load propagate --port P --ids FILE --rate R --seconds S --admin-port P2 --key API_KEY
+///                         --group NAME --config NAME [--threads T]
 ///
 /// `register` writes "<agent_id> <agent_token>" lines to FILE; `heartbeat`
 /// sends each agent's token (a line without one sends none, for servers that
@@ -17,6 +20,12 @@
 /// `offline-report` reads `muster replay --format jsonl` and reports, for
 /// every AgentWentOffline, how long after the agent's deadline (last seen +
 /// timeout) it came, and how many went offline that `pace` kept heartbeating.
+/// `fetch` is each agent's config poll when nothing changed: GET
+/// .../config with If-None-Match: "HASH", expecting 304. `propagate` paces
+/// heartbeats like `pace`; after a second it changes the group's assignment
+/// on the operators' port (the config, with new settings) and reports how
+/// long until 50% and 99% of the agents' heartbeat answers carried a
+/// config_version at or past that change's position.
 ///
 /// Each thread keeps one keep-alive connection. Prints one JSON line with the
 /// rate and latency percentiles. Every run is bounded by its count or time and
@@ -58,6 +67,10 @@ struct Args {
   std::string api_key;
   std::vector<std::string> paths;
   std::string events_path;
+  std::string etag;
+  int admin_port = 0;
+  std::string group;
+  std::string config;
 };
 
 struct AgentCredential {
@@ -105,11 +118,19 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.paths = split(value, ',');
     else if (name == "--events")
       args.events_path = value;
+    else if (name == "--etag")
+      args.etag = value;
+    else if (name == "--admin-port")
+      args.admin_port = std::stoi(value);
+    else if (name == "--group")
+      args.group = value;
+    else if (name == "--config")
+      args.config = value;
     else
       return false;
   }
   return args.mode == "register" || args.mode == "heartbeat" || args.mode == "pace" || args.mode == "query" ||
-         args.mode == "offline-report";
+         args.mode == "offline-report" || args.mode == "fetch" || args.mode == "propagate";
 }
 
 struct Totals {
@@ -290,6 +311,101 @@ int pace(const Args& args) {
   return report(args, totals.latencies_ms.size(), totals, seconds);
 }
 
+int fetch(const Args& args) {
+  const auto agents = read_agents(args.ids_path);
+  if (agents.empty() || args.etag.empty()) {
+    std::fputs("fetch needs agent ids and --etag\n", stderr);
+    return 2;
+  }
+  double seconds = 0;
+  const std::string etag = "\"" + args.etag + "\"";
+  const Totals totals = run(
+      args, args.requests,
+      [&](httplib::Client& client, std::size_t index) {
+        const AgentCredential& agent = agents[index % agents.size()];
+        const httplib::Headers headers = {{"Authorization", "Bearer " + agent.token}, {"If-None-Match", etag}};
+        return failure_of(client.Get("/api/v1/agents/" + agent.agent_id + "/config", headers), {304});
+      },
+      seconds);
+  return report(args, args.requests, totals, seconds);
+}
+
+int propagate(const Args& args) {
+  const auto agents = read_agents(args.ids_path);
+  if (agents.empty() || args.admin_port == 0 || args.group.empty() || args.config.empty()) {
+    std::fputs("propagate needs agent ids, --admin-port, --group and --config\n", stderr);
+    return 2;
+  }
+  // Per agent: when its first answer at or past the change's position came (0: not yet).
+  std::vector<std::atomic<std::int64_t>> seen_at_ns(agents.size());
+  std::atomic<std::uint64_t> change_position{0};
+  std::atomic<std::int64_t> changed_at_ns{0};
+  std::atomic<std::size_t> seen{0};
+  double put_ms = 0;
+  std::thread changer([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    httplib::Client client("127.0.0.1", args.admin_port);
+    client.set_read_timeout(60, 0);
+    const nlohmann::json body = {{"config", args.config},
+                                 {"settings", {{"bench_change", Clock::now().time_since_epoch().count()}}}};
+    const auto sent = Clock::now();
+    auto answer = client.Put("/api/v1/groups/" + args.group + "/assignment",
+                             {{"Authorization", "Bearer " + args.api_key}}, body.dump(), "application/json");
+    put_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+    if (!answer || answer->status != 200) {
+      std::fprintf(stderr, "the assignment change failed: %s\n", answer ? answer->body.c_str() : "no answer");
+      return;
+    }
+    const auto position = nlohmann::json::parse(answer->body, nullptr, false).value("position", std::uint64_t{0});
+    changed_at_ns = sent.time_since_epoch().count();
+    change_position = position;
+  });
+  const auto count = static_cast<std::size_t>(args.rate * args.seconds);
+  double seconds = 0;
+  const Totals totals = run(
+      args, count,
+      [&](httplib::Client& client, std::size_t index) {
+        const std::size_t which = index % agents.size();
+        const AgentCredential& agent = agents[which];
+        auto answer = client.Post("/api/v1/agents/" + agent.agent_id + "/heartbeat",
+                                  {{"Authorization", "Bearer " + agent.token}}, "{}", "application/json");
+        std::string failure = failure_of(answer, {200});
+        const std::uint64_t position = change_position;
+        if (failure.empty() && position != 0 && seen_at_ns[which] == 0) {
+          const auto version =
+              nlohmann::json::parse(answer->body, nullptr, false).value("config_version", std::uint64_t{0});
+          if (version >= position) {
+            std::int64_t expected = 0;
+            if (seen_at_ns[which].compare_exchange_strong(expected, Clock::now().time_since_epoch().count())) {
+              ++seen;
+            }
+          }
+        }
+        return failure;
+      },
+      seconds, args.rate);
+  changer.join();
+  std::vector<double> delays_ms;
+  for (const auto& at : seen_at_ns) {
+    if (at != 0) delays_ms.push_back((at - changed_at_ns) / 1e6);
+  }
+  std::sort(delays_ms.begin(), delays_ms.end());
+  const auto share_ms = [&](double share) {
+    const auto needed = static_cast<std::size_t>(share * agents.size());
+    return needed == 0 || delays_ms.size() < needed ? -1.0 : delays_ms[needed - 1];
+  };
+  nlohmann::json line = summary(args, totals.latencies_ms.size(), totals, seconds);
+  line["agents"] = agents.size();
+  line["change_position"] = change_position.load();
+  line["change_answered_ms"] = put_ms;
+  line["seen"] = seen.load();
+  line["seen_50_ms"] = share_ms(0.50);
+  line["seen_99_ms"] = share_ms(0.99);
+  line["heartbeat_interval_ms"] = 1000.0 * agents.size() / args.rate;
+  std::puts(line.dump().c_str());
+  return totals.failures == 0 && change_position != 0 ? 0 : 1;
+}
+
 int query(Args args) {
   if (args.paths.empty()) return 2;
   std::vector<Totals> by_path(args.paths.size());
@@ -369,7 +485,10 @@ int main(int argc, char** argv) {
         "       muster_load heartbeat --port P --ids FILE --requests N [--threads T]\n"
         "       muster_load pace --port P --ids FILE --rate R --seconds S [--silent-every K] [--threads T]\n"
         "       muster_load query --port P --key API_KEY --paths P1,P2 --rate R --seconds S\n"
-        "       muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl\n",
+        "       muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl\n"
+        "       muster_load fetch --port P --ids FILE --requests N --etag HASH [--threads T]\n"
+        "       muster_load propagate --port P --ids FILE --rate R --seconds S --admin-port P2 --key K\n"
+        "                             --group NAME --config NAME [--threads T]\n",
         stderr);
     return 2;
   }
@@ -377,5 +496,7 @@ int main(int argc, char** argv) {
   if (args.mode == "heartbeat") return heartbeat(args);
   if (args.mode == "pace") return pace(args);
   if (args.mode == "query") return query(args);
+  if (args.mode == "fetch") return fetch(args);
+  if (args.mode == "propagate") return propagate(args);
   return offline_report(args);
 }

@@ -58,6 +58,7 @@ Api::Api(ApiOptions options, Services services)
     : options_(std::move(options)), services_(services), throttle_(options_.auth_throttle, *services_.timers) {
   routes::add_probes(routes_);
   routes::add_agents(routes_);
+  routes::add_agent_config(routes_);
   routes::add_api_keys(routes_);
   routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);

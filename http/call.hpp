@@ -37,6 +37,8 @@
 #include "http/router.hpp"
 #include "projections/agent_registry.hpp"
 #include "projections/event_queries.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
 namespace muster::http {
@@ -195,6 +197,7 @@ using RouteTable = Router<Route>;
 namespace routes {
 void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
+void add_agent_config(RouteTable& table);
 void add_api_keys(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);

@@ -126,7 +126,9 @@ void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, 
     append_json_string(out, capability);
   }
   out += ']';
-  number("config_version", state.config_version);
+  text("config_hash", agent.config_hash);
+  text("config_status", agent.config_status);
+  number("config_version", agent.config_version);
   if (with_health) {
     const AgentHealth health = assess_health(state, agent.last_seen_ms, now_ms, thresholds);
     key("health");
@@ -165,6 +167,13 @@ void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, 
   time("updated_at", state.updated_at_ms);
   text("version", *profile.version);
   out += '}';
+}
+
+void fill_config(AgentView& agent, const ConfigModel& model) {
+  const DesiredSummary desired = model.desired_of(agent.state.agent_id);
+  agent.config_version = desired.config_version;
+  agent.config_hash = desired.desired ? desired.desired->hash : std::string();
+  agent.config_status = to_string(model.config_status_of(agent.state.agent_id));
 }
 
 std::string agent_page_json(const AgentPage& page, TimeMs now_ms, const HealthThresholds& thresholds) {

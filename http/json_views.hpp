@@ -14,6 +14,7 @@
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
 #include "projections/agent_registry.hpp"
+#include "projections/config_model.hpp"
 
 namespace muster::http {
 
@@ -35,6 +36,10 @@ void append_event_jsonl(std::string& out, const EventView& event);
 /// nlohmann's DOM spent most of its time in malloc.
 void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
                        bool with_health);
+
+/// Sets what the config model knows of the agent (version, hash, status) on
+/// `agent`, for its JSON: the registry knows none of it.
+void fill_config(AgentView& agent, const ConfigModel& model);
 
 /// A page of agents as every agent list answers it, written directly like
 /// `append_agent_json` (each agent without health):

@@ -25,7 +25,6 @@ constexpr TimeMs kMinTokenLifetimeMs = 1000;
 constexpr TimeMs kMaxTokenLifetimeMs = 10LL * 366 * 24 * 3600 * 1000;
 constexpr std::uint64_t kMaxTokenUses = 1'000'000'000;
 constexpr std::size_t kMaxJsonDepth = 32;
-constexpr std::size_t kMaxJsonElements = 10'000;
 
 bool is_name_char(char c, std::string_view extra) {
   return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
@@ -190,7 +189,7 @@ std::string percent_decode(std::string_view text) {
 
 // Why `text` is too deep or too big to parse (nlohmann's parser recurses per
 // level and allocates per element), from a scan that ignores strings' contents.
-std::optional<std::string> too_complex(std::string_view text) {
+std::optional<std::string> too_complex(std::string_view text, std::size_t max_elements) {
   std::size_t depth = 0;
   std::size_t elements = 0;
   bool in_string = false;
@@ -212,8 +211,8 @@ std::optional<std::string> too_complex(std::string_view text) {
       if (++depth > kMaxJsonDepth) return fmt::format("nested deeper than {} levels", kMaxJsonDepth);
     } else if (c == '}' || c == ']') {
       depth -= depth > 0 ? 1 : 0;
-    } else if (c == ',' && ++elements > kMaxJsonElements) {
-      return fmt::format("more than {} elements", kMaxJsonElements);
+    } else if (c == ',' && ++elements > max_elements) {
+      return fmt::format("more than {} elements", max_elements);
     }
   }
   return std::nullopt;
@@ -221,13 +220,13 @@ std::optional<std::string> too_complex(std::string_view text) {
 
 }  // namespace
 
-Parsed<json> parse_json_object(std::string_view body, bool allow_empty) {
+Parsed<json> parse_json_object(std::string_view body, bool allow_empty, std::size_t max_elements) {
   const bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (blank) {
     if (allow_empty) return json::object();
     return Invalid{"request body is required", "INVALID_JSON", json{{"body", "must be a JSON object"}}};
   }
-  if (auto why = too_complex(body)) {
+  if (auto why = too_complex(body, max_elements)) {
     return Invalid{"request body is too complex to parse", "INVALID_JSON", json{{"body", *why}}};
   }
   json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
@@ -418,6 +417,41 @@ Parsed<std::uint64_t> parse_uint_param(const QueryParams& params, const std::str
   return value;
 }
 
+Parsed<ConfigFiles> parse_config_files(const json& value, std::size_t max_bytes, const std::string& field) {
+  const auto refuse = [&](const std::string& where, const std::string& why) {
+    Invalid invalid{"request validation failed", "VALIDATION_FAILED"};
+    invalid.details[where] = why;
+    return invalid;
+  };
+  if (!value.is_object()) return refuse(field, "must be an object of files");
+  if (value.empty()) return refuse(field, "must hold at least one file");
+  if (value.size() > kMaxConfigFiles) return refuse(field, fmt::format("must hold at most {} files", kMaxConfigFiles));
+  ConfigFiles files;
+  std::size_t total = 0;
+  for (const auto& [name, file] : value.items()) {
+    const std::string where = field + "." + name;
+    if (!is_valid_file_name(name)) {
+      return refuse(where, "file names are 1 to 255 characters of [A-Za-z0-9._/-], not starting with '/' or '.'");
+    }
+    const auto type = file.is_object() ? file.find("content_type") : file.end();
+    const auto body = file.is_object() ? file.find("body") : file.end();
+    if (!file.is_object() || type == file.end() || !type->is_string() || body == file.end() || !body->is_string()) {
+      return refuse(where, "must be {\"content_type\": string, \"body\": string}");
+    }
+    const auto& content_type = type->get_ref<const std::string&>();
+    if (content_type.empty() || content_type.size() > kMaxContentTypeLength || has_control_character(content_type)) {
+      return refuse(where + ".content_type", fmt::format("must be 1 to {} characters without control characters",
+                                                         kMaxContentTypeLength));
+    }
+    total += body->get_ref<const std::string&>().size();
+    if (total > max_bytes) {
+      return refuse(field, fmt::format("file bodies must be at most {} bytes together (--max-config-bytes)", max_bytes));
+    }
+    files.emplace(name, ConfigFile{content_type, body->get<std::string>()});
+  }
+  return files;
+}
+
 Parsed<ListQuery> parse_list_query(const QueryParams& params) {
   ListQuery query;
   query.filter.org = single_param(params, "org");
@@ -435,6 +469,16 @@ Parsed<ListQuery> parse_list_query(const QueryParams& params) {
     const auto equals = label->second.find('=');
     if (equals == std::string::npos || equals == 0) return invalid_param("label", "must be key=value");
     query.filter.labels.emplace_back(label->second.substr(0, equals), label->second.substr(equals + 1));
+  }
+  query.group = single_param(params, "group");
+  if (query.group && !is_valid_config_name(*query.group)) {
+    return invalid_param("group", "must be a group name: [a-z0-9][a-z0-9._-]{0,62}");
+  }
+  if (const auto config_status = single_param(params, "config_status")) {
+    query.config_status = parse_config_status(*config_status);
+    if (!query.config_status) {
+      return invalid_param("config_status", "must be none, pending, applying, applied, failed or drifted");
+    }
   }
   auto limit = parse_uint_param(params, "limit", 100, kMaxListLimit);
   if (auto* invalid = std::get_if<Invalid>(&limit)) return *invalid;

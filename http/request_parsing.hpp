@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/agent/agent_decider.hpp"
+#include "actors/config/config_files.hpp"
+#include "actors/config/desired_config.hpp"
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "common/result.hpp"
@@ -33,9 +35,15 @@ using Parsed = std::variant<T, Invalid>;
 /// Query parameters as received (repeated keys keep every value, in order).
 using QueryParams = std::multimap<std::string, std::string>;
 
+/// Elements (commas outside strings) a request body may hold, at most.
+inline constexpr std::size_t kMaxJsonElements = 10'000;
+
 /// Parses a JSON object body. An empty body gives an empty object when
-/// `allow_empty`; otherwise it is refused.
-Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty);
+/// `allow_empty`; otherwise it is refused. Bodies nested deeper than 32 or
+/// with more than `max_elements` elements are refused before parsing (a
+/// restore's backup document carries more than a request).
+Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty,
+                                         std::size_t max_elements = kMaxJsonElements);
 
 Parsed<Registration> parse_registration(const nlohmann::json& body);
 Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
@@ -66,13 +74,25 @@ Parsed<std::map<std::string, std::string>> parse_labels(const nlohmann::json& va
 /// U+009F, NUL included): nothing a name or a description may carry.
 bool has_control_character(std::string_view text);
 
+/// A file map ({"<file name>": {"content_type", "body"}}) in the member
+/// `field` of a body: an object of 1 to kMaxConfigFiles valid file names,
+/// each with a string content_type (at most kMaxContentTypeLength) and
+/// body, the bodies at most `max_bytes` together. Details name the field
+/// ("files", "files.<name>").
+Parsed<ConfigFiles> parse_config_files(const nlohmann::json& value, std::size_t max_bytes,
+                                      const std::string& field = "files");
+
 struct ListQuery {
   AgentFilter filter;
+  /// Filters the config model answers (the route turns them into `filter.also`).
+  std::optional<std::string> group;
+  std::optional<ConfigStatus> config_status;
   std::size_t limit = 100;
   std::optional<AgentId> after;  ///< Decoded from `cursor`; nullopt for the first page.
 };
 
-/// org, status, version, type, label=k=v (repeatable), q, limit (1..1000), cursor.
+/// org, status, version, type, label=k=v (repeatable), q, group, config_status,
+/// limit (1..1000), cursor.
 Parsed<ListQuery> parse_list_query(const QueryParams& params);
 
 /// The query of a request target ("/path?a=1&b=x%3Dy" gives a=1, b=x=y):

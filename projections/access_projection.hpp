@@ -26,6 +26,7 @@
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
 #include "eventstore/snapshot_store.hpp"
+#include "projections/read_model.hpp"
 
 namespace muster {
 
@@ -40,12 +41,12 @@ struct EnrollmentGrant {
   bool used_up = false;
 };
 
-class AccessProjection {
+class AccessProjection : public ReadModel {
  public:
   /// Folds the events of "apikey:" and "enrollment:" streams and the legacy
   /// uses in `batch`, skipping events at or before `position()` (a snapshot
   /// holds them). Returns the first failure, applying what it can.
-  Status apply(const std::vector<Event>& batch);
+  Status apply(const std::vector<Event>& batch) override;
   /// The last log position folded.
   std::uint64_t position() const;
 
@@ -70,13 +71,14 @@ class AccessProjection {
   std::uint64_t legacy_uses(const std::string& token_id) const;
 
   static constexpr const char* kSnapshotScope = "access";
+  std::string_view name() const override { return kSnapshotScope; }
   /// Writes the whole model and its position if the model changed since the
   /// last call, or only the position if just the log moved on.
-  Status save_snapshot(SnapshotStore& store);
+  Status save_snapshot(SnapshotStore& store) override;
   /// Loads the snapshot into an empty model; returns its position (0 for
   /// none). A snapshot past `head_position` or one that cannot be decoded is
   /// dropped and the model left empty (0), so the caller folds the whole log.
-  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position);
+  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position) override;
 
  private:
   EnrollmentToken with_legacy_uses(EnrollmentToken token) const;

@@ -177,7 +177,10 @@ TimeMs AgentRegistry::last_seen_of(const Record& record) const {
 }
 
 AgentView AgentRegistry::view_of(const Record& record) const {
-  return AgentView{record.state, last_seen_of(record), {}};
+  AgentView view;
+  view.state = record.state;
+  view.last_seen_ms = last_seen_of(record);
+  return view;
 }
 
 // --- Folding ------------------------------------------------------------------------

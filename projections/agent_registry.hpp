@@ -43,6 +43,7 @@
 #include "eventstore/event.hpp"
 #include "eventstore/last_seen_store.hpp"
 #include "eventstore/snapshot_store.hpp"
+#include "projections/read_model.hpp"
 
 namespace muster {
 
@@ -67,6 +68,10 @@ struct AgentView {
   TimeMs last_seen_ms = 0;
   /// Its latest heartbeat's metrics (filled by `find` only).
   std::map<std::string, double> metrics;
+  /// From the config model, filled by the API (the registry knows neither).
+  std::uint64_t config_version = 0;
+  std::string config_hash;
+  const char* config_status = "none";
 };
 
 struct AgentPage {
@@ -85,7 +90,7 @@ struct FleetStats {
   std::uint64_t position = 0;  ///< The last log position folded in.
 };
 
-class AgentRegistry {
+class AgentRegistry : public ReadModel {
  public:
   AgentRegistry();
   ~AgentRegistry();
@@ -97,7 +102,7 @@ class AgentRegistry {
   /// Folds the agent events of `batch`, in log order; other streams, and
   /// versions a record holds already, are skipped. A failing event is
   /// reported and skipped; the rest is still folded. Returns the first failure.
-  Status apply(const std::vector<Event>& batch);
+  Status apply(const std::vector<Event>& batch) override;
 
   /// The last log position `apply` saw: the read model holds everything up to it.
   std::uint64_t position() const;
@@ -182,17 +187,18 @@ class AgentRegistry {
   // --- Snapshots -----------------------------------------------------------------------
 
   static constexpr const char* kSnapshotScope = "fleet";
+  std::string_view name() const override { return kSnapshotScope; }
   /// Writes the records changed since the last call (in bounded batches),
   /// then the position they reflect at least. A record may be newer than the
   /// position (its actor folded ahead of the runner): folding the log's tail
   /// after the position skips what it holds. On failure the unwritten
   /// records stay marked for the next call.
-  Status save_snapshot(SnapshotStore& store);
+  Status save_snapshot(SnapshotStore& store) override;
   /// Loads the snapshot into an empty registry; returns the position to fold
   /// the log after. A snapshot past `head_position`, or one that cannot be
   /// decoded, is dropped (the registry is left empty and the caller folds
   /// the whole log: never a wrong state): 0 then.
-  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position);
+  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position) override;
 
   // --- Reads -----------------------------------------------------------------------------
 

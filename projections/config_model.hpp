@@ -41,6 +41,7 @@
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
 #include "eventstore/snapshot_store.hpp"
+#include "projections/read_model.hpp"
 
 namespace muster {
 
@@ -68,7 +69,7 @@ struct DesiredSummary {
 
 using ConfigStatusCounts = std::array<std::size_t, kConfigStatusCount>;
 
-class ConfigModel {
+class ConfigModel : public ReadModel {
  public:
   ConfigModel();
   ~ConfigModel();
@@ -80,7 +81,7 @@ class ConfigModel {
   /// Folds the config, group and agent events of `batch`, in log order,
   /// skipping events at or before `position()` and other streams. A failing
   /// event is reported and skipped. Returns the first failure.
-  Status apply(const std::vector<Event>& batch);
+  Status apply(const std::vector<Event>& batch) override;
   /// The last log position folded.
   std::uint64_t position() const;
 
@@ -125,12 +126,13 @@ class ConfigModel {
   // --- Snapshots ----------------------------------------------------------------
 
   static constexpr const char* kSnapshotScope = "config";
+  std::string_view name() const override { return kSnapshotScope; }
   /// Writes what changed since the last call, and the position it reflects.
-  Status save_snapshot(SnapshotStore& store);
+  Status save_snapshot(SnapshotStore& store) override;
   /// Loads the snapshot into an empty model; returns the position to fold
   /// after (0, leaving the model empty, for no snapshot or one that cannot be
   /// read or is past `head_position`).
-  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position);
+  Result<std::uint64_t> load_snapshot(SnapshotStore& store, std::uint64_t head_position) override;
 
  private:
   struct Impl;

@@ -13,14 +13,12 @@ constexpr TimeMs kProgressIntervalMs = 5'000;
 
 }  // namespace
 
-ProjectionRunner::ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
-                                   AccessProjection& access, ConfigModel& configs, TimerService& timers,
+ProjectionRunner::ProjectionRunner(const EventStore& events, SnapshotStore& snapshots,
+                                   std::vector<ReadModel*> models, TimerService& timers,
                                    ProjectionRunnerOptions options)
     : events_(events),
       snapshots_(snapshots),
-      registry_(registry),
-      access_(access),
-      configs_(configs),
+      models_(std::move(models)),
       timers_(timers),
       options_(options),
       snapshot_timer_(timers, options.snapshot_interval_ms, [this] {
@@ -40,28 +38,25 @@ Status ProjectionRunner::start() {
   auto head = events_.head_position();
   if (!head) return head.error();
   recovery_.head_at_start = *head;
-  auto fleet = registry_.load_snapshot(snapshots_, *head);
-  if (!fleet) return fleet.error();
-  auto access = access_.load_snapshot(snapshots_, *head);
-  if (!access) return access.error();
-  auto configs = configs_.load_snapshot(snapshots_, *head);
-  if (!configs) return configs.error();
-  recovery_.fleet_snapshot_position = *fleet;
-  recovery_.access_snapshot_position = *access;
-  recovery_.config_snapshot_position = *configs;
-  recovery_.snapshot_load_ms = timers_.now_ms() - started_ms;
   // Each model skips what its snapshot holds: fold from the oldest one.
-  const std::uint64_t from = std::min({*fleet, *access, *configs});
+  std::uint64_t from = *head;
+  nlohmann::json fields = nlohmann::json::object();
+  for (ReadModel* model : models_) {
+    auto loaded = model->load_snapshot(snapshots_, *head);
+    if (!loaded) return loaded.error();
+    recovery_.snapshot_positions[std::string(model->name())] = *loaded;
+    from = std::min(from, *loaded);
+    fields[std::string(model->name()) + "_position"] = *loaded;
+  }
+  recovery_.folded_from = from;
+  recovery_.snapshot_load_ms = timers_.now_ms() - started_ms;
   {
     std::lock_guard<std::mutex> lock(position_mutex_);
     position_ = from;
   }
-  log::info("read models loaded from snapshots",
-            {{"fleet_position", *fleet},
-             {"access_position", *access},
-             {"config_position", *configs},
-             {"log_position", *head},
-             {"duration_ms", recovery_.snapshot_load_ms}});
+  fields["log_position"] = *head;
+  fields["duration_ms"] = recovery_.snapshot_load_ms;
+  log::info("read models loaded from snapshots", fields);
   follower_ = std::make_unique<LogFollower>(
       events_, from + 1, [this](const std::vector<Event>& batch) { fold(batch); }, options_.batch_size);
   started_ = true;
@@ -89,8 +84,11 @@ void ProjectionRunner::stop() {
 
 void ProjectionRunner::fold(const std::vector<Event>& batch) {
   // A bad event is skipped rather than stalling: it must not freeze every read.
-  for (const Status& folded : {access_.apply(batch), registry_.apply(batch), configs_.apply(batch)}) {
-    if (!folded) log::error("projection skipped an event", {{"error", folded.error().message}});
+  for (ReadModel* model : models_) {
+    if (Status folded = model->apply(batch); !folded) {
+      log::error("projection skipped an event",
+                 {{"model", std::string(model->name())}, {"error", folded.error().message}});
+    }
   }
   const std::uint64_t reached = batch.back().position;
   if (reached < recovery_.head_at_start) {
@@ -142,11 +140,12 @@ void ProjectionRunner::catch_up() {
 }
 
 Status ProjectionRunner::save_snapshots() {
-  Status fleet = registry_.save_snapshot(snapshots_);
-  Status access = access_.save_snapshot(snapshots_);
-  Status configs = configs_.save_snapshot(snapshots_);
-  if (!fleet) return fleet;
-  return access.ok() ? configs : access;
+  Status first = Status::success();
+  for (ReadModel* model : models_) {
+    Status saved = model->save_snapshot(snapshots_);
+    if (!saved && first) first = saved;
+  }
+  return first;
 }
 
 // Snapshots are written on a thread of their own: the first one after a

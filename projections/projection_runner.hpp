@@ -1,6 +1,6 @@
 #pragma once
-/// Keeps the read models (the agent registry, the access model, the config
-/// model) up to date:
+/// Keeps the read models (projections/read_model.hpp: the agent registry,
+/// the access model, the config model, ...) up to date:
 /// at start, loads their snapshots; then follows the log from where the
 /// snapshots left off (catch-up, then live) and folds each batch into both;
 /// in the background, snapshots them again every `snapshot_interval_ms` and
@@ -24,9 +24,7 @@
 #include "eventstore/event_store.hpp"
 #include "eventstore/log_follower.hpp"
 #include "eventstore/snapshot_store.hpp"
-#include "projections/access_projection.hpp"
-#include "projections/agent_registry.hpp"
-#include "projections/config_model.hpp"
+#include "projections/read_model.hpp"
 
 namespace muster {
 
@@ -42,19 +40,25 @@ struct ProjectionRunnerOptions {
 
 /// What start-up found, for logs and benchmarks.
 struct ProjectionRecovery {
-  std::uint64_t head_at_start = 0;           ///< The log's head when the runner started.
-  std::uint64_t fleet_snapshot_position = 0;   ///< 0: no usable fleet snapshot (the log is folded from 1).
-  std::uint64_t access_snapshot_position = 0;  ///< 0: no usable access snapshot.
-  std::uint64_t config_snapshot_position = 0;  ///< 0: no usable config snapshot.
+  std::uint64_t head_at_start = 0;  ///< The log's head when the runner started.
+  /// Each model's snapshot position, by name; 0: no usable snapshot.
+  std::map<std::string, std::uint64_t, std::less<>> snapshot_positions;
+  /// The oldest of them: where folding started.
+  std::uint64_t folded_from = 0;
   TimeMs snapshot_load_ms = 0;
+
+  /// The snapshot position of the model `name` (0 if none, or no such model).
+  std::uint64_t snapshot_position(std::string_view name) const {
+    const auto found = snapshot_positions.find(name);
+    return found == snapshot_positions.end() ? 0 : found->second;
+  }
 };
 
 class ProjectionRunner : public Service {
  public:
   /// References must outlive the runner.
-  ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, AgentRegistry& registry,
-                   AccessProjection& access, ConfigModel& configs, TimerService& timers,
-                   ProjectionRunnerOptions options = {});
+  ProjectionRunner(const EventStore& events, SnapshotStore& snapshots, std::vector<ReadModel*> models,
+                   TimerService& timers, ProjectionRunnerOptions options = {});
   ~ProjectionRunner() override;
   ProjectionRunner(const ProjectionRunner&) = delete;
   ProjectionRunner& operator=(const ProjectionRunner&) = delete;
@@ -83,7 +87,7 @@ class ProjectionRunner : public Service {
   /// runners started with `follow` off).
   void catch_up();
 
-  /// Writes the snapshots of every read model now.
+  /// Writes the snapshots of every read model now; the first failure.
   Status save_snapshots();
 
   const ProjectionRecovery& recovery() const { return recovery_; }
@@ -95,9 +99,7 @@ class ProjectionRunner : public Service {
 
   const EventStore& events_;
   SnapshotStore& snapshots_;
-  AgentRegistry& registry_;
-  AccessProjection& access_;
-  ConfigModel& configs_;
+  const std::vector<ReadModel*> models_;
   TimerService& timers_;
   const ProjectionRunnerOptions options_;
   ProjectionRecovery recovery_;

@@ -47,6 +47,22 @@ struct Decide {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
     return std::vector<AgentEvent>{};
   }
+  Decision operator()(const SetAgentAssignment& command) const {
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
+    return decide_config_event(state, AgentAssignmentSet{command.assignment});
+  }
+  Decision operator()(const ReportAgentConfig& command) const {
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
+    return decide_config_event(state, command.report);
+  }
+  Decision operator()(const ReportEffectiveConfig& command) const {
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
+    return decide_config_event(state, command.effective);
+  }
+  Decision operator()(const SetAgentLabels& command) const {
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
+    return decide_set_labels(state, command.labels);
+  }
   Decision operator()(const CheckAgentTimeout& command) const {
     const TimeMs deadline_ms = std::max(context.last_seen_ms, command.not_before_ms) + command.timeout_ms;
     return decide_timeout(state, context.last_seen_ms, deadline_ms, command.timeout_ms, context.now_ms);

@@ -41,6 +41,25 @@ struct RotateAgentToken {
 struct VerifyAgentAccess {
   AgentAccess access;
 };
+/// An operator's assignment to this agent alone (nullopt clears it).
+struct SetAgentAssignment {
+  AgentAccess access;
+  std::optional<Assignment> assignment;
+};
+/// The agent says what it did with its config, or what it runs.
+struct ReportAgentConfig {
+  AgentAccess access;
+  AgentConfigReported report;
+};
+struct ReportEffectiveConfig {
+  AgentAccess access;
+  AgentEffectiveConfigReported effective;
+};
+/// An operator replaces the agent's labels.
+struct SetAgentLabels {
+  AgentAccess access;
+  std::map<std::string, std::string> labels;
+};
 /// From the agent's heartbeat deadline: AgentWentOffline if it is silent past
 /// max(last seen, `not_before_ms`) + `timeout_ms`.
 struct CheckAgentTimeout {
@@ -49,7 +68,8 @@ struct CheckAgentTimeout {
 };
 
 using AgentCommand = std::variant<RegisterAgent, AgentHeartbeat, DeregisterAgent, DecommissionAgent,
-                                  RotateAgentToken, VerifyAgentAccess, CheckAgentTimeout>;
+                                  RotateAgentToken, VerifyAgentAccess, CheckAgentTimeout, SetAgentAssignment,
+                                  ReportAgentConfig, ReportEffectiveConfig, SetAgentLabels>;
 
 /// What an agent's decision reads and learns beyond its stream: when the
 /// agent was last heard from. Decisions of one batch share it, so a

@@ -150,6 +150,21 @@ Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const 
   return events;
 }
 
+Result<std::vector<AgentEvent>> decide_config_event(const AgentState& state, AgentEvent event) {
+  if (auto refused = refuse_unusable(state)) return *refused;
+  return std::vector<AgentEvent>{std::move(event)};
+}
+
+Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
+                                                  const std::map<std::string, std::string>& labels) {
+  if (auto refused = refuse_unusable(state)) return *refused;
+  const InternedLabels interned = InternedLabels::of(labels);
+  if (interned == state.profile.labels) return std::vector<AgentEvent>{};
+  AgentProfilePatch changes;
+  changes.labels = interned;
+  return std::vector<AgentEvent>{AgentUpdated{changes}};
+}
+
 Result<std::vector<AgentEvent>> decide_deregister(const AgentState& state) {
   if (state.status == AgentStatus::deregistered) return std::vector<AgentEvent>{};
   if (auto refusal = refuse_unusable(state)) return *refusal;

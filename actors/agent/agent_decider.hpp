@@ -131,6 +131,16 @@ inline constexpr std::uint16_t kMaxChangesPerWindow = 10;
 Result<std::vector<AgentEvent>> decide_heartbeat(const AgentState& state, const HeartbeatReport& report,
                                                  TimeMs now_ms);
 
+/// The config commands: AgentAssignmentSet (an operator's, `nullopt`
+/// clears), AgentConfigReported and AgentEffectiveConfigReported (the
+/// agent's), AgentUpdated with the labels (an operator's; nothing if they are
+/// the agent's labels already). Whether an assignment or report repeats the
+/// last one is the config model's to know: the service asks it first.
+/// Refused like a heartbeat for unusable agents.
+Result<std::vector<AgentEvent>> decide_config_event(const AgentState& state, AgentEvent event);
+Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
+                                                  const std::map<std::string, std::string>& labels);
+
 /// AgentDeregistered; nothing if already deregistered. Refused for unknown or
 /// decommissioned agents.
 Result<std::vector<AgentEvent>> decide_deregister(const AgentState& state);

@@ -27,7 +27,6 @@ AgentOutcome outcome_of(const AgentState& state, std::uint64_t position) {
   outcome.org = *state.org;
   outcome.status = state.status;
   outcome.registered_at_ms = state.registered_at_ms;
-  outcome.config_version = state.config_version;
   outcome.position = position;
   outcome.previous_token_valid_until_ms = state.credentials.previous_valid_until_ms;
   return outcome;
@@ -266,6 +265,27 @@ void AgentService::rotate_token(const AgentId& agent_id, const AgentAccess& acce
   const TimeMs valid_until = impl_->timers.now_ms() + impl_->options.agent_token_grace_ms;
   impl_->send(agent_id, access, RotateAgentToken{access, token->digest, valid_until}, context, std::move(done),
               std::move(token->plaintext));
+}
+
+void AgentService::set_assignment(const AgentId& agent_id, const AgentAccess& access,
+                                  std::optional<Assignment> assignment, const RequestContext& context, Done done) {
+  impl_->send(agent_id, access, SetAgentAssignment{access, std::move(assignment)}, context, std::move(done));
+}
+
+void AgentService::set_labels(const AgentId& agent_id, const AgentAccess& access,
+                              std::map<std::string, std::string> labels, const RequestContext& context, Done done) {
+  impl_->send(agent_id, access, SetAgentLabels{access, std::move(labels)}, context, std::move(done));
+}
+
+void AgentService::report_config(const AgentId& agent_id, const AgentAccess& access, AgentConfigReported report,
+                                 const RequestContext& context, Done done) {
+  impl_->send(agent_id, access, ReportAgentConfig{access, std::move(report)}, context, std::move(done));
+}
+
+void AgentService::report_effective(const AgentId& agent_id, const AgentAccess& access,
+                                    AgentEffectiveConfigReported effective, const RequestContext& context,
+                                    Done done) {
+  impl_->send(agent_id, access, ReportEffectiveConfig{access, std::move(effective)}, context, std::move(done));
 }
 
 void AgentService::verify_access(const AgentId& agent_id, const AgentAccess& access, Done done) {

@@ -67,7 +67,6 @@ struct AgentOutcome {
   std::string org;
   AgentStatus status = AgentStatus::unregistered;
   TimeMs registered_at_ms = 0;
-  std::uint64_t config_version = 0;
   /// The log position that reflects this outcome: the last event appended,
   /// or the agent's latest event when nothing was appended.
   std::uint64_t position = 0;
@@ -113,6 +112,19 @@ class AgentService : public Service {
   /// period; an operator's rotation ends it at once.
   void rotate_token(const AgentId& agent_id, const AgentAccess& access, const RequestContext& context,
                     Done done);
+  /// The config commands (agent_aggregate.hpp): an operator's assignment of
+  /// this agent alone (nullopt clears it) or labels; the agent's own reports
+  /// of what it did with its config and what it runs. Each appends its event
+  /// (a repeat is the caller's to skip: the config model knows the last one).
+  void set_assignment(const AgentId& agent_id, const AgentAccess& access, std::optional<Assignment> assignment,
+                      const RequestContext& context, Done done);
+  void set_labels(const AgentId& agent_id, const AgentAccess& access, std::map<std::string, std::string> labels,
+                  const RequestContext& context, Done done);
+  void report_config(const AgentId& agent_id, const AgentAccess& access, AgentConfigReported report,
+                     const RequestContext& context, Done done);
+  void report_effective(const AgentId& agent_id, const AgentAccess& access, AgentEffectiveConfigReported effective,
+                        const RequestContext& context, Done done);
+
   /// Success if the agent exists and `access` may act on it.
   void verify_access(const AgentId& agent_id, const AgentAccess& access, Done done);
 

@@ -87,7 +87,7 @@ bool operator==(const AgentState& left, const AgentState& right) {
          left.registered_at_ms == right.registered_at_ms && left.status_since_ms == right.status_since_ms &&
          left.online_since_ms == right.online_since_ms && left.updated_at_ms == right.updated_at_ms &&
          left.version == right.version && left.last_position == right.last_position &&
-         left.config_version == right.config_version && left.changes_in_window == right.changes_in_window &&
+         left.changes_in_window == right.changes_in_window &&
          left.change_window_start_ms == right.change_window_start_ms;
 }
 
@@ -142,7 +142,6 @@ nlohmann::json to_json(const AgentState& state) {
   out["status_since"] = format_rfc3339(state.status_since_ms);
   out["registered_at"] = format_rfc3339(state.registered_at_ms);
   out["updated_at"] = format_rfc3339(state.updated_at_ms);
-  out["config_version"] = state.config_version;
   out["stream_version"] = state.version;
   out["position"] = state.last_position;
   return out;

@@ -45,7 +45,6 @@ struct AgentState {
   TimeMs updated_at_ms = 0;         ///< Time of the latest event.
   std::uint64_t version = 0;        ///< Stream version: events folded so far.
   std::uint64_t last_position = 0;  ///< Log position of the latest event folded.
-  std::uint64_t config_version = 0;
   /// When the current change window began: the time of the first change
   /// event at least `kChangeWindowMs` after the previous window began.
   TimeMs change_window_start_ms = 0;

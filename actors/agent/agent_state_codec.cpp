@@ -87,7 +87,9 @@ std::string encode_agent_state(const AgentState& state) {
   for (TimeMs time : {state.registered_at_ms, state.status_since_ms, state.online_since_ms, state.updated_at_ms}) {
     bytes::put_signed(out, time);
   }
-  for (std::uint64_t count : {state.version, state.last_position, state.config_version}) {
+  // The third count was a config_version that was never set: the config
+  // model keeps each agent's now. Written as 0 so older snapshots still read.
+  for (std::uint64_t count : {state.version, state.last_position, std::uint64_t{0}}) {
     bytes::put_varint(out, count);
   }
   bytes::put_signed(out, state.change_window_start_ms);
@@ -137,10 +139,11 @@ Result<AgentState> decode_agent_state(std::string_view encoded) {
     labels.emplace(std::move(key), std::move(value));
   }
   profile.labels = InternedLabels::of(labels);
+  std::uint64_t unused_count = 0;
   if (!read_time(reader, state.registered_at_ms) || !read_time(reader, state.status_since_ms) ||
       !read_time(reader, state.online_since_ms) || !read_time(reader, state.updated_at_ms) ||
       !read_count(reader, state.version) || !read_count(reader, state.last_position) ||
-      !read_count(reader, state.config_version)) {
+      !read_count(reader, unused_count)) {
     return corrupt("truncated counters");
   }
   if (*format == kAgentStateFormat) {

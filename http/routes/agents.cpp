@@ -59,7 +59,7 @@ void register_agent(const std::shared_ptr<Call>& call) {
                           {"org", outcome->org},
                           {"status", to_string(outcome->status)},
                           {"registered_at", format_rfc3339(outcome->registered_at_ms)},
-                          {"config_version", outcome->config_version},
+                          {"config_version", call->services.config_model->desired_of(outcome->agent_id).config_version},
                           {"agent_token", outcome->agent_token},
                           {"position", outcome->position}});
       });
@@ -79,10 +79,12 @@ void heartbeat(const std::shared_ptr<Call>& call) {
       },
       [call](Result<AgentOutcome> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
-        call->reply_body(200, fmt::format(R"({{"agent_id":"{}","commands_pending":0,"config_version":{},)"
-                                          R"("position":{},"status":"{}","success":true}})",
-                                          outcome->agent_id.to_string(), outcome->config_version,
-                                          outcome->position, to_string(outcome->status)));
+        const DesiredSummary desired = call->services.config_model->desired_of(outcome->agent_id);
+        call->reply_body(200, fmt::format(R"({{"agent_id":"{}","commands_pending":0,"config_hash":"{}",)"
+                                          R"("config_version":{},"position":{},"status":"{}","success":true}})",
+                                          outcome->agent_id.to_string(),
+                                          desired.desired ? std::string_view(desired.desired->hash) : "",
+                                          desired.config_version, outcome->position, to_string(outcome->status)));
       });
 }
 
@@ -113,10 +115,11 @@ void get_agent(const std::shared_ptr<Call>& call) {
   AgentId agent_id;
   if (!call->require_agent_id(agent_id)) return;
   call->when_projected([call, agent_id] {
-    const auto agent = call->services.registry->find(agent_id);
+    auto agent = call->services.registry->find(agent_id);
     if (!agent || !org_visible(call->principal.org, *agent->state.org)) {
       return call->reply_error(404, "no agent with this id", kAgentNotFound);
     }
+    fill_config(*agent, *call->services.config_model);
     std::string body;
     append_agent_json(body, *agent, call->services.timers->now_ms(), call->options.health, true);
     call->reply_body(200, std::move(body));

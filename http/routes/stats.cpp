@@ -1,4 +1,4 @@
-// /api/v1/stats: the fleet's counts, from the registry's counters.
+// /api/v1/stats: the fleet's counts, from the registry's and the config model's counters.
 
 #include "http/call.hpp"
 
@@ -9,7 +9,14 @@ void stats(const std::shared_ptr<Call>& call) {
   call->when_projected([call] {
     const auto head = call->services.store->head_position();
     if (!head) return call->reply_failure(head.error());
-    call->reply_json(200, stats_to_json(call->services.registry->stats(call->principal.org), *head));
+    nlohmann::json body = stats_to_json(call->services.registry->stats(call->principal.org), *head);
+    const ConfigStatusCounts counts = call->services.config_model->status_counts(call->principal.org);
+    nlohmann::json by_config_status = nlohmann::json::object();
+    for (std::size_t index = 0; index < kConfigStatusCount; ++index) {
+      by_config_status[to_string(static_cast<ConfigStatus>(index))] = counts[index];
+    }
+    body["by_config_status"] = std::move(by_config_status);
+    call->reply_json(200, body);
   });
 }
 

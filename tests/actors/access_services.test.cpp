@@ -15,6 +15,8 @@
 #include "actors/enrollment/registration.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "eventstore/memory_storage.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
 using namespace muster;
@@ -105,7 +107,8 @@ struct AccessFixture {
     options.clock = &timers;
     storage = std::move(*open_memory_storage(options));
     projections =
-        std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), registry, access, configs, timers);
+        std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(),
+                                                     std::vector<ReadModel*>{&registry, &access, &configs}, timers);
     REQUIRE(projections->start().ok());
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});
     const WhenFolded when_folded = [this](std::uint64_t position, std::function<void()> then) {

@@ -14,6 +14,8 @@
 
 #include "actors/crash_injector.hpp"
 #include "eventstore/rocksdb_storage.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -56,8 +58,9 @@ struct AgentsFixture {
     configs = std::make_unique<ConfigModel>();
     ProjectionRunnerOptions runner_options;
     runner_options.follow = false;
-    projections = std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(), *registry, *access,
-                                                     *configs, timers, runner_options);
+    projections = std::make_unique<ProjectionRunner>(
+        storage->events(), storage->snapshots(), std::vector<ReadModel*>{registry.get(), access.get(), configs.get()},
+        timers, runner_options);
     REQUIRE(projections->start().ok());
     projections->catch_up();
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});
@@ -329,7 +332,7 @@ TEST_CASE("a restart rebuilds every agent as the live run left it, last-seen inc
     live.push_back(state);
   }
   fixture.restart();
-  CHECK(fixture.projections->recovery().fleet_snapshot_position == fixture.head());
+  CHECK(fixture.projections->recovery().snapshot_position("fleet") == fixture.head());
   for (std::size_t index = 0; index < agents.size(); ++index) {
     CHECK(fixture.state_of(agents[index]) == live[index]);
   }
@@ -457,7 +460,7 @@ SCENARIO("regression: a deregistered or decommissioned agent's own token is told
   THEN("heartbeat and rotation answer AGENT_NOT_REGISTERED / AGENT_DECOMMISSIONED") { check_answers(); }
   THEN("after a restart from the snapshot, the same") {
     fixture.restart();
-    CHECK(fixture.projections->recovery().fleet_snapshot_position == fixture.head());
+    CHECK(fixture.projections->recovery().snapshot_position("fleet") == fixture.head());
     check_answers();
   }
 }

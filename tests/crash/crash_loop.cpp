@@ -6,7 +6,8 @@
 ///
 /// Each cycle starts the real `muster serve` on the same data dir, checks it,
 /// runs registrations, re-registrations, heartbeats with status changes, token
-/// rotations, deregistrations and decommissions from several clients, and
+/// rotations, deregistrations, decommissions and config reports from several
+/// clients, and configs, groups and assignments from one more, and
 /// SIGKILLs the server at a random moment. With --power-loss it then cuts
 /// every file back to what was last synced (eventstore/file_hooks.hpp), as a
 /// power cut would. The server snapshots its read models every 100 ms, so
@@ -21,7 +22,10 @@
 ///   - every agent served equals the fold of its stream (the projection is
 ///     compared with a fold done here with the server's own `apply`), and
 ///     the counts in /stats equal the folded fleet's;
-///   - a heartbeat's answer (the agent's actor) agrees with the fold.
+///   - a heartbeat's answer (the agent's actor) agrees with the fold;
+///   - every agent's configuration served (config_version, desired hash,
+///     config status) and the /stats config counts equal a config model
+///     folded here from the log.
 /// Prints one JSON line per cycle and a summary; exits 1 on the first violation.
 
 #include <atomic>
@@ -41,6 +45,7 @@
 
 #include "actors/agent/agent_state.hpp"
 #include "actors/runtime/stream_id.hpp"
+#include "projections/config_model.hpp"
 #include "common/time_format.hpp"
 #include "eventstore/durable_head.hpp"
 #include "eventstore/file_hooks.hpp"
@@ -65,7 +70,8 @@ struct Options {
 /// An acknowledged write: what the server answered.
 struct Ack {
   std::string op;
-  std::string agent_id;
+  std::string agent_id;  ///< Empty for a config's or group's write:
+  std::string stream;    ///< then the stream the write went to.
   std::uint64_t position = 0;
 };
 
@@ -76,6 +82,7 @@ struct Model {
   std::map<std::string, std::string> token_by_agent;     ///< The latest token an answer gave.
   std::map<std::string, std::string> agent_by_instance;  ///< Instances registered at least once.
   std::set<std::string> decommissioned;
+  std::vector<std::string> agents;  ///< Every agent registered, for operators' assignments.
 
   void acknowledge(Ack ack) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -131,10 +138,19 @@ void run_client(const MusterServer& server, Model& model, int client, std::uint6
                          {"version", fmt::format("1.{}", random() % 3)},
                          {"labels", {{"client", std::to_string(client)}}}};
       answer = server.send("POST", "/api/v1/agents/register", body.dump(), bearer(enrollment));
-    } else if (roll < 75) {
+    } else if (roll < 68) {
       op = "heartbeat";
       const json body = {{"status", random() % 4 == 0 ? "degraded" : "online"}};
       answer = server.send("POST", "/api/v1/agents/" + agent_id + "/heartbeat", body.dump(), bearer(token));
+    } else if (roll < 75) {
+      op = "report";
+      const HttpAnswer desired =
+          server.send("GET", "/api/v1/agents/" + agent_id + "/config", "", bearer(token));
+      if (desired.status == 0) return;  // killed
+      const std::string hash = desired.status == 200 ? desired.json.value("config_hash", "") : "";
+      if (hash.empty()) continue;
+      const json body = {{"config_hash", hash}, {"status", random() % 5 == 0 ? "failed" : "applied"}};
+      answer = server.send("POST", "/api/v1/agents/" + agent_id + "/config/status", body.dump(), bearer(token));
     } else if (roll < 85) {
       op = "rotate";
       answer = server.send("POST", "/api/v1/agents/" + agent_id + "/token/rotate", "", bearer(token));
@@ -151,12 +167,69 @@ void run_client(const MusterServer& server, Model& model, int client, std::uint6
     if (answer.status != 200 && answer.status != 201)
       continue;  // refused (e.g. deregistered): nothing to check
     const std::string answered_id = answer.json.at("agent_id");
-    model.acknowledge({op, answered_id, answer.json.at("position").get<std::uint64_t>()});
+    // A report that repeats the last one appends nothing and answers no position.
+    if (answer.json.contains("position")) {
+      model.acknowledge({op, answered_id, "", answer.json.at("position").get<std::uint64_t>()});
+    }
     std::lock_guard<std::mutex> lock(model.mutex);
     if (answer.json.contains("agent_token"))
       model.token_by_agent[answered_id] = answer.json.at("agent_token");
+    if (op == "register" && model.agent_by_instance.count(instance) == 0) model.agents.push_back(answered_id);
     if (op == "register") model.agent_by_instance[instance] = answered_id;
     if (op == "decommission") model.decommissioned.insert(answered_id);
+  }
+}
+
+// The operator: configs, new versions, groups by the clients' labels, group
+// and agent assignments, until a request fails to connect or `stop` is set.
+void run_operator(const MusterServer& server, Model& model, int clients, std::uint64_t seed,
+                  const std::atomic<bool>& stop, std::atomic<std::size_t>& requests) {
+  std::mt19937_64 random(seed);
+  const auto headers = bearer(server.admin_key());
+  while (!stop) {
+    const std::string config = fmt::format("cfg-{}", random() % 3);
+    const std::string group = fmt::format("g-{}", random() % clients);
+    const int roll = static_cast<int>(random() % 100);
+    std::string op;
+    std::string stream;
+    HttpAnswer answer;
+    if (roll < 25) {
+      op = "create config";
+      stream = "config:default/" + config;
+      const json files = {{"c.yaml", {{"content_type", "application/yaml"}, {"body", "v0\n"}}}};
+      answer = server.send("POST", "/api/v1/configs", json{{"name", config}, {"files", files}}.dump(), headers);
+    } else if (roll < 45) {
+      op = "config version";
+      stream = "config:default/" + config;
+      const json files = {{"c.yaml", {{"content_type", "application/yaml"}, {"body", fmt::format("v{}\n", random())}}}};
+      answer = server.send("PUT", "/api/v1/configs/" + config, json{{"files", files}}.dump(), headers);
+    } else if (roll < 60) {
+      op = "create group";
+      stream = "group:default/" + group;
+      const json body = {{"name", group}, {"selector", {{"client", group.substr(2)}}}, {"priority", random() % 3}};
+      answer = server.send("POST", "/api/v1/groups", body.dump(), headers);
+    } else if (roll < 85) {
+      op = "group assignment";
+      stream = "group:default/" + group;
+      const json body = {{"config", config}, {"settings", {{"n", random() % 4}}}};
+      answer = server.send("PUT", "/api/v1/groups/" + group + "/assignment", body.dump(), headers);
+    } else {
+      op = "agent assignment";
+      std::string agent_id;
+      {
+        std::lock_guard<std::mutex> lock(model.mutex);
+        if (model.agents.empty()) continue;
+        agent_id = model.agents[random() % model.agents.size()];
+      }
+      stream = "agent:" + agent_id;
+      const json body = random() % 3 == 0 ? json::object() : json{{"config", config}};
+      answer = server.send("PUT", "/api/v1/agents/" + agent_id + "/assignment", body.dump(), headers);
+    }
+    ++requests;
+    if (answer.status == 0) return;  // killed
+    // Refusals (a config or group that exists, or not yet; a retired agent) change nothing to check.
+    if ((answer.status != 200 && answer.status != 201) || !answer.json.contains("position")) continue;
+    model.acknowledge({op, "", stream, answer.json.at("position").get<std::uint64_t>()});
   }
 }
 
@@ -203,7 +276,9 @@ CheckCounts check(const MusterServer& server, Model& model) {
   counts.events = log.size();
   std::map<std::string, std::uint64_t> versions;
   std::map<std::string, muster::AgentState> folded;
+  std::vector<muster::Event> events;
   for (std::size_t index = 0; index < log.size(); ++index) {
+    events.push_back(to_event(log[index]));
     const json& event = log[index];
     if (event.at("position") != index + 1)
       violation(fmt::format("position {} holds {}", index + 1, event.dump()));
@@ -231,8 +306,11 @@ CheckCounts check(const MusterServer& server, Model& model) {
       const json& event = log[ack.position - 1];
       const bool ends_with_token = ack.op == "register" || ack.op == "rotate";
       const std::string acked_stream = event.at("stream");
-      if (muster::stream_id_of(acked_stream, muster::kAgentKind) != std::optional<std::string_view>(ack.agent_id) ||
-          (ends_with_token && event.at("type") != "AgentTokenIssued")) {
+      const bool right_stream =
+          ack.agent_id.empty()
+              ? acked_stream == ack.stream
+              : muster::stream_id_of(acked_stream, muster::kAgentKind) == std::optional<std::string_view>(ack.agent_id);
+      if (!right_stream || (ends_with_token && event.at("type") != "AgentTokenIssued")) {
         violation(fmt::format("acknowledged {} of {} at {} but the log has {}", ack.op, ack.agent_id,
                               ack.position, event.dump()));
       }
@@ -269,7 +347,35 @@ CheckCounts check(const MusterServer& server, Model& model) {
                             beat.json.at("status").dump(), expected.at("status").dump()));
     }
   }
+  // Configuration: what the server serves equals the config model folded here.
+  muster::ConfigModel configs;
+  if (muster::Status applied = configs.apply(events); !applied) {
+    violation("an event does not fold into the config model: " + applied.error().message);
+  }
+  for (const auto& [agent_id, state] : folded) {
+    const HttpAnswer served = server.get(fmt::format("/api/v1/agents/{}/config?min_position={}", agent_id, head));
+    if (served.status != 200) violation("an agent's config is not served: " + served.body);
+    const auto expected = configs.agent(state.agent_id);
+    if (!expected) violation("the config model has no agent " + agent_id);
+    const json desired = served.json.at("desired");
+    const std::string served_hash = desired.is_null() ? "" : desired.at("config_hash").get<std::string>();
+    const std::string expected_hash = expected->desired ? expected->desired->hash : "";
+    if (served.json.at("config_version") != expected->config_version || served_hash != expected_hash ||
+        served.json.at("config_status") != muster::to_string(expected->status)) {
+      violation(fmt::format("agent {}: served config {} but the fold says version {}, hash {}, status {}", agent_id,
+                            served.body, expected->config_version, expected_hash,
+                            muster::to_string(expected->status)));
+    }
+  }
   const HttpAnswer stats = server.get(fmt::format("/api/v1/stats?min_position={}", head));
+  const muster::ConfigStatusCounts config_counts = configs.status_counts("*");
+  for (std::size_t index = 0; index < muster::kConfigStatusCount; ++index) {
+    const char* status = muster::to_string(static_cast<muster::ConfigStatus>(index));
+    if (stats.json.at("by_config_status").at(status) != config_counts[index]) {
+      violation(fmt::format("/stats counts {} agents {} but the fold has {}",
+                            stats.json.at("by_config_status").at(status).dump(), status, config_counts[index]));
+    }
+  }
   for (const char* status : {"ONLINE", "DEGRADED", "OFFLINE"}) {
     if (stats.json.at("by_status").at(status) != by_status[status]) {
       violation(fmt::format("/stats counts {} {} but the fold has {}",
@@ -341,6 +447,8 @@ int run(const Options& options) {
       clients.emplace_back(run_client, std::cref(server), std::ref(model), client, random(), std::cref(stop),
                            std::ref(requests));
     }
+    clients.emplace_back(run_operator, std::cref(server), std::ref(model), options.clients, random(),
+                         std::cref(stop), std::ref(requests));
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 900));  // the random moment
     server.kill9();
     stop = true;

@@ -53,7 +53,7 @@ const std::vector<std::pair<Caller, const char*>> kCallers = {
 };
 
 /// Which credential a route takes, and what it answers its rightful caller.
-enum class Guard { open, enrollment, agent, agent_or_operator, viewer, operator_, admin };
+enum class Guard { open, enrollment, agent, agent_or_viewer, agent_or_operator, viewer, operator_, admin };
 
 struct Expected {
   int status;
@@ -77,6 +77,7 @@ Expected expected_answer(Guard guard, Caller caller, int ok_status, const std::s
       if (caller == Caller::own_agent) return ok;
       if (caller == Caller::other_agent) return {403, "AGENT_MISMATCH"};
       return {401, "INVALID_AGENT_TOKEN"};
+    case Guard::agent_or_viewer:
     case Guard::agent_or_operator:
       if (caller == Caller::own_agent) return ok;
       if (caller == Caller::other_agent) return {403, "AGENT_MISMATCH"};
@@ -86,7 +87,9 @@ Expected expected_answer(Guard guard, Caller caller, int ok_status, const std::s
   }
   if (caller == Caller::nobody) return {401, "UNAUTHORIZED"};
   if (!is_key) return {401, "INVALID_API_KEY"};
-  const Guard needs = guard == Guard::agent_or_operator ? Guard::operator_ : guard;
+  const Guard needs = guard == Guard::agent_or_operator ? Guard::operator_
+                      : guard == Guard::agent_or_viewer   ? Guard::viewer
+                                                          : guard;
   const int rank = caller == Caller::viewer ? 0 : caller == Caller::operator_ ? 1 : 2;
   const int needed = needs == Guard::viewer ? 0 : needs == Guard::operator_ ? 1 : 2;
   if (rank < needed) return {403, "FORBIDDEN"};
@@ -265,6 +268,13 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"stats", Guard::viewer, 200, "", fixed("GET", "/api/v1/stats"), ""},
       {"deregister", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("DELETE", ""), ""},
       {"decommission", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("POST", "/decommission"), ""},
+      {"agent config", Guard::agent_or_viewer, 200, "AGENT_NOT_FOUND", on_agent("GET", "/config"), ""},
+      // The fixture's agents were never given this hash: the report is refused, yet recorded as drift.
+      {"report config status", Guard::agent, 400, "", on_agent("POST", "/config/status"),
+       json{{"config_hash", std::string(64, 'c')}, {"status", "applied"}}.dump()},
+      {"report effective config", Guard::agent, 200, "", on_agent("PUT", "/config/effective"),
+       json{{"files", config_files}}.dump()},
+      {"set agent assignment", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("PUT", "/assignment"), "{}"},
       {"create API key", Guard::admin, 201, "", fixed("POST", "/api/v1/api-keys"), key_body},
       {"list API keys", Guard::admin, 200, "", fixed("GET", "/api/v1/api-keys"), ""},
       {"revoke API key", Guard::admin, 200, "API_KEY_NOT_FOUND", fresh_key, ""},
@@ -303,7 +313,10 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   };
   // The agents' listener serves only what agents call; everything else is
   // unknown there. The fixture's own set-up calls go to the operators'.
-  const std::set<std::string> agents_routes = {"healthz", "readyz", "register", "heartbeat", "rotate token"};
+  const std::set<std::string> agents_routes = {"healthz",      "readyz",
+                                               "register",     "heartbeat",
+                                               "rotate token", "agent config",
+                                               "report config status", "report effective config"};
   int cells = 0;
   for (const bool agents_listener : {false, true}) {
   for (const Route& route : routes) {

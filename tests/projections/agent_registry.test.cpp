@@ -10,6 +10,8 @@
 
 #include "actors/agent/agent_decider.hpp"
 #include "eventstore/memory_storage.hpp"
+#include "projections/access_projection.hpp"
+#include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
 using namespace muster;
@@ -83,7 +85,7 @@ struct ReadModels {
   ProjectionRunner runner;
 
   explicit ReadModels(FleetFixture& fleet)
-      : runner(fleet.store(), fleet.storage->snapshots(), registry, access, configs, fleet.timers, manual()) {
+      : runner(fleet.store(), fleet.storage->snapshots(), {&registry, &access, &configs}, fleet.timers, manual()) {
     REQUIRE(runner.start().ok());
     runner.catch_up();
   }
@@ -178,7 +180,7 @@ TEST_CASE("a registry rebuilt from position 1 equals the one that followed the l
   AgentRegistry live;
   AccessProjection access;
   ConfigModel configs;
-  ProjectionRunner runner(fleet.store(), fleet.storage->snapshots(), live, access, configs, fleet.timers);
+  ProjectionRunner runner(fleet.store(), fleet.storage->snapshots(), {&live, &access, &configs}, fleet.timers);
   REQUIRE(runner.start().ok());
   for (int number = 1; number <= 50; ++number) {
     fleet.add(number, "1.0", "otel", {{"n", std::to_string(number % 4)}});
@@ -190,7 +192,7 @@ TEST_CASE("a registry rebuilt from position 1 equals the one that followed the l
   REQUIRE(fleet.storage->snapshots().clear(AccessProjection::kSnapshotScope).ok());
 
   ReadModels rebuilt(fleet);
-  CHECK(rebuilt.runner.recovery().fleet_snapshot_position == 0);
+  CHECK(rebuilt.runner.recovery().snapshot_position("fleet") == 0);
   CHECK(live.states() == rebuilt.registry.states());
   const FleetStats live_stats = live.stats("*");
   const FleetStats rebuilt_stats = rebuilt.registry.stats("*");
@@ -217,12 +219,12 @@ SCENARIO("start-up loads the snapshot and folds only the tail, and equals a full
   for (int number = 41; number <= 45; ++number) fleet.add(number, "2.0", "otel", {});
 
   ReadModels restarted(fleet);
-  CHECK(restarted.runner.recovery().fleet_snapshot_position >= snapshot_position);
+  CHECK(restarted.runner.recovery().snapshot_position("fleet") >= snapshot_position);
 
   REQUIRE(fleet.storage->snapshots().clear(AgentRegistry::kSnapshotScope).ok());
   REQUIRE(fleet.storage->snapshots().clear(AccessProjection::kSnapshotScope).ok());
   ReadModels full(fleet);
-  CHECK(full.runner.recovery().fleet_snapshot_position == 0);
+  CHECK(full.runner.recovery().snapshot_position("fleet") == 0);
   THEN("snapshot plus tail, a full fold and the deciders' own fold agree") {
     CHECK(restarted.registry.states() == full.registry.states());
     for (const AgentState& state : full.registry.states()) CHECK(state == fleet.agents.at(state.agent_id));
@@ -258,7 +260,7 @@ TEST_CASE("a damaged snapshot, or one past the log's head, is dropped and the wh
     REQUIRE(fleet.storage->snapshots().write(AgentRegistry::kSnapshotScope, {}, fleet.head() + 100).ok());
   }
   ReadModels restarted(fleet);
-  CHECK(restarted.runner.recovery().fleet_snapshot_position == 0);
+  CHECK(restarted.runner.recovery().snapshot_position("fleet") == 0);
   CHECK(restarted.registry.states().size() == 5);
   for (const AgentState& state : restarted.registry.states()) CHECK(state == fleet.agents.at(state.agent_id));
   CHECK(restarted.registry.stats("*").total == 5);

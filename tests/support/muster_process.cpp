@@ -122,9 +122,11 @@ void remember_agent_token(const HttpAnswer& answer) {
       answer.json.at("agent_token").get<std::string>();
 }
 
-// The agent named by "/api/v1/agents/<id>/heartbeat" or ".../token/rotate"; empty otherwise.
+// The agent named by an agent-only route ("/api/v1/agents/<id>/heartbeat",
+// ".../token/rotate", ".../config/status", ".../config/effective"); empty otherwise.
 std::string agent_route_id(const std::string& path) {
-  static const std::regex agent_route(R"(^/api/v1/agents/([^/?]+)/(heartbeat|token/rotate)(\?.*)?$)");
+  static const std::regex agent_route(
+      R"(^/api/v1/agents/([^/?]+)/(heartbeat|token/rotate|config/status|config/effective)(\?.*)?$)");
   std::smatch match;
   return std::regex_match(path, match, agent_route) ? match[1].str() : std::string();
 }

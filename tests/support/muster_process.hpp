@@ -58,7 +58,7 @@ class MusterServer {
   /// Any method, raw headers and body. Unless `headers` has an Authorization
   /// header of its own, sends the credential the route takes: for
   /// registration an enrollment token (`enrollment_token()`), for an agent's
-  /// heartbeat and token rotation the agent token its registration (through
+  /// heartbeat, token rotation and config reports the agent token its registration (through
   /// any MusterServer of this process) answered, else the admin key.
   HttpAnswer send(const std::string& method, const std::string& path, const std::string& body,
                   const httplib::Headers& headers) const;

@@ -45,11 +45,14 @@ TEST_CASE("replay's event lines equal the event's JSON, byte for byte") {
 
 namespace {
 
-// The agent as a JSON value built the slow way: the fold's to_json, the
-// last-seen time and the health block, through nlohmann.
+// The agent as a JSON value built the slow way: the fold's to_json, what the
+// config model says of it, the last-seen time and the health block, through nlohmann.
 nlohmann::json reference_agent(const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
                                bool with_health) {
   nlohmann::json out = to_json(agent.state);
+  out["config_version"] = agent.config_version;
+  out["config_hash"] = agent.config_hash;
+  out["config_status"] = agent.config_status;
   out["last_seen"] = format_rfc3339(agent.last_seen_ms);
   if (with_health) {
     const AgentHealth health = assess_health(agent.state, agent.last_seen_ms, now_ms, thresholds);
@@ -85,6 +88,9 @@ TEST_CASE("an agent written directly equals its JSON value, byte for byte") {
   busy.state.registered_at_ms = 1'795'000'000'000;
   busy.state.online_since_ms = 1'795'000'000'000;
   busy.metrics = {{"cpu", 0.82}, {"queue_len", 1200}};
+  busy.config_version = 4'000'000'001;
+  busy.config_hash = std::string(64, 'e');
+  busy.config_status = "drifted";
   AgentView offline = busy;
   offline.state.status = AgentStatus::offline;
   offline.metrics.clear();

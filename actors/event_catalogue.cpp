@@ -2,6 +2,7 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "actors/bulk/bulk_state.hpp"
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
@@ -13,7 +14,7 @@ template <class... Variants>
 struct EventLists {};
 
 /// Every aggregate's event variant.
-using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent>;
+using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

@@ -15,6 +15,7 @@
 ///   config      ConfigCreated, ConfigVersionAdded, ConfigDeleted (actors/config/config_state.hpp)
 ///   group       GroupCreated, GroupUpdated, GroupMembersAdded, GroupMembersRemoved,
 ///               GroupAssignmentSet, GroupDeleted         (actors/group/group_state.hpp)
+///   bulk        BulkJobCreated, BulkJobProgressed, BulkJobFinished (actors/bulk/bulk_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

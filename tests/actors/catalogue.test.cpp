@@ -9,6 +9,7 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "actors/bulk/bulk_state.hpp"
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
@@ -37,10 +38,11 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
   for (const EventType& type : event_catalogue()) {
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
-    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group"}.count(type.stream_kind) == 1);
+    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk"}.count(
+              type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 25);
+  CHECK(names.size() == 28);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -95,6 +97,21 @@ TEST_CASE("every payload reads back what it wrote") {
            GroupUpdated{LabelSelector{{"env", "prod"}}, 7, std::nullopt}, GroupUpdated{std::nullopt, std::nullopt, "d"},
            GroupMembersAdded{{agent}}, GroupMembersRemoved{{agent}}, GroupAssignmentSet{assignment},
            GroupAssignmentSet{std::nullopt}, GroupDeleted{}}) {
+    check_round_trip(event);
+  }
+  BulkParams labels;
+  labels.labels = {{"env", "prod"}};
+  BulkParams settings;
+  settings.settings = {{"log_level", "debug"}};
+  BulkParams assign;
+  assign.assignment = assignment;
+  for (const BulkJobEvent& event : std::vector<BulkJobEvent>{
+           BulkJobCreated{"0123456789abcdef", "acme", BulkAction::set_labels, labels, {agent}, "key:0123456789abcdef"},
+           BulkJobCreated{"0123456789abcdef", "acme", BulkAction::set_settings, settings, {agent}, "key:k"},
+           BulkJobCreated{"0123456789abcdef", "acme", BulkAction::assign, assign, {}, "key:k"},
+           BulkJobCreated{"0123456789abcdef", "acme", BulkAction::assign, BulkParams{}, {agent}, "key:k"},
+           BulkJobProgressed{0, 2, 1, {BulkFailure{agent, "AGENT_NOT_REGISTERED", "deregistered"}}},
+           BulkJobFinished{}}) {
     check_round_trip(event);
   }
 }

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "actors/api_key/api_key_service.hpp"
+#include "actors/bulk/bulk_service.hpp"
 #include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
@@ -24,6 +25,7 @@
 #include "eventstore/rocksdb_storage.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
+#include "projections/bulk_jobs.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
@@ -160,9 +162,11 @@ int run_serve(const ServeOptions& options) {
   AgentRegistry registry;
   AccessProjection access;
   ConfigModel configs;
+  BulkJobs bulk_jobs;
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
-  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs}, timers, runner_options);
+  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs, &bulk_jobs}, timers,
+                               runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
   AgentServiceOptions agent_options = options.agents;
@@ -183,6 +187,7 @@ int run_serve(const ServeOptions& options) {
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   ConfigService config_service(actors, store, &configs, when_folded);
   GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
+  BulkService bulk(actors, store, agents, groups, registry, configs, bulk_jobs, when_folded);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -197,6 +202,7 @@ int run_serve(const ServeOptions& options) {
   services.config_model = &configs;
   services.configs = &config_service;
   services.groups = &groups;
+  services.bulk = &bulk;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   http::ApiServer api(options.http, services);
@@ -206,7 +212,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &config_service, &groups, &api}) {
+                                                          &config_service, &groups, &bulk, &api}) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {
@@ -239,6 +245,11 @@ int run_serve(const ServeOptions& options) {
     log::error("cannot load the agents' last-seen times", {{"error", resumed.error().message}});
     stack.stop();
     return 1;
+  }
+  // Unfinished bulk jobs go on where they stopped, now that the read models
+  // (which say what each agent already is) hold the log.
+  if (Status resumed = bulk.resume(); !resumed) {
+    log::error("cannot resume every bulk job", {{"error", resumed.error().message}});
   }
   std::uint64_t ready_at_position = *head;
   if (!access.has_keys()) {

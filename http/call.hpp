@@ -21,6 +21,7 @@
 #include "actors/agent/agent_id.hpp"
 #include "actors/agent/agent_service.hpp"
 #include "actors/api_key/api_key_service.hpp"
+#include "actors/bulk/bulk_service.hpp"
 #include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
@@ -59,6 +60,8 @@ struct Services {
   ConfigService* configs = nullptr;
   /// Groups (write side; reads through it come from the config model).
   GroupService* groups = nullptr;
+  /// Bulk jobs (creation, progress).
+  BulkService* bulk = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
@@ -199,6 +202,7 @@ void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
 void add_agent_config(RouteTable& table);
 void add_api_keys(RouteTable& table);
+void add_bulk(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
 void add_groups(RouteTable& table);

@@ -215,6 +215,13 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
     return std::make_pair(std::string("DELETE"),
                           "/api/v1/enrollment-tokens/" + fixture.make_token("1h").substr(3, 16));
   };
+  // Bulk jobs: one that selects nobody, made afresh by each rightful call
+  // (in the caller's organization), and one of the default organization to read.
+  const std::string bulk_body =
+      json{{"selector", {{"labels", {{"matrix", "nobody"}}}}}, {"action", "deregister"}}.dump();
+  const HttpAnswer bulk_job = fixture.server.post("/api/v1/bulk", bulk_body);
+  REQUIRE(bulk_job.status == 202);
+  const std::string bulk_path = "/api/v1/bulk/" + bulk_job.json.at("job_id").get<std::string>();
   const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
   // Groups: "matrix" in the default organization for the routes on one
   // group; creation and deletion act on a group made (or removed) afresh
@@ -257,6 +264,9 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   const std::vector<Route> routes = {
       {"healthz", Guard::open, 200, "", fixed("GET", "/healthz"), ""},
       {"readyz", Guard::open, 200, "", fixed("GET", "/readyz"), ""},
+      {"create bulk job", Guard::operator_, 202, "", fixed("POST", "/api/v1/bulk"), bulk_body},
+      {"list bulk jobs", Guard::viewer, 200, "", fixed("GET", "/api/v1/bulk"), ""},
+      {"get bulk job", Guard::viewer, 200, "BULK_JOB_NOT_FOUND", fixed("GET", bulk_path), ""},
       {"register", Guard::enrollment, 201, "", fixed("POST", "/api/v1/agents/register"), ""},
       {"heartbeat", Guard::agent, 200, "", on_agent("POST", "/heartbeat"), "{}"},
       {"rotate token", Guard::agent_or_operator, 200, "AGENT_NOT_FOUND", on_agent("POST", "/token/rotate"),

@@ -60,6 +60,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_agents(routes_);
   routes::add_agent_config(routes_);
   routes::add_api_keys(routes_);
+  routes::add_backup(routes_);
   routes::add_bulk(routes_);
   routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);

@@ -202,6 +202,7 @@ void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
 void add_agent_config(RouteTable& table);
 void add_api_keys(RouteTable& table);
+void add_backup(RouteTable& table);
 void add_bulk(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);

@@ -189,6 +189,16 @@ std::string agent_page_json(const AgentPage& page, TimeMs now_ms, const HealthTh
   return body;
 }
 
+json config_version_to_json(const ConfigVersion& version) {
+  json out{{"version", version.number},
+           {"hash", version.hash},
+           {"message", version.message},
+           {"author", version.author},
+           {"created_at", format_rfc3339(version.created_at_ms)}};
+  if (version.rolled_back_from != 0) out["rolled_back_from"] = version.rolled_back_from;
+  return out;
+}
+
 json group_to_json(const Group& group, bool with_members) {
   json out = {{"org", group.org},
               {"name", group.name},

@@ -51,6 +51,10 @@ std::string agent_page_json(const AgentPage& page, TimeMs now_ms, const HealthTh
 /// the explicit members' ids, in id order.
 nlohmann::json group_to_json(const Group& group, bool with_members);
 
+/// One version of a config, without its files: {version, hash, message,
+/// author, created_at, rolled_back_from (a rollback's only)}.
+nlohmann::json config_version_to_json(const ConfigVersion& version);
+
 /// {id, name, role, org, created_at, revoked}: never the secret or its digest.
 nlohmann::json api_key_to_json(const ApiKey& key);
 

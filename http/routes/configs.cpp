@@ -194,16 +194,6 @@ bool read_if_match(Call& call, std::optional<std::uint64_t>& expected) {
   return true;
 }
 
-json version_json(const ConfigVersion& version) {
-  json out{{"version", version.number},
-           {"hash", version.hash},
-           {"message", version.message},
-           {"author", version.author},
-           {"created_at", format_rfc3339(version.created_at_ms)}};
-  if (version.rolled_back_from != 0) out["rolled_back_from"] = version.rolled_back_from;
-  return out;
-}
-
 json write_json(const ConfigWrite& write) {
   return {{"name", write.name},
           {"version", write.latest.number},
@@ -347,7 +337,7 @@ void get_config(const std::shared_ptr<Call>& call) {
   with_config(call, [call](const Config& config) {
     const ConfigVersion* version = require_version(*call, config, "version", config.latest());
     if (version == nullptr) return;
-    json answer = version_json(*version);
+    json answer = config_version_to_json(*version);
     answer["name"] = config.name;
     answer["kind"] = to_string(config.kind);
     answer["description"] = config.description;
@@ -362,7 +352,7 @@ void get_config(const std::shared_ptr<Call>& call) {
 void list_versions(const std::shared_ptr<Call>& call) {
   with_config(call, [call](const Config& config) {
     json versions = json::array();
-    for (const ConfigVersion& version : config.versions) versions.push_back(version_json(version));
+    for (const ConfigVersion& version : config.versions) versions.push_back(config_version_to_json(version));
     call->reply_json(200, {{"name", config.name}, {"versions", std::move(versions)}});
   });
 }

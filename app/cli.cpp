@@ -85,7 +85,8 @@ std::string set_listen(const std::string& text, http::ListenerOptions& api) {
 }
 
 std::string set_count(const std::string& text, std::size_t& out, std::size_t max_value) {
-  if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+  // 18 digits still fit std::stoul; every flag's maximum has fewer.
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
     return "must be a whole number";
   }
   const std::size_t value = std::stoul(text);
@@ -307,6 +308,46 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
   return options;
 }
 
+Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args) {
+  BackupOptions options;
+  FlagTable flags;
+  flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
+  flags.with_value["--org"] = [&](const std::string& text) {
+    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
+    options.org = text;
+    return std::string();
+  };
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  return options;
+}
+
+Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>& args) {
+  RestoreCommandOptions options;
+  FlagTable flags;
+  flags.with_value["--url"] = [&](const std::string& text) {
+    // cpp-httplib takes scheme, host and port: no path.
+    const auto host = text.find("://");
+    const std::string scheme = host == std::string::npos ? std::string() : text.substr(0, host);
+    if ((scheme != "http" && scheme != "https") || text.size() == host + 3 ||
+        text.find('/', host + 3) != std::string::npos) {
+      return std::string("must be http://HOST:PORT or https://HOST:PORT (no path)");
+    }
+    options.url = text;
+    return std::string();
+  };
+  flags.with_value["--key"] = [&](const std::string& text) { return set_path(text, options.key); };
+  flags.with_value["--org"] = [&](const std::string& text) {
+    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
+    options.org = text;
+    return std::string();
+  };
+  flags.with_value["--ca-cert"] = [&](const std::string& text) { return set_path(text, options.ca_cert_path); };
+  flags.switches["--dry-run"] = [&] { options.dry_run = true; };
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.url.empty() || options.key.empty()) return usage_error("restore needs --url and --key");
+  return options;
+}
+
 const char* usage() {
   return R"(muster: a fleet control plane
 
@@ -325,6 +366,8 @@ Usage:
                 [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
+  muster backup [--data DIR] [--org ORG] > FILE
+  muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] < FILE
   muster help
 
 serve options (defaults in brackets):
@@ -368,6 +411,15 @@ serve options (defaults in brackets):
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.
 A new data directory gets an admin key in DIR/admin.key (mode 0600).
+
+backup prints one organization's configuration [default] (configs with every
+version, groups, agents' own assignments) as a JSON document, read from a stopped
+or running server's data directory (beside a running one, as of when it starts).
+restore sends such a document on stdin to a running server (POST /api/v1/restore
+with an admin key) and prints the answer; it applies the document as new versions
+and changes, never rewriting history, and --dry-run only says what would change.
+The server takes bodies up to its --max-body-bytes [1048576]: start it with more
+for a larger document (up to 67108864). The exit code is 1 on an error answer.
 
 replay prints events (one JSON object per line, or a table) from a stopped or
 running server's data directory; with --at it prints the agent as it was then.

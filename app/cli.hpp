@@ -52,12 +52,34 @@ struct KeysCreateOptions {
   std::string org{kDefaultOrg};  ///< Or "*": every organization.
 };
 
+struct BackupOptions {
+  std::string data_dir = "./data";
+  std::string org{kDefaultOrg};  ///< The organization whose configuration to print.
+};
+
+struct RestoreCommandOptions {
+  /// The server's operators' listener: http://HOST:PORT or https://HOST:PORT.
+  std::string url;
+  /// An admin API key.
+  std::string key;
+  /// The organization to restore into; unset: the key's own (or "default"
+  /// for a key of every organization), as the API decides.
+  std::optional<std::string> org;
+  /// Ask what would change; change nothing.
+  bool dry_run = false;
+  /// PEM file of the certificate authority to trust for an https URL; empty: the system's.
+  std::string ca_cert_path;
+};
+
 /// `args` excludes the program name and the subcommand. Errors are
 /// `invalid_argument` with a message fit for the terminal.
 Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args);
 /// `args` excludes "keys create".
 Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args);
+
+Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args);
+Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>& args);
 
 /// The text of `muster --help`.
 const char* usage();

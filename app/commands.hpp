@@ -17,4 +17,14 @@ int run_replay(const ReplayOptions& options);
 /// Returns 1 if the store cannot be opened (for example, a server holds it).
 int run_keys_create(const KeysCreateOptions& options);
 
+/// Prints the backup document of one organization's configuration, read
+/// from a data directory (a stopped server's, or beside a running one).
+/// Returns 1 if the data cannot be read.
+int run_backup(const BackupOptions& options);
+
+/// Sends a backup document from stdin to a running server's restore route
+/// and prints its answer. Returns 1 if the server cannot be reached or
+/// answers an error.
+int run_restore(const RestoreCommandOptions& options);
+
 }  // namespace muster::app

@@ -31,6 +31,16 @@ int main(int argc, char** argv) {
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_replay(*options);
   }
+  if (args[0] == "backup") {
+    auto options = muster::app::parse_backup_args(rest);
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_backup(*options);
+  }
+  if (args[0] == "restore") {
+    auto options = muster::app::parse_restore_args(rest);
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_restore(*options);
+  }
   if (args[0] == "keys" && !rest.empty() && rest[0] == "create") {
     auto options = muster::app::parse_keys_create_args({rest.begin() + 1, rest.end()});
     if (!options) return fail_usage(options.error().message);

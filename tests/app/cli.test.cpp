@@ -112,3 +112,45 @@ TEST_CASE("regression: keys create accepts the same organization names as the AP
   CHECK_FALSE(parse_keys_create_args({"--role", "viewer", "--name", "n", "--org", "acme:eu"}).ok());
   CHECK_FALSE(http::is_valid_org("acme:eu"));
 }
+
+TEST_CASE("backup and restore flags: an organization name, a server URL without a path, a key") {
+  const auto backup = parse_backup_args({"--data", "/srv/muster", "--org", "acme"});
+  REQUIRE(backup.ok());
+  CHECK(backup->data_dir == "/srv/muster");
+  CHECK(backup->org == "acme");
+  CHECK(parse_backup_args({})->org == "default");
+  CHECK_FALSE(parse_backup_args({"--org", "acme:eu"}).ok());
+  CHECK_FALSE(parse_backup_args({"--url", "http://h:1"}).ok());
+
+  const auto restore = parse_restore_args(
+      {"--url", "https://muster.example:8443", "--key", "mk_x", "--org", "acme", "--dry-run", "--ca-cert", "ca.pem"});
+  REQUIRE(restore.ok());
+  CHECK(restore->url == "https://muster.example:8443");
+  CHECK(restore->key == "mk_x");
+  CHECK(restore->org == std::optional<std::string>("acme"));
+  CHECK(restore->dry_run);
+  CHECK(restore->ca_cert_path == "ca.pem");
+  const auto plain = parse_restore_args({"--url=http://127.0.0.1:8080", "--key=mk_x"});
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->dry_run);
+  CHECK_FALSE(plain->org.has_value());
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--key", "mk_x"},
+           {"--url", "http://127.0.0.1:8080"},
+           {"--url", "127.0.0.1:8080", "--key", "mk_x"},
+           {"--url", "ftp://127.0.0.1:8080", "--key", "mk_x"},
+           {"--url", "http://127.0.0.1:8080/api", "--key", "mk_x"},
+           {"--url", "http://", "--key", "mk_x"},
+           {"--url", "http://h:1", "--key", "mk_x", "--data", "d"}}) {
+    CAPTURE(args.front());
+    CHECK_FALSE(parse_restore_args(args).ok());
+  }
+}
+
+TEST_CASE("regression: counts of more than 7 digits were refused, so --max-body-bytes stopped under 10 MB") {
+  const auto large = parse_serve_args({"--max-body-bytes", "67108864"});
+  REQUIRE(large.ok());
+  CHECK(large->http.operators.limits.max_body_bytes == 67'108'864);
+  CHECK_FALSE(parse_serve_args({"--max-body-bytes", "2147483648"}).ok());
+  CHECK_FALSE(parse_serve_args({"--max-body-bytes", "99999999999999999999999"}).ok());
+}

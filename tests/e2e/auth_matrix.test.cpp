@@ -320,6 +320,9 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
        ""},
       {"roll back config", Guard::operator_, 200, "CONFIG_NOT_FOUND",
        fixed("POST", "/api/v1/configs/matrix/rollback"), json{{"version", 1}}.dump()},
+      {"take backup", Guard::operator_, 200, "", fixed("GET", "/api/v1/backup"), ""},
+      {"restore", Guard::admin, 200, "", fixed("POST", "/api/v1/restore"),
+       json{{"format", "muster-backup"}, {"format_version", 1}}.dump()},
   };
   // The agents' listener serves only what agents call; everything else is
   // unknown there. The fixture's own set-up calls go to the operators'.
@@ -395,7 +398,8 @@ TEST_CASE("no secret issued during a run appears in the data dir, the log, /even
     events_text = json(log_events(server)).dump();
     answers_without_secrets += server.get("/api/v1/api-keys").body +
                                server.get("/api/v1/enrollment-tokens").body +
-                               server.get("/api/v1/agents/" + agent.agent_id).body;
+                               server.get("/api/v1/agents/" + agent.agent_id).body +
+                               server.get("/api/v1/backup").body;
     REQUIRE(server.terminate() == 0);
     answers_without_secrets += server.log_text();
   }

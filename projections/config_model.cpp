@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "actors/agent/agent_events.hpp"
+#include "actors/group/group_decider.hpp"
 #include "actors/organization.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "common/bytes.hpp"
@@ -80,11 +81,11 @@ bool desires(const DesiredConfig& desired, std::string_view name) {
                      [&](const ResolvedRef& policy) { return policy.name == name; });
 }
 
-/// "<org>/<name>" split at the first '/'.
+/// "<org>/<name>" as two strings.
 std::optional<std::pair<std::string, std::string>> split_scoped(std::string_view id) {
-  const auto slash = id.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == id.size()) return std::nullopt;
-  return std::make_pair(std::string(id.substr(0, slash)), std::string(id.substr(slash + 1)));
+  const auto scoped = split_org_scoped_id(id);
+  if (!scoped) return std::nullopt;
+  return std::make_pair(std::string(scoped->org), std::string(scoped->name));
 }
 
 }  // namespace
@@ -383,22 +384,6 @@ struct ConfigModel::Impl {
             {"created_at", version.created_at_ms}, {"position", version.position}};
   }
 
-  static json encode_group(const Group& group) {
-    json members = json::array();
-    for (const AgentId& member : group.members) members.push_back(member.to_string());
-    return {{"selector", group.selector},
-            {"priority", group.priority},
-            {"description", group.description},
-            {"members", std::move(members)},
-            {"assignment", group.assignment ? assignment_to_json(*group.assignment) : json(nullptr)},
-            {"exists", group.exists},
-            {"created_position", group.created_position},
-            {"created_at", group.created_at_ms},
-            {"updated_at", group.updated_at_ms},
-            {"version", group.version},
-            {"last_position", group.last_position}};
-  }
-
   static std::string encode_agent(const AgentEntry& entry) {
     std::string out;
     out.push_back(static_cast<char>(kAgentEncoding));
@@ -614,7 +599,7 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
     }
     for (const auto& [org, name] : impl.dirty_groups) {
       entries.push_back({std::string(kGroupEntry) + org + "/" + name,
-                         dump(Impl::encode_group(impl.orgs.at(org).groups.at(name)))});
+                         encode_group_snapshot(impl.orgs.at(org).groups.at(name))});
     }
     for (const AgentId& id : impl.dirty_agents) {
       const auto& raw = id.bytes();
@@ -705,28 +690,10 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
             config.last_position = data.at("last_position").get<std::uint64_t>();
             config.versions.resize(data.at("versions").get<std::size_t>());
           } else {
-            Group& group = loaded.org(scoped->first).groups[scoped->second];
-            group.org = scoped->first;
-            group.name = scoped->second;
-            group.selector = data.at("selector").get<LabelSelector>();
-            group.priority = data.at("priority").get<std::int64_t>();
-            group.description = data.at("description").get<std::string>();
-            for (const auto& member : data.at("members")) {
-              const auto id = AgentId::parse(member.get<std::string>());
-              if (!id) throw std::runtime_error("bad member");
-              group.members.insert(*id);
-            }
-            if (!data.at("assignment").is_null()) {
-              auto assignment = assignment_from_json(data.at("assignment"));
-              if (!assignment) throw std::runtime_error(assignment.error().message);
-              group.assignment = std::move(*assignment);
-            }
-            group.exists = data.at("exists").get<bool>();
-            group.created_position = data.at("created_position").get<std::uint64_t>();
-            group.created_at_ms = data.at("created_at").get<TimeMs>();
-            group.updated_at_ms = data.at("updated_at").get<TimeMs>();
-            group.version = data.at("version").get<std::uint64_t>();
-            group.last_position = data.at("last_position").get<std::uint64_t>();
+            auto group = group_from_snapshot_json(data);
+            if (!group) throw std::runtime_error(group.error().message);
+            if (group->org != scoped->first || group->name != scoped->second) throw std::runtime_error("misfiled");
+            loaded.org(scoped->first).groups[scoped->second] = std::move(*group);
           }
         } catch (const std::exception& error) {
           damage = std::string("bad config or group entry: ") + error.what();

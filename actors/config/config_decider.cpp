@@ -75,9 +75,10 @@ Result<std::vector<ConfigEvent>> decide_delete(const Config& config) {
 
 Config ConfigAggregate::initial_state(const std::string& id) {
   Config config;
-  const auto slash = id.find('/');
-  config.org = id.substr(0, slash);
-  if (slash != std::string::npos) config.name = id.substr(slash + 1);
+  if (const auto scoped = split_org_scoped_id(id)) {
+    config.org = std::string(scoped->org);
+    config.name = std::string(scoped->name);
+  }
   return config;
 }
 

@@ -72,10 +72,10 @@ struct ConfigAggregate {
   using Command = ConfigCommand;
   using Context = runtime::DecideContext;
 
-  /// `id` is config_stream_id(org, name): "<org>/<name>".
+  /// `id` is org_scoped_id(org, name): "<org>/<name>".
   static State initial_state(const std::string& id);
   static std::string stream_of(const State& state) {
-    return stream_name(kKind, config_stream_id(state.org, state.name));
+    return stream_name(kKind, org_scoped_id(state.org, state.name));
   }
   static Result<std::vector<Payload>> decide(const State& state, const Command& command, Context& context);
   static Status apply(State& state, const Payload& event, const EventHeader& header) {

@@ -29,7 +29,7 @@ struct ConfigService::Impl {
             const RequestContext& context, Done done) {
     if (Status named = check_name(name); !named) return done(named.error());
     host.send(
-        config_stream_id(org, name), std::move(command), context,
+        org_scoped_id(org, name), std::move(command), context,
         [this, done = std::move(done)](Result<runtime::Outcome<Config>> outcome) mutable {
           if (!outcome) return done(outcome.error());
           const ConfigVersion* latest = outcome->state.latest();

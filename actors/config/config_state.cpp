@@ -20,13 +20,6 @@ std::optional<ConfigKind> parse_config_kind(std::string_view text) {
   return std::nullopt;
 }
 
-std::string config_stream_id(std::string_view org, std::string_view name) {
-  std::string id(org);
-  id += '/';
-  id += name;
-  return id;
-}
-
 json ConfigCreated::to_json() const {
   return {{"org", org}, {"name", name}, {"kind", muster::to_string(kind)}, {"description", description}};
 }
@@ -94,7 +87,7 @@ Status apply(Config& config, const ConfigEvent& event, const EventHeader& header
   if (const auto* created = std::get_if<ConfigCreated>(&event)) {
     if (config.exists) return corrupt_event(header, type, "the config exists already");
     if (stream_id_of(header.stream, kConfigKind) !=
-        std::optional<std::string_view>(config_stream_id(created->org, created->name))) {
+        std::optional<std::string_view>(org_scoped_id(created->org, created->name))) {
       return corrupt_event(header, type, "org and name differ from the stream id");
     }
     config.org = created->org;

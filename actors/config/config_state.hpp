@@ -33,8 +33,6 @@ enum class ConfigKind : std::uint8_t { config, policy };
 const char* to_string(ConfigKind kind);
 std::optional<ConfigKind> parse_config_kind(std::string_view text);
 
-/// The id of a config's stream: "<org>/<name>".
-std::string config_stream_id(std::string_view org, std::string_view name);
 
 struct ConfigCreated {
   static constexpr EventType kType{"ConfigCreated", kConfigKind, 1};

@@ -148,9 +148,10 @@ Result<Group> decode_group_snapshot(std::string_view bytes) {
 
 GroupAggregate::State GroupAggregate::initial_state(const std::string& id) {
   Group group;
-  const auto slash = id.find('/');
-  group.org = id.substr(0, slash);
-  if (slash != std::string::npos) group.name = id.substr(slash + 1);
+  if (const auto scoped = split_org_scoped_id(id)) {
+    group.org = std::string(scoped->org);
+    group.name = std::string(scoped->name);
+  }
   return group;
 }
 

@@ -90,10 +90,10 @@ struct GroupAggregate {
   using Command = GroupCommand;
   using Context = runtime::DecideContext;
 
-  /// `id` is "<org>/<name>" (group_stream_id); org names hold no '/'.
+  /// `id` is "<org>/<name>" (org_scoped_id); org names hold no '/'.
   static State initial_state(const std::string& id);
   static std::string stream_of(const State& state) {
-    return stream_name(kKind, group_stream_id(state.org, state.name));
+    return stream_name(kKind, org_scoped_id(state.org, state.name));
   }
   static Result<std::vector<Payload>> decide(const State& state, const Command& command, Context& context);
   static Status apply(State& state, const Payload& event, const EventHeader& header) {

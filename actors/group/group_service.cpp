@@ -61,7 +61,7 @@ struct GroupService::Impl {
             const RequestContext& context, bool counts_members, Done done) {
     if (Status valid = check_name(name); !valid) return done(valid.error());
     host.send(
-        group_stream_id(org, name), std::move(command), context,
+        org_scoped_id(org, name), std::move(command), context,
         [this, counts_members, done = std::move(done)](Result<runtime::Outcome<Group>> outcome) mutable {
           if (!outcome) return done(outcome.error());
           auto result =

@@ -35,13 +35,6 @@ bool read_priority(const json& data, std::optional<std::int64_t>& out) {
 
 }  // namespace
 
-std::string group_stream_id(std::string_view org, std::string_view name) {
-  std::string id(org);
-  id += '/';
-  id += name;
-  return id;
-}
-
 json GroupCreated::to_json() const {
   return {{"org", org}, {"name", name}, {"selector", selector}, {"priority", priority}, {"description", description}};
 }
@@ -140,7 +133,7 @@ Status apply(Group& group, const GroupEvent& event, const EventHeader& header) {
   if (const auto* created = std::get_if<GroupCreated>(&event)) {
     if (group.exists) return corrupt_event(header, type, "the group exists already");
     if (stream_id_of(header.stream, kGroupKind) !=
-        std::optional<std::string_view>(group_stream_id(created->org, created->name))) {
+        std::optional<std::string_view>(org_scoped_id(created->org, created->name))) {
       return corrupt_event(header, type, "org and name differ from the stream id");
     }
     // A group made again after a deletion starts afresh.

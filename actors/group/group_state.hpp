@@ -38,8 +38,6 @@ inline constexpr std::string_view kGroupKind = "group";
 
 using LabelSelector = std::map<std::string, std::string>;
 
-/// The id of a group's stream: "<org>/<name>".
-std::string group_stream_id(std::string_view org, std::string_view name);
 
 struct GroupCreated {
   static constexpr EventType kType{"GroupCreated", kGroupKind, 1};

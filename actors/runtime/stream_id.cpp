@@ -25,4 +25,17 @@ std::optional<std::string_view> stream_id_of(std::string_view stream, std::strin
   return parsed->id;
 }
 
+std::string org_scoped_id(std::string_view org, std::string_view name) {
+  std::string id;
+  id.reserve(org.size() + 1 + name.size());
+  id.append(org).append(1, '/').append(name);
+  return id;
+}
+
+std::optional<OrgScopedName> split_org_scoped_id(std::string_view id) {
+  const auto slash = id.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == id.size()) return std::nullopt;
+  return OrgScopedName{id.substr(0, slash), id.substr(slash + 1)};
+}
+
 }  // namespace muster

@@ -28,4 +28,16 @@ std::optional<StreamRef> parse_stream(std::string_view stream);
 /// The id if `stream` is of `kind`; nullopt otherwise.
 std::optional<std::string_view> stream_id_of(std::string_view stream, std::string_view kind);
 
+/// The id of something named within an organization (a config, a group):
+/// "<org>/<name>" (organization names hold no '/').
+std::string org_scoped_id(std::string_view org, std::string_view name);
+
+/// An org-scoped id taken apart; views into `id`.
+struct OrgScopedName {
+  std::string_view org;
+  std::string_view name;
+};
+/// Splits at the first '/'; nullopt without one, or with an empty org or name.
+std::optional<OrgScopedName> split_org_scoped_id(std::string_view id);
+
 }  // namespace muster

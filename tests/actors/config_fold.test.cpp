@@ -11,7 +11,7 @@ using namespace muster;
 
 namespace {
 
-const std::string kId = config_stream_id("acme", "collector");
+const std::string kId = org_scoped_id("acme", "collector");
 const std::string kStream = "config:" + kId;
 const std::string kAuthor = "key:0123456789abcdef";
 

@@ -84,6 +84,14 @@ std::string set_listen(const std::string& text, http::ListenerOptions& api) {
   return {};
 }
 
+// An organization name, as the API takes it; `Out` is a string or an optional one.
+template <class Out>
+std::string set_org(const std::string& text, Out& out) {
+  if (!http::is_valid_org(text)) return "must be 1 to 128 characters of [A-Za-z0-9._-]";
+  out = text;
+  return {};
+}
+
 std::string set_count(const std::string& text, std::size_t& out, std::size_t max_value) {
   // 18 digits still fit std::stoul; every flag's maximum has fewer.
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
@@ -249,11 +257,7 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
     options.instance_id = text;
     return std::string();
   };
-  flags.with_value["--org"] = [&](const std::string& text) {
-    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
-    options.org = text;
-    return std::string();
-  };
+  flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
   flags.with_value["--type"] = [&](const std::string& text) {
     options.type = text;
     return std::string();
@@ -312,11 +316,7 @@ Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args) {
   BackupOptions options;
   FlagTable flags;
   flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
-  flags.with_value["--org"] = [&](const std::string& text) {
-    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
-    options.org = text;
-    return std::string();
-  };
+  flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   return options;
 }
@@ -336,11 +336,7 @@ Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>&
     return std::string();
   };
   flags.with_value["--key"] = [&](const std::string& text) { return set_path(text, options.key); };
-  flags.with_value["--org"] = [&](const std::string& text) {
-    if (!http::is_valid_org(text)) return std::string("must be 1 to 128 characters of [A-Za-z0-9._-]");
-    options.org = text;
-    return std::string();
-  };
+  flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
   flags.with_value["--ca-cert"] = [&](const std::string& text) { return set_path(text, options.ca_cert_path); };
   flags.switches["--dry-run"] = [&] { options.dry_run = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();

@@ -29,6 +29,7 @@ struct AgentEntry {
   InternedString org;
   InternedLabels labels;
   bool listed = false;  ///< Registered, not deregistered or decommissioned: counted.
+  bool dirty = false;   ///< Changed since the last snapshot (listed in `dirty_agents`).
   std::shared_ptr<const Assignment> own;
   std::shared_ptr<const DesiredConfig> desired;
   std::uint64_t config_version = 0;
@@ -103,7 +104,9 @@ struct ConfigModel::Impl {
   bool changed = false;
   std::set<std::pair<std::string, std::string>> dirty_configs;
   std::set<std::pair<std::string, std::string>> dirty_groups;
-  std::set<AgentId> dirty_agents;
+  /// Each agent once (its entry's `dirty` says it is here): a group's change
+  /// marks a million, so no tree of them.
+  std::vector<AgentId> dirty_agents;
   std::set<std::string> dirty_orgs;
   std::set<std::string> dirty_files;
   std::uint64_t snapshot_position = 0;
@@ -173,9 +176,15 @@ struct ConfigModel::Impl {
       entry.config_version = at_position;
       if (desired && state.desired_hashes.insert(desired->hash).second) dirty_orgs.insert(*entry.org);
       entry.desired = std::move(desired);
-      dirty_agents.insert(id);
+      mark_dirty(id, entry);
     }
     update_status(entry, state);
+  }
+
+  void mark_dirty(const AgentId& id, AgentEntry& entry) {
+    if (entry.dirty) return;
+    entry.dirty = true;
+    dirty_agents.push_back(id);
   }
 
   void update_status(AgentEntry& entry, OrgState& state) {
@@ -198,23 +207,27 @@ struct ConfigModel::Impl {
     set_desired(id, entry, state, resolve(id, entry, state), at_position);
   }
 
-  /// Re-resolves every agent of `org_name`; agents with the same labels and
-  /// nothing of their own share one resolution.
+  /// Resolutions of one org's agents in one pass: agents with the same
+  /// labels and nothing of their own (assignment, explicit membership) share one.
+  using ResolutionsByLabels =
+      std::unordered_map<const std::map<std::string, std::string>*, std::shared_ptr<const DesiredConfig>>;
+  std::shared_ptr<const DesiredConfig> resolve_shared(const AgentId& id, const AgentEntry& entry,
+                                                      const OrgState& state, ResolutionsByLabels& by_labels) {
+    if (entry.own || state.explicit_memberships.count(id) != 0) return resolve(id, entry, state);
+    const auto* labels = &*entry.labels;
+    auto cached = by_labels.find(labels);
+    if (cached == by_labels.end()) cached = by_labels.emplace(labels, resolve(id, entry, state)).first;
+    return cached->second;
+  }
+
+  /// Re-resolves every agent of `org_name`.
   void recompute_org(const std::string& org_name, std::uint64_t at_position) {
     OrgState& state = org(org_name);
-    std::unordered_map<const std::map<std::string, std::string>*, std::shared_ptr<const DesiredConfig>> by_labels;
+    const InternedString org_handle = InternedString::of(org_name);
+    ResolutionsByLabels by_labels;
     for (auto& [id, entry] : agents) {
-      if (*entry.org != org_name) continue;
-      std::shared_ptr<const DesiredConfig> desired;
-      if (entry.own || state.explicit_memberships.count(id) != 0) {
-        desired = resolve(id, entry, state);
-      } else {
-        const auto* labels = &*entry.labels;
-        auto cached = by_labels.find(labels);
-        if (cached == by_labels.end()) cached = by_labels.emplace(labels, resolve(id, entry, state)).first;
-        desired = cached->second;
-      }
-      set_desired(id, entry, state, std::move(desired), at_position);
+      if (entry.org != org_handle) continue;
+      set_desired(id, entry, state, resolve_shared(id, entry, state, by_labels), at_position);
     }
   }
 
@@ -290,7 +303,7 @@ struct ConfigModel::Impl {
       entry.org = registered->org;
       entry.labels = registered->profile.labels;
       set_listed(entry, org(*entry.org), true);
-      dirty_agents.insert(*agent_id);
+      mark_dirty(*agent_id, entry);
       recompute_agent(*agent_id, entry, event.position);
       return Status::success();
     }
@@ -298,7 +311,7 @@ struct ConfigModel::Impl {
     if (found == agents.end()) return corrupt_event(header_of(event), event.type, "an agent never registered");
     AgentEntry& entry = found->second;
     OrgState& state = org(*entry.org);
-    dirty_agents.insert(*agent_id);
+    mark_dirty(*agent_id, entry);
     if (const auto* updated = std::get_if<AgentUpdated>(&*payload)) {
       if (!updated->changes.labels) return Status::success();
       entry.labels = *updated->changes.labels;
@@ -585,7 +598,10 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
   std::uint64_t position = 0;
   Impl& impl = *impl_;
   {
-    std::unique_lock<std::shared_mutex> lock(impl.mutex);
+    // Shared: heartbeats and reads go on while a million changed agents are
+    // encoded; only the fold waits (it alone changes the model, and the
+    // dirty lists, which no reader touches).
+    std::shared_lock<std::shared_mutex> lock(impl.mutex);
     if (impl.position == impl.snapshot_position) return Status::success();
     for (const auto& [org, name] : impl.dirty_configs) {
       const Config& config = impl.orgs.at(org).configs.at(name);
@@ -602,9 +618,10 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
                          encode_group_snapshot(impl.orgs.at(org).groups.at(name))});
     }
     for (const AgentId& id : impl.dirty_agents) {
+      AgentEntry& entry = impl.agents.at(id);
+      entry.dirty = false;
       const auto& raw = id.bytes();
-      entries.push_back({std::string(kAgentEntry) + std::string(raw.begin(), raw.end()),
-                         Impl::encode_agent(impl.agents.at(id))});
+      entries.push_back({std::string(kAgentEntry) + std::string(raw.begin(), raw.end()), Impl::encode_agent(entry)});
     }
     for (const std::string& org : impl.dirty_orgs) {
       const auto& hashes = impl.orgs.at(org).desired_hashes;
@@ -631,7 +648,7 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
       for (const auto& [name, group] : state.groups) impl.dirty_groups.insert({org, name});
       impl.dirty_orgs.insert(org);
     }
-    for (const auto& [id, entry] : impl.agents) impl.dirty_agents.insert(id);
+    for (auto& [id, entry] : impl.agents) impl.mark_dirty(id, entry);
     for (const auto& [hash, effective] : impl.effective_pool) impl.dirty_files.insert(hash);
   }
   return written;
@@ -831,10 +848,14 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
     }
   }
   if (damage.empty()) {
+    std::map<std::string, Impl::ResolutionsByLabels, std::less<>> by_org;
     for (auto& [id, entry] : loaded.agents) {
       OrgState& state = loaded.org(*entry.org);
       if (entry.own) state.own_assigned.insert(id);
-      entry.desired = loaded.resolve(id, entry, state);
+    }
+    for (auto& [id, entry] : loaded.agents) {
+      OrgState& state = loaded.org(*entry.org);
+      entry.desired = loaded.resolve_shared(id, entry, state, by_org[*entry.org]);
       const std::string now = entry.desired ? entry.desired->hash : std::string();
       if (now != desired_hashes[id]) {
         damage = fmt::format("agent {} resolves to another desired config than saved", id.to_string());

@@ -189,7 +189,7 @@ struct ConfigModel::Impl {
 
   void update_status(AgentEntry& entry, OrgState& state) {
     const ConfigStatus status = derive_config_status(entry.desired.get(), entry.report.get(),
-                                                     entry.effective ? entry.effective->hash : std::string());
+                                                     entry.effective ? std::string_view(entry.effective->hash) : std::string_view());
     if (entry.listed) --state.counts[static_cast<std::size_t>(entry.status)];
     entry.status = status;
     if (entry.listed) ++state.counts[static_cast<std::size_t>(entry.status)];
@@ -418,7 +418,7 @@ struct ConfigModel::Impl {
       out.push_back(entry.report->hash_was_desired ? 1 : 0);
       bytes::put_signed(out, entry.reported_at_ms);
     }
-    bytes::put_string(out, entry.effective ? entry.effective->hash : std::string());
+    bytes::put_string(out, entry.effective ? std::string_view(entry.effective->hash) : std::string_view());
     bytes::put_signed(out, entry.effective_at_ms);
     return out;
   }
@@ -660,7 +660,12 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
   if (!*position) return std::uint64_t{0};
   Impl loaded;
   std::string damage;
-  std::map<AgentId, std::string> desired_hashes;
+  // Each agent's saved desired hash, as an index into the distinct hashes
+  // (a fleet shares a few): a million strings would cost seconds at start.
+  std::vector<std::pair<AgentId, std::uint32_t>> desired_hashes;
+  std::vector<std::string> distinct_hashes;
+  std::unordered_map<std::string, std::uint32_t> hash_index;
+  std::vector<std::pair<AgentId, AgentEntry>> read_agents;
   if (**position > head_position) {
     damage = fmt::format("it reflects position {}, past the log's head {}", **position, head_position);
   }
@@ -813,8 +818,14 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
         entry.labels = InternedLabels::of(labels);
         entry.listed = *listed == 1;
         entry.config_version = *version;
-        desired_hashes[id] = std::string(*desired_hash);
-        loaded.agents.emplace(id, std::move(entry));
+        auto indexed = hash_index.find(std::string(*desired_hash));
+        if (indexed == hash_index.end()) {
+          indexed = hash_index.emplace(std::string(*desired_hash), static_cast<std::uint32_t>(distinct_hashes.size()))
+                        .first;
+          distinct_hashes.emplace_back(*desired_hash);
+        }
+        desired_hashes.emplace_back(id, indexed->second);
+        read_agents.emplace_back(id, std::move(entry));
       } else {
         damage = "an entry of unknown kind";
       }
@@ -824,6 +835,9 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
   if (damage.empty()) {
     if (Status read = read_entries(); !read) return read.error();
   }
+  loaded.agents.reserve(read_agents.size());
+  for (auto& [id, entry] : read_agents) loaded.agents.emplace(id, std::move(entry));
+  read_agents = {};
   for (const auto& [id, hash] : effective_hashes) {
     const auto pooled = loaded.effective_pool.find(hash);
     if (pooled == loaded.effective_pool.end()) {
@@ -853,16 +867,17 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
       OrgState& state = loaded.org(*entry.org);
       if (entry.own) state.own_assigned.insert(id);
     }
-    for (auto& [id, entry] : loaded.agents) {
+    for (const auto& [id, saved] : desired_hashes) {
+      AgentEntry& entry = loaded.agents.at(id);
       OrgState& state = loaded.org(*entry.org);
       entry.desired = loaded.resolve_shared(id, entry, state, by_org[*entry.org]);
-      const std::string now = entry.desired ? entry.desired->hash : std::string();
-      if (now != desired_hashes[id]) {
+      const std::string_view now = entry.desired ? std::string_view(entry.desired->hash) : std::string_view();
+      if (now != distinct_hashes[saved]) {
         damage = fmt::format("agent {} resolves to another desired config than saved", id.to_string());
         break;
       }
       entry.status = derive_config_status(entry.desired.get(), entry.report.get(),
-                                          entry.effective ? entry.effective->hash : std::string());
+                                          entry.effective ? std::string_view(entry.effective->hash) : std::string_view());
       if (entry.listed) ++state.counts[static_cast<std::size_t>(entry.status)];
     }
   }

@@ -99,8 +99,8 @@ json event_to_json(const Event& event) {
           {"meta", embedded_json(event.meta)}};
 }
 
-void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
-                       bool with_health) {
+void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms,
+                       const HealthThresholds& thresholds, bool with_health) {
   const AgentState& state = agent.state;
   const AgentProfile& profile = state.profile;
   const auto key = [&out](const char* name) {
@@ -167,6 +167,14 @@ void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, 
   time("updated_at", state.updated_at_ms);
   text("version", *profile.version);
   out += '}';
+}
+
+json config_status_counts_to_json(const ConfigStatusCounts& counts) {
+  json out = json::object();
+  for (std::size_t index = 0; index < kConfigStatusCount; ++index) {
+    out[to_string(static_cast<ConfigStatus>(index))] = counts[index];
+  }
+  return out;
 }
 
 void fill_config(AgentView& agent, const ConfigModel& model) {

@@ -34,8 +34,8 @@ void append_event_jsonl(std::string& out, const EventView& event);
 /// and the latest metrics), keys in nlohmann's (sorted) order. Written
 /// directly, without a JSON value: a page of a hundred agents built through
 /// nlohmann's DOM spent most of its time in malloc.
-void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms, const HealthThresholds& thresholds,
-                       bool with_health);
+void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms,
+                       const HealthThresholds& thresholds, bool with_health);
 
 /// Sets what the config model knows of the agent (version, hash, status) on
 /// `agent`, for its JSON: the registry knows none of it.
@@ -63,6 +63,9 @@ nlohmann::json api_key_to_json(const ApiKey& key);
 nlohmann::json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms);
 
 nlohmann::json stats_to_json(const FleetStats& stats, std::uint64_t log_position);
+
+/// {"none": n, "pending": n, "applying": n, "applied": n, "failed": n, "drifted": n}.
+nlohmann::json config_status_counts_to_json(const ConfigStatusCounts& counts);
 
 /// {"error": message, "code": code, "details": details?}
 nlohmann::json error_body(const std::string& message, const std::string& code,

@@ -106,15 +106,16 @@ void operator_view(const std::shared_ptr<Call>& call, const AgentId& agent_id) {
                    {"files", files_to_json(*view->effective_files)},
                    {"reported_at", format_rfc3339(view->effective_at_ms)}};
     }
-    call->reply_json(200, {{"agent_id", agent_id.to_string()},
-                           {"org", view->org},
-                           {"config_version", view->config_version},
-                           {"config_status", to_string(view->status)},
-                           {"desired", view->desired ? desired_json(*view->desired) : json(nullptr)},
-                           {"assignment", view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
-                           {"groups", view->groups},
-                           {"reported", std::move(reported)},
-                           {"effective", std::move(effective)}});
+    call->reply_json(
+        200, {{"agent_id", agent_id.to_string()},
+              {"org", view->org},
+              {"config_version", view->config_version},
+              {"config_status", to_string(view->status)},
+              {"desired", view->desired ? desired_json(*view->desired) : json(nullptr)},
+              {"assignment", view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
+              {"groups", view->groups},
+              {"reported", std::move(reported)},
+              {"effective", std::move(effective)}});
   });
 }
 
@@ -148,12 +149,12 @@ void report_status(const std::shared_ptr<Call>& call) {
   Invalid invalid{"request validation failed", "VALIDATION_FAILED"};
   AgentConfigReported report;
   const auto hash = body.find("config_hash");
-  if (hash == body.end() || !hash->is_string() || !sha256_from_hex(hash->get<std::string>()) ||
-      hash->get<std::string>().size() != 64) {
+  const auto digest =
+      hash != body.end() && hash->is_string() ? sha256_from_hex(hash->get<std::string>()) : std::nullopt;
+  if (!digest) {
     invalid.details["config_hash"] = "must be the 64 hex digits of a config_hash this server gave";
   } else {
-    report.config_hash = hash->get<std::string>();
-    for (char& c : report.config_hash) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    report.config_hash = to_hex(*digest);  // lowercase, as the server writes hashes
   }
   const auto status = body.find("status");
   const auto parsed = status != body.end() && status->is_string()
@@ -183,7 +184,8 @@ void report_status(const std::shared_ptr<Call>& call) {
   std::optional<Invalid> refusal;
   const bool desired_now = view && view->desired && view->desired->hash == report.config_hash;
   if (view && !desired_now && !call->services.config_model->was_desired(view->org, report.config_hash)) {
-    refusal = Invalid{"this config_hash was never desired of an agent here; recorded as drift", "CONFIG_HASH_UNKNOWN"};
+    refusal = Invalid{"this config_hash was never desired of an agent here; recorded as drift",
+                      "CONFIG_HASH_UNKNOWN"};
     refusal->details["config_hash"] = "was never the desired config_hash of an agent of this organization";
   }
   call->await<AgentOutcome>(
@@ -244,10 +246,11 @@ void set_assignment(const std::shared_ptr<Call>& call) {
   const auto answer = [call, agent_id](std::uint64_t position) {
     call->services.projections->when_folded(position, [call, agent_id, position] {
       const auto view = call->services.config_model->agent(agent_id);
-      json body{{"agent_id", agent_id.to_string()},
-                {"assignment", view && view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
-                {"config_version", view ? view->config_version : 0},
-                {"config_status", to_string(view ? view->status : ConfigStatus::none)}};
+      json body{
+          {"agent_id", agent_id.to_string()},
+          {"assignment", view && view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
+          {"config_version", view ? view->config_version : 0},
+          {"config_status", to_string(view ? view->status : ConfigStatus::none)}};
       if (position != 0) body["position"] = position;
       call->reply_json(200, body);
     });
@@ -258,8 +261,8 @@ void set_assignment(const std::shared_ptr<Call>& call) {
   call->await<AgentOutcome>(
       "AGENT_BUSY",
       [&](auto done) {
-        call->services.agents->set_assignment(agent_id, call->agent_access(), std::move(assignment), call->context,
-                                              std::move(done));
+        call->services.agents->set_assignment(agent_id, call->agent_access(), std::move(assignment),
+                                              call->context, std::move(done));
       },
       [call, answer](Result<AgentOutcome> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
@@ -276,7 +279,8 @@ void add_agent_config(RouteTable& table) {
             {report_status, C::agent_token, Role::viewer, true, true});
   table.add("PUT", "/api/v1/agents/{agent_id}/config/effective",
             {report_effective, C::agent_token, Role::viewer, true, true});
-  table.add("PUT", "/api/v1/agents/{agent_id}/assignment", {set_assignment, C::api_key, Role::operator_, false, true});
+  table.add("PUT", "/api/v1/agents/{agent_id}/assignment",
+            {set_assignment, C::api_key, Role::operator_, false, true});
 }
 
 }  // namespace muster::http::routes

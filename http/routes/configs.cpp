@@ -379,13 +379,10 @@ void diff_versions(const std::shared_ptr<Call>& call) {
 
 void config_status(const std::shared_ptr<Call>& call) {
   with_config(call, [call](const Config& config) {
-    const ConfigStatusCounts counts =
-        call->services.config_model->config_status_counts(config.org, config.name);
-    json by_status = json::object();
-    for (std::size_t index = 0; index < kConfigStatusCount; ++index) {
-      by_status[to_string(static_cast<ConfigStatus>(index))] = counts[index];
-    }
-    call->reply_json(200, {{"name", config.name}, {"counts", std::move(by_status)}});
+    call->reply_json(
+        200, {{"name", config.name},
+              {"counts", config_status_counts_to_json(
+                             call->services.config_model->config_status_counts(config.org, config.name))}});
   });
 }
 

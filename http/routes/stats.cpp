@@ -10,12 +10,8 @@ void stats(const std::shared_ptr<Call>& call) {
     const auto head = call->services.store->head_position();
     if (!head) return call->reply_failure(head.error());
     nlohmann::json body = stats_to_json(call->services.registry->stats(call->principal.org), *head);
-    const ConfigStatusCounts counts = call->services.config_model->status_counts(call->principal.org);
-    nlohmann::json by_config_status = nlohmann::json::object();
-    for (std::size_t index = 0; index < kConfigStatusCount; ++index) {
-      by_config_status[to_string(static_cast<ConfigStatus>(index))] = counts[index];
-    }
-    body["by_config_status"] = std::move(by_config_status);
+    body["by_config_status"] =
+        config_status_counts_to_json(call->services.config_model->status_counts(call->principal.org));
     call->reply_json(200, body);
   });
 }

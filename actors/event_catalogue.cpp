@@ -6,6 +6,7 @@
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
+#include "actors/rollout/rollout_state.hpp"
 
 namespace muster {
 namespace {
@@ -14,7 +15,8 @@ template <class... Variants>
 struct EventLists {};
 
 /// Every aggregate's event variant.
-using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent>;
+using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
+                             RolloutEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

@@ -16,6 +16,9 @@
 ///   group       GroupCreated, GroupUpdated, GroupMembersAdded, GroupMembersRemoved,
 ///               GroupAssignmentSet, GroupDeleted         (actors/group/group_state.hpp)
 ///   bulk        BulkJobCreated, BulkJobProgressed, BulkJobFinished (actors/bulk/bulk_state.hpp)
+///   rollout     RolloutCreated, RolloutStageStarted, RolloutStageBaking, RolloutStageFinished,
+///               RolloutPaused, RolloutResumed, RolloutAborted, RolloutRolledBack,
+///               RolloutCompleted                         (actors/rollout/rollout_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

@@ -8,6 +8,7 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/group/group_decider.hpp"
+#include "actors/rollout/rollout_state.hpp"
 #include "actors/organization.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "common/bytes.hpp"
@@ -52,18 +53,39 @@ struct OrgState {
   /// Agents with an assignment of their own.
   std::set<AgentId> own_assigned;
   ConfigStatusCounts counts{};
+  /// Every rollout of the org, by id (each small: its stages and events).
+  std::map<std::string, Rollout, std::less<>> rollouts;
+  /// Rollouts holding a layer, newest first: the precedence among layers
+  /// (one running rollout per agent, but aborted and standing ones remain).
+  std::vector<const Rollout*> layers;
 };
+
+bool in_rollout_target(const RolloutTarget& target, const OrgState& state, const AgentId& id,
+                       const std::map<std::string, std::string>& labels) {
+  if (!target.group) return selector_matches(target.selector, labels);
+  const auto group = state.groups.find(*target.group);
+  return group != state.groups.end() && group->second.selects(id, labels);
+}
+
+/// True if the layer of `rollout` (one of `layers`) holds the agent.
+bool in_layer(const Rollout& rollout, const OrgState& state, const AgentId& id,
+              const std::map<std::string, std::string>& labels) {
+  const auto threshold = rollout.layer_threshold();
+  return threshold && in_rollout_target(rollout.target, state, id, labels) &&
+         rollout_slice_hash(rollout.rollout_id, id) <= *threshold;
+}
 
 // Snapshot entry kinds: "c:<org>/<name>" a config without its versions,
 // "v:<org>/<name>/<number>" one version, "g:<org>/<name>" a group, "a:<16
 // bytes>" an agent, "f:<hash>" an effective file map, "o:<org>" the org's
-// desired hashes.
+// desired hashes, "r:<org>/<id>" a rollout (its layer).
 constexpr std::string_view kConfigEntry = "c:";
 constexpr std::string_view kVersionEntry = "v:";
 constexpr std::string_view kGroupEntry = "g:";
 constexpr std::string_view kAgentEntry = "a:";
 constexpr std::string_view kFilesEntry = "f:";
 constexpr std::string_view kOrgEntry = "o:";
+constexpr std::string_view kRolloutEntry = "r:";
 constexpr std::uint8_t kAgentEncoding = 1;
 
 std::string dump(const json& value) {
@@ -104,6 +126,7 @@ struct ConfigModel::Impl {
   bool changed = false;
   std::set<std::pair<std::string, std::string>> dirty_configs;
   std::set<std::pair<std::string, std::string>> dirty_groups;
+  std::set<std::pair<std::string, std::string>> dirty_rollouts;
   /// Each agent once (its entry's `dirty` says it is here): a group's change
   /// marks a million, so no tree of them.
   std::vector<AgentId> dirty_agents;
@@ -147,10 +170,25 @@ struct ConfigModel::Impl {
     };
   }
 
+  static void sort_layers(OrgState& state) {
+    state.layers.clear();
+    for (const auto& [id, rollout] : state.rollouts) {
+      if (rollout.has_layer()) state.layers.push_back(&rollout);
+    }
+    std::sort(state.layers.begin(), state.layers.end(), [](const Rollout* left, const Rollout* right) {
+      return left->created_position > right->created_position;
+    });
+  }
+
   std::shared_ptr<const DesiredConfig> resolve(const AgentId& id, const AgentEntry& entry,
                                                const OrgState& state) {
     std::vector<AssignmentSource> sources;
     if (entry.own) sources.push_back({"agent", entry.own.get()});
+    for (const Rollout* layer : state.layers) {
+      if (in_layer(*layer, state, id, *entry.labels)) {
+        sources.push_back({"rollout:" + layer->rollout_id, &layer->change.assignment});
+      }
+    }
     for (const Group* group : state.precedence) {
       if (group->assignment && group->selects(id, *entry.labels)) {
         sources.push_back({"group:" + group->name, &*group->assignment});
@@ -159,10 +197,23 @@ struct ConfigModel::Impl {
     return share(resolve_desired(sources, finder(state)));
   }
 
+  /// Where each part of a resolution came from (the hash leaves it out).
+  static bool same_sources(const DesiredConfig& left, const DesiredConfig& right) {
+    const auto source = [](const std::optional<ResolvedRef>& ref) { return ref ? ref->source : std::string(); };
+    if (source(left.config) != source(right.config) || left.settings_sources != right.settings_sources ||
+        left.policies.size() != right.policies.size()) {
+      return false;
+    }
+    for (std::size_t index = 0; index < left.policies.size(); ++index) {
+      if (left.policies[index].source != right.policies[index].source) return false;
+    }
+    return true;
+  }
+
   std::shared_ptr<const DesiredConfig> share(std::shared_ptr<const DesiredConfig> desired) {
     if (!desired) return desired;
     auto& pooled = desired_pool[desired->hash];
-    if (auto existing = pooled.lock()) return existing;
+    if (auto existing = pooled.lock(); existing && same_sources(*existing, *desired)) return existing;
     pooled = desired;
     return desired;
   }
@@ -177,6 +228,10 @@ struct ConfigModel::Impl {
       if (desired && state.desired_hashes.insert(desired->hash).second) dirty_orgs.insert(*entry.org);
       entry.desired = std::move(desired);
       mark_dirty(id, entry);
+    } else if (desired != entry.desired) {
+      // The same files and settings from other sources (a rollout folded
+      // into its group): no new version, but the sources shown follow.
+      entry.desired = std::move(desired);
     }
     update_status(entry, state);
   }
@@ -208,15 +263,29 @@ struct ConfigModel::Impl {
   }
 
   /// Resolutions of one org's agents in one pass: agents with the same
-  /// labels and nothing of their own (assignment, explicit membership) share one.
+  /// labels, in the same rollouts' layers, and nothing of their own
+  /// (assignment, explicit membership) share one. The layers an agent is in
+  /// are a bit mask in layer order: an org with no layer costs nothing more.
+  using LabelsAndLayers = std::pair<const std::map<std::string, std::string>*, std::uint64_t>;
+  struct LabelsAndLayersHash {
+    std::size_t operator()(const LabelsAndLayers& key) const {
+      return std::hash<const void*>()(key.first) ^ std::hash<std::uint64_t>()(key.second * 0x9e3779b97f4a7c15ULL);
+    }
+  };
   using ResolutionsByLabels =
-      std::unordered_map<const std::map<std::string, std::string>*, std::shared_ptr<const DesiredConfig>>;
+      std::unordered_map<LabelsAndLayers, std::shared_ptr<const DesiredConfig>, LabelsAndLayersHash>;
   std::shared_ptr<const DesiredConfig> resolve_shared(const AgentId& id, const AgentEntry& entry,
                                                       const OrgState& state, ResolutionsByLabels& by_labels) {
-    if (entry.own || state.explicit_memberships.count(id) != 0) return resolve(id, entry, state);
-    const auto* labels = &*entry.labels;
-    auto cached = by_labels.find(labels);
-    if (cached == by_labels.end()) cached = by_labels.emplace(labels, resolve(id, entry, state)).first;
+    if (entry.own || state.explicit_memberships.count(id) != 0 || state.layers.size() > 64) {
+      return resolve(id, entry, state);
+    }
+    std::uint64_t layers = 0;
+    for (std::size_t index = 0; index < state.layers.size(); ++index) {
+      if (in_layer(*state.layers[index], state, id, *entry.labels)) layers |= std::uint64_t{1} << index;
+    }
+    const LabelsAndLayers key{&*entry.labels, layers};
+    auto cached = by_labels.find(key);
+    if (cached == by_labels.end()) cached = by_labels.emplace(key, resolve(id, entry, state)).first;
     return cached->second;
   }
 
@@ -249,13 +318,11 @@ struct ConfigModel::Impl {
   Status fold_group(const Event& event, std::string_view id) {
     const auto scoped = split_scoped(id);
     if (!scoped) return corrupt_event(header_of(event), event.type, "not a group stream id");
-    auto payload = decode_payload<GroupEvent>(event.type, event.schema_version, event.data);
-    if (!payload) return corrupt_event(header_of(event), event.type, payload.error().message);
     OrgState& state = org(scoped->first);
     auto found = state.groups.find(scoped->second);
     Group group = found == state.groups.end() ? Group{} : found->second;
     const std::set<AgentId> members_before = group.exists ? group.members : std::set<AgentId>{};
-    if (Status folded = muster::apply(group, *payload, header_of(event)); !folded) return folded;
+    if (Status folded = muster::apply(group, event); !folded) return folded;
     const std::set<AgentId>& members_after = group.exists ? group.members : std::set<AgentId>{};
     state.groups[scoped->second] = std::move(group);
     sort_precedence(state);
@@ -270,7 +337,7 @@ struct ConfigModel::Impl {
     for (const AgentId& member : members_after) ++state.explicit_memberships[member];
     // Adding or removing members changes only them: the rest of the org need not be resolved again.
     const bool only_members =
-        std::holds_alternative<GroupMembersAdded>(*payload) || std::holds_alternative<GroupMembersRemoved>(*payload);
+        event.type == GroupMembersAdded::kType.name || event.type == GroupMembersRemoved::kType.name;
     if (!only_members) {
       recompute_org(scoped->first, event.position);
       return Status::success();
@@ -353,6 +420,26 @@ struct ConfigModel::Impl {
     if (stream->kind == kConfigKind) return fold_config(event, stream->id);
     if (stream->kind == kGroupKind) return fold_group(event, stream->id);
     if (stream->kind == kAgentKind) return fold_agent(event, stream->id);
+    if (stream->kind == kRolloutKind) return fold_rollout(event, stream->id);
+    return Status::success();
+  }
+
+  /// A rollout's event moves its layer (a stage's threshold, a rollback, a
+  /// completion): one re-resolution of the org, as for a group's change.
+  Status fold_rollout(const Event& event, std::string_view id) {
+    const auto scoped = split_scoped(id);
+    if (!scoped) return corrupt_event(header_of(event), event.type, "not a rollout stream id");
+    OrgState& state = org(scoped->first);
+    auto found = state.rollouts.find(scoped->second);
+    Rollout rollout = found == state.rollouts.end() ? Rollout{} : found->second;
+    const bool layer_before = rollout.has_layer();
+    const auto threshold_before = rollout.layer_threshold();
+    if (Status folded = muster::apply(rollout, event); !folded) return folded;
+    const bool moved = layer_before != rollout.has_layer() || threshold_before != rollout.layer_threshold();
+    state.rollouts[scoped->second] = std::move(rollout);
+    dirty_rollouts.insert(*scoped);
+    sort_layers(state);
+    if (moved) recompute_org(scoped->first, event.position);
     return Status::success();
   }
 
@@ -368,6 +455,9 @@ struct ConfigModel::Impl {
     if (const OrgState* state = find_org(*entry.org)) {
       for (const Group* group : state->precedence) {
         if (group->selects(id, *entry.labels)) view.groups.push_back(group->name);
+      }
+      for (const Rollout* layer : state->layers) {
+        if (in_layer(*layer, *state, id, *entry.labels)) view.rollouts.push_back(layer->rollout_id);
       }
     }
     if (entry.report) view.report = *entry.report;
@@ -474,6 +564,9 @@ bool ConfigModel::config_in_use(std::string_view org, std::string_view name) con
   for (const Group* group : state->precedence) {
     if (group->assignment && references(*group->assignment, name)) return true;
   }
+  for (const Rollout* layer : state->layers) {
+    if (references(layer->change.assignment, name)) return true;
+  }
   for (const AgentId& id : state->own_assigned) {
     const auto found = impl_->agents.find(id);
     if (found != impl_->agents.end() && found->second.listed && found->second.own &&
@@ -527,6 +620,19 @@ Status ConfigModel::check_assignment(std::string_view org, const Assignment& ass
     }
   }
   return Status::success();
+}
+
+std::vector<RolloutTargetAgent> ConfigModel::rollout_target(std::string_view org, const RolloutTarget& target,
+                                                            std::string_view rollout_id) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  std::vector<RolloutTargetAgent> out;
+  const OrgState* state = impl_->find_org(org);
+  if (state == nullptr) return out;
+  for (const auto& [id, entry] : impl_->agents) {
+    if (!entry.listed || *entry.org != org || !in_rollout_target(target, *state, id, *entry.labels)) continue;
+    out.push_back({id, rollout_slice_hash(rollout_id, id), entry.status});
+  }
+  return out;
 }
 
 std::vector<Group> ConfigModel::groups(std::string_view org) const {
@@ -617,6 +723,10 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
       entries.push_back({std::string(kGroupEntry) + org + "/" + name,
                          encode_group_snapshot(impl.orgs.at(org).groups.at(name))});
     }
+    for (const auto& [org, id] : impl.dirty_rollouts) {
+      entries.push_back({std::string(kRolloutEntry) + org + "/" + id,
+                         dump(rollout_to_snapshot_json(impl.orgs.at(org).rollouts.at(id)))});
+    }
     for (const AgentId& id : impl.dirty_agents) {
       AgentEntry& entry = impl.agents.at(id);
       entry.dirty = false;
@@ -632,6 +742,7 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
     }
     impl.dirty_configs.clear();
     impl.dirty_groups.clear();
+    impl.dirty_rollouts.clear();
     impl.dirty_agents.clear();
     impl.dirty_orgs.clear();
     impl.dirty_files.clear();
@@ -646,6 +757,7 @@ Status ConfigModel::save_snapshot(SnapshotStore& store) {
     for (auto& [org, state] : impl.orgs) {
       for (const auto& [name, config] : state.configs) impl.dirty_configs.insert({org, name});
       for (const auto& [name, group] : state.groups) impl.dirty_groups.insert({org, name});
+      for (const auto& [id, rollout] : state.rollouts) impl.dirty_rollouts.insert({org, id});
       impl.dirty_orgs.insert(org);
     }
     for (auto& [id, entry] : impl.agents) impl.mark_dirty(id, entry);
@@ -691,6 +803,14 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
         for (const auto& hash : hashes) {
           if (hash.is_string()) loaded.org(rest).desired_hashes.insert(hash.get<std::string>());
         }
+      } else if (kind == kRolloutEntry) {
+        const auto scoped = split_scoped(rest);
+        auto rollout = rollout_from_snapshot_json(json::parse(value, nullptr, false));
+        if (!scoped || !rollout || rollout->org != scoped->first || rollout->rollout_id != scoped->second) {
+          damage = "bad rollout entry";
+          return false;
+        }
+        loaded.org(scoped->first).rollouts[scoped->second] = std::move(*rollout);
       } else if (kind == kConfigEntry || kind == kGroupEntry) {
         const auto scoped = split_scoped(rest);
         const auto data = json::parse(value, nullptr, false);
@@ -856,6 +976,7 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
         }
       }
       Impl::sort_precedence(state);
+      Impl::sort_layers(state);
       for (const Group* group : state.precedence) {
         for (const AgentId& member : group->members) ++state.explicit_memberships[member];
       }
@@ -889,7 +1010,10 @@ Result<std::uint64_t> ConfigModel::load_snapshot(SnapshotStore& store, std::uint
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->orgs = std::move(loaded.orgs);
   // Precedence points into the org maps: sort again where they now live.
-  for (auto& [org, state] : impl_->orgs) Impl::sort_precedence(state);
+  for (auto& [org, state] : impl_->orgs) {
+    Impl::sort_precedence(state);
+    Impl::sort_layers(state);
+  }
   impl_->agents = std::move(loaded.agents);
   impl_->effective_pool = std::move(loaded.effective_pool);
   impl_->desired_pool = std::move(loaded.desired_pool);

@@ -36,6 +36,7 @@
 #include "actors/config/config_state.hpp"
 #include "actors/config/desired_config.hpp"
 #include "actors/group/group_state.hpp"
+#include "actors/rollout/rollout_state.hpp"
 #include "common/clock.hpp"
 #include "common/interned.hpp"
 #include "common/result.hpp"
@@ -53,6 +54,7 @@ struct AgentConfigView {
   std::uint64_t config_version = 0;
   std::optional<Assignment> assignment;  ///< Its own (agent-level) assignment.
   std::vector<std::string> groups;       ///< Groups it is in, highest precedence first.
+  std::vector<std::string> rollouts;     ///< Rollouts whose layer holds it, highest precedence first.
   std::optional<ConfigReport> report;
   TimeMs reported_at_ms = 0;
   SharedConfigFiles effective_files;  ///< Null: never reported.
@@ -68,6 +70,13 @@ struct DesiredSummary {
 };
 
 using ConfigStatusCounts = std::array<std::size_t, kConfigStatusCount>;
+
+/// An agent of a rollout's target, as the rollout service measures it.
+struct RolloutTargetAgent {
+  AgentId agent_id;
+  std::uint64_t slice_hash = 0;  ///< rollout_slice_hash(rollout id, agent id).
+  ConfigStatus status = ConfigStatus::none;
+};
 
 class ConfigModel : public ReadModel {
  public:
@@ -110,6 +119,19 @@ class ConfigModel : public ReadModel {
   std::optional<Group> group(std::string_view org, std::string_view name) const;
   /// True if the agent is in the existing group `name` of its org.
   bool in_group(const AgentId& agent_id, std::string_view group_name) const;
+
+  // --- Rollouts -----------------------------------------------------------------
+  //
+  // A rollout's change is a layer of the resolution (actors/rollout/rollout_state.hpp):
+  // "rollout:<id>" above every group, below the agent's own assignment,
+  // newer rollouts above older ones. Its events move it; no per-agent event.
+
+  /// The listed agents of `org` in `target` (a group as it selects them, none
+  /// for a group that does not exist; or every pair of a selector), with
+  /// their slice hash for `rollout_id` and config status. Walks the agents:
+  /// O(agents) under the read lock.
+  std::vector<RolloutTargetAgent> rollout_target(std::string_view org, const RolloutTarget& target,
+                                                 std::string_view rollout_id) const;
 
   // --- Agents -------------------------------------------------------------------
 

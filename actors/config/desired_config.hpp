@@ -4,9 +4,10 @@
 /// reports. Pure functions: the config model (projections/config_model.hpp)
 /// calls them as it folds, and the tests drive them table by table.
 ///
-/// Precedence: the agent's own assignment first, then its groups by
-/// `priority` (higher first), equal priorities by creation (the group created
-/// first wins). From that order:
+/// Precedence: the agent's own assignment first, then the layers of the
+/// rollouts that hold it (newest first; actors/rollout/rollout_state.hpp),
+/// then its groups by `priority` (higher first), equal priorities by
+/// creation (the group created first wins). From that order:
 ///   - the config is the first source's that names one;
 ///   - policies are the union of every source's, a policy named by several
 ///     taking the version of the first that names it; their files join the
@@ -31,7 +32,7 @@
 
 namespace muster {
 
-/// One place an agent's configuration comes from: "agent", or "group:<name>".
+/// One place an agent's configuration comes from: "agent", "rollout:<id>" or "group:<name>".
 struct AssignmentSource {
   std::string source;
   const Assignment* assignment = nullptr;
@@ -42,7 +43,7 @@ struct ResolvedRef {
   std::string name;
   std::uint64_t version = 0;
   std::string hash;    ///< That version's files' hash.
-  std::string source;  ///< "agent" or "group:<name>".
+  std::string source;  ///< "agent", "rollout:<id>" or "group:<name>".
 };
 
 struct DesiredConfig {

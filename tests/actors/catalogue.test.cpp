@@ -13,6 +13,7 @@
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
+#include "actors/rollout/rollout_state.hpp"
 
 using namespace muster;
 
@@ -38,11 +39,13 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
   for (const EventType& type : event_catalogue()) {
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
-    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk"}.count(
+    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk",
+                                      "rollout"}
+              .count(
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 28);
+  CHECK(names.size() == 37);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -132,4 +135,39 @@ TEST_CASE("older schema versions are upcast when read") {
   REQUIRE(key.ok());
   CHECK(std::get<ApiKeyCreated>(*key).org == "*");
   CHECK_FALSE(decode_payload<AgentEvent>(stored.type, 3, stored.data).ok());
+}
+
+TEST_CASE("the rollout's events are in the catalogue and read back what they wrote") {
+  for (const char* name : {"RolloutCreated", "RolloutStageStarted", "RolloutStageBaking", "RolloutStageFinished",
+                           "RolloutPaused", "RolloutResumed", "RolloutAborted", "RolloutRolledBack",
+                           "RolloutCompleted"}) {
+    CAPTURE(name);
+    REQUIRE(find_event_type(name) != nullptr);
+    CHECK(find_event_type(name)->stream_kind == "rollout");
+  }
+  RolloutCreated to_group;
+  to_group.rollout_id = "0123456789abcdef";
+  to_group.org = "acme";
+  to_group.name = "collector v2";
+  to_group.target.group = "prod";
+  to_group.change.assignment.config = ConfigRef{"collector", 2};
+  to_group.change.assignment.policies = {{"tls", 0}};
+  to_group.stages = {{std::nullopt, 1, 60'000}, {12.5, std::nullopt, 0}, {100.0, std::nullopt, 300'000}};
+  to_group.gate = RolloutGate{0, 2.5, 100};
+  to_group.on_failure = RolloutOnFailure::rollback;
+  to_group.principal = "key:0123456789abcdef";
+  RolloutCreated to_selector = to_group;
+  to_selector.target = RolloutTarget{std::nullopt, {{"env", "prod"}, {"zone", "a"}}};
+  to_selector.change = RolloutChange{RolloutChangeKind::settings, {}};
+  to_selector.change.assignment.settings = {{"log", {{"level", "debug"}}}};
+  to_selector.on_failure = RolloutOnFailure::pause;
+  const RolloutCounts counts{10, 7, 1, 1, 1};
+  for (const RolloutEvent& event : std::vector<RolloutEvent>{
+           to_group, to_selector, RolloutStageStarted{0, 42, 1}, RolloutStageStarted{1, std::nullopt, 0},
+           RolloutStageStarted{2, kWholeTarget, 10}, RolloutStageBaking{1, 1764640000000},
+           RolloutStageFinished{1, counts}, RolloutPaused{"gate: failed", "failed", counts},
+           RolloutPaused{"paused by key:k", "", {}}, RolloutResumed{}, RolloutAborted{"aborted by key:k"},
+           RolloutRolledBack{"gate: offline", "offline", counts}, RolloutCompleted{}}) {
+    check_round_trip(event);
+  }
 }

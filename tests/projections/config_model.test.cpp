@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "actors/agent/agent_events.hpp"
@@ -378,4 +379,191 @@ TEST_CASE("a snapshot past the log's head is dropped, never trusted") {
   REQUIRE(position.ok());
   CHECK(*position == 0);
   CHECK_FALSE(loaded.config("acme", "collector").has_value());
+}
+
+namespace {
+
+const std::string kRolloutId = "0123456789abcdef";
+
+RolloutCreated rollout_of_prod(RolloutChange change) {
+  RolloutCreated created;
+  created.rollout_id = kRolloutId;
+  created.org = "acme";
+  created.name = "collector v2";
+  created.target.group = "prod";
+  created.change = std::move(change);
+  created.stages = {{50.0, std::nullopt, 1000}, {100.0, std::nullopt, 1000}};
+  created.principal = "key:k";
+  return created;
+}
+
+Event append_rollout(Log& log, RolloutEvent event) {
+  return log.append("rollout:acme/" + kRolloutId, event);
+}
+
+// The threshold covering the `n` smallest slice hashes of `agents`.
+std::uint64_t nth_hash(const std::vector<AgentId>& agents, std::size_t n) {
+  std::vector<std::uint64_t> hashes;
+  for (const AgentId& agent : agents) hashes.push_back(rollout_slice_hash(kRolloutId, agent));
+  std::sort(hashes.begin(), hashes.end());
+  return hashes[n - 1];
+}
+
+std::string hash_of(const ConfigModel& model, const AgentId& agent) {
+  const auto desired = model.desired_of(agent).desired;
+  return desired ? desired->hash : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("a rollout's layer holds its target's agents at or below the stage's threshold; rollback restores them") {
+  Log log;
+  ConfigModel model;
+  std::vector<AgentId> prod;
+  std::vector<AgentId> dev;
+  for (int index = 0; index < 20; ++index) {
+    prod.push_back(AgentId::random());
+    log.agent(prod.back(), {{"env", "prod"}});
+  }
+  for (int index = 0; index < 5; ++index) {
+    dev.push_back(AgentId::random());
+    log.agent(dev.back(), {{"env", "dev"}});
+  }
+  log.config("collector", "v1");
+  log.config("collector", "v2");
+  log.group("prod", {{"env", "prod"}}, 0);
+  log.group("all", {}, -1);
+  log.assign_group("all", settings_assignment({{"log_level", "info"}}));
+  log.assign_group("prod", config_assignment("collector", 1));
+  log.fold_into(model);
+  std::map<AgentId, std::string> before;
+  std::map<AgentId, std::uint64_t> versions_before;
+  for (const auto* agents : {&prod, &dev}) {
+    for (const AgentId& agent : *agents) {
+      before[agent] = hash_of(model, agent);
+      versions_before[agent] = model.desired_of(agent).config_version;
+    }
+  }
+
+  RolloutChange change;
+  change.assignment = config_assignment("collector", 2);
+  const std::uint64_t threshold = nth_hash(prod, 10);
+  append_rollout(log, rollout_of_prod(change));
+  const Event started = append_rollout(log, RolloutStageStarted{0, threshold, 10});
+  log.fold_into(model);
+
+  std::size_t moved = 0;
+  std::shared_ptr<const DesiredConfig> shared;
+  for (const AgentId& agent : prod) {
+    const bool in_slice = rollout_slice_hash(kRolloutId, agent) <= threshold;
+    const auto view = model.agent(agent);
+    REQUIRE(view.has_value());
+    CHECK((hash_of(model, agent) != before[agent]) == in_slice);
+    if (!in_slice) {
+      CHECK(view->config_version == versions_before[agent]);
+      CHECK(view->rollouts.empty());
+      continue;
+    }
+    ++moved;
+    CHECK(view->config_version == started.position);
+    CHECK(view->rollouts == std::vector<std::string>{kRolloutId});
+    CHECK(view->desired->config->version == 2);
+    CHECK(view->desired->config->source == "rollout:" + kRolloutId);
+    CHECK(view->desired->settings_sources.at("log_level") == "group:all");
+    // Agents of one label set in the same layers share one resolution.
+    if (!shared) shared = view->desired;
+    CHECK(view->desired.get() == shared.get());
+  }
+  CHECK(moved == 10);
+  for (const AgentId& agent : dev) CHECK(hash_of(model, agent) == before[agent]);
+  CHECK(model.config_in_use("acme", "collector"));
+  const auto target = model.rollout_target("acme", rollout_of_prod(change).target, kRolloutId);
+  CHECK(target.size() == 20);
+
+  SUBCASE("the same log folded again picks the same slice") {
+    ConfigModel replayed;
+    REQUIRE(replayed.apply(log.events()).ok());
+    for (const AgentId& agent : prod) {
+      CHECK(hash_of(replayed, agent) == hash_of(model, agent));
+      CHECK(replayed.desired_of(agent).config_version == model.desired_of(agent).config_version);
+    }
+  }
+  SUBCASE("a snapshot holds the layer: a load resolves the same hashes") {
+    auto storage = std::move(*open_memory_storage(StoreOptions{}));
+    REQUIRE(model.save_snapshot(storage->snapshots()).ok());
+    ConfigModel loaded;
+    const auto position = loaded.load_snapshot(storage->snapshots(), log.events().back().position);
+    REQUIRE(position.ok());
+    CHECK(*position == log.events().back().position);
+    for (const AgentId& agent : prod) {
+      CHECK(hash_of(loaded, agent) == hash_of(model, agent));
+      CHECK(loaded.agent(agent)->rollouts == model.agent(agent)->rollouts);
+    }
+    // The tail folds on top of it as on the live model.
+    append_rollout(log, RolloutRolledBack{"rolled back by key:k", "", {}});
+    log.fold_into(model);
+    REQUIRE(loaded.apply({log.events().back()}).ok());
+    for (const AgentId& agent : prod) CHECK(hash_of(loaded, agent) == before[agent]);
+  }
+  SUBCASE("a rollback removes the layer: every agent resolves to what its groups give") {
+    const Event rolled_back = append_rollout(log, RolloutRolledBack{"gate: failed", "failed", {}});
+    log.fold_into(model);
+    for (const AgentId& agent : prod) {
+      CHECK(hash_of(model, agent) == before[agent]);
+      const bool was_in = rollout_slice_hash(kRolloutId, agent) <= threshold;
+      CHECK((model.desired_of(agent).config_version == rolled_back.position) == was_in);
+      CHECK(model.agent(agent)->rollouts.empty());
+    }
+    CHECK(model.rollout_target("acme", rollout_of_prod(change).target, kRolloutId).size() == 20);
+  }
+}
+
+TEST_CASE("completing into the group: the group takes the change, the layer goes, no agent's hash changes") {
+  Log log;
+  ConfigModel model;
+  std::vector<AgentId> prod;
+  for (int index = 0; index < 8; ++index) {
+    prod.push_back(AgentId::random());
+    log.agent(prod.back(), {{"env", "prod"}, {"zone", index % 2 ? "a" : "b"}});
+  }
+  log.config("collector", "v1");
+  log.config("pci", "p", ConfigKind::policy);
+  log.group("prod", {{"env", "prod"}}, 0);
+  Assignment group_assignment = config_assignment("collector", 1);
+  group_assignment.settings = {{"log", {{"level", "info"}, {"format", "json"}}}};
+  log.assign_group("prod", group_assignment);
+  RolloutChange change;
+  change.kind = RolloutChangeKind::settings;
+  change.assignment.settings = {{"log", {{"level", "debug"}}}, {"batch", 512}};
+  append_rollout(log, rollout_of_prod(change));
+  append_rollout(log, RolloutStageStarted{0, nth_hash(prod, 4), 4});
+  append_rollout(log, RolloutStageBaking{0, 5});
+  append_rollout(log, RolloutStageFinished{0, {}});
+  append_rollout(log, RolloutStageStarted{1, kWholeTarget, 8});
+  append_rollout(log, RolloutStageBaking{1, 6});
+  append_rollout(log, RolloutStageFinished{1, {}});
+  log.fold_into(model);
+  std::map<AgentId, std::string> changed;
+  std::map<AgentId, std::uint64_t> versions;
+  for (const AgentId& agent : prod) {
+    changed[agent] = hash_of(model, agent);
+    versions[agent] = model.desired_of(agent).config_version;
+    CHECK(model.desired_of(agent).desired->settings == nlohmann::json{{"log", {{"level", "debug"}, {"format", "json"}}},
+                                                                      {"batch", 512}});
+  }
+  // An agent joining the target after the last stage started gets the change too.
+  const AgentId late = AgentId::random();
+  log.agent(late, {{"env", "prod"}});
+  log.fold_into(model);
+  CHECK(model.agent(late)->rollouts == std::vector<std::string>{kRolloutId});
+
+  log.assign_group("prod", fold_change_into(group_assignment, change));
+  append_rollout(log, RolloutCompleted{});
+  log.fold_into(model);
+  for (const AgentId& agent : prod) {
+    CHECK(hash_of(model, agent) == changed[agent]);
+    CHECK(model.desired_of(agent).config_version == versions[agent]);
+    CHECK(model.agent(agent)->rollouts.empty());
+    CHECK(model.desired_of(agent).desired->settings_sources.at("log") == "group:prod");
+  }
 }

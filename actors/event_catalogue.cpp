@@ -3,6 +3,7 @@
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/bulk/bulk_state.hpp"
+#include "actors/command/command_state.hpp"
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
@@ -16,7 +17,7 @@ struct EventLists {};
 
 /// Every aggregate's event variant.
 using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
-                             RolloutEvent>;
+                             RolloutEvent, CommandEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

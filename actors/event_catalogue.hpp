@@ -19,6 +19,8 @@
 ///   rollout     RolloutCreated, RolloutStageStarted, RolloutStageBaking, RolloutStageFinished,
 ///               RolloutPaused, RolloutResumed, RolloutAborted, RolloutRolledBack,
 ///               RolloutCompleted                         (actors/rollout/rollout_state.hpp)
+///   command     CommandQueued, CommandDelivered, CommandAcknowledged, CommandCompleted,
+///               CommandExpired, CommandCancelled         (actors/command/command_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

@@ -10,6 +10,7 @@
 #include "actors/agent/agent_events.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/bulk/bulk_state.hpp"
+#include "actors/command/command_state.hpp"
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
@@ -39,13 +40,13 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
   for (const EventType& type : event_catalogue()) {
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
-    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk",
+    CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk", "command",
                                       "rollout"}
               .count(
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 37);
+  CHECK(names.size() == 43);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -117,6 +118,40 @@ TEST_CASE("every payload reads back what it wrote") {
            BulkJobFinished{}}) {
     check_round_trip(event);
   }
+}
+
+TEST_CASE("every command payload reads back what it wrote") {
+  CommandQueued queued;
+  queued.command_id = "0123456789abcdef";
+  queued.org = "acme";
+  queued.agent_id = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
+  queued.type = "upgrade";
+  queued.params = {{"version", "2.1.0"}, {"channel", "stable"}};
+  queued.priority = CommandPriority::emergency;
+  queued.not_before_ms = 1764640000000;
+  queued.expires_at_ms = 1764726400000;
+  queued.idempotency_key = "deploy-42";
+  queued.batch_id = "b-7";
+  queued.principal = "key:0123456789abcdef";
+  CommandQueued plain = queued;
+  plain.params = nlohmann::json::object();
+  plain.priority = CommandPriority::normal;
+  plain.not_before_ms = 0;
+  plain.idempotency_key.clear();
+  plain.batch_id.clear();
+  for (const CommandEvent& event : std::vector<CommandEvent>{
+           queued, plain, CommandDelivered{}, CommandAcknowledged{},
+           CommandCompleted{make_command_result(true, 0, "done")},
+           CommandCompleted{make_command_result(false, std::nullopt, std::string(kMaxCommandOutputBytes + 10, 'x'))},
+           CommandExpired{ExpiryReason::not_delivered}, CommandExpired{ExpiryReason::not_finished},
+           CommandCancelled{}}) {
+    check_round_trip(event);
+  }
+  CHECK_FALSE(decode_payload<CommandEvent>("CommandExpired", 1, R"({"reason":"bored"})").ok());
+  CHECK_FALSE(decode_payload<CommandEvent>("CommandCompleted", 1, R"({"status":"maybe","output":"",)"
+                                                                   R"("output_truncated":false,"exit_code":null})")
+                   .ok());
+  CHECK_FALSE(decode_payload<CommandEvent>("CommandQueued", 1, R"({"command_id":"x"})").ok());
 }
 
 TEST_CASE("older schema versions are upcast when read") {

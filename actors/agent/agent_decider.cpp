@@ -84,6 +84,11 @@ Status check_org_scope(const AgentState& state, std::string_view org_scope) {
   return make_error(ErrorCode::not_found, "no agent with this id", kAgentNotFound);
 }
 
+Status check_agent_usable(const AgentState& state) {
+  if (auto refused = refuse_unusable(state)) return std::move(*refused);
+  return Status::success();
+}
+
 Result<std::vector<AgentEvent>> decide_register(const AgentState& state, const Registration& registration,
                                                 const Admission& admission) {
   if (state.status == AgentStatus::decommissioned) {

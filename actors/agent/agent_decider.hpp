@@ -94,6 +94,12 @@ Error invalid_agent_token();
 /// `org_scope` may see the agent: another organization's agent does not exist for it.
 Status check_org_scope(const AgentState& state, std::string_view org_scope);
 
+/// Refused like a heartbeat when the agent cannot take commands: `not_found`
+/// / AGENT_NOT_FOUND (never registered), `not_found` / AGENT_NOT_REGISTERED
+/// (deregistered), `conflict` / AGENT_DECOMMISSIONED. What other aggregates
+/// ask of an agent before they act for it (commands).
+Status check_agent_usable(const AgentState& state);
+
 /// A new instance: AgentRegistered. A known one: AgentRegistered again after a
 /// deregistration; otherwise AgentUpdated for changed fields plus
 /// AgentCameOnline / AgentStatusChanged to bring it back to ONLINE. Always

@@ -11,6 +11,7 @@
 
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/bulk/bulk_service.hpp"
+#include "actors/rollout/rollout_service.hpp"
 #include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
@@ -26,6 +27,7 @@
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/bulk_jobs.hpp"
+#include "projections/rollouts.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 
@@ -163,9 +165,10 @@ int run_serve(const ServeOptions& options) {
   AccessProjection access;
   ConfigModel configs;
   BulkJobs bulk_jobs;
+  Rollouts rollout_model;
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
-  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs, &bulk_jobs}, timers,
+  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs, &bulk_jobs, &rollout_model}, timers,
                                runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
@@ -188,6 +191,9 @@ int run_serve(const ServeOptions& options) {
   ConfigService config_service(actors, store, &configs, when_folded);
   GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
   BulkService bulk(actors, store, agents, groups, registry, configs, bulk_jobs, when_folded);
+  RolloutServiceOptions rollout_options;
+  rollout_options.health = options.http.api.health;
+  RolloutService rollouts(actors, store, groups, registry, configs, rollout_model, when_folded, rollout_options);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -203,6 +209,7 @@ int run_serve(const ServeOptions& options) {
   services.configs = &config_service;
   services.groups = &groups;
   services.bulk = &bulk;
+  services.rollouts = &rollouts;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   http::ApiServer api(options.http, services);
@@ -212,7 +219,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &config_service, &groups, &bulk, &api}) {
+                                                          &config_service, &groups, &bulk, &rollouts, &api}) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {
@@ -251,6 +258,8 @@ int run_serve(const ServeOptions& options) {
   if (Status resumed = bulk.resume(); !resumed) {
     log::error("cannot resume every bulk job", {{"error", resumed.error().message}});
   }
+  // Running rollouts measure their stage again: the config model holds their layers.
+  rollouts.resume();
   std::uint64_t ready_at_position = *head;
   if (!access.has_keys()) {
     auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);

@@ -27,6 +27,7 @@
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
 #include "actors/group/group_service.hpp"
+#include "actors/rollout/rollout_service.hpp"
 #include "actors/runtime/request_context.hpp"
 #include "common/result.hpp"
 #include "common/timers.hpp"
@@ -62,6 +63,8 @@ struct Services {
   GroupService* groups = nullptr;
   /// Bulk jobs (creation, progress).
   BulkService* bulk = nullptr;
+  /// Rollouts (creation, steering, reads with live numbers).
+  RolloutService* rollouts = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
@@ -207,6 +210,7 @@ void add_bulk(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
 void add_groups(RouteTable& table);
+void add_rollouts(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);

@@ -114,6 +114,7 @@ void operator_view(const std::shared_ptr<Call>& call, const AgentId& agent_id) {
               {"desired", view->desired ? desired_json(*view->desired) : json(nullptr)},
               {"assignment", view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
               {"groups", view->groups},
+              {"rollouts", view->rollouts},
               {"reported", std::move(reported)},
               {"effective", std::move(effective)}});
   });

@@ -129,6 +129,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--warning-within"] = [&](const std::string& text) {
     return set_duration(text, options.http.api.health.warning_within_ms);
   };
+  flags.with_value["--rollout-tick"] = [&](const std::string& text) {
+    return set_duration(text, options.rollout_tick_ms);
+  };
   flags.with_value["--durability"] = [&](const std::string& text) {
     if (text == "fsync")
       options.store.durability = Durability::fsync;
@@ -351,7 +354,7 @@ Usage:
   muster serve  [--data DIR] [--listen HOST:PORT] [--agent-listen HOST:PORT|off]
                 [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
-                [--healthy-within DURATION] [--warning-within DURATION]
+                [--healthy-within DURATION] [--warning-within DURATION] [--rollout-tick DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
@@ -380,6 +383,7 @@ serve options (defaults in brackets):
   --log-level LEVEL          debug, info, warn or error [info]
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
+  --rollout-tick D           how often each running rollout is measured and may advance [1s]
   --tls-cert FILE            PEM certificate (chain); with --tls-key, serve HTTPS [plain HTTP]
   --tls-key FILE             PEM private key of --tls-cert
   --auth-failures-per-minute N  failed authentications one address may make per minute

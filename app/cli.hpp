@@ -21,6 +21,8 @@ struct ServeOptions {
   http::ApiServerOptions http;
   /// How often the read models are snapshotted (a restart folds only the log after). Default: 30 s.
   TimeMs snapshot_interval_ms = 30'000;
+  /// How often each running rollout is measured and may advance. Default: 1 s.
+  TimeMs rollout_tick_ms = 1'000;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.

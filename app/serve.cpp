@@ -193,6 +193,7 @@ int run_serve(const ServeOptions& options) {
   BulkService bulk(actors, store, agents, groups, registry, configs, bulk_jobs, when_folded);
   RolloutServiceOptions rollout_options;
   rollout_options.health = options.http.api.health;
+  rollout_options.tick_ms = options.rollout_tick_ms;
   RolloutService rollouts(actors, store, groups, registry, configs, rollout_model, when_folded, rollout_options);
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);

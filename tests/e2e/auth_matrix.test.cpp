@@ -111,7 +111,8 @@ struct Route {
 /// What the matrix calls with, made once per server.
 struct Fixture {
   TempDir dir;
-  MusterServer server{dir.file("data"), {"--auth-failures-per-minute", "100000"}};
+  // Rollouts tick once an hour: the matrix's own rollouts append nothing while it checks that refusals do not.
+  MusterServer server{dir.file("data"), {"--auth-failures-per-minute", "100000", "--rollout-tick", "1h"}};
   std::string viewer, operator_, other_org_admin, revoked_key;
   std::string enrollment, expired_enrollment, revoked_enrollment;
   std::string other_agent_token;
@@ -223,6 +224,25 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   REQUIRE(bulk_job.status == 202);
   const std::string bulk_path = "/api/v1/bulk/" + bulk_job.json.at("job_id").get<std::string>();
   const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
+  // Rollouts over a selector that matches nobody (so none conflicts): one of
+  // the default organization to read, and one made afresh for each step
+  // (paused first for resume), so that each rightful call succeeds.
+  const std::string rollout_body = json{{"name", "matrix"},
+                                        {"target", {{"selector", {{"matrix", "nobody"}}}}},
+                                        {"change", {{"settings", {{"a", 1}}}}}}
+                                       .dump();
+  const HttpAnswer matrix_rollout = fixture.server.post("/api/v1/rollouts", rollout_body);
+  REQUIRE(matrix_rollout.status == 201);
+  const std::string rollout_path = "/api/v1/rollouts/" + matrix_rollout.json.at("rollout_id").get<std::string>();
+  const auto fresh_rollout = [&fixture, rollout_body](std::string action) {
+    return [&fixture, rollout_body, action](const std::string&) {
+      const HttpAnswer made = fixture.server.post("/api/v1/rollouts", rollout_body);
+      REQUIRE(made.status == 201);
+      const std::string path = "/api/v1/rollouts/" + made.json.at("rollout_id").get<std::string>();
+      if (action == "resume") REQUIRE(fixture.server.post(path + "/pause", "").status == 200);
+      return std::make_pair(std::string("POST"), path + "/" + action);
+    };
+  };
   // Groups: "matrix" in the default organization for the routes on one
   // group; creation and deletion act on a group made (or removed) afresh
   // for each call, so that each rightful call succeeds.
@@ -267,6 +287,13 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"create bulk job", Guard::operator_, 202, "", fixed("POST", "/api/v1/bulk"), bulk_body},
       {"list bulk jobs", Guard::viewer, 200, "", fixed("GET", "/api/v1/bulk"), ""},
       {"get bulk job", Guard::viewer, 200, "BULK_JOB_NOT_FOUND", fixed("GET", bulk_path), ""},
+      {"create rollout", Guard::operator_, 201, "", fixed("POST", "/api/v1/rollouts"), rollout_body},
+      {"list rollouts", Guard::viewer, 200, "", fixed("GET", "/api/v1/rollouts"), ""},
+      {"get rollout", Guard::viewer, 200, "ROLLOUT_NOT_FOUND", fixed("GET", rollout_path), ""},
+      {"pause rollout", Guard::operator_, 200, "ROLLOUT_NOT_FOUND", fresh_rollout("pause"), ""},
+      {"resume rollout", Guard::operator_, 200, "ROLLOUT_NOT_FOUND", fresh_rollout("resume"), ""},
+      {"abort rollout", Guard::operator_, 200, "ROLLOUT_NOT_FOUND", fresh_rollout("abort"), ""},
+      {"roll back rollout", Guard::operator_, 200, "ROLLOUT_NOT_FOUND", fresh_rollout("rollback"), ""},
       {"register", Guard::enrollment, 201, "", fixed("POST", "/api/v1/agents/register"), ""},
       {"heartbeat", Guard::agent, 200, "", on_agent("POST", "/heartbeat"), "{}"},
       {"rotate token", Guard::agent_or_operator, 200, "AGENT_NOT_FOUND", on_agent("POST", "/token/rotate"),

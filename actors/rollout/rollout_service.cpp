@@ -151,7 +151,6 @@ struct RolloutService::Impl {
   // completes (its layer goes, the hashes stay). Run again after a crash
   // between the two, the fold changes nothing the second time.
   void complete(const Rollout& rollout) {
-    const std::string rollout_id = rollout.rollout_id;
     auto finish = [this, rollout](Result<GroupOutcome> folded) {
       // A group deleted meanwhile selects nobody: complete all the same.
       if (!folded && folded.error().reason != "GROUP_NOT_FOUND") {

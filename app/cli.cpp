@@ -220,6 +220,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     return set_duration(text, options.snapshot_interval_ms);
   };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
+  flags.switches["--test-manual-clock"] = [&] { options.test_manual_clock = true; };
   flags.with_value["--test-sync-delay-ms"] = [&](const std::string& text) {
     return set_count(text, options.test_sync_delay_ms, 10'000);
   };
@@ -232,9 +233,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (agent_max_body_bytes) agents.limits.max_body_bytes = *agent_max_body_bytes;
   if (!options.enable_test_hooks && !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty() &&
-                                      options.test_sync_delay_ms == 0)) {
+                                      options.test_sync_delay_ms == 0 && !options.test_manual_clock)) {
     return usage_error(
-        "--test-sync-ledger, --test-fail-writes-while and --test-sync-delay-ms need --enable-test-hooks");
+        "--test-sync-ledger, --test-fail-writes-while, --test-sync-delay-ms and --test-manual-clock need "
+        "--enable-test-hooks");
   }
   if (operators.tls_cert_path.empty() != operators.tls_key_path.empty()) {
     return usage_error("--tls-cert and --tls-key go together");

@@ -29,6 +29,9 @@ struct ServeOptions {
   std::string test_sync_ledger;
   std::string test_fail_writes_while;
   std::size_t test_sync_delay_ms = 0;
+  /// Test-only (with --enable-test-hooks): the server's clock moves only when
+  /// POST /_test/clock/advance says, starting at the real time.
+  bool test_manual_clock = false;
 };
 
 enum class ReplayFormat { jsonl, table };

@@ -111,7 +111,11 @@ int run_serve(const ServeOptions& options) {
   log::set_level(options.log_level);
   const sigset_t stop_signals = block_stop_signals();
   raise_descriptor_limit();
-  RealTimerService timers;
+  // Tests may drive the server's time: expiries and bake times then come due
+  // when a test says, not after real minutes.
+  SystemClock system_clock;
+  ManualClock manual_clock(system_clock.now_ms());
+  RealTimerService timers(options.test_manual_clock ? static_cast<const Clock&>(manual_clock) : system_clock);
   const TimeMs started_ms = timers.now_ms();
 
   RocksDbOptions store_options = options.store;
@@ -174,7 +178,8 @@ int run_serve(const ServeOptions& options) {
   CrashInjector crash_injector;
   AgentServiceOptions agent_options = options.agents;
   if (options.enable_test_hooks) {
-    log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor");
+    log::warn("test hooks enabled: POST /_test/agents/{id}/crash fails an agent's actor",
+              {{"manual_clock", options.test_manual_clock}});
     agent_options.TEST_before_command = [&crash_injector](const std::string& agent_id) {
       crash_injector.check(agent_id);
     };
@@ -213,6 +218,7 @@ int run_serve(const ServeOptions& options) {
   services.rollouts = &rollouts;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
+  services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
   http::ApiServer api(options.http, services);
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });

@@ -106,7 +106,8 @@ class DocumentReader {
   }
   // Refuses the members of `object` (`what`) not among `known`.
   void only(const json& object, const std::string& at, const char* what, std::initializer_list<const char*> known) {
-    for (const auto& [key, value] : object.items()) {
+    for (const auto& item : object.items()) {
+      const std::string& key = item.key();
       if (std::none_of(known.begin(), known.end(), [&](const char* name) { return key == name; })) {
         fail(at + key, fmt::format("is not a member of {}", what));
       }

@@ -69,6 +69,9 @@ struct Services {
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
   CrashInjector* crash_injector = nullptr;
+  /// Test-only, with `--test-manual-clock`: the clock `timers` reads, which
+  /// POST /_test/clock/advance moves.
+  ManualClock* test_clock = nullptr;
 };
 
 /// {"error", "code", "details"?} as an answer with `status`: every error

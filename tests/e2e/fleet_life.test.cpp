@@ -505,4 +505,35 @@ TEST_CASE(
   CHECK(plain.json == encoded.json);
 }
 
+TEST_CASE("a manual test clock: heartbeat deadlines come due when the test moves time, not before") {
+  TempDir dir;
+  MusterServer server(dir.file("data"),
+                      {"--enable-test-hooks", "--test-manual-clock", "--heartbeat-timeout", "60s"});
+  const Registered agent = register_agent(server, "clocked-1");
+  const auto advance = [&](std::int64_t ms) {
+    const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
+    INFO(answer.body);
+    REQUIRE(answer.status == 200);
+    return answer.json["now_ms"].get<TimeMs>();
+  };
+
+  // 59 s of manual time: the deadline is not due, whatever real time passes.
+  advance(59'000);
+  heartbeat(server, register_agent(server, "witness-1").agent_id);
+  CHECK(get_agent(server, agent.agent_id, log_position(server))["status"] == "ONLINE");
+  // Past it: OFFLINE, stamped with the manual time.
+  const TimeMs moved_to = advance(2'000);
+  REQUIRE(eventually([&] { return get_agent(server, agent.agent_id)["status"] == "OFFLINE"; }, 10s));
+  const json offline = stream_events(server, agent.agent_id).back();
+  CHECK(offline["type"] == "AgentWentOffline");
+  CHECK(time_of(offline["time"]) >= moved_to - 2'000);
+
+  // Bad input changes nothing; a real clock refuses the hook.
+  check_error(server.post("/_test/clock/advance", R"({"ms": -1})"), 400, "VALIDATION_FAILED");
+  check_error(server.post("/_test/clock/advance", R"({"ms": "1s"})"), 400, "VALIDATION_FAILED");
+  TempDir real_dir;
+  MusterServer real(real_dir.file("data"), {"--enable-test-hooks"});
+  check_error(real.post("/_test/clock/advance", R"({"ms": 1000})"), 409, "CLOCK_NOT_MANUAL");
+}
+
 }  // namespace muster::e2e

@@ -11,6 +11,7 @@
 
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/bulk/bulk_service.hpp"
+#include "actors/command/command_service.hpp"
 #include "actors/rollout/rollout_service.hpp"
 #include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
@@ -27,6 +28,7 @@
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/bulk_jobs.hpp"
+#include "projections/commands.hpp"
 #include "projections/rollouts.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
@@ -169,10 +171,12 @@ int run_serve(const ServeOptions& options) {
   AccessProjection access;
   ConfigModel configs;
   BulkJobs bulk_jobs;
+  CommandQueue command_queue;
   Rollouts rollout_model;
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
-  ProjectionRunner projections(store, storage.snapshots(), {&registry, &access, &configs, &bulk_jobs, &rollout_model}, timers,
+  ProjectionRunner projections(store, storage.snapshots(),
+                               {&registry, &access, &configs, &bulk_jobs, &rollout_model, &command_queue}, timers,
                                runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
@@ -196,6 +200,7 @@ int run_serve(const ServeOptions& options) {
   ConfigService config_service(actors, store, &configs, when_folded);
   GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
   BulkService bulk(actors, store, agents, groups, registry, configs, bulk_jobs, when_folded);
+  CommandService commands(actors, store, registry, configs, command_queue, when_folded);
   RolloutServiceOptions rollout_options;
   rollout_options.health = options.http.api.health;
   rollout_options.tick_ms = options.rollout_tick_ms;
@@ -215,6 +220,7 @@ int run_serve(const ServeOptions& options) {
   services.configs = &config_service;
   services.groups = &groups;
   services.bulk = &bulk;
+  services.commands = &commands;
   services.rollouts = &rollouts;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
@@ -226,7 +232,11 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &config_service, &groups, &bulk, &rollouts, &api}) {
+                                                          &config_service, &groups, &bulk, &rollouts, &api,
+                                                          // Stopped before the API: it answers
+                                                          // the agents' parked fetches, which
+                                                          // the listener's drain waits for.
+                                                          &commands}) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {
@@ -264,6 +274,10 @@ int run_serve(const ServeOptions& options) {
   // (which say what each agent already is) hold the log.
   if (Status resumed = bulk.resume(); !resumed) {
     log::error("cannot resume every bulk job", {{"error", resumed.error().message}});
+  }
+  // Commands' expiries and wake-ups are timers: armed again for every open command.
+  if (Status resumed = commands.resume(); !resumed) {
+    log::error("cannot arm the commands' timers", {{"error", resumed.error().message}});
   }
   // Running rollouts measure their stage again: the config model holds their layers.
   rollouts.resume();

@@ -62,6 +62,8 @@ Api::Api(ApiOptions options, Services services)
   routes::add_api_keys(routes_);
   routes::add_backup(routes_);
   routes::add_bulk(routes_);
+  routes::add_commands(routes_);
+  routes::add_agent_commands(routes_);
   routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);
   routes::add_events(routes_);

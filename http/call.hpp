@@ -22,6 +22,7 @@
 #include "actors/agent/agent_service.hpp"
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/bulk/bulk_service.hpp"
+#include "actors/command/command_service.hpp"
 #include "actors/config/config_service.hpp"
 #include "actors/crash_injector.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
@@ -63,6 +64,8 @@ struct Services {
   GroupService* groups = nullptr;
   /// Bulk jobs (creation, progress).
   BulkService* bulk = nullptr;
+  /// Commands to agents (queueing, the agents' fetches, reads).
+  CommandService* commands = nullptr;
   /// Rollouts (creation, steering, reads with live numbers).
   RolloutService* rollouts = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
@@ -210,6 +213,8 @@ void add_agent_config(RouteTable& table);
 void add_api_keys(RouteTable& table);
 void add_backup(RouteTable& table);
 void add_bulk(RouteTable& table);
+void add_commands(RouteTable& table);
+void add_agent_commands(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
 void add_groups(RouteTable& table);

@@ -80,9 +80,11 @@ void heartbeat(const std::shared_ptr<Call>& call) {
       [call](Result<AgentOutcome> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
         const DesiredSummary desired = call->services.config_model->desired_of(outcome->agent_id);
-        call->reply_body(200, fmt::format(R"({{"agent_id":"{}","commands_pending":0,"config_hash":"{}",)"
+        const std::size_t pending =
+            call->services.commands != nullptr ? call->services.commands->pending_of(outcome->agent_id) : 0;
+        call->reply_body(200, fmt::format(R"({{"agent_id":"{}","commands_pending":{},"config_hash":"{}",)"
                                           R"("config_version":{},"position":{},"status":"{}","success":true}})",
-                                          outcome->agent_id.to_string(),
+                                          outcome->agent_id.to_string(), pending,
                                           desired.desired ? std::string_view(desired.desired->hash) : "",
                                           desired.config_version, outcome->position, to_string(outcome->status)));
       });

@@ -224,6 +224,19 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   REQUIRE(bulk_job.status == 202);
   const std::string bulk_path = "/api/v1/bulk/" + bulk_job.json.at("job_id").get<std::string>();
   const std::string key_body = json{{"name", "k"}, {"role", "viewer"}}.dump();
+  // Commands: one of the default organization to read, and one queued
+  // afresh for each cancellation, so that each rightful call succeeds.
+  const std::string command_body = json{{"type", "restart"}}.dump();
+  const HttpAnswer matrix_command =
+      fixture.server.post("/api/v1/agents/" + fixture.register_fresh().first + "/commands", command_body);
+  REQUIRE(matrix_command.status == 201);
+  const std::string command_path = "/api/v1/commands/" + matrix_command.json.at("command_id").get<std::string>();
+  const auto fresh_command = [&fixture, command_body](const std::string& agent_id) {
+    const HttpAnswer made = fixture.server.post("/api/v1/agents/" + agent_id + "/commands", command_body);
+    REQUIRE(made.status == 201);
+    return std::make_pair(std::string("POST"),
+                          "/api/v1/commands/" + made.json.at("command_id").get<std::string>() + "/cancel");
+  };
   // Rollouts over a selector that matches nobody (so none conflicts): one of
   // the default organization to read, and one made afresh for each step
   // (paused first for resume), so that each rightful call succeeds.
@@ -312,6 +325,16 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"report effective config", Guard::agent, 200, "", on_agent("PUT", "/config/effective"),
        json{{"files", config_files}}.dump()},
       {"set agent assignment", Guard::operator_, 200, "AGENT_NOT_FOUND", on_agent("PUT", "/assignment"), "{}"},
+      {"queue command", Guard::operator_, 201, "AGENT_NOT_FOUND", on_agent("POST", "/commands"), command_body},
+      // An operator's key lists the agent's commands (its own organization's only).
+      {"fetch commands", Guard::agent_or_viewer, 200, "", on_agent("GET", "/commands"), ""},
+      // The target agents have no such command: their own token reaches the 404.
+      {"acknowledge command", Guard::agent, 404, "", on_agent("POST", "/commands/0123456789abcdef/ack"), ""},
+      {"report command result", Guard::agent, 404, "", on_agent("POST", "/commands/0123456789abcdef/result"),
+       json{{"status", "succeeded"}}.dump()},
+      {"list commands", Guard::viewer, 200, "", fixed("GET", "/api/v1/commands"), ""},
+      {"get command", Guard::viewer, 200, "COMMAND_NOT_FOUND", fixed("GET", command_path), ""},
+      {"cancel command", Guard::operator_, 200, "COMMAND_NOT_FOUND", fresh_command, ""},
       {"create API key", Guard::admin, 201, "", fixed("POST", "/api/v1/api-keys"), key_body},
       {"list API keys", Guard::admin, 200, "", fixed("GET", "/api/v1/api-keys"), ""},
       {"revoke API key", Guard::admin, 200, "API_KEY_NOT_FOUND", fresh_key, ""},
@@ -356,7 +379,9 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   const std::set<std::string> agents_routes = {"healthz",      "readyz",
                                                "register",     "heartbeat",
                                                "rotate token", "agent config",
-                                               "report config status", "report effective config"};
+                                               "report config status", "report effective config",
+                                               "fetch commands", "acknowledge command",
+                                               "report command result"};
   int cells = 0;
   for (const bool agents_listener : {false, true}) {
   for (const Route& route : routes) {

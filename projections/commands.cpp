@@ -27,6 +27,7 @@ bool matches(const CommandRecord& record, std::string_view org_scope, const Comm
 }  // namespace
 
 void CommandQueue::set_on_queued(QueuedHook hook) {
+  std::lock_guard<std::mutex> lock(hook_mutex_);
   on_queued_ = std::move(hook);
 }
 
@@ -90,16 +91,22 @@ Status CommandQueue::apply(const std::vector<Event>& batch) {
       } else {
         by_creation_.emplace(record.created_position, command_id);
         found = commands_.emplace(command_id, std::move(record)).first;
-        if (on_queued_) woken.push_back(found->second.agent_id);
+        woken.push_back(found->second.agent_id);
       }
       index_locked(found->second);
       changed_.insert(command_id);
     }
   }
   if (woken.empty()) return first_failure;
+  QueuedHook hook;
+  {
+    std::lock_guard<std::mutex> lock(hook_mutex_);
+    hook = on_queued_;
+  }
+  if (!hook) return first_failure;
   std::sort(woken.begin(), woken.end());
   woken.erase(std::unique(woken.begin(), woken.end()), woken.end());
-  on_queued_(woken);
+  hook(woken);
   return first_failure;
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -60,7 +61,7 @@ class CommandQueue : public ReadModel {
   /// queued for in that batch (once each). It must return quickly.
   using QueuedHook = std::function<void(const std::vector<AgentId>& agents)>;
 
-  /// Sets the hook; call before the projection runner starts.
+  /// Sets (or, with nullptr, clears) the hook; any thread, at any time.
   void set_on_queued(QueuedHook hook);
 
   /// Folds the events of "command:" streams in `batch`, skipping events at
@@ -125,7 +126,8 @@ class CommandQueue : public ReadModel {
   std::unordered_map<std::string, BatchEntry> batches_;
   std::set<std::string> changed_;  ///< Since the last snapshot.
   std::uint64_t snapshot_position_ = 0;
-  QueuedHook on_queued_;  ///< Set before folding starts; read by the folding thread only.
+  mutable std::mutex hook_mutex_;
+  QueuedHook on_queued_;  ///< Guarded by hook_mutex_; called with a copy, no lock held.
 };
 
 }  // namespace muster

@@ -277,7 +277,8 @@ TEST_CASE("the long poll is woken by a new command, and ends empty when its wait
   CHECK(ids_of(parked.get()) == std::vector<std::string>{id});
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));
 
-  CHECK(fetch(server, agent, "1s").empty());
+  // A wait longer than the listener's read (10 s) and idle (5 s) timeouts is not cut.
+  CHECK(fetch(server, agent, "12s").empty());
   CHECK(fetch(server, agent, "0").empty());
   // A stop answers a parked fetch at once rather than holding the shutdown.
   auto held = std::async(std::launch::async, [&] {

@@ -3,8 +3,9 @@
 // own) with 403, emergency before older normal commands, idempotency keys,
 // cancelling, expiry and not_before with a manual clock, the long poll
 // woken by a new command and ending empty, commands_pending in heartbeat
-// answers, another agent's token, deregistered and decommissioned agents,
-// and the bad-input list (each a JSON error naming the field, nothing queued).
+// answers, another agent's token, deregistered and decommissioned agents, a
+// restart, and the bad-input list (each a JSON error naming the field,
+// nothing queued).
 
 #include <future>
 
@@ -311,6 +312,31 @@ TEST_CASE("commands and agents that cannot take them: another agent's token, der
   check_error(queue(server, other, {{"type", "restart"}}), 404, "AGENT_NOT_REGISTERED");
   REQUIRE(server.post("/api/v1/agents/" + agent + "/decommission", "").status == 200);
   check_error(queue(server, agent, {{"type", "restart"}}), 409, "AGENT_DECOMMISSIONED");
+}
+
+TEST_CASE("commands survive a restart: the queue, a delivered command's result, expiries armed again") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  const std::vector<std::string> flags = {"--enable-test-hooks", "--test-manual-clock"};
+  std::string agent, delivered, pending, expiring;
+  json before;
+  {
+    MusterServer server(data, flags);
+    agent = register_agent(server, "web-1").agent_id;
+    delivered = queued(server, agent, {{"type", "upgrade"}}).at("command_id");
+    REQUIRE(fetch(server, agent).size() == 1);
+    pending = queued(server, agent, {{"type", "restart"}}).at("command_id");
+    expiring = queued(server, agent, {{"type", "shutdown"}, {"expires_in", "1h"}}).at("command_id");
+    before = get_json(server, "/api/v1/commands");
+    REQUIRE(server.terminate() == 0);
+  }
+  MusterServer again(data, flags);
+  CHECK(get_json(again, "/api/v1/commands") == before);
+  CHECK(pending_in_heartbeat(again, agent) == 2);
+  CHECK(report(again, agent, delivered, "result", {{"status", "succeeded"}}).status == 200);
+  advance_clock(again, 3'601'000);
+  REQUIRE(eventually([&] { return get_command(again, expiring).at("state") == "expired"; }));
+  CHECK(ids_of(fetch(again, agent)) == std::vector<std::string>{pending});
 }
 
 TEST_CASE("commands: bad input is refused naming the field, and nothing is queued") {

@@ -8,8 +8,8 @@
 
 #include "actors/agent/agent_events.hpp"
 #include "actors/group/group_decider.hpp"
-#include "actors/rollout/rollout_state.hpp"
 #include "actors/organization.hpp"
+#include "actors/rollout/rollout_state.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "common/bytes.hpp"
 #include "common/log.hpp"
@@ -199,7 +199,9 @@ struct ConfigModel::Impl {
 
   /// Where each part of a resolution came from (the hash leaves it out).
   static bool same_sources(const DesiredConfig& left, const DesiredConfig& right) {
-    const auto source = [](const std::optional<ResolvedRef>& ref) { return ref ? ref->source : std::string(); };
+    const auto source = [](const std::optional<ResolvedRef>& ref) {
+      return ref ? ref->source : std::string();
+    };
     if (source(left.config) != source(right.config) || left.settings_sources != right.settings_sources ||
         left.policies.size() != right.policies.size()) {
       return false;
@@ -269,7 +271,8 @@ struct ConfigModel::Impl {
   using LabelsAndLayers = std::pair<const std::map<std::string, std::string>*, std::uint64_t>;
   struct LabelsAndLayersHash {
     std::size_t operator()(const LabelsAndLayers& key) const {
-      return std::hash<const void*>()(key.first) ^ std::hash<std::uint64_t>()(key.second * 0x9e3779b97f4a7c15ULL);
+      return std::hash<const void*>()(key.first) ^
+             std::hash<std::uint64_t>()(key.second * 0x9e3779b97f4a7c15ULL);
     }
   };
   using ResolutionsByLabels =

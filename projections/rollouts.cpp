@@ -99,8 +99,8 @@ Status Rollouts::save_snapshot(SnapshotStore& store) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     if (changed_.empty() && position_ == snapshot_position_) return Status::success();
     for (const std::string& rollout_id : changed_) {
-      entries.push_back(
-          {std::string(kRolloutEntry) + rollout_id, dump(rollout_to_snapshot_json(rollouts_.at(rollout_id)))});
+      entries.push_back({std::string(kRolloutEntry) + rollout_id,
+                         dump(rollout_to_snapshot_json(rollouts_.at(rollout_id)))});
     }
     written.swap(changed_);
     position = position_;
@@ -145,7 +145,8 @@ Result<std::uint64_t> Rollouts::load_snapshot(SnapshotStore& store, std::uint64_
   std::unique_lock<std::shared_mutex> lock(mutex_);
   rollouts_ = std::move(rollouts);
   by_creation_.clear();
-  for (const auto& [rollout_id, rollout] : rollouts_) by_creation_.emplace(rollout.created_position, rollout_id);
+  for (const auto& [rollout_id, rollout] : rollouts_)
+    by_creation_.emplace(rollout.created_position, rollout_id);
   changed_.clear();
   position_ = **position;
   snapshot_position_ = **position;

@@ -10,7 +10,8 @@ namespace {
 using Events = std::vector<RolloutEvent>;
 
 Error not_active(const Rollout& rollout, const char* what) {
-  return make_error(ErrorCode::conflict, fmt::format("the rollout is {}: {}", to_string(rollout.status), what),
+  return make_error(ErrorCode::conflict,
+                    fmt::format("the rollout is {}: {}", to_string(rollout.status), what),
                     "ROLLOUT_NOT_ACTIVE");
 }
 
@@ -39,17 +40,19 @@ std::optional<GateBreach> check_gate(const RolloutGate& gate, const RolloutCount
                   {"offline", counts.offline, gate.max_offline_percent}};
   for (const auto& measure : measures) {
     if (share(measure.part) > measure.max) {
-      return GateBreach{measure.measure,
-                        fmt::format("gate: {} of {} agents of the slice {} ({:.1f}%, more than max_{}_percent {})",
-                                    measure.part, counts.agents, measure.measure, share(measure.part),
-                                    measure.measure, measure.max)};
+      return GateBreach{
+          measure.measure,
+          fmt::format("gate: {} of {} agents of the slice {} ({:.1f}%, more than max_{}_percent {})",
+                      measure.part, counts.agents, measure.measure, share(measure.part), measure.measure,
+                      measure.max)};
     }
   }
   return std::nullopt;
 }
 
 Result<Events> decide_create(const Rollout& rollout, const CreateRollout& command) {
-  if (rollout.exists()) return make_error(ErrorCode::conflict, "this rollout exists already", "ROLLOUT_EXISTS");
+  if (rollout.exists())
+    return make_error(ErrorCode::conflict, "this rollout exists already", "ROLLOUT_EXISTS");
   return Events{command.created, RolloutStageStarted{0, command.first.threshold, command.first.agents}};
 }
 
@@ -97,16 +100,18 @@ Result<Events> decide_pause(const Rollout& rollout, const PauseRollout& command)
 Result<Events> decide_resume(const Rollout& rollout) {
   if (!rollout.exists()) return rollout_not_found();
   if (rollout.status != RolloutStatus::paused) {
-    return make_error(ErrorCode::conflict,
-                      fmt::format("only a paused rollout can be resumed; this one is {}", to_string(rollout.status)),
-                      "ROLLOUT_NOT_PAUSED");
+    return make_error(
+        ErrorCode::conflict,
+        fmt::format("only a paused rollout can be resumed; this one is {}", to_string(rollout.status)),
+        "ROLLOUT_NOT_PAUSED");
   }
   return Events{RolloutResumed{}};
 }
 
 Result<Events> decide_abort(const Rollout& rollout, const AbortRollout& command) {
   if (!rollout.exists()) return rollout_not_found();
-  if (!rollout.active() || rollout.stages_done()) return not_active(rollout, "only a running or paused one aborts");
+  if (!rollout.active() || rollout.stages_done())
+    return not_active(rollout, "only a running or paused one aborts");
   return Events{RolloutAborted{command.reason}};
 }
 
@@ -114,7 +119,8 @@ Result<Events> decide_rollback(const Rollout& rollout, const RollBackRollout& co
   if (!rollout.exists()) return rollout_not_found();
   // A group target completing is folding the change into its group: a
   // rollback now would leave the group changed.
-  const bool completing = rollout.status == RolloutStatus::running && rollout.stages_done() && rollout.target.group;
+  const bool completing =
+      rollout.status == RolloutStatus::running && rollout.stages_done() && rollout.target.group;
   if (!rollout.has_layer() || completing) {
     return not_active(rollout, "there is no change of its own left to roll back");
   }

@@ -63,9 +63,8 @@ struct RollBackRollout {
 /// Once a group target's assignment took the change (the service's step).
 struct CompleteRollout {};
 
-using RolloutCommand =
-    std::variant<CreateRollout, ObserveRollout, PauseRollout, ResumeRollout, AbortRollout, RollBackRollout,
-                 CompleteRollout>;
+using RolloutCommand = std::variant<CreateRollout, ObserveRollout, PauseRollout, ResumeRollout, AbortRollout,
+                                    RollBackRollout, CompleteRollout>;
 
 /// RolloutCreated and RolloutStageStarted for stage 0. Refused: `conflict`
 /// / ROLLOUT_EXISTS (ids are random: only a retried creation meets one).

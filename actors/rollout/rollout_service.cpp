@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <set>
 #include <unordered_set>
 
@@ -44,17 +44,19 @@ RolloutSlice slice_for(const std::vector<RolloutStageSpec>& stages, std::size_t 
     slice.threshold = *nth;
   }
   if (previous && (!slice.threshold || *slice.threshold < *previous)) slice.threshold = previous;
-  slice.agents = static_cast<std::uint64_t>(std::count_if(
-      hashes.begin(), hashes.end(), [&](std::uint64_t hash) { return slice.threshold && hash <= *slice.threshold; }));
+  slice.agents =
+      static_cast<std::uint64_t>(std::count_if(hashes.begin(), hashes.end(), [&](std::uint64_t hash) {
+        return slice.threshold && hash <= *slice.threshold;
+      }));
   return slice;
 }
 
 }  // namespace
 
 struct RolloutService::Impl {
-  Impl(runtime::Runtime& runtime, EventStore& store_in, GroupService& groups_in, const AgentRegistry& registry_in,
-       const ConfigModel& configs_in, const Rollouts& rollouts_in, WhenFolded when_folded_in,
-       RolloutServiceOptions options_in)
+  Impl(runtime::Runtime& runtime, EventStore& store_in, GroupService& groups_in,
+       const AgentRegistry& registry_in, const ConfigModel& configs_in, const Rollouts& rollouts_in,
+       WhenFolded when_folded_in, RolloutServiceOptions options_in)
       : groups(groups_in),
         registry(registry_in),
         configs(configs_in),
@@ -82,7 +84,8 @@ struct RolloutService::Impl {
     seen.now_ms = timers.now_ms();
     const auto threshold = rollout.layer_threshold();
     std::vector<std::uint64_t> hashes;
-    for (const RolloutTargetAgent& agent : configs.rollout_target(rollout.org, rollout.target, rollout.rollout_id)) {
+    for (const RolloutTargetAgent& agent :
+         configs.rollout_target(rollout.org, rollout.target, rollout.rollout_id)) {
       hashes.push_back(agent.slice_hash);
       if (!threshold || agent.slice_hash > *threshold) continue;
       ++seen.slice.agents;
@@ -92,7 +95,8 @@ struct RolloutService::Impl {
       if (!view) continue;
       if (view->state.status == AgentStatus::offline) {
         ++seen.slice.offline;
-      } else if (std::string_view(assess_health(view->state, view->last_seen_ms, seen.now_ms, options.health).health) ==
+      } else if (std::string_view(
+                     assess_health(view->state, view->last_seen_ms, seen.now_ms, options.health).health) ==
                  "unhealthy") {
         ++seen.slice.unhealthy;
       }
@@ -163,8 +167,9 @@ struct RolloutService::Impl {
     if (!rollout.target.group) return finish(GroupOutcome{});
     const auto group = configs.group(rollout.org, *rollout.target.group);
     if (!group || !group->exists) return finish(make_error(ErrorCode::not_found, "gone", "GROUP_NOT_FOUND"));
-    groups.set_assignment(rollout.org, *rollout.target.group, fold_change_into(group->assignment, rollout.change),
-                          system_context(rollout), std::move(finish));
+    groups.set_assignment(rollout.org, *rollout.target.group,
+                          fold_change_into(group->assignment, rollout.change), system_context(rollout),
+                          std::move(finish));
   }
 
   // Sends one of the service's own commands; `end`s it once answered.
@@ -173,17 +178,18 @@ struct RolloutService::Impl {
     if (!holder) return end(rollout.rollout_id);
     auto in_flight = std::make_shared<Gate::Holder>(std::move(holder));
     const std::string rollout_id = rollout.rollout_id;
-    host.send(org_scoped_id(rollout.org, rollout_id), std::move(command), context,
-              [this, in_flight, rollout_id, done = std::move(done)](Result<runtime::Outcome<Rollout>> outcome) {
-                end(rollout_id);
-                if (!outcome) {
-                  log::warn("a rollout's step failed; the next tick tries again",
-                            {{"rollout_id", rollout_id}, {"error", outcome.error().message}});
-                  return done(outcome.error());
-                }
-                log_transition(outcome->state, outcome->appended);
-                done(std::move(outcome->state));
-              });
+    host.send(
+        org_scoped_id(rollout.org, rollout_id), std::move(command), context,
+        [this, in_flight, rollout_id, done = std::move(done)](Result<runtime::Outcome<Rollout>> outcome) {
+          end(rollout_id);
+          if (!outcome) {
+            log::warn("a rollout's step failed; the next tick tries again",
+                      {{"rollout_id", rollout_id}, {"error", outcome.error().message}});
+            return done(outcome.error());
+          }
+          log_transition(outcome->state, outcome->appended);
+          done(std::move(outcome->state));
+        });
   }
 
   static void log_transition(const Rollout& rollout, std::size_t appended) {
@@ -213,12 +219,14 @@ struct RolloutService::Impl {
 
   Status check(const std::string& org, const RolloutRequest& request) const {
     if (request.target.group) {
-      if (auto group = groups.find(org, *request.target.group); !group) return about(group.error(), "target.group");
+      if (auto group = groups.find(org, *request.target.group); !group)
+        return about(group.error(), "target.group");
     }
     if (request.change.kind == RolloutChangeKind::assignment) {
       if (Status checked = configs.check_assignment(org, request.change.assignment); !checked) {
         const Error& error = checked.error();
-        return about(error, "change.assignment." + (error.field.empty() ? std::string("config") : error.field));
+        return about(error,
+                     "change.assignment." + (error.field.empty() ? std::string("config") : error.field));
       }
     }
     return Status::success();
@@ -294,10 +302,11 @@ struct RolloutService::Impl {
 };
 
 RolloutService::RolloutService(runtime::Runtime& runtime, EventStore& store, GroupService& groups,
-                               const AgentRegistry& registry, const ConfigModel& configs, const Rollouts& rollouts,
-                               WhenFolded when_folded, RolloutServiceOptions options)
-    : impl_(std::make_unique<Impl>(runtime, store, groups, registry, configs, rollouts, std::move(when_folded),
-                                   options)) {}
+                               const AgentRegistry& registry, const ConfigModel& configs,
+                               const Rollouts& rollouts, WhenFolded when_folded,
+                               RolloutServiceOptions options)
+    : impl_(std::make_unique<Impl>(runtime, store, groups, registry, configs, rollouts,
+                                   std::move(when_folded), options)) {}
 
 RolloutService::~RolloutService() {
   stop();
@@ -321,8 +330,8 @@ void RolloutService::resume() {
   impl_->arm();
 }
 
-void RolloutService::create(const std::string& org, const RolloutRequest& request, const RequestContext& context,
-                            Done done) {
+void RolloutService::create(const std::string& org, const RolloutRequest& request,
+                            const RequestContext& context, Done done) {
   if (Status checked = impl_->check(org, request); !checked) return done(checked.error());
   auto rollout_id = new_rollout_id();
   if (!rollout_id) return done(rollout_id.error());
@@ -336,13 +345,14 @@ void RolloutService::create(const std::string& org, const RolloutRequest& reques
   }
   // Claimed until the read models hold this rollout, where the next
   // creation's check finds it.
-  if (Status free = impl_->claim(org, *rollout_id, request.name, std::move(ids)); !free) return done(free.error());
-  CreateRollout command{RolloutCreated{*rollout_id, org, request.name, request.target, request.change, request.stages,
-                                       request.gate, request.on_failure, context.principal},
+  if (Status free = impl_->claim(org, *rollout_id, request.name, std::move(ids)); !free)
+    return done(free.error());
+  CreateRollout command{RolloutCreated{*rollout_id, org, request.name, request.target, request.change,
+                                       request.stages, request.gate, request.on_failure, context.principal},
                         slice_for(request.stages, 0, std::nullopt, hashes)};
   impl_->host.send(org_scoped_id(org, *rollout_id), std::move(command), context,
-                   [impl = impl_.get(), rollout_id = *rollout_id, done = std::move(done)](
-                       Result<runtime::Outcome<Rollout>> outcome) mutable {
+                   [impl = impl_.get(), rollout_id = *rollout_id,
+                    done = std::move(done)](Result<runtime::Outcome<Rollout>> outcome) mutable {
                      if (!outcome) {
                        impl->forget_pending(rollout_id);
                        return done(outcome.error());
@@ -358,9 +368,10 @@ void RolloutService::create(const std::string& org, const RolloutRequest& reques
                    });
 }
 
-void RolloutService::pause(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
-                           Done done) {
-  impl_->operate(caller, rollout_id, PauseRollout{"paused by " + context.principal}, context, std::move(done));
+void RolloutService::pause(const Principal& caller, const std::string& rollout_id,
+                           const RequestContext& context, Done done) {
+  impl_->operate(caller, rollout_id, PauseRollout{"paused by " + context.principal}, context,
+                 std::move(done));
 }
 
 void RolloutService::resume_rollout(const Principal& caller, const std::string& rollout_id,
@@ -368,13 +379,14 @@ void RolloutService::resume_rollout(const Principal& caller, const std::string& 
   impl_->operate(caller, rollout_id, ResumeRollout{}, context, std::move(done));
 }
 
-void RolloutService::abort(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
-                           Done done) {
-  impl_->operate(caller, rollout_id, AbortRollout{"aborted by " + context.principal}, context, std::move(done));
+void RolloutService::abort(const Principal& caller, const std::string& rollout_id,
+                           const RequestContext& context, Done done) {
+  impl_->operate(caller, rollout_id, AbortRollout{"aborted by " + context.principal}, context,
+                 std::move(done));
 }
 
-void RolloutService::rollback(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
-                              Done done) {
+void RolloutService::rollback(const Principal& caller, const std::string& rollout_id,
+                              const RequestContext& context, Done done) {
   impl_->operate(caller, rollout_id, RollBackRollout{"rolled back by " + context.principal}, context,
                  std::move(done));
 }

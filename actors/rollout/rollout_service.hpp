@@ -76,9 +76,9 @@ struct RolloutView {
 class RolloutService : public Service {
  public:
   /// References must outlive the service.
-  RolloutService(runtime::Runtime& runtime, EventStore& store, GroupService& groups, const AgentRegistry& registry,
-                 const ConfigModel& configs, const Rollouts& rollouts, WhenFolded when_folded,
-                 RolloutServiceOptions options = {});
+  RolloutService(runtime::Runtime& runtime, EventStore& store, GroupService& groups,
+                 const AgentRegistry& registry, const ConfigModel& configs, const Rollouts& rollouts,
+                 WhenFolded when_folded, RolloutServiceOptions options = {});
   ~RolloutService() override;
 
   std::string_view name() const override { return "rollouts"; }
@@ -97,20 +97,25 @@ class RolloutService : public Service {
   /// (CONFIG_NOT_FOUND, VERSION_NOT_FOUND); `conflict` / ROLLOUT_CONFLICT
   /// (field "target", naming the other rollout) when an agent of the target
   /// is in the target of another running or paused rollout.
-  void create(const std::string& org, const RolloutRequest& request, const RequestContext& context, Done done);
+  void create(const std::string& org, const RolloutRequest& request, const RequestContext& context,
+              Done done);
   /// The operator's transitions (rollout_decider.hpp says when each is
   /// refused); `rollout_id` must be visible to `caller`, else ROLLOUT_NOT_FOUND.
-  void pause(const Principal& caller, const std::string& rollout_id, const RequestContext& context, Done done);
+  void pause(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
+             Done done);
   void resume_rollout(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
                       Done done);
-  void abort(const Principal& caller, const std::string& rollout_id, const RequestContext& context, Done done);
-  void rollback(const Principal& caller, const std::string& rollout_id, const RequestContext& context, Done done);
+  void abort(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
+             Done done);
+  void rollback(const Principal& caller, const std::string& rollout_id, const RequestContext& context,
+                Done done);
 
   /// The rollout `rollout_id` with its live numbers if `caller` may see it;
   /// `not_found` / ROLLOUT_NOT_FOUND otherwise.
   Result<RolloutView> find(const Principal& caller, const std::string& rollout_id) const;
   /// The rollouts `caller` may see, newest first (see Rollouts::list).
-  Result<RolloutPage> list(const Principal& caller, std::size_t limit, const std::optional<std::string>& after) const;
+  Result<RolloutPage> list(const Principal& caller, std::size_t limit,
+                           const std::optional<std::string>& after) const;
 
  private:
   struct Impl;

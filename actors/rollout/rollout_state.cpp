@@ -12,8 +12,8 @@ using nlohmann::json;
 using payload::read;
 
 constexpr std::pair<RolloutStatus, const char*> kStatusNames[] = {
-    {RolloutStatus::running, "running"},     {RolloutStatus::paused, "paused"},
-    {RolloutStatus::completed, "completed"}, {RolloutStatus::aborted, "aborted"},
+    {RolloutStatus::running, "running"},         {RolloutStatus::paused, "paused"},
+    {RolloutStatus::completed, "completed"},     {RolloutStatus::aborted, "aborted"},
     {RolloutStatus::rolled_back, "rolled_back"},
 };
 
@@ -70,7 +70,8 @@ Result<RolloutStageSpec> stage_from_json(const json& data) {
   RolloutStageSpec stage;
   double percent = 0;
   std::uint64_t count = 0;
-  if (!data.is_object() || !read(data, "bake_time_ms", stage.bake_time_ms)) return payload_error("bad rollout stage");
+  if (!data.is_object() || !read(data, "bake_time_ms", stage.bake_time_ms))
+    return payload_error("bad rollout stage");
   if (data.contains("percent")) {
     if (!read_number(data, "percent", percent)) return payload_error("bad rollout stage percent");
     stage.percent = percent;
@@ -161,7 +162,8 @@ bool operator==(const RolloutChange& left, const RolloutChange& right) {
 }
 
 bool operator==(const RolloutStageSpec& left, const RolloutStageSpec& right) {
-  return left.percent == right.percent && left.count == right.count && left.bake_time_ms == right.bake_time_ms;
+  return left.percent == right.percent && left.count == right.count &&
+         left.bake_time_ms == right.bake_time_ms;
 }
 
 Assignment fold_change_into(const std::optional<Assignment>& base, const RolloutChange& change) {
@@ -183,7 +185,9 @@ Assignment fold_change_into(const std::optional<Assignment>& base, const Rollout
 
 std::vector<RolloutStageSpec> default_rollout_stages() {
   constexpr TimeMs kBake = 5 * 60'000;
-  return {{1.0, std::nullopt, kBake}, {10.0, std::nullopt, kBake}, {50.0, std::nullopt, kBake},
+  return {{1.0, std::nullopt, kBake},
+          {10.0, std::nullopt, kBake},
+          {50.0, std::nullopt, kBake},
           {100.0, std::nullopt, kBake}};
 }
 
@@ -292,7 +296,8 @@ json RolloutStageStarted::to_json() const {
   return {{"stage", stage}, {"threshold", threshold ? json(*threshold) : json(nullptr)}, {"agents", agents}};
 }
 
-Result<RolloutStageStarted> RolloutStageStarted::from_json(const json& data, std::uint32_t /*schema_version*/) {
+Result<RolloutStageStarted> RolloutStageStarted::from_json(const json& data,
+                                                           std::uint32_t /*schema_version*/) {
   RolloutStageStarted event;
   if (!read(data, "stage", event.stage) || !read_optional_threshold(data, event.threshold) ||
       !read(data, "agents", event.agents)) {
@@ -317,7 +322,8 @@ json RolloutStageFinished::to_json() const {
   return {{"stage", stage}, {"counts", counts_to_json(counts)}};
 }
 
-Result<RolloutStageFinished> RolloutStageFinished::from_json(const json& data, std::uint32_t /*schema_version*/) {
+Result<RolloutStageFinished> RolloutStageFinished::from_json(const json& data,
+                                                             std::uint32_t /*schema_version*/) {
   RolloutStageFinished event;
   if (!read(data, "stage", event.stage) || !read_counts(data, event.counts)) {
     return payload_error("bad RolloutStageFinished payload");
@@ -399,13 +405,15 @@ bool operator==(const Rollout& left, const Rollout& right) {
 }
 
 json rollout_to_snapshot_json(const Rollout& rollout) {
-  RolloutCreated created{rollout.rollout_id, rollout.org,  rollout.name,       rollout.target,   rollout.change,
-                         rollout.stages,     rollout.gate, rollout.on_failure, rollout.principal};
+  RolloutCreated created{rollout.rollout_id, rollout.org,        rollout.name,
+                         rollout.target,     rollout.change,     rollout.stages,
+                         rollout.gate,       rollout.on_failure, rollout.principal};
   json progress = json::array();
   for (const RolloutStageProgress& stage : rollout.progress) progress.push_back(progress_to_json(stage));
   json history = json::array();
   for (const RolloutHistoryEntry& entry : rollout.history) {
-    history.push_back({{"type", entry.type}, {"at", entry.at_ms}, {"position", entry.position}, {"data", entry.data}});
+    history.push_back(
+        {{"type", entry.type}, {"at", entry.at_ms}, {"position", entry.position}, {"data", entry.data}});
   }
   return {{"created", created.to_json()},
           {"status", to_string(rollout.status)},
@@ -425,8 +433,8 @@ json rollout_to_snapshot_json(const Rollout& rollout) {
 
 Result<Rollout> rollout_from_snapshot_json(const json& data) {
   const auto bad = [] { return payload_error("bad rollout snapshot"); };
-  if (!data.is_object() || !data.contains("created") || !data.contains("progress") || !data.contains("history") ||
-      !data.at("progress").is_array() || !data.at("history").is_array()) {
+  if (!data.is_object() || !data.contains("created") || !data.contains("progress") ||
+      !data.contains("history") || !data.at("progress").is_array() || !data.at("history").is_array()) {
     return bad();
   }
   auto created = RolloutCreated::from_json(data.at("created"), RolloutCreated::kType.schema_version);
@@ -493,7 +501,8 @@ Status apply(Rollout& rollout, const RolloutEvent& event, const EventHeader& hea
         std::optional<std::string_view>(org_scoped_id(created->org, created->rollout_id))) {
       return refuse("org and rollout_id differ from the stream id");
     }
-    if (created->stages.empty() || created->stages.size() > kMaxRolloutStages) return refuse("bad stage count");
+    if (created->stages.empty() || created->stages.size() > kMaxRolloutStages)
+      return refuse("bad stage count");
     next.rollout_id = created->rollout_id;
     next.org = created->org;
     next.name = created->name;
@@ -509,7 +518,8 @@ Status apply(Rollout& rollout, const RolloutEvent& event, const EventHeader& hea
     next.created_position = header.position;
   } else if (const auto* started = std::get_if<RolloutStageStarted>(&event)) {
     const bool first = started->stage == 0 && !next.progress.empty() && !next.progress[0].started;
-    const bool following = started->stage == next.current_stage + 1 && started->stage < next.progress.size() &&
+    const bool following = started->stage == next.current_stage + 1 &&
+                           started->stage < next.progress.size() &&
                            next.progress[next.current_stage].finished;
     if (!running || !(first || following)) return refuse("a stage started out of order");
     RolloutStageProgress& stage = next.progress[started->stage];
@@ -519,7 +529,8 @@ Status apply(Rollout& rollout, const RolloutEvent& event, const EventHeader& hea
     stage.started_at_ms = header.time_ms;
     next.current_stage = static_cast<std::size_t>(started->stage);
   } else if (const auto* baking = std::get_if<RolloutStageBaking>(&event)) {
-    if (!current(baking->stage) || !next.progress[baking->stage].started || next.progress[baking->stage].baking) {
+    if (!current(baking->stage) || !next.progress[baking->stage].started ||
+        next.progress[baking->stage].baking) {
       return refuse("a stage baking out of order");
     }
     next.progress[baking->stage].baking = true;
@@ -538,7 +549,8 @@ Status apply(Rollout& rollout, const RolloutEvent& event, const EventHeader& hea
     next.reason = paused->reason;
     next.measure = paused->measure;
   } else if (std::holds_alternative<RolloutResumed>(event)) {
-    if (!next.exists() || next.status != RolloutStatus::paused) return refuse("resuming a rollout not paused");
+    if (!next.exists() || next.status != RolloutStatus::paused)
+      return refuse("resuming a rollout not paused");
     next.status = RolloutStatus::running;
     next.reason.clear();
     next.measure.clear();
@@ -560,8 +572,9 @@ Status apply(Rollout& rollout, const RolloutEvent& event, const EventHeader& hea
     next.status = RolloutStatus::completed;
     next.ended_at_ms = header.time_ms;
   }
-  next.history.push_back(RolloutHistoryEntry{std::string(type), header.time_ms, header.position,
-                                             std::visit([](const auto& payload) { return payload.to_json(); }, event)});
+  next.history.push_back(
+      RolloutHistoryEntry{std::string(type), header.time_ms, header.position,
+                          std::visit([](const auto& payload) { return payload.to_json(); }, event)});
   next.version = header.version;
   next.last_position = header.position;
   next.updated_at_ms = header.time_ms;

@@ -108,9 +108,9 @@ std::uint64_t stage_agents(const RolloutStageSpec& stage, std::uint64_t target_s
 
 /// Past any of these shares (percent of the slice's agents), the rollout stops.
 struct RolloutGate {
-  double max_failed_percent = 5;     ///< Config status failed.
-  double max_unhealthy_percent = 10; ///< Live, silent beyond the warning threshold.
-  double max_offline_percent = 10;   ///< Status OFFLINE.
+  double max_failed_percent = 5;      ///< Config status failed.
+  double max_unhealthy_percent = 10;  ///< Live, silent beyond the warning threshold.
+  double max_offline_percent = 10;    ///< Status OFFLINE.
 };
 bool operator==(const RolloutGate& left, const RolloutGate& right);
 
@@ -203,12 +203,14 @@ struct RolloutRolledBack {
 struct RolloutCompleted {
   static constexpr EventType kType{"RolloutCompleted", kRolloutKind, 1};
   nlohmann::json to_json() const { return nlohmann::json::object(); }
-  static Result<RolloutCompleted> from_json(const nlohmann::json&, std::uint32_t) { return RolloutCompleted{}; }
+  static Result<RolloutCompleted> from_json(const nlohmann::json&, std::uint32_t) {
+    return RolloutCompleted{};
+  }
 };
 
-using RolloutEvent = std::variant<RolloutCreated, RolloutStageStarted, RolloutStageBaking, RolloutStageFinished,
-                                  RolloutPaused, RolloutResumed, RolloutAborted, RolloutRolledBack,
-                                  RolloutCompleted>;
+using RolloutEvent =
+    std::variant<RolloutCreated, RolloutStageStarted, RolloutStageBaking, RolloutStageFinished, RolloutPaused,
+                 RolloutResumed, RolloutAborted, RolloutRolledBack, RolloutCompleted>;
 
 enum class RolloutStatus { running, paused, completed, aborted, rolled_back };
 const char* to_string(RolloutStatus status);
@@ -247,9 +249,9 @@ struct Rollout {
   RolloutOnFailure on_failure = RolloutOnFailure::pause;
   std::string principal;
   RolloutStatus status = RolloutStatus::running;
-  std::string reason;   ///< Of the latest pause, abort or rollback.
-  std::string measure;  ///< The gate's measure that stopped it; empty otherwise.
-  std::size_t current_stage = 0;                ///< The latest started stage.
+  std::string reason;                          ///< Of the latest pause, abort or rollback.
+  std::string measure;                         ///< The gate's measure that stopped it; empty otherwise.
+  std::size_t current_stage = 0;               ///< The latest started stage.
   std::vector<RolloutStageProgress> progress;  ///< One per stage.
   TimeMs resumed_at_ms = 0;                    ///< The latest resume: the current phase counts from it.
   TimeMs created_at_ms = 0;

@@ -91,7 +91,8 @@ RolloutChange parse_change(const json* value, json& problems) {
   }
   if (assignment != nullptr) {
     if (assignment->is_object() && member(*assignment, "settings") != nullptr) {
-      problems["change.assignment.settings"] = "is not part of an assignment change: roll settings out as change.settings";
+      problems["change.assignment.settings"] =
+          "is not part of an assignment change: roll settings out as change.settings";
       return change;
     }
     auto parsed = parse_assignment(*assignment);
@@ -197,7 +198,8 @@ RolloutGate parse_gate(const json* value, json& problems) {
     const json* given = member(*value, name);
     if (given == nullptr) continue;
     if (!given->is_number() || given->get<double>() < 0 || given->get<double>() > 100) {
-      problems[std::string("gate.") + name] = "must be a number from 0 to 100 (percent of the slice's agents)";
+      problems[std::string("gate.") + name] =
+          "must be a number from 0 to 100 (percent of the slice's agents)";
     } else {
       *out = given->get<double>();
     }
@@ -214,8 +216,8 @@ Parsed<RolloutRequest> parse_rollout_request(const json& body) {
   if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty() ||
       name->get_ref<const std::string&>().size() > kMaxRolloutNameLength ||
       has_control_character(name->get_ref<const std::string&>())) {
-    problems["name"] =
-        fmt::format("is required: a string of 1 to {} characters without control characters", kMaxRolloutNameLength);
+    problems["name"] = fmt::format("is required: a string of 1 to {} characters without control characters",
+                                   kMaxRolloutNameLength);
   } else {
     request.name = name->get<std::string>();
   }
@@ -224,15 +226,16 @@ Parsed<RolloutRequest> parse_rollout_request(const json& body) {
   request.stages = parse_stages(member(body, "stages"), problems);
   request.gate = parse_gate(member(body, "gate"), problems);
   if (const json* on_failure = member(body, "on_failure")) {
-    const auto parsed = on_failure->is_string() ? parse_rollout_on_failure(on_failure->get<std::string>())
-                                                : std::nullopt;
+    const auto parsed =
+        on_failure->is_string() ? parse_rollout_on_failure(on_failure->get<std::string>()) : std::nullopt;
     if (!parsed) {
       problems["on_failure"] = "must be \"pause\" or \"rollback\"";
     } else {
       request.on_failure = *parsed;
     }
   }
-  if (!problems.empty()) return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
+  if (!problems.empty())
+    return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
   return request;
 }
 
@@ -297,7 +300,8 @@ json rollout_to_json(const Rollout& rollout, const std::optional<RolloutCounts>&
 void reply_rollout(const std::shared_ptr<Call>& call, int status, const Rollout& rollout) {
   // The answer shows the live numbers a GET would.
   auto view = call->services.rollouts->find(call->principal, rollout.rollout_id);
-  call->reply_json(status, view ? rollout_to_json(view->rollout, view->live, true) : rollout_to_json(rollout, {}, true));
+  call->reply_json(
+      status, view ? rollout_to_json(view->rollout, view->live, true) : rollout_to_json(rollout, {}, true));
 }
 
 void create_rollout(const std::shared_ptr<Call>& call) {
@@ -308,7 +312,8 @@ void create_rollout(const std::shared_ptr<Call>& call) {
   if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
   call->when_projected([call, org, request = std::get<RolloutRequest>(std::move(parsed))] {
     call->await<Rollout>(
-        "BUSY", [&](auto done) { call->services.rollouts->create(org, request, call->context, std::move(done)); },
+        "BUSY",
+        [&](auto done) { call->services.rollouts->create(org, request, call->context, std::move(done)); },
         [call](Result<Rollout> rollout) {
           if (!rollout) return call->reply_failure(rollout.error());
           reply_rollout(call, 201, *rollout);
@@ -324,7 +329,7 @@ void steer_rollout(const std::shared_ptr<Call>& call) {
       "BUSY",
       [&](auto done) {
         (call->services.rollouts->*Action)(call->principal, call->params["rollout_id"], call->context,
-                                            std::move(done));
+                                           std::move(done));
       },
       [call](Result<Rollout> rollout) {
         if (!rollout) return call->reply_failure(rollout.error());
@@ -348,7 +353,8 @@ void list_rollouts(const std::shared_ptr<Call>& call) {
                              json{{"limit", fmt::format("must be 1 to {}", kMaxRolloutPage)}});
   }
   std::optional<std::string> after;
-  if (const auto cursor = call->head.query.find("cursor"); cursor != call->head.query.end()) after = cursor->second;
+  if (const auto cursor = call->head.query.find("cursor"); cursor != call->head.query.end())
+    after = cursor->second;
   call->when_projected([call, limit = std::get<std::uint64_t>(limit), after] {
     const auto page = call->services.rollouts->list(call->principal, limit, after);
     if (!page) {
@@ -356,7 +362,8 @@ void list_rollouts(const std::shared_ptr<Call>& call) {
                                json{{"cursor", page.error().message}});
     }
     json rollouts = json::array();
-    for (const Rollout& rollout : page->rollouts) rollouts.push_back(rollout_to_json(rollout, std::nullopt, false));
+    for (const Rollout& rollout : page->rollouts)
+      rollouts.push_back(rollout_to_json(rollout, std::nullopt, false));
     call->reply_json(200, {{"rollouts", std::move(rollouts)},
                            {"next_cursor", page->next_after ? json(*page->next_after) : json(nullptr)}});
   });

@@ -30,8 +30,8 @@ struct RolloutLog {
     std::vector<std::string> types;
     for (const RolloutEvent& event : *decided) {
       const NewEvent proposed = encode_payload(event);
-      events.push_back(Event{++position, RolloutAggregate::stream_of(rollout), rollout.version + 1, proposed.type,
-                             time_ms, proposed.schema_version, proposed.data, "{}"});
+      events.push_back(Event{++position, RolloutAggregate::stream_of(rollout), rollout.version + 1,
+                             proposed.type, time_ms, proposed.schema_version, proposed.data, "{}"});
       REQUIRE(apply(rollout, events.back()).ok());
       types.push_back(proposed.type);
     }
@@ -153,7 +153,8 @@ SCENARIO("the gate stops a rollout in either phase: it pauses, or rolls back") {
   const struct {
     const char* measure;
     RolloutCounts seen;
-  } breaches[] = {{"failed", counts(10, 0, 2)}, {"unhealthy", counts(10, 0, 0, 3)}, {"offline", counts(10, 0, 0, 0, 4)}};
+  } breaches[] = {
+      {"failed", counts(10, 0, 2)}, {"unhealthy", counts(10, 0, 0, 3)}, {"offline", counts(10, 0, 0, 0, 4)}};
   for (const auto& breach : breaches) {
     CAPTURE(breach.measure);
     for (const bool baking : {false, true}) {
@@ -230,8 +231,14 @@ TEST_CASE("the fold refuses events out of order and leaves the state as it was")
   const Rollout before = log.rollout;
   const auto stored = [&](const RolloutEvent& event) {
     const NewEvent proposed = encode_payload(event);
-    return Event{99, RolloutAggregate::stream_of(log.rollout), log.rollout.version + 1, proposed.type, 5,
-                 proposed.schema_version, proposed.data, "{}"};
+    return Event{99,
+                 RolloutAggregate::stream_of(log.rollout),
+                 log.rollout.version + 1,
+                 proposed.type,
+                 5,
+                 proposed.schema_version,
+                 proposed.data,
+                 "{}"};
   };
   CHECK_FALSE(apply(log.rollout, stored(RolloutStageStarted{1, 7, 1})).ok());
   CHECK_FALSE(apply(log.rollout, stored(RolloutStageFinished{0, {}})).ok());
@@ -272,7 +279,8 @@ TEST_CASE("slice hashes are fixed, and stages cover what they say") {
   CHECK(defaults.front().bake_time_ms == 300'000);
 }
 
-TEST_CASE("folding a change into a group's assignment: the change's config, policies united, settings merged") {
+TEST_CASE(
+    "folding a change into a group's assignment: the change's config, policies united, settings merged") {
   Assignment group;
   group.config = ConfigRef{"collector", 1};
   group.policies = {{"tls", 1}, {"audit", 0}};

@@ -13,9 +13,10 @@ namespace muster::e2e {
 namespace {
 
 // Silence never counts against agents unless a test wants it to.
-const std::vector<std::string> kCalmServer{"--enable-test-hooks",  "--test-manual-clock", "--heartbeat-timeout",
-                                           "24h",                  "--healthy-within",    "1h",
-                                           "--warning-within",     "2h"};
+const std::vector<std::string> kCalmServer{"--enable-test-hooks", "--test-manual-clock",
+                                           "--heartbeat-timeout", "24h",
+                                           "--healthy-within",    "1h",
+                                           "--warning-within",    "2h"};
 
 void create_config(const MusterServer& server, const std::string& name, const std::string& body) {
   const json files = {{name + ".yaml", {{"content_type", "application/yaml"}, {"body", body}}}};
@@ -29,7 +30,8 @@ void create_config(const MusterServer& server, const std::string& name, const st
 }
 
 void create_group(const MusterServer& server, const std::string& name, const json& selector) {
-  const HttpAnswer answer = server.post("/api/v1/groups", json{{"name", name}, {"selector", selector}}.dump());
+  const HttpAnswer answer =
+      server.post("/api/v1/groups", json{{"name", name}, {"selector", selector}}.dump());
   INFO(answer.body);
   REQUIRE(answer.status == 201);
 }
@@ -148,11 +150,13 @@ json v2_rollout(const json& stages, const std::string& on_failure = "pause", con
   return body;
 }
 
-const json kTwoStages = json::array({{{"count", 1}, {"bake_time", "5s"}}, {{"percent", 100}, {"bake_time", "5s"}}});
+const json kTwoStages =
+    json::array({{{"count", 1}, {"bake_time", "5s"}}, {{"percent", 100}, {"bake_time", "5s"}}});
 
 }  // namespace
 
-TEST_CASE("a rollout advances stage by stage as its agents apply, then completes into its group without churn") {
+TEST_CASE(
+    "a rollout advances stage by stage as its agents apply, then completes into its group without churn") {
   TempDir dir;
   MusterServer server(dir.file("data"), kCalmServer);
   Fleet fleet = prod_fleet(server, 4);
@@ -227,7 +231,8 @@ TEST_CASE("a rollout pauses by itself when its slice's agents report failure") {
   TempDir dir;
   MusterServer server(dir.file("data"), kCalmServer);
   Fleet fleet = prod_fleet(server, 3);
-  const std::string id = created_id(create_rollout(server, v2_rollout(kTwoStages, "pause", {{"max_failed_percent", 0}})));
+  const std::string id =
+      created_id(create_rollout(server, v2_rollout(kTwoStages, "pause", {{"max_failed_percent", 0}})));
   const std::set<std::string> failing(fleet.agents.begin(), fleet.agents.end());
   const json state = drive(
       server, fleet, id, [](const json& r) { return in_state(r, "paused"); }, 20, 1000, failing);
@@ -245,14 +250,15 @@ TEST_CASE("a rollout pauses by itself when its slice's agents report failure") {
 
 TEST_CASE("a rollout pauses by itself when its slice's agents stop heartbeating") {
   TempDir dir;
-  MusterServer server(dir.file("data"), {"--enable-test-hooks", "--test-manual-clock", "--heartbeat-timeout", "24h",
-                                         "--healthy-within", "1m", "--warning-within", "2m"});
+  MusterServer server(dir.file("data"), {"--enable-test-hooks", "--test-manual-clock", "--heartbeat-timeout",
+                                         "24h", "--healthy-within", "1m", "--warning-within", "2m"});
   Fleet fleet = prod_fleet(server, 3);
-  const std::string id = created_id(
-      create_rollout(server, v2_rollout(json::array({{{"count", 1}, {"bake_time", "10m"}}, {{"percent", 100}}}),
-                                        "pause", {{"max_unhealthy_percent", 0}})));
+  const std::string id = created_id(create_rollout(
+      server, v2_rollout(json::array({{{"count", 1}, {"bake_time", "10m"}}, {{"percent", 100}}}), "pause",
+                         {{"max_unhealthy_percent", 0}})));
   // The slice applies, then falls silent past the warning threshold.
-  json state = drive(server, fleet, id, [](const json& r) { return r.at("stages")[0].at("state") == "baking"; });
+  json state =
+      drive(server, fleet, id, [](const json& r) { return r.at("stages")[0].at("state") == "baking"; });
   REQUIRE(state.at("stages")[0].at("state") == "baking");
   const std::set<std::string> silent(fleet.agents.begin(), fleet.agents.end());
   state = drive(
@@ -262,7 +268,8 @@ TEST_CASE("a rollout pauses by itself when its slice's agents stop heartbeating"
   CHECK(state.at("stages")[0].at("unhealthy") == 1);
 }
 
-TEST_CASE("on_failure rollback: a failing slice rolls back by itself and gets its previous config hash back") {
+TEST_CASE(
+    "on_failure rollback: a failing slice rolls back by itself and gets its previous config hash back") {
   TempDir dir;
   MusterServer server(dir.file("data"), kCalmServer);
   Fleet fleet = prod_fleet(server, 3);
@@ -315,7 +322,8 @@ TEST_CASE("operators pause, resume, abort (the layer freezes) and roll back (it 
   check_error(steer(server, id, "abort"), 409, "ROLLOUT_NOT_ACTIVE");
   // Aborted, the agents keep the change (frozen) and nothing advances.
   for (const std::string& agent : fleet.agents) CHECK(fleet.hash_of(agent) != before[agent]);
-  state = drive(server, fleet, id, [](const json&) { return false; }, 8);
+  state = drive(
+      server, fleet, id, [](const json&) { return false; }, 8);
   CHECK(in_state(state, "aborted"));
   CHECK(state.at("stages")[1].at("state") != "finished");
 
@@ -370,20 +378,22 @@ TEST_CASE("bad rollouts are refused naming their field, and nothing is created")
     const char* field;
   } cases[] = {
       {with("name", nullptr), 400, "VALIDATION_FAILED", "name"},
-      {with("target", json{{"group", "prod"}, {"selector", {{"env", "prod"}}}}), 400, "VALIDATION_FAILED", "target"},
+      {with("target", json{{"group", "prod"}, {"selector", {{"env", "prod"}}}}), 400, "VALIDATION_FAILED",
+       "target"},
       {with("target", json::object()), 400, "VALIDATION_FAILED", "target"},
       {with("target", json{{"group", "nope"}}), 404, "GROUP_NOT_FOUND", "target.group"},
-      {with("change", json{{"assignment", {{"config", "nope"}}}}), 404, "CONFIG_NOT_FOUND", "change.assignment.config"},
-      {with("change", json{{"assignment", {{"config", "collector"}, {"version", 9}}}}), 400, "VERSION_NOT_FOUND",
-       "change.assignment.version"},
+      {with("change", json{{"assignment", {{"config", "nope"}}}}), 404, "CONFIG_NOT_FOUND",
+       "change.assignment.config"},
+      {with("change", json{{"assignment", {{"config", "collector"}, {"version", 9}}}}), 400,
+       "VERSION_NOT_FOUND", "change.assignment.version"},
       {with("change", json{{"assignment", {{"config", "collector"}}}, {"settings", {{"a", 1}}}}), 400,
        "VALIDATION_FAILED", "change"},
       {with("change", json{{"settings", "loud"}}), 400, "VALIDATION_FAILED", "change.settings"},
       {with("stages", json::array({{{"percent", 50}}, {{"percent", 40}}})), 400, "VALIDATION_FAILED",
        "stages[1].percent"},
       {with("stages", json::array({{{"percent", 150}}})), 400, "VALIDATION_FAILED", "stages[0].percent"},
-      {with("stages", json::array({{{"percent", 10}, {"count", 1}}, {{"percent", 100}}})), 400, "VALIDATION_FAILED",
-       "stages[0]"},
+      {with("stages", json::array({{{"percent", 10}, {"count", 1}}, {{"percent", 100}}})), 400,
+       "VALIDATION_FAILED", "stages[0]"},
       {with("stages", json::array({{{"percent", 100}, {"bake_time", "soon"}}})), 400, "VALIDATION_FAILED",
        "stages[0].bake_time"},
       {with("stages", json::array({{{"percent", 50}}})), 400, "VALIDATION_FAILED", "stages[0]"},
@@ -414,7 +424,8 @@ TEST_CASE("bad rollouts are refused naming their field, and nothing is created")
   CHECK(made.json.at("gate").at("max_failed_percent") == 5);
 }
 
-TEST_CASE("kill -9 in mid-stage: the stage resumes after restart with its bake counted from its logged start") {
+TEST_CASE(
+    "kill -9 in mid-stage: the stage resumes after restart with its bake counted from its logged start") {
   TempDir dir;
   const std::string data = dir.file("data");
   std::string id;
@@ -424,8 +435,9 @@ TEST_CASE("kill -9 in mid-stage: the stage resumes after restart with its bake c
     MusterServer server(data, kCalmServer);
     Fleet fleet = prod_fleet(server, 3);
     agents = fleet.agents;
-    id = created_id(create_rollout(
-        server, v2_rollout(json::array({{{"count", 1}, {"bake_time", "10m"}}, {{"percent", 100}, {"bake_time", "1s"}}}))));
+    id = created_id(
+        create_rollout(server, v2_rollout(json::array({{{"count", 1}, {"bake_time", "10m"}},
+                                                       {{"percent", 100}, {"bake_time", "1s"}}}))));
     const json state =
         drive(server, fleet, id, [](const json& r) { return r.at("stages")[0].at("state") == "baking"; });
     REQUIRE(state.at("stages")[0].at("state") == "baking");
@@ -446,7 +458,8 @@ TEST_CASE("kill -9 in mid-stage: the stage resumes after restart with its bake c
   const TimeMs now = advance(server, 0);
   REQUIRE(now < baking_at + 5 * 60'000);
   advance(server, baking_at + 5 * 60'000 - now);
-  state = drive(server, fleet, id, [](const json&) { return false; }, 3);
+  state = drive(
+      server, fleet, id, [](const json&) { return false; }, 3);
   CHECK(state.at("current_stage") == 0);
   CHECK(state.at("stages")[0].at("state") == "baking");
   // Past the logged start plus 10 minutes, it goes on and completes.

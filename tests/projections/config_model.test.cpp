@@ -416,7 +416,8 @@ std::string hash_of(const ConfigModel& model, const AgentId& agent) {
 
 }  // namespace
 
-TEST_CASE("a rollout's layer holds its target's agents at or below the stage's threshold; rollback restores them") {
+TEST_CASE(
+    "a rollout's layer holds its target's agents at or below the stage's threshold; rollback restores them") {
   Log log;
   ConfigModel model;
   std::vector<AgentId> prod;
@@ -548,8 +549,8 @@ TEST_CASE("completing into the group: the group takes the change, the layer goes
   for (const AgentId& agent : prod) {
     changed[agent] = hash_of(model, agent);
     versions[agent] = model.desired_of(agent).config_version;
-    CHECK(model.desired_of(agent).desired->settings == nlohmann::json{{"log", {{"level", "debug"}, {"format", "json"}}},
-                                                                      {"batch", 512}});
+    CHECK(model.desired_of(agent).desired->settings ==
+          nlohmann::json{{"log", {{"level", "debug"}, {"format", "json"}}}, {"batch", 512}});
   }
   // An agent joining the target after the last stage started gets the change too.
   const AgentId late = AgentId::random();

@@ -6,9 +6,10 @@
 /// sure every type has a codec, and how a newcomer finds them all.
 ///
 ///   agent       AgentRegistered, AgentTokenIssued (v2), AgentUpdated,
-///               AgentStatusChanged, AgentWentOffline, AgentCameOnline,
+///               AgentStatusChanged, AgentWentOffline (v2), AgentCameOnline,
 ///               AgentDeregistered, AgentDecommissioned, AgentAssignmentSet,
-///               AgentConfigReported, AgentEffectiveConfigReported (actors/agent/agent_events.hpp)
+///               AgentConfigReported, AgentEffectiveConfigReported, AgentReported
+///                                                         (actors/agent/agent_events.hpp)
 ///   apikey      ApiKeyCreated, ApiKeyRevoked             (actors/api_key/api_key_state.hpp)
 ///   enrollment  EnrollmentTokenCreated, EnrollmentTokenUsed, EnrollmentTokenRevoked
 ///                                                         (actors/enrollment/enrollment_token_state.hpp)

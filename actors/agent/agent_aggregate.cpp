@@ -59,6 +59,14 @@ struct Decide {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
     return decide_config_event(state, command.effective);
   }
+  // A report is the agent heard from: it moves its last seen (not its
+  // status: only a heartbeat brings an OFFLINE agent back).
+  Decision operator()(const RecordAgentReport& command) const {
+    if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) {
+      return allowed.error();
+    }
+    return heard(decide_report(state, command.report, context.now_ms));
+  }
   Decision operator()(const SetAgentLabels& command) const {
     if (Status allowed = check_agent_access(state, command.access, context.now_ms); !allowed) return allowed.error();
     return decide_set_labels(state, command.labels);

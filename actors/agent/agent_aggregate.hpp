@@ -55,6 +55,11 @@ struct ReportEffectiveConfig {
   AgentAccess access;
   AgentEffectiveConfigReported effective;
 };
+/// The agent's own report (decide_report).
+struct RecordAgentReport {
+  AgentAccess access;
+  AgentReported report;
+};
 /// An operator replaces the agent's labels.
 struct SetAgentLabels {
   AgentAccess access;
@@ -69,7 +74,8 @@ struct CheckAgentTimeout {
 
 using AgentCommand = std::variant<RegisterAgent, AgentHeartbeat, DeregisterAgent, DecommissionAgent,
                                   RotateAgentToken, VerifyAgentAccess, CheckAgentTimeout, SetAgentAssignment,
-                                  ReportAgentConfig, ReportEffectiveConfig, SetAgentLabels>;
+                                  ReportAgentConfig, ReportEffectiveConfig, SetAgentLabels,
+                                  RecordAgentReport>;
 
 /// What an agent's decision reads and learns beyond its stream: when the
 /// agent was last heard from. Decisions of one batch share it, so a

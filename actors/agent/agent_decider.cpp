@@ -170,6 +170,19 @@ Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
   return std::vector<AgentEvent>{AgentUpdated{changes}};
 }
 
+Result<std::vector<AgentEvent>> decide_report(const AgentState& state, AgentReported report, TimeMs now_ms) {
+  if (auto refused = refuse_unusable(state)) return *refused;
+  const bool terminating = report.type == kTerminationReport && is_live(state.status);
+  std::vector<AgentEvent> events{std::move(report)};
+  if (terminating) {
+    AgentWentOffline offline;
+    offline.last_seen_ms = now_ms;
+    offline.reason = OfflineReason::termination_notice;
+    events.push_back(offline);
+  }
+  return events;
+}
+
 Result<std::vector<AgentEvent>> decide_deregister(const AgentState& state) {
   if (state.status == AgentStatus::deregistered) return std::vector<AgentEvent>{};
   if (auto refusal = refuse_unusable(state)) return *refusal;
@@ -187,7 +200,7 @@ Result<std::vector<AgentEvent>> decide_decommission(const AgentState& state) {
 std::vector<AgentEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms, TimeMs deadline_ms,
                                        TimeMs timeout_ms, TimeMs now_ms) {
   if (!is_live(state.status) || now_ms < deadline_ms) return {};
-  return {AgentWentOffline{last_seen_ms, timeout_ms}};
+  return {AgentWentOffline{last_seen_ms, timeout_ms, OfflineReason::heartbeat_timeout}};
 }
 
 }  // namespace muster

@@ -147,6 +147,13 @@ Result<std::vector<AgentEvent>> decide_config_event(const AgentState& state, Age
 Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
                                                   const std::map<std::string, std::string>& labels);
 
+/// The agent's own report: AgentReported; for a `termination` report
+/// (kTerminationReport) of a live agent, then AgentWentOffline with reason
+/// `termination_notice` and `now_ms` as last seen, so it is OFFLINE at once
+/// rather than after its heartbeat timeout (its next heartbeat brings it
+/// back, as after a timeout). Refused like a heartbeat for unusable agents.
+Result<std::vector<AgentEvent>> decide_report(const AgentState& state, AgentReported report, TimeMs now_ms);
+
 /// AgentDeregistered; nothing if already deregistered. Refused for unknown or
 /// decommissioned agents.
 Result<std::vector<AgentEvent>> decide_deregister(const AgentState& state);
@@ -154,7 +161,8 @@ Result<std::vector<AgentEvent>> decide_deregister(const AgentState& state);
 /// AgentDecommissioned; nothing if already decommissioned. Refused for unknown agents.
 Result<std::vector<AgentEvent>> decide_decommission(const AgentState& state);
 
-/// AgentWentOffline if the agent is live and `now_ms >= deadline_ms`; nothing otherwise.
+/// AgentWentOffline (a heartbeat timeout) if the agent is live and
+/// `now_ms >= deadline_ms`; nothing otherwise.
 std::vector<AgentEvent> decide_timeout(const AgentState& state, TimeMs last_seen_ms, TimeMs deadline_ms,
                                        TimeMs timeout_ms, TimeMs now_ms);
 

@@ -94,16 +94,38 @@ Result<AgentStatusChanged> AgentStatusChanged::from_json(const json& data, std::
   return event;
 }
 
-json AgentWentOffline::to_json() const {
-  return {{"last_seen", last_seen_ms}, {"timeout_ms", timeout_ms}};
+const char* to_string(OfflineReason reason) {
+  switch (reason) {
+    case OfflineReason::heartbeat_timeout: return "heartbeat timeout";
+    case OfflineReason::termination_notice: return "termination notice";
+  }
+  return "heartbeat timeout";
 }
 
-Result<AgentWentOffline> AgentWentOffline::from_json(const json& data, std::uint32_t /*schema_version*/) {
+std::optional<OfflineReason> parse_offline_reason(std::string_view text) {
+  for (const OfflineReason reason : {OfflineReason::heartbeat_timeout, OfflineReason::termination_notice}) {
+    if (text == to_string(reason)) return reason;
+  }
+  return std::nullopt;
+}
+
+json AgentWentOffline::to_json() const {
+  return {{"last_seen", last_seen_ms}, {"timeout_ms", timeout_ms}, {"reason", to_string(reason)}};
+}
+
+Result<AgentWentOffline> AgentWentOffline::from_json(const json& data, std::uint32_t schema_version) {
   AgentWentOffline event;
   // Informative only (when the agent was last heard from), never checked
   // by earlier versions: an odd value reads as 0 rather than being refused.
   if (!read(data, "last_seen", event.last_seen_ms, payload::Presence::optional)) event.last_seen_ms = 0;
   if (!read(data, "timeout_ms", event.timeout_ms, payload::Presence::optional)) event.timeout_ms = 0;
+  // v1 has no reason: a heartbeat timeout was the only way offline then.
+  if (schema_version >= 2) {
+    std::string reason;
+    const auto parsed = read(data, "reason", reason) ? parse_offline_reason(reason) : std::nullopt;
+    if (!parsed) return payload_error("bad AgentWentOffline reason");
+    event.reason = *parsed;
+  }
   return event;
 }
 
@@ -167,6 +189,21 @@ Result<AgentEffectiveConfigReported> AgentEffectiveConfigReported::from_json(con
   auto parsed = files_from_json(*files);
   if (!parsed) return payload_error(parsed.error().message);
   event.files = std::make_shared<const ConfigFiles>(std::move(*parsed));
+  return event;
+}
+
+json AgentReported::to_json() const {
+  return {{"type", type}, {"reported_at_ms", reported_at_ms}, {"data", data}};
+}
+
+Result<AgentReported> AgentReported::from_json(const json& data, std::uint32_t /*schema_version*/) {
+  AgentReported event;
+  const auto details = data.find("data");
+  if (!read(data, "type", event.type) || event.type.empty() ||
+      !read(data, "reported_at_ms", event.reported_at_ms) || details == data.end() || !details->is_object()) {
+    return payload_error("bad AgentReported payload");
+  }
+  event.data = *details;
   return event;
 }
 

@@ -15,7 +15,9 @@
 ///                        naming a token was itself that use (see legacy_use).
 ///   AgentUpdated         {changes: {<profile field>: <new value>, ...}}
 ///   AgentStatusChanged   {from: "ONLINE", to: "DEGRADED"}
-///   AgentWentOffline     {last_seen: <ms>, timeout_ms: <ms>}
+///   AgentWentOffline     {last_seen: <ms>, timeout_ms: <ms>, reason: "heartbeat timeout" |
+///                        "termination notice"} (v1 without reason: a heartbeat timeout,
+///                        the only way an agent went offline then)
 ///   AgentCameOnline      {status: "ONLINE" | "DEGRADED"}
 ///   AgentDeregistered    {}
 ///   AgentDecommissioned  {}
@@ -23,12 +25,17 @@
 ///                        (an operator's assignment to this agent alone)
 ///   AgentConfigReported  {config_hash, status: "applying" | "applied" | "failed", error?}
 ///   AgentEffectiveConfigReported {hash, files: {...}}  (what the agent says it runs)
+///   AgentReported        {type, reported_at_ms, data: {..}}  (the agent's own report:
+///                        a termination notice, a rebalance recommendation, a crash...)
 ///
-/// The last three are read by the config model (projections/config_model.hpp),
-/// not by the agent's own state: they change only its version.
+/// AgentAssignmentSet and the two config reports are read by the config model
+/// (projections/config_model.hpp), AgentReported by the report counts
+/// (projections/report_counts.hpp), not by the agent's own state: they change
+/// only its version.
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include <nlohmann/json.hpp>
@@ -90,10 +97,21 @@ struct AgentStatusChanged {
   static Result<AgentStatusChanged> from_json(const nlohmann::json& data, std::uint32_t schema_version);
 };
 
+/// Why an agent went OFFLINE.
+enum class OfflineReason : std::uint8_t {
+  heartbeat_timeout,   ///< Silent past its heartbeat timeout.
+  termination_notice,  ///< It reported its own termination (a `termination` report).
+};
+
+/// "heartbeat timeout", "termination notice" (as events and the API write them).
+const char* to_string(OfflineReason reason);
+std::optional<OfflineReason> parse_offline_reason(std::string_view text);
+
 struct AgentWentOffline {
-  static constexpr EventType kType{"AgentWentOffline", kAgentKind, 1};
+  static constexpr EventType kType{"AgentWentOffline", kAgentKind, 2};
   TimeMs last_seen_ms = 0;
-  TimeMs timeout_ms = 0;
+  TimeMs timeout_ms = 0;  ///< The heartbeat timeout that passed; 0 for a termination notice.
+  OfflineReason reason = OfflineReason::heartbeat_timeout;
 
   nlohmann::json to_json() const;
   static Result<AgentWentOffline> from_json(const nlohmann::json& data, std::uint32_t schema_version);
@@ -148,8 +166,27 @@ struct AgentEffectiveConfigReported {
   static Result<AgentEffectiveConfigReported> from_json(const nlohmann::json& data, std::uint32_t schema_version);
 };
 
+/// The report type a spot instance's termination notice comes as: it takes
+/// the agent OFFLINE at once (see decide_report).
+inline constexpr std::string_view kTerminationReport = "termination";
+
+struct AgentReported {
+  static constexpr EventType kType{"AgentReported", kAgentKind, 1};
+  /// `[a-z][a-z0-9_.-]{0,63}` (checked by the API).
+  std::string type;
+  /// When the agent observed what it reports (its own clock; the event's
+  /// time is when muster recorded it).
+  TimeMs reported_at_ms = 0;
+  /// The agent's details: a JSON object (bounded by the API).
+  nlohmann::json data = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  static Result<AgentReported> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+};
+
 using AgentEvent = std::variant<AgentRegistered, AgentTokenIssued, AgentUpdated, AgentStatusChanged,
                                 AgentWentOffline, AgentCameOnline, AgentDeregistered, AgentDecommissioned,
-                                AgentAssignmentSet, AgentConfigReported, AgentEffectiveConfigReported>;
+                                AgentAssignmentSet, AgentConfigReported, AgentEffectiveConfigReported,
+                                AgentReported>;
 
 }  // namespace muster

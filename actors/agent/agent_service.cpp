@@ -288,6 +288,11 @@ void AgentService::report_effective(const AgentId& agent_id, const AgentAccess& 
   impl_->send(agent_id, access, ReportEffectiveConfig{access, std::move(effective)}, context, std::move(done));
 }
 
+void AgentService::report(const AgentId& agent_id, const AgentAccess& access, AgentReported report,
+                          const RequestContext& context, Done done) {
+  impl_->send(agent_id, access, RecordAgentReport{access, std::move(report)}, context, std::move(done));
+}
+
 void AgentService::verify_access(const AgentId& agent_id, const AgentAccess& access, Done done) {
   impl_->send(agent_id, access, VerifyAgentAccess{access}, {}, std::move(done));
 }

@@ -125,6 +125,12 @@ class AgentService : public Service {
   void report_effective(const AgentId& agent_id, const AgentAccess& access, AgentEffectiveConfigReported effective,
                         const RequestContext& context, Done done);
 
+  /// The agent's own report (decide_report): AgentReported, and for a
+  /// termination notice AgentWentOffline at once. Refused like a heartbeat
+  /// for unusable agents.
+  void report(const AgentId& agent_id, const AgentAccess& access, AgentReported report,
+              const RequestContext& context, Done done);
+
   /// Success if the agent exists and `access` may act on it.
   void verify_access(const AgentId& agent_id, const AgentAccess& access, Done done);
 

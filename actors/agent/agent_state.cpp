@@ -57,7 +57,10 @@ struct Folder {
     set_status(state, event.to, header.time_ms);
     count_change(state, header.time_ms);
   }
-  void operator()(const AgentWentOffline&) const { set_status(state, AgentStatus::offline, header.time_ms); }
+  void operator()(const AgentWentOffline& event) const {
+    state.offline_reason = event.reason;
+    set_status(state, AgentStatus::offline, header.time_ms);
+  }
   void operator()(const AgentCameOnline& event) const {
     state.online_since_ms = header.time_ms;
     set_status(state, event.status, header.time_ms);
@@ -72,6 +75,9 @@ struct Folder {
   void operator()(const AgentAssignmentSet&) const {}
   void operator()(const AgentConfigReported&) const {}
   void operator()(const AgentEffectiveConfigReported&) const {}
+  // Counted by the report counts; a termination notice's effect is its own
+  // AgentWentOffline, decided with it.
+  void operator()(const AgentReported&) const {}
 };
 
 }  // namespace
@@ -88,7 +94,8 @@ bool operator==(const AgentState& left, const AgentState& right) {
          left.online_since_ms == right.online_since_ms && left.updated_at_ms == right.updated_at_ms &&
          left.version == right.version && left.last_position == right.last_position &&
          left.changes_in_window == right.changes_in_window &&
-         left.change_window_start_ms == right.change_window_start_ms;
+         left.change_window_start_ms == right.change_window_start_ms &&
+         left.offline_reason == right.offline_reason;
 }
 
 AgentState fresh_agent_state(const AgentId& agent_id) {
@@ -139,6 +146,7 @@ nlohmann::json to_json(const AgentState& state) {
   out["instance_id"] = state.instance_id;
   out["org"] = *state.org;
   out["status"] = to_string(state.status);
+  if (state.status == AgentStatus::offline) out["status_reason"] = to_string(state.offline_reason);
   out["status_since"] = format_rfc3339(state.status_since_ms);
   out["registered_at"] = format_rfc3339(state.registered_at_ms);
   out["updated_at"] = format_rfc3339(state.updated_at_ms);

@@ -32,6 +32,9 @@ struct AgentState {
   /// `change_window_start_ms`: what the heartbeats' rate limit reads
   /// (see decide_heartbeat). Beside `status` to fill its padding.
   std::uint16_t changes_in_window = 0;
+  /// Why it went OFFLINE (meaningful while `status` is offline): the last
+  /// AgentWentOffline's reason. Beside them, in the same padding.
+  OfflineReason offline_reason = OfflineReason::heartbeat_timeout;
   std::string instance_id;
   InternedString org = default_org();
   /// The agent token's digests. A deregistration or decommission keeps them,

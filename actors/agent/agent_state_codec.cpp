@@ -9,6 +9,7 @@ namespace muster {
 namespace {
 
 constexpr std::uint8_t kFormatWithoutWindow = 1;
+constexpr std::uint8_t kFormatWithoutReason = 2;
 constexpr std::uint8_t kLegacyStream = 1;
 constexpr std::uint8_t kHasToken = 2;
 
@@ -94,13 +95,14 @@ std::string encode_agent_state(const AgentState& state) {
   }
   bytes::put_signed(out, state.change_window_start_ms);
   bytes::put_varint(out, state.changes_in_window);
+  out.push_back(static_cast<char>(state.offline_reason));
   return out;
 }
 
 Result<AgentState> decode_agent_state(std::string_view encoded) {
   bytes::Reader reader(encoded);
   const auto format = reader.read_byte();
-  if (!format || (*format != kAgentStateFormat && *format != kFormatWithoutWindow)) {
+  if (!format || *format < kFormatWithoutWindow || *format > kAgentStateFormat) {
     return corrupt("unknown format");
   }
   AgentState state;
@@ -146,13 +148,20 @@ Result<AgentState> decode_agent_state(std::string_view encoded) {
       !read_count(reader, unused_count)) {
     return corrupt("truncated counters");
   }
-  if (*format == kAgentStateFormat) {
+  if (*format >= kFormatWithoutReason) {
     std::uint64_t changes = 0;
     if (!read_time(reader, state.change_window_start_ms) || !read_count(reader, changes) ||
         changes > std::numeric_limits<std::uint16_t>::max()) {
       return corrupt("truncated or bad change window");
     }
     state.changes_in_window = static_cast<std::uint16_t>(changes);
+  }
+  if (*format == kAgentStateFormat) {
+    const auto reason = reader.read_byte();
+    if (!reason || *reason > static_cast<std::uint8_t>(OfflineReason::termination_notice)) {
+      return corrupt("truncated or bad offline reason");
+    }
+    state.offline_reason = static_cast<OfflineReason>(*reason);
   }
   if (!reader.at_end()) return corrupt("trailing bytes");
   return state;

@@ -15,14 +15,16 @@ namespace muster {
 /// `changes_in_window`) to format 1, which still reads, with an empty window.
 /// A format-1 state of an agent deregistered or decommissioned before then
 /// also lacks the digests it now keeps (older muster cleared them), so its
-/// old token answers 401 as it did, not AGENT_NOT_REGISTERED. A format
-/// this muster does not know reads as damaged, and start-up folds the log instead.
-inline constexpr std::uint8_t kAgentStateFormat = 2;
+/// old token answers 401 as it did, not AGENT_NOT_REGISTERED. Format 3
+/// appends the offline reason; formats 1 and 2 read as a heartbeat timeout,
+/// the only reason there was. A format this muster does not know reads as
+/// damaged, and start-up folds the log instead.
+inline constexpr std::uint8_t kAgentStateFormat = 3;
 
 /// Encodes in `kAgentStateFormat`.
 std::string encode_agent_state(const AgentState& state);
 
-/// Reads format 1 or 2. Total on any input: damaged bytes give `corruption`,
+/// Reads formats 1 to 3. Total on any input: damaged bytes give `corruption`,
 /// never a crash.
 Result<AgentState> decode_agent_state(std::string_view bytes);
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/agent/agent_aggregate.hpp"
 #include "actors/agent/agent_decider.hpp"
 #include "actors/agent/agent_events.hpp"
 #include "actors/agent/agent_state.hpp"
@@ -49,6 +50,11 @@ AgentState registered_agent(TimeMs time_ms = 1000) {
   AgentState state = fresh_agent_state(kAgent);
   commit(state, *decide_register(state, registration("host-1"), {}), time_ms);
   return state;
+}
+
+// A report of `type` the agent observed at `time_ms`, with no details.
+AgentReported report_of(const std::string& type, TimeMs time_ms) {
+  return AgentReported{type, time_ms, nlohmann::json::object()};
 }
 
 }  // namespace
@@ -432,12 +438,123 @@ TEST_CASE("snapshots of the format before change windows still read, with an emp
   AgentState state = registered_agent(1000);
   commit(state, *decide_rotate_token(state, RotatedBy::agent, digest("next"), 9000, 3000), 3000);
   REQUIRE(state.changes_in_window == 0);
-  // Format 1 is format 2 without its last two fields (an empty window: one byte each).
+  // Format 1 is format 3 without its last three fields (an empty window:
+  // one byte each; the offline reason: one byte).
   std::string format_1 = encode_agent_state(state);
-  format_1.resize(format_1.size() - 2);
+  format_1.resize(format_1.size() - 3);
   format_1[0] = 1;
   const auto decoded = decode_agent_state(format_1);
   REQUIRE(decoded.ok());
   CHECK(*decoded == state);
   CHECK_FALSE(decode_agent_state(format_1 + "x").ok());
+}
+
+SCENARIO("an agent's own reports are recorded, and a termination notice takes it offline at once") {
+  GIVEN("an online agent") {
+    AgentState state = registered_agent(1000);
+    const std::uint64_t version = state.version;
+    WHEN("it reports a rebalance recommendation") {
+      AgentReported report{"rebalance_recommendation", 1500, {{"in", "2m"}}};
+      const auto events = decide_report(state, report, 2000);
+      REQUIRE(events.ok());
+      CHECK(types_of(*events) == std::vector<std::string>{"AgentReported"});
+      const AgentState before = state;
+      commit(state, *events, 2000);
+      THEN("it is recorded and changes nothing but the stream's version") {
+        CHECK(std::get<AgentReported>(events->front()).data.at("in") == "2m");
+        CHECK(state.status == AgentStatus::online);
+        CHECK(state.version == version + 1);
+        CHECK(state.status_since_ms == before.status_since_ms);
+        CHECK(state.changes_in_window == before.changes_in_window);
+      }
+    }
+    WHEN("it reports its termination") {
+      const auto events = decide_report(state, report_of("termination", 1900), 2000);
+      REQUIRE(events.ok());
+      CHECK(types_of(*events) == std::vector<std::string>{"AgentReported", "AgentWentOffline"});
+      const auto& offline = std::get<AgentWentOffline>(events->back());
+      CHECK(offline.reason == OfflineReason::termination_notice);
+      CHECK(offline.last_seen_ms == 2000);
+      commit(state, *events, 2000);
+      THEN("it is OFFLINE now, with the reason") {
+        CHECK(state.status == AgentStatus::offline);
+        CHECK(state.status_since_ms == 2000);
+        CHECK(state.offline_reason == OfflineReason::termination_notice);
+        CHECK(to_json(state).at("status_reason") == "termination notice");
+      }
+      THEN("a second notice is only recorded") {
+        CHECK(types_of(*decide_report(state, report_of("termination", 2100), 2200)) ==
+              std::vector<std::string>{"AgentReported"});
+      }
+      THEN("its next heartbeat brings it back online, as after a timeout") {
+        commit(state, *decide_heartbeat(state, {}, 3000), 3000);
+        CHECK(state.status == AgentStatus::online);
+        CHECK_FALSE(to_json(state).contains("status_reason"));
+      }
+    }
+    WHEN("it goes silent past its timeout") {
+      const auto events = decide_timeout(state, 1000, 121000, 120000, 121000);
+      REQUIRE(events.size() == 1);
+      commit(state, events, 121000);
+      THEN("the reason is the heartbeat timeout") {
+        CHECK(std::get<AgentWentOffline>(events.front()).reason == OfflineReason::heartbeat_timeout);
+        CHECK(to_json(state).at("status_reason") == "heartbeat timeout");
+      }
+    }
+  }
+  GIVEN("agents that cannot be used") {
+    AgentState deregistered = registered_agent(1000);
+    commit(deregistered, *decide_deregister(deregistered), 2000);
+    AgentState decommissioned = registered_agent(1000);
+    commit(decommissioned, *decide_decommission(decommissioned), 2000);
+    THEN("their reports are refused like heartbeats") {
+      const AgentReported report{"termination", 0, {}};
+      CHECK(decide_report(deregistered, report, 3000).error().reason == kAgentNotRegistered);
+      CHECK(decide_report(decommissioned, report, 3000).error().reason == kAgentDecommissioned);
+      CHECK(decide_report(fresh_agent_state(kAgent), report, 3000).error().reason == kAgentNotFound);
+    }
+  }
+}
+
+TEST_CASE(
+    "a report through the agent's aggregate needs the agent's own token and counts as hearing from it") {
+  AgentState state = registered_agent(1000);
+  Admission admission;
+  admission.agent_token = digest("agent-token");
+  commit(state, *decide_register(state, registration("host-1"), admission), 1000);
+  AgentDecideContext context;
+  context.now_ms = 5000;
+  context.last_seen_ms = 1000;
+  AgentAccess access;
+  access.token = digest("agent-token");
+  const auto recorded =
+      AgentAggregate::decide(state, RecordAgentReport{access, report_of("crash", 4000)}, context);
+  REQUIRE(recorded.ok());
+  CHECK(context.heard);
+  CHECK(context.last_seen_ms == 5000);
+  access.token = digest("another agent's token");
+  AgentDecideContext refused_context;
+  const auto refused =
+      AgentAggregate::decide(state, RecordAgentReport{access, report_of("crash", 4000)}, refused_context);
+  CHECK(refused.error().reason == kInvalidAgentToken);
+  CHECK_FALSE(refused_context.heard);
+}
+
+TEST_CASE("snapshots keep the offline reason; those from before it read as a heartbeat timeout") {
+  AgentState state = registered_agent(1000);
+  commit(state, *decide_report(state, report_of("termination", 1500), 2000), 2000);
+  REQUIRE(state.offline_reason == OfflineReason::termination_notice);
+  const std::string format_3 = encode_agent_state(state);
+  const auto decoded = decode_agent_state(format_3);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == state);
+  // Format 2 is format 3 without its last byte.
+  std::string format_2 = format_3.substr(0, format_3.size() - 1);
+  format_2[0] = 2;
+  const auto old = decode_agent_state(format_2);
+  REQUIRE(old.ok());
+  CHECK(old->offline_reason == OfflineReason::heartbeat_timeout);
+  std::string bad_reason = format_3;
+  bad_reason.back() = 7;
+  CHECK_FALSE(decode_agent_state(bad_reason).ok());
 }

@@ -183,6 +183,11 @@ HeartbeatReport with_status(AgentStatus status) {
   return report;
 }
 
+// A report of `type` the agent observed at `time_ms`, with no details.
+AgentReported report_of(const std::string& type, TimeMs time_ms) {
+  return AgentReported{type, time_ms, nlohmann::json::object()};
+}
+
 }  // namespace
 
 SCENARIO("registration is durable, one agent per instance, and recorded with its cause") {
@@ -267,7 +272,48 @@ SCENARIO("a silent agent goes offline one timeout after it was last heard from")
   }
 }
 
-TEST_CASE("a heartbeat that changes nothing is answered without an actor; one that changes something is not") {
+SCENARIO("a termination notice takes the agent offline at once; its heartbeat deadline stays consistent") {
+  AgentsFixture fixture;
+  const AgentOutcome registered = fixture.register_instance("spot-1");
+  const AgentId agent = registered.agent_id;
+  const AgentAccess own = as_agent(registered.agent_token);
+  const auto report = [&](const std::string& type) {
+    return fixture.agents->wait([&](AgentService::Done done) {
+      fixture.agents->report(agent, own, report_of(type, fixture.timers.now_ms()), {}, std::move(done));
+    });
+  };
+  fixture.timers.advance(kTimeoutMs / 2);
+  REQUIRE(report("rebalance_recommendation").ok());
+  const auto terminated = report("termination");
+  REQUIRE(terminated.ok());
+  CHECK(terminated->status == AgentStatus::offline);
+  CHECK(fixture.state_of(agent).offline_reason == OfflineReason::termination_notice);
+  CHECK(fixture.stream_types(agent) == std::vector<std::string>{"AgentRegistered", "AgentTokenIssued",
+                                                                "AgentReported", "AgentReported",
+                                                                "AgentWentOffline"});
+  WHEN("the deadline armed before the notice comes due") {
+    fixture.advance_and_settle(agent, kTimeoutMs);
+    THEN("nothing more is appended") {
+      CHECK(fixture.head() == 5);
+    }
+  }
+  WHEN("it heartbeats again") {
+    const auto back = fixture.heartbeat(agent, own);
+    REQUIRE(back.ok());
+    CHECK(back->status == AgentStatus::online);
+    THEN("it is online until a full timeout of silence, then offline for that reason") {
+      fixture.advance_and_settle(agent, kTimeoutMs - 1);
+      CHECK(fixture.state_of(agent).status == AgentStatus::online);
+      fixture.advance_and_settle(agent, 1);
+      CHECK(fixture.state_of(agent).status == AgentStatus::offline);
+      CHECK(fixture.state_of(agent).offline_reason == OfflineReason::heartbeat_timeout);
+      CHECK(fixture.fold_of_log(agent) == fixture.state_of(agent));
+    }
+  }
+}
+
+TEST_CASE(
+    "a heartbeat that changes nothing is answered without an actor; one that changes something is not") {
   AgentsFixture fixture(/*passivate_after_ms=*/1'000);
   const AgentOutcome registered = fixture.register_instance("host-1");
   const AgentId agent = registered.agent_id;

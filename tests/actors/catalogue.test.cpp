@@ -46,7 +46,7 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 43);
+  CHECK(names.size() == 44);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -87,7 +87,10 @@ TEST_CASE("every payload reads back what it wrote") {
   for (const AgentEvent& event : std::vector<AgentEvent>{
            AgentAssignmentSet{assignment}, AgentAssignmentSet{std::nullopt},
            AgentConfigReported{sha256_hex("c"), ConfigReportStatus::failed, "bad yaml"},
-           AgentEffectiveConfigReported{files, hash_files(*files)}}) {
+           AgentEffectiveConfigReported{files, hash_files(*files)},
+           AgentWentOffline{2000, 0, OfflineReason::termination_notice},
+           AgentReported{"termination", 1764640000000, {{"notice", {{"action", "terminate"}}}}},
+           AgentReported{"crash", 0, nlohmann::json::object()}}) {
     check_round_trip(event);
   }
   for (const ConfigEvent& event : std::vector<ConfigEvent>{
@@ -170,6 +173,29 @@ TEST_CASE("older schema versions are upcast when read") {
   REQUIRE(key.ok());
   CHECK(std::get<ApiKeyCreated>(*key).org == "*");
   CHECK_FALSE(decode_payload<AgentEvent>(stored.type, 3, stored.data).ok());
+}
+
+TEST_CASE("AgentWentOffline v1 reads as a heartbeat timeout; v2 needs a known reason") {
+  const auto v1 =
+      decode_payload<AgentEvent>("AgentWentOffline", 1, R"({"last_seen":1000,"timeout_ms":120000})");
+  REQUIRE(v1.ok());
+  const auto& offline = std::get<AgentWentOffline>(*v1);
+  CHECK(offline.reason == OfflineReason::heartbeat_timeout);
+  CHECK(offline.last_seen_ms == 1000);
+  CHECK(offline.timeout_ms == 120000);
+  // Written again, it is v2 with the reason spelled out.
+  CHECK(encode_payload(*v1).data == R"({"last_seen":1000,"reason":"heartbeat timeout","timeout_ms":120000})");
+  const auto v2 =
+      decode_payload<AgentEvent>("AgentWentOffline", 2, R"({"last_seen":5,"reason":"termination notice"})");
+  REQUIRE(v2.ok());
+  CHECK(std::get<AgentWentOffline>(*v2).reason == OfflineReason::termination_notice);
+  CHECK_FALSE(decode_payload<AgentEvent>("AgentWentOffline", 2, R"({"last_seen":5})").ok());
+  CHECK_FALSE(decode_payload<AgentEvent>("AgentWentOffline", 2, R"({"reason":"bored"})").ok());
+  // A report's data is an object, and it has a type.
+  CHECK_FALSE(
+      decode_payload<AgentEvent>("AgentReported", 1, R"({"type":"crash","reported_at_ms":1,"data":[]})").ok());
+  CHECK_FALSE(
+      decode_payload<AgentEvent>("AgentReported", 1, R"({"type":"","reported_at_ms":1,"data":{}})").ok());
 }
 
 TEST_CASE("the rollout's events are in the catalogue and read back what they wrote") {

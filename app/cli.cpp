@@ -267,6 +267,13 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
     options.type = text;
     return std::string();
   };
+  flags.with_value["--report-type"] = [&](const std::string& text) {
+    if (!http::is_valid_type_name(text)) {
+      return std::string("must be a report type: 1 to 64 characters of [a-z0-9_.-], starting with a letter");
+    }
+    options.report_type = text;
+    return std::string();
+  };
   flags.with_value["--since"] = [&](const std::string& text) { return set_time(text, options.since_ms); };
   flags.with_value["--until"] = [&](const std::string& text) { return set_time(text, options.until_ms); };
   flags.with_value["--at"] = [&](const std::string& text) { return set_time(text, options.at_ms); };
@@ -282,6 +289,9 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.agent_id && options.instance_id) return usage_error("give --agent or --instance, not both");
   if (options.org && !options.instance_id) return usage_error("--org picks among the agents of one --instance");
+  if (options.report_type && options.type && *options.type != AgentReported::kType.name) {
+    return usage_error("--report-type selects AgentReported events: give no other --type");
+  }
   if (options.at_ms && !options.agent_id && !options.instance_id) {
     return usage_error("--at needs --agent or --instance");
   }
@@ -364,7 +374,7 @@ Usage:
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
                 [--snapshot-interval DURATION] [--max-config-bytes N]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
-                [--since RFC3339] [--until RFC3339] [--format jsonl|table]
+                [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
   muster backup [--data DIR] [--org ORG] > FILE
@@ -426,6 +436,7 @@ for a larger document (up to 67108864). The exit code is 1 on an error answer.
 replay prints events (one JSON object per line, or a table) from a stopped or
 running server's data directory; with --at it prints the agent as it was then.
 An instance id registered in several organizations needs --org to say which.
+--report-type prints only the agents' reports (AgentReported) of that type.
 Durations: a whole number with ms, s, m, h or d. Times: RFC 3339, e.g. 2026-11-22T05:51:00Z.
 )";
 }

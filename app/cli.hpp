@@ -44,6 +44,8 @@ struct ReplayOptions {
   /// the same instance id is registered in several.
   std::optional<std::string> org;
   std::optional<std::string> type;
+  /// Only AgentReported events of this report type (implies that event type).
+  std::optional<std::string> report_type;
   std::optional<TimeMs> since_ms;
   std::optional<TimeMs> until_ms;
   std::optional<TimeMs> at_ms;  ///< Print the agent's state as of this time instead of events.

@@ -17,6 +17,7 @@
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
 #include "projections/config_model.hpp"
+#include "projections/event_queries.hpp"
 
 namespace muster::app {
 namespace {
@@ -220,6 +221,7 @@ Result<std::optional<std::string>> find_agent_stream(const EventStore& store, co
 
 bool selected(const EventView& event, const ReplayOptions& options) {
   if (options.type && event.type != *options.type) return false;
+  if (options.report_type && !is_report_of_type(event, *options.report_type)) return false;
   if (options.since_ms && event.time_ms < *options.since_ms) return false;
   return !options.until_ms || event.time_ms <= *options.until_ms;
 }

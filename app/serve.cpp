@@ -31,6 +31,7 @@
 #include "projections/commands.hpp"
 #include "projections/rollouts.hpp"
 #include "projections/config_model.hpp"
+#include "projections/report_counts.hpp"
 #include "projections/projection_runner.hpp"
 
 namespace muster::app {
@@ -173,11 +174,14 @@ int run_serve(const ServeOptions& options) {
   BulkJobs bulk_jobs;
   CommandQueue command_queue;
   Rollouts rollout_model;
+  // Listed after the registry in the runner: it asks the registry for agents' organizations.
+  ReportCounts report_counts(registry);
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
   ProjectionRunner projections(store, storage.snapshots(),
-                               {&registry, &access, &configs, &bulk_jobs, &rollout_model, &command_queue}, timers,
-                               runner_options);
+                               {&registry, &access, &configs, &bulk_jobs, &rollout_model, &report_counts,
+                                &command_queue},
+                               timers, runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
   AgentServiceOptions agent_options = options.agents;
@@ -222,6 +226,7 @@ int run_serve(const ServeOptions& options) {
   services.bulk = &bulk;
   services.commands = &commands;
   services.rollouts = &rollouts;
+  services.report_counts = &report_counts;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;

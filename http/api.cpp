@@ -59,6 +59,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_probes(routes_);
   routes::add_agents(routes_);
   routes::add_agent_config(routes_);
+  routes::add_agent_reports(routes_);
   routes::add_api_keys(routes_);
   routes::add_backup(routes_);
   routes::add_bulk(routes_);

@@ -43,6 +43,7 @@
 #include "projections/access_projection.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
+#include "projections/report_counts.hpp"
 
 namespace muster::http {
 
@@ -68,6 +69,8 @@ struct Services {
   CommandService* commands = nullptr;
   /// Rollouts (creation, steering, reads with live numbers).
   RolloutService* rollouts = nullptr;
+  /// Agents' reports counted per type over the last 24 hours.
+  const ReportCounts* report_counts = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
@@ -210,6 +213,7 @@ namespace routes {
 void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
 void add_agent_config(RouteTable& table);
+void add_agent_reports(RouteTable& table);
 void add_api_keys(RouteTable& table);
 void add_backup(RouteTable& table);
 void add_bulk(RouteTable& table);

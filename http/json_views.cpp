@@ -161,6 +161,7 @@ void append_agent_json(std::string& out, const AgentView& agent, TimeMs now_ms,
   number("position", state.last_position);
   time("registered_at", state.registered_at_ms);
   text("status", to_string(state.status));
+  if (state.status == AgentStatus::offline) text("status_reason", to_string(state.offline_reason));
   time("status_since", state.status_since_ms);
   number("stream_version", state.version);
   text("type", *profile.type);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 
@@ -248,6 +249,14 @@ bool is_valid_instance_id(std::string_view text) {
   return is_name(text, "._:-");
 }
 
+bool is_valid_type_name(std::string_view text) {
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+  };
+  return !text.empty() && text.size() <= 64 && text.front() >= 'a' && text.front() <= 'z' &&
+         std::all_of(text.begin(), text.end(), allowed);
+}
+
 bool is_valid_agent_id(std::string_view text) {
   if (text.size() != 36) return false;
   for (std::size_t index = 0; index < text.size(); ++index) {
@@ -372,6 +381,41 @@ Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
         }
         report.metrics.emplace(name, value.get<double>());
       }
+    }
+  }
+  if (!reader.ok()) return reader.invalid();
+  return report;
+}
+
+Parsed<AgentReported> parse_agent_report(const json& body, TimeMs now_ms) {
+  FieldReader reader(body);
+  AgentReported report;
+  report.reported_at_ms = now_ms;
+  const json* type = reader.member("type");
+  if (type == nullptr || !type->is_string() || !is_valid_type_name(type->get_ref<const std::string&>())) {
+    reader.fail("type", "must be 1 to 64 characters of [a-z0-9_.-], starting with a letter");
+  } else {
+    report.type = type->get<std::string>();
+  }
+  if (const json* time = reader.member("time")) {
+    const auto parsed = time->is_string()
+                            ? parse_rfc3339(time->get_ref<const std::string&>())
+                            : Result<TimeMs>(make_error(ErrorCode::invalid_argument, "not text"));
+    if (!parsed) {
+      reader.fail("time", "must be an RFC 3339 time such as 2026-11-22T05:51:00Z");
+    } else {
+      report.reported_at_ms = *parsed;
+    }
+  }
+  if (const json* data = reader.member("data")) {
+    if (!data->is_object()) {
+      reader.fail("data", "must be a JSON object");
+    } else if (data->dump(-1, ' ', false, json::error_handler_t::replace).size() > kMaxReportDataBytes) {
+      Invalid too_large{"the report's data is too large", kReportTooLarge};
+      too_large.details["data"] = fmt::format("must take at most {} bytes as JSON", kMaxReportDataBytes);
+      return too_large;
+    } else {
+      report.data = *data;
     }
   }
   if (!reader.ok()) return reader.invalid();

@@ -48,6 +48,17 @@ Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty
 Parsed<Registration> parse_registration(const nlohmann::json& body);
 Parsed<HeartbeatReport> parse_heartbeat(const nlohmann::json& body);
 
+/// Bytes an agent's report's `data` may take, serialized, at most.
+inline constexpr std::size_t kMaxReportDataBytes = 64 * 1024;
+/// The code of a report whose `data` is larger (the route answers it 413).
+inline constexpr const char* kReportTooLarge = "PAYLOAD_TOO_LARGE";
+
+/// An agent's report: {type (is_valid_type_name), time? (RFC 3339, when the
+/// agent observed it; default `now_ms`), data? (an object, default {}, of at
+/// most kMaxReportDataBytes serialized: larger is refused with
+/// kReportTooLarge)}. Refused with details naming each bad field.
+Parsed<AgentReported> parse_agent_report(const nlohmann::json& body, TimeMs now_ms);
+
 /// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
 Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
 
@@ -60,6 +71,9 @@ bool is_valid_org(std::string_view text);
 
 /// True for 1 to 128 characters of [A-Za-z0-9._:-].
 bool is_valid_instance_id(std::string_view text);
+/// True for the type of a command or of an agent's report:
+/// `[a-z][a-z0-9_.-]{0,63}` (1 to 64 characters).
+bool is_valid_type_name(std::string_view text);
 /// True for a canonical lowercase UUID (8-4-4-4-12 hex digits).
 bool is_valid_agent_id(std::string_view text);
 

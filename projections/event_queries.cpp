@@ -57,6 +57,12 @@ Event redacted(Event event) {
   return event;
 }
 
+bool is_report_of_type(const EventView& event, std::string_view report_type) {
+  if (event.type != AgentReported::kType.name) return false;
+  const auto report = decode_payload<AgentEvent>(event.type, event.schema_version, event.data);
+  return report && std::get<AgentReported>(*report).type == report_type;
+}
+
 Result<EventPage> EventQueries::agent_events(const Principal& caller, const AgentId& agent_id,
                                              std::uint64_t from_version, std::size_t limit) const {
   const auto agent = registry_.find(agent_id);
@@ -74,7 +80,8 @@ Result<EventPage> EventQueries::agent_events(const Principal& caller, const Agen
 }
 
 Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_t from_position,
-                                           std::size_t limit, const std::string& type) const {
+                                           std::size_t limit, const std::string& type,
+                                           const std::string& report_type) const {
   const std::size_t page_size = std::max<std::size_t>(1, limit);
   std::uint64_t next = std::max<std::uint64_t>(1, from_position);
   EventPage page;
@@ -90,7 +97,9 @@ Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_
     for (const Event& event : *batch) {
       next = event.position + 1;
       ++scanned;
-      const bool wanted = (type.empty() || event.type == type) && may_see(caller, event.stream);
+      const bool wanted = (type.empty() || event.type == type) &&
+                          (report_type.empty() || is_report_of_type(view_of(event), report_type)) &&
+                          may_see(caller, event.stream);
       if (wanted) page.events.push_back(redacted(event));
       if (page.events.size() == page_size) break;
     }

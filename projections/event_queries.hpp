@@ -49,8 +49,10 @@ class EventQueries {
   /// Up to `limit` events from `from_position` of `type` (any if empty) that
   /// `caller` may see (`may_see`), digests removed, scanning at most
   /// `kMaxEventsScanned`. Events it may not see are skipped as if absent.
+  /// A non-empty `report_type` keeps only AgentReported events of that
+  /// report type (see `is_report_of_type`).
   Result<EventPage> log_events(const Principal& caller, std::uint64_t from_position, std::size_t limit,
-                               const std::string& type) const;
+                               const std::string& type, const std::string& report_type = {}) const;
 
   /// True if `caller` may see the events of `stream`: its organization covers
   /// what the stream holds, and API-key and enrollment-token streams (names,
@@ -77,5 +79,9 @@ std::optional<std::string> redact_digests(std::string_view data);
 
 /// `event` with `redact_digests` applied to its data.
 Event redacted(Event event);
+
+/// True if `event` is an AgentReported whose report type is `report_type`
+/// (what `?report_type=` and `muster replay --report-type` select).
+bool is_report_of_type(const EventView& event, std::string_view report_type);
 
 }  // namespace muster

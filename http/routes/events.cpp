@@ -40,8 +40,18 @@ void log_events(const std::shared_ptr<Call>& call) {
     return call->reply_error(400, "invalid query parameter 'type'", "INVALID_PARAMETER",
                              json{{"type", "must be an event type such as AgentRegistered"}});
   }
+  // ?report_type= narrows AgentReported events to one report type (and implies that event type).
+  const auto report_param = call->head.query.find("report_type");
+  const std::string report_type = report_param == call->head.query.end() ? "" : report_param->second;
+  if (report_param != call->head.query.end() &&
+      (!is_valid_type_name(report_type) || (!type.empty() && type != AgentReported::kType.name))) {
+    return call->reply_error(400, "invalid query parameter 'report_type'", "INVALID_PARAMETER",
+                             json{{"report_type",
+                                   "must be a report type such as termination, with no type "
+                                   "parameter or type=AgentReported"}});
+  }
   const auto page = call->services.events->log_events(call->principal, std::get<std::uint64_t>(from_position),
-                                                      std::get<std::uint64_t>(limit), type);
+                                                      std::get<std::uint64_t>(limit), type, report_type);
   if (!page) return call->reply_failure(page.error());
   json items = json::array();
   for (const Event& event : page->events) items.push_back(event_to_json(event));

@@ -1,4 +1,5 @@
-// /api/v1/stats: the fleet's counts, from the registry's and the config model's counters.
+// /api/v1/stats: the fleet's counts, from the registry's, the config model's and the
+// report counts' counters.
 
 #include "http/call.hpp"
 
@@ -12,6 +13,8 @@ void stats(const std::shared_ptr<Call>& call) {
     nlohmann::json body = stats_to_json(call->services.registry->stats(call->principal.org), *head);
     body["by_config_status"] =
         config_status_counts_to_json(call->services.config_model->status_counts(call->principal.org));
+    body["reports_24h"] =
+        call->services.report_counts->last_24h(call->principal.org, call->services.timers->now_ms());
     call->reply_json(200, body);
   });
 }

@@ -335,6 +335,7 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"list commands", Guard::viewer, 200, "", fixed("GET", "/api/v1/commands"), ""},
       {"get command", Guard::viewer, 200, "COMMAND_NOT_FOUND", fixed("GET", command_path), ""},
       {"cancel command", Guard::operator_, 200, "COMMAND_NOT_FOUND", fresh_command, ""},
+      {"agent report", Guard::agent, 201, "", on_agent("POST", "/reports"), json{{"type", "crash"}}.dump()},
       {"create API key", Guard::admin, 201, "", fixed("POST", "/api/v1/api-keys"), key_body},
       {"list API keys", Guard::admin, 200, "", fixed("GET", "/api/v1/api-keys"), ""},
       {"revoke API key", Guard::admin, 200, "API_KEY_NOT_FOUND", fresh_key, ""},
@@ -381,7 +382,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
                                                "rotate token", "agent config",
                                                "report config status", "report effective config",
                                                "fetch commands", "acknowledge command",
-                                               "report command result"};
+                                               "report command result",
+                                               "agent report"};
   int cells = 0;
   for (const bool agents_listener : {false, true}) {
   for (const Route& route : routes) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
 #include "http/router.hpp"
 
@@ -252,4 +253,46 @@ TEST_CASE("regression: free-text fields of registrations and heartbeats refuse c
       json{{"instance_id", "a"}, {"name", "caf\xc3\xa9 \xc2\xa0 \xc4\x80 \xe6\x9c\x8d"}, {"hostname", "h.example"}});
   CHECK(std::holds_alternative<Registration>(accepted));
   CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json{{"version", "1.4.3-rc1+build.7"}})));
+}
+
+TEST_CASE("an agent's report: a type name, an RFC 3339 time, a JSON object of bounded size") {
+  for (const char* good : {"termination", "rebalance_recommendation", "a", "crash.v2-x_y"}) {
+    CAPTURE(good);
+    CHECK(is_valid_type_name(good));
+  }
+  for (const std::string& bad :
+       {std::string(""), std::string("Crash"), std::string("1crash"), std::string("_x"), std::string("a b"),
+        std::string("a/b"), std::string(65, 'a')}) {
+    CAPTURE(bad);
+    CHECK_FALSE(is_valid_type_name(bad));
+  }
+  CHECK(is_valid_type_name(std::string(64, 'a')));
+
+  const auto parsed = parse_agent_report(
+      json::parse(R"({"type":"termination","time":"2026-12-02T01:02:00Z","data":{"action":"terminate"}})"),
+      5);
+  REQUIRE(std::holds_alternative<AgentReported>(parsed));
+  const AgentReported& report = std::get<AgentReported>(parsed);
+  CHECK(report.type == "termination");
+  CHECK(report.reported_at_ms == *parse_rfc3339("2026-12-02T01:02:00Z"));
+  CHECK(report.data == json{{"action", "terminate"}});
+  const auto defaults = parse_agent_report(json{{"type", "crash"}}, 5);
+  REQUIRE(std::holds_alternative<AgentReported>(defaults));
+  CHECK(std::get<AgentReported>(defaults).reported_at_ms == 5);
+  CHECK(std::get<AgentReported>(defaults).data == json::object());
+
+  const Invalid invalid =
+      refusal(parse_agent_report(json{{"type", "Crash"}, {"time", "soon"}, {"data", {1}}}, 5));
+  CHECK(invalid.code == "VALIDATION_FAILED");
+  for (const char* field : {"type", "time", "data"}) {
+    CAPTURE(field);
+    CHECK(invalid.details.contains(field));
+  }
+  const std::string filler(kMaxReportDataBytes, 'x');
+  const Invalid too_large =
+      refusal(parse_agent_report(json{{"type", "crash"}, {"data", {{"x", filler}}}}, 5));
+  CHECK(too_large.code == std::string(kReportTooLarge));
+  CHECK(too_large.details.contains("data"));
+  CHECK(std::holds_alternative<AgentReported>(
+      parse_agent_report(json{{"type", "crash"}, {"data", {{"x", filler.substr(8)}}}}, 5)));
 }

@@ -8,6 +8,10 @@
 ///   muster_load fetch     --port P --ids FILE --requests N --etag HASH [--threads T]
 ///   muster_load propagate --port P --ids FILE --rate R --seconds S --admin-port P2 --key API_KEY
 ///                         --group NAME --config NAME [--threads T]
+///   muster_load longpoll  --port P --ids FILE --pollers N --seconds S --admin-port P2 --key API_KEY
+///                         [--wait DURATION] [--threads T]
+///   muster_load batchbeat --port P --ids FILE --seconds S --admin-port P2 --key API_KEY
+///                         [--selector JSON] [--threads T]
 ///
 /// `register` writes "<agent_id> <agent_token>" lines to FILE; `heartbeat`
 /// sends each agent's token (a line without one sends none, for servers that
@@ -26,6 +30,19 @@
 /// on the operators' port (the config, with new settings) and reports how
 /// long until 50% and 99% of the agents' heartbeat answers carried a
 /// config_version at or past that change's position.
+///
+/// `longpoll` is commands delivered through the agents' long poll: the first
+/// N agents of FILE each hold one connection waiting on GET
+/// .../commands?wait=DURATION (default 30s), while T operator threads queue
+/// commands to them (POST /api/v1/agents/{id}/commands on the operators'
+/// port, round robin) for S seconds; it reports commands delivered per
+/// second (from the first queued to the last delivered) and how long each
+/// took from being queued to reaching its agent. `batchbeat` heartbeats the
+/// agents of FILE as fast as T connections go: S seconds alone, then again
+/// while one bulk command (POST /api/v1/commands {selector, type}) is queued
+/// for every agent the selector (default {}: all) picks, until
+/// GET /api/v1/command-batches/{id} counts them all; it reports both
+/// heartbeat rates and their ratio.
 ///
 /// Each thread keeps one keep-alive connection. Prints one JSON line with the
 /// rate and latency percentiles. Every run is bounded by its count or time and
@@ -71,6 +88,9 @@ struct Args {
   int admin_port = 0;
   std::string group;
   std::string config;
+  std::size_t pollers = 100;
+  std::string wait = "30s";
+  std::string selector = "{}";
 };
 
 struct AgentCredential {
@@ -126,11 +146,18 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.group = value;
     else if (name == "--config")
       args.config = value;
+    else if (name == "--pollers")
+      args.pollers = std::stoul(value);
+    else if (name == "--wait")
+      args.wait = value;
+    else if (name == "--selector")
+      args.selector = value;
     else
       return false;
   }
   return args.mode == "register" || args.mode == "heartbeat" || args.mode == "pace" || args.mode == "query" ||
-         args.mode == "offline-report" || args.mode == "fetch" || args.mode == "propagate";
+         args.mode == "offline-report" || args.mode == "fetch" || args.mode == "propagate" ||
+         args.mode == "longpoll" || args.mode == "batchbeat";
 }
 
 struct Totals {
@@ -406,6 +433,265 @@ int propagate(const Args& args) {
   return totals.failures == 0 && change_position != 0 ? 0 : 1;
 }
 
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Queues a command of `type` for `agent_id` on the operators' port; its
+// params carry when it was sent, so its delivery can be timed.
+std::string queue_command(httplib::Client& client, const Args& args, const std::string& agent_id,
+                          const std::string& type) {
+  const nlohmann::json body = {{"type", type}, {"params", {{"sent_ns", steady_ns()}}}};
+  return failure_of(
+      client.Post("/api/v1/agents/" + agent_id + "/commands", {{"Authorization", "Bearer " + args.api_key}},
+                  body.dump(), "application/json"),
+      {201});
+}
+
+// A client of the operators' port.
+void configure_admin(httplib::Client& client) {
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  client.set_read_timeout(60, 0);
+}
+
+int longpoll(const Args& args) {
+  auto agents = read_agents(args.ids_path);
+  if (agents.size() < args.pollers || args.pollers == 0 || args.admin_port == 0 || args.api_key.empty()) {
+    std::fputs("longpoll needs at least --pollers agent ids, --admin-port and --key\n", stderr);
+    return 2;
+  }
+  agents.resize(args.pollers);
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> queued{0};
+  std::atomic<std::size_t> delivered{0};
+  std::atomic<std::int64_t> last_delivery_ns{0};
+  std::vector<Totals> polled(args.pollers);  // per poller: queued-to-delivered latencies, failures
+  std::vector<std::thread> pollers;
+  for (std::size_t which = 0; which < args.pollers; ++which) {
+    pollers.emplace_back([&, which] {
+      httplib::Client client("127.0.0.1", args.port);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      client.set_read_timeout(120, 0);
+      const AgentCredential& agent = agents[which];
+      const std::string path = "/api/v1/agents/" + agent.agent_id + "/commands?wait=" + args.wait;
+      const httplib::Headers headers = {{"Authorization", "Bearer " + agent.token}};
+      while (!stopping) {
+        auto answer = client.Get(path, headers);
+        const std::string failure = failure_of(answer, {200});
+        if (!failure.empty()) {
+          ++polled[which].failures;
+          ++polled[which].failure_kinds[failure];
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          continue;
+        }
+        const auto body = nlohmann::json::parse(answer->body, nullptr, false);
+        const std::int64_t now = steady_ns();
+        const auto commands = body.is_object() ? body.find("commands") : body.end();
+        if (commands == body.end() || !commands->is_array() || stopping) continue;
+        for (const auto& command : *commands) {
+          const auto params = command.find("params");
+          if (params == command.end() || !params->is_object() || !params->contains("sent_ns")) continue;
+          polled[which].latencies_ms.push_back((now - params->at("sent_ns").get<std::int64_t>()) / 1e6);
+          ++delivered;
+          last_delivery_ns = now;
+        }
+      }
+    });
+  }
+  // Every poller waiting before the first command is queued.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const std::int64_t started_ns = steady_ns();
+  const auto stop_at =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
+  std::atomic<std::size_t> next{0};
+  std::vector<Totals> queuing(args.threads);
+  std::vector<std::thread> queuers;
+  for (std::size_t thread_idx = 0; thread_idx < args.threads; ++thread_idx) {
+    queuers.emplace_back([&, thread_idx] {
+      httplib::Client client("127.0.0.1", args.admin_port);
+      configure_admin(client);
+      while (Clock::now() < stop_at) {
+        const auto sent = Clock::now();
+        const std::string failure =
+            queue_command(client, args, agents[next++ % agents.size()].agent_id, "bench");
+        queuing[thread_idx].record(sent, failure);
+        if (failure.empty()) ++queued;
+      }
+    });
+  }
+  for (auto& thread : queuers) thread.join();
+  // Bounded: what was queued reaches its agents, or 30 s pass.
+  for (int waited = 0; delivered < queued && waited < 3000; ++waited) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double seconds = (std::max(last_delivery_ns.load(), started_ns) - started_ns) / 1e9;
+  // Wake every poller with one more command, then let them go.
+  stopping = true;
+  {
+    httplib::Client client("127.0.0.1", args.admin_port);
+    configure_admin(client);
+    for (const AgentCredential& agent : agents) {
+      (void)queue_command(client, args, agent.agent_id, "bench.stop");
+    }
+  }
+  for (auto& thread : pollers) thread.join();
+  Totals delivery;
+  for (const Totals& totals : polled) {
+    delivery.latencies_ms.insert(delivery.latencies_ms.end(), totals.latencies_ms.begin(),
+                                 totals.latencies_ms.end());
+    delivery.failures += totals.failures;
+    for (const auto& [kind, count] : totals.failure_kinds) delivery.failure_kinds["fetch " + kind] += count;
+  }
+  for (const Totals& totals : queuing) {
+    delivery.failures += totals.failures;
+    for (const auto& [kind, count] : totals.failure_kinds) delivery.failure_kinds["queue " + kind] += count;
+  }
+  std::sort(delivery.latencies_ms.begin(), delivery.latencies_ms.end());
+  nlohmann::json line = summary(args, delivery.latencies_ms.size(), delivery, seconds > 0 ? seconds : 1e-9);
+  line["pollers"] = args.pollers;
+  line["queued"] = queued.load();
+  line["delivered"] = delivered.load();
+  line["delivered_per_second"] = seconds > 0 ? delivered / seconds : 0;
+  line["queued_per_second"] = queued / args.seconds;
+  std::puts(line.dump().c_str());
+  return delivery.failures == 0 && delivered == queued && queued > 0 ? 0 : 1;
+}
+
+// Heartbeats the agents as fast as `args.threads` connections go until
+// stopped; each thread keeps the steady times its answers came. `args` and
+// `agents` must outlive it.
+class HeartbeatLoad {
+ public:
+  HeartbeatLoad(const Args& args, const std::vector<AgentCredential>& agents)
+      : answered_ns_(args.threads), totals_(args.threads) {
+    for (std::size_t thread_idx = 0; thread_idx < args.threads; ++thread_idx) {
+      threads_.emplace_back([this, &args, &agents, thread_idx] {
+        httplib::Client client("127.0.0.1", args.port);
+        client.set_keep_alive(true);
+        client.set_tcp_nodelay(true);
+        client.set_read_timeout(30, 0);
+        while (running_) {
+          const auto sent = Clock::now();
+          totals_[thread_idx].record(sent, send_heartbeat(client, agents[next_++ % agents.size()]));
+          answered_ns_[thread_idx].push_back(steady_ns());
+        }
+      });
+    }
+  }
+  ~HeartbeatLoad() { stop(); }
+
+  void stop() {
+    running_ = false;
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  /// Heartbeats answered in [from_ns, to_ns), per second. After stop().
+  double rate(std::int64_t from_ns, std::int64_t to_ns) const {
+    std::size_t count = 0;
+    for (const auto& times : answered_ns_) {
+      count += static_cast<std::size_t>(std::count_if(
+          times.begin(), times.end(), [&](std::int64_t at) { return at >= from_ns && at < to_ns; }));
+    }
+    return to_ns > from_ns ? count / ((to_ns - from_ns) / 1e9) : 0;
+  }
+  /// After stop().
+  std::size_t failures() const {
+    std::size_t failed = 0;
+    for (const Totals& totals : totals_) failed += totals.failures;
+    return failed;
+  }
+
+ private:
+  std::atomic<bool> running_{true};
+  std::atomic<std::size_t> next_{0};
+  std::vector<std::vector<std::int64_t>> answered_ns_;
+  std::vector<Totals> totals_;
+  std::vector<std::thread> threads_;
+};
+
+int batchbeat(const Args& args) {
+  const auto agents = read_agents(args.ids_path);
+  const auto selector = nlohmann::json::parse(args.selector, nullptr, false);
+  if (agents.empty() || args.admin_port == 0 || args.api_key.empty() || !selector.is_object()) {
+    std::fputs("batchbeat needs agent ids, --admin-port, --key and a --selector object\n", stderr);
+    return 2;
+  }
+  const auto seconds_ns = static_cast<std::int64_t>(args.seconds * 1e9);
+  // Alone: the heartbeat rate to compare with.
+  HeartbeatLoad alone(args, agents);
+  const std::int64_t alone_from = steady_ns();
+  std::this_thread::sleep_for(std::chrono::nanoseconds(seconds_ns));
+  const std::int64_t alone_to = steady_ns();
+  alone.stop();
+  const double alone_rate = alone.rate(alone_from, alone_to);
+
+  // Again, while one command is queued for every selected agent.
+  HeartbeatLoad beside(args, agents);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  httplib::Client client("127.0.0.1", args.admin_port);
+  configure_admin(client);
+  const httplib::Headers auth = {{"Authorization", "Bearer " + args.api_key}};
+  const nlohmann::json body = {{"selector", selector}, {"type", "bench"}};
+  const std::int64_t posted_ns = steady_ns();
+  auto answer = client.Post("/api/v1/commands", auth, body.dump(), "application/json");
+  const double post_ms = (steady_ns() - posted_ns) / 1e6;
+  std::string batch_id;
+  if (answer && answer->status == 202) {
+    batch_id = nlohmann::json::parse(answer->body, nullptr, false).value("batch_id", std::string());
+  }
+  if (batch_id.empty()) {
+    beside.stop();
+    std::fprintf(stderr, "the batch was not accepted: %s\n",
+                 answer ? (std::to_string(answer->status) + " " + answer->body).c_str() : "no answer");
+    return 1;
+  }
+  // Queued when the batch counts every agent it selected (queued or refused),
+  // polled every 100 ms; bounded at 10 minutes.
+  nlohmann::json counts;
+  std::int64_t queued_ns = 0;
+  for (int polls = 0; polls < 6000 && queued_ns == 0; ++polls) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto progress = client.Get("/api/v1/command-batches/" + batch_id, auth);
+    if (!progress || progress->status != 200) continue;
+    const auto batch = nlohmann::json::parse(progress->body, nullptr, false);
+    if (!batch.is_object()) continue;
+    counts = batch;
+    std::uint64_t accounted = 0;
+    const auto per_state = batch.find("counts");
+    if (per_state != batch.end() && per_state->is_object()) {
+      for (const auto& count : *per_state) {
+        if (count.is_number_unsigned()) accounted += count.get<std::uint64_t>();
+      }
+    }
+    accounted += batch.value("refused", nlohmann::json::array()).size();
+    // The batch's own total when it gives one, else every agent of FILE (the default selector's).
+    const std::uint64_t selected = batch.value("total", static_cast<std::uint64_t>(agents.size()));
+    if (selected > 0 && accounted >= selected) queued_ns = steady_ns();
+  }
+  // At least as long a window as the one alone, so short batches are not measured on a blip.
+  const std::int64_t window_to = std::max(queued_ns, posted_ns + seconds_ns);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<std::int64_t>(0, window_to - steady_ns())));
+  beside.stop();
+  const double beside_rate = beside.rate(posted_ns, window_to);
+  nlohmann::json line = {{"mode", args.mode},
+                         {"agents", agents.size()},
+                         {"threads", args.threads},
+                         {"alone_per_second", alone_rate},
+                         {"beside_batch_per_second", beside_rate},
+                         {"ratio", alone_rate > 0 ? beside_rate / alone_rate : 0},
+                         {"batch_id", batch_id},
+                         {"batch_answered_ms", post_ms},
+                         {"batch_queued_seconds", queued_ns == 0 ? -1.0 : (queued_ns - posted_ns) / 1e9},
+                         {"window_seconds", (window_to - posted_ns) / 1e9},
+                         {"heartbeat_failures", alone.failures() + beside.failures()},
+                         {"batch", counts}};
+  std::puts(line.dump().c_str());
+  return queued_ns != 0 && alone.failures() + beside.failures() == 0 ? 0 : 1;
+}
+
 int query(Args args) {
   if (args.paths.empty()) return 2;
   std::vector<Totals> by_path(args.paths.size());
@@ -488,7 +774,11 @@ int main(int argc, char** argv) {
         "       muster_load offline-report --ids FILE --silent-every K --events REPLAY.jsonl\n"
         "       muster_load fetch --port P --ids FILE --requests N --etag HASH [--threads T]\n"
         "       muster_load propagate --port P --ids FILE --rate R --seconds S --admin-port P2 --key K\n"
-        "                             --group NAME --config NAME [--threads T]\n",
+        "                             --group NAME --config NAME [--threads T]\n"
+        "       muster_load longpoll --port P --ids FILE --pollers N --seconds S --admin-port P2 --key K\n"
+        "                            [--wait DURATION] [--threads T]\n"
+        "       muster_load batchbeat --port P --ids FILE --seconds S --admin-port P2 --key K\n"
+        "                             [--selector JSON] [--threads T]\n",
         stderr);
     return 2;
   }
@@ -498,5 +788,7 @@ int main(int argc, char** argv) {
   if (args.mode == "query") return query(args);
   if (args.mode == "fetch") return fetch(args);
   if (args.mode == "propagate") return propagate(args);
+  if (args.mode == "longpoll") return longpoll(args);
+  if (args.mode == "batchbeat") return batchbeat(args);
   return offline_report(args);
 }

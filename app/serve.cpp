@@ -203,8 +203,8 @@ int run_serve(const ServeOptions& options) {
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   ConfigService config_service(actors, store, &configs, when_folded);
   GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
-  BulkService bulk(actors, store, agents, groups, registry, configs, bulk_jobs, when_folded);
   CommandService commands(actors, store, registry, configs, command_queue, when_folded);
+  BulkService bulk(actors, store, agents, groups, commands, registry, configs, bulk_jobs, when_folded);
   RolloutServiceOptions rollout_options;
   rollout_options.health = options.http.api.health;
   rollout_options.tick_ms = options.rollout_tick_ms;

@@ -64,6 +64,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_backup(routes_);
   routes::add_bulk(routes_);
   routes::add_commands(routes_);
+  routes::add_command_batches(routes_);
   routes::add_agent_commands(routes_);
   routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);

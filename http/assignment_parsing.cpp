@@ -14,6 +14,7 @@ using nlohmann::json;
 
 constexpr const char* kNameRule =
     "must be a config name: 1 to 63 characters of [a-z0-9._-], starting with [a-z0-9]";
+constexpr std::size_t kMaxSearchTextLength = 256;
 constexpr const char* kVersionRule = "must be a version number from 1, or \"latest\"";
 
 // A version as requests write it: a whole number from 1, or "latest" (held as 0).
@@ -126,6 +127,77 @@ Parsed<Assignment> parse_assignment(const json& body) {
 
 Parsed<LabelSelector> parse_selector(const json& value) {
   return parse_labels(value, "selector");
+}
+
+BulkSelector parse_bulk_selector(const json& value, json& problems) {
+  BulkSelector selector;
+  if (!value.is_object()) {
+    problems["selector"] =
+        "must be an object of criteria: agent_ids, group, labels, status, config_status, q";
+    return selector;
+  }
+  for (const auto& [key, item] : value.items()) {
+    if (key != "agent_ids" && key != "group" && key != "labels" && key != "status" &&
+        key != "config_status" && key != "q") {
+      problems["selector." + key] = "is not a criterion (agent_ids, group, labels, status, config_status, q)";
+    }
+  }
+  if (const json* ids = member(value, "agent_ids")) {
+    std::vector<AgentId> parsed;
+    const bool sized = ids->is_array() && !ids->empty() && ids->size() <= kMaxBulkAgents;
+    for (const json& item : sized ? *ids : json::array()) {
+      const auto id = item.is_string() ? AgentId::parse(item.get_ref<const std::string&>()) : std::nullopt;
+      if (!id) break;
+      parsed.push_back(*id);
+    }
+    if (!sized || parsed.size() != ids->size()) {
+      problems["selector.agent_ids"] =
+          fmt::format("must be an array of 1 to {} agent ids (lowercase UUIDs)", kMaxBulkAgents);
+    } else {
+      selector.agent_ids = std::move(parsed);
+    }
+  }
+  if (const json* group = member(value, "group")) {
+    if (!group->is_string() || !is_valid_config_name(group->get_ref<const std::string&>())) {
+      problems["selector.group"] = "must be a group name: [a-z0-9][a-z0-9._-]{0,62}";
+    } else {
+      selector.group = group->get<std::string>();
+    }
+  }
+  if (const json* labels = member(value, "labels")) {
+    auto parsed = parse_labels(*labels, "selector.labels");
+    if (auto* invalid = std::get_if<Invalid>(&parsed)) {
+      for (const auto& detail : invalid->details.items()) problems[detail.key()] = detail.value();
+    } else {
+      selector.labels = std::get<LabelSelector>(std::move(parsed));
+    }
+  }
+  if (const json* status = member(value, "status")) {
+    const auto parsed = status->is_string() ? parse_agent_status(status->get<std::string>()) : std::nullopt;
+    if (!parsed || !is_listed(*parsed)) {
+      problems["selector.status"] = "must be ONLINE, DEGRADED or OFFLINE";
+    } else {
+      selector.status = parsed;
+    }
+  }
+  if (const json* status = member(value, "config_status")) {
+    selector.config_status =
+        status->is_string() ? parse_config_status(status->get<std::string>()) : std::nullopt;
+    if (!selector.config_status) {
+      problems["selector.config_status"] = "must be none, pending, applying, applied, failed or drifted";
+    }
+  }
+  if (const json* text = member(value, "q")) {
+    if (!text->is_string() || text->get_ref<const std::string&>().empty() ||
+        text->get_ref<const std::string&>().size() > kMaxSearchTextLength ||
+        has_control_character(text->get_ref<const std::string&>())) {
+      problems["selector.q"] = fmt::format(
+          "must be a string of 1 to {} characters without control characters", kMaxSearchTextLength);
+    } else {
+      selector.text = text->get<std::string>();
+    }
+  }
+  return selector;
 }
 
 }  // namespace muster::http

@@ -1,10 +1,11 @@
 #pragma once
 /// Reading what groups and agents are told to run, and which agents a group
-/// selects, from request bodies. Total like request_parsing.hpp: any JSON
+/// or a bulk job selects, from request bodies. Total like request_parsing.hpp: any JSON
 /// in gives a value or an `Invalid` whose details name each bad field.
 
 #include <nlohmann/json.hpp>
 
+#include "actors/bulk/bulk_service.hpp"
 #include "actors/config/assignment.hpp"
 #include "actors/group/group_state.hpp"
 #include "http/request_parsing.hpp"
@@ -30,5 +31,15 @@ Parsed<Assignment> parse_assignment(const nlohmann::json& body);
 /// A group's label selector: an object of string to string under the rules
 /// of agents' labels (parse_labels). Details name "selector".
 Parsed<LabelSelector> parse_selector(const nlohmann::json& value);
+
+/// Which agents a bulk job or a batch of commands acts on: an object of
+/// criteria, each optional (BulkSelector says how they combine):
+///
+///   {"agent_ids": [...], "group": "<name>", "labels": {...},
+///    "status": "ONLINE"|"DEGRADED"|"OFFLINE", "config_status": "...", "q": "<text>"}
+///
+/// Each problem goes into `problems` under "selector.<criterion>" (or
+/// "selector" for a value that is no object).
+BulkSelector parse_bulk_selector(const nlohmann::json& value, nlohmann::json& problems);
 
 }  // namespace muster::http

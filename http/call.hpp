@@ -218,6 +218,7 @@ void add_api_keys(RouteTable& table);
 void add_backup(RouteTable& table);
 void add_bulk(RouteTable& table);
 void add_commands(RouteTable& table);
+void add_command_batches(RouteTable& table);
 void add_agent_commands(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);

@@ -22,6 +22,13 @@ namespace muster::http {
 /// record from the read model has neither).
 nlohmann::json command_to_json(const CommandRecord& command, bool whole);
 
+/// The command an operator asks for: {type, params?, priority?, not_before?,
+/// expires_in?} and, for one agent, idempotency_key?; a batch's body
+/// (`for_batch`) holds "selector" instead (the caller reads it). Each
+/// problem goes into `problems` under its member's name; the agent is the
+/// caller's to fill in.
+CommandRequest parse_command_fields(const nlohmann::json& body, bool for_batch, nlohmann::json& problems);
+
 /// command_to_json(detail.command, true) with "events": [{type, time,
 /// principal, cause, data, position}], one per change.
 nlohmann::json command_detail_to_json(const CommandDetail& detail);

@@ -263,4 +263,29 @@ json error_body(const std::string& message, const std::string& code, const json&
   return body;
 }
 
+json bulk_job_to_json(const BulkJob& job, bool with_failures) {
+  json answer = {{"job_id", job.job_id},
+                 {"org", job.org},
+                 {"action", to_string(job.action)},
+                 {"params", bulk_params_to_json(job.action, job.params)},
+                 {"state", job.finished ? "finished" : "running"},
+                 {"total", job.total},
+                 {"done", job.done},
+                 {"succeeded", job.succeeded},
+                 {"failed", job.failed},
+                 {"created_at", format_rfc3339(job.created_at_ms)},
+                 {"finished_at", job.finished ? json(format_rfc3339(job.finished_at_ms)) : json(nullptr)},
+                 {"created_by", job.principal},
+                 {"position", job.last_position}};
+  if (with_failures) {
+    json failures = json::array();
+    for (const BulkFailure& failure : job.failures) {
+      failures.push_back(
+          {{"agent_id", failure.agent_id.to_string()}, {"code", failure.code}, {"error", failure.error}});
+    }
+    answer["failures"] = std::move(failures);
+  }
+  return answer;
+}
+
 }  // namespace muster::http

@@ -9,6 +9,7 @@
 
 #include "actors/agent/agent_health.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "actors/bulk/bulk_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
 #include "common/clock.hpp"
@@ -63,6 +64,11 @@ nlohmann::json api_key_to_json(const ApiKey& key);
 nlohmann::json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms);
 
 nlohmann::json stats_to_json(const FleetStats& stats, std::uint64_t log_position);
+
+/// {job_id, org, action, params, state, total, done, succeeded, failed,
+/// created_at, finished_at, created_by, position}, and "failures" (the
+/// first ones, each {agent_id, code, error}) when `with_failures`.
+nlohmann::json bulk_job_to_json(const BulkJob& job, bool with_failures);
 
 /// {"none": n, "pending": n, "applying": n, "applied": n, "failed": n, "drifted": n}.
 nlohmann::json config_status_counts_to_json(const ConfigStatusCounts& counts);

@@ -78,11 +78,12 @@ using ChunkPtr = std::shared_ptr<Chunk>;
 
 struct BulkService::Impl {
   Impl(runtime::Runtime& runtime, EventStore& store_in, AgentService& agents_in, GroupService& groups_in,
-       const AgentRegistry& registry_in, const ConfigModel& configs_in, const BulkJobs& jobs_in,
-       WhenFolded when_folded_in, BulkServiceOptions options_in)
+       CommandService& commands_in, const AgentRegistry& registry_in, const ConfigModel& configs_in,
+       const BulkJobs& jobs_in, WhenFolded when_folded_in, BulkServiceOptions options_in)
       : store(store_in),
         agents(agents_in),
         groups(groups_in),
+        commands(commands_in),
         registry(registry_in),
         configs(configs_in),
         jobs(jobs_in),
@@ -222,7 +223,7 @@ struct BulkService::Impl {
     if (stopping) return abandon(chunk);
     const JobRun& job = *chunk->job;
     const AgentId& id = job.agent_ids[chunk->from + index];
-    auto done = [this, chunk, index](Result<AgentOutcome> outcome) {
+    auto done = [this, chunk, index](Status outcome) {
       if (!outcome &&
           retry(chunk, index, outcome.error(), [this, chunk, index] { act_on_agent(chunk, index); })) {
         return;
@@ -235,8 +236,13 @@ struct BulkService::Impl {
 
   // The one place that knows whether an agent already is as a job asks: if
   // it is, sends nothing and returns false; else sends the job's command.
-  bool send_agent_command(const JobRun& job, const AgentId& id, AgentService::Done done) {
+  // A command needs no such look: its idempotency key (the job's id) makes
+  // the second attempt find the command the first one queued.
+  bool send_agent_command(const JobRun& job, const AgentId& id, std::function<void(Status)> answered) {
     const AgentAccess access{std::nullopt, job.org};
+    auto done = [answered](Result<AgentOutcome> outcome) {
+      answered(outcome ? Status::success() : Status(outcome.error()));
+    };
     switch (job.action) {
       case BulkAction::assign: {
         const auto view = configs.agent(id);
@@ -265,6 +271,21 @@ struct BulkService::Impl {
         const auto state = registry.state_of(id);
         if (state && state->status == AgentStatus::deregistered) return false;
         agents.deregister(id, access, job.context, std::move(done));
+        return true;
+      }
+      case BulkAction::send_command: {
+        CommandRequest request;
+        request.agent_id = id;
+        request.type = job.params.command.type;
+        request.params = job.params.command.params;
+        request.priority = job.params.command.priority;
+        request.not_before_ms = job.params.command.not_before_ms;
+        request.expires_in_ms = job.params.command.expires_in_ms;
+        request.idempotency_key = "batch:" + job.job_id;
+        request.batch_id = job.job_id;
+        commands.create(job.org, request, job.context, [answered](Result<CommandOutcome> outcome) {
+          answered(outcome ? Status::success() : Status(outcome.error()));
+        });
         return true;
       }
       case BulkAction::add_to_group:
@@ -397,6 +418,7 @@ struct BulkService::Impl {
   EventStore& store;
   AgentService& agents;
   GroupService& groups;
+  CommandService& commands;
   const AgentRegistry& registry;
   const ConfigModel& configs;
   const BulkJobs& jobs;
@@ -413,9 +435,10 @@ struct BulkService::Impl {
 };
 
 BulkService::BulkService(runtime::Runtime& runtime, EventStore& store, AgentService& agents,
-                         GroupService& groups, const AgentRegistry& registry, const ConfigModel& configs,
-                         const BulkJobs& jobs, WhenFolded when_folded, BulkServiceOptions options)
-    : impl_(std::make_unique<Impl>(runtime, store, agents, groups, registry, configs, jobs,
+                         GroupService& groups, CommandService& commands, const AgentRegistry& registry,
+                         const ConfigModel& configs, const BulkJobs& jobs, WhenFolded when_folded,
+                         BulkServiceOptions options)
+    : impl_(std::make_unique<Impl>(runtime, store, agents, groups, commands, registry, configs, jobs,
                                    std::move(when_folded), std::move(options))) {}
 
 BulkService::~BulkService() {

@@ -15,11 +15,16 @@
 /// which is what makes resuming safe: a chunk cut short by a stop or a crash
 /// is simply run again.
 ///
+/// A batch of commands is a job of action send_command: each agent's command
+/// carries the job's id as its batch id and idempotency key, so a chunk run
+/// again finds the commands it queued; an agent whose settings refuse the
+/// command (COMMAND_DISABLED) is one of the job's failures.
+///
 /// Lifecycle: start() does nothing; `resume`, once the read models hold the
 /// log as it was at start-up, runs every job not finished. stop() starts no
 /// new chunk, lets the chunks in flight finish (recording their progress),
 /// then stops the jobs' actors. Stop it before the services it calls
-/// (agents, groups).
+/// (agents, groups, commands).
 ///
 /// Thread safety: every method may be called from any thread. `done` runs
 /// on the job's actor, the projection runner's thread or the caller's
@@ -35,6 +40,7 @@
 #include "actors/access/principal.hpp"
 #include "actors/agent/agent_service.hpp"
 #include "actors/bulk/bulk_state.hpp"
+#include "actors/command/command_service.hpp"
 #include "actors/config/desired_config.hpp"
 #include "actors/group/group_service.hpp"
 #include "actors/runtime/request_context.hpp"
@@ -84,8 +90,8 @@ class BulkService : public Service {
  public:
   /// References must outlive the service.
   BulkService(runtime::Runtime& runtime, EventStore& store, AgentService& agents, GroupService& groups,
-              const AgentRegistry& registry, const ConfigModel& configs, const BulkJobs& jobs,
-              WhenFolded when_folded, BulkServiceOptions options = {});
+              CommandService& commands, const AgentRegistry& registry, const ConfigModel& configs,
+              const BulkJobs& jobs, WhenFolded when_folded, BulkServiceOptions options = {});
   ~BulkService() override;
 
   std::string_view name() const override { return "bulk"; }

@@ -17,6 +17,7 @@ constexpr std::pair<BulkAction, const char*> kActionNames[] = {
     {BulkAction::remove_from_group, "remove_from_group"},
     {BulkAction::set_labels, "set_labels"},
     {BulkAction::deregister, "deregister"},
+    {BulkAction::send_command, "send_command"},
 };
 
 json failures_to_json(const std::vector<BulkFailure>& failures) {
@@ -113,6 +114,12 @@ json bulk_params_to_json(BulkAction action, const BulkParams& params) {
     case BulkAction::remove_from_group: return {{"group", params.group}};
     case BulkAction::set_labels: return {{"labels", params.labels}};
     case BulkAction::deregister: return json::object();
+    case BulkAction::send_command:
+      return {{"type", params.command.type},
+              {"params", params.command.params},
+              {"priority", to_string(params.command.priority)},
+              {"not_before_ms", params.command.not_before_ms},
+              {"expires_in_ms", params.command.expires_in_ms}};
   }
   return json::object();
 }
@@ -142,6 +149,21 @@ Result<BulkParams> bulk_params_from_json(BulkAction action, const json& data) {
       if (!read(data, "labels", params.labels)) return bad();
       break;
     case BulkAction::deregister: break;
+    case BulkAction::send_command: {
+      std::string priority;
+      const auto command_params = data.find("params");
+      if (!read(data, "type", params.command.type) || !read(data, "priority", priority) ||
+          !read(data, "not_before_ms", params.command.not_before_ms) ||
+          !read(data, "expires_in_ms", params.command.expires_in_ms) || command_params == data.end() ||
+          !command_params->is_object()) {
+        return bad();
+      }
+      const auto parsed_priority = parse_command_priority(priority);
+      if (!parsed_priority) return bad();
+      params.command.priority = *parsed_priority;
+      params.command.params = *command_params;
+      break;
+    }
   }
   return params;
 }

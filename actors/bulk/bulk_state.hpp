@@ -1,7 +1,8 @@
 #pragma once
 /// Bulk jobs: one change (an assignment, settings, a group membership,
-/// labels, a deregistration) applied to many agents of one organization, in
-/// chunks, surviving restarts. Each job is a stream "bulk:<job_id>":
+/// labels, a deregistration, a command) applied to many agents of one
+/// organization, in chunks, surviving restarts. A batch of commands
+/// (POST /api/v1/commands) is such a job: its id is the batch id. Each job is a stream "bulk:<job_id>":
 ///
 ///   BulkJobCreated     {job_id, org, action, params, agent_ids: [..], principal}
 ///                      (the agents, resolved once at creation: a resumed job
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/agent/agent_id.hpp"
+#include "actors/command/command_state.hpp"
 #include "actors/config/assignment.hpp"
 #include "actors/runtime/payload_codec.hpp"
 #include "common/clock.hpp"
@@ -49,12 +51,22 @@ enum class BulkAction {
   remove_from_group,  ///< Removes the agent from a group's explicit members.
   set_labels,         ///< Replaces the agent's labels.
   deregister,         ///< Deregisters the agent.
+  send_command,       ///< Queues a command for the agent (a batch of commands).
 };
 
 const char* to_string(BulkAction action);
 std::optional<BulkAction> parse_bulk_action(std::string_view text);
 /// "assign", "set_settings", ...: every action's name, for messages.
 const char* bulk_action_names();
+
+/// The command a batch queues for each of its agents.
+struct BulkCommand {
+  std::string type;
+  nlohmann::json params = nlohmann::json::object();
+  CommandPriority priority = CommandPriority::normal;
+  TimeMs not_before_ms = 0;   ///< 0: at once.
+  TimeMs expires_in_ms = 0;   ///< From when each agent's command is queued.
+};
 
 /// What an action takes; each action reads only its own members.
 struct BulkParams {
@@ -66,11 +78,15 @@ struct BulkParams {
   std::string group;
   /// set_labels: the agent's labels from now on.
   std::map<std::string, std::string> labels;
+  /// send_command: the command each agent gets (its agent_id, idempotency
+  /// key and batch id are the job's to fill in).
+  BulkCommand command;
 };
 
 /// The params of `action` as the API and the events show them: the
 /// assignment itself for assign ({} clears); {settings}, {group}, {labels};
-/// {} for deregister.
+/// {} for deregister; {type, params, priority, not_before_ms, expires_in_ms}
+/// for send_command.
 nlohmann::json bulk_params_to_json(BulkAction action, const BulkParams& params);
 /// Reads what `bulk_params_to_json` wrote. Errors: `corruption`.
 Result<BulkParams> bulk_params_from_json(BulkAction action, const nlohmann::json& data);

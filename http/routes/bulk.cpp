@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "common/time_format.hpp"
 #include "http/assignment_parsing.hpp"
 #include "http/call.hpp"
 
@@ -14,7 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxSearchTextLength = 256;
 constexpr std::uint64_t kDefaultJobPage = 20;
 constexpr std::uint64_t kMaxJobPage = 100;
 
@@ -27,78 +25,6 @@ const json* member(const json& object, const char* key) {
 // Moves every detail of `invalid` into `problems`, each field under `prefix`.
 void add_details(json& problems, const Invalid& invalid, const std::string& prefix) {
   for (const auto& [field, why] : invalid.details.items()) problems[prefix + field] = why;
-}
-
-// {agent_ids, group, labels, status, config_status, q}: problems go under "selector.<criterion>".
-BulkSelector parse_selector_criteria(const json& value, json& problems) {
-  BulkSelector selector;
-  if (!value.is_object()) {
-    problems["selector"] =
-        "must be an object of criteria: agent_ids, group, labels, status, config_status, q";
-    return selector;
-  }
-  for (const auto& [key, item] : value.items()) {
-    if (key != "agent_ids" && key != "group" && key != "labels" && key != "status" &&
-        key != "config_status" && key != "q") {
-      problems["selector." + key] = "is not a criterion (agent_ids, group, labels, status, config_status, q)";
-    }
-  }
-  if (const json* ids = member(value, "agent_ids")) {
-    std::vector<AgentId> parsed;
-    const bool sized = ids->is_array() && !ids->empty() && ids->size() <= kMaxBulkAgents;
-    for (const json& item : sized ? *ids : json::array()) {
-      const auto id = item.is_string() ? AgentId::parse(item.get_ref<const std::string&>()) : std::nullopt;
-      if (!id) break;
-      parsed.push_back(*id);
-    }
-    if (!sized || parsed.size() != ids->size()) {
-      problems["selector.agent_ids"] =
-          fmt::format("must be an array of 1 to {} agent ids (lowercase UUIDs)", kMaxBulkAgents);
-    } else {
-      selector.agent_ids = std::move(parsed);
-    }
-  }
-  if (const json* group = member(value, "group")) {
-    if (!group->is_string() || !is_valid_config_name(group->get_ref<const std::string&>())) {
-      problems["selector.group"] = "must be a group name: [a-z0-9][a-z0-9._-]{0,62}";
-    } else {
-      selector.group = group->get<std::string>();
-    }
-  }
-  if (const json* labels = member(value, "labels")) {
-    auto parsed = parse_labels(*labels, "selector.labels");
-    if (auto* invalid = std::get_if<Invalid>(&parsed)) {
-      add_details(problems, *invalid, "");
-    } else {
-      selector.labels = std::get<LabelSelector>(std::move(parsed));
-    }
-  }
-  if (const json* status = member(value, "status")) {
-    const auto parsed = status->is_string() ? parse_agent_status(status->get<std::string>()) : std::nullopt;
-    if (!parsed || !is_listed(*parsed)) {
-      problems["selector.status"] = "must be ONLINE, DEGRADED or OFFLINE";
-    } else {
-      selector.status = parsed;
-    }
-  }
-  if (const json* status = member(value, "config_status")) {
-    selector.config_status =
-        status->is_string() ? parse_config_status(status->get<std::string>()) : std::nullopt;
-    if (!selector.config_status) {
-      problems["selector.config_status"] = "must be none, pending, applying, applied, failed or drifted";
-    }
-  }
-  if (const json* text = member(value, "q")) {
-    if (!text->is_string() || text->get_ref<const std::string&>().empty() ||
-        text->get_ref<const std::string&>().size() > kMaxSearchTextLength ||
-        has_control_character(text->get_ref<const std::string&>())) {
-      problems["selector.q"] = fmt::format(
-          "must be a string of 1 to {} characters without control characters", kMaxSearchTextLength);
-    } else {
-      selector.text = text->get<std::string>();
-    }
-  }
-  return selector;
 }
 
 // What `action` takes in "params"; problems go under "params.<member>".
@@ -169,15 +95,16 @@ Parsed<BulkRequest> parse_bulk_request(const json& body) {
   const json* action = member(body, "action");
   const auto parsed_action =
       action != nullptr && action->is_string() ? parse_bulk_action(action->get<std::string>()) : std::nullopt;
-  if (!parsed_action) {
-    problems["action"] = fmt::format("is required: one of {}", bulk_action_names());
+  if (!parsed_action || *parsed_action == BulkAction::send_command) {
+    problems["action"] = fmt::format("is required: one of {} (a batch of commands: POST /api/v1/commands)",
+                                     bulk_action_names());
   } else {
     request.action = *parsed_action;
     const json* params = member(body, "params");
     request.params = parse_params(request.action, params ? *params : json::object(), problems);
   }
   if (const json* selector = member(body, "selector")) {
-    request.selector = parse_selector_criteria(*selector, problems);
+    request.selector = parse_bulk_selector(*selector, problems);
   } else {
     problems["selector"] =
         "is required: an object of criteria (agent_ids, group, labels, status, config_status, q)";
@@ -185,31 +112,6 @@ Parsed<BulkRequest> parse_bulk_request(const json& body) {
   if (!problems.empty())
     return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
   return request;
-}
-
-json job_to_json(const BulkJob& job, bool with_failures) {
-  json answer = {{"job_id", job.job_id},
-                 {"org", job.org},
-                 {"action", to_string(job.action)},
-                 {"params", bulk_params_to_json(job.action, job.params)},
-                 {"state", job.finished ? "finished" : "running"},
-                 {"total", job.total},
-                 {"done", job.done},
-                 {"succeeded", job.succeeded},
-                 {"failed", job.failed},
-                 {"created_at", format_rfc3339(job.created_at_ms)},
-                 {"finished_at", job.finished ? json(format_rfc3339(job.finished_at_ms)) : json(nullptr)},
-                 {"created_by", job.principal},
-                 {"position", job.last_position}};
-  if (with_failures) {
-    json failures = json::array();
-    for (const BulkFailure& failure : job.failures) {
-      failures.push_back(
-          {{"agent_id", failure.agent_id.to_string()}, {"code", failure.code}, {"error", failure.error}});
-    }
-    answer["failures"] = std::move(failures);
-  }
-  return answer;
 }
 
 void create_job(const std::shared_ptr<Call>& call) {
@@ -226,7 +128,7 @@ void create_job(const std::shared_ptr<Call>& call) {
           Response response;
           response.status = 202;
           response.headers.emplace_back("Location", "/api/v1/bulk/" + job->job_id);
-          response.body = job_to_json(*job, true).dump(-1, ' ', false, json::error_handler_t::replace);
+          response.body = bulk_job_to_json(*job, true).dump(-1, ' ', false, json::error_handler_t::replace);
           call->reply(std::move(response));
         });
   });
@@ -236,7 +138,7 @@ void get_job(const std::shared_ptr<Call>& call) {
   call->when_projected([call] {
     const auto job = call->services.bulk->find(call->principal, call->params["job_id"]);
     if (!job) return call->reply_failure(job.error());
-    call->reply_json(200, job_to_json(*job, true));
+    call->reply_json(200, bulk_job_to_json(*job, true));
   });
 }
 
@@ -257,7 +159,7 @@ void list_jobs(const std::shared_ptr<Call>& call) {
                                json{{"cursor", page.error().message}});
     }
     json jobs = json::array();
-    for (const BulkJob& job : page->jobs) jobs.push_back(job_to_json(job, false));
+    for (const BulkJob& job : page->jobs) jobs.push_back(bulk_job_to_json(job, false));
     call->reply_json(200, {{"jobs", std::move(jobs)},
                            {"next_cursor", page->next_after ? json(*page->next_after) : json(nullptr)}});
   });

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "actors/command/command_gate.hpp"
-#include "common/time_format.hpp"
 #include "http/call.hpp"
 #include "http/command_json.hpp"
 
@@ -17,78 +16,12 @@ using nlohmann::json;
 
 constexpr std::uint64_t kDefaultCommandPage = 100;
 constexpr std::uint64_t kMaxCommandPage = 1000;
-constexpr std::size_t kMaxKeyLength = 128;
-
-const json* member(const json& object, const char* key) {
-  const auto found = object.find(key);
-  return found == object.end() || found->is_null() ? nullptr : &*found;
-}
-
-bool is_short_text(const json& value) {
-  if (!value.is_string()) return false;
-  const auto& text = value.get_ref<const std::string&>();
-  return !text.empty() && text.size() <= kMaxKeyLength && !has_control_character(text);
-}
-
-// {type, params?, priority?, not_before?, expires_in?, idempotency_key?}.
+constexpr std::size_t kMaxBatchIdLength = 128;
+// {type, params?, priority?, not_before?, expires_in?, idempotency_key?} for the path's agent.
 Parsed<CommandRequest> parse_command_request(const json& body, const AgentId& agent_id) {
   json problems = json::object();
-  CommandRequest request;
+  CommandRequest request = parse_command_fields(body, false, problems);
   request.agent_id = agent_id;
-  for (const auto& [key, value] : body.items()) {
-    if (key != "type" && key != "params" && key != "priority" && key != "not_before" && key != "expires_in" &&
-        key != "idempotency_key") {
-      problems[key] = "is not a member of a command (type, params, priority, not_before, expires_in, idempotency_key)";
-    }
-  }
-  const json* type = member(body, "type");
-  if (type == nullptr || !type->is_string() || !is_valid_command_type(type->get_ref<const std::string&>())) {
-    problems["type"] =
-        "is required: [a-z][a-z0-9_.-]{0,63} (restart, shutdown, upgrade, request_diagnostics, switch, or your own)";
-  } else {
-    request.type = type->get<std::string>();
-  }
-  if (const json* params = member(body, "params")) {
-    if (!params->is_object()) {
-      problems["params"] = "must be an object";
-    } else {
-      request.params = *params;
-    }
-  }
-  if (const json* priority = member(body, "priority")) {
-    const auto parsed = priority->is_string() ? parse_command_priority(priority->get<std::string>()) : std::nullopt;
-    if (!parsed) {
-      problems["priority"] = "must be normal or emergency";
-    } else {
-      request.priority = *parsed;
-    }
-  }
-  if (const json* not_before = member(body, "not_before")) {
-    const auto parsed =
-        not_before->is_string() ? parse_rfc3339(not_before->get_ref<const std::string&>()) : Result<TimeMs>(Error{});
-    if (!parsed || *parsed <= 0) {
-      problems["not_before"] = "must be an RFC 3339 time, such as 2026-12-01T10:00:00Z";
-    } else {
-      request.not_before_ms = *parsed;
-    }
-  }
-  if (const json* expires_in = member(body, "expires_in")) {
-    const auto parsed = expires_in->is_string() ? parse_duration_ms(expires_in->get_ref<const std::string&>())
-                                                : Result<TimeMs>(Error{});
-    if (!parsed || *parsed < kMinCommandExpiryMs || *parsed > kMaxCommandExpiryMs) {
-      problems["expires_in"] = "must be a duration from 1s to 30d, such as \"30s\", \"24h\" or \"7d\"";
-    } else {
-      request.expires_in_ms = *parsed;
-    }
-  }
-  if (const json* key = member(body, "idempotency_key")) {
-    if (!is_short_text(*key)) {
-      problems["idempotency_key"] =
-          fmt::format("must be a string of 1 to {} characters without control characters", kMaxKeyLength);
-    } else {
-      request.idempotency_key = key->get<std::string>();
-    }
-  }
   if (!problems.empty()) {
     return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
   }
@@ -172,8 +105,9 @@ void list_commands(const std::shared_ptr<Call>& call, std::optional<AgentId> age
     }
   }
   if (const auto batch = query_value(*call, "batch")) {
-    if (!is_short_text(json(*batch))) {
-      return invalid_parameter(*call, "batch", fmt::format("must be a batch id of 1 to {} characters", kMaxKeyLength));
+    if (batch->empty() || batch->size() > kMaxBatchIdLength || has_control_character(*batch)) {
+      return invalid_parameter(*call, "batch",
+                               fmt::format("must be a batch id of 1 to {} characters", kMaxBatchIdLength));
     }
     filter.batch_id = *batch;
   }

@@ -28,10 +28,12 @@ struct BulkFixture {
   AccessProjection access;
   ConfigModel configs;
   BulkJobs jobs;
+  CommandQueue command_queue;
   std::unique_ptr<ProjectionRunner> projections;
   std::unique_ptr<runtime::Runtime> actors;
   std::unique_ptr<AgentService> agents;
   std::unique_ptr<GroupService> groups;
+  std::unique_ptr<CommandService> commands;
   std::unique_ptr<BulkService> bulk;
   int instances = 0;
 
@@ -40,7 +42,7 @@ struct BulkFixture {
     options.clock = &timers;
     storage = std::move(*open_memory_storage(options));
     projections = std::make_unique<ProjectionRunner>(
-        storage->events(), storage->snapshots(), std::vector<ReadModel*>{&registry, &access, &configs, &jobs},
+        storage->events(), storage->snapshots(), std::vector<ReadModel*>{&registry, &access, &configs, &jobs, &command_queue},
         timers);
     REQUIRE(projections->start().ok());
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});
@@ -49,11 +51,15 @@ struct BulkFixture {
     REQUIRE(agents->start().ok());
     groups = std::make_unique<GroupService>(*actors, storage->events(), storage->snapshots(), configs,
                                             registry, when_folded());
+    commands = std::make_unique<CommandService>(*actors, storage->events(), registry, configs, command_queue,
+                                                when_folded());
+    REQUIRE(commands->start().ok());
     start_bulk();
   }
 
   ~BulkFixture() {
     bulk->stop();
+    commands->stop();
     groups->stop();
     agents->stop();
     actors->stop();
@@ -72,8 +78,8 @@ struct BulkFixture {
     if (bulk) bulk->stop();
     BulkServiceOptions options;
     options.chunk_size = 3;
-    bulk = std::make_unique<BulkService>(*actors, storage->events(), *agents, *groups, registry, configs,
-                                         jobs, when_folded(), options);
+    bulk = std::make_unique<BulkService>(*actors, storage->events(), *agents, *groups, *commands, registry,
+                                         configs, jobs, when_folded(), options);
     REQUIRE(bulk->start().ok());
   }
 
@@ -243,6 +249,90 @@ TEST_CASE("a job cut short resumes from the first agent not done, acting on no a
   auto decoded = decode_payload<BulkJobEvent>((*progress)[0].type, 1, (*progress)[0].data);
   REQUIRE(decoded.ok());
   CHECK(std::get<BulkJobProgressed>(*decoded).from == 3);
+}
+
+TEST_CASE("a batch of commands queues one per agent, refuses the agents whose settings forbid it, and "
+          "queues none twice when a chunk runs again") {
+  BulkFixture fixture;
+  const std::vector<AgentId> ids = fixture.register_agents(5);
+  // ids[1]'s settings close the command type.
+  Assignment closed;
+  closed.settings = {{"commands", {{"restart", {{"enabled", false}}}}}};
+  REQUIRE(fixture.agents
+              ->wait([&](auto done) {
+                fixture.agents->set_assignment(ids[1], AgentAccess{std::nullopt, "acme"}, closed, {},
+                                               std::move(done));
+              })
+              .ok());
+  REQUIRE(fixture.projections->wait_for_position(fixture.storage->events().head_position().value(),
+                                                 std::chrono::seconds(10)));
+  BulkRequest request;
+  request.selector.agent_ids = ids;
+  request.action = BulkAction::send_command;
+  request.params.command.type = "restart";
+  request.params.command.params = {{"grace", "10s"}};
+  request.params.command.priority = CommandPriority::emergency;
+  request.params.command.expires_in_ms = 3'600'000;
+  const auto created = fixture.create(request);
+  REQUIRE(created.ok());
+  const BulkJob job = fixture.wait_finished(created->job_id);
+  CHECK(job.succeeded == 4);
+  REQUIRE(job.failures.size() == 1);
+  CHECK(job.failures[0].agent_id == ids[1]);
+  CHECK(job.failures[0].code == "COMMAND_DISABLED");
+  REQUIRE(fixture.projections->wait_for_position(fixture.storage->events().head_position().value(),
+                                                 std::chrono::seconds(10)));
+  const auto counts = fixture.commands->batch_counts(job.job_id);
+  REQUIRE(counts);
+  CHECK((*counts)[static_cast<std::size_t>(CommandState::queued)] == 4);
+  for (std::size_t index = 0; index < ids.size(); ++index) {
+    CAPTURE(index);
+    CHECK(fixture.commands->pending_of(ids[index]) == (index == 1 ? 0 : 1));
+  }
+  CommandFilter filter;
+  filter.batch_id = job.job_id;
+  const auto page = fixture.command_queue.list("*", filter, 100, std::nullopt);
+  REQUIRE(page.ok());
+  REQUIRE(page->commands.size() == 4);
+  for (const CommandRecord& command : page->commands) {
+    CHECK(command.type == "restart");
+    CHECK(command.priority == CommandPriority::emergency);
+    CHECK(command.batch_id == job.job_id);
+  }
+
+  // As a crash leaves a batch: its first event, two commands queued, no
+  // progress recorded. Run again, the chunk finds those two by their
+  // idempotency key (the batch) and queues only the others.
+  const std::string cut_id = "0123456789abcdef";
+  std::vector<NewEvent> events{encode_payload(BulkJobEvent{
+      BulkJobCreated{cut_id, "acme", request.action, request.params, ids, "key:k"}})};
+  REQUIRE(fixture.storage->events().append("bulk:" + cut_id, kNewStream, std::move(events)).ok());
+  for (std::size_t index : {0, 2}) {
+    CommandRequest early;
+    early.agent_id = ids[index];
+    early.type = request.params.command.type;
+    early.params = request.params.command.params;
+    early.priority = request.params.command.priority;
+    early.expires_in_ms = request.params.command.expires_in_ms;
+    early.idempotency_key = "batch:" + cut_id;
+    early.batch_id = cut_id;
+    REQUIRE(await_result<CommandOutcome>(
+                [&](auto done) { fixture.commands->create("acme", early, {}, std::move(done)); }, kWaitMs, "BUSY")
+                .ok());
+  }
+  fixture.start_bulk();
+  REQUIRE(fixture.bulk->resume().ok());
+  const BulkJob resumed = fixture.wait_finished(cut_id);
+  CHECK(resumed.succeeded == 4);
+  REQUIRE(fixture.projections->wait_for_position(fixture.storage->events().head_position().value(),
+                                                 std::chrono::seconds(10)));
+  const auto cut_counts = fixture.commands->batch_counts(cut_id);
+  REQUIRE(cut_counts);
+  CHECK((*cut_counts)[static_cast<std::size_t>(CommandState::queued)] == 4);
+  for (std::size_t index = 0; index < ids.size(); ++index) {
+    CAPTURE(index);
+    CHECK(fixture.commands->pending_of(ids[index]) == (index == 1 ? 0 : 2));
+  }
 }
 
 TEST_CASE("a job's selector and params are checked before anything is recorded") {

@@ -231,6 +231,14 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       fixture.server.post("/api/v1/agents/" + fixture.register_fresh().first + "/commands", command_body);
   REQUIRE(matrix_command.status == 201);
   const std::string command_path = "/api/v1/commands/" + matrix_command.json.at("command_id").get<std::string>();
+  // Batches of commands: one selecting nobody, made afresh by each rightful
+  // call, and one of the default organization to read.
+  const std::string batch_body =
+      json{{"selector", {{"labels", {{"matrix", "nobody"}}}}}, {"type", "restart"}}.dump();
+  const HttpAnswer matrix_batch = fixture.server.post("/api/v1/commands", batch_body);
+  REQUIRE(matrix_batch.status == 202);
+  const std::string batch_path =
+      "/api/v1/command-batches/" + matrix_batch.json.at("batch_id").get<std::string>();
   const auto fresh_command = [&fixture, command_body](const std::string& agent_id) {
     const HttpAnswer made = fixture.server.post("/api/v1/agents/" + agent_id + "/commands", command_body);
     REQUIRE(made.status == 201);
@@ -336,6 +344,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"get command", Guard::viewer, 200, "COMMAND_NOT_FOUND", fixed("GET", command_path), ""},
       {"cancel command", Guard::operator_, 200, "COMMAND_NOT_FOUND", fresh_command, ""},
       {"agent report", Guard::agent, 201, "", on_agent("POST", "/reports"), json{{"type", "crash"}}.dump()},
+      {"create command batch", Guard::operator_, 202, "", fixed("POST", "/api/v1/commands"), batch_body},
+      {"get command batch", Guard::viewer, 200, "BATCH_NOT_FOUND", fixed("GET", batch_path), ""},
       {"create API key", Guard::admin, 201, "", fixed("POST", "/api/v1/api-keys"), key_body},
       {"list API keys", Guard::admin, 200, "", fixed("GET", "/api/v1/api-keys"), ""},
       {"revoke API key", Guard::admin, 200, "API_KEY_NOT_FOUND", fresh_key, ""},

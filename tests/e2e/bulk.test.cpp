@@ -68,37 +68,6 @@ std::size_t stream_events_after(const MusterServer& server, std::uint64_t positi
   return count;
 }
 
-// Registers `count` agents "<prefix>-<n>" with `labels`, from `threads`
-// clients each on one kept-alive connection; returns their ids in order.
-std::vector<std::string> register_many(const MusterServer& server, std::size_t count,
-                                       const std::string& prefix, const json& labels, int threads = 16) {
-  std::vector<std::string> ids(count);
-  std::atomic<std::size_t> failures{0};
-  const std::string token = server.enrollment_token();
-  std::vector<std::thread> workers;
-  for (int worker = 0; worker < threads; ++worker) {
-    workers.emplace_back([&, worker] {
-      httplib::Client client("127.0.0.1", server.port());
-      client.set_keep_alive(true);
-      client.set_read_timeout(30, 0);
-      const httplib::Headers headers{{"Authorization", "Bearer " + token}};
-      for (std::size_t index = worker; index < count; index += threads) {
-        const json body = registration_body(fmt::format("{}-{}", prefix, index), {{"labels", labels}});
-        const auto answer = client.Post("/api/v1/agents/register", headers, body.dump(), "application/json");
-        const json parsed = answer ? json::parse(answer->body, nullptr, false) : json();
-        if (!answer || answer->status != 201 || !parsed.is_object()) {
-          ++failures;
-          continue;
-        }
-        ids[index] = parsed.at("agent_id").get<std::string>();
-      }
-    });
-  }
-  for (std::thread& worker : workers) worker.join();
-  REQUIRE(failures == 0);
-  return ids;
-}
-
 // Agents' streams and how many events of `type` each got after `position`.
 std::map<std::string, std::size_t> events_per_agent(const MusterServer& server, std::uint64_t position,
                                                     const std::string& type) {

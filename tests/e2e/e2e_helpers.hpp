@@ -145,6 +145,41 @@ inline Registered register_agent(const MusterServer& server, const std::string& 
   return registered;
 }
 
+/// Registers `count` agents "<prefix>-<n>" with `labels`, from `threads`
+/// clients each on one kept-alive connection; returns their ids in order
+/// (and their agent tokens in `tokens`, if given).
+inline std::vector<std::string> register_many(const MusterServer& server, std::size_t count,
+                                              const std::string& prefix, const json& labels, int threads = 16,
+                                              std::vector<std::string>* tokens = nullptr) {
+  std::vector<std::string> ids(count);
+  if (tokens != nullptr) tokens->assign(count, std::string());
+  std::atomic<std::size_t> failures{0};
+  const std::string token = server.enrollment_token();
+  std::vector<std::thread> workers;
+  for (int worker = 0; worker < threads; ++worker) {
+    workers.emplace_back([&, worker] {
+      httplib::Client client("127.0.0.1", server.port());
+      client.set_keep_alive(true);
+      client.set_read_timeout(30, 0);
+      const httplib::Headers headers{{"Authorization", "Bearer " + token}};
+      for (std::size_t index = worker; index < count; index += threads) {
+        const json body = registration_body(fmt::format("{}-{}", prefix, index), {{"labels", labels}});
+        const auto answer = client.Post("/api/v1/agents/register", headers, body.dump(), "application/json");
+        const json parsed = answer ? json::parse(answer->body, nullptr, false) : json();
+        if (!answer || answer->status != 201 || !parsed.is_object()) {
+          ++failures;
+          continue;
+        }
+        ids[index] = parsed.at("agent_id").get<std::string>();
+        if (tokens != nullptr) (*tokens)[index] = parsed.at("agent_token").get<std::string>();
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  REQUIRE(failures == 0);
+  return ids;
+}
+
 /// Sends a heartbeat; REQUIREs 200 and returns the answer's body.
 inline json heartbeat(const MusterServer& server, const std::string& agent_id,
                       const json& body = json::object()) {

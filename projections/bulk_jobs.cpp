@@ -32,7 +32,7 @@ Status BulkJobs::apply(const std::vector<Event>& batch) {
       continue;
     }
     if (!existed) by_creation_.emplace(job.created_position, job.job_id);
-    changed_.insert(job.job_id);
+    marks_.changed.insert(job.job_id);
   }
   return first_failure;
 }
@@ -52,25 +52,10 @@ std::optional<BulkJob> BulkJobs::find(const std::string& job_id) const {
 Result<BulkJobPage> BulkJobs::list(std::string_view org_scope, std::size_t limit,
                                    const std::optional<std::string>& after) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  auto next = by_creation_.rbegin();
-  if (after) {
-    const auto found = jobs_.find(*after);
-    if (found == jobs_.end() || !org_visible(org_scope, found->second.org)) {
-      return invalid_field("cursor", "is not a cursor this server issued");
-    }
-    next = std::make_reverse_iterator(by_creation_.find(found->second.created_position));
-  }
-  BulkJobPage page;
-  for (; next != by_creation_.rend(); ++next) {
-    const BulkJob& job = jobs_.at(next->second);
-    if (!org_visible(org_scope, job.org)) continue;
-    if (page.jobs.size() == limit) {
-      page.next_after = page.jobs.back().job_id;
-      break;
-    }
-    page.jobs.push_back(job);
-  }
-  return page;
+  auto page = newest_first(jobs_, by_creation_, org_scope, limit, after,
+                           [](const BulkJob& job) { return job.job_id; });
+  if (!page) return page.error();
+  return BulkJobPage{std::move(page->records), std::move(page->next_after)};
 }
 
 std::vector<BulkJob> BulkJobs::unfinished() const {
@@ -84,64 +69,26 @@ std::vector<BulkJob> BulkJobs::unfinished() const {
 }
 
 Status BulkJobs::save_snapshot(SnapshotStore& store) {
-  std::vector<SnapshotEntry> entries;
-  std::set<std::string> written;
-  std::uint64_t position = 0;
-  {
-    // Exclusive: the entries and the position are one moment of the model.
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    if (changed_.empty() && position_ == snapshot_position_) return Status::success();
-    for (const std::string& job_id : changed_) {
-      entries.push_back({std::string(kJobEntry) + job_id, encode_bulk_job(jobs_.at(job_id))});
-    }
-    written.swap(changed_);
-    position = position_;
-  }
-  Status saved = store.write(kSnapshotScope, entries, position);
-  std::unique_lock<std::shared_mutex> lock(mutex_);
-  if (!saved) {
-    changed_.insert(written.begin(), written.end());
-    return saved;
-  }
-  snapshot_position_ = std::max(snapshot_position_, position);
-  return saved;
+  return save_changed_records(store, kSnapshotScope, kJobEntry, mutex_, marks_, position_,
+                              [this](const std::string& job_id) { return encode_bulk_job(jobs_.at(job_id)); });
 }
 
 Result<std::uint64_t> BulkJobs::load_snapshot(SnapshotStore& store, std::uint64_t head_position) {
-  auto position = store.position(kSnapshotScope);
-  if (!position) return position.error();
-  if (!*position) return std::uint64_t{0};
-  std::map<std::string, BulkJob> jobs;
-  std::string damage;
-  if (**position > head_position) {
-    damage = fmt::format("it reflects position {}, past the log's head {}", **position, head_position);
-  } else {
-    Status read = store.for_each(kSnapshotScope, [&](std::string_view key, std::string_view value) {
-      auto job = key.substr(0, kJobEntry.size()) == kJobEntry
-                     ? decode_bulk_job(value)
-                     : Result<BulkJob>(payload_error("an entry of unknown kind"));
-      if (!job || job->job_id != key.substr(kJobEntry.size()) || !job->exists()) {
-        damage = job ? "an entry under another job's key" : job.error().message;
-        return false;
-      }
-      jobs.emplace(job->job_id, std::move(*job));
-      return true;
-    });
-    if (!read) return read.error();
-  }
-  if (!damage.empty()) {
-    log::warn("ignoring the bulk jobs' snapshot; folding the whole log instead", {{"reason", damage}});
-    if (Status cleared = store.clear(kSnapshotScope); !cleared) return cleared.error();
-    return std::uint64_t{0};
-  }
+  auto loaded = load_keyed_records<BulkJob>(store, kSnapshotScope, kJobEntry, head_position, "the bulk jobs'",
+                                            decode_bulk_job, [](const BulkJob& job) { return job.job_id; });
+  if (!loaded) return loaded.error();
+  if (!*loaded) return std::uint64_t{0};
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  jobs_ = std::move(jobs);
+  jobs_.clear();
   by_creation_.clear();
-  for (const auto& [job_id, job] : jobs_) by_creation_.emplace(job.created_position, job_id);
-  changed_.clear();
-  position_ = **position;
-  snapshot_position_ = **position;
-  return **position;
+  for (BulkJob& job : (*loaded)->records) {
+    by_creation_.emplace(job.created_position, job.job_id);
+    const std::string job_id = job.job_id;
+    jobs_.emplace(job_id, std::move(job));
+  }
+  marks_ = SnapshotMarks{{}, (*loaded)->position};
+  position_ = (*loaded)->position;
+  return position_;
 }
 
 }  // namespace muster

@@ -21,6 +21,7 @@
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
 #include "eventstore/snapshot_store.hpp"
+#include "projections/keyed_records.hpp"
 #include "projections/read_model.hpp"
 
 namespace muster {
@@ -64,8 +65,7 @@ class BulkJobs : public ReadModel {
   std::uint64_t position_ = 0;
   std::map<std::string, BulkJob> jobs_;               ///< By job id.
   std::map<std::uint64_t, std::string> by_creation_;  ///< created_position -> job id.
-  std::set<std::string> changed_;                     ///< Since the last snapshot.
-  std::uint64_t snapshot_position_ = 0;
+  SnapshotMarks marks_;
 };
 
 }  // namespace muster

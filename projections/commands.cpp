@@ -94,7 +94,7 @@ Status CommandQueue::apply(const std::vector<Event>& batch) {
         woken.push_back(found->second.agent_id);
       }
       index_locked(found->second);
-      changed_.insert(command_id);
+      marks_.changed.insert(command_id);
     }
   }
   if (woken.empty()) return first_failure;
@@ -210,72 +210,32 @@ std::optional<CommandStateCounts> CommandQueue::batch_counts(const std::string& 
 }
 
 Status CommandQueue::save_snapshot(SnapshotStore& store) {
-  std::vector<SnapshotEntry> entries;
-  std::set<std::string> written;
-  std::uint64_t position = 0;
-  {
-    // Exclusive: the entries and the position are one moment of the model.
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    if (changed_.empty() && position_ == snapshot_position_) return Status::success();
-    entries.reserve(changed_.size());
-    for (const std::string& command_id : changed_) {
-      entries.push_back({std::string(kCommandEntry) + command_id, encode_command(commands_.at(command_id))});
-    }
-    written.swap(changed_);
-    position = position_;
-  }
-  Status saved = store.write(kSnapshotScope, entries, position);
-  std::unique_lock<std::shared_mutex> lock(mutex_);
-  if (!saved) {
-    changed_.insert(written.begin(), written.end());
-    return saved;
-  }
-  snapshot_position_ = std::max(snapshot_position_, position);
-  return saved;
+  return save_changed_records(store, kSnapshotScope, kCommandEntry, mutex_, marks_, position_,
+                              [this](const std::string& command_id) {
+                                return encode_command(commands_.at(command_id));
+                              });
 }
 
 Result<std::uint64_t> CommandQueue::load_snapshot(SnapshotStore& store, std::uint64_t head_position) {
-  auto position = store.position(kSnapshotScope);
-  if (!position) return position.error();
-  if (!*position) return std::uint64_t{0};
-  std::vector<CommandRecord> records;
-  std::string damage;
-  if (**position > head_position) {
-    damage = fmt::format("it reflects position {}, past the log's head {}", **position, head_position);
-  } else {
-    Status read = store.for_each(kSnapshotScope, [&](std::string_view key, std::string_view value) {
-      auto record = key.substr(0, kCommandEntry.size()) == kCommandEntry
-                        ? decode_command(value)
-                        : Result<CommandRecord>(payload_error("an entry of unknown kind"));
-      if (!record || record->command_id != key.substr(kCommandEntry.size()) || !record->exists()) {
-        damage = record ? "an entry under another command's key" : record.error().message;
-        return false;
-      }
-      records.push_back(std::move(*record));
-      return true;
-    });
-    if (!read) return read.error();
-  }
-  if (!damage.empty()) {
-    log::warn("ignoring the commands' snapshot; folding the whole log instead", {{"reason", damage}});
-    if (Status cleared = store.clear(kSnapshotScope); !cleared) return cleared.error();
-    return std::uint64_t{0};
-  }
+  auto loaded = load_keyed_records<CommandRecord>(
+      store, kSnapshotScope, kCommandEntry, head_position, "the commands'", decode_command,
+      [](const CommandRecord& record) { return record.command_id; });
+  if (!loaded) return loaded.error();
+  if (!*loaded) return std::uint64_t{0};
   std::unique_lock<std::shared_mutex> lock(mutex_);
   commands_.clear();
   by_creation_.clear();
   agents_.clear();
   batches_.clear();
-  for (CommandRecord& record : records) {
+  for (CommandRecord& record : (*loaded)->records) {
     const std::string command_id = record.command_id;
     by_creation_.emplace(record.created_position, command_id);
     const auto placed = commands_.emplace(command_id, std::move(record)).first;
     index_locked(placed->second);
   }
-  changed_.clear();
-  position_ = **position;
-  snapshot_position_ = **position;
-  return **position;
+  marks_ = SnapshotMarks{{}, (*loaded)->position};
+  position_ = (*loaded)->position;
+  return position_;
 }
 
 }  // namespace muster

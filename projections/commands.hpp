@@ -33,6 +33,7 @@
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
 #include "eventstore/snapshot_store.hpp"
+#include "projections/keyed_records.hpp"
 #include "projections/read_model.hpp"
 
 namespace muster {
@@ -124,8 +125,7 @@ class CommandQueue : public ReadModel {
   std::map<std::uint64_t, std::string> by_creation_;         ///< created_position -> command id.
   std::unordered_map<AgentId, AgentEntry, AgentIdHash> agents_;
   std::unordered_map<std::string, BatchEntry> batches_;
-  std::set<std::string> changed_;  ///< Since the last snapshot.
-  std::uint64_t snapshot_position_ = 0;
+  SnapshotMarks marks_;
   mutable std::mutex hook_mutex_;
   QueuedHook on_queued_;  ///< Guarded by hook_mutex_; called with a copy, no lock held.
 };

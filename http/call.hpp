@@ -210,6 +210,12 @@ using RouteTable = Router<Route>;
 
 /// Each resource's file (http/routes/<resource>.cpp) adds its routes here.
 namespace routes {
+/// Starts a bulk job (http/routes/bulk.cpp) from the request's body, in
+/// the organization `require_org` gives: `parse` reads the body, `view`
+/// writes the job; answers 202 with Location `location` + the job's id.
+void start_bulk_job(const std::shared_ptr<Call>& call, Parsed<BulkRequest> (*parse)(const nlohmann::json& body),
+                    const char* location, nlohmann::json (*view)(const Call& call, const BulkJob& job));
+
 void add_probes(RouteTable& table);
 void add_agents(RouteTable& table);
 void add_agent_config(RouteTable& table);

@@ -115,23 +115,8 @@ Parsed<BulkRequest> parse_bulk_request(const json& body) {
 }
 
 void create_job(const std::shared_ptr<Call>& call) {
-  std::string org;
-  json body;
-  if (!call->require_org(org) || !call->parse_body(false, body)) return;
-  auto parsed = parse_bulk_request(body);
-  if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
-  call->when_projected([call, org, request = std::get<BulkRequest>(std::move(parsed))] {
-    call->await<BulkJob>(
-        "BUSY", [&](auto done) { call->services.bulk->create(org, request, call->context, std::move(done)); },
-        [call](Result<BulkJob> job) {
-          if (!job) return call->reply_failure(job.error());
-          Response response;
-          response.status = 202;
-          response.headers.emplace_back("Location", "/api/v1/bulk/" + job->job_id);
-          response.body = bulk_job_to_json(*job, true).dump(-1, ' ', false, json::error_handler_t::replace);
-          call->reply(std::move(response));
-        });
-  });
+  start_bulk_job(call, parse_bulk_request, "/api/v1/bulk/",
+                 [](const Call&, const BulkJob& job) { return bulk_job_to_json(job, true); });
 }
 
 void get_job(const std::shared_ptr<Call>& call) {
@@ -166,6 +151,27 @@ void list_jobs(const std::shared_ptr<Call>& call) {
 }
 
 }  // namespace
+
+void start_bulk_job(const std::shared_ptr<Call>& call, Parsed<BulkRequest> (*parse)(const json& body),
+                    const char* location, json (*view)(const Call& call, const BulkJob& job)) {
+  std::string org;
+  json body;
+  if (!call->require_org(org) || !call->parse_body(false, body)) return;
+  auto parsed = parse(body);
+  if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
+  call->when_projected([call, org, location, view, request = std::get<BulkRequest>(std::move(parsed))] {
+    call->await<BulkJob>(
+        "BUSY", [&](auto done) { call->services.bulk->create(org, request, call->context, std::move(done)); },
+        [call, location, view](Result<BulkJob> job) {
+          if (!job) return call->reply_failure(job.error());
+          Response response;
+          response.status = 202;
+          response.headers.emplace_back("Location", location + job->job_id);
+          response.body = view(*call, *job).dump(-1, ' ', false, json::error_handler_t::replace);
+          call->reply(std::move(response));
+        });
+  });
+}
 
 void add_bulk(RouteTable& table) {
   using C = Credential;

@@ -61,23 +61,8 @@ json batch_to_json(const BulkJob& job, const std::optional<CommandStateCounts>& 
 }
 
 void create_batch(const std::shared_ptr<Call>& call) {
-  std::string org;
-  json body;
-  if (!call->require_org(org) || !call->parse_body(false, body)) return;
-  auto parsed = parse_batch_request(body);
-  if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
-  call->when_projected([call, org, request = std::get<BulkRequest>(std::move(parsed))] {
-    call->await<BulkJob>(
-        "BUSY", [&](auto done) { call->services.bulk->create(org, request, call->context, std::move(done)); },
-        [call](Result<BulkJob> job) {
-          if (!job) return call->reply_failure(job.error());
-          Response response;
-          response.status = 202;
-          response.headers.emplace_back("Location", "/api/v1/command-batches/" + job->job_id);
-          response.body = batch_to_json(*job, call->services.commands->batch_counts(job->job_id))
-                              .dump(-1, ' ', false, json::error_handler_t::replace);
-          call->reply(std::move(response));
-        });
+  start_bulk_job(call, parse_batch_request, "/api/v1/command-batches/", [](const Call& made, const BulkJob& job) {
+    return batch_to_json(job, made.services.commands->batch_counts(job.job_id));
   });
 }
 

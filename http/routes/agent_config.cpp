@@ -86,37 +86,47 @@ void agent_fetch(const std::shared_ptr<Call>& call, const AgentId& agent_id) {
   call->reply(std::move(response));
 }
 
+// The operator's view of the agent's configuration, from the config model.
+void answer_operator_view(const std::shared_ptr<Call>& call, const AgentId& agent_id) {
+  const auto org = call->services.registry->org_of(agent_id);
+  const auto view = org && org_visible(call->principal.org, *org)
+                        ? call->services.config_model->agent(agent_id)
+                        : std::nullopt;
+  if (!view) return call->reply_error(404, "no agent with this id", kAgentNotFound);
+  json reported = nullptr;
+  if (view->report) {
+    reported = {{"config_hash", view->report->config_hash},
+                {"status", to_string(view->report->status)},
+                {"reported_at", format_rfc3339(view->reported_at_ms)}};
+    if (!view->report->error.empty()) reported["error"] = view->report->error;
+  }
+  json effective = nullptr;
+  if (view->effective_files) {
+    effective = {{"files_hash", view->effective_hash},
+                 {"files", files_to_json(*view->effective_files)},
+                 {"reported_at", format_rfc3339(view->effective_at_ms)}};
+  }
+  call->reply_json(
+      200, {{"agent_id", agent_id.to_string()},
+            {"org", view->org},
+            {"config_version", view->config_version},
+            {"config_status", to_string(view->status)},
+            {"desired", view->desired ? desired_json(*view->desired) : json(nullptr)},
+            {"assignment", view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
+            {"groups", view->groups},
+            {"rollouts", view->rollouts},
+            {"reported", std::move(reported)},
+            {"effective", std::move(effective)}});
+}
+
 void operator_view(const std::shared_ptr<Call>& call, const AgentId& agent_id) {
   call->when_projected([call, agent_id] {
-    const auto org = call->services.registry->org_of(agent_id);
-    const auto view = org && org_visible(call->principal.org, *org)
-                          ? call->services.config_model->agent(agent_id)
-                          : std::nullopt;
-    if (!view) return call->reply_error(404, "no agent with this id", kAgentNotFound);
-    json reported = nullptr;
-    if (view->report) {
-      reported = {{"config_hash", view->report->config_hash},
-                  {"status", to_string(view->report->status)},
-                  {"reported_at", format_rfc3339(view->reported_at_ms)}};
-      if (!view->report->error.empty()) reported["error"] = view->report->error;
-    }
-    json effective = nullptr;
-    if (view->effective_files) {
-      effective = {{"files_hash", view->effective_hash},
-                   {"files", files_to_json(*view->effective_files)},
-                   {"reported_at", format_rfc3339(view->effective_at_ms)}};
-    }
-    call->reply_json(
-        200, {{"agent_id", agent_id.to_string()},
-              {"org", view->org},
-              {"config_version", view->config_version},
-              {"config_status", to_string(view->status)},
-              {"desired", view->desired ? desired_json(*view->desired) : json(nullptr)},
-              {"assignment", view->assignment ? assignment_to_json(*view->assignment) : json(nullptr)},
-              {"groups", view->groups},
-              {"rollouts", view->rollouts},
-              {"reported", std::move(reported)},
-              {"effective", std::move(effective)}});
+    // The registry answers registrations; the config model may not have
+    // folded this agent's latest event yet. Wait for it, so that an agent
+    // the API just admitted is never "not found" here.
+    const auto state = call->services.registry->state_of(agent_id);
+    call->services.projections->when_folded(state ? state->last_position : 0,
+                                            [call, agent_id] { answer_operator_view(call, agent_id); });
   });
 }
 

@@ -247,6 +247,16 @@ void write_text_seeds(CorpusWriter& corpus) {
       {"token-max-uses-float", R"(3{"name":"t","max_uses":1.5})"},
       {"token-max-uses-huge", R"(3{"name":"t","max_uses":18446744073709551615})"},
       {"token-max-uses-negative", R"(3{"name":"t","max_uses":-1})"},
+      {"command-readme",
+       R"(4{"type": "upgrade", "params": {"version": "2.1.0"}, "priority": "normal", "expires_in": "6h", "idempotency_key": "upgrade-2.1.0"})"},
+      {"command-emergency", R"(4{"type":"shutdown","priority":"emergency","not_before":"2026-12-01T10:00:00Z"})"},
+      {"command-bad-type", R"(4{"type":"Restart!","params":[]})"},
+      {"command-long-expiry", R"(4{"type":"restart","expires_in":"31d"})"},
+      {"batch-labels", R"(5{"selector":{"labels":{"env":"prod"}},"type":"restart","expires_in":"2h"})"},
+      {"batch-ids", R"(5{"selector":{"agent_ids":["9a4f82ed-30c0-4871-a5fe-40fcc214df27"],"status":"ONLINE"},"type":"request_diagnostics"})"},
+      {"batch-no-selector", R"(5{"type":"restart","idempotency_key":"k"})"},
+      {"assignment-full", R"(6{"config":"collector","version":3,"policies":["audit",{"name":"fim","version":"latest"}],"settings":{"log_level":"debug","commands":{"restart":{"enabled":false}}}})"},
+      {"assignment-bad-version", R"(6{"version":0,"policies":[1]})"},
   };
   for (const auto& [name, bytes] : bodies) corpus.write("request_bodies", name, bytes);
 

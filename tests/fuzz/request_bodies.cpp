@@ -1,6 +1,7 @@
 // Request bodies as every JSON endpoint reads them: parse_json_object, then the
 // endpoint's parser. Input: '0' registration, '1' heartbeat, '2' API key,
-// '3' enrollment token, followed by the body.
+// '3' enrollment token, '4' a command, '5' a batch of commands, '6' an
+// assignment, followed by the body.
 //
 // Beyond "no crash": a refusal carries its code and per-field details, an
 // accepted body respects every bound request_parsing.hpp documents, and what
@@ -12,6 +13,9 @@
 #include <variant>
 
 #include "actors/agent/agent_decider.hpp"
+#include "actors/command/command_gate.hpp"
+#include "http/assignment_parsing.hpp"
+#include "http/command_json.hpp"
 #include "http/request_parsing.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -125,6 +129,33 @@ void check_enrollment_token_body(const muster::EnrollmentTokenRequest& request) 
   FUZZ_REQUIRE(!request.org || muster::http::is_valid_org(*request.org));
 }
 
+// A command's fields (one agent's, or a batch's with its selector): each
+// problem names a field; what is accepted is within the documented bounds.
+void check_command_fields(const nlohmann::json& body, bool for_batch) {
+  nlohmann::json problems = nlohmann::json::object();
+  const muster::CommandRequest request = muster::http::parse_command_fields(body, for_batch, problems);
+  muster::BulkSelector selector;
+  if (for_batch) {
+    const auto found = body.find("selector");
+    if (found != body.end() && !found->is_null()) selector = muster::http::parse_bulk_selector(*found, problems);
+  }
+  FUZZ_REQUIRE(problems.is_object());
+  FUZZ_REQUIRE(!problems.dump().empty());
+  if (!problems.empty()) return;
+  FUZZ_REQUIRE(muster::is_valid_command_type(request.type));
+  FUZZ_REQUIRE(request.params.is_object());
+  FUZZ_REQUIRE(request.expires_in_ms >= muster::kMinCommandExpiryMs &&
+               request.expires_in_ms <= muster::kMaxCommandExpiryMs);
+  FUZZ_REQUIRE(for_batch ? request.idempotency_key.empty() : request.idempotency_key.size() <= 128);
+  if (selector.agent_ids) FUZZ_REQUIRE(!selector.agent_ids->empty() && selector.agent_ids->size() <= muster::kMaxBulkAgents);
+}
+
+void check_assignment(const muster::Assignment& assignment) {
+  FUZZ_REQUIRE(!assignment.config || muster::is_valid_config_name(assignment.config->name));
+  for (const muster::ConfigRef& policy : assignment.policies) FUZZ_REQUIRE(muster::is_valid_config_name(policy.name));
+  FUZZ_REQUIRE(assignment.settings.is_object());
+}
+
 // Runs `parse` on the object and checks either outcome.
 template <class Parse, class Check>
 void parse_and_check(const nlohmann::json& body, Parse parse, Check check) {
@@ -139,7 +170,7 @@ void parse_and_check(const nlohmann::json& body, Parse parse, Check check) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto selected = muster::fuzz::select_parser(data, size, 4);
+  const auto selected = muster::fuzz::select_parser(data, size, 7);
   if (!selected) return 0;
   // Only the heartbeat's body is optional, as in api_server.cpp.
   const bool allow_empty = selected->parser == 1;
@@ -157,6 +188,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 3:
       parse_and_check(body, muster::http::parse_enrollment_token_request, check_enrollment_token_body);
       break;
+    case 4: check_command_fields(body, false); break;
+    case 5: check_command_fields(body, true); break;
+    case 6: parse_and_check(body, muster::http::parse_assignment, check_assignment); break;
   }
   return 0;
 }

@@ -54,9 +54,10 @@ struct JobRun {
 // for all of them (a group's members).
 struct Chunk {
   Chunk(std::shared_ptr<JobRun> job_in, Gate::Holder in_flight_in, std::uint64_t from_in,
-        std::size_t count_in, std::size_t slots)
+        std::size_t count_in, std::size_t slots, TimeMs started_ms_in)
       : job(std::move(job_in)),
         in_flight(std::move(in_flight_in)),
+        started_ms(started_ms_in),
         from(from_in),
         count(count_in),
         errors(count_in),
@@ -65,6 +66,7 @@ struct Chunk {
 
   std::shared_ptr<JobRun> job;
   Gate::Holder in_flight;  ///< Keeps the service's stop() waiting for this chunk.
+  const TimeMs started_ms;
   const std::uint64_t from;
   const std::size_t count;
   std::vector<std::optional<Error>> errors;  ///< Per agent; written by its slot before `pending` drops.
@@ -213,7 +215,8 @@ struct BulkService::Impl {
     const std::size_t count =
         static_cast<std::size_t>(std::min<std::uint64_t>(options.chunk_size, total - job->done));
     const bool whole = is_group_action(job->action);
-    auto chunk = std::make_shared<Chunk>(job, std::move(in_flight), job->done, count, whole ? 1 : count);
+    auto chunk =
+        std::make_shared<Chunk>(job, std::move(in_flight), job->done, count, whole ? 1 : count, timers.now_ms());
     if (whole) return act_on_members(chunk);
     for (std::size_t index = 0; index < count; ++index) act_on_agent(chunk, index);
   }
@@ -380,8 +383,24 @@ struct BulkService::Impl {
                                                   {"failed", outcome->state.failed}});
                   return forget(job);
                 }
-                run_chunk(chunk->job, std::move(chunk->in_flight));
+                pause_then_run(chunk);
               });
+  }
+
+  // Runs the job's next chunk after a pause `pause_factor` times as long as
+  // `done` took: a job of 100,000 agents then leaves the fleet's heartbeats
+  // most of the machine (bench/run commands measures it). The pause holds no
+  // place in the gate, so stop() does not wait for it.
+  void pause_then_run(const ChunkPtr& done) {
+    const TimeMs pause = (timers.now_ms() - done->started_ms) * options.pause_factor;
+    std::shared_ptr<JobRun> job = done->job;
+    if (pause <= 0) return run_chunk(std::move(job), std::move(done->in_flight));
+    done->in_flight.release();
+    timers.schedule_after(pause, [this, job]() mutable {
+      Gate::Holder in_flight(gate);
+      if (!in_flight || stopping) return forget(*job);
+      run_chunk(std::move(job), std::move(in_flight));
+    });
   }
 
   // The job `state` as this process runs it; its agents from its first event.

@@ -84,6 +84,10 @@ struct BulkServiceOptions {
   TimeMs retry_delay_ms = 200;
   /// Times an agent is asked before its `unavailable` answer counts as its failure. Default: 5.
   std::size_t max_attempts = 5;
+  /// After each chunk a job waits this many times as long as the chunk
+  /// took, so that it works at most 1 / (1 + factor) of the time and
+  /// heartbeats keep the rest (0: no pause). Default: 4.
+  std::int64_t pause_factor = 4;
 };
 
 class BulkService : public Service {

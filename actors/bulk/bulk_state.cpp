@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "actors/runtime/stream_id.hpp"
+#include "common/enum_names.hpp"
 
 namespace muster {
 namespace {
@@ -88,17 +89,11 @@ Status apply_progress(BulkJob& job, const BulkJobProgressed& progressed, const E
 }  // namespace
 
 const char* to_string(BulkAction action) {
-  for (const auto& [known, name] : kActionNames) {
-    if (known == action) return name;
-  }
-  return "deregister";
+  return name_in(kActionNames, action);
 }
 
 std::optional<BulkAction> parse_bulk_action(std::string_view text) {
-  for (const auto& [action, name] : kActionNames) {
-    if (text == name) return action;
-  }
-  return std::nullopt;
+  return value_in(kActionNames, text);
 }
 
 const char* bulk_action_names() {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "actors/runtime/stream_id.hpp"
+#include "common/enum_names.hpp"
 
 namespace muster {
 namespace {
@@ -127,17 +128,11 @@ std::optional<CommandPriority> parse_command_priority(std::string_view text) {
 }
 
 const char* to_string(CommandState state) {
-  for (const auto& [known, name] : kStateNames) {
-    if (known == state) return name;
-  }
-  return "queued";
+  return name_in(kStateNames, state);
 }
 
 std::optional<CommandState> parse_command_state(std::string_view text) {
-  for (const auto& [state, name] : kStateNames) {
-    if (text == name) return state;
-  }
-  return std::nullopt;
+  return value_in(kStateNames, text);
 }
 
 bool is_final(CommandState state) {

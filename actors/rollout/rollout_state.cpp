@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "actors/runtime/stream_id.hpp"
+#include "common/enum_names.hpp"
 
 namespace muster {
 namespace {
@@ -368,10 +369,7 @@ Result<RolloutRolledBack> RolloutRolledBack::from_json(const json& data, std::ui
 }
 
 const char* to_string(RolloutStatus status) {
-  for (const auto& [known, name] : kStatusNames) {
-    if (known == status) return name;
-  }
-  return "running";
+  return name_in(kStatusNames, status);
 }
 
 bool operator==(const RolloutStageProgress& left, const RolloutStageProgress& right) {
@@ -459,14 +457,9 @@ Result<Rollout> rollout_from_snapshot_json(const json& data) {
       !read(data, "last_position", rollout.last_position)) {
     return bad();
   }
-  bool known = false;
-  for (const auto& [value, name] : kStatusNames) {
-    if (status == name) {
-      rollout.status = value;
-      known = true;
-    }
-  }
+  const auto known = value_in(kStatusNames, status);
   if (!known) return bad();
+  rollout.status = *known;
   rollout.current_stage = static_cast<std::size_t>(current_stage);
   for (const json& item : data.at("progress")) {
     auto stage = progress_from_json(item);

@@ -1,9 +1,11 @@
 #include "http/api.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "common/base64url.hpp"
 #include "common/log.hpp"
 
 namespace muster::http {
@@ -16,12 +18,22 @@ std::string new_request_id() {
   return fmt::format("{:016x}", generator());
 }
 
-bool is_json_media_type(std::string_view content_type) {
+// The media type of a Content-Type, without parameters, in lower case.
+std::string media_type_of(std::string_view content_type) {
   std::string media(content_type.substr(0, content_type.find(';')));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
   for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return media;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  const std::string media = media_type_of(content_type);
   return media == "application/json" || (media.rfind("application/", 0) == 0 && media.size() > 5 &&
                                          media.compare(media.size() - 5, 5, "+json") == 0);
+}
+
+bool is_media_type(std::string_view content_type, std::string_view expected) {
+  return media_type_of(content_type) == expected;
 }
 
 // The credential after "Bearer " (the scheme is case-insensitive, RFC 7235);
@@ -34,6 +46,30 @@ std::optional<std::string> bearer_credential(const Headers& headers) {
     return std::string();
   }
   return std::string(header->substr(kScheme.size()));
+}
+
+// The token in "Basic base64(user:password)": the password, or the user when
+// the password is empty (OpAMP clients configured with a token as either);
+// empty when the header is not Basic or does not decode.
+std::string basic_credential(const Headers& headers) {
+  const auto header = headers.find("Authorization");
+  constexpr std::string_view kScheme = "basic ";
+  if (!header || header->size() <= kScheme.size() ||
+      !equals_ignoring_case(header->substr(0, kScheme.size()), kScheme)) {
+    return std::string();
+  }
+  std::string text(header->substr(kScheme.size()));
+  while (!text.empty() && text.back() == '=') text.pop_back();
+  for (char& c : text) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  const auto decoded = base64url_decode(text);
+  if (!decoded) return std::string();
+  const auto colon = decoded->find(':');
+  if (colon == std::string::npos) return *decoded;
+  const std::string password = decoded->substr(colon + 1);
+  return password.empty() ? decoded->substr(0, colon) : password;
 }
 
 }  // namespace
@@ -75,6 +111,10 @@ Api::Api(ApiOptions options, Services services)
   if (services_.crash_injector != nullptr) routes::add_test_hooks(routes_);
 }
 
+std::size_t Api::largest_body_bytes(std::size_t listener_max_body_bytes) const {
+  return std::max(listener_max_body_bytes, options_.opamp_max_message_bytes);
+}
+
 void Api::set_ready(std::uint64_t ready_at_position) {
   ready_at_position_ = ready_at_position;
   ready_ = true;
@@ -107,6 +147,11 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
   }
   call->route = match.handler;
   call->params = std::move(match.params);
+  if (call->route->opamp) call->max_body_bytes = options_.opamp_max_message_bytes;
+  if (request.websocket && call->route->upgrade == nullptr) {
+    call->reply_error(400, fmt::format("{} does not speak WebSocket", request.path), "WEBSOCKET_NOT_SUPPORTED");
+    return nullptr;
+  }
   if (request.headers.count("Authorization") > 1) {
     call->reply_error(400, "send one Authorization header", "DUPLICATE_HEADER",
                       json{{"Authorization", "appears more than once"}});
@@ -120,13 +165,23 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
       return nullptr;
     }
   }
+  if (call->route->opamp && request.has_body) {
+    const auto content_type = request.headers.find("Content-Type");
+    if (!content_type || !is_media_type(*content_type, "application/x-protobuf")) {
+      call->reply_error(415,
+                        fmt::format("an OpAMP message must be application/x-protobuf, not '{}'",
+                                    content_type.value_or("")),
+                        "UNSUPPORTED_MEDIA_TYPE");
+      return nullptr;
+    }
+  }
   if (!authenticate(*call, *call->route)) return nullptr;
   return call;
 }
 
 void Api::handle(const std::shared_ptr<Call>& call, std::string body) {
   call->body = std::move(body);
-  if (!call->agent_token) return call->route->handler(call);
+  if (!call->agent_token || call->route->credential == Credential::opamp_agent) return call->route->handler(call);
   // An agent's token is checked before its body is parsed: a guessed token
   // costs no more than reading the bounded body.
   const AgentAccess access = call->agent_access();
@@ -169,9 +224,25 @@ bool Api::authenticate(Call& call, const Route& route) {
     call.reply_error(503, "muster is still recovering; retry shortly", "NOT_READY");
     return false;
   }
-  const auto credential = bearer_credential(call.head.headers);
+  auto credential = bearer_credential(call.head.headers);
+  if (route.credential == Credential::opamp_agent && credential && credential->empty()) {
+    credential = basic_credential(call.head.headers);
+  }
   switch (route.credential) {
     case Credential::none: return true;
+    case Credential::opamp_agent:
+      if (auto presented = credential ? read_agent_token(*credential) : std::nullopt) {
+        if (!authenticate_agent(call, std::move(presented))) return false;
+        // No path names the agent: its token does. Checked here, from the
+        // head, so that a WebSocket is refused before it opens.
+        if (Status allowed = services_.agents->check_access(call.agent_token->agent_id, call.agent_access());
+            !allowed) {
+          call.reply_failure(allowed.error());
+          return false;
+        }
+        return true;
+      }
+      [[fallthrough]];
     case Credential::enrollment_token: {
       constexpr const char* kRefusal =
           "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";

@@ -36,6 +36,7 @@
 #include "http/auth_throttle.hpp"
 #include "http/exchange.hpp"
 #include "http/json_views.hpp"
+#include "http/message_channel.hpp"
 #include "http/request_parsing.hpp"
 #include "http/router.hpp"
 #include "projections/agent_registry.hpp"
@@ -98,6 +99,10 @@ struct ApiOptions {
   /// (--max-config-bytes); a request body carrying them must also fit the
   /// listener's max_body_bytes. Default: 1 MiB.
   std::size_t max_config_bytes = kDefaultMaxConfigBytes;
+  /// An OpAMP message, decompressed, over HTTP or WebSocket, at most
+  /// (--opamp-max-message-bytes); larger answer 413 (HTTP) or close the
+  /// WebSocket with 1009. Default: 4 MiB.
+  std::size_t opamp_max_message_bytes = 4 << 20;
 };
 
 class Api;
@@ -114,6 +119,9 @@ class Call : public std::enable_shared_from_this<Call> {
   RequestHead head;
   const Api* api = nullptr;
   const Route* route = nullptr;
+  /// The largest body (or WebSocket message) this route takes; 0: the
+  /// listener's own `max_body_bytes`.
+  std::size_t max_body_bytes = 0;
   PathParams params;
   std::string body;
   RequestContext context;
@@ -194,6 +202,10 @@ enum class Credential {
   agent_token,       ///< The token of the agent named in the path.
   agent_or_api_key,  ///< Either of the two above.
   enrollment_token,  ///< Registration: a live enrollment token.
+  /// OpAMP: the agent's own token (which names the agent) or a live
+  /// enrollment token (the message's instance_uid names the agent), as
+  /// Bearer or as the password (or user) of Basic.
+  opamp_agent,
 };
 
 struct Route {
@@ -204,6 +216,14 @@ struct Route {
   bool for_agents = false;
   /// The body is JSON (else any body is refused with 415 before it is read).
   bool takes_body = false;
+  /// Set for a route that also speaks WebSocket on the same path: makes the
+  /// connection's handler once the upgrade is admitted and accepted. A
+  /// WebSocket upgrade to any other route answers 400 WEBSOCKET_NOT_SUPPORTED.
+  std::shared_ptr<MessageHandler> (*upgrade)(const std::shared_ptr<Call>& call,
+                                             std::shared_ptr<MessageChannel> channel) = nullptr;
+  /// The body is an OpAMP message (application/x-protobuf, gzip allowed),
+  /// bounded by `ApiOptions::opamp_max_message_bytes`, not the listener's limit.
+  bool opamp = false;
 };
 
 using RouteTable = Router<Route>;

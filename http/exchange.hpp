@@ -45,6 +45,8 @@ struct RequestHead {
   Listener listener = Listener::operators;
   /// True when the request announces a body (Content-Length > 0 or chunked).
   bool has_body = false;
+  /// True when the request asks to become a WebSocket (RFC 6455 4.1).
+  bool websocket = false;
 };
 
 struct Response {

@@ -172,12 +172,13 @@ Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
 
 Result<std::vector<AgentEvent>> decide_report(const AgentState& state, AgentReported report, TimeMs now_ms) {
   if (auto refused = refuse_unusable(state)) return *refused;
-  const bool terminating = report.type == kTerminationReport && is_live(state.status);
+  const bool terminating = report.type == kTerminationReport;
+  const bool going_offline = (terminating || report.type == kDisconnectReport) && is_live(state.status);
   std::vector<AgentEvent> events{std::move(report)};
-  if (terminating) {
+  if (going_offline) {
     AgentWentOffline offline;
     offline.last_seen_ms = now_ms;
-    offline.reason = OfflineReason::termination_notice;
+    offline.reason = terminating ? OfflineReason::termination_notice : OfflineReason::agent_disconnect;
     events.push_back(offline);
   }
   return events;

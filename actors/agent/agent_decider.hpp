@@ -151,7 +151,9 @@ Result<std::vector<AgentEvent>> decide_set_labels(const AgentState& state,
 /// (kTerminationReport) of a live agent, then AgentWentOffline with reason
 /// `termination_notice` and `now_ms` as last seen, so it is OFFLINE at once
 /// rather than after its heartbeat timeout (its next heartbeat brings it
-/// back, as after a timeout). Refused like a heartbeat for unusable agents.
+/// back, as after a timeout); likewise for a `disconnect` report
+/// (kDisconnectReport), with reason `agent_disconnect`. Refused like a
+/// heartbeat for unusable agents.
 Result<std::vector<AgentEvent>> decide_report(const AgentState& state, AgentReported report, TimeMs now_ms);
 
 /// AgentDeregistered; nothing if already deregistered. Refused for unknown or

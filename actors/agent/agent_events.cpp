@@ -98,12 +98,14 @@ const char* to_string(OfflineReason reason) {
   switch (reason) {
     case OfflineReason::heartbeat_timeout: return "heartbeat timeout";
     case OfflineReason::termination_notice: return "termination notice";
+    case OfflineReason::agent_disconnect: return "agent disconnect";
   }
   return "heartbeat timeout";
 }
 
 std::optional<OfflineReason> parse_offline_reason(std::string_view text) {
-  for (const OfflineReason reason : {OfflineReason::heartbeat_timeout, OfflineReason::termination_notice}) {
+  for (const OfflineReason reason :
+       {OfflineReason::heartbeat_timeout, OfflineReason::termination_notice, OfflineReason::agent_disconnect}) {
     if (text == to_string(reason)) return reason;
   }
   return std::nullopt;

@@ -16,7 +16,7 @@
 ///   AgentUpdated         {changes: {<profile field>: <new value>, ...}}
 ///   AgentStatusChanged   {from: "ONLINE", to: "DEGRADED"}
 ///   AgentWentOffline     {last_seen: <ms>, timeout_ms: <ms>, reason: "heartbeat timeout" |
-///                        "termination notice"} (v1 without reason: a heartbeat timeout,
+///                        "termination notice" | "agent disconnect"} (v1 without reason: a heartbeat timeout,
 ///                        the only way an agent went offline then)
 ///   AgentCameOnline      {status: "ONLINE" | "DEGRADED"}
 ///   AgentDeregistered    {}
@@ -101,6 +101,7 @@ struct AgentStatusChanged {
 enum class OfflineReason : std::uint8_t {
   heartbeat_timeout,   ///< Silent past its heartbeat timeout.
   termination_notice,  ///< It reported its own termination (a `termination` report).
+  agent_disconnect,    ///< It said it disconnects (OpAMP's AgentDisconnect: a `disconnect` report).
 };
 
 /// "heartbeat timeout", "termination notice" (as events and the API write them).
@@ -169,6 +170,9 @@ struct AgentEffectiveConfigReported {
 /// The report type a spot instance's termination notice comes as: it takes
 /// the agent OFFLINE at once (see decide_report).
 inline constexpr std::string_view kTerminationReport = "termination";
+/// The report an agent that says it disconnects makes (OpAMP's
+/// AgentDisconnect): OFFLINE at once too.
+inline constexpr std::string_view kDisconnectReport = "disconnect";
 
 struct AgentReported {
   static constexpr EventType kType{"AgentReported", kAgentKind, 1};

@@ -158,7 +158,7 @@ Result<AgentState> decode_agent_state(std::string_view encoded) {
   }
   if (*format == kAgentStateFormat) {
     const auto reason = reader.read_byte();
-    if (!reason || *reason > static_cast<std::uint8_t>(OfflineReason::termination_notice)) {
+    if (!reason || *reason > static_cast<std::uint8_t>(OfflineReason::agent_disconnect)) {
       return corrupt("truncated or bad offline reason");
     }
     state.offline_reason = static_cast<OfflineReason>(*reason);

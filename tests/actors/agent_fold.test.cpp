@@ -468,6 +468,17 @@ SCENARIO("an agent's own reports are recorded, and a termination notice takes it
         CHECK(state.changes_in_window == before.changes_in_window);
       }
     }
+    WHEN("it says it disconnects (OpAMP's AgentDisconnect)") {
+      const auto events = decide_report(state, report_of("disconnect", 1900), 2000);
+      REQUIRE(events.ok());
+      CHECK(types_of(*events) == std::vector<std::string>{"AgentReported", "AgentWentOffline"});
+      commit(state, *events, 2000);
+      THEN("it is OFFLINE now, with that reason") {
+        CHECK(state.status == AgentStatus::offline);
+        CHECK(state.offline_reason == OfflineReason::agent_disconnect);
+        CHECK(to_json(state).at("status_reason") == "agent disconnect");
+      }
+    }
     WHEN("it reports its termination") {
       const auto events = decide_report(state, report_of("termination", 1900), 2000);
       REQUIRE(events.ok());

@@ -339,22 +339,26 @@ AgentRegistry::Visit AgentRegistry::visit_record(const AgentId& id, DecideFn dec
 
 AgentRegistry::Instance AgentRegistry::agent_for_instance(const std::string& org,
                                                           const std::string& instance_id) {
-  const InternedString interned_org = InternedString::of(org);
   // The claims lock first, then the fold lock: `apply` and `end_decision`
   // release the fold lock before they unclaim, so a registered instance is
   // always in the index or still claimed.
   std::lock_guard<std::mutex> claims(claims_mutex_);
-  {
-    std::shared_lock<std::shared_mutex> fold(fold_mutex_);
-    const auto [begin, end] = by_instance_.equal_range(instance_hash(interned_org, instance_id));
-    for (auto entry = begin; entry != end; ++entry) {
-      const AgentState& state = entry->second->state;
-      if (state.org == interned_org && state.instance_id == instance_id) return {state.agent_id, state.status};
-    }
-  }
+  if (const auto found = find_instance(org, instance_id)) return *found;
   auto [claim, created] = claims_.try_emplace(instance_key(org, instance_id));
   if (created) claim->second = AgentId::random();
   return {claim->second, AgentStatus::unregistered};
+}
+
+std::optional<AgentRegistry::Instance> AgentRegistry::find_instance(const std::string& org,
+                                                                   const std::string& instance_id) const {
+  const InternedString interned_org = InternedString::of(org);
+  std::shared_lock<std::shared_mutex> fold(fold_mutex_);
+  const auto [begin, end] = by_instance_.equal_range(instance_hash(interned_org, instance_id));
+  for (auto entry = begin; entry != end; ++entry) {
+    const AgentState& state = entry->second->state;
+    if (state.org == interned_org && state.instance_id == instance_id) return Instance{state.agent_id, state.status};
+  }
+  return std::nullopt;
 }
 
 // --- Heartbeat deadlines ------------------------------------------------------------------

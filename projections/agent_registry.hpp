@@ -153,6 +153,9 @@ class AgentRegistry : public ReadModel {
   /// claimed by a registration not folded yet, or a new claim, so that
   /// concurrent first registrations agree on one agent.
   Instance agent_for_instance(const std::string& org, const std::string& instance_id);
+  /// The agent registered (or deregistered...) as `instance_id` in `org`, as
+  /// folded so far; claims nothing. Nullopt when none is.
+  std::optional<Instance> find_instance(const std::string& org, const std::string& instance_id) const;
 
   // --- Heartbeat deadlines (at most one armed per agent) ----------------------------
 

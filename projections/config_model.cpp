@@ -1,6 +1,7 @@
 #include "projections/config_model.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -116,6 +117,12 @@ std::optional<std::pair<std::string, std::string>> split_scoped(std::string_view
 struct ConfigModel::Impl {
   mutable std::shared_mutex mutex;
   std::uint64_t position = 0;
+  /// Agents whose desired hash changed in the batch being folded; kept only
+  /// while a hook listens (a group change may move a million agents).
+  std::vector<AgentId> desired_changed;
+  std::atomic<bool> collect_desired_changed{false};
+  std::mutex hook_mutex;
+  ConfigModel::DesiredChangedHook on_desired_changed;  ///< Guarded by hook_mutex.
   std::map<std::string, OrgState, std::less<>> orgs;
   std::unordered_map<AgentId, AgentEntry, AgentIdHash> agents;
   /// Equal resolutions and effective configs share one copy.
@@ -227,6 +234,7 @@ struct ConfigModel::Impl {
     const std::string_view after = desired ? std::string_view(desired->hash) : std::string_view();
     if (before != after) {
       entry.config_version = at_position;
+      if (collect_desired_changed.load(std::memory_order_relaxed)) desired_changed.push_back(id);
       if (desired && state.desired_hashes.insert(desired->hash).second) dirty_orgs.insert(*entry.org);
       entry.desired = std::move(desired);
       mark_dirty(id, entry);
@@ -532,7 +540,24 @@ Status ConfigModel::apply(const std::vector<Event>& batch) {
     }
     impl_->position = event.position;
   }
+  std::vector<AgentId> changed;
+  changed.swap(impl_->desired_changed);
+  lock.unlock();
+  if (!changed.empty()) {
+    DesiredChangedHook hook;
+    {
+      std::lock_guard<std::mutex> hook_lock(impl_->hook_mutex);
+      hook = impl_->on_desired_changed;
+    }
+    if (hook) hook(changed);
+  }
   return first;
+}
+
+void ConfigModel::set_on_desired_changed(DesiredChangedHook hook) {
+  std::lock_guard<std::mutex> lock(impl_->hook_mutex);
+  impl_->collect_desired_changed = hook != nullptr;
+  impl_->on_desired_changed = std::move(hook);
 }
 
 std::uint64_t ConfigModel::position() const {

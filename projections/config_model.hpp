@@ -22,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -91,6 +92,13 @@ class ConfigModel : public ReadModel {
   /// skipping events at or before `position()` and other streams. A failing
   /// event is reported and skipped. Returns the first failure.
   Status apply(const std::vector<Event>& batch) override;
+
+  /// Told, after a batch is folded, which agents' desired configuration
+  /// changed hash in it (what an OpAMP WebSocket pushes at once). Runs on
+  /// the folding thread with no lock held; must not block.
+  using DesiredChangedHook = std::function<void(const std::vector<AgentId>& agents)>;
+  /// Sets (or, with nullptr, clears) the hook; any thread, at any time.
+  void set_on_desired_changed(DesiredChangedHook hook);
   /// The last log position folded.
   std::uint64_t position() const;
 

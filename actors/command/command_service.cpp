@@ -47,6 +47,7 @@ struct Fetch {
   AgentId agent_id;
   TimeMs deadline_ms = 0;
   RequestContext context;
+  CommandService::Accepts accepts;  ///< Null: every type.
   CommandService::Delivered done;
   std::atomic<bool> answered{false};
   TimerService::TimerId timer = 0;  ///< While parked; guarded by the service's mutex.
@@ -129,11 +130,22 @@ struct CommandService::Impl : std::enable_shared_from_this<CommandService::Impl>
 
   // --- Fetches --------------------------------------------------------------------
 
+  // What `fetch` may get now: the agent's deliverable commands of the types it takes.
+  std::vector<CommandRecord> deliverable(const Fetch& fetch, TimeMs now_ms) const {
+    std::vector<CommandRecord> candidates =
+        commands.deliverable(fetch.agent_id, now_ms, options.redeliver_after_ms, options.max_per_fetch);
+    if (fetch.accepts) {
+      candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                      [&](const CommandRecord& record) { return !fetch.accepts(record); }),
+                       candidates.end());
+    }
+    return candidates;
+  }
+
   // Delivers what the fetch may get now; parks it if there is nothing.
   void run_round(const FetchPtr& fetch) {
     if (stopping) return fetch->answer(std::vector<CommandRecord>{});
-    std::vector<CommandRecord> candidates = commands.deliverable(fetch->agent_id, timers.now_ms(),
-                                                                 options.redeliver_after_ms, options.max_per_fetch);
+    std::vector<CommandRecord> candidates = deliverable(*fetch, timers.now_ms());
     if (candidates.empty()) return park_or_end(fetch);
     auto round = std::make_shared<Round>(candidates.size());
     const DeliverCommand deliver{options.redeliver_after_ms};
@@ -178,7 +190,7 @@ struct CommandService::Impl : std::enable_shared_from_this<CommandService::Impl>
       });
     }
     // A command queued between the look and the parking woke nobody: look again.
-    if (!commands.deliverable(fetch->agent_id, now_ms, options.redeliver_after_ms, 1).empty()) {
+    if (!deliverable(*fetch, now_ms).empty()) {
       wake(fetch->agent_id);
     }
   }
@@ -357,11 +369,12 @@ void CommandService::create(const std::string& org_scope, const CommandRequest& 
 }
 
 void CommandService::fetch(const AgentId& agent_id, TimeMs wait_ms, const RequestContext& context,
-                           Delivered done) {
+                           Delivered done, Accepts accepts) {
   auto fetch = std::make_shared<Fetch>();
   fetch->agent_id = agent_id;
   fetch->deadline_ms = impl_->timers.now_ms() + std::max<TimeMs>(wait_ms, 0);
   fetch->context = context;
+  fetch->accepts = std::move(accepts);
   fetch->done = std::move(done);
   impl_->run_round(fetch);
 }

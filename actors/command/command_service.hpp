@@ -142,12 +142,18 @@ class CommandService : public Service {
   void create(const std::string& org_scope, const CommandRequest& request, const RequestContext& context,
               Done done);
 
+  /// Which commands a fetch takes (an OpAMP agent takes only the types its
+  /// capabilities carry); called on any thread, must not block.
+  using Accepts = std::function<bool(const CommandRecord& command)>;
+
   /// The agent's fetch: delivers what it may (see above), waiting up to
   /// `wait_ms` (0: answer at once) when nothing is deliverable; answers the
   /// commands delivered, whole, in delivery order, once the read models
   /// hold their delivery (empty when the wait ends or the service stops).
-  /// The caller has checked the agent's token.
-  void fetch(const AgentId& agent_id, TimeMs wait_ms, const RequestContext& context, Delivered done);
+  /// With `accepts`, only the commands it accepts count (the others stay
+  /// queued for another fetch). The caller has checked the agent's token.
+  void fetch(const AgentId& agent_id, TimeMs wait_ms, const RequestContext& context, Delivered done,
+             Accepts accepts = nullptr);
 
   /// The agent acknowledges its command. Refused: `not_found` /
   /// COMMAND_NOT_FOUND (none, or another agent's), `conflict` /

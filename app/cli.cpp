@@ -194,6 +194,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--max-config-bytes"] = [&](const std::string& text) {
     return set_count(text, options.http.api.max_config_bytes, std::size_t{1} << 30);
   };
+  flags.with_value["--opamp-max-message-bytes"] = [&](const std::string& text) {
+    return set_count(text, options.http.api.opamp_max_message_bytes, std::size_t{1} << 30);
+  };
   flags.with_value["--max-header-bytes"] = both(&Limits::max_header_bytes, count(1 << 20));
   flags.with_value["--max-header-fields"] = both(&Limits::max_header_fields, count(10'000));
   // The agents' own limits win over the shared flags, in any order.
@@ -372,7 +375,7 @@ Usage:
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
                 [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
-                [--snapshot-interval DURATION] [--max-config-bytes N]
+                [--snapshot-interval DURATION] [--max-config-bytes N] [--opamp-max-message-bytes N]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
@@ -386,7 +389,8 @@ serve options (defaults in brackets):
   --listen HOST:PORT         operators' listener: the whole HTTP API; port 0 picks a free one
                              [127.0.0.1:8080]
   --agent-listen HOST:PORT   agents' listener: only the routes agents call (register, heartbeat,
-                             token rotation, probes); off: agents use --listen [127.0.0.1:4320]
+                             token rotation, OpAMP at /v1/opamp, probes); off: agents use --listen
+                             [127.0.0.1:4320]
   --heartbeat-timeout D      silence after which an agent is OFFLINE, e.g. 500ms, 30s, 2m [120s]
   --durability MODE          fsync: acknowledge after the log is fsynced (survives power loss);
                              wal: after the OS has it (survives a crash of muster only) [fsync]
@@ -419,6 +423,9 @@ serve options (defaults in brackets):
   --max-config-bytes N       file bodies of one config version, in total, at most; more answer
                              400. A request carries them JSON-escaped: raise --max-body-bytes
                              with it [1048576]
+  --opamp-max-message-bytes N  an OpAMP message (decompressed) at most, on either listener
+                             and either transport; more answer 413 (HTTP) or close the
+                             WebSocket with 1009 [4194304]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

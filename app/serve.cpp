@@ -230,6 +230,9 @@ int run_serve(const ServeOptions& options) {
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
+  // OpAMP agents are offered a heartbeat a quarter of their timeout apart.
+  options.http.opamp.heartbeat_interval_ms = std::max<TimeMs>(options.agents.heartbeat_timeout_ms / 4, 1000);
+  options.http.opamp.max_config_bytes = options.http.api.max_config_bytes;
   http::ApiServer api(options.http, services);
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });

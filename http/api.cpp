@@ -106,6 +106,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_enrollment_tokens(routes_);
   routes::add_events(routes_);
   routes::add_groups(routes_);
+  if (services_.opamp != nullptr) routes::add_opamp(routes_);
   routes::add_rollouts(routes_);
   routes::add_stats(routes_);
   if (services_.crash_injector != nullptr) routes::add_test_hooks(routes_);

@@ -16,9 +16,20 @@ ApiServerOptions::ApiServerOptions() {
   agents.thread_class = ThreadClass::agent_traffic;
 }
 
+namespace {
+
+Services with_opamp(Services& services, OpampServer* opamp) {
+  services.opamp = opamp;
+  return services;
+}
+
+}  // namespace
+
 ApiServer::ApiServer(ApiServerOptions options, Services services)
     : options_(std::move(options)),
-      api_(options_.api, services),
+      services_(services),
+      opamp_(services_, options_.opamp),
+      api_(options_.api, with_opamp(services_, &opamp_)),
       operators_(options_.operators, api_),
       agents_(options_.agents, api_) {}
 
@@ -27,6 +38,7 @@ ApiServer::~ApiServer() {
 }
 
 Status ApiServer::start() {
+  opamp_.start();
   if (Status started = operators_.start(); !started) return started;
   if (!options_.serve_agents) return Status::success();
   if (Status started = agents_.start(); !started) {
@@ -39,6 +51,7 @@ Status ApiServer::start() {
 void ApiServer::stop() {
   agents_.stop();
   operators_.stop();
+  opamp_.stop();
 }
 
 }  // namespace muster::http

@@ -11,12 +11,14 @@
 /// Lifecycle: `start()` binds both listeners; until `set_ready`, every
 /// route but the probes answers 503 NOT_READY; `stop()` stops accepting,
 /// lets requests in flight finish (bounded) and closes every connection.
+/// Both serve OpAMP at /v1/opamp (http/opamp/opamp_server.hpp).
 
 #include <cstdint>
 #include <memory>
 
 #include "http/api.hpp"
 #include "http/listener.hpp"
+#include "http/opamp/opamp_server.hpp"
 
 namespace muster::http {
 
@@ -26,6 +28,7 @@ struct ApiServerOptions {
   ListenerOptions agents;     ///< 127.0.0.1:4320, agents' thread class.
   bool serve_agents = true;   ///< False: `--agent-listen off`.
   ApiOptions api;
+  OpampOptions opamp;
 };
 
 class ApiServer : public Service {
@@ -51,6 +54,8 @@ class ApiServer : public Service {
 
  private:
   const ApiServerOptions options_;
+  Services services_;  ///< The caller's, with `opamp` set to `opamp_`.
+  OpampServer opamp_;
   Api api_;
   HttpListener operators_;
   HttpListener agents_;

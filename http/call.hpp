@@ -48,6 +48,8 @@
 
 namespace muster::http {
 
+class OpampServer;
+
 /// Everything the API answers from; not owned, each must outlive the API.
 struct Services {
   const EventStore* store = nullptr;
@@ -74,6 +76,8 @@ struct Services {
   const ReportCounts* report_counts = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
+  /// OpAMP's conversations (/v1/opamp).
+  OpampServer* opamp = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
   CrashInjector* crash_injector = nullptr;
   /// Test-only, with `--test-manual-clock`: the clock `timers` reads, which
@@ -249,6 +253,7 @@ void add_agent_commands(RouteTable& table);
 void add_configs(RouteTable& table);
 void add_enrollment_tokens(RouteTable& table);
 void add_groups(RouteTable& table);
+void add_opamp(RouteTable& table);
 void add_rollouts(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);

@@ -5,6 +5,7 @@
 
 #include "common/time_format.hpp"
 #include "http/call.hpp"
+#include "http/opamp/opamp_server.hpp"
 
 namespace muster::http::routes {
 namespace {
@@ -124,6 +125,13 @@ void get_agent(const std::shared_ptr<Call>& call) {
     fill_config(*agent, *call->services.config_model);
     std::string body;
     append_agent_json(body, *agent, call->services.timers->now_ms(), call->options.health, true);
+    // What OpAMP knows of it (transport, capabilities, health), for agents heard over OpAMP.
+    if (call->services.opamp != nullptr) {
+      if (const auto opamp = call->services.opamp->describe(agent_id)) {
+        body.pop_back();
+        body += ",\"opamp\":" + opamp->dump(-1, ' ', false, json::error_handler_t::replace) + "}";
+      }
+    }
     call->reply_body(200, std::move(body));
   });
 }

@@ -16,7 +16,7 @@
 #include "common/log.hpp"
 #include "common/secrets.hpp"
 #include "http/call.hpp"
-#include "opamp.pb.h"
+#include "http/opamp/opamp_codec.hpp"
 
 namespace muster::http {
 namespace {
@@ -37,182 +37,6 @@ constexpr std::uint64_t kServerCapabilities =
     wire::ServerCapabilities_AcceptsEffectiveConfig | wire::ServerCapabilities_OffersConnectionSettings;
 
 constexpr std::string_view kRestartCommand = "restart";
-constexpr std::size_t kInstanceUidBytes = 16;
-/// The longest error text kept from an agent (as the REST reports keep).
-constexpr std::size_t kMaxErrorBytes = 4096;
-/// Labels an agent's attributes may add, at most (as a registration's labels).
-constexpr std::size_t kMaxAttributeLabels = 64;
-constexpr std::size_t kMaxLabelKeyLength = 128;
-constexpr std::size_t kMaxTextLength = 256;
-
-// The agent capability bits by name, as operators see them.
-constexpr std::pair<std::uint64_t, const char*> kAgentCapabilityNames[] = {
-    {wire::AgentCapabilities_ReportsStatus, "ReportsStatus"},
-    {wire::AgentCapabilities_AcceptsRemoteConfig, "AcceptsRemoteConfig"},
-    {wire::AgentCapabilities_ReportsEffectiveConfig, "ReportsEffectiveConfig"},
-    {wire::AgentCapabilities_AcceptsPackages, "AcceptsPackages"},
-    {wire::AgentCapabilities_ReportsPackageStatuses, "ReportsPackageStatuses"},
-    {wire::AgentCapabilities_ReportsOwnTraces, "ReportsOwnTraces"},
-    {wire::AgentCapabilities_ReportsOwnMetrics, "ReportsOwnMetrics"},
-    {wire::AgentCapabilities_ReportsOwnLogs, "ReportsOwnLogs"},
-    {wire::AgentCapabilities_AcceptsOpAMPConnectionSettings, "AcceptsOpAMPConnectionSettings"},
-    {wire::AgentCapabilities_AcceptsOtherConnectionSettings, "AcceptsOtherConnectionSettings"},
-    {wire::AgentCapabilities_AcceptsRestartCommand, "AcceptsRestartCommand"},
-    {wire::AgentCapabilities_ReportsHealth, "ReportsHealth"},
-    {wire::AgentCapabilities_ReportsRemoteConfig, "ReportsRemoteConfig"},
-    {wire::AgentCapabilities_ReportsHeartbeat, "ReportsHeartbeat"},
-    {wire::AgentCapabilities_ReportsAvailableComponents, "ReportsAvailableComponents"},
-    {wire::AgentCapabilities_ReportsConnectionSettingsStatus, "ReportsConnectionSettingsStatus"},
-};
-
-json capability_names(std::uint64_t capabilities) {
-  json names = json::array();
-  for (const auto& [bit, name] : kAgentCapabilityNames) {
-    if ((capabilities & bit) != 0) names.push_back(name);
-  }
-  return names;
-}
-
-// A new instance_uid: a UUIDv7 (milliseconds since the epoch, then random bits).
-std::string new_instance_uid(TimeMs now_ms) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  std::string uid(kInstanceUidBytes, '\0');
-  const std::uint64_t high = generator();
-  const std::uint64_t low = generator();
-  for (int index = 0; index < 8; ++index) {
-    uid[static_cast<std::size_t>(index)] = static_cast<char>(high >> (8 * index));
-    uid[static_cast<std::size_t>(8 + index)] = static_cast<char>(low >> (8 * index));
-  }
-  const auto millis = static_cast<std::uint64_t>(now_ms);
-  for (int index = 0; index < 6; ++index) {
-    uid[static_cast<std::size_t>(index)] = static_cast<char>(millis >> (8 * (5 - index)));
-  }
-  uid[6] = static_cast<char>(0x70 | (uid[6] & 0x0f));
-  uid[8] = static_cast<char>(0x80 | (uid[8] & 0x3f));
-  return uid;
-}
-
-// 16 bytes as a lowercase UUID string.
-std::string uuid_text(const std::string& uid) {
-  std::array<std::uint8_t, 16> bytes{};
-  std::copy(uid.begin(), uid.end(), bytes.begin());
-  return AgentId::from_bytes(bytes).to_string();
-}
-
-// An attribute's value as text, if it is a scalar.
-std::optional<std::string> scalar_text(const wire::AnyValue& value) {
-  switch (value.value_case()) {
-    case wire::AnyValue::kStringValue: return value.string_value();
-    case wire::AnyValue::kBoolValue: return value.bool_value() ? "true" : "false";
-    case wire::AnyValue::kIntValue: return std::to_string(value.int_value());
-    case wire::AnyValue::kDoubleValue: return fmt::format("{}", value.double_value());
-    default: return std::nullopt;
-  }
-}
-
-std::string clip(std::string text, std::size_t max_bytes) {
-  if (text.size() > max_bytes) text.resize(max_bytes);
-  return text;
-}
-
-bool has_control_character(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
-}
-
-bool is_label_key(std::string_view key) {
-  const auto allowed = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '/' || c == '-';
-  };
-  return !key.empty() && key.size() <= kMaxLabelKeyLength && std::all_of(key.begin(), key.end(), allowed);
-}
-
-// What a description says of the agent, as a registration.
-Registration registration_of(const wire::AgentDescription& description, const std::string& uid) {
-  Registration registration;
-  std::map<std::string, std::string> labels;
-  const auto take = [&](const wire::KeyValue& attribute, bool identifying) {
-    const auto text = scalar_text(attribute.value());
-    if (!text) return;
-    const std::string& key = attribute.key();
-    if (key == "service.instance.id" && identifying) {
-      registration.instance_id = clip(*text, 128);
-    } else if (key == "service.name") {
-      registration.type = clip(*text, kMaxTextLength);
-    } else if (key == "service.version") {
-      registration.version = clip(*text, kMaxTextLength);
-    } else if (key == "host.name") {
-      registration.hostname = clip(*text, kMaxTextLength);
-    } else if (!identifying && labels.size() < kMaxAttributeLabels) {
-      std::string label = std::string(kAttributeLabelPrefix) + key;
-      if (is_label_key(label) && text->size() <= kMaxTextLength && !has_control_character(*text)) {
-        labels.emplace(std::move(label), *text);
-      }
-    }
-  };
-  for (const auto& attribute : description.identifying_attributes()) take(attribute, true);
-  for (const auto& attribute : description.non_identifying_attributes()) take(attribute, false);
-  if (registration.instance_id.empty() || !is_valid_instance_id(registration.instance_id)) {
-    registration.instance_id = uuid_text(uid);
-  }
-  if (registration.hostname && has_control_character(*registration.hostname)) registration.hostname.reset();
-  if (registration.type && has_control_character(*registration.type)) registration.type.reset();
-  if (registration.version && has_control_character(*registration.version)) registration.version.reset();
-  if (!labels.empty()) registration.labels = std::move(labels);
-  return registration;
-}
-
-std::optional<std::string> description_version(const wire::AgentDescription& description) {
-  for (const auto* attributes : {&description.identifying_attributes(), &description.non_identifying_attributes()}) {
-    for (const auto& attribute : *attributes) {
-      if (attribute.key() != "service.version") continue;
-      auto text = scalar_text(attribute.value());
-      if (text && !has_control_character(*text)) return clip(std::move(*text), kMaxTextLength);
-    }
-  }
-  return std::nullopt;
-}
-
-json health_to_json(const wire::ComponentHealth& health, int depth) {
-  json out{{"healthy", health.healthy()}};
-  if (!health.last_error().empty()) out["last_error"] = clip(health.last_error(), kMaxErrorBytes);
-  if (!health.status().empty()) out["status"] = clip(health.status(), kMaxTextLength);
-  if (health.start_time_unix_nano() != 0) out["start_time_unix_nano"] = health.start_time_unix_nano();
-  // Components nest; a hostile depth stops here.
-  if (depth < 4 && !health.component_health_map().empty()) {
-    json components = json::object();
-    for (const auto& [name, component] : health.component_health_map()) {
-      if (components.size() >= 256) break;
-      components[clip(name, kMaxTextLength)] = health_to_json(component, depth + 1);
-    }
-    out["components"] = std::move(components);
-  }
-  return out;
-}
-
-// The files of an OpAMP config map as muster's, if each name and content
-// type is one muster takes and they fit `max_bytes`.
-std::optional<ConfigFiles> files_of(const wire::AgentConfigMap& map, std::size_t max_bytes) {
-  ConfigFiles files;
-  std::size_t total = 0;
-  if (static_cast<std::size_t>(map.config_map_size()) > kMaxConfigFiles) return std::nullopt;
-  for (const auto& [name, file] : map.config_map()) {
-    if (!is_valid_file_name(name) || file.content_type().size() > kMaxContentTypeLength) return std::nullopt;
-    total += file.body().size();
-    if (total > max_bytes) return std::nullopt;
-    files.emplace(name, ConfigFile{file.content_type(), file.body()});
-  }
-  return files;
-}
-
-std::optional<ConfigReportStatus> report_status_of(wire::RemoteConfigStatuses status) {
-  switch (status) {
-    case wire::RemoteConfigStatuses_APPLYING: return ConfigReportStatus::applying;
-    case wire::RemoteConfigStatuses_APPLIED: return ConfigReportStatus::applied;
-    case wire::RemoteConfigStatuses_FAILED: return ConfigReportStatus::failed;
-    default: return std::nullopt;
-  }
-}
-
 // What an answer is, for the transport: HTTP picks its status from it.
 enum class AnswerKind { ok, bad_request, unavailable };
 
@@ -220,13 +44,6 @@ struct Answer {
   AnswerKind kind = AnswerKind::ok;
   wire::ServerToAgent message;
 };
-
-// The 32 bytes of a SHA-256 as muster's digest.
-Sha256 digest_of(const std::string& bytes) {
-  Sha256 digest{};
-  std::copy(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(digest.size()), digest.begin());
-  return digest;
-}
 
 // --- What is remembered of one agent ---------------------------------------------
 
@@ -746,14 +563,13 @@ void Exchange::converse() {
                                                 in.custom_capabilities().capabilities().end());
       }
       if (in.has_health()) {
-        conversation.health = health_to_json(in.health(), 0);
+        conversation.health = health_to_json(in.health());
         conversation.healthy = in.health().healthy();
         conversation.health_start_ns = in.health().start_time_unix_nano();
       }
       if (in.has_remote_config_status()) {
         const std::string& hash = in.remote_config_status().last_remote_config_hash();
-        conversation.reported_hash =
-            hash.size() == 32 ? to_hex(digest_of(hash)) : std::string();
+        conversation.reported_hash = hash_hex_of(hash);
       } else if (conversation.reported_hash.empty()) {
         // Nothing said since start-up: what it last reported before.
         if (const auto view = impl_->services.config_model->agent(agent_id_); view && view->report) {
@@ -824,9 +640,9 @@ void Exchange::report_config() {
   const auto parsed = report_status_of(status.status());
   if (!parsed || status.last_remote_config_hash().size() != 32) return report_effective();
   AgentConfigReported report;
-  report.config_hash = to_hex(digest_of(status.last_remote_config_hash()));
+  report.config_hash = hash_hex_of(status.last_remote_config_hash());
   report.status = *parsed;
-  if (*parsed == ConfigReportStatus::failed) report.error = clip(status.error_message(), kMaxErrorBytes);
+  if (*parsed == ConfigReportStatus::failed) report.error = agent_error_text(status.error_message());
   const auto view = impl_->services.config_model->agent(agent_id_);
   if (view && view->report && view->report->config_hash == report.config_hash &&
       view->report->status == report.status && view->report->error == report.error) {

@@ -54,10 +54,6 @@ namespace muster::http {
 class Call;
 struct Services;
 
-/// Where the attributes of an agent's description that are not its identity
-/// go among its labels: "opamp/os.type".
-inline constexpr std::string_view kAttributeLabelPrefix = "opamp/";
-
 /// The custom capability an agent declares to take commands of `type` as
 /// CustomMessages: "io.muster.command.<type>".
 inline constexpr std::string_view kCommandCapabilityPrefix = "io.muster.command.";

@@ -342,6 +342,11 @@ class OpampConnection : public MessageHandler, public std::enable_shared_from_th
     agent_ = agent_id;
     return first;
   }
+  // True once a message of this connection named its agent.
+  bool bound() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return agent_.has_value();
+  }
   bool first_message() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return messages_ == 1;
@@ -536,8 +541,12 @@ void Exchange::converse() {
     std::lock_guard<std::mutex> lock(conversation_->mutex);
     AgentConversation& conversation = *conversation_;
     if (connection_) {
+      // A new connection takes the agent over (its old one may be dead
+      // without muster knowing yet). The connection it took over from
+      // speaking again shows two live clients with one uid.
       const auto live = conversation.connection.lock();
-      duplicate = live && live != connection_ && !live->closed() && conversation.instance_uid == uid_;
+      duplicate = live && live != connection_ && !live->closed() && connection_->bound() &&
+                  conversation.instance_uid == uid_;
     }
     if (!duplicate) {
       // Lost status (a gap), or nothing known since start-up: ask for all of it.
@@ -584,7 +593,8 @@ void Exchange::converse() {
   }
   if (duplicate) {
     // Another live connection speaks as this uid (a cloned VM, a bad
-    // generator): this one gets a uid of its own, and is another agent.
+    // generator): this one gets a uid of its own, and is another agent
+    // (it registers when it sends its full state under the new uid).
     Answer answer;
     impl_->stamp(answer.message, uid_);
     answer.message.mutable_agent_identification()->set_new_instance_uid(new_instance_uid(impl_->now_ms()));
@@ -729,9 +739,14 @@ void Exchange::fetch_commands() {
       agent_id_, 0, caller_.context,
       [self = shared_from_this()](Result<std::vector<CommandRecord>> delivered) {
         if (delivered) {
-          std::lock_guard<std::mutex> lock(self->conversation_->mutex);
+          {
+            std::lock_guard<std::mutex> lock(self->conversation_->mutex);
+            for (const CommandRecord& command : *delivered) {
+              self->impl_->put_command(self->out_, *self->conversation_, command);
+            }
+          }
+          // OpAMP has no acknowledgement: a command in an answer is taken.
           for (const CommandRecord& command : *delivered) {
-            self->impl_->put_command(self->out_, *self->conversation_, command);
             self->impl_->services.commands->acknowledge(self->agent_id_, command.command_id,
                                                         self->caller_.context, [](Result<CommandOutcome>) {});
           }
@@ -750,7 +765,7 @@ void Exchange::fetch_commands() {
 
 void Exchange::answer() {
   impl_->stamp(out_, uid_);
-  std::lock_guard<std::mutex> lock(conversation_->mutex);
+  std::unique_lock<std::mutex> lock(conversation_->mutex);
   AgentConversation& conversation = *conversation_;
   if (full_state_) {
     out_.set_flags(out_.flags() | wire::ServerToAgentFlags_ReportFullState);
@@ -780,6 +795,7 @@ void Exchange::answer() {
     const Sha256 digest = sha256(settings->SerializeAsString());
     out_.mutable_connection_settings()->set_hash(std::string(reinterpret_cast<const char*>(digest.data()), 8));
   }
+  lock.unlock();  // The answer may start the connection's next message.
   Answer answer;
   answer.message = std::move(out_);
   done_(std::move(answer));

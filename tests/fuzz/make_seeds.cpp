@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "opamp.pb.h"
 #include "actors/access/credentials.hpp"
 #include "actors/agent/agent_decider.hpp"
 #include "actors/agent/agent_state_codec.hpp"
@@ -398,6 +399,58 @@ void write_text_seeds(CorpusWriter& corpus) {
   for (const auto& [name, bytes] : command_lines) corpus.write("cli_and_time", name, bytes);
 }
 
+// AgentToServer messages as OpAMP clients send them: a first full state, a
+// compressed heartbeat, a status change, a disconnect, a command's result.
+void write_opamp_seeds(CorpusWriter& corpus) {
+  namespace wire = muster::opamp;
+  const std::string uid("\x01\x8f\x1d\x2a\x44\x55\x76\x01\x80\x01\x02\x03\x04\x05\x06\x07", 16);
+  wire::AgentToServer full;
+  full.set_instance_uid(uid);
+  full.set_sequence_num(1);
+  full.set_capabilities(0x3c07);
+  const auto attribute = [](auto* list, const char* key, const char* value) {
+    auto* entry = list->Add();
+    entry->set_key(key);
+    entry->mutable_value()->set_string_value(value);
+  };
+  auto* description = full.mutable_agent_description();
+  attribute(description->mutable_identifying_attributes(), "service.name", "otelcol");
+  attribute(description->mutable_identifying_attributes(), "service.version", "0.98.0");
+  attribute(description->mutable_identifying_attributes(), "service.instance.id", "collector-7");
+  attribute(description->mutable_non_identifying_attributes(), "host.name", "web-1");
+  attribute(description->mutable_non_identifying_attributes(), "os.type", "linux");
+  auto* health = full.mutable_health();
+  health->set_healthy(false);
+  health->set_last_error("exporter otlp: connection refused");
+  (*health->mutable_component_health_map())["exporter/otlp"].set_healthy(false);
+  auto* files = full.mutable_effective_config()->mutable_config_map()->mutable_config_map();
+  (*files)["collector.yaml"].set_body("receivers: {otlp: {}}\n");
+  (*files)["collector.yaml"].set_content_type("text/yaml");
+  auto* status = full.mutable_remote_config_status();
+  status->set_last_remote_config_hash(std::string(32, '\x5a'));
+  status->set_status(wire::RemoteConfigStatuses_FAILED);
+  status->set_error_message("bad receiver");
+  full.mutable_custom_capabilities()->add_capabilities("io.muster.command.collect_logs");
+  corpus.write("opamp_messages", "full_state", full.SerializeAsString());
+
+  wire::AgentToServer heartbeat;
+  heartbeat.set_instance_uid(uid);
+  heartbeat.set_sequence_num(2);
+  corpus.write("opamp_messages", "heartbeat", heartbeat.SerializeAsString());
+
+  wire::AgentToServer leaving = heartbeat;
+  leaving.mutable_agent_disconnect();
+  leaving.set_flags(wire::AgentToServerFlags_RequestInstanceUid);
+  corpus.write("opamp_messages", "disconnect", leaving.SerializeAsString());
+
+  wire::AgentToServer result = heartbeat;
+  auto* message = result.mutable_custom_message();
+  message->set_capability("io.muster.command.collect_logs");
+  message->set_type("result");
+  message->set_data(R"({"command_id":"c1","status":"succeeded","exit_code":0})");
+  corpus.write("opamp_messages", "command_result", result.SerializeAsString());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -410,6 +463,7 @@ int main(int argc, char** argv) {
   if (mkdtemp(data_dir) == nullptr) return 1;
   write_event_seeds(corpus, data_dir);
   write_text_seeds(corpus);
+  write_opamp_seeds(corpus);
   std::filesystem::remove_all(data_dir);
   return 0;
 }

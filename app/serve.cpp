@@ -230,10 +230,11 @@ int run_serve(const ServeOptions& options) {
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
+  http::ApiServerOptions http_options = options.http;
   // OpAMP agents are offered a heartbeat a quarter of their timeout apart.
-  options.http.opamp.heartbeat_interval_ms = std::max<TimeMs>(options.agents.heartbeat_timeout_ms / 4, 1000);
-  options.http.opamp.max_config_bytes = options.http.api.max_config_bytes;
-  http::ApiServer api(options.http, services);
+  http_options.opamp.heartbeat_interval_ms = std::max<TimeMs>(options.agents.heartbeat_timeout_ms / 4, 1000);
+  http_options.opamp.max_config_bytes = options.http.api.max_config_bytes;
+  http::ApiServer api(http_options, services);
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
   FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });

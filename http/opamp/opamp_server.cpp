@@ -883,6 +883,12 @@ std::optional<json> OpampServer::describe(const AgentId& agent_id) const {
     const auto live = conversation->connection.lock();
     out["connected"] = live && !live->closed();
   }
+  // What it says it runs, as its EffectiveConfig carried it.
+  const auto view = impl_->services.config_model->agent(agent_id);
+  out["effective_config"] = view && view->effective_files
+                                ? json{{"files_hash", view->effective_hash},
+                                       {"files", files_to_json(*view->effective_files)}}
+                                : json(nullptr);
   return out;
 }
 

@@ -104,8 +104,9 @@ class OpampServer {
                                                  std::shared_ptr<MessageChannel> channel);
 
   /// What operators see of the agent's conversation ({transport, connected,
-  /// capabilities, custom_capabilities, sequence_num, health}); nullopt if
-  /// the agent has not spoken OpAMP since start-up.
+  /// capabilities, custom_capabilities, sequence_num, health,
+  /// effective_config}); nullopt if the agent has not spoken OpAMP since
+  /// start-up.
   std::optional<nlohmann::json> describe(const AgentId& agent_id) const;
 
   /// Open WebSockets (tests, benchmarks).

@@ -502,6 +502,9 @@ void Exchange::identify() {
   // An unknown uid under an enrollment token: its description says who it is.
   if (!in.has_agent_description() || !caller_.grant) return ask_full_state();
   Registration registration = registration_of(in.agent_description(), uid_);
+  std::vector<std::string> capabilities;
+  for (const auto& name : capability_names(in.capabilities())) capabilities.push_back(name.get<std::string>());
+  registration.capabilities = std::move(capabilities);
   const auto instance = impl_->services.registry->find_instance(caller_.grant->org, registration.instance_id);
   if (instance && is_listed(instance->status)) {
     agent_id_ = instance->agent_id;  // Known already (muster restarted, or another uid of it).
@@ -521,7 +524,9 @@ void Exchange::registered(Result<AgentOutcome> outcome, const Registration& regi
   log::info("opamp agent registered", {{"agent_id", agent_id_.to_string()},
                                        {"instance_id", registration.instance_id},
                                        {"request_id", caller_.context.request_id}});
-  converse();
+  // The first answer carries the agent's desired config: the config model
+  // must hold the registration first.
+  impl_->services.projections->when_folded(outcome->position, [self = shared_from_this()] { self->converse(); });
 }
 
 void Exchange::ask_full_state() {

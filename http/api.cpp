@@ -245,8 +245,10 @@ bool Api::authenticate(Call& call, const Route& route) {
       }
       [[fallthrough]];
     case Credential::enrollment_token: {
-      constexpr const char* kRefusal =
-          "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";
+      const char* refusal =
+          route.credential == Credential::opamp_agent
+              ? "OpAMP needs a live enrollment token or the agent's own token: Authorization: Bearer <token>"
+              : "registration needs a live enrollment token: Authorization: Bearer <enrollment token>";
       call.enrollment_grant = credential ? services_.registrations->admit(*credential) : std::nullopt;
       if (call.enrollment_grant) {
         call.context.principal = "enrollment:" + call.enrollment_grant->token_id;
@@ -254,9 +256,9 @@ bool Api::authenticate(Call& call, const Route& route) {
       }
       // Only a presented, wrong credential counts: a missing header is not a guess.
       if (credential) {
-        call.reply_failure(make_error(ErrorCode::unauthenticated, kRefusal, "INVALID_ENROLLMENT_TOKEN"));
+        call.reply_failure(make_error(ErrorCode::unauthenticated, refusal, "INVALID_ENROLLMENT_TOKEN"));
       } else {
-        call.reply_error(401, kRefusal, "INVALID_ENROLLMENT_TOKEN");
+        call.reply_error(401, refusal, "INVALID_ENROLLMENT_TOKEN");
       }
       return false;
     }

@@ -1,6 +1,7 @@
 // The HTTP transport of /v1/opamp byte by byte, with node:http (no OpAMP
 // library): credentials, content types, unparseable and oversized bodies,
-// gzip both ways, and what every answer must carry.
+// gzip both ways, what every answer must carry, sequence gaps and a restart
+// command over HTTP.
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -8,7 +9,7 @@ import {after, before, test} from 'node:test';
 import zlib from 'node:zlib';
 
 import {Cap, description, MUSTER_SERVER_CAPABILITIES, REPORT_FULL_STATE, sameBytes} from './clients.mjs';
-import {create, fromBinary, Muster, newInstanceUid, opamp, toBinary, uuidString} from './muster.mjs';
+import {create, eventually, fromBinary, Muster, newInstanceUid, opamp, toBinary, uuidString} from './muster.mjs';
 
 // A small limit keeps the oversized bodies small.
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -200,4 +201,50 @@ test('an agent that accepts connection settings is offered its own agent token, 
   assert.equal(second.status, 200, second.body.toString());
   assert.ok(sameBytes(decodeAnswer(second).instanceUid, uid));
   assert.equal((await server.agentsWithInstanceId(uuidString(uid))).length, 1);
+});
+
+test('a sequence gap is answered with ReportFullState once, not again once the full state came', async () => {
+  const uid = newInstanceUid();
+  const send = async (sequenceNum, withDescription = false) => {
+    const fields = {instanceUid: uid, sequenceNum};
+    if (withDescription) fields.agentDescription = description({'service.name': 'gappy'});
+    const answer = await post(agentToServer(fields));
+    assert.equal(answer.status, 200, answer.body.toString());
+    return decodeAnswer(answer);
+  };
+  assert.ok(!(await send(1n, true)).flags, 'a full first message needs nothing more');
+  assert.equal((await send(2n)).flags & REPORT_FULL_STATE, 0n);
+  assert.notEqual((await send(5n)).flags & REPORT_FULL_STATE, 0n, 'a gap (2 then 5) asks for full state');
+  assert.equal((await send(6n, true)).flags & REPORT_FULL_STATE, 0n, 'the full state came');
+  assert.equal((await send(7n)).flags & REPORT_FULL_STATE, 0n);
+  assert.equal((await send(8n)).flags & REPORT_FULL_STATE, 0n);
+});
+
+test('a restart command for an HTTP agent comes in its next answer, once, and succeeds when its sequence starts again at 1', async () => {
+  const uid = newInstanceUid();
+  const capabilities = Cap.ReportsStatus | Cap.AcceptsRestartCommand;
+  const send = async (sequenceNum, withDescription = false) => {
+    const fields = {instanceUid: uid, sequenceNum, capabilities};
+    if (withDescription) fields.agentDescription = description({'service.name': 'restartable'});
+    const answer = await post(agentToServer(fields));
+    assert.equal(answer.status, 200, answer.body.toString());
+    return decodeAnswer(answer);
+  };
+  await send(1n, true);
+  const {agent_id: agentId} = await server.waitForAgent(uuidString(uid));
+  const queued = await server.call('POST', `/api/v1/agents/${agentId}/commands`, {type: 'restart'});
+  assert.equal(queued.state, 'queued');
+
+  const carrying = await send(2n);
+  assert.equal(carrying.command?.type, opamp.CommandType.CommandType_Restart, 'the next answer carries Restart');
+  const delivered = await server.call('GET', `/api/v1/commands/${queued.command_id}`);
+  assert.ok(['delivered', 'acknowledged'].includes(delivered.state), delivered.state);
+  assert.equal((await send(3n)).command, undefined, 'not sent twice');
+
+  // The agent restarted: its sequence starts again.
+  await send(1n, true);
+  await eventually(
+    async () => (await server.call('GET', `/api/v1/commands/${queued.command_id}`)).state === 'succeeded',
+    {what: 'the restart command succeeded'}
+  );
 });

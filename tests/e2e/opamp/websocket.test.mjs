@@ -305,3 +305,92 @@ test('RequestInstanceUid gives a new UUIDv7 and the agent stays the same muster 
   const all = await server.call('GET', '/api/v1/agents?limit=1000');
   assert.equal(all.total, 1, 'no second agent');
 });
+
+test('another command type goes as a CustomMessage to an agent that declared its capability, and its result ends the command', async () => {
+  const server = await startServer();
+  const token = await server.enrollmentToken();
+  const capability = 'io.muster.command.upgrade';
+  const agent = await connect(server, {token});
+  await agent.exchange(
+    agent.fullState(
+      {'service.name': 'ws-custom', 'service.instance.id': 'ws-custom-1'},
+      {},
+      {customCapabilities: {capabilities: [capability]}}
+    )
+  );
+  const {agent_id: agentId} = await server.waitForAgent('ws-custom-1');
+  assert.deepEqual((await server.agent(agentId)).opamp.custom_capabilities, [capability]);
+
+  const receivedBefore = agent.received.length;
+  const queued = await server.call('POST', `/api/v1/agents/${agentId}/commands`, {
+    type: 'upgrade',
+    params: {version: '2.1.0'},
+  });
+  const pushed = await agent.nextAfter(receivedBefore, (s2a) => s2a.customMessage, 10_000, 'a pushed CustomMessage');
+  assert.equal(pushed.customMessage.capability, capability);
+  assert.equal(pushed.customMessage.type, 'upgrade');
+  const data = JSON.parse(Buffer.from(pushed.customMessage.data).toString('utf8'));
+  assert.equal(data.command_id, queued.command_id);
+  assert.deepEqual(data.params, {version: '2.1.0'});
+  await eventually(
+    async () =>
+      ['delivered', 'acknowledged'].includes((await server.call('GET', `/api/v1/commands/${queued.command_id}`)).state),
+    {what: 'the command delivered'}
+  );
+
+  const result = {command_id: queued.command_id, status: 'succeeded', exit_code: 0, output: 'upgraded to 2.1.0'};
+  agent.send({customMessage: {capability, type: 'result', data: Buffer.from(JSON.stringify(result))}});
+  const finished = await eventually(
+    async () => {
+      const command = await server.call('GET', `/api/v1/commands/${queued.command_id}`);
+      return command.state === 'succeeded' ? command : null;
+    },
+    {what: 'the command succeeded'}
+  );
+  assert.equal(finished.result.exit_code, 0);
+  assert.equal(finished.result.output, 'upgraded to 2.1.0');
+});
+
+test('commands an agent cannot take over OpAMP stay queued for the REST path', async () => {
+  const server = await startServer();
+  const token = await server.enrollmentToken();
+  // No AcceptsRestartCommand and no custom capabilities.
+  const {agent, agentId} = await register(server, token, 'ws-plain', {
+    capabilities: Cap.ReportsStatus | Cap.ReportsHeartbeat,
+  });
+  const restart = await server.call('POST', `/api/v1/agents/${agentId}/commands`, {type: 'restart'});
+  const upgrade = await server.call('POST', `/api/v1/agents/${agentId}/commands`, {type: 'upgrade'});
+  for (let i = 0; i < 3; i++) {
+    const answer = await agent.exchange({});
+    assert.equal(answer.command, undefined);
+    assert.equal(answer.customMessage, undefined);
+  }
+  for (const queued of [restart, upgrade]) {
+    assert.equal((await server.call('GET', `/api/v1/commands/${queued.command_id}`)).state, 'queued');
+  }
+  assert.ok(agent.received.every((s2a) => !s2a.command && !s2a.customMessage), 'nothing pushed');
+});
+
+test('the operators listener speaks OpAMP over WebSocket too, and Basic authentication with the token opens the upgrade', async () => {
+  const server = await startServer();
+  const token = await server.enrollmentToken();
+  const basic = `Basic ${Buffer.from(`agent:${token}`).toString('base64')}`;
+  const agent = await WsAgent.connect(`ws://127.0.0.1:${server.port}/v1/opamp`, {authorization: basic});
+  cleanups.push(() => agent.terminate());
+  const answer = await agent.exchange(agent.fullState({'service.name': 'ws-operators-side', 'service.instance.id': 'ops-1'}));
+  assert.ok(sameBytes(answer.instanceUid, agent.instanceUid));
+  await server.waitForAgent('ops-1');
+});
+
+test('a sequence gap over WebSocket is answered with ReportFullState once', async () => {
+  const server = await startServer();
+  const token = await server.enrollmentToken();
+  const {agent, first} = await register(server, token, 'ws-gap');
+  assert.ok(!asksFullState(first));
+  assert.ok(!asksFullState(await agent.exchange({})));
+  agent.sequenceNum += 3n; // three messages lost
+  assert.ok(asksFullState(await agent.exchange({})), 'a gap asks for full state');
+  const full = await agent.exchange(agent.fullState({'service.name': 'ws-gap', 'service.instance.id': 'ws-gap-1'}));
+  assert.ok(!asksFullState(full), 'not again once it came');
+  assert.ok(!asksFullState(await agent.exchange({})));
+});

@@ -278,6 +278,12 @@ test('muster restarted on the same data dir while the client runs: the same agen
   await server.restart();
   const restartMs = Date.now() - restartStarted;
   t.diagnostic(`muster restarted in ${restartMs} ms`);
+  // Until the agent speaks again, muster holds no OpAMP state for it.
+  const unheard = await server.agent(agentId);
+  if (agent.exchanges.length === beforeRestart) {
+    assert.equal(unheard.opamp ?? null, null, 'no opamp block before the agent is heard again');
+  }
+  assert.equal(unheard.status, 'ONLINE', 'recovered from the log');
   agent.client.resetHeartbeatIntervalSeconds();
 
   await agent.exchangesAfter(beforeRestart, 6, 45_000);

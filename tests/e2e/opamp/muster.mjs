@@ -3,6 +3,10 @@
 // it to the built target). Every wait is a condition polled against a
 // deadline, never a fixed sleep; time the server measures (heartbeat
 // timeouts) moves only through the manual clock (`advanceClock`).
+//
+// Run: `ctest -L opamp` in a build directory, or
+// `MUSTER_BIN=<build>/muster npm test --prefix tests/e2e/opamp` after
+// `npm ci --prefix tests/e2e/opamp` (scripts/test does that).
 
 import {spawn} from 'node:child_process';
 import {randomFillSync} from 'node:crypto';

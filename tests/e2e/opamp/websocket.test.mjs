@@ -169,6 +169,8 @@ test('health unhealthy makes the agent DEGRADED with its last_error; healthy aga
   assert.equal(degraded.opamp.health.last_error, 'exporter otlp: connection refused');
   assert.equal(degraded.opamp.health.status, 'StatusRecoverableError');
   assert.deepEqual(Object.keys(degraded.opamp.health.components).sort(), ['exporter/otlp', 'receiver/otlp']);
+  assert.equal(degraded.opamp.health.components['exporter/otlp'].last_error, 'connection refused');
+  assert.equal(degraded.opamp.sequence_num, Number(agent.sequenceNum));
 
   await agent.exchange({health: {healthy: true, status: 'StatusOK', startTimeUnixNano: startTime}});
   const healthy = await eventually(

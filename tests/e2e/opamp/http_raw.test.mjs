@@ -134,6 +134,45 @@ test('a body over --opamp-max-message-bytes is 413, also when it is that large o
   assert.equal((await server.agentsWithInstanceId(uuidString(uid))).length, 0, 'nothing registered');
 });
 
+/// An AgentToServer of exactly `size` bytes (a registration padded with an
+/// identifying attribute muster ignores).
+function messageOfSize(uid, size) {
+  let padding = size;
+  for (;;) {
+    const message = agentToServer({
+      instanceUid: uid,
+      agentDescription: description({'service.name': 'sized', 'padding': 'x'.repeat(Math.max(0, padding))}),
+    });
+    if (message.length === size) return message;
+    padding += size - message.length;
+  }
+}
+
+test('the limit is inclusive: a message of exactly --opamp-max-message-bytes is taken, one byte more is 413', async () => {
+  const uid = newInstanceUid();
+  const over = messageOfSize(uid, MAX_MESSAGE_BYTES + 1);
+  assert.equal((await post(over)).status, 413);
+  const exact = messageOfSize(uid, MAX_MESSAGE_BYTES);
+  const answer = await post(exact);
+  assert.equal(answer.status, 200, answer.body.toString());
+  assert.ok(sameBytes(decodeAnswer(answer).instanceUid, uid));
+});
+
+test('without --opamp-max-message-bytes the limit is 4 MiB', async () => {
+  const defaults = await Muster.start();
+  try {
+    const defaultToken = await defaults.enrollmentToken();
+    const uid = newInstanceUid();
+    const headers = {'Content-Type': 'application/x-protobuf', Authorization: `Bearer ${defaultToken}`};
+    const over = await rawRequest(defaults.opampUrl, {headers, body: messageOfSize(uid, 4 * 1024 * 1024 + 1)});
+    assert.equal(over.status, 413);
+    const under = await rawRequest(defaults.opampUrl, {headers, body: messageOfSize(uid, 4 * 1024 * 1024)});
+    assert.equal(under.status, 200, under.body.toString().slice(0, 200));
+  } finally {
+    await defaults.close();
+  }
+});
+
 test('a gzip request body is accepted, and the answer is gzip when Accept-Encoding allows it', async () => {
   const uid = newInstanceUid();
   const body = fullState(uid, 'gzip-agent');

@@ -106,12 +106,14 @@ test('a body that is not application/x-protobuf is 415 with a JSON error', async
   assertJsonError(await post(fullState(uid, 'octet-agent'), {'Content-Type': 'application/octet-stream'}), 415);
 });
 
-test('an unparseable body is 400 with a protobuf ServerToAgent error_response BadRequest', async () => {
+test('an unparseable body, or an instance_uid not 16 bytes long, is 400 with a protobuf ServerToAgent error_response BadRequest', async () => {
   const garbage = [
     Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]), // wire type 7
     Buffer.from([0x0a, 0x20, 0x01]), // instance_uid of 32 bytes, 1 present
     Buffer.from('this is not protobuf at all, it is text'),
   ];
+  // Well-formed protobuf, but an instance_uid that is not 16 bytes.
+  garbage.push(agentToServer({instanceUid: new Uint8Array(8).fill(7)}));
   for (const body of garbage) {
     const answer = await post(body);
     assert.equal(answer.status, 400, `body ${body.toString('hex')}`);

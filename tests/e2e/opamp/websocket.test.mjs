@@ -396,3 +396,22 @@ test('a sequence gap over WebSocket is answered with ReportFullState once', asyn
   assert.ok(!asksFullState(full), 'not again once it came');
   assert.ok(!asksFullState(await agent.exchange({})));
 });
+
+test('a pushed config the agent does not answer is sent again after 30 s of server time, not before', async () => {
+  const server = await startServer();
+  const token = await server.enrollmentToken();
+  const {agent, agentId} = await register(server, token, 'ws-silent');
+  await server.createConfig('quiet', FILES);
+  const receivedBefore = agent.received.length;
+  await server.assignToAgent(agentId, 'quiet');
+  const pushed = await agent.nextAfter(receivedBefore, (s2a) => s2a.remoteConfig, 10_000, 'the pushed config');
+
+  // The agent says nothing of it (no remote_config_status) for 20 s.
+  await server.advanceClock(20_000);
+  const early = await agent.exchange({});
+  assert.equal(early.remoteConfig, undefined, 'not again within 30 s');
+  await server.advanceClock(11_000);
+  const again = await agent.exchange({});
+  assert.ok(again.remoteConfig, 'sent again once 30 s passed');
+  assert.ok(sameBytes(again.remoteConfig.configHash, pushed.remoteConfig.configHash));
+});

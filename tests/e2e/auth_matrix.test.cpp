@@ -53,7 +53,7 @@ const std::vector<std::pair<Caller, const char*>> kCallers = {
 };
 
 /// Which credential a route takes, and what it answers its rightful caller.
-enum class Guard { open, enrollment, agent, agent_or_viewer, agent_or_operator, viewer, operator_, admin };
+enum class Guard { open, enrollment, agent, agent_or_viewer, agent_or_operator, opamp, viewer, operator_, admin };
 
 struct Expected {
   int status;
@@ -77,6 +77,12 @@ Expected expected_answer(Guard guard, Caller caller, int ok_status, const std::s
       if (caller == Caller::own_agent) return ok;
       if (caller == Caller::other_agent) return {403, "AGENT_MISMATCH"};
       return {401, "INVALID_AGENT_TOKEN"};
+    case Guard::opamp:
+      // The token names the agent (no path does): any agent's own token or a
+      // live enrollment token; anything else is taken for an enrollment token.
+      if (caller == Caller::own_agent || caller == Caller::other_agent || caller == Caller::enrollment) return ok;
+      if (is_agent_token) return {401, "INVALID_AGENT_TOKEN"};
+      return {401, "INVALID_ENROLLMENT_TOKEN"};
     case Guard::agent_or_viewer:
     case Guard::agent_or_operator:
       if (caller == Caller::own_agent) return ok;
@@ -106,7 +112,17 @@ struct Route {
   std::string hidden;  ///< See expected_answer.
   std::function<std::pair<std::string, std::string>(const std::string& agent_id)> method_and_path;
   std::string body;
+  std::string content_type = "application/json";
+  /// Asks to become a WebSocket (sent raw: httplib's client cannot).
+  bool websocket = false;
 };
+
+/// An OpAMP AgentToServer by hand (an instance_uid, sequence_num 1), so that
+/// the matrix does not share muster's own .proto: field 1 (bytes), field 2 (varint).
+std::string opamp_status_message(int serial) {
+  std::string uid = fmt::format("matrix-{:010d}", serial);
+  return std::string("\x0a\x10", 2) + uid.substr(0, 16) + std::string("\x10\x01", 2);
+}
 
 /// What the matrix calls with, made once per server.
 struct Fixture {
@@ -381,6 +397,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
        ""},
       {"roll back config", Guard::operator_, 200, "CONFIG_NOT_FOUND",
        fixed("POST", "/api/v1/configs/matrix/rollback"), json{{"version", 1}}.dump()},
+      {"opamp over http", Guard::opamp, 200, "", fixed("POST", "/v1/opamp"), "", "application/x-protobuf"},
+      {"opamp websocket upgrade", Guard::opamp, 101, "", fixed("GET", "/v1/opamp"), "", "", true},
       {"take backup", Guard::operator_, 200, "", fixed("GET", "/api/v1/backup"), ""},
       {"restore", Guard::admin, 200, "", fixed("POST", "/api/v1/restore"),
        json{{"format", "muster-backup"}, {"format_version", 1}}.dump()},
@@ -393,7 +411,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
                                                "report config status", "report effective config",
                                                "fetch commands", "acknowledge command",
                                                "report command result",
-                                               "agent report"};
+                                               "agent report", "opamp over http",
+                                               "opamp websocket upgrade"};
   int cells = 0;
   for (const bool agents_listener : {false, true}) {
   for (const Route& route : routes) {
@@ -402,14 +421,32 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       const auto [method, path] = route.method_and_path(target.agent_id);
       std::string body = route.body;
       if (route.guard == Guard::enrollment) body = registration_body(fmt::format("new-{}", cells)).dump();
-      httplib::Headers headers = {{"Content-Type", "application/json"},
-                                  {"Authorization", fixture.credential(caller, target)}};
+      if (route.guard == Guard::opamp && !route.websocket) body = opamp_status_message(cells);
+      const std::string credential = fixture.credential(caller, target);
+      httplib::Headers headers = {{"Content-Type", route.content_type}, {"Authorization", credential}};
       const Expected expected = agents_listener && agents_routes.count(route.name) == 0
                                     ? Expected{404, "ROUTE_NOT_FOUND"}
                                     : expected_answer(route.guard, caller, route.ok_status, route.hidden);
       const std::uint64_t before = log_position(fixture.server);
       fixture.server.use_agents_listener(agents_listener);
-      const HttpAnswer answer = fixture.server.send(method, path, body, headers);
+      HttpAnswer answer;
+      if (route.websocket) {
+        const int port = agents_listener ? fixture.server.agent_port() : fixture.server.port();
+        const RawAnswer raw = raw_request(
+            port, fmt::format("GET {} HTTP/1.1\r\nHost: m\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{}\r\n",
+                              path, credential.empty() ? "" : "Authorization: " + credential + "\r\n"));
+        answer.status = raw.status;
+        answer.json = raw.body;
+        answer.body = raw.head;
+        std::string head = raw.head;
+        std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (const auto at = head.find("\r\ncontent-type: "); at != std::string::npos) {
+          answer.headers.emplace("Content-Type", raw.head.substr(at + 16, head.find("\r\n", at + 2) - at - 16));
+        }
+      } else {
+        answer = fixture.server.send(method, path, body, headers);
+      }
       fixture.server.use_agents_listener(false);
       INFO((agents_listener ? "agents' listener: " : "operators' listener: ")
            << route.name << " as " << caller_name << ": " << method << " " << path << " -> " << answer.status

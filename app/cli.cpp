@@ -190,6 +190,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   using Limits = http::ListenerLimits;
   flags.with_value["--io-timeout"] = both(&Limits::io_timeout_ms, duration);
   flags.with_value["--keep-alive-timeout"] = both(&Limits::idle_timeout_ms, duration);
+  flags.with_value["--websocket-idle-timeout"] = both(&Limits::websocket_idle_timeout_ms, duration);
   flags.with_value["--max-body-bytes"] = both(&Limits::max_body_bytes, count(std::size_t{1} << 30));
   flags.with_value["--max-config-bytes"] = [&](const std::string& text) {
     return set_count(text, options.http.api.max_config_bytes, std::size_t{1} << 30);
@@ -373,6 +374,7 @@ Usage:
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
+                [--websocket-idle-timeout DURATION]
                 [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
                 [--snapshot-interval DURATION] [--max-config-bytes N] [--opamp-max-message-bytes N]
@@ -409,6 +411,8 @@ serve options (defaults in brackets):
   --io-timeout D             receiving a request's headers, then its body, then writing the answer
                              may each take this long; a slower client is dropped [10s]
   --keep-alive-timeout D     idle keep-alive connections are closed after this long [5s]
+  --websocket-idle-timeout D  a WebSocket that receives nothing (not even the pong to the ping
+                             sent after half of D) is closed after this long [90s]
   --max-body-bytes N         largest request body, however framed; larger answer 413 [1048576]
   --agent-max-body-bytes N   the same for the agents' listener [--max-body-bytes]
   --max-header-bytes N       request line and headers together; more answer 431 [16384]

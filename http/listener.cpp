@@ -10,12 +10,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fmt/format.h>
+#include <boost/beast/websocket.hpp>
 
 #include "common/log.hpp"
 #include "http/api.hpp"
@@ -25,6 +26,7 @@ namespace muster::http {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = net::ip::tcp;
 
 namespace {
@@ -70,7 +72,52 @@ std::chrono::milliseconds ms(TimeMs value) {
   return std::chrono::milliseconds(value);
 }
 
+// Messages a WebSocket may have queued and not yet written; one more closes
+// it with 1013 (a peer that does not read must not make the server hold
+// unbounded memory for it).
+constexpr std::size_t kMaxQueuedMessages = 64;
+
+// A close frame's reason, at most (RFC 6455 5.5: a control frame's payload
+// is 125 bytes, two of them the code).
+constexpr std::size_t kMaxCloseReasonBytes = 123;
+
 }  // namespace
+
+// What the listener needs of an open WebSocket, whatever its stream:
+// closing it when the listener stops, and ending it. Linked into its loop's
+// list (touched only on that loop's thread, or after the threads joined).
+class WebSocketLink {
+ public:
+  virtual ~WebSocketLink() = default;
+  /// The listener stops: close with 1001 (on the connection's thread).
+  virtual void go_away() = 0;
+  /// The connection ended (or the listener's threads are gone): on_close, once.
+  virtual void finish() = 0;
+
+  void link_after(WebSocketLink& head) {
+    previous_ = &head;
+    next_ = head.next_;
+    if (next_ != nullptr) next_->previous_ = this;
+    head.next_ = this;
+  }
+  void unlink() {
+    if (previous_ != nullptr) previous_->next_ = next_;
+    if (next_ != nullptr) next_->previous_ = previous_;
+    previous_ = next_ = nullptr;
+  }
+  WebSocketLink* next() const { return next_; }
+
+ private:
+  WebSocketLink* previous_ = nullptr;
+  WebSocketLink* next_ = nullptr;
+};
+
+// The head of a loop's list of WebSockets.
+class WebSocketList final : public WebSocketLink {
+ public:
+  void go_away() override {}
+  void finish() override {}
+};
 
 std::optional<HeaderBlockError> check_header_block(std::string_view block, std::size_t max_fields) {
   for (std::size_t index = 0; index < block.size(); ++index) {
@@ -152,6 +199,9 @@ struct HttpListener::Impl {
       : options(std::move(options_in)), api(api_in), connections(options.limits.max_connections_per_address) {}
 
   struct Loop {
+    /// The loop's open WebSockets; declared first so that it outlives the
+    /// connections destroyed with `context`.
+    WebSocketList websockets;
     net::io_context context{1};  ///< Destroyed with the listener, with the connections' handlers.
     /// Keeps run() going while nothing is pending on the loop: once the
     /// acceptor is closed, a connection waiting for its answer from another
@@ -169,11 +219,254 @@ struct HttpListener::Impl {
   std::vector<std::unique_ptr<Loop>> loops;
   int bound_port = 0;
   std::atomic<bool> stopping{false};
-  std::atomic<std::size_t> in_flight{0};  ///< Requests admitted and not yet answered.
+  std::atomic<std::size_t> in_flight{0};        ///< Requests admitted and not yet answered (or upgraded).
+  std::atomic<std::size_t> websockets_open{0};  ///< WebSockets whose on_close has not run.
   std::atomic<bool> stopped{false};
 };
 
 namespace {
+
+// What a route's channel reaches: the open WebSocket, whatever its stream.
+class WebSocketBase : public WebSocketLink, public std::enable_shared_from_this<WebSocketBase> {
+ public:
+  virtual bool send(std::string message) = 0;
+  virtual void close(CloseCode code, std::string reason) = 0;
+};
+
+// The route's handle on its connection. It refers to the connection weakly:
+// a handler keeping its channel keeps no connection (nor itself) alive.
+class Channel final : public MessageChannel {
+ public:
+  Channel(std::weak_ptr<WebSocketBase> session, std::string address)
+      : session_(std::move(session)), address_(std::move(address)) {}
+  bool send(std::string message) override {
+    const auto session = session_.lock();
+    return session != nullptr && session->send(std::move(message));
+  }
+  void close(CloseCode code, std::string reason) override {
+    if (const auto session = session_.lock()) session->close(code, std::move(reason));
+  }
+  const std::string& remote_address() const override { return address_; }
+
+ private:
+  const std::weak_ptr<WebSocketBase> session_;
+  const std::string address_;
+};
+
+// One WebSocket, after its upgrade request was admitted: the handshake, then
+// a read of whole messages at a time handed to the route's handler, and the
+// channel's queue written one message at a time. Lean on purpose (an idle
+// one holds Beast's stream, an empty read buffer and these few fields):
+// the HTTP session that read the upgrade request is gone.
+//
+// Threads: everything runs on the connection's loop, except `send` and
+// `close`, which post to it.
+template <class Stream>
+class WebSocketSession final : public WebSocketBase {
+ public:
+  WebSocketSession(Stream stream, std::string address, HttpListener::Impl& listener,
+                   HttpListener::Impl::Loop& loop, std::shared_ptr<Call> call, std::size_t message_max_bytes)
+      : socket_(std::move(stream)),
+        address_(std::move(address)),
+        listener_(&listener),
+        loop_(&loop),
+        call_(std::move(call)) {
+    socket_.read_message_max(message_max_bytes);
+  }
+  // Also when the listener is destroyed with the connection open.
+  ~WebSocketSession() override {
+    finish();
+    listener_->connections.release(address_);
+  }
+
+  // Answers the upgrade request (101), then reads.
+  void start(bhttp::request<bhttp::string_body> request) {
+    link_after(loop_->websockets);
+    ++listener_->websockets_open;
+    const ListenerLimits& limits = listener_->options.limits;
+    // Beast's WebSocket timeouts replace the TCP stream's (one timer, not two).
+    beast::get_lowest_layer(socket_).expires_never();
+    websocket::stream_base::timeout timeout;
+    timeout.handshake_timeout = ms(limits.io_timeout_ms);  // also bounds a close handshake
+    timeout.idle_timeout = ms(limits.websocket_idle_timeout_ms);
+    timeout.keep_alive_pings = true;  // a ping after half the idle time; a pong counts as received
+    socket_.set_option(timeout);
+    socket_.auto_fragment(false);
+    socket_.binary(true);
+    auto held = std::make_shared<bhttp::request<bhttp::string_body>>(std::move(request));
+    socket_.async_accept(*held,
+                         [self = typed_self(), held](beast::error_code error) { self->on_accept(error); });
+  }
+
+  bool send(std::string message) override {
+    if (closing_) return false;
+    if (queued_.fetch_add(1) >= kMaxQueuedMessages) {
+      --queued_;
+      close(CloseCode::try_again_later, "too many messages wait for the peer to read them");
+      return false;
+    }
+    net::post(socket_.get_executor(), [self = typed_self(), message = std::move(message)]() mutable {
+      self->enqueue(std::move(message));
+    });
+    return true;
+  }
+
+  void close(CloseCode code, std::string reason) override {
+    if (closing_.exchange(true)) return;
+    if (reason.size() > kMaxCloseReasonBytes) reason.resize(kMaxCloseReasonBytes);
+    net::post(socket_.get_executor(), [self = typed_self(), code, reason = std::move(reason)]() mutable {
+      self->want_close(code, std::move(reason));
+    });
+  }
+
+  void go_away() override {
+    if (!open_) {
+      // Still in its handshake: it ends there.
+      beast::get_lowest_layer(socket_).close();
+      return;
+    }
+    close(CloseCode::going_away, "the server stops");
+  }
+
+  void finish() override {
+    if (finished_) return;
+    finished_ = true;
+    closing_ = true;
+    unlink();
+    --listener_->websockets_open;
+    auto handler = std::move(handler_);
+    if (handler != nullptr) handler->on_close();
+  }
+
+ private:
+  std::shared_ptr<WebSocketSession> typed_self() {
+    return std::static_pointer_cast<WebSocketSession>(shared_from_this());
+  }
+
+  void on_accept(beast::error_code error) {
+    // The upgrade request is answered: no longer in flight for stop().
+    --listener_->in_flight;
+    auto call = std::move(call_);
+    if (error) return end(error);
+    open_ = true;
+    handler_ = call->route->upgrade(call, std::make_shared<Channel>(weak_from_this(), address_));
+    call.reset();
+    if (handler_ == nullptr) {
+      close(CloseCode::internal, "the route refused the connection");
+    } else if (listener_->stopping) {
+      close(CloseCode::going_away, "the server stops");
+    }
+    read();
+  }
+
+  void read() {
+    socket_.async_read(input_,
+                       [self = typed_self()](beast::error_code error, std::size_t) { self->on_read(error); });
+  }
+
+  void on_read(beast::error_code error) {
+    if (error) return end(error);
+    std::string message(static_cast<const char*>(input_.data().data()), input_.size());
+    // An idle connection keeps no message-sized buffer.
+    input_.clear();
+    input_.shrink_to_fit();
+    if (handler_ != nullptr) handler_->on_message(std::move(message));
+    if (!finished_) read();
+  }
+
+  // The connection is over: a close handshake done (Beast answered the
+  // peer's, or the peer answered ours, or Beast closed with 1009 for an
+  // oversized message), a timeout, a reset or the listener's cancel.
+  void end(beast::error_code error) {
+    if (error != websocket::error::closed) {
+      beast::get_lowest_layer(socket_).close();
+    }
+    finish();
+  }
+
+  void enqueue(std::string message) {
+    if (finished_ || close_started_) {
+      --queued_;
+      return;
+    }
+    pending_.push_back(std::move(message));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (pending_.empty()) {
+      pending_ = {};  // releases the queue's memory
+      if (close_wanted_) start_close();
+      return;
+    }
+    // Out of the queue, so that the queue may grow (and move its strings) during the write.
+    writing_message_ = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+    writing_ = true;
+    socket_.async_write(
+        net::buffer(writing_message_),
+        [self = typed_self()](beast::error_code error, std::size_t) { self->on_written(error); });
+  }
+
+  void on_written(beast::error_code error) {
+    writing_ = false;
+    writing_message_ = std::string();
+    --queued_;
+    if (error) {
+      // The read side sees the connection end; what is queued is dropped.
+      queued_ -= pending_.size();
+      pending_ = {};
+      return;
+    }
+    write_next();
+  }
+
+  void want_close(CloseCode code, std::string reason) {
+    if (finished_) return;
+    close_wanted_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    if (!writing_) start_close();
+  }
+
+  void start_close() {
+    if (close_started_ || finished_) return;
+    close_started_ = true;
+    socket_.async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+        [self = typed_self()](beast::error_code error) {
+          if (error) beast::get_lowest_layer(self->socket_).close();
+        });
+  }
+
+  websocket::stream<Stream> socket_;
+  const std::string address_;
+  HttpListener::Impl* const listener_;    ///< Outlives every session (~HttpListener).
+  HttpListener::Impl::Loop* const loop_;  ///< The loop whose thread runs this session.
+  std::shared_ptr<Call> call_;            ///< The upgrade request's, until the route has it.
+  std::shared_ptr<MessageHandler> handler_;
+  beast::flat_buffer input_;          ///< The message being read; emptied after each.
+  std::vector<std::string> pending_;  ///< Messages waiting for the one being written.
+  std::string writing_message_;
+  std::atomic<std::size_t> queued_{0};  ///< Sent and not yet written (any thread).
+  std::atomic<bool> closing_{false};    ///< close() was called, or the connection ended (any thread).
+  CloseCode close_code_ = CloseCode::normal;
+  std::string close_reason_;
+  bool open_ = false;  ///< The handshake succeeded.
+  bool writing_ = false;
+  bool close_wanted_ = false;   ///< Close once the queue is written.
+  bool close_started_ = false;  ///< The close frame is on its way.
+  bool finished_ = false;       ///< on_close ran (or there was no handler).
+};
+
+// An upgrade request's answer goes through this link rather than holding
+// its HTTP session: once upgraded, the link is cut and the route's call
+// (which the handler may keep) no longer keeps the session's buffers alive.
+template <class SessionType>
+struct ReplyLink {
+  std::mutex mutex;
+  std::shared_ptr<SessionType> session;
+};
 
 // One connection: reads a request, answers it, reads the next (requests
 // sent back to back are answered in order), until the client closes, a
@@ -181,12 +474,15 @@ namespace {
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Stream stream, std::string address, HttpListener::Impl& listener)
+  Session(Stream stream, std::string address, HttpListener::Impl& listener, HttpListener::Impl::Loop& loop)
       : stream_(std::move(stream)),
         address_(std::move(address)),
         listener_(&listener),
+        loop_(&loop),
         limits_(listener_->options.limits) {}
-  ~Session() { listener_->connections.release(address_); }
+  ~Session() {
+    if (counted_) listener_->connections.release(address_);
+  }
 
   void start() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -227,7 +523,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
-    parser_->body_limit(limits_.max_body_bytes);
+    // The route, known after admit, may take more than the listener's limit (OpAMP).
+    parser_->body_limit(listener_->api.largest_body_bytes(limits_.max_body_bytes));
     beast::error_code parse_error;
     parser_->put(net::buffer(block.data(), block.size()), parse_error);
     input_.erase(0, size);
@@ -251,11 +548,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head.remote_address = address_;
     head.listener = listener_->options.kind;
     head.has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+    head.websocket = websocket::is_upgrade(message);
     head_request_ = head.method == "HEAD";
     const bool has_body = head.has_body;
+    const bool upgrade_asked = head.websocket;
     ++served_;
     expect_answer();
-    call_ = listener_->api.admit(std::move(head), reply_function());
+    call_ = listener_->api.admit(std::move(head), reply_function(upgrade_asked));
     if (!call_) {
       // Refused from the head: its body is never parsed. A small one is read
       // and dropped after the answer, so that the connection can go on;
@@ -266,6 +565,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       return;
     }
+    // Admitted: the pipeline refuses an upgrade to a route that has no `upgrade`.
+    if (upgrade_asked) return upgrade(has_body);
+    const std::size_t body_limit =
+        call_->max_body_bytes != 0 ? call_->max_body_bytes : limits_.max_body_bytes;
+    if (parser_->content_length().value_or(0) > body_limit) {
+      keep_alive_ = false;
+      auto call = std::move(call_);
+      return call->reply_error(413, "request body too large", "PAYLOAD_TOO_LARGE");
+    }
+    parser_->body_limit(body_limit);
     if (parser_->is_done()) return handle("");
     read_body([self = this->shared_from_this()](beast::error_code error) { self->on_body(error); });
   }
@@ -304,15 +613,69 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     listener_->api.handle(call, std::move(body));
   }
 
+  // An admitted upgrade: what Beast would refuse with a text answer is
+  // refused here in JSON; otherwise the socket moves to a WebSocket session
+  // and this session ends (with its buffers) once this handler returns.
+  void upgrade(bool has_body) {
+    auto call = std::move(call_);
+    const auto& message = parser_->get();
+    const auto key = message[bhttp::field::sec_websocket_key];
+    const auto version = message[bhttp::field::sec_websocket_version];
+    if (has_body || !input_.empty()) {
+      keep_alive_ = false;
+      return call->reply_error(400, "a WebSocket upgrade request carries nothing after its head",
+                               "BAD_REQUEST");
+    }
+    if (key.empty() || key.size() > 24) {
+      keep_alive_ = false;
+      return call->reply_error(400, "a WebSocket upgrade needs a Sec-WebSocket-Key of 16 bytes in base64",
+                               "BAD_REQUEST");
+    }
+    if (version != "13") {
+      keep_alive_ = false;
+      Response response = error_response(426, "only WebSocket version 13 is spoken", "UPGRADE_REQUIRED");
+      response.headers.emplace_back("Sec-WebSocket-Version", "13");
+      return call->reply(std::move(response));
+    }
+    if (auto link = reply_link_.lock()) {
+      std::lock_guard lock(link->mutex);
+      link->session.reset();
+    }
+    const std::size_t message_max = call->max_body_bytes != 0 ? call->max_body_bytes : limits_.max_body_bytes;
+    auto request = parser_->release();
+    parser_.reset();
+    counted_ = false;  // the WebSocket session holds the address's count now
+    auto session = std::make_shared<WebSocketSession<Stream>>(std::move(stream_), address_, *listener_,
+                                                              *loop_, std::move(call), message_max);
+    session->start(std::move(request));
+  }
+
   // The answer may come from any thread: it is carried back to this
   // connection's loop (posted, also from the loop itself, so that whoever
   // answers has finished with the session first). The session stays alive
-  // until it is written.
-  Reply reply_function() {
+  // until it is written (for an upgrade request, until it is upgraded).
+  Reply reply_function(bool upgrade_asked) {
     auto self = this->shared_from_this();
-    return [self](Response response) {
-      auto executor = self->stream_.get_executor();
-      net::post(executor, [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+    if (!upgrade_asked) {
+      return [self](Response response) {
+        auto executor = self->stream_.get_executor();
+        net::post(executor,
+                  [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+      };
+    }
+    auto link = std::make_shared<ReplyLink<Session>>();
+    link->session = self;
+    reply_link_ = link;
+    return [link](Response response) {
+      std::shared_ptr<Session> session;
+      {
+        std::lock_guard lock(link->mutex);
+        session = std::move(link->session);
+      }
+      if (session == nullptr) return;  // upgraded: nothing to answer in HTTP
+      auto executor = session->stream_.get_executor();
+      net::post(executor,
+                [session, response = std::move(response)]() mutable { session->write(std::move(response)); });
     };
   }
 
@@ -396,7 +759,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   const std::string address_;
   HttpListener::Impl* const listener_;  ///< Outlives every session (~HttpListener).
+  HttpListener::Impl::Loop* const loop_;  ///< The loop whose thread runs this session.
   const ListenerLimits& limits_;
+  bool counted_ = true;                           ///< Holds its address's connection count (until upgraded).
+  std::weak_ptr<ReplyLink<Session>> reply_link_;  ///< An upgrade request's answer path.
   /// Bytes received and not yet parsed (a pipelined request's too).
   std::string input_;
   /// The view of `input_` the body is read through (Beast keeps a reference).
@@ -436,10 +802,11 @@ void HttpListener::Impl::accept(Loop& loop) {
       } else if (self->tls) {
         using TlsStream = beast::ssl_stream<beast::tcp_stream>;
         std::make_shared<Session<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), *self->tls),
-                                             std::move(address), *self)
+                                             std::move(address), *self, loop)
             ->start();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), std::move(address), *self)
+        std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), std::move(address),
+                                                     *self, loop)
             ->start();
       }
     }
@@ -526,14 +893,16 @@ void HttpListener::stop() {
   if (impl.stopped.exchange(true)) return;
   impl.stopping = true;
   for (auto& loop : impl.loops) {
-    net::post(loop->context, [&acceptor = *loop->acceptor] {
+    net::post(loop->context, [&acceptor = *loop->acceptor, &websockets = loop->websockets] {
       beast::error_code ignored;
       acceptor.close(ignored);
+      for (WebSocketLink* link = websockets.next(); link != nullptr; link = link->next()) link->go_away();
     });
   }
-  // Requests in flight get their answers, bounded.
+  // Requests in flight get their answers and WebSockets their close
+  // handshakes (1001), bounded.
   const auto deadline = std::chrono::steady_clock::now() + ms(impl.options.drain_ms);
-  while (impl.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((impl.in_flight > 0 || impl.websockets_open > 0) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& loop : impl.loops) {
@@ -543,7 +912,11 @@ void HttpListener::stop() {
   for (auto& loop : impl.loops) {
     if (loop->thread.joinable()) loop->thread.join();
   }
-
+  // WebSockets whose peers did not finish closing in time: their handlers
+  // hear of it now (the loops' threads are gone, so this thread may).
+  for (auto& loop : impl.loops) {
+    while (WebSocketLink* link = loop->websockets.next()) link->finish();
+  }
 }
 
 }  // namespace muster::http

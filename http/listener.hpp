@@ -9,9 +9,19 @@
 /// own acceptor on the same port (SO_REUSEPORT: the kernel spreads
 /// connections). An idle connection costs memory (a few KB), no CPU.
 ///
+/// WebSocket (RFC 6455): an upgrade request is admitted like any other
+/// request (from its head); to a route with `Route::upgrade` the listener
+/// accepts the handshake on the same connection, plain or TLS, and carries
+/// messages between the peer and the route's `MessageHandler` on the
+/// connection's own thread (http/message_channel.hpp). A message over the
+/// route's limit closes with 1009; a peer silent past
+/// `websocket_idle_timeout_ms` is closed. An idle WebSocket holds no thread
+/// and no HTTP buffers (a few KB in all).
+///
 /// Lifecycle: `start()` binds and serves; `stop()` stops accepting, lets
-/// requests in flight finish for up to `drain_ms`, then closes every
-/// connection and joins the threads.
+/// requests in flight finish and closes WebSockets with 1001 (going away),
+/// for up to `drain_ms`, then closes every connection and joins the threads.
+/// Every WebSocket's `on_close` has run when stop() returns.
 
 #include <cstddef>
 #include <memory>
@@ -47,6 +57,11 @@ struct ListenerLimits {
   /// Open connections from one address; beyond, new ones get 503 and are
   /// closed. Default: 10,000.
   std::size_t max_connections_per_address = 10'000;
+  /// A WebSocket that receives nothing for this long is closed: after half
+  /// of it the listener pings, and a live peer's pong counts as received.
+  /// Default: 90 s (OpAMP clients heartbeat every 30 s by default, so a
+  /// client that is alive but quiet is pinged, not closed).
+  TimeMs websocket_idle_timeout_ms = 90'000;
 };
 
 struct ListenerOptions {

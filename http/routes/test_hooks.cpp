@@ -1,5 +1,9 @@
 // /_test/...: routes for end-to-end tests, added only with --enable-test-hooks.
 
+#include <atomic>
+#include <cstdlib>
+
+#include "common/log.hpp"
 #include "http/call.hpp"
 
 namespace muster::http::routes {
@@ -31,9 +35,88 @@ void advance_clock(const std::shared_ptr<Call>& call) {
   call->reply_json(200, {{"now_ms", clock->now_ms()}});
 }
 
+// GET /_test/websocket/echo (WebSocket only): each message comes back as
+// it was, except
+//   "close:<code>"          closes with that code;
+//   "push:<n>"              sends "pushed <i>" n times from the timer thread
+//                           (another thread than the connection's);
+//   "flood:<n>:<bytes>"     sends n messages of `bytes` bytes from the timer
+//                           thread, as fast as the channel takes them, and
+//                           logs how many it took ("test websocket flood");
+//   "stats"                 answers "opened <o> closed <c>" (connections of
+//                           this route since the server started).
+// Each connection's end is logged ("test websocket closed").
+std::atomic<std::uint64_t> echo_opened{0};
+std::atomic<std::uint64_t> echo_closed{0};
+
+class EchoHandler final : public MessageHandler {
+ public:
+  EchoHandler(std::shared_ptr<MessageChannel> channel, TimerService& timers)
+      : channel_(std::move(channel)), timers_(timers) {}
+
+  void on_message(std::string message) override {
+    if (channel_ == nullptr) return;
+    const std::string_view text = message;
+    if (text.rfind("close:", 0) == 0) {
+      const int code = std::atoi(message.c_str() + 6);
+      return channel_->close(static_cast<CloseCode>(code), "asked to close");
+    }
+    if (text.rfind("push:", 0) == 0) {
+      const int count = std::atoi(message.c_str() + 5);
+      timers_.schedule_at(0, [channel = channel_, count] {
+        for (int index = 0; index < count; ++index) channel->send("pushed " + std::to_string(index));
+      });
+      return;
+    }
+    if (text.rfind("flood:", 0) == 0) {
+      const int count = std::atoi(message.c_str() + 6);
+      const auto colon = text.find(':', 6);
+      const std::size_t bytes =
+          colon == std::string_view::npos ? 1 : std::strtoull(message.c_str() + colon + 1, nullptr, 10);
+      timers_.schedule_at(0, [channel = channel_, count, bytes] {
+        int accepted = 0;
+        while (accepted < count && channel->send(std::string(std::min<std::size_t>(bytes, 16 << 20), 'f'))) {
+          ++accepted;
+        }
+        log::info("test websocket flood", {{"accepted", accepted}});
+      });
+      return;
+    }
+    if (text == "stats") {
+      channel_->send("opened " + std::to_string(echo_opened.load()) + " closed " +
+                     std::to_string(echo_closed.load()));
+      return;
+    }
+    channel_->send(std::move(message));
+  }
+
+  void on_close() override {
+    ++echo_closed;
+    log::info("test websocket closed", {{"source", channel_->remote_address()}});
+    channel_.reset();
+  }
+
+ private:
+  std::shared_ptr<MessageChannel> channel_;
+  TimerService& timers_;
+};
+
+void not_websocket(const std::shared_ptr<Call>& call) {
+  call->reply_error(400, "this route speaks WebSocket only", "WEBSOCKET_REQUIRED");
+}
+
+std::shared_ptr<MessageHandler> open_echo(const std::shared_ptr<Call>& call,
+                                          std::shared_ptr<MessageChannel> channel) {
+  ++echo_opened;
+  return std::make_shared<EchoHandler>(std::move(channel), *call->services.timers);
+}
+
 }  // namespace
 
 void add_test_hooks(RouteTable& table) {
+  Route echo{not_websocket, Credential::api_key, Role::admin, true};
+  echo.upgrade = open_echo;
+  table.add("GET", "/_test/websocket/echo", echo);
   table.add("POST", "/_test/agents/{agent_id}/crash", {crash_agent, Credential::api_key, Role::admin});
   table.add("POST", "/_test/clock/advance", {advance_clock, Credential::api_key, Role::admin, false, true});
 }

@@ -21,7 +21,8 @@
 //
 // Prints one JSON line: connections, capped_by, rss_before_kb, rss_after_kb,
 // rss_per_connection_kb, connect_seconds, messages_per_second, answered,
-// p50_ms, p99_ms, failed.
+// p50_ms, p99_ms, failed, closed_by_server, error_answers (OpAMP answers
+// with an error_response; a first message so answered is sent again).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -315,14 +316,31 @@ class Driver {
         ++closed_by_server_;
         return drop(connection);
       } else if (fin && opcode != 10) {
-        on_answer(connection);
+        on_answer(connection, payload);
       }
     }
   }
 
-  void on_answer(Connection& connection) {
+  void on_answer(Connection& connection, const std::string& payload) {
     if (!connection.awaiting) return;
     connection.awaiting = false;
+    if (options_.opamp) {
+      // ServerToAgent after the 0x00 header. An error (the server busy
+      // registering: Unavailable) on the first message: it is sent again
+      // shortly, as a client would, and the connection is not counted yet.
+      muster::opamp::ServerToAgent answer;
+      const bool parsed =
+          !payload.empty() && answer.ParseFromArray(payload.data() + 1, static_cast<int>(payload.size() - 1));
+      if (!parsed || answer.has_error_response()) {
+        ++error_answers_;
+        if (connection.state == State::first_answer) {
+          connection.sequence = 0;
+          retries_.push_back({Clock::now() + std::chrono::milliseconds(100 + random_bytes() % 200),
+                              static_cast<std::size_t>(&connection - connections_.data())});
+          return;
+        }
+      }
+    }
     if (measuring_) {
       latencies_ms_.push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - connection.sent_at).count());
@@ -340,8 +358,25 @@ class Driver {
     if (!flush(connection)) drop(connection);
   }
 
+  // First messages refused for now, sent again when due.
+  void send_retries() {
+    const auto now = Clock::now();
+    std::size_t kept = 0;
+    for (const Retry& retry : retries_) {
+      Connection& connection = connections_[retry.index];
+      if (connection.fd < 0) continue;
+      if (retry.due <= now) {
+        send_message(connection);
+      } else {
+        retries_[kept++] = retry;
+      }
+    }
+    retries_.resize(kept);
+  }
+
   // Runs the loop for up to `timeout_ms` once.
   void poll(int timeout_ms) {
+    send_retries();
     epoll_event events[1024];
     const int ready = ::epoll_wait(epoll_, events, 1024, timeout_ms);
     for (int at = 0; at < ready; ++at) {
@@ -470,9 +505,9 @@ class Driver {
         "{\"asked\":%zu,\"connections\":%zu,\"capped_by\":\"%s\",\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,"
         "\"rss_per_connection_kb\":%.2f,\"connect_seconds\":%.2f,\"messages_per_second\":%.0f,\"answered\":%"
         "zu,"
-        "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"failed\":%zu,\"closed_by_server\":%zu}\n",
+        "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"failed\":%zu,\"closed_by_server\":%zu,\"error_answers\":%zu}\n",
         options_.connections, held, capped_by.c_str(), rss_before, rss_after, per_connection, connect_seconds,
-        per_second, answered, percentile(0.50), percentile(0.99), failed_, closed_by_server_);
+        per_second, answered, percentile(0.50), percentile(0.99), failed_, closed_by_server_, error_answers_);
     for (Connection& connection : connections_) {
       if (connection.fd >= 0) ::close(connection.fd);
     }
@@ -490,6 +525,12 @@ class Driver {
   std::size_t closed_by_server_ = 0;
   bool measuring_ = false;
   std::vector<double> latencies_ms_;
+  struct Retry {
+    Clock::time_point due;
+    std::size_t index;
+  };
+  std::vector<Retry> retries_;
+  std::size_t error_answers_ = 0;  ///< OpAMP answers carrying an error_response.
 };
 
 }  // namespace

@@ -551,7 +551,7 @@ TEST_CASE(
   CHECK_FALSE(refused_context.heard);
 }
 
-TEST_CASE("snapshots keep the offline reason; those from before it read as a heartbeat timeout") {
+TEST_CASE("snapshots keep the offline reason - those from before it read as a heartbeat timeout") {
   AgentState state = registered_agent(1000);
   commit(state, *decide_report(state, report_of("termination", 1500), 2000), 2000);
   REQUIRE(state.offline_reason == OfflineReason::termination_notice);

@@ -272,7 +272,7 @@ SCENARIO("a silent agent goes offline one timeout after it was last heard from")
   }
 }
 
-SCENARIO("a termination notice takes the agent offline at once; its heartbeat deadline stays consistent") {
+SCENARIO("a termination notice takes the agent offline at once - its heartbeat deadline stays consistent") {
   AgentsFixture fixture;
   const AgentOutcome registered = fixture.register_instance("spot-1");
   const AgentId agent = registered.agent_id;
@@ -313,7 +313,7 @@ SCENARIO("a termination notice takes the agent offline at once; its heartbeat de
 }
 
 TEST_CASE(
-    "a heartbeat that changes nothing is answered without an actor; one that changes something is not") {
+    "a heartbeat that changes nothing is answered without an actor - one that changes something is not") {
   AgentsFixture fixture(/*passivate_after_ms=*/1'000);
   const AgentOutcome registered = fixture.register_instance("host-1");
   const AgentId agent = registered.agent_id;

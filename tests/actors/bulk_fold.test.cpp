@@ -218,7 +218,7 @@ TEST_CASE("each action's params read back what they wrote") {
   CHECK_FALSE(parse_bulk_action("reboot"));
 }
 
-TEST_CASE("a job's snapshot reads back the same state; damage is refused") {
+TEST_CASE("a job's snapshot reads back the same state - damage is refused") {
   JobLog log;
   const std::vector<AgentId> ids = agents(4);
   REQUIRE(log.run(assign_to(ids)).size() == 1);

@@ -175,7 +175,7 @@ TEST_CASE("older schema versions are upcast when read") {
   CHECK_FALSE(decode_payload<AgentEvent>(stored.type, 3, stored.data).ok());
 }
 
-TEST_CASE("AgentWentOffline v1 reads as a heartbeat timeout; v2 needs a known reason") {
+TEST_CASE("AgentWentOffline v1 reads as a heartbeat timeout - v2 needs a known reason") {
   const auto v1 =
       decode_payload<AgentEvent>("AgentWentOffline", 1, R"({"last_seen":1000,"timeout_ms":120000})");
   REQUIRE(v1.ok());

@@ -184,7 +184,7 @@ SCENARIO("the gate stops a rollout in either phase: it pauses, or rolls back") {
   CHECK(check_gate(RolloutGate{0, 0, 0}, counts(100, 0, 1))->measure == "failed");
 }
 
-SCENARIO("operators pause, resume, abort and roll back; resuming restarts the phase's clock") {
+SCENARIO("operators pause, resume, abort and roll back - resuming restarts the phase's clock") {
   RolloutLog log;
   REQUIRE(log.run(two_stages(), 0).size() == 2);
   REQUIRE(log.observe(1'000, counts(2, 2)) == Types{"RolloutStageBaking"});
@@ -216,7 +216,7 @@ SCENARIO("operators pause, resume, abort and roll back; resuming restarts the ph
   }
 }
 
-TEST_CASE("a rollout never created refuses every step; a second creation is refused") {
+TEST_CASE("a rollout never created refuses every step - a second creation is refused") {
   RolloutLog log;
   CHECK(log.refusal(PauseRollout{"x"}).reason == "ROLLOUT_NOT_FOUND");
   CHECK(log.refusal(ObserveRollout{}).reason == "ROLLOUT_NOT_FOUND");

@@ -31,7 +31,7 @@ TEST_CASE("regression: replay's table printed C0 and C1 controls, DEL, U+202E an
   }
 }
 
-TEST_CASE("bytes that are not UTF-8 are shown as \\xNN; printable text of any script is kept") {
+TEST_CASE("bytes that are not UTF-8 are shown as \\xNN - printable text of any script is kept") {
   CHECK(terminal_safe_text("\xff\xfe") == "\\xff\\xfe");
   CHECK(terminal_safe_text("\xc0\xaf") == "\\xc0\\xaf");          // overlong '/'
   CHECK(terminal_safe_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a UTF-16 surrogate
@@ -42,7 +42,7 @@ TEST_CASE("bytes that are not UTF-8 are shown as \\xNN; printable text of any sc
   CHECK(terminal_safe_text(printable) == printable);
 }
 
-TEST_CASE("escaped JSON stays the same JSON; plain text doubles backslashes so escapes cannot be typed") {
+TEST_CASE("escaped JSON stays the same JSON - plain text doubles backslashes so escapes cannot be typed") {
   const nlohmann::json data = {{"hostname", "evil\xe2\x80\xae" "gnp\x7f\xc2\x85"}, {"typed", "\\u202e"}};
   const std::string shown = terminal_safe_json(data.dump());
   CHECK(shown.find("\xe2\x80\xae") == std::string::npos);

@@ -19,7 +19,7 @@ int own_nice() {
 
 }  // namespace
 
-TEST_CASE("an agents' thread runs as SCHED_BATCH at nice 10; other threads keep theirs") {
+TEST_CASE("an agents' thread runs as SCHED_BATCH at nice 10 - other threads keep theirs") {
   const int main_nice = own_nice();
   // On its own thread, so the test runner's thread keeps its class.
   std::thread([] {

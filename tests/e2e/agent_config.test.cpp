@@ -65,7 +65,7 @@ std::string status_of(const MusterServer& server, const std::string& agent_id) {
 
 }  // namespace
 
-TEST_CASE("an agent is told its desired config, fetches it by ETag and reports what it did; drift shows") {
+TEST_CASE("an agent is told its desired config, fetches it by ETag and reports what it did - drift shows") {
   TempDir dir;
   MusterServer server(dir.file("data"));
   const std::string agent = register_agent(server, "web-1", {{"labels", {{"env", "prod"}}}}).agent_id;

@@ -377,7 +377,7 @@ TEST_CASE("a restore onto a configuration that moved on adds versions and change
   CHECK(log_position(server) == after);
 }
 
-TEST_CASE("pinned versions map to the version with the same content; content found nowhere is skipped") {
+TEST_CASE("pinned versions map to the version with the same content - content found nowhere is skipped") {
   TempDir dir;
   MusterServer server(dir.file("data"));
   // The backup comes from organization "acme"; the restore goes into "globex".
@@ -410,7 +410,7 @@ TEST_CASE("pinned versions map to the version with the same content; content fou
   CHECK(get_json(server, "/api/v1/configs/collector/versions?org=acme").at("versions").size() == 3);
 }
 
-TEST_CASE("muster restore sends a document to the server; bad documents are refused naming the field") {
+TEST_CASE("muster restore sends a document to the server - bad documents are refused naming the field") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--max-config-bytes", "1024"});
   create_config(server, "collector", "config", "a: 1\n");

@@ -103,7 +103,7 @@ std::uint64_t count_of(const json& job, const char* member) {
 
 }  // namespace
 
-TEST_CASE("bulk: each action changes the agents its selector picks, once; a job run again changes nothing") {
+TEST_CASE("bulk: each action changes the agents its selector picks, once - a job run again changes nothing") {
   TempDir dir;
   MusterServer server(dir.file("data"));
   create_collector(server);

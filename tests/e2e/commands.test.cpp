@@ -191,7 +191,7 @@ TEST_CASE("settings disable commands with 403 COMMAND_DISABLED, naming the setti
   CHECK(get_json(server, "/api/v1/commands").at("commands").size() == 2);
 }
 
-TEST_CASE("an emergency command is delivered before older normal ones; an idempotency key answers its command") {
+TEST_CASE("an emergency command is delivered before older normal ones - an idempotency key answers its command") {
   TempDir dir;
   MusterServer server(dir.file("data"));
   const std::string agent = register_agent(server, "web-1").agent_id;
@@ -233,7 +233,7 @@ TEST_CASE("an emergency command is delivered before older normal ones; an idempo
   CHECK(pending_in_heartbeat(server, agent) == 2);
 }
 
-TEST_CASE("cancelling a command; expiry and not_before with a manual clock") {
+TEST_CASE("cancelling a command - expiry and not_before with a manual clock") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--test-manual-clock"});
   const std::string agent = register_agent(server, "web-1").agent_id;

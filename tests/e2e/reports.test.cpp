@@ -122,7 +122,7 @@ TEST_CASE("reports: recorded, listed with the agent's events, filtered by type, 
 }
 
 TEST_CASE(
-    "reports: a termination notice takes the agent OFFLINE at once, with the reason; a heartbeat brings it "
+    "reports: a termination notice takes the agent OFFLINE at once, with the reason - a heartbeat brings it "
     "back") {
   TempDir dir;
   MusterServer server(dir.file("data"));

@@ -166,7 +166,7 @@ TEST_CASE("an API key request names a role and may scope an organization") {
   }
 }
 
-TEST_CASE("an API key may be unscoped with org \"*\"; without org the creator decides") {
+TEST_CASE("an API key may be unscoped with org \"*\" - without org the creator decides") {
   const auto all = parse_api_key_request(json{{"name", "ops"}, {"role", "admin"}, {"org", "*"}});
   REQUIRE(std::holds_alternative<ApiKeyRequest>(all));
   CHECK(std::get<ApiKeyRequest>(all).org == "*");

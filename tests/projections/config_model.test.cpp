@@ -96,7 +96,7 @@ FindConfigVersion finder(std::map<std::string, std::pair<bool, std::string>> con
 
 }  // namespace
 
-TEST_CASE("precedence: the first source naming a config wins; policies join; settings merge, first wins") {
+TEST_CASE("precedence: the first source naming a config wins - policies join - settings merge, first wins") {
   const auto find = finder({{"base", {false, "base"}},
                             {"edge", {false, "edge"}},
                             {"pci", {true, "pci"}},
@@ -417,7 +417,7 @@ std::string hash_of(const ConfigModel& model, const AgentId& agent) {
 }  // namespace
 
 TEST_CASE(
-    "a rollout's layer holds its target's agents at or below the stage's threshold; rollback restores them") {
+    "a rollout's layer holds its target's agents at or below the stage's threshold - rollback restores them") {
   Log log;
   ConfigModel model;
   std::vector<AgentId> prod;

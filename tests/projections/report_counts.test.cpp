@@ -94,7 +94,7 @@ TEST_CASE("reports are counted per organization and type over the current hour a
   }
 }
 
-TEST_CASE("an organization counts a bounded number of report types; more go under one name") {
+TEST_CASE("an organization counts a bounded number of report types - more go under one name") {
   ReportsLog log;
   const AgentId agent = log.registered("acme");
   for (std::size_t index = 0; index < ReportCounts::kMaxTypesPerOrg + 2; ++index) {

@@ -47,7 +47,7 @@ std::vector<std::string> ids_of(const RolloutPage& page) {
 
 }  // namespace
 
-TEST_CASE("rollouts are listed newest first per organization; running and paused ones are active") {
+TEST_CASE("rollouts are listed newest first per organization - running and paused ones are active") {
   RolloutLog log;
   log.create("acme", "aaaaaaaaaaaaaaaa");
   log.create("acme", "bbbbbbbbbbbbbbbb");

@@ -342,8 +342,9 @@ class Driver {
       }
     }
     if (measuring_) {
+      last_answer_at_ = Clock::now();
       latencies_ms_.push_back(
-          std::chrono::duration<double, std::milli>(Clock::now() - connection.sent_at).count());
+          std::chrono::duration<double, std::milli>(last_answer_at_ - connection.sent_at).count());
     }
     if (connection.state == State::first_answer) {
       connection.state = State::idle;
@@ -482,7 +483,6 @@ class Driver {
         }
         poll(1);
       }
-      const double elapsed = std::chrono::duration<double>(Clock::now() - begin).count();
       const auto drain_until = Clock::now() + std::chrono::seconds(5);
       while (Clock::now() < drain_until &&
              std::any_of(connections_.begin(), connections_.end(), [](const Connection& connection) {
@@ -491,6 +491,8 @@ class Driver {
         poll(10);
       }
       answered = latencies_ms_.size();
+      // Answers over the time they took to come, the last one's included.
+      const double elapsed = std::chrono::duration<double>(std::max(last_answer_at_, end) - begin).count();
       per_second = static_cast<double>(answered) / elapsed;
     }
     std::sort(latencies_ms_.begin(), latencies_ms_.end());
@@ -525,6 +527,7 @@ class Driver {
   std::size_t closed_by_server_ = 0;
   bool measuring_ = false;
   std::vector<double> latencies_ms_;
+  Clock::time_point last_answer_at_;
   struct Retry {
     Clock::time_point due;
     std::size_t index;

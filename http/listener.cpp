@@ -61,9 +61,11 @@ std::pair<net::buffers_iterator<net::const_buffers_1>, bool> end_of_head(
 // connection; a larger one ends it.
 constexpr std::size_t kDroppedBodyBytes = 64 * 1024;
 
-// How long, and for how many bytes, a closing connection's input is drained.
+// How long, and for how many bytes, a closing connection's input is drained,
+// read this many at a time.
 constexpr TimeMs kLingerMs = 2'000;
 constexpr std::size_t kLingerBytes = 64 << 20;
+constexpr std::size_t kScratchBytes = 16 * 1024;
 
 // What the buffer may hold beyond the header block while a body is read.
 constexpr std::size_t kBodyReadBytes = 64 * 1024;
@@ -735,12 +737,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
     beast::get_lowest_layer(stream_).expires_after(ms(kLingerMs));
+    if (scratch_ == nullptr) scratch_ = std::make_unique<char[]>(kScratchBytes);
     linger_read();
   }
 
   void linger_read() {
     beast::get_lowest_layer(stream_).async_read_some(
-        net::buffer(scratch_), [self = this->shared_from_this()](beast::error_code error, std::size_t size) {
+        net::buffer(scratch_.get(), kScratchBytes),
+        [self = this->shared_from_this()](beast::error_code error, std::size_t size) {
           self->lingered_ += size;
           if (error || self->lingered_ > kLingerBytes) return self->close();
           self->linger_read();
@@ -774,7 +778,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool keep_alive_ = true;
   bool awaiting_ = false;
   bool drop_body_ = false;  ///< After the answer, read the refused request's body and drop it.
-  std::array<char, 16 * 1024> scratch_{};  ///< Where lingering input goes.
+  /// Where lingering input goes; allocated only by a connection that
+  /// lingers (an idle or upgraded one holds none).
+  std::unique_ptr<char[]> scratch_;
   std::size_t lingered_ = 0;
 };
 

@@ -4,6 +4,7 @@
 // frames, fragmentation, control frames): independent of the server's
 // library, so that the two cannot share a misreading.
 
+#include <openssl/ssl.h>
 #include <poll.h>
 
 #include <optional>
@@ -35,13 +36,21 @@ class RawWebSocket {
  public:
   /// Connects and sends the upgrade request for `path` with `extra_headers`
   /// (each ending in CRLF); reads the answer's head (and body unless 101).
-  RawWebSocket(int port, const std::string& path, const std::string& extra_headers) {
+  /// With `tls`, over TLS (the server's certificate is not checked).
+  RawWebSocket(int port, const std::string& path, const std::string& extra_headers, bool tls = false) {
     fd_ = connect_loopback(port);
     REQUIRE(fd_ >= 0);
-    send_all(fd_, "GET " + path +
-                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: " +
-                      kKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra_headers + "\r\n");
+    if (tls) {
+      tls_context_ = SSL_CTX_new(TLS_client_method());
+      REQUIRE(tls_context_ != nullptr);
+      tls_ = SSL_new(tls_context_);
+      SSL_set_fd(tls_, fd_);
+      REQUIRE(SSL_connect(tls_) == 1);
+    }
+    write_all("GET " + path +
+              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: " +
+              kKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra_headers + "\r\n");
     std::size_t end = std::string::npos;
     while ((end = input_.find("\r\n\r\n")) == std::string::npos) {
       if (!fill(std::chrono::seconds(10))) break;
@@ -60,6 +69,8 @@ class RawWebSocket {
     body = json::parse(input_.substr(0, length), nullptr, false);
   }
   ~RawWebSocket() {
+    if (tls_ != nullptr) SSL_free(tls_);
+    if (tls_context_ != nullptr) SSL_CTX_free(tls_context_);
     if (fd_ >= 0) ::close(fd_);
   }
   RawWebSocket(const RawWebSocket&) = delete;
@@ -83,9 +94,10 @@ class RawWebSocket {
     char mask[4];
     for (char& byte : mask) byte = static_cast<char>(random_());
     frame.append(mask, 4);
-    for (std::size_t index = 0; index < payload.size(); ++index)
+    for (std::size_t index = 0; index < payload.size(); ++index) {
       frame += static_cast<char>(payload[index] ^ mask[index % 4]);
-    send_all(fd_, frame);
+    }
+    write_all(frame);
   }
   void send_text(const std::string& text) { send_frame(kText, text); }
   void send_binary(const std::string& bytes) { send_frame(kBinary, bytes); }
@@ -165,13 +177,25 @@ class RawWebSocket {
   std::optional<Frame> close_frame;
 
  private:
+  void write_all(const std::string& bytes) {
+    if (tls_ == nullptr) return send_all(fd_, bytes);
+    for (std::size_t sent = 0; sent < bytes.size();) {
+      const int written = SSL_write(tls_, bytes.data() + sent, static_cast<int>(bytes.size() - sent));
+      if (written <= 0) return;
+      sent += static_cast<std::size_t>(written);
+    }
+  }
+
   // Reads what arrives within `wait`; false at the end of the connection or on a timeout.
   bool fill(std::chrono::milliseconds wait) {
     if (eof_) return false;
-    pollfd ready{fd_, POLLIN, 0};
-    if (::poll(&ready, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0))) <= 0) return false;
+    if (tls_ == nullptr || SSL_pending(tls_) == 0) {
+      pollfd ready{fd_, POLLIN, 0};
+      if (::poll(&ready, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0))) <= 0) return false;
+    }
     char buffer[65536];
-    const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+    const ssize_t got =
+        tls_ != nullptr ? SSL_read(tls_, buffer, sizeof buffer) : ::recv(fd_, buffer, sizeof buffer, 0);
     if (got <= 0) {
       eof_ = true;
       return false;
@@ -181,6 +205,8 @@ class RawWebSocket {
   }
 
   int fd_ = -1;
+  SSL_CTX* tls_context_ = nullptr;
+  SSL* tls_ = nullptr;
   std::string input_;
   bool eof_ = false;
   std::minstd_rand random_{std::random_device{}()};
@@ -429,6 +455,34 @@ TEST_CASE("websocket: the server stopping closes its WebSockets with 1001 and th
     ++closes;
   }
   CHECK(closes == 2);
+}
+
+TEST_CASE("websocket: over TLS, messages come back and the server stopping closes with 1001") {
+  TempDir dir;
+  const std::string cert = dir.file("cert.pem");
+  const std::string key = dir.file("key.pem");
+  REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
+                       key + " -out " + cert + " 2>/dev/null")
+                          .c_str()) == 0);
+  MusterServer server(dir.file("data"), {"--enable-test-hooks", "--tls-cert", cert, "--tls-key", key});
+  RawWebSocket socket(server.agent_port(), kEcho, bearer(server), true);
+  REQUIRE(socket.status == 101);
+  socket.send_text("over TLS");
+  const std::string big(200 * 1024, 'b');
+  socket.send_binary(big);
+  const auto first = socket.read_message();
+  const auto second = socket.read_message();
+  REQUIRE(first.has_value());
+  REQUIRE(second.has_value());
+  CHECK(first->payload == "over TLS");
+  CHECK(second->payload == big);
+  std::thread stopper([&] { server.terminate(); });
+  CHECK_FALSE(socket.read_message().has_value());
+  REQUIRE(socket.close_frame.has_value());
+  CHECK(socket.close_frame->close_code() == 1001);
+  socket.send_frame(kClose, socket.close_frame->payload.substr(0, 2));
+  stopper.join();
+  CHECK(server.log_text().find("test websocket closed") != std::string::npos);
 }
 
 }  // namespace muster::e2e

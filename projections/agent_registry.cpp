@@ -40,7 +40,8 @@ bool matches(const AgentState& state, const AgentFilter& filter) {
     if (found == state.profile.labels->end() || found->second != value) return false;
   }
   if (filter.text && state.profile.name.find(*filter.text) == std::string::npos &&
-      state.profile.hostname.find(*filter.text) == std::string::npos) {
+      state.profile.hostname.find(*filter.text) == std::string::npos &&
+      state.instance_id.find(*filter.text) == std::string::npos) {
     return false;
   }
   return !filter.also || filter.also(state);

@@ -54,7 +54,7 @@ struct AgentFilter {
   std::optional<std::string> version;
   std::optional<std::string> type;
   std::vector<std::pair<std::string, std::string>> labels;  ///< Each key=value must be present.
-  std::optional<std::string> text;                          ///< Substring of name or hostname.
+  std::optional<std::string> text;                          ///< Substring of name, hostname or instance id.
   /// Any further criterion (another read model's: a group, a config
   /// status). Called under the registry's read lock: it must not call back
   /// into the registry.

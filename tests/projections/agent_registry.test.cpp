@@ -145,6 +145,8 @@ SCENARIO("the registry lists, filters and counts what the log says") {
     AgentFilter text;
     text.text = "host2";  // host2, host20..29
     CHECK(registry.list(text, 100, std::nullopt).total == 11);
+    text.text = "instance-7";  // an instance id (OpAMP agents often have neither name nor hostname)
+    CHECK(ids_of(registry.list(text, 100, std::nullopt)) == std::vector<AgentId>{FleetFixture::id(7)});
 
     AgentFilter gone;
     gone.labels = {{"env", "staging"}};

@@ -269,6 +269,7 @@ class WebSocketSession final : public WebSocketBase {
   WebSocketSession(Stream stream, std::string address, HttpListener::Impl& listener,
                    HttpListener::Impl::Loop& loop, std::shared_ptr<Call> call, std::size_t message_max_bytes)
       : socket_(std::move(stream)),
+        executor_(loop.context.get_executor()),
         address_(std::move(address)),
         listener_(&listener),
         loop_(&loop),
@@ -307,7 +308,7 @@ class WebSocketSession final : public WebSocketBase {
       close(CloseCode::try_again_later, "too many messages wait for the peer to read them");
       return false;
     }
-    net::post(socket_.get_executor(), [self = typed_self(), message = std::move(message)]() mutable {
+    net::post(executor_, [self = typed_self(), message = std::move(message)]() mutable {
       self->enqueue(std::move(message));
     });
     return true;
@@ -316,7 +317,7 @@ class WebSocketSession final : public WebSocketBase {
   void close(CloseCode code, std::string reason) override {
     if (closing_.exchange(true)) return;
     if (reason.size() > kMaxCloseReasonBytes) reason.resize(kMaxCloseReasonBytes);
-    net::post(socket_.get_executor(), [self = typed_self(), code, reason = std::move(reason)]() mutable {
+    net::post(executor_, [self = typed_self(), code, reason = std::move(reason)]() mutable {
       self->want_close(code, std::move(reason));
     });
   }
@@ -442,6 +443,9 @@ class WebSocketSession final : public WebSocketBase {
   }
 
   websocket::stream<Stream> socket_;
+  /// The loop's: what `send` and `close` post to from any thread (they
+  /// touch nothing of the stream itself).
+  const net::io_context::executor_type executor_;
   const std::string address_;
   HttpListener::Impl* const listener_;    ///< Outlives every session (~HttpListener).
   HttpListener::Impl::Loop* const loop_;  ///< The loop whose thread runs this session.

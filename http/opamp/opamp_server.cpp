@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -423,7 +422,7 @@ class OpampConnection : public MessageHandler, public std::enable_shared_from_th
         return;
       }
       next = std::move(queue_.front());
-      queue_.pop_front();
+      queue_.erase(queue_.begin());
     }
     process(std::move(next));
   }
@@ -441,7 +440,8 @@ class OpampConnection : public MessageHandler, public std::enable_shared_from_th
   mutable std::mutex mutex_;
   std::shared_ptr<MessageChannel> channel_;  ///< Reset when closed.
   const Caller caller_;
-  std::deque<std::string> queue_;
+  /// Messages waiting for the one in progress (a vector: an idle connection holds no block).
+  std::vector<std::string> queue_;
   bool busy_ = false;
   bool closed_ = false;
   std::size_t messages_ = 0;

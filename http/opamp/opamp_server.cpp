@@ -97,7 +97,9 @@ Caller caller_of(const Call& call, Transport transport) {
 struct OpampServer::Impl : std::enable_shared_from_this<OpampServer::Impl> {
   Impl(const Services& services_in, OpampOptions options_in) : services(services_in), options(options_in) {}
 
-  const Services& services;
+  /// A copy: conversations in flight may outlive the API server's own
+  /// (each service they call outlives every callback it makes).
+  const Services services;
   const OpampOptions options;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> open_connections{0};

@@ -80,7 +80,8 @@ struct OpampOptions {
 
 class OpampServer {
  public:
-  /// `services` must outlive the server.
+  /// Each service `services` points to must outlive the server and every
+  /// callback it makes (the struct itself is copied).
   OpampServer(const Services& services, OpampOptions options);
   ~OpampServer();
   OpampServer(const OpampServer&) = delete;

@@ -76,6 +76,8 @@ struct Caller {
   AgentAccess access;
   RequestContext context;
   Transport transport = Transport::http;
+  /// HTTP's OpAMP-Instance-UID header (the uid as a UUID string), if sent.
+  std::optional<std::string> header_uid;
 };
 
 Caller caller_of(const Call& call, Transport transport) {
@@ -89,6 +91,7 @@ Caller caller_of(const Call& call, Transport transport) {
   }
   caller.context = call.context;
   caller.transport = transport;
+  if (const auto uid = call.head.headers.find("OpAMP-Instance-UID")) caller.header_uid = std::string(*uid);
   return caller;
 }
 
@@ -488,6 +491,10 @@ void Exchange::run(std::string bytes) {
   if (uid_.size() != kInstanceUidBytes) {
     return finish(impl_->error_answer(AnswerKind::bad_request, uid_,
                                       fmt::format("instance_uid must be {} bytes", kInstanceUidBytes)));
+  }
+  if (caller_.header_uid && !equals_ignoring_case(*caller_.header_uid, uuid_text(uid_))) {
+    return finish(impl_->error_answer(AnswerKind::bad_request, uid_,
+                                      "the OpAMP-Instance-UID header names another instance than the message"));
   }
   identify();
 }

@@ -208,6 +208,16 @@ test("every answer is exactly application/x-protobuf, echoes the instance_uid an
   }
 });
 
+test('the OpAMP-Instance-UID header is taken when it names the message\'s instance, and refused when it names another', async () => {
+  const uid = newInstanceUid();
+  const same = await post(fullState(uid, 'header-agent'), {'OpAMP-Instance-UID': uuidString(uid).toUpperCase()});
+  assert.equal(same.status, 200, same.body.toString());
+  assert.ok(sameBytes(decodeAnswer(same).instanceUid, uid));
+  const other = await post(agentToServer({instanceUid: uid, sequenceNum: 2n}), {'OpAMP-Instance-UID': uuidString(newInstanceUid())});
+  assert.equal(other.status, 400);
+  assert.equal(decodeAnswer(other).errorResponse?.type, opamp.ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+});
+
 test('an unknown instance_uid without a description is asked for its full state, and nothing is registered', async () => {
   const uid = newInstanceUid();
   const answer = await post(agentToServer({instanceUid: uid, sequenceNum: 7n}));

@@ -218,6 +218,37 @@ test('the OpAMP-Instance-UID header is taken when it names the message\'s instan
   assert.equal(decodeAnswer(other).errorResponse?.type, opamp.ServerErrorResponseType.ServerErrorResponseType_BadRequest);
 });
 
+test('an overloaded store answers 503 with Retry-After and ServerErrorResponse Unavailable with RetryInfo, and nothing acknowledged is lost', async () => {
+  // Every sync takes 50 ms and one append may wait: concurrent registrations overflow the queue.
+  const slow = await Muster.start({args: ['--test-sync-delay-ms', '50', '--max-pending-appends', '1']});
+  try {
+    const slowToken = await slow.enrollmentToken();
+    const uids = Array.from({length: 40}, () => newInstanceUid());
+    const answers = await Promise.all(
+      uids.map((uid, index) =>
+        post(fullState(uid, `overload-${index}`), {Authorization: `Bearer ${slowToken}`}, slow.opampUrl)
+      )
+    );
+    const refused = answers.filter((answer) => answer.status === 503);
+    assert.ok(refused.length > 0, `statuses ${answers.map((answer) => answer.status)}`);
+    for (const answer of answers) assert.ok(answer.status === 200 || answer.status === 503, `status ${answer.status}`);
+    for (const answer of refused) {
+      assert.ok(Number(answer.headers['retry-after']) >= 1, 'Retry-After');
+      const error = decodeAnswer(answer).errorResponse;
+      assert.equal(error?.type, opamp.ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+      assert.equal(error?.Details.case, 'retryInfo');
+      assert.ok(error.Details.value.retryAfterNanoseconds > 0n);
+    }
+    // Each agent whose registration was answered 200 exists.
+    for (const [index, answer] of answers.entries()) {
+      if (answer.status !== 200) continue;
+      assert.equal((await slow.agentsWithInstanceId(uuidString(uids[index]))).length, 1);
+    }
+  } finally {
+    await slow.close();
+  }
+});
+
 test('an unknown instance_uid without a description is asked for its full state, and nothing is registered', async () => {
   const uid = newInstanceUid();
   const answer = await post(agentToServer({instanceUid: uid, sequenceNum: 7n}));

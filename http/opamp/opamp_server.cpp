@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -56,9 +54,7 @@ struct AgentConversation {
   bool heard = false;  ///< A message of it was folded since start-up.
   std::uint64_t capabilities = 0;
   std::vector<std::string> custom_capabilities;
-  std::optional<json> health;
-  bool healthy = true;
-  std::uint64_t health_start_ns = 0;
+  std::optional<json> health;  ///< As health_to_json wrote its latest ComponentHealth.
   std::string reported_hash;  ///< Its last remote config status's hash (hex).
   std::string offered_hash;   ///< The desired hash last sent as AgentRemoteConfig.
   TimeMs offered_at_ms = 0;
@@ -585,11 +581,7 @@ void Exchange::converse() {
         conversation.custom_capabilities.assign(in.custom_capabilities().capabilities().begin(),
                                                 in.custom_capabilities().capabilities().end());
       }
-      if (in.has_health()) {
-        conversation.health = health_to_json(in.health());
-        conversation.healthy = in.health().healthy();
-        conversation.health_start_ns = in.health().start_time_unix_nano();
-      }
+      if (in.has_health()) conversation.health = health_to_json(in.health());
       if (in.has_remote_config_status()) {
         const std::string& hash = in.remote_config_status().last_remote_config_hash();
         conversation.reported_hash = hash_hex_of(hash);
@@ -639,7 +631,9 @@ void Exchange::heartbeat() {
   HeartbeatReport report;
   {
     std::lock_guard<std::mutex> lock(conversation_->mutex);
-    if (conversation_->health) report.status = conversation_->healthy ? AgentStatus::online : AgentStatus::degraded;
+    if (conversation_->health) {
+      report.status = conversation_->health->at("healthy").get<bool>() ? AgentStatus::online : AgentStatus::degraded;
+    }
   }
   if (in.has_agent_description()) report.version = description_version(in.agent_description());
   agents().heartbeat(agent_id_, caller_.access, report, caller_.context,

@@ -2,27 +2,11 @@
 
 #include <zlib.h>
 
-#include <algorithm>
-#include <cctype>
-
 namespace muster {
 namespace {
 
 // zlib's windowBits for a gzip wrapper (15 + 16).
 constexpr int kGzipWindowBits = 31;
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
-
-bool equals_lowercase(std::string_view text, std::string_view lower) {
-  return text.size() == lower.size() &&
-         std::equal(text.begin(), text.end(), lower.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
-}
 
 }  // namespace
 
@@ -67,27 +51,6 @@ Result<std::string> gzip_decompress(std::string_view data, std::size_t max_bytes
   inflateEnd(&stream);
   if (!whole) return make_error(ErrorCode::invalid_argument, "the body is not one whole gzip stream");
   return out;
-}
-
-bool accepts_gzip(std::string_view accept_encoding) {
-  while (!accept_encoding.empty()) {
-    const std::size_t comma = accept_encoding.find(',');
-    std::string_view item = accept_encoding.substr(0, comma);
-    accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size() : comma + 1);
-    const std::size_t semicolon = item.find(';');
-    const std::string_view coding = trim(item.substr(0, semicolon));
-    if (!equals_lowercase(coding, "gzip") && coding != "*") continue;
-    if (semicolon == std::string_view::npos) return true;
-    std::string_view parameter = trim(item.substr(semicolon + 1));
-    if (parameter.size() < 2 || std::tolower(static_cast<unsigned char>(parameter[0])) != 'q' ||
-        parameter[1] != '=') {
-      return true;
-    }
-    parameter.remove_prefix(2);
-    // q=0, q=0.0, q=0.000 refuse; any other weight accepts.
-    if (parameter.find_first_not_of("0.") != std::string_view::npos) return true;
-  }
-  return false;
 }
 
 }  // namespace muster

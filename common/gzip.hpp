@@ -1,6 +1,6 @@
 #pragma once
 /// gzip (RFC 1952) for HTTP bodies: OpAMP agents may send gzipped messages
-/// and take gzipped answers.
+/// and take gzipped answers (whether they do: `accepts_gzip`, http/exchange.hpp).
 
 #include <cstddef>
 #include <string>
@@ -18,9 +18,5 @@ std::string gzip_compress(std::string_view data);
 /// is cut short or has trailing bytes; `failed_precondition` when the
 /// result would exceed `max_bytes` (a decompression bomb stops there).
 Result<std::string> gzip_decompress(std::string_view data, std::size_t max_bytes);
-
-/// True if an Accept-Encoding header value admits gzip (a `gzip` or `*`
-/// coding without q=0).
-bool accepts_gzip(std::string_view accept_encoding);
 
 }  // namespace muster

@@ -62,4 +62,15 @@ using Reply = std::function<void(Response)>;
 /// True if `a` and `b` are equal ignoring ASCII case.
 bool equals_ignoring_case(std::string_view a, std::string_view b);
 
+/// `text` without the spaces and tabs (HTTP's optional whitespace) around it.
+std::string_view trim_whitespace(std::string_view text);
+
+/// The items of a comma-separated header value (RFC 9110 5.6.1), each
+/// trimmed; empty items left out.
+std::vector<std::string_view> split_header_list(std::string_view value);
+
+/// True if an Accept-Encoding value admits gzip: a `gzip` (any case) or `*`
+/// coding without a zero weight.
+bool accepts_gzip(std::string_view accept_encoding);
+
 }  // namespace muster::http

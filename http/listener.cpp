@@ -36,12 +36,6 @@ bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || kTokenSymbols.find(c) != std::string_view::npos;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // Where a request's head ends: the empty line, also when a client ends its
 // lines with a bare LF (so that check_header_block can refuse it, rather than
 // the connection waiting for a CRLF that never comes).
@@ -147,7 +141,7 @@ std::optional<HeaderBlockError> check_header_block(std::string_view block, std::
     for (char c : name) {
       if (!is_token_char(c)) return HeaderBlockError{"a header name with a space or separator"};
     }
-    const std::string_view value = trim(line.substr(colon + 1));
+    const std::string_view value = trim_whitespace(line.substr(colon + 1));
     if (value.find('\0') != std::string_view::npos) return HeaderBlockError{"NUL in a header value"};
     if (equals_ignoring_case(name, "Content-Length")) {
       if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos) {

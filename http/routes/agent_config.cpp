@@ -35,16 +35,9 @@ std::string etag_of(const DesiredConfig& desired) {
 bool none_match(const Call& call, const std::string& etag) {
   const auto header = call.head.headers.find("if-none-match");
   if (!header) return false;
-  std::string_view rest = *header;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+  for (std::string_view item : split_header_list(*header)) {
     if (item.substr(0, 2) == "W/") item.remove_prefix(2);
     if (item == "*" || item == etag) return true;
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
   }
   return false;
 }

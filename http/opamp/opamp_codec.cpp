@@ -88,10 +88,10 @@ json health_json(const wire::ComponentHealth& health, int depth) {
 
 }  // namespace
 
-json capability_names(std::uint64_t capabilities) {
-  json names = json::array();
+std::vector<std::string> capability_names(std::uint64_t capabilities) {
+  std::vector<std::string> names;
   for (const auto& [bit, name] : kAgentCapabilityNames) {
-    if ((capabilities & bit) != 0) names.push_back(name);
+    if ((capabilities & bit) != 0) names.emplace_back(name);
   }
   return names;
 }

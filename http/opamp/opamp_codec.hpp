@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,7 +27,7 @@ inline constexpr std::string_view kAttributeLabelPrefix = "opamp/";
 
 /// The names of the AgentCapabilities bits set in `capabilities`
 /// ("ReportsStatus", ...), in bit order; unknown bits are left out.
-nlohmann::json capability_names(std::uint64_t capabilities);
+std::vector<std::string> capability_names(std::uint64_t capabilities);
 
 /// A new instance_uid: a UUIDv7 (milliseconds since the epoch, then random bits).
 std::string new_instance_uid(TimeMs now_ms);

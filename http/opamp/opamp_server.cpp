@@ -507,9 +507,7 @@ void Exchange::identify() {
   // An unknown uid under an enrollment token: its description says who it is.
   if (!in.has_agent_description() || !caller_.grant) return ask_full_state();
   Registration registration = registration_of(in.agent_description(), uid_);
-  std::vector<std::string> capabilities;
-  for (const auto& name : capability_names(in.capabilities())) capabilities.push_back(name.get<std::string>());
-  registration.capabilities = std::move(capabilities);
+  registration.capabilities = capability_names(in.capabilities());
   const auto instance = impl_->services.registry->find_instance(caller_.grant->org, registration.instance_id);
   if (instance && is_listed(instance->status)) {
     agent_id_ = instance->agent_id;  // Known already (muster restarted, or another uid of it).

@@ -119,5 +119,5 @@ TEST_CASE("hashes are 32 bytes on the wire and 64 hex digits in muster") {
 
 TEST_CASE("capabilities are shown by name") {
   CHECK(capability_names(opamp::AgentCapabilities_ReportsStatus | opamp::AgentCapabilities_AcceptsRestartCommand |
-                         (1ull << 40)) == nlohmann::json{"ReportsStatus", "AcceptsRestartCommand"});
+                         (1ull << 40)) == std::vector<std::string>{"ReportsStatus", "AcceptsRestartCommand"});
 }

@@ -25,6 +25,7 @@
 #include "common/log.hpp"
 #include "common/timers.hpp"
 #include "eventstore/rocksdb_storage.hpp"
+#include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/bulk_jobs.hpp"
@@ -112,6 +113,7 @@ const char* durability_name(Durability durability) {
 
 int run_serve(const ServeOptions& options) {
   log::set_level(options.log_level);
+  http::route_protobuf_logs();
   const sigset_t stop_signals = block_stop_signals();
   raise_descriptor_limit();
   // Tests may drive the server's time: expiries and bake times then come due

@@ -7,8 +7,10 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "actors/agent/agent_id.hpp"
+#include "common/log.hpp"
 #include "common/secrets.hpp"
 #include "http/request_parsing.hpp"
 
@@ -201,6 +203,12 @@ std::string hash_hex_of(std::string_view bytes) {
 
 std::string agent_error_text(std::string_view text) {
   return clip(std::string(text), kMaxErrorBytes);
+}
+
+void route_protobuf_logs() {
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+    log::write(log::Level::debug, "protobuf", {{"message", message}});
+  });
 }
 
 }  // namespace muster::http

@@ -64,4 +64,10 @@ std::string hash_hex_of(std::string_view bytes);
 /// The error text an agent reports, cut to what muster keeps (4 KiB).
 std::string agent_error_text(std::string_view text);
 
+/// Sends the protobuf library's own log lines to muster's log, at debug
+/// level, instead of raw onto stderr: it writes one for every string field
+/// of a message that is not UTF-8, which any agent could send in a loop.
+/// Call once at start-up, before any message is parsed (not thread-safe).
+void route_protobuf_logs();
+
 }  // namespace muster::http

@@ -389,3 +389,24 @@ TEST_CASE("regression: a POST without Content-Length has an empty body and is an
 }
 
 }  // namespace muster::e2e
+
+namespace muster::e2e {
+
+TEST_CASE("regression: an OpAMP message with a string that is not UTF-8 is refused without a raw line on stderr") {
+  TempDir dir;
+  MusterServer server(dir.file("data"));
+  // AgentToServer by hand: instance_uid (16 bytes), then custom_message
+  // (field 13) whose capability (field 1, a string) holds the byte 0xff.
+  const std::string message = std::string("\x0a\x10", 2) + std::string(16, '\x01') + std::string("\x6a\x03\x0a\x01\xff", 5);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const HttpAnswer answer = server.send("POST", "/v1/opamp", message,
+                                          {{"Authorization", "Bearer " + server.enrollment_token()},
+                                           {"Content-Type", "application/x-protobuf"}});
+    CHECK(answer.status == 400);
+  }
+  // The protobuf library reports each such field; muster's log takes it (at
+  // debug level), so stderr stays muster's JSON lines.
+  CHECK(server.log_text().find("[libprotobuf") == std::string::npos);
+}
+
+}  // namespace muster::e2e

@@ -61,6 +61,11 @@ void check(const opamp::AgentToServer& message) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  route_protobuf_logs();  // as muster serve does: not a line on stderr per bad string
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   opamp::AgentToServer message;
   if (!message.ParseFromArray(data, static_cast<int>(size))) return 0;

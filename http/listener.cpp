@@ -782,6 +782,49 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::size_t lingered_ = 0;
 };
 
+// A connection over its address's limit: a short answer, our side shut,
+// and what the client already sent drained for a moment before the close.
+// Closing with its request unread would reset the connection, and a reset
+// can discard the answer before the client reads it.
+class Refusal : public std::enable_shared_from_this<Refusal> {
+ public:
+  explicit Refusal(tcp::socket socket) : stream_(std::move(socket)) {}
+
+  void start() {
+    static const std::string kBusy = [] {
+      const std::string body =
+          error_response(503, "too many connections from this address", "TOO_MANY_CONNECTIONS").body;
+      return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         "Connection: close\r\nRetry-After: 1\r\nContent-Length: {}\r\n\r\n{}",
+                         body.size(), body);
+    }();
+    // Best effort and without waiting: a full send buffer drops the answer.
+    ::send(stream_.socket().native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(ms(kRefusalLingerMs));
+    drain();
+  }
+
+ private:
+  // Short and small: a refused address must not hold more than a moment.
+  static constexpr TimeMs kRefusalLingerMs = 1'000;
+  static constexpr std::size_t kRefusalLingerBytes = 64 * 1024;
+
+  void drain() {
+    stream_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code error,
+                                                                                 std::size_t size) {
+      self->drained_ += size;
+      if (error || self->drained_ > kRefusalLingerBytes) return self->stream_.close();
+      self->drain();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  std::array<char, 1024> scratch_;
+  std::size_t drained_ = 0;
+};
+
 }  // namespace
 
 void HttpListener::Impl::accept(Loop& loop) {
@@ -793,16 +836,7 @@ void HttpListener::Impl::accept(Loop& loop) {
       const auto endpoint = socket.remote_endpoint(ignored);
       std::string address = ignored ? std::string("unknown") : endpoint.address().to_string();
       if (!self->connections.acquire(address)) {
-        // Best effort: a short answer, then close, without a session.
-        static const std::string kBusy = [] {
-          const std::string body =
-              error_response(503, "too many connections from this address", "TOO_MANY_CONNECTIONS").body;
-          return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                             "Connection: close\r\nRetry-After: 1\r\nContent-Length: {}\r\n\r\n{}",
-                             body.size(), body);
-        }();
-        ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        socket.close(ignored);
+        std::make_shared<Refusal>(std::move(socket))->start();
       } else if (self->tls) {
         using TlsStream = beast::ssl_stream<beast::tcp_stream>;
         std::make_shared<Session<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), *self->tls),

@@ -105,6 +105,7 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
                  {{"model", std::string(model->name())}, {"error", folded.error().message}});
     }
   }
+  for (const BatchObserver& observer : observers_) observer(batch);
   const std::uint64_t reached = batch.back().position;
   if (reached < recovery_.head_at_start) {
     const TimeMs now = timers_.now_ms();
@@ -114,6 +115,10 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
     }
   }
   run_waiters(reached, /*all=*/false);
+}
+
+void ProjectionRunner::observe(BatchObserver observer) {
+  observers_.push_back(std::move(observer));
 }
 
 void ProjectionRunner::run_waiters(std::uint64_t position, bool all) {

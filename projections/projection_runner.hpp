@@ -92,6 +92,15 @@ class ProjectionRunner : public Service {
 
   const ProjectionRecovery& recovery() const { return recovery_; }
 
+  /// Sees each batch once every read model folded it: how a process that
+  /// reacts to events (the alert evaluator, the notifier) follows the log
+  /// with the read models already consistent with it. Runs on the runner's
+  /// thread, catch-up batches at start included (`recovery().head_at_start`
+  /// tells them apart), before the batch's `when_folded` callbacks; must not
+  /// block (hand work to a timer or an actor). Add before start().
+  using BatchObserver = std::function<void(const std::vector<Event>& batch)>;
+  void observe(BatchObserver observer);
+
  private:
   void fold(const std::vector<Event>& batch);
   void run_snapshots();
@@ -100,6 +109,7 @@ class ProjectionRunner : public Service {
   const EventStore& events_;
   SnapshotStore& snapshots_;
   const std::vector<ReadModel*> models_;
+  std::vector<BatchObserver> observers_;  ///< Fixed once started.
   TimerService& timers_;
   const ProjectionRunnerOptions options_;
   ProjectionRecovery recovery_;

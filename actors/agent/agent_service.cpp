@@ -78,6 +78,9 @@ struct AgentService::Impl : runtime::Repository<AgentAggregate> {
     registry.end_decision(state, context.heard ? std::optional<TimeMs>(context.last_seen_ms) : std::nullopt,
                           context.metrics);
     arm_deadline(state.agent_id);
+    if (context.heard && context.metrics && !context.metrics->empty() && options.on_metrics) {
+      options.on_metrics(state.agent_id, *state.org, context.last_seen_ms, *context.metrics);
+    }
   }
 
   void failed(const std::string& id) override {
@@ -226,6 +229,7 @@ void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access,
   // The hot path: decided on the registry's record, under its lock.
   const TimeMs now = impl_->timers.now_ms();
   std::optional<Result<AgentOutcome>> answer;
+  std::optional<InternedString> heard_in_org;
   const auto visit = impl_->registry.visit(
       agent_id,
       [&](const AgentState& state) {
@@ -240,10 +244,14 @@ void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access,
         }
         if (!decision->empty()) return false;  // a change: the agent's actor appends it
         answer = outcome_of(state, state.last_position);
+        heard_in_org = state.org;
         return true;
       },
       now, report.metrics);
   if (visit == AgentRegistry::Visit::absent) return done(unknown_agent(access));
+  if (heard_in_org && !report.metrics.empty() && impl_->options.on_metrics) {
+    impl_->options.on_metrics(agent_id, **heard_in_org, now, report.metrics);
+  }
   if (answer) return done(std::move(*answer));
   impl_->send(agent_id, access, AgentHeartbeat{access, report}, context, std::move(done));
 }

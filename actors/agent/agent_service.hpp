@@ -52,6 +52,14 @@ struct AgentServiceOptions {
   TimeMs request_timeout_ms = 10'000;
   /// An agent's actor idle this long leaves memory (its record stays). Default: 10 s.
   TimeMs passivate_after_ms = 10'000;
+  /// Runs once for each heartbeat the agent was heard by that carried
+  /// metrics, with the time it was heard (the registry's last seen), on the
+  /// answering thread, outside every lock of the service: the metrics
+  /// history and the alert evaluator take them here. Must not block.
+  /// Default: none.
+  std::function<void(const AgentId& agent_id, std::string_view org, TimeMs heard_at_ms,
+                     const std::map<std::string, double>& metrics)>
+      on_metrics;
   /// Test-only: runs on an agent's actor before each command, with its id;
   /// whatever it throws fails the actor (to test supervision).
   std::function<void(const std::string& agent_id)> TEST_before_command;

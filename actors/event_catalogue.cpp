@@ -1,6 +1,7 @@
 #include "actors/event_catalogue.hpp"
 
 #include "actors/agent/agent_events.hpp"
+#include "actors/alert/alert_state.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/bulk/bulk_state.hpp"
 #include "actors/command/command_state.hpp"
@@ -17,7 +18,7 @@ struct EventLists {};
 
 /// Every aggregate's event variant.
 using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
-                             RolloutEvent, CommandEvent>;
+                             RolloutEvent, CommandEvent, AlertEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

@@ -22,6 +22,8 @@
 ///               RolloutCompleted                         (actors/rollout/rollout_state.hpp)
 ///   command     CommandQueued, CommandDelivered, CommandAcknowledged, CommandCompleted,
 ///               CommandExpired, CommandCancelled         (actors/command/command_state.hpp)
+///   alert       AlertFired, AlertResolved, AlertAcknowledged, AlertSilenced
+///                                                         (actors/alert/alert_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

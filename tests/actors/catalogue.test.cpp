@@ -8,6 +8,7 @@
 #include <set>
 
 #include "actors/agent/agent_events.hpp"
+#include "actors/alert/alert_state.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/bulk/bulk_state.hpp"
 #include "actors/command/command_state.hpp"
@@ -41,12 +42,12 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
     CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk", "command",
-                                      "rollout"}
+                                      "rollout", "alert"}
               .count(
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 44);
+  CHECK(names.size() == 48);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -231,4 +232,49 @@ TEST_CASE("the rollout's events are in the catalogue and read back what they wro
            RolloutRolledBack{"gate: offline", "offline", counts}, RolloutCompleted{}}) {
     check_round_trip(event);
   }
+}
+
+TEST_CASE("the alert's events are in the catalogue and read back what they wrote") {
+  for (const char* name : {"AlertFired", "AlertResolved", "AlertAcknowledged", "AlertSilenced"}) {
+    CAPTURE(name);
+    REQUIRE(find_event_type(name) != nullptr);
+    CHECK(find_event_type(name)->stream_kind == "alert");
+  }
+  AlertFired fired;
+  fired.alert_id = "0123456789abcdef.agent.3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10";
+  fired.org = "acme";
+  fired.rule_id = "0123456789abcdef";
+  fired.rule_name = "cpu high";
+  fired.episode = 2;
+  fired.subject = AlertSubject{AlertSubjectKind::agent, "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"};
+  fired.severity = AlertSeverity::critical;
+  fired.summary = "cpu avg 5m 97.5 > 90";
+  fired.details = {{"value", 97.5}, {"threshold", 90}};
+  fired.fired_at_ms = 1764640120000;
+  fired.pending_since_ms = 1764640000000;
+  fired.channels = {"ops-webhook", "ops-mail"};
+  fired.escalation = {{900'000, {"pager"}}, {3'600'000, {"pager", "cto"}}};
+  fired.group_wait_ms = 30'000;
+  AlertFired fleet = fired;
+  fleet.alert_id = "0123456789abcdef.group.prod";
+  fleet.subject = AlertSubject{AlertSubjectKind::group, "prod"};
+  fleet.channels.clear();
+  fleet.escalation.clear();
+  fleet.details = nlohmann::json::object();
+  for (const AlertEvent& event : std::vector<AlertEvent>{
+           fired, fleet, AlertResolved{fired.alert_id, 2, 1764640300000, "condition cleared"},
+           AlertAcknowledged{fired.alert_id, 2, "key:0123456789abcdef", 1764640200000, "looking"},
+           AlertSilenced{fired.alert_id, 2, "key:0123456789abcdef", 1764640200000, 1764643800000, "deploy"}}) {
+    check_round_trip(event);
+  }
+  CHECK_FALSE(decode_payload<AlertEvent>("AlertResolved", 1, R"({"alert_id":"a","episode":0,)"
+                                                             R"("resolved_at_ms":1,"reason":""})")
+                  .ok());
+  CHECK_FALSE(decode_payload<AlertEvent>("AlertFired", 1, R"({"alert_id":"a"})").ok());
+  auto bad_severity = fired.to_json();
+  bad_severity["severity"] = "apocalyptic";
+  CHECK_FALSE(decode_payload<AlertEvent>("AlertFired", 1, bad_severity.dump()).ok());
+  auto bad_subject = fired.to_json();
+  bad_subject["subject"]["kind"] = "planet";
+  CHECK_FALSE(decode_payload<AlertEvent>("AlertFired", 1, bad_subject.dump()).ok());
 }

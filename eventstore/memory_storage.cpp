@@ -39,6 +39,8 @@ class MemoryDisk {
   std::unordered_map<std::string, std::vector<std::uint64_t>> stream_positions;
   std::unordered_map<std::string, TimeMs> last_seen;
   std::map<std::string, Scope> scopes;
+  /// The metrics history's families, by MetricFamily.
+  std::array<std::map<std::string, std::string, std::less<>>, kMetricFamilyCount> metric_families;
 };
 
 std::shared_ptr<MemoryDisk> make_memory_disk() {
@@ -289,19 +291,122 @@ class MemorySnapshotStore final : public SnapshotStore {
   const SharedDisk& disk_;
 };
 
+/// A cursor over one of the metrics' families on a disk that others write
+/// meanwhile: each move looks its key up again under the disk's lock and
+/// keeps a copy of what it found.
+class MemoryMetricCursor final : public MetricCursor {
+ public:
+  MemoryMetricCursor(const MemoryDisk& disk, MetricFamily family) : disk_(disk), family_(family) {}
+
+  void seek(std::string_view key) override { move([&](const Family& family) { return family.lower_bound(key); }); }
+  void next() override {
+    move([&](const Family& family) { return family.upper_bound(std::string_view(key_)); });
+  }
+  bool valid() const override { return valid_; }
+  std::string_view key() const override { return key_; }
+  std::string_view value() const override { return value_; }
+  Status status() const override { return Status::success(); }
+
+ private:
+  using Family = std::map<std::string, std::string, std::less<>>;
+
+  template <class Find>
+  void move(Find&& find) {
+    std::lock_guard disk_lock(disk_.mutex);
+    const Family& family = disk_.metric_families[static_cast<std::size_t>(family_)];
+    const auto found = find(family);
+    valid_ = found != family.end();
+    if (valid_) {
+      key_ = found->first;
+      value_ = found->second;
+    }
+  }
+
+  const MemoryDisk& disk_;
+  const MetricFamily family_;
+  bool valid_ = false;
+  std::string key_;
+  std::string value_;
+};
+
+class MemoryMetricReader final : public MetricReader {
+ public:
+  explicit MemoryMetricReader(const MemoryDisk& disk) : disk_(disk) {}
+
+  std::unique_ptr<MetricCursor> open(MetricFamily family) override {
+    return std::make_unique<MemoryMetricCursor>(disk_, family);
+  }
+
+  Result<std::optional<std::string>> get(MetricFamily family, std::string_view key) override {
+    std::lock_guard disk_lock(disk_.mutex);
+    const auto& stored = disk_.metric_families[static_cast<std::size_t>(family)];
+    const auto found = stored.find(key);
+    if (found == stored.end()) return std::optional<std::string>();
+    return std::optional<std::string>(found->second);
+  }
+
+ private:
+  const MemoryDisk& disk_;
+};
+
+class MemoryMetricTable final : public MetricTable {
+ public:
+  explicit MemoryMetricTable(const SharedDisk& disk) : disk_(disk) {}
+
+  Status write(const MetricBatch& batch) override {
+    return disk_.use([&](MemoryDisk& disk) {
+      std::lock_guard disk_lock(disk.mutex);
+      for (const auto& operation : batch.operations) {
+        auto& family = disk.metric_families[static_cast<std::size_t>(operation.family)];
+        if (operation.erase) {
+          family.erase(operation.key);
+        } else {
+          family[operation.key] = operation.value;
+        }
+      }
+      return Status::success();
+    });
+  }
+
+  Status read(const std::function<Status(MetricReader&)>& body) const override {
+    return disk_.use([&](const MemoryDisk& disk) {
+      MemoryMetricReader reader(disk);
+      return body(reader);
+    });
+  }
+
+  Status compact() override { return Status::success(); }
+
+  Result<std::uint64_t> stored_bytes(MetricFamily family) const override {
+    return disk_.use([&](const MemoryDisk& disk) -> Result<std::uint64_t> {
+      std::lock_guard disk_lock(disk.mutex);
+      std::uint64_t bytes = 0;
+      for (const auto& [key, value] : disk.metric_families[static_cast<std::size_t>(family)]) {
+        bytes += key.size() + value.size();
+      }
+      return bytes;
+    });
+  }
+
+ private:
+  const SharedDisk& disk_;
+};
+
 class MemoryStorage final : public Storage {
  public:
   MemoryStorage(std::shared_ptr<MemoryDisk> disk, const StoreOptions& options, RecoveredLog recovered)
       : disk_(std::move(disk)),
         events_(disk_, options, std::move(recovered)),
         last_seen_(disk_),
-        snapshots_(disk_) {}
+        snapshots_(disk_),
+        metric_table_(disk_) {}
 
   ~MemoryStorage() override { stop(); }
 
   EventStore& events() override { return events_; }
   LastSeenStore& last_seen() override { return last_seen_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  MetricTable& metric_table() override { return metric_table_; }
 
   void stop() override {
     std::lock_guard stop_lock(stop_mutex_);
@@ -319,6 +424,7 @@ class MemoryStorage final : public Storage {
   MemoryEventStore events_;
   MemoryLastSeenStore last_seen_;
   MemorySnapshotStore snapshots_;
+  MemoryMetricTable metric_table_;
   std::mutex stop_mutex_;
   bool stopped_ = false;  ///< Guarded by stop_mutex_.
 };

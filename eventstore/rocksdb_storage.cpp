@@ -8,6 +8,9 @@
 ///   last_seen key                               -> BE milliseconds
 ///   snapshots 'e' + scope + '\0' + key          -> entry value
 ///             'p' + scope                       -> BE position of the scope
+///   metrics_raw, metrics_1m, metrics_1h, metrics_1d, metrics_meta: the
+///             metrics history's (eventstore/metrics/metric_codec.hpp);
+///             created when a directory of an earlier version is opened
 ///
 /// A primary storage funnels every append through one writer thread, which
 /// folds whatever is queued into one `WriteBatch` and one (synced) write:
@@ -112,8 +115,9 @@ class Database {
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    auto status =
-        rocksdb::DB::Open(options, path, family_descriptors(/*with_snapshots=*/true), &handles, &db);
+    auto status = rocksdb::DB::Open(options, path,
+                                    family_descriptors(/*with_snapshots=*/true, /*with_metrics=*/true),
+                                    &handles, &db);
     if (!status.ok()) return open_error_from_rocksdb(status, path);
     auto database = std::unique_ptr<Database>(new Database(db, std::move(handles), /*secondary=*/false));
     database->env_ = std::move(env);
@@ -134,10 +138,15 @@ class Database {
     if (!listed.ok()) return open_error_from_rocksdb(listed, path);
     const bool with_snapshots =
         std::find(families.begin(), families.end(), kSnapshotsFamily) != families.end();
+    // Likewise the metrics' families: a secondary without them reads no metrics.
+    const bool with_metrics =
+        with_snapshots && std::all_of(std::begin(kMetricFamilies), std::end(kMetricFamilies), [&](const char* name) {
+          return std::find(families.begin(), families.end(), name) != families.end();
+        });
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     auto status = rocksdb::DB::OpenAsSecondary(options, path, secondary_path,
-                                               family_descriptors(with_snapshots), &handles, &db);
+                                               family_descriptors(with_snapshots, with_metrics), &handles, &db);
     if (!status.ok()) return open_error_from_rocksdb(status, path);
     return std::unique_ptr<Database>(new Database(db, std::move(handles), /*secondary=*/true));
   }
@@ -164,6 +173,52 @@ class Database {
   /// Null for a secondary of a directory without snapshots (see open_secondary).
   rocksdb::ColumnFamilyHandle* snapshots_family() const {
     return handles_.size() > kSnapshotsIdx ? handles_[kSnapshotsIdx] : nullptr;
+  }
+  /// Null for a secondary of a directory without the metrics' families (see open_secondary).
+  rocksdb::ColumnFamilyHandle* metric_family(MetricFamily family) const {
+    const std::size_t index = kFirstMetricIdx + static_cast<std::size_t>(family);
+    return handles_.size() > index ? handles_[index] : nullptr;
+  }
+
+  /// A new iterator over `family` (which must exist), for a read.
+  std::unique_ptr<rocksdb::Iterator> new_metric_iterator(MetricFamily family) const {
+    return std::unique_ptr<rocksdb::Iterator>(
+        reading().NewIterator(rocksdb::ReadOptions(), metric_family(family)));
+  }
+
+  [[nodiscard]] Result<std::optional<std::string>> read_metric_value(MetricFamily family,
+                                                                     std::string_view key) const {
+    if (metric_family(family) == nullptr) return std::optional<std::string>();
+    std::string value;
+    auto status = reading().Get(rocksdb::ReadOptions(), metric_family(family), key, &value);
+    if (status.IsNotFound()) return std::optional<std::string>();
+    if (!status.ok()) return error_from_rocksdb(status, "cannot read metrics");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  /// Compacts the metrics' families fully (tombstones and old values dropped).
+  [[nodiscard]] Status compact_metrics() {
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (std::size_t index = 0; index < kMetricFamilyCount; ++index) {
+      auto* family = metric_family(static_cast<MetricFamily>(index));
+      if (family == nullptr) continue;
+      auto flushed = db_->Flush(rocksdb::FlushOptions(), family);
+      if (!flushed.ok()) return error_from_rocksdb(flushed, "cannot flush metrics");
+      auto compacted = db_->CompactRange(options, family, nullptr, nullptr);
+      if (!compacted.ok()) return error_from_rocksdb(compacted, "cannot compact metrics");
+    }
+    return Status::success();
+  }
+
+  [[nodiscard]] Result<std::uint64_t> metric_table_bytes(MetricFamily family) const {
+    auto* handle = metric_family(family);
+    if (handle == nullptr) return std::uint64_t{0};
+    std::uint64_t bytes = 0;
+    if (!reading().GetIntProperty(handle, "rocksdb.live-sst-files-size", &bytes)) {
+      return make_error(ErrorCode::io_error, "cannot read the size of the metrics' table files");
+    }
+    return bytes;
   }
 
   [[nodiscard]] Status write(rocksdb::WriteBatch& batch, bool sync) {
@@ -361,6 +416,10 @@ class Database {
   static constexpr std::size_t kHeadsIdx = 3;
   static constexpr std::size_t kLastSeenIdx = 4;
   static constexpr std::size_t kSnapshotsIdx = 5;
+  static constexpr std::size_t kFirstMetricIdx = 6;
+  /// In the order of MetricFamily.
+  static constexpr const char* kMetricFamilies[kMetricFamilyCount] = {"metrics_raw", "metrics_1m", "metrics_1h",
+                                                                      "metrics_1d", "metrics_meta"};
 
   Database(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles, bool secondary)
       : secondary_(secondary), db_(db), handles_(std::move(handles)) {}
@@ -379,7 +438,8 @@ class Database {
     return options;
   }
 
-  static std::vector<rocksdb::ColumnFamilyDescriptor> family_descriptors(bool with_snapshots) {
+  static std::vector<rocksdb::ColumnFamilyDescriptor> family_descriptors(bool with_snapshots,
+                                                                          bool with_metrics) {
     rocksdb::ColumnFamilyOptions family_options;
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
         {rocksdb::kDefaultColumnFamilyName, family_options},
@@ -388,6 +448,9 @@ class Database {
         {"heads", family_options},
         {"last_seen", family_options}};
     if (with_snapshots) descriptors.emplace_back(kSnapshotsFamily, family_options);
+    if (with_snapshots && with_metrics) {
+      for (const char* name : kMetricFamilies) descriptors.emplace_back(name, family_options);
+    }
     return descriptors;
   }
 
@@ -806,6 +869,96 @@ class RocksDbSnapshotStore final : public SnapshotStore {
   const SharedDatabase& database_;
 };
 
+/// A cursor over one of the metrics' families: a RocksDB iterator.
+class RocksDbMetricCursor final : public MetricCursor {
+ public:
+  explicit RocksDbMetricCursor(std::unique_ptr<rocksdb::Iterator> iterator) : iterator_(std::move(iterator)) {}
+
+  void seek(std::string_view key) override { iterator_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  void next() override { iterator_->Next(); }
+  bool valid() const override { return iterator_->Valid(); }
+  std::string_view key() const override { return iterator_->key().ToStringView(); }
+  std::string_view value() const override { return iterator_->value().ToStringView(); }
+  Status status() const override {
+    if (iterator_->status().ok()) return Status::success();
+    return error_from_rocksdb(iterator_->status(), "cannot read metrics");
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> iterator_;
+};
+
+/// A family a secondary does not have: empty.
+class EmptyMetricCursor final : public MetricCursor {
+ public:
+  void seek(std::string_view /*key*/) override {}
+  void next() override {}
+  bool valid() const override { return false; }
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  Status status() const override { return Status::success(); }
+};
+
+class RocksDbMetricReader final : public MetricReader {
+ public:
+  explicit RocksDbMetricReader(const Database& database) : database_(database) {}
+
+  std::unique_ptr<MetricCursor> open(MetricFamily family) override {
+    if (database_.metric_family(family) == nullptr) return std::make_unique<EmptyMetricCursor>();
+    return std::make_unique<RocksDbMetricCursor>(database_.new_metric_iterator(family));
+  }
+
+  Result<std::optional<std::string>> get(MetricFamily family, std::string_view key) override {
+    return database_.read_metric_value(family, key);
+  }
+
+ private:
+  const Database& database_;
+};
+
+class RocksDbMetricTable final : public MetricTable {
+ public:
+  explicit RocksDbMetricTable(const SharedDatabase& database) : database_(database) {}
+
+  Status write(const MetricBatch& batch) override {
+    return database_.use([&](Database& database) -> Status {
+      if (database.read_only()) return read_only_error();
+      if (batch.empty()) return Status::success();
+      rocksdb::WriteBatch write_batch;
+      for (const auto& operation : batch.operations) {
+        auto* family = database.metric_family(operation.family);
+        auto status = operation.erase ? write_batch.Delete(family, operation.key)
+                                      : write_batch.Put(family, operation.key, operation.value);
+        if (!status.ok()) return error_from_rocksdb(status, "cannot write metrics");
+      }
+      // Not synced: metrics are not events (see metric_table.hpp).
+      return database.write(write_batch, /*sync=*/false);
+    });
+  }
+
+  Status read(const std::function<Status(MetricReader&)>& body) const override {
+    return database_.use([&](Database& database) -> Status {
+      if (Status refreshed = database.refresh(); !refreshed) return refreshed;
+      RocksDbMetricReader reader(database);
+      return body(reader);
+    });
+  }
+
+  Status compact() override {
+    return database_.use([&](Database& database) -> Status {
+      if (database.read_only()) return read_only_error();
+      return database.compact_metrics();
+    });
+  }
+
+  Result<std::uint64_t> stored_bytes(MetricFamily family) const override {
+    return database_.use([&](Database& database) { return database.metric_table_bytes(family); });
+  }
+
+ private:
+  const SharedDatabase& database_;
+};
+
 class RocksDbStorage final : public Storage {
  public:
   /// A primary storage if `recovered` holds what its database recovered; a
@@ -817,7 +970,8 @@ class RocksDbStorage final : public Storage {
         secondary_path_(std::move(secondary_path)),
         database_(std::move(database)),
         last_seen_(database_),
-        snapshots_(database_) {
+        snapshots_(database_),
+        metric_table_(database_) {
     if (recovered) {
       events_ = std::make_unique<PrimaryEventStore>(database_, database_.unguarded(), options,
                                                     std::move(*recovered));
@@ -831,6 +985,7 @@ class RocksDbStorage final : public Storage {
   EventStore& events() override { return *events_; }
   LastSeenStore& last_seen() override { return last_seen_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  MetricTable& metric_table() override { return metric_table_; }
 
   void stop() override {
     std::lock_guard stop_lock(stop_mutex_);
@@ -852,6 +1007,7 @@ class RocksDbStorage final : public Storage {
   SharedDatabase database_;  ///< Before the stores: they use it until they are destroyed.
   RocksDbLastSeenStore last_seen_;
   RocksDbSnapshotStore snapshots_;
+  RocksDbMetricTable metric_table_;
   std::unique_ptr<EventStore> events_;
   std::mutex stop_mutex_;
   bool stopped_ = false;  ///< Guarded by stop_mutex_.

@@ -8,6 +8,9 @@
 #include "actors/config/config_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
+#include "actors/notification/channel_state.hpp"
+#include "actors/notification/maintenance_window_state.hpp"
+#include "actors/notification/notification_state.hpp"
 #include "actors/rollout/rollout_state.hpp"
 
 namespace muster {
@@ -18,7 +21,8 @@ struct EventLists {};
 
 /// Every aggregate's event variant.
 using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
-                             RolloutEvent, CommandEvent, AlertEvent>;
+                             RolloutEvent, CommandEvent, AlertEvent, NotificationChannelEvent,
+                             MaintenanceWindowEvent, NotificationEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

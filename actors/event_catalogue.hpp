@@ -24,6 +24,12 @@
 ///               CommandExpired, CommandCancelled         (actors/command/command_state.hpp)
 ///   alert       AlertFired, AlertResolved, AlertAcknowledged, AlertSilenced
 ///                                                         (actors/alert/alert_state.hpp)
+///   notification-channel  NotificationChannelCreated, NotificationChannelDeleted
+///                                                         (actors/notification/channel_state.hpp)
+///   maintenance-window    MaintenanceWindowCreated, MaintenanceWindowDeleted
+///                                                         (actors/notification/maintenance_window_state.hpp)
+///   notification  NotificationQueued, NotificationAttempted, NotificationDelivered,
+///               NotificationAbandoned                    (actors/notification/notification_state.hpp)
 ///
 /// Adding an aggregate adds its event variant to `AllEvents` in event_catalogue.cpp.
 

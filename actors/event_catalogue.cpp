@@ -1,6 +1,7 @@
 #include "actors/event_catalogue.hpp"
 
 #include "actors/agent/agent_events.hpp"
+#include "actors/alert/alert_rule_state.hpp"
 #include "actors/alert/alert_state.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/bulk/bulk_state.hpp"
@@ -21,7 +22,7 @@ struct EventLists {};
 
 /// Every aggregate's event variant.
 using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
-                             RolloutEvent, CommandEvent, AlertEvent, NotificationChannelEvent,
+                             RolloutEvent, CommandEvent, AlertRuleEvent, AlertEvent, NotificationChannelEvent,
                              MaintenanceWindowEvent, NotificationEvent>;
 
 template <class Variant, std::size_t... Index>

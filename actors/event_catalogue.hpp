@@ -22,6 +22,8 @@
 ///               RolloutCompleted                         (actors/rollout/rollout_state.hpp)
 ///   command     CommandQueued, CommandDelivered, CommandAcknowledged, CommandCompleted,
 ///               CommandExpired, CommandCancelled         (actors/command/command_state.hpp)
+///   alert-rule  AlertRuleCreated, AlertRuleUpdated, AlertRuleDeleted
+///                                                         (actors/alert/alert_rule_state.hpp)
 ///   alert       AlertFired, AlertResolved, AlertAcknowledged, AlertSilenced
 ///                                                         (actors/alert/alert_state.hpp)
 ///   notification-channel  NotificationChannelCreated, NotificationChannelDeleted

@@ -42,13 +42,13 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
     CAPTURE(type.name);
     CHECK(names.insert(type.name).second);
     CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk", "command",
-                                      "rollout", "alert", "notification-channel", "maintenance-window",
+                                      "rollout", "alert-rule", "alert", "notification-channel", "maintenance-window",
                                       "notification"}
               .count(
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 56);
+  CHECK(names.size() == 59);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);

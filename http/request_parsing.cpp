@@ -2,6 +2,7 @@
 
 #include "common/base64url.hpp"
 #include "common/time_format.hpp"
+#include "eventstore/metrics/metric_name.hpp"
 
 #include <arpa/inet.h>
 
@@ -19,7 +20,6 @@ using nlohmann::json;
 constexpr std::size_t kMaxTextLength = 256;
 constexpr std::size_t kMaxNameLength = 128;
 constexpr std::size_t kMaxListItems = 64;
-constexpr std::size_t kMaxMetrics = 128;
 constexpr std::size_t kMaxListLimit = 1000;
 constexpr const char* kOrgRule = "must be 1 to 128 characters of [A-Za-z0-9._-]";
 constexpr TimeMs kMinTokenLifetimeMs = 1000;
@@ -370,13 +370,13 @@ Parsed<HeartbeatReport> parse_heartbeat(const json& body) {
   }
   report.version = reader.text("version");
   if (const json* metrics = reader.member("metrics")) {
-    if (!metrics->is_object() || metrics->size() > kMaxMetrics) {
-      reader.fail("metrics", fmt::format("must be an object of at most {} name: number pairs", kMaxMetrics));
+    if (!metrics->is_object() || metrics->size() > kMaxMetricsPerHeartbeat) {
+      reader.fail("metrics",
+                  fmt::format("must be an object of at most {} name: number pairs", kMaxMetricsPerHeartbeat));
     } else {
       for (const auto& [name, value] : metrics->items()) {
-        if (!is_name(name, "._/-") || !value.is_number() || !std::isfinite(value.get<double>())) {
-          reader.fail("metrics",
-                      "names must be 1 to 128 characters of [A-Za-z0-9._/-], values finite numbers");
+        if (!is_valid_metric_name(name) || !value.is_number() || !std::isfinite(value.get<double>())) {
+          reader.fail("metrics", fmt::format("names must match {}, values be finite numbers", kMetricNameRule));
           break;
         }
         report.metrics.emplace(name, value.get<double>());

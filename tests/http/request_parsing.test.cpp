@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
@@ -60,6 +63,26 @@ TEST_CASE("a heartbeat body is optional and its fields are checked") {
   CHECK(refusal(parse_heartbeat(json{{"status", "offline"}})).details.contains("status"));
   CHECK(refusal(parse_heartbeat(json{{"metrics", {{"cpu", "high"}}}})).details.contains("metrics"));
   CHECK(refusal(parse_heartbeat(json{{"version", json::array()}})).details.contains("version"));
+}
+
+TEST_CASE("heartbeat metrics: names of [a-zA-Z_:][a-zA-Z0-9_:.]{0,127}, at most 64, finite numbers") {
+  const auto accepted = parse_heartbeat(json{{"metrics", {{"cpu", 1}, {"http.requests:rate_5m", 2}, {"_x", 3}}}});
+  REQUIRE(std::holds_alternative<HeartbeatReport>(accepted));
+  CHECK(std::get<HeartbeatReport>(accepted).metrics.size() == 3);
+  CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json{{"metrics", {{std::string(128, 'a'), 1}}}})));
+  for (const std::string& bad : std::vector<std::string>{"", "9cpu", ".cpu", "cpu-usage", "cpu/usage", "cpu usage",
+                                                         "cpü", std::string(129, 'a')}) {
+    CAPTURE(bad);
+    CHECK(refusal(parse_heartbeat(json{{"metrics", {{bad, 1}}}})).details.contains("metrics"));
+  }
+  json many = json::object();
+  for (int index = 0; index < 64; ++index) many["m" + std::to_string(index)] = index;
+  CHECK(std::holds_alternative<HeartbeatReport>(parse_heartbeat(json{{"metrics", many}})));
+  many["m64"] = 64;
+  CHECK(refusal(parse_heartbeat(json{{"metrics", many}})).details.contains("metrics"));
+  for (const json& bad : {json(std::nan("")), json(std::numeric_limits<double>::infinity()), json(true), json(nullptr)}) {
+    CHECK(refusal(parse_heartbeat(json{{"metrics", {{"cpu", bad}}}})).details.contains("metrics"));
+  }
 }
 
 TEST_CASE("bodies must be JSON objects") {

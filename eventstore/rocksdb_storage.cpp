@@ -180,17 +180,28 @@ class Database {
     return handles_.size() > index ? handles_[index] : nullptr;
   }
 
-  /// A new iterator over `family` (which must exist), for a read.
-  std::unique_ptr<rocksdb::Iterator> new_metric_iterator(MetricFamily family) const {
-    return std::unique_ptr<rocksdb::Iterator>(
-        reading().NewIterator(rocksdb::ReadOptions(), metric_family(family)));
+  /// A consistent view for a read of several keys (null on a secondary,
+  /// which reads what it caught up with); release it with `release_snapshot`.
+  const rocksdb::Snapshot* take_snapshot() const { return secondary_ ? nullptr : reading().GetSnapshot(); }
+  void release_snapshot(const rocksdb::Snapshot* snapshot) const {
+    if (snapshot != nullptr) db_->ReleaseSnapshot(snapshot);
   }
 
-  [[nodiscard]] Result<std::optional<std::string>> read_metric_value(MetricFamily family,
-                                                                     std::string_view key) const {
+  /// A new iterator over `family` (which must exist), for a read at `snapshot` (null: now).
+  std::unique_ptr<rocksdb::Iterator> new_metric_iterator(MetricFamily family,
+                                                         const rocksdb::Snapshot* snapshot) const {
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot;
+    return std::unique_ptr<rocksdb::Iterator>(reading().NewIterator(options, metric_family(family)));
+  }
+
+  [[nodiscard]] Result<std::optional<std::string>> read_metric_value(MetricFamily family, std::string_view key,
+                                                                     const rocksdb::Snapshot* snapshot) const {
     if (metric_family(family) == nullptr) return std::optional<std::string>();
     std::string value;
-    auto status = reading().Get(rocksdb::ReadOptions(), metric_family(family), key, &value);
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot;
+    auto status = reading().Get(options, metric_family(family), key, &value);
     if (status.IsNotFound()) return std::optional<std::string>();
     if (!status.ok()) return error_from_rocksdb(status, "cannot read metrics");
     return std::optional<std::string>(std::move(value));
@@ -899,21 +910,28 @@ class EmptyMetricCursor final : public MetricCursor {
   Status status() const override { return Status::success(); }
 };
 
+/// Reads one moment of the database (a snapshot), so that a series' marks
+/// and its points agree even while a rollup step writes.
 class RocksDbMetricReader final : public MetricReader {
  public:
-  explicit RocksDbMetricReader(const Database& database) : database_(database) {}
+  explicit RocksDbMetricReader(const Database& database)
+      : database_(database), snapshot_(database.take_snapshot()) {}
+  ~RocksDbMetricReader() override { database_.release_snapshot(snapshot_); }
+  RocksDbMetricReader(const RocksDbMetricReader&) = delete;
+  RocksDbMetricReader& operator=(const RocksDbMetricReader&) = delete;
 
   std::unique_ptr<MetricCursor> open(MetricFamily family) override {
     if (database_.metric_family(family) == nullptr) return std::make_unique<EmptyMetricCursor>();
-    return std::make_unique<RocksDbMetricCursor>(database_.new_metric_iterator(family));
+    return std::make_unique<RocksDbMetricCursor>(database_.new_metric_iterator(family, snapshot_));
   }
 
   Result<std::optional<std::string>> get(MetricFamily family, std::string_view key) override {
-    return database_.read_metric_value(family, key);
+    return database_.read_metric_value(family, key, snapshot_);
   }
 
  private:
   const Database& database_;
+  const rocksdb::Snapshot* const snapshot_;
 };
 
 class RocksDbMetricTable final : public MetricTable {

@@ -24,6 +24,9 @@ constexpr TimeMs kSettleMs = 10'000;
 constexpr std::array<TimeMs, 4> kExpirySliceMs = {10 * kMinuteMs, kHourMs, kDayMs, kDayMs};
 /// An aggregate's stored size: min, max, sum, last and a 4-byte count.
 constexpr std::size_t kSummaryBytes = 4 * sizeof(double) + 4;
+/// Writes per batch at most: the database's writes (the log's appends among
+/// them) take turns, so a large flush or rollup step holds none up for long.
+constexpr std::size_t kMaxBatchOperations = 8192;
 
 MetricFamily family_of(MetricLevel level) { return static_cast<MetricFamily>(static_cast<int>(level)); }
 
@@ -260,10 +263,19 @@ struct MetricHistory::Impl {
       }
     }
     for (const auto& [org, name] : new_names) batch.put(MetricFamily::meta, name_key(org, name), std::string());
-    Status written = table.write(batch);
-    if (!written) {
-      points_dropped += points;
-      return written;
+    // In slices, each its own write: the names go with the last slice.
+    std::size_t written_points = 0;
+    for (std::size_t begin = 0; begin < batch.size(); begin += kMaxBatchOperations) {
+      const std::size_t end = std::min(batch.size(), begin + kMaxBatchOperations);
+      MetricBatch slice;
+      slice.operations.assign(std::make_move_iterator(batch.operations.begin() + static_cast<std::ptrdiff_t>(begin)),
+                              std::make_move_iterator(batch.operations.begin() + static_cast<std::ptrdiff_t>(end)));
+      if (Status written = table.write(slice); !written) {
+        points_flushed += written_points;
+        points_dropped += points - written_points;
+        return written;
+      }
+      written_points = std::min<std::uint64_t>(points, end);
     }
     points_flushed += points;
     std::lock_guard names_lock(names_mutex);
@@ -403,7 +415,8 @@ struct MetricHistory::Impl {
       raw_walk->seek(pass_cursor);
       meta_walk->seek(series_marks_key(pass_cursor));
       std::size_t handled = 0;
-      while (handled < max_series) {
+      // Whole series, until the batch is large enough.
+      while (handled < max_series && batch.size() < kMaxBatchOperations) {
         std::optional<std::string> raw_series;
         std::optional<std::string> marked_series;
         if (raw_walk->valid()) {

@@ -15,7 +15,9 @@
 ///
 /// Rollup and expiry run on the TimerService in passes (every
 /// `rollup_interval`), each pass in steps of at most `rollup_batch_series`
-/// series, a timer apart, so no step holds the timer thread long. For each
+/// series (fewer once a step has some 8192 writes), a timer apart, so no
+/// step holds the timer thread long. Flushes, too, write in slices of 8192,
+/// so the log's appends never wait behind one large metrics write. For each
 /// series a step rolls up buckets that are complete (older than
 /// `settle` = two flush intervals + 1 s) from the level below, and expires
 /// what is older than each level's retention but only once the level above

@@ -87,7 +87,9 @@ class MetricTable {
   /// `unavailable` (read-only or stopped).
   virtual Status write(const MetricBatch& batch) = 0;
 
-  /// Runs `body` with a reader whose cursors must not outlive it. `body`
+  /// Runs `body` with a reader whose cursors must not outlive it. RocksDB's
+  /// reader sees one moment of the families (a snapshot); the in-memory one
+  /// sees writes made meanwhile (tests read while nothing writes). `body`
   /// must not call `write` (it may run under the storage's lifetime lock):
   /// collect writes and make them after. Errors: those of `body`,
   /// `unavailable` (stopped).

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/alert/alert_service.hpp"
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/bulk/bulk_service.hpp"
 #include "actors/command/command_service.hpp"
@@ -28,6 +29,7 @@
 #include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
+#include "projections/alerts.hpp"
 #include "projections/bulk_jobs.hpp"
 #include "projections/commands.hpp"
 #include "projections/rollouts.hpp"
@@ -176,13 +178,14 @@ int run_serve(const ServeOptions& options) {
   BulkJobs bulk_jobs;
   CommandQueue command_queue;
   Rollouts rollout_model;
+  Alerts alert_model;
   // Listed after the registry in the runner: it asks the registry for agents' organizations.
   ReportCounts report_counts(registry);
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
   ProjectionRunner projections(store, storage.snapshots(),
                                {&registry, &access, &configs, &bulk_jobs, &rollout_model, &report_counts,
-                                &command_queue},
+                                &command_queue, &alert_model},
                                timers, runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
@@ -200,6 +203,14 @@ int run_serve(const ServeOptions& options) {
   const WhenFolded when_folded = [&projections](std::uint64_t position, std::function<void()> then) {
     projections.when_folded(position, std::move(then));
   };
+  // The alert evaluator takes every heartbeat's metrics too, once it exists (below).
+  AlertService* alert_evaluation = nullptr;
+  agent_options.on_metrics = [&alert_evaluation, before = std::move(agent_options.on_metrics)](
+                                 const AgentId& agent_id, std::string_view org, TimeMs heard_at_ms,
+                                 const std::map<std::string, double>& metrics) {
+    if (before) before(agent_id, org, heard_at_ms, metrics);
+    if (alert_evaluation != nullptr) alert_evaluation->on_metrics(agent_id, org, heard_at_ms, metrics);
+  };
   AgentService agents(actors, store, storage.last_seen(), registry, agent_options);
   ApiKeyService api_keys(actors, store, &access, when_folded);
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
@@ -211,6 +222,10 @@ int run_serve(const ServeOptions& options) {
   rollout_options.health = options.http.api.health;
   rollout_options.tick_ms = options.rollout_tick_ms;
   RolloutService rollouts(actors, store, groups, registry, configs, rollout_model, when_folded, rollout_options);
+  // Alert rules, alerts and their evaluator, which follows the log after every read model folded a batch.
+  AlertService alerts(actors, store, registry, configs, alert_model, when_folded);
+  alert_evaluation = &alerts;
+  projections.observe([&alerts](const std::vector<Event>& batch) { alerts.observe(batch); });
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -229,6 +244,7 @@ int run_serve(const ServeOptions& options) {
   services.commands = &commands;
   services.rollouts = &rollouts;
   services.report_counts = &report_counts;
+  services.alerts = &alerts;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
@@ -243,7 +259,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
-                                                          &config_service, &groups, &bulk, &rollouts, &api,
+                                                          &config_service, &groups, &bulk, &rollouts, &alerts, &api,
                                                           // Stopped before the API: it answers
                                                           // the agents' parked fetches, which
                                                           // the listener's drain waits for.
@@ -292,6 +308,8 @@ int run_serve(const ServeOptions& options) {
   }
   // Running rollouts measure their stage again: the config model holds their layers.
   rollouts.resume();
+  // The evaluator is given the rules, the agents and the alerts firing, then follows the log.
+  alerts.resume();
   std::uint64_t ready_at_position = *head;
   if (!access.has_keys()) {
     auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);

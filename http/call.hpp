@@ -20,6 +20,7 @@
 #include "actors/agent/agent_credentials.hpp"
 #include "actors/agent/agent_id.hpp"
 #include "actors/agent/agent_service.hpp"
+#include "actors/alert/alert_service.hpp"
 #include "actors/api_key/api_key_service.hpp"
 #include "actors/bulk/bulk_service.hpp"
 #include "actors/command/command_service.hpp"
@@ -74,6 +75,8 @@ struct Services {
   RolloutService* rollouts = nullptr;
   /// Agents' reports counted per type over the last 24 hours.
   const ReportCounts* report_counts = nullptr;
+  /// Alert rules and alerts, and the evaluator's pending ones (null: their routes are not served).
+  AlertService* alerts = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// OpAMP's conversations (/v1/opamp).
@@ -258,6 +261,8 @@ void add_rollouts(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);
+void add_alert_rules(RouteTable& table);
+void add_alerts(RouteTable& table);
 }  // namespace routes
 
 }  // namespace muster::http

@@ -54,6 +54,9 @@ struct Slot {
   AgentId id;
   InternedString org;
   InternedLabels labels;
+  /// Bit (serial % 64) set once the agent had an entry of that rule: a
+  /// heartbeat within bounds skips the lookups of rules whose bit is clear.
+  std::uint64_t marks = 0;
   TimeMs offline_since_ms = 0;
   AgentStatus status = AgentStatus::online;
   ConfigStatus config = ConfigStatus::none;
@@ -218,6 +221,11 @@ struct AlertEvaluator::Impl {
 
   mutable std::mutex rules_mutex;
   std::shared_ptr<const RuleSet> rule_set = std::make_shared<RuleSet>();  ///< Guarded by rules_mutex.
+  /// The same set for the heartbeats' path, read without a lock or a
+  /// reference count. Every set ever published stays alive in `published`
+  /// (rules change rarely; a set is a few KB) so a heartbeat never reads a freed one.
+  std::atomic<const RuleSet*> hot_rules{nullptr};
+  std::vector<std::shared_ptr<const RuleSet>> published;  ///< Guarded by rules_mutex.
   std::map<std::string, std::pair<std::uint32_t, AlertRuleSpec>> serials;  ///< rule id -> serial, spec.
   std::uint32_t next_serial = 1;
 
@@ -295,11 +303,12 @@ struct AlertEvaluator::Impl {
   }
 
   // When the rule's condition holds for the agent (nullopt: it does not).
+  // With `details`, also what was seen (only when firing: it allocates).
   std::optional<TimeMs> rule_since(const Shard& shard, const CompiledRule& rule, std::uint32_t local, TimeMs now_ms,
-                                   json& details) const {
+                                   json* details) const {
     std::optional<TimeMs> since;
     bool any = false;
-    json parts = json::array();
+    json parts;
     for (std::size_t part = 0; part < rule.parts.size(); ++part) {
       double value = std::nan("");
       const auto held = part_since(shard, rule, static_cast<std::uint8_t>(part), local, now_ms, &value);
@@ -307,13 +316,17 @@ struct AlertEvaluator::Impl {
       if (!held) continue;
       any = true;
       since = !since ? held : (rule.all ? std::max(*since, *held) : std::min(*since, *held));
+      if (details == nullptr) continue;
       json seen{{"condition", describe(rule.parts[part])}};
       if (!std::isnan(value)) seen["value"] = value;
       if (rule.parts[part].kind == AlertRuleKind::threshold) seen["threshold"] = rule.parts[part].threshold.value;
       parts.push_back(std::move(seen));
     }
     if (!any) return std::nullopt;
-    details = parts.size() == 1 && rule.rule.spec.kind != AlertRuleKind::composite ? parts[0] : json{{"parts", parts}};
+    if (details != nullptr) {
+      *details = parts.size() == 1 && rule.rule.spec.kind != AlertRuleKind::composite ? parts[0]
+                                                                                      : json{{"parts", parts}};
+    }
     return since;
   }
 
@@ -356,32 +369,38 @@ struct AlertEvaluator::Impl {
                 std::vector<AlertTransition>& out) {
     const Slot& slot = shard.slots[local];
     const std::uint64_t key = entry_key(rule.serial, kAlertPart, local);
-    json details;
-    const std::optional<TimeMs> since = covers(rule, slot) ? rule_since(shard, rule, local, now_ms, details)
-                                                           : std::nullopt;
+    const bool covered = covers(rule, slot);
+    const std::optional<TimeMs> since = covered ? rule_since(shard, rule, local, now_ms, nullptr) : std::nullopt;
     auto found = shard.alerts.find(key);
     if (!since) {
       if (found == shard.alerts.end()) return;
       AlertSlot& alert = found->second;
       // A restored alert of a threshold waits for a sample: the evaluator
       // lost its window at the restart.
-      if (alert.restored && rule.has_threshold && !from_sample && covers(rule, slot)) return;
+      if (alert.restored && rule.has_threshold && !from_sample && covered) return;
       if (alert.firing) out.push_back(resolve(rule, AlertSubject{AlertSubjectKind::agent, slot.id.to_string()},
                                               "condition cleared"));
       shard.alerts.erase(found);
       return;
     }
-    if (found == shard.alerts.end()) found = shard.alerts.emplace(key, AlertSlot{*since, false, false}).first;
+    if (found == shard.alerts.end()) {
+      found = shard.alerts.emplace(key, AlertSlot{*since, false, false}).first;
+      shard.slots[local].marks |= mark_of(rule);
+    }
     AlertSlot& alert = found->second;
     if (from_sample) alert.restored = false;
     if (alert.pending_since_ms == 0) alert.pending_since_ms = *since;
     if (!alert.firing && now_ms >= alert.pending_since_ms + rule.rule.spec.for_ms) {
       alert.firing = true;
+      json details;
+      rule_since(shard, rule, local, now_ms, &details);
       out.push_back(fire(rule, slot, alert.pending_since_ms, std::move(details)));
     }
   }
 
   // Sets or clears part `part`'s condition entry for an agent.
+  static std::uint64_t mark_of(const CompiledRule& rule) { return std::uint64_t{1} << (rule.serial % 64); }
+
   static void set_condition(Shard& shard, const CompiledRule& rule, std::uint8_t part, std::uint32_t local, bool holds,
                             TimeMs since_ms, TimeMs now_ms) {
     const std::uint64_t key = entry_key(rule.serial, part, local);
@@ -389,6 +408,7 @@ struct AlertEvaluator::Impl {
       shard.conditions.erase(key);
       return;
     }
+    shard.slots[local].marks |= mark_of(rule);
     auto [entry, created] = shard.conditions.try_emplace(key, CondState{since_ms, now_ms, 0});
     if (!created) entry->second.last_ms = now_ms;
   }
@@ -709,6 +729,8 @@ std::vector<AlertTransition> AlertEvaluator::set_rules(const std::vector<AlertRu
     }
     impl_->serials = std::move(serials);
     impl_->rule_set = next;
+    impl_->published.push_back(next);
+    impl_->hot_rules.store(next.get(), std::memory_order_release);
   }
   // Alerts of rules gone or changed resolve; their state goes.
   for (const CompiledRule& old : previous->rules) {
@@ -804,19 +826,21 @@ void AlertEvaluator::restore_firing(const AlertRecord& alert) {
   std::lock_guard<std::mutex> lock(shard.mutex);
   const std::uint32_t local = impl_->slot_of(shard, *agent_id, alert.org);
   shard.alerts[entry_key(serial, kAlertPart, local)] = AlertSlot{alert.pending_since_ms, true, true};
+  shard.slots[local].marks |= std::uint64_t{1} << (serial % 64);
 }
 
 std::vector<AlertTransition> AlertEvaluator::on_metrics(const AgentId& agent_id, std::string_view org,
                                                         TimeMs heard_at_ms,
                                                         const std::map<std::string, double>& metrics) {
   std::vector<AlertTransition> out;
-  const auto rules = impl_->current_rules();
+  const RuleSet* rules = impl_->hot_rules.load(std::memory_order_acquire);
+  if (rules == nullptr) return out;
   const auto org_parts = rules->metric_parts.find(org);
   if (org_parts == rules->metric_parts.end()) return out;
   Shard& shard = impl_->shard_for(agent_id);
   std::lock_guard<std::mutex> lock(shard.mutex);
   const std::uint32_t local = impl_->slot_of(shard, agent_id, org);
-  const Slot& slot = shard.slots[local];
+  Slot& slot = shard.slots[local];
   // Rules touched by this heartbeat, evaluated once each after their parts.
   std::size_t touched[64];
   std::size_t touched_count = 0;
@@ -836,6 +860,10 @@ std::vector<AlertTransition> AlertEvaluator::on_metrics(const AgentId& agent_id,
         seen = buckets[local].add(static_cast<std::uint32_t>(heard_at_ms / width) + 1, value);
       }
       const bool violates = compare(threshold.op, seen, threshold.value);
+      const std::uint64_t mark = Impl::mark_of(rule);
+      // Within bounds and never out of them: nothing to clear, nothing to evaluate.
+      if (!violates && (slot.marks & mark) == 0) continue;
+      if (violates) slot.marks |= mark;
       const std::uint64_t key = entry_key(rule.serial, part, local);
       switch (shape_of(threshold)) {
         case Shape::latest:
@@ -1016,7 +1044,7 @@ std::vector<AlertTransition> AlertEvaluator::evaluate_now(const AlertRule& rule,
       const Slot& slot = shard.slots[local];
       if (!impl_->covers(*compiled, slot)) continue;
       json details;
-      const auto since = impl_->rule_since(shard, *compiled, local, now_ms, details);
+      const auto since = impl_->rule_since(shard, *compiled, local, now_ms, &details);
       if (since) out.push_back(impl_->fire(*compiled, slot, *since, std::move(details)));
     }
   }

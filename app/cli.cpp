@@ -132,6 +132,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--rollout-tick"] = [&](const std::string& text) {
     return set_duration(text, options.rollout_tick_ms);
   };
+  flags.with_value["--webhook-retry-for"] = [&](const std::string& text) {
+    return set_duration(text, options.webhook_retry_for_ms);
+  };
   flags.with_value["--durability"] = [&](const std::string& text) {
     if (text == "fsync")
       options.store.durability = Durability::fsync;
@@ -371,6 +374,7 @@ Usage:
                 [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION] [--rollout-tick DURATION]
+                [--webhook-retry-for DURATION]
                 [--tls-cert FILE --tls-key FILE] [--auth-failures-per-minute N]
                 [--agent-token-grace DURATION] [--max-pending-appends N] [--max-agent-queue N]
                 [--io-timeout DURATION] [--keep-alive-timeout DURATION] [--max-body-bytes N]
@@ -402,6 +406,8 @@ serve options (defaults in brackets):
   --healthy-within D         an agent seen within D is "healthy" (score 100) [60s]
   --warning-within D         within D "warning" (50), beyond "unhealthy" (20) [300s]
   --rollout-tick D           how often each running rollout is measured and may advance [1s]
+  --webhook-retry-for D      how long a notification (webhook or email) is retried, backing
+                             off from 1s to 5m between attempts, before it is abandoned [1h]
   --tls-cert FILE            PEM certificate (chain); with --tls-key, serve HTTPS [plain HTTP]
   --tls-key FILE             PEM private key of --tls-cert
   --auth-failures-per-minute N  failed authentications one address may make per minute

@@ -23,6 +23,9 @@ struct ServeOptions {
   TimeMs snapshot_interval_ms = 30'000;
   /// How often each running rollout is measured and may advance. Default: 1 s.
   TimeMs rollout_tick_ms = 1'000;
+  /// How long a notification is retried before it is abandoned
+  /// (--webhook-retry-for). Default: 1 h.
+  TimeMs webhook_retry_for_ms = 3'600'000;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.

@@ -19,6 +19,8 @@
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
 #include "actors/group/group_service.hpp"
+#include "actors/notification/notification_service.hpp"
+#include "actors/notification/notifier.hpp"
 #include "actors/runtime/await.hpp"
 #include "actors/runtime/runtime.hpp"
 #include "app/commands.hpp"
@@ -32,6 +34,7 @@
 #include "projections/alerts.hpp"
 #include "projections/bulk_jobs.hpp"
 #include "projections/commands.hpp"
+#include "projections/notifications.hpp"
 #include "projections/rollouts.hpp"
 #include "projections/config_model.hpp"
 #include "projections/report_counts.hpp"
@@ -183,9 +186,10 @@ int run_serve(const ServeOptions& options) {
   ReportCounts report_counts(registry);
   ProjectionRunnerOptions runner_options;
   runner_options.snapshot_interval_ms = options.snapshot_interval_ms;
+  Notifications notification_model;
   ProjectionRunner projections(store, storage.snapshots(),
                                {&registry, &access, &configs, &bulk_jobs, &rollout_model, &report_counts,
-                                &command_queue, &alert_model},
+                                &command_queue, &alert_model, &notification_model},
                                timers, runner_options);
   runtime::Runtime actors(timers, {});
   CrashInjector crash_injector;
@@ -226,6 +230,14 @@ int run_serve(const ServeOptions& options) {
   AlertService alerts(actors, store, registry, configs, alert_model, when_folded);
   alert_evaluation = &alerts;
   projections.observe([&alerts](const std::vector<Event>& batch) { alerts.observe(batch); });
+  // Notifications: channels, maintenance windows, the outbox's delivery, and
+  // the notifier that follows the alerts (after every read model folded a batch).
+  NotificationServiceOptions notification_options;
+  notification_options.secrets_directory = options.store.path + "/secrets";
+  notification_options.retry_for_ms = options.webhook_retry_for_ms;
+  NotificationService notifications(actors, store, notification_model, when_folded, notification_options);
+  Notifier notifier(notifications, notification_model, registry, configs, timers);
+  projections.observe([&notifier](const std::vector<Event>& batch) { notifier.observe_batch(batch); });
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   http::Services services;
@@ -245,6 +257,7 @@ int run_serve(const ServeOptions& options) {
   services.rollouts = &rollouts;
   services.report_counts = &report_counts;
   services.alerts = &alerts;
+  services.notifications = &notifications;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
@@ -259,6 +272,7 @@ int run_serve(const ServeOptions& options) {
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
+                                                          &notifications, &notifier,
                                                           &config_service, &groups, &bulk, &rollouts, &alerts, &api,
                                                           // Stopped before the API: it answers
                                                           // the agents' parked fetches, which
@@ -310,6 +324,14 @@ int run_serve(const ServeOptions& options) {
   rollouts.resume();
   // The evaluator is given the rules, the agents and the alerts firing, then follows the log.
   alerts.resume();
+  // Pending notifications are lined up again, and the notifier looks at every
+  // alert (grouping again those firing without a notification, re-arming escalations).
+  if (Status resumed = notifications.resume(); !resumed) {
+    log::error("cannot resume the notifications", {{"error", resumed.error().message}});
+  }
+  if (Status resumed = notifier.resume(); !resumed) {
+    log::error("cannot resume the notifier", {{"error", resumed.error().message}});
+  }
   std::uint64_t ready_at_position = *head;
   if (!access.has_keys()) {
     auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);

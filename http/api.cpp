@@ -109,6 +109,10 @@ Api::Api(ApiOptions options, Services services)
   if (services_.opamp != nullptr) routes::add_opamp(routes_);
   routes::add_rollouts(routes_);
   routes::add_stats(routes_);
+  if (services_.notifications != nullptr) {
+    routes::add_notification_channels(routes_);
+    routes::add_maintenance_windows(routes_);
+  }
   if (services_.alerts != nullptr) {
     routes::add_alert_rules(routes_);
     routes::add_alerts(routes_);

@@ -29,6 +29,7 @@
 #include "actors/enrollment/enrollment_service.hpp"
 #include "actors/enrollment/registration.hpp"
 #include "actors/group/group_service.hpp"
+#include "actors/notification/notification_service.hpp"
 #include "actors/rollout/rollout_service.hpp"
 #include "actors/runtime/request_context.hpp"
 #include "common/result.hpp"
@@ -77,6 +78,9 @@ struct Services {
   const ReportCounts* report_counts = nullptr;
   /// Alert rules and alerts, and the evaluator's pending ones (null: their routes are not served).
   AlertService* alerts = nullptr;
+  /// Notification channels, maintenance windows and alerts' deliveries
+  /// (null: their routes are not served).
+  NotificationService* notifications = nullptr;
   /// The clock, and the deadlines of requests waiting for a service.
   TimerService* timers = nullptr;
   /// OpAMP's conversations (/v1/opamp).
@@ -263,6 +267,8 @@ void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);
 void add_alert_rules(RouteTable& table);
 void add_alerts(RouteTable& table);
+void add_notification_channels(RouteTable& table);
+void add_maintenance_windows(RouteTable& table);
 }  // namespace routes
 
 }  // namespace muster::http

@@ -19,6 +19,7 @@ namespace {
 struct AlertGroup {
   std::string org;
   NotificationKind kind = NotificationKind::firing;
+  std::uint32_t step = 0;  ///< Escalation: the rule's step.
   std::map<std::string, std::uint64_t> members;  ///< "<org>/<alert_id>" -> episode.
   TimerService::TimerId timer = 0;
 };
@@ -84,9 +85,13 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     }
   }
 
-  void add_to_group(const AlertRecord& record, NotificationKind kind) {
+  // Adds the alert to its rule's group of `kind` (and escalation `step`),
+  // whose wait ends group_wait after the first member's moment: when it
+  // fired, resolved, or reached the step.
+  void add_to_group(const AlertRecord& record, NotificationKind kind, std::uint32_t step = 0) {
     const std::string alert_key = alert_instance_id(record.org, record.alert_id);
-    const std::string group_key = fmt::format("{}\n{}\n{}", record.org, record.rule_id, to_string(kind));
+    const std::string group_key =
+        fmt::format("{}\n{}\n{}\n{}", record.org, record.rule_id, to_string(kind), step);
     std::lock_guard<std::mutex> lock(mutex);
     if (stopping) return;
     AlertGroup& group = groups[group_key];
@@ -95,7 +100,10 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     if (group.timer != 0) return;
     group.org = record.org;
     group.kind = kind;
-    const TimeMs since = kind == NotificationKind::firing ? record.fired_at_ms : record.resolved_at_ms;
+    group.step = step;
+    TimeMs since = record.fired_at_ms;
+    if (kind == NotificationKind::resolved) since = record.resolved_at_ms;
+    if (kind == NotificationKind::escalation) since = record.fired_at_ms + record.escalation[step].after_ms;
     const TimeMs due = std::max(timers.now_ms(), since + record.group_wait_ms);
     group.timer = timers.schedule_at(due, [weak = weak_from_this(), group_key] {
       if (const auto self = weak.lock()) self->flush(group_key);
@@ -117,11 +125,15 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       if (!parts) continue;
       auto record = model.alert(parts->org, parts->name);
       if (!record || record->episode != member.second) continue;
-      const bool firing = group.kind == NotificationKind::firing;
-      if (record->firing() != firing || told(*record, group.kind, 0)) continue;
+      const bool firing = group.kind != NotificationKind::resolved;
+      if (record->firing() != firing || told(*record, group.kind, group.step)) continue;
+      if (group.kind == NotificationKind::escalation &&
+          (record->acknowledged() || group.step >= record->escalation.size())) {
+        continue;
+      }
       current.push_back(std::move(*record));
     }
-    if (!current.empty()) tell(current, group.kind, 0);
+    if (!current.empty()) tell(current, group.kind, group.step);
   }
 
   void arm_escalation(const AlertRecord& record, std::uint32_t step) {
@@ -149,7 +161,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
         step >= record->escalation.size() || told(*record, NotificationKind::escalation, step)) {
       return;
     }
-    tell({*record}, NotificationKind::escalation, step);
+    add_to_group(*record, NotificationKind::escalation, step);
   }
 
   // --- Telling ------------------------------------------------------------------------

@@ -12,7 +12,9 @@
 ///   the same way, to the channels that take resolved notifications.
 /// - Escalation: each step of the rule's escalation (`after`, `channels`) is
 ///   notified `after` the alert fired, if it is still firing (the same
-///   episode), unacknowledged and not silenced.
+///   episode), unacknowledged and not silenced; alerts of one rule reaching
+///   a step together are grouped as firing ones are (the wait adds
+///   `group_wait` to `after`).
 /// - Silences and maintenance windows: an alert silenced, or whose subject an
 ///   active maintenance window covers, is not notified; a suppressed
 ///   notification (no channel) records that it was not, and why.

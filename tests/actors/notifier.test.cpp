@@ -216,7 +216,7 @@ SCENARIO("escalation steps go out while the alert is unacknowledged; an acknowle
   REQUIRE(first.wait_for(2));
   fixture.append(acknowledged.alert_id,
                  AlertAcknowledged{acknowledged.alert_id, 1, "key:k", fixture.timers.now_ms(), "on it"});
-  fixture.timers.advance(15 * 60'000);
+  fixture.timers.advance(15 * 60'000 + kGroupWaitMs);
   REQUIRE(escalated.wait_for(1));
   REQUIRE(eventually([&] { return fixture.model->pending().empty(); }));
   const auto requests = escalated.requests();

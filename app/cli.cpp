@@ -226,6 +226,18 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--snapshot-interval"] = [&](const std::string& text) {
     return set_duration(text, options.snapshot_interval_ms);
   };
+  flags.with_value["--metrics-raw-retention"] = [&](const std::string& text) {
+    return set_duration(text, options.metrics.raw_retention_ms);
+  };
+  flags.with_value["--metrics-1m-retention"] = [&](const std::string& text) {
+    return set_duration(text, options.metrics.minute_retention_ms);
+  };
+  flags.with_value["--metrics-1h-retention"] = [&](const std::string& text) {
+    return set_duration(text, options.metrics.hour_retention_ms);
+  };
+  flags.with_value["--metrics-1d-retention"] = [&](const std::string& text) {
+    return set_duration(text, options.metrics.day_retention_ms);
+  };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   flags.switches["--test-manual-clock"] = [&] { options.test_manual_clock = true; };
   flags.with_value["--test-sync-delay-ms"] = [&](const std::string& text) {
@@ -250,6 +262,11 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   }
   if (options.http.api.health.healthy_within_ms > options.http.api.health.warning_within_ms) {
     return usage_error("--healthy-within must not be longer than --warning-within");
+  }
+  if (options.metrics.raw_retention_ms > options.metrics.minute_retention_ms ||
+      options.metrics.minute_retention_ms > options.metrics.hour_retention_ms ||
+      options.metrics.hour_retention_ms > options.metrics.day_retention_ms) {
+    return usage_error("metrics retentions must not shrink from raw to 1m, 1h and 1d");
   }
   return options;
 }
@@ -382,6 +399,8 @@ Usage:
                 [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
                 [--snapshot-interval DURATION] [--max-config-bytes N] [--opamp-max-message-bytes N]
+                [--metrics-raw-retention DURATION] [--metrics-1m-retention DURATION]
+                [--metrics-1h-retention DURATION] [--metrics-1d-retention DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
@@ -436,6 +455,11 @@ serve options (defaults in brackets):
   --opamp-max-message-bytes N  an OpAMP message (decompressed) at most, on either listener
                              and either transport; more answer 413 (HTTP) or close the
                              WebSocket with 1009 [4194304]
+  Metrics history (heartbeats' metrics; each level kept this long, coarser ones at least as long):
+  --metrics-raw-retention D  every point as heard [24h]
+  --metrics-1m-retention D   1-minute aggregates (min, max, sum, count, last) [7d]
+  --metrics-1h-retention D   1-hour aggregates [90d]
+  --metrics-1d-retention D   1-day aggregates [365d]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

@@ -10,6 +10,7 @@
 #include "actors/api_key/api_key_state.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
+#include "eventstore/metrics/metric_history.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/api_server.hpp"
 
@@ -26,6 +27,8 @@ struct ServeOptions {
   /// How long a notification is retried before it is abandoned
   /// (--webhook-retry-for). Default: 1 h.
   TimeMs webhook_retry_for_ms = 3'600'000;
+  /// The metrics history's retentions (--metrics-*-retention) and timings.
+  MetricHistoryOptions metrics;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.

@@ -27,6 +27,7 @@
 #include "common/lifecycle.hpp"
 #include "common/log.hpp"
 #include "common/timers.hpp"
+#include "eventstore/metrics/metric_history.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
@@ -204,6 +205,12 @@ int run_serve(const ServeOptions& options) {
       return crash_injector.armed(agent_id);
     };
   }
+  // Heartbeats' metrics: buffered on the answering thread, written by the history's flusher.
+  MetricHistory metric_history(storage.metric_table(), timers, options.metrics);
+  agent_options.on_metrics = [&metric_history](const AgentId& agent_id, std::string_view org, TimeMs heard_at_ms,
+                                               const std::map<std::string, double>& metrics) {
+    metric_history.record(agent_id, org, heard_at_ms, metrics);
+  };
   const WhenFolded when_folded = [&projections](std::uint64_t position, std::function<void()> then) {
     projections.when_folded(position, std::move(then));
   };
@@ -258,6 +265,7 @@ int run_serve(const ServeOptions& options) {
   services.report_counts = &report_counts;
   services.alerts = &alerts;
   services.notifications = &notifications;
+  services.metrics = &metric_history;
   services.timers = &timers;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
@@ -270,7 +278,7 @@ int run_serve(const ServeOptions& options) {
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
   FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });
   ServiceStack stack;
-  for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &projections,
+  for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &metric_history, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
                                                           &notifications, &notifier,
                                                           &config_service, &groups, &bulk, &rollouts, &alerts, &api,

@@ -113,6 +113,7 @@ Api::Api(ApiOptions options, Services services)
     routes::add_notification_channels(routes_);
     routes::add_maintenance_windows(routes_);
   }
+  if (services_.metrics != nullptr) routes::add_metrics(routes_);
   if (services_.alerts != nullptr) {
     routes::add_alert_rules(routes_);
     routes::add_alerts(routes_);

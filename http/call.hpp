@@ -35,6 +35,7 @@
 #include "common/result.hpp"
 #include "common/timers.hpp"
 #include "eventstore/event_store.hpp"
+#include "eventstore/metrics/metric_history.hpp"
 #include "http/auth_throttle.hpp"
 #include "http/exchange.hpp"
 #include "http/json_views.hpp"
@@ -76,6 +77,8 @@ struct Services {
   RolloutService* rollouts = nullptr;
   /// Agents' reports counted per type over the last 24 hours.
   const ReportCounts* report_counts = nullptr;
+  /// The heartbeats' metrics over time (null: the metrics routes are not served).
+  MetricHistory* metrics = nullptr;
   /// Alert rules and alerts, and the evaluator's pending ones (null: their routes are not served).
   AlertService* alerts = nullptr;
   /// Notification channels, maintenance windows and alerts' deliveries
@@ -265,6 +268,7 @@ void add_rollouts(RouteTable& table);
 void add_events(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);
+void add_metrics(RouteTable& table);
 void add_alert_rules(RouteTable& table);
 void add_alerts(RouteTable& table);
 void add_notification_channels(RouteTable& table);

@@ -562,6 +562,10 @@ Result<WindowSummary> MetricHistory::window(const AgentId& agent_id, std::string
 }
 
 std::vector<std::string> MetricHistory::names(std::string_view org) const {
+  // Names are learnt as the buffer is written: write it first.
+  if (Status flushed = impl_->flush(); !flushed) {
+    log::warn("cannot write metrics; the buffered points are dropped", {{"error", flushed.error().message}});
+  }
   std::lock_guard names_lock(impl_->names_mutex);
   const auto found = impl_->names.find(org);
   if (found == impl_->names.end()) return {};

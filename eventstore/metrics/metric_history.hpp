@@ -158,7 +158,8 @@ class MetricHistory : public Service {
   /// start in the range). Errors: those of the table.
   Result<WindowSummary> window(const AgentId& agent_id, std::string_view name, TimeMs from_ms, TimeMs to_ms);
 
-  /// The names seen in `org`, sorted (at most `max_names_per_org`).
+  /// The names seen in `org`, sorted (at most `max_names_per_org`), after
+  /// writing the buffer.
   std::vector<std::string> names(std::string_view org) const;
 
   /// Runs one step of the current rollup pass (starting a new pass if none

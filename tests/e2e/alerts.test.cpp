@@ -241,3 +241,42 @@ TEST_CASE("bad rules are refused naming the field, and nothing changes") {
 }
 
 }  // namespace muster::e2e
+
+namespace muster::e2e {
+
+TEST_CASE("a threshold alert firing before a kill -9 still fires after it, and resolves at the next sample within bounds") {
+  TempDir dir;
+  std::string rule;
+  std::string web;
+  std::string alert_id;
+  {
+    MusterServer server(dir.file("data"), server_args());
+    web = register_agent(server, "web-1").agent_id;
+    rule = create_rule(server, {{"name", "mem high"},
+                                {"kind", "threshold"},
+                                {"condition", {{"metric", "mem"}, {"fn", "last"}, {"op", ">="}, {"value", 90}}}});
+    beat(server, web, {{"mem", 95}});
+    alert_id = wait_for_alert(server, rule, web, "firing").at("alert_id");
+    const HttpAnswer silenced = server.post("/api/v1/alerts/" + alert_id + "/silence",
+                                            json{{"until", format_rfc3339(advance(server, 0) + 3'600'000)}}.dump());
+    REQUIRE(silenced.status == 200);
+    server.kill9();
+  }
+  MusterServer server(dir.file("data"), server_args());
+  // The evaluator's periodic pass runs; the alert, restored, waits for a sample.
+  advance(server, 5'000);
+  advance(server, 5'000);
+  const json still = get_json(server, "/api/v1/alerts/" + alert_id);
+  CHECK(still.at("state") == "firing");
+  CHECK(still.at("silenced") == true);
+  beat(server, web, {{"mem", 95}});  // still high: nothing new
+  advance(server, 1'000);
+  CHECK(get_json(server, "/api/v1/alerts/" + alert_id).at("episode") == 1);
+  beat(server, web, {{"mem", 40}});
+  const json resolved = wait_for_alert(server, rule, web, "resolved");
+  CHECK(resolved.at("episode") == 1);
+  beat(server, web, {{"mem", 99}});
+  CHECK(wait_for_alert(server, rule, web, "firing").at("episode") == 2);
+}
+
+}  // namespace muster::e2e

@@ -282,6 +282,31 @@ SCENARIO("a notification reaches a receiver that fails first, after retries, onc
   CHECK(fixture.service->deliveries(Principal{"", Role::viewer, "other"}, "a1").empty());
 }
 
+SCENARIO("a receiver that hangs holds back its own channel only") {
+  NotifyFixture fixture;
+  testing::WebhookReceiver hanging("k");
+  testing::WebhookReceiver healthy("k");
+  hanging.hold();
+  auto stuck = fixture.create_webhook(hanging.url(), "k");
+  auto fine = fixture.create_webhook(healthy.url(), "k");
+  REQUIRE(stuck.ok());
+  REQUIRE(fine.ok());
+  fixture.queue(sample_queued("n1", stuck->record.channel_id));
+  REQUIRE(hanging.wait_for_arrivals(1));
+  fixture.queue(sample_queued("n2", fine->record.channel_id));
+  NotificationQueued later = sample_queued("n3", stuck->record.channel_id);
+  later.alerts[0].alert_id = "a9";
+  fixture.queue(later);
+  // The healthy channel delivers while the other's attempt hangs; the
+  // hanging channel's next notification waits behind its first.
+  REQUIRE(eventually([&] { return fixture.state_of("n2") == NotificationState::delivered; }));
+  CHECK(fixture.state_of("n1") == NotificationState::pending);
+  CHECK(fixture.model->notification("acme", "n3")->attempts == 0);
+  hanging.release();
+  REQUIRE(eventually([&] { return fixture.state_of("n3") == NotificationState::delivered; }));
+  CHECK(hanging.accepted_ids() == std::vector<std::string>{"n1", "n3"});
+}
+
 SCENARIO("a restart lines up a notification whose retry was pending") {
   NotifyFixture fixture;
   testing::WebhookReceiver receiver("k", 1);

@@ -2,7 +2,8 @@
 /// A real HTTP receiver for notification tests: cpp-httplib's server on
 /// 127.0.0.1 with an ephemeral port, recording every request, answering 500
 /// to the first `fail_first` requests and 200 after, and checking each
-/// body's X-Muster-Signature against the secret it was given.
+/// body's X-Muster-Signature against the secret it was given. `hold()`
+/// makes it hang: requests wait, unanswered, until `release()`.
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -34,6 +35,12 @@ class WebhookReceiver {
   explicit WebhookReceiver(std::string secret, int fail_first = 0)
       : secret_(std::move(secret)), fail_first_(fail_first) {
     server_.Post("/hook", [this](const httplib::Request& request, httplib::Response& response) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ++arrived_;
+        changed_.notify_all();
+        changed_.wait(lock, [this] { return !held_; });
+      }
       Request seen;
       seen.notification_id = request.get_header_value("X-Muster-Notification-Id");
       seen.signature = request.get_header_value("X-Muster-Signature");
@@ -57,11 +64,27 @@ class WebhookReceiver {
     }
   }
   ~WebhookReceiver() {
+    release();
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
   WebhookReceiver(const WebhookReceiver&) = delete;
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  void hold() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = true;
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = false;
+    changed_.notify_all();
+  }
+  /// Waits (up to `timeout`) until at least `count` requests arrived, answered or not.
+  bool wait_for_arrivals(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return arrived_ >= count; });
+  }
 
   std::string url() const { return fmt::format("http://127.0.0.1:{}/hook", port_); }
   void fail_next(int count) {
@@ -105,6 +128,8 @@ class WebhookReceiver {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   int fail_first_ = 0;
+  bool held_ = false;
+  std::size_t arrived_ = 0;
   std::vector<Request> requests_;
 };
 

@@ -7,6 +7,7 @@
 #include "actors/agent/agent_events.hpp"
 #include "actors/alert/alert_decider.hpp"
 #include "actors/alert/alert_evaluator.hpp"
+#include "actors/rollout/rollout_state.hpp"
 
 using namespace muster;
 using nlohmann::json;
@@ -264,4 +265,60 @@ TEST_CASE("the rule's and the alert's decisions") {
   auto decided = decide_alert(record, FireAlert{fired}, 5);
   REQUIRE(decided->size() == 1);
   CHECK(std::get<AlertFired>(decided->front()).episode == 1);
+}
+
+SCENARIO("a report holds its condition for the window after it; a paused rollout fires for the org") {
+  AlertEvaluator evaluator(nullptr);
+  Feed feed;
+  const AgentId web = agent(1);
+  REQUIRE(evaluator.on_batch({feed.registered(web)}, 0).empty());
+  REQUIRE(evaluator
+              .set_rules({rule_of("r1", {{"name", "crashes"}, {"kind", "status"},
+                                         {"condition", {{"report_type", "crash"}, {"window", "10m"}}}}),
+                          rule_of("r2", {{"name", "stuck rollouts"}, {"kind", "status"},
+                                         {"condition", {{"rollout", "paused"}}}, {"for", "1m"}})},
+                         0)
+              .empty());
+  CHECK(evaluator.on_batch({feed.event(web, AgentReported{"disk", 1, nlohmann::json::object()}, 1000)}, 1000).empty());
+  const auto fired =
+      evaluator.on_batch({feed.event(web, AgentReported{"crash", 1, nlohmann::json::object()}, 2000)}, 2000);
+  REQUIRE(kinds(fired) == Kinds{"fire " + web.to_string()});
+  CHECK(evaluator.tick(2000 + 599'999).empty());
+  CHECK(kinds(evaluator.tick(2000 + 600'000)) == Kinds{"resolve " + web.to_string()});
+
+  // A rollout of the org paused: pending, then firing after `for`; resumed: resolved.
+  const auto rollout_event = [&](const RolloutEvent& payload, TimeMs at) {
+    const NewEvent encoded = encode_payload(payload);
+    return Event{++feed.position, "rollout:acme/0123456789abcdef", ++feed.versions["rollout"], encoded.type, at,
+                 encoded.schema_version, encoded.data, "{}"};
+  };
+  RolloutCreated created;
+  created.rollout_id = "0123456789abcdef";
+  created.org = "acme";
+  created.target.group = "web";
+  CHECK(evaluator.on_batch({rollout_event(created, 700'000), rollout_event(RolloutPaused{"gate", "failed", {}}, 700'000)},
+                           700'000)
+            .empty());
+  CHECK(evaluator.pending("acme").size() == 1);
+  const auto paused = evaluator.tick(760'000);
+  REQUIRE(kinds(paused) == Kinds{"fire acme"});
+  CHECK(paused[0].details["rollouts"] == nlohmann::json{"0123456789abcdef"});
+  CHECK(kinds(evaluator.on_batch({rollout_event(RolloutResumed{}, 800'000)}, 800'000)) == Kinds{"resolve acme"});
+}
+
+TEST_CASE("a deregistered agent's alerts resolve, and it counts no more") {
+  AlertEvaluator evaluator(nullptr);
+  Feed feed;
+  const AgentId web = agent(1);
+  REQUIRE(evaluator.on_batch({feed.registered(web)}, 0).empty());
+  REQUIRE(evaluator.set_rules({rule_of("r1", {{"name", "degraded"}, {"kind", "status"},
+                                              {"condition", {{"agent_status", "degraded"}}}})},
+                              0)
+              .empty());
+  REQUIRE(evaluator.on_batch({feed.event(web, AgentStatusChanged{AgentStatus::online, AgentStatus::degraded}, 10)}, 10)
+              .size() == 1);
+  const auto resolved = evaluator.on_batch({feed.event(web, AgentDeregistered{}, 20)}, 20);
+  REQUIRE(resolved.size() == 1);
+  CHECK(resolved[0].reason == "agent removed");
+  CHECK(evaluator.tick(30).empty());
 }

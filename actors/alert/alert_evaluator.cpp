@@ -458,6 +458,36 @@ struct AlertEvaluator::Impl {
     }
   }
 
+  // A group of `org` changed: its members may have joined or left the scope
+  // of per-agent rules scoped by a group. Re-derives those rules' status
+  // conditions for every agent of the org (a walk of the org's agents, only
+  // on a group's change) and evaluates them, so joiners that already hold
+  // the condition go pending and leavers' alerts resolve.
+  void refresh_group_scoped(const RuleSet& rules, std::string_view org, TimeMs now_ms,
+                            std::vector<AlertTransition>& out) {
+    const auto found = rules.agent_rules.find(org);
+    if (found == rules.agent_rules.end()) return;
+    std::set<std::uint32_t> scoped;
+    for (const std::size_t index : found->second) {
+      if (rules.rules[index].rule.spec.scope.kind == AlertScope::Kind::group) scoped.insert(rules.rules[index].serial);
+    }
+    if (scoped.empty()) return;
+    for (Shard& shard : shards) {
+      std::lock_guard<std::mutex> lock(shard.mutex);
+      for (std::uint32_t local = 0; local < shard.slots.size(); ++local) {
+        if (*shard.slots[local].org != org) continue;
+        refresh_agent(shard, rules, local, now_ms, out, &scoped);
+        // Rules without a status part (thresholds) are evaluated too: leavers resolve.
+        for (const std::size_t index : found->second) {
+          const CompiledRule& rule = rules.rules[index];
+          if (scoped.count(rule.serial) != 0 && (shard.slots[local].marks & mark_of(rule)) != 0) {
+            evaluate(shard, rule, local, now_ms, false, out);
+          }
+        }
+      }
+    }
+  }
+
   // --- Org-level rules ---------------------------------------------------------------
 
   // Counts a fleet rule's agents (org_mutex held; takes each shard's lock).
@@ -905,6 +935,7 @@ std::vector<AlertTransition> AlertEvaluator::on_batch(const std::vector<Event>& 
   const auto rules = impl_->current_rules();
   std::set<std::string> orgs_touched;
   std::set<std::string> orgs_recount;
+  std::set<std::string> orgs_regrouped;
   for (const Event& event : batch) {
     const auto ref = parse_stream(event.stream);
     if (!ref) continue;
@@ -919,6 +950,7 @@ std::vector<AlertTransition> AlertEvaluator::on_batch(const std::vector<Event>& 
         const std::string org(scoped->org);
         orgs_recount.insert(org);
         orgs_touched.insert(org);
+        orgs_regrouped.insert(org);
       }
     } else if (ref->kind == kRolloutKind) {
       const auto scoped = split_org_scoped_id(ref->id);
@@ -941,6 +973,7 @@ std::vector<AlertTransition> AlertEvaluator::on_batch(const std::vector<Event>& 
     }
   }
   for (const std::string& org : orgs_recount) impl_->recount_org(*rules, org);
+  for (const std::string& org : orgs_regrouped) impl_->refresh_group_scoped(*rules, org, now_ms, out);
   for (const std::string& org : orgs_touched) impl_->evaluate_org_rules(*rules, org, now_ms, out);
   // A group's change may move agents out of (or into) a per-agent rule's scope: its active alerts see it at the next tick.
   return out;

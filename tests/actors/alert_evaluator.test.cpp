@@ -7,7 +7,9 @@
 #include "actors/agent/agent_events.hpp"
 #include "actors/alert/alert_decider.hpp"
 #include "actors/alert/alert_evaluator.hpp"
+#include "actors/group/group_state.hpp"
 #include "actors/rollout/rollout_state.hpp"
+#include "projections/config_model.hpp"
 
 using namespace muster;
 using nlohmann::json;
@@ -321,4 +323,30 @@ TEST_CASE("a deregistered agent's alerts resolve, and it counts no more") {
   REQUIRE(resolved.size() == 1);
   CHECK(resolved[0].reason == "agent removed");
   CHECK(evaluator.tick(30).empty());
+}
+
+SCENARIO("a group's change brings agents into a group-scoped rule, and takes them out") {
+  ConfigModel config;
+  AlertEvaluator evaluator(&config);
+  Feed feed;
+  const AgentId web = agent(1);
+  const auto fold = [&](std::vector<Event> batch, TimeMs now) {
+    REQUIRE(config.apply(batch).ok());
+    return evaluator.on_batch(batch, now);
+  };
+  const auto group_event = [&](const GroupEvent& payload) {
+    const NewEvent encoded = encode_payload(payload);
+    return Event{++feed.position, "group:acme/web", ++feed.versions["group:acme/web"], encoded.type, 1,
+                 encoded.schema_version, encoded.data, "{}"};
+  };
+  REQUIRE(fold({feed.registered(web, {{"role", "web"}})}, 0).empty());
+  REQUIRE(evaluator.set_rules({rule_of("r1", {{"name", "web gone"}, {"kind", "absence"}, {"for", "1m"},
+                                              {"scope", {{"group", "web"}}}})},
+                              0)
+              .empty());
+  // Offline while no group "web" exists: out of scope.
+  CHECK(fold({feed.event(web, AgentWentOffline{1000, 120'000}, 121'000)}, 121'000).empty());
+  CHECK(kinds(fold({group_event(GroupCreated{"acme", "web", {{"role", "web"}}, 0, ""})}, 130'000)) ==
+        Kinds{"fire " + web.to_string()});
+  CHECK(kinds(fold({group_event(GroupDeleted{})}, 140'000)) == Kinds{"resolve " + web.to_string()});
 }

@@ -226,6 +226,11 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--snapshot-interval"] = [&](const std::string& text) {
     return set_duration(text, options.snapshot_interval_ms);
   };
+  flags.with_value["--metrics-history"] = [&](const std::string& text) {
+    if (text != "on" && text != "off") return std::string("must be on or off");
+    options.metrics_history = text == "on";
+    return std::string();
+  };
   flags.with_value["--metrics-raw-retention"] = [&](const std::string& text) {
     return set_duration(text, options.metrics.raw_retention_ms);
   };
@@ -266,7 +271,9 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   if (options.metrics.raw_retention_ms > options.metrics.minute_retention_ms ||
       options.metrics.minute_retention_ms > options.metrics.hour_retention_ms ||
       options.metrics.hour_retention_ms > options.metrics.day_retention_ms) {
-    return usage_error("metrics retentions must not shrink from raw to 1m, 1h and 1d");
+    return usage_error(
+        "--metrics-raw-retention, --metrics-1m-retention, --metrics-1h-retention and --metrics-1d-retention "
+        "must not shrink in that order");
   }
   return options;
 }
@@ -399,7 +406,7 @@ Usage:
                 [--agent-max-body-bytes N] [--max-header-bytes N] [--max-header-fields N]
                 [--max-connections-per-address N] [--agent-max-connections-per-address N]
                 [--snapshot-interval DURATION] [--max-config-bytes N] [--opamp-max-message-bytes N]
-                [--metrics-raw-retention DURATION] [--metrics-1m-retention DURATION]
+                [--metrics-history on|off] [--metrics-raw-retention DURATION] [--metrics-1m-retention DURATION]
                 [--metrics-1h-retention DURATION] [--metrics-1d-retention DURATION]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
@@ -456,6 +463,7 @@ serve options (defaults in brackets):
                              and either transport; more answer 413 (HTTP) or close the
                              WebSocket with 1009 [4194304]
   Metrics history (heartbeats' metrics; each level kept this long, coarser ones at least as long):
+  --metrics-history on|off   off: keep only each agent's latest metrics, store nothing over time [on]
   --metrics-raw-retention D  every point as heard [24h]
   --metrics-1m-retention D   1-minute aggregates (min, max, sum, count, last) [7d]
   --metrics-1h-retention D   1-hour aggregates [90d]

@@ -29,6 +29,9 @@ struct ServeOptions {
   TimeMs webhook_retry_for_ms = 3'600'000;
   /// The metrics history's retentions (--metrics-*-retention) and timings.
   MetricHistoryOptions metrics;
+  /// Keep heartbeats' metrics over time (--metrics-history off: only each
+  /// agent's latest, as before the history existed). Default: on.
+  bool metrics_history = true;
   log::Level log_level = log::Level::info;
   bool enable_test_hooks = false;
   /// Test-only (with --enable-test-hooks): see eventstore/file_hooks.hpp.

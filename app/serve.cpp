@@ -207,10 +207,12 @@ int run_serve(const ServeOptions& options) {
   }
   // Heartbeats' metrics: buffered on the answering thread, written by the history's flusher.
   MetricHistory metric_history(storage.metric_table(), timers, options.metrics);
-  agent_options.on_metrics = [&metric_history](const AgentId& agent_id, std::string_view org, TimeMs heard_at_ms,
-                                               const std::map<std::string, double>& metrics) {
-    metric_history.record(agent_id, org, heard_at_ms, metrics);
-  };
+  if (options.metrics_history) {
+    agent_options.on_metrics = [&metric_history](const AgentId& agent_id, std::string_view org,
+                                                 TimeMs heard_at_ms, const std::map<std::string, double>& metrics) {
+      metric_history.record(agent_id, org, heard_at_ms, metrics);
+    };
+  }
   const WhenFolded when_folded = [&projections](std::uint64_t position, std::function<void()> then) {
     projections.when_folded(position, std::move(then));
   };

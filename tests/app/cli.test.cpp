@@ -94,6 +94,36 @@ TEST_CASE("regression: --test-sync-delay-ms slowed every sync without --enable-t
   CHECK(delayed->test_sync_delay_ms == 50);
 }
 
+TEST_CASE("metrics history flags: on by default, retentions 24h, 7d, 90d, 365d, never shrinking") {
+  const auto defaults = parse_serve_args({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->metrics_history);
+  CHECK(defaults->metrics.raw_retention_ms == 24 * 3'600'000LL);
+  CHECK(defaults->metrics.minute_retention_ms == 7 * 86'400'000LL);
+  CHECK(defaults->metrics.hour_retention_ms == 90 * 86'400'000LL);
+  CHECK(defaults->metrics.day_retention_ms == 365 * 86'400'000LL);
+  const auto given = parse_serve_args({"--metrics-history", "off", "--metrics-raw-retention", "2h",
+                                       "--metrics-1m-retention", "2d", "--metrics-1h-retention", "30d",
+                                       "--metrics-1d-retention", "730d"});
+  REQUIRE(given.ok());
+  CHECK_FALSE(given->metrics_history);
+  CHECK(given->metrics.raw_retention_ms == 2 * 3'600'000LL);
+  CHECK(given->metrics.minute_retention_ms == 2 * 86'400'000LL);
+  CHECK(given->metrics.hour_retention_ms == 30 * 86'400'000LL);
+  CHECK(given->metrics.day_retention_ms == 730 * 86'400'000LL);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--metrics-history", "maybe"},
+           {"--metrics-raw-retention", "0s"},
+           {"--metrics-1m-retention", "soon"},
+           {"--metrics-raw-retention", "8d"},
+           {"--metrics-1h-retention", "400d"}}) {
+    CAPTURE(args.front());
+    const auto parsed = parse_serve_args(args);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().message.find(args.front()) != std::string::npos);
+  }
+}
+
 TEST_CASE("replay flags: one agent selector, times in RFC 3339, --at needs an agent") {
   const auto parsed = parse_replay_args({"--data", "d", "--instance", "host-1", "--type", "AgentRegistered",
                                          "--since", "2026-01-01T00:00:00Z", "--format", "table"});

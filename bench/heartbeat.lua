@@ -1,6 +1,6 @@
 -- wrk script: each request is a heartbeat from a different agent, with that
 -- agent's token, as real agents send them.
---   wrk ... -s bench/heartbeat.lua URL -- IDS_FILE
+--   wrk ... -s bench/heartbeat.lua URL -- IDS_FILE [metrics]
 -- IDS_FILE holds "<agent_id> <agent_token>" lines (muster_load register --ids).
 -- Threads start at evenly spaced agents and walk the list from there.
 
@@ -20,6 +20,11 @@ function init(args)
   local spacing = math.floor(#agents / 64)
   next_agent = (index * spacing) % #agents
   body = '{"status":"online"}'
+  -- "metrics" after the ids file: each heartbeat carries 8 metrics (bench/run metrics).
+  if args[2] == "metrics" then
+    body = '{"status":"online","metrics":{"cpu":0.42,"memory_bytes":4012345678,"error_rate":0.003,' ..
+           '"latency_ms":21.5,"logs_processed":123456,"errors_total":17,"queue_len":3,"disk_free_bytes":51234567890}}'
+  end
 end
 
 function request()

@@ -15,8 +15,8 @@ constexpr std::string_view kEntry = "r:";
 // Folds `event` into the record of `records` keyed by the stream's id;
 // true if it folded.
 template <class Record>
-bool fold_into(std::map<std::string, Record>& records, std::string_view id, const Event& event, Status& first_failure,
-               SnapshotMarks& marks) {
+bool fold_into(std::map<std::string, Record>& records, std::string_view id, const Event& event,
+               Status& first_failure, SnapshotMarks& marks) {
   const std::string key(id);
   Record& record = records[key];
   // Loaded from a snapshot newer than the model's position: held already.
@@ -90,7 +90,8 @@ std::vector<AlertRecord> Notifications::alerts() const {
   return out;
 }
 
-std::optional<NotificationChannel> Notifications::channel(std::string_view org, std::string_view channel_id) const {
+std::optional<NotificationChannel> Notifications::channel(std::string_view org,
+                                                          std::string_view channel_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto found = channels_.find(org_scoped_id(org, channel_id));
   if (found == channels_.end()) return std::nullopt;
@@ -109,14 +110,16 @@ std::vector<NotificationChannel> Notifications::channels(std::string_view org_sc
   return out;
 }
 
-std::optional<MaintenanceWindow> Notifications::window(std::string_view org, std::string_view window_id) const {
+std::optional<MaintenanceWindow> Notifications::window(std::string_view org,
+                                                       std::string_view window_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto found = windows_.find(org_scoped_id(org, window_id));
   if (found == windows_.end()) return std::nullopt;
   return found->second;
 }
 
-std::vector<MaintenanceWindow> Notifications::windows(std::string_view org_scope, TimeMs ended_after_ms) const {
+std::vector<MaintenanceWindow> Notifications::windows(std::string_view org_scope,
+                                                      TimeMs ended_after_ms) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   std::vector<MaintenanceWindow> out;
   for (const auto& entry : windows_) {
@@ -156,7 +159,8 @@ std::vector<NotificationRecord> Notifications::pending() const {
   return out;
 }
 
-std::vector<NotificationRecord> Notifications::of_alert(std::string_view org_scope, std::string_view alert_id) const {
+std::vector<NotificationRecord> Notifications::of_alert(std::string_view org_scope,
+                                                        std::string_view alert_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   std::vector<NotificationRecord> out;
   const auto found = by_alert_.find(std::string(alert_id));
@@ -172,7 +176,8 @@ std::optional<NotificationChannel> Notifications::channel_by_id(std::string_view
                                                                 std::string_view channel_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   for (const auto& entry : channels_) {
-    if (entry.second.channel_id == channel_id && org_visible(org_scope, entry.second.org)) return entry.second;
+    if (entry.second.channel_id == channel_id && org_visible(org_scope, entry.second.org))
+      return entry.second;
   }
   return std::nullopt;
 }
@@ -189,13 +194,15 @@ std::optional<MaintenanceWindow> Notifications::window_by_id(std::string_view or
 Status Notifications::save_snapshot(SnapshotStore& store) {
   // Each scope with the position its records reflect; the fold skips what a
   // record holds already, so loading folds from the oldest of the three.
-  if (Status saved = save_changed_records(store, kAlertScope, kEntry, mutex_, alert_marks_, position_,
-                                          [this](const std::string& key) { return encode_alert(alerts_.at(key)); });
+  if (Status saved =
+          save_changed_records(store, kAlertScope, kEntry, mutex_, alert_marks_, position_,
+                               [this](const std::string& key) { return encode_alert(alerts_.at(key)); });
       !saved) {
     return saved;
   }
-  if (Status saved = save_changed_records(store, kChannelScope, kEntry, mutex_, channel_marks_, position_,
-                                          [this](const std::string& key) { return encode_channel(channels_.at(key)); });
+  if (Status saved =
+          save_changed_records(store, kChannelScope, kEntry, mutex_, channel_marks_, position_,
+                               [this](const std::string& key) { return encode_channel(channels_.at(key)); });
       !saved) {
     return saved;
   }
@@ -205,8 +212,9 @@ Status Notifications::save_snapshot(SnapshotStore& store) {
       !saved) {
     return saved;
   }
-  return save_changed_records(store, kNotificationScope, kEntry, mutex_, notification_marks_, position_,
-                              [this](const std::string& key) { return encode_notification(notifications_.at(key)); });
+  return save_changed_records(
+      store, kNotificationScope, kEntry, mutex_, notification_marks_, position_,
+      [this](const std::string& key) { return encode_notification(notifications_.at(key)); });
 }
 
 Result<std::uint64_t> Notifications::load_snapshot(SnapshotStore& store, std::uint64_t head_position) {
@@ -216,15 +224,21 @@ Result<std::uint64_t> Notifications::load_snapshot(SnapshotStore& store, std::ui
   if (!alerts) return alerts.error();
   auto channels = load_keyed_records<NotificationChannel>(
       store, kChannelScope, kEntry, head_position, "the notification channels'", decode_channel,
-      [](const NotificationChannel& channel) { return channel_instance_id(channel.org, channel.channel_id); });
+      [](const NotificationChannel& channel) {
+        return channel_instance_id(channel.org, channel.channel_id);
+      });
   if (!channels) return channels.error();
   auto windows = load_keyed_records<MaintenanceWindow>(
       store, kWindowScope, kEntry, head_position, "the maintenance windows'", decode_maintenance_window,
-      [](const MaintenanceWindow& window) { return maintenance_window_instance_id(window.org, window.window_id); });
+      [](const MaintenanceWindow& window) {
+        return maintenance_window_instance_id(window.org, window.window_id);
+      });
   if (!windows) return windows.error();
   auto notifications = load_keyed_records<NotificationRecord>(
       store, kNotificationScope, kEntry, head_position, "the notifications'", decode_notification,
-      [](const NotificationRecord& record) { return notification_instance_id(record.org(), record.notification_id()); });
+      [](const NotificationRecord& record) {
+        return notification_instance_id(record.org(), record.notification_id());
+      });
   if (!notifications) return notifications.error();
   if (!*alerts || !*channels || !*windows || !*notifications) {
     // One scope is missing: fold the whole log into an empty model.
@@ -255,7 +269,8 @@ Result<std::uint64_t> Notifications::load_snapshot(SnapshotStore& store, std::ui
   channel_marks_ = SnapshotMarks{{}, (*channels)->position};
   window_marks_ = SnapshotMarks{{}, (*windows)->position};
   notification_marks_ = SnapshotMarks{{}, (*notifications)->position};
-  position_ = std::min({(*alerts)->position, (*channels)->position, (*windows)->position, (*notifications)->position});
+  position_ = std::min(
+      {(*alerts)->position, (*channels)->position, (*windows)->position, (*notifications)->position});
   return position_;
 }
 

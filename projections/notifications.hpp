@@ -48,7 +48,8 @@ class Notifications : public ReadModel {
   std::vector<NotificationChannel> channels(std::string_view org_scope) const;
 
   /// The channel `channel_id` (not deleted or deleted) of an org `org_scope` covers.
-  std::optional<NotificationChannel> channel_by_id(std::string_view org_scope, std::string_view channel_id) const;
+  std::optional<NotificationChannel> channel_by_id(std::string_view org_scope,
+                                                   std::string_view channel_id) const;
 
   std::optional<MaintenanceWindow> window(std::string_view org, std::string_view window_id) const;
   std::optional<MaintenanceWindow> window_by_id(std::string_view org_scope, std::string_view window_id) const;
@@ -58,7 +59,8 @@ class Notifications : public ReadModel {
   /// The windows of `org` active at `now_ms`.
   std::vector<MaintenanceWindow> active_windows(std::string_view org, TimeMs now_ms) const;
 
-  std::optional<NotificationRecord> notification(std::string_view org, std::string_view notification_id) const;
+  std::optional<NotificationRecord> notification(std::string_view org,
+                                                 std::string_view notification_id) const;
   /// Notifications still to send, oldest first.
   std::vector<NotificationRecord> pending() const;
   /// The notifications that tell about the alert `alert_id`, of the orgs
@@ -83,11 +85,11 @@ class Notifications : public ReadModel {
 
   mutable std::shared_mutex mutex_;
   std::uint64_t position_ = 0;
-  std::map<std::string, NotificationChannel> channels_;     ///< By "<org>/<id>".
+  std::map<std::string, NotificationChannel> channels_;      ///< By "<org>/<id>".
   std::map<std::string, AlertRecord> alerts_;                ///< By "<org>/<id>".
-  std::map<std::string, MaintenanceWindow> windows_;        ///< By "<org>/<id>".
+  std::map<std::string, MaintenanceWindow> windows_;         ///< By "<org>/<id>".
   std::map<std::string, NotificationRecord> notifications_;  ///< By "<org>/<id>".
-  std::map<std::uint64_t, std::string> pending_;            ///< created_position -> key, while pending.
+  std::map<std::uint64_t, std::string> pending_;             ///< created_position -> key, while pending.
   /// Alert id -> (created position, key) of the notifications telling about it.
   std::map<std::string, std::set<std::pair<std::uint64_t, std::string>>> by_alert_;
   SnapshotMarks alert_marks_;

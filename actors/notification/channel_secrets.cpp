@@ -33,7 +33,8 @@ Status sync_path(const std::string& path, int flags) {
 ChannelSecrets::ChannelSecrets(std::string directory) : directory_(std::move(directory)) {}
 
 std::string ChannelSecrets::path_of(std::string_view org, std::string_view channel_id) const {
-  const std::string name = "channel-" + sha256_hex(fmt::format("{}/{}", org, channel_id)).substr(0, 32) + ".json";
+  const std::string name =
+      "channel-" + sha256_hex(fmt::format("{}/{}", org, channel_id)).substr(0, 32) + ".json";
   return directory_.empty() ? name : directory_ + "/" + name;
 }
 
@@ -43,9 +44,12 @@ Status ChannelSecrets::put(std::string_view org, std::string_view channel_id, co
     if (::mkdir(directory_.c_str(), 0700) != 0 && errno != EEXIST) {
       return make_error(ErrorCode::io_error, fmt::format("cannot create {}", directory_));
     }
-    const std::string text =
-        json{{"secret", secret.secret}, {"headers", secret.headers}, {"smtp_password", secret.smtp_password}}.dump(
-            -1, ' ', false, json::error_handler_t::replace);
+    const std::string text = json{
+        {"url", secret.url},
+        {"secret", secret.secret},
+        {"headers", secret.headers},
+        {"smtp_password",
+         secret.smtp_password}}.dump(-1, ' ', false, json::error_handler_t::replace);
     const std::string temporary = path + ".tmp";
     const int file = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (file < 0) return make_error(ErrorCode::io_error, fmt::format("cannot create {}", temporary));
@@ -79,6 +83,7 @@ ChannelSecret ChannelSecrets::get(std::string_view org, std::string_view channel
   text << file.rdbuf();
   const json data = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (!data.is_object()) return secret;
+  (void)payload::read(data, "url", secret.url, payload::Presence::optional);
   (void)payload::read(data, "secret", secret.secret, payload::Presence::optional);
   (void)payload::read(data, "headers", secret.headers, payload::Presence::optional);
   (void)payload::read(data, "smtp_password", secret.smtp_password, payload::Presence::optional);

@@ -1,10 +1,9 @@
 #pragma once
 /// Where notification channels keep what must never reach the log, an
-/// answer or a log line: the webhook's signing secret and header values,
-/// the SMTP password. One file per channel under `<data>/secrets/`, mode
-/// 0600, written and fsynced (the file and the directory) before the
-/// channel's event is appended, so a channel in the log always finds its
-/// secret. A file whose channel was never created (a crash between the
+/// answer or a log line: the webhook's URL whole (its path may carry a
+/// token), signing secret and header values, the SMTP password. One file per channel under `<data>/secrets/`,
+/// mode 0600, written and fsynced (the file and the directory) before the channel's event is appended, so a
+/// channel in the log always finds its secret. A file whose channel was never created (a crash between the
 /// two) is harmless: nothing reads it.
 ///
 /// Thread safety: every method may be called from any thread.

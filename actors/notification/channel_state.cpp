@@ -50,12 +50,14 @@ bool operator==(const ChannelSettings& left, const ChannelSettings& right) {
   return left.name == right.name && left.type == right.type && left.url == right.url &&
          left.header_names == right.header_names && left.has_secret == right.has_secret &&
          left.format == right.format && left.send_resolved == right.send_resolved && left.to == right.to &&
-         left.from == right.from && left.smtp_url == right.smtp_url && left.smtp_username == right.smtp_username &&
-         left.has_smtp_password == right.has_smtp_password && left.starttls == right.starttls;
+         left.from == right.from && left.smtp_url == right.smtp_url &&
+         left.smtp_username == right.smtp_username && left.has_smtp_password == right.has_smtp_password &&
+         left.starttls == right.starttls;
 }
 
 json channel_settings_to_json(const ChannelSettings& settings) {
-  json out = {{"name", settings.name}, {"type", to_string(settings.type)}, {"send_resolved", settings.send_resolved}};
+  json out = {
+      {"name", settings.name}, {"type", to_string(settings.type)}, {"send_resolved", settings.send_resolved}};
   if (settings.type == ChannelType::webhook) {
     out["url"] = settings.url;
     out["header_names"] = settings.header_names;
@@ -94,7 +96,8 @@ Result<ChannelSettings> channel_settings_from_json(const json& data) {
     if (!parsed_format) return bad();
     settings.format = *parsed_format;
   } else if (!read(data, "to", settings.to) || !read(data, "from", settings.from) ||
-             !read(data, "smtp_url", settings.smtp_url) || !read(data, "smtp_username", settings.smtp_username) ||
+             !read(data, "smtp_url", settings.smtp_url) ||
+             !read(data, "smtp_username", settings.smtp_username) ||
              !read_bool(data, "has_smtp_password", settings.has_smtp_password) ||
              !read_bool(data, "starttls", settings.starttls)) {
     return bad();

@@ -8,8 +8,8 @@
 ///                               starttls; principal}
 ///   NotificationChannelDeleted {}
 ///
-/// What is secret (the webhook's signing secret, its header values, the SMTP
-/// password) is never in an event: the channel service keeps it in a file of
+/// What is secret (the webhook's URL beyond its host, signing secret and
+/// header values, the SMTP password) is never in an event: the channel service keeps it in a file of
 /// its own (channel_secrets.hpp), written before the event is appended. The
 /// event records only that there is one (`has_secret`, `header_names`).
 
@@ -45,7 +45,9 @@ struct ChannelSettings {
   std::string name;
   ChannelType type = ChannelType::webhook;
   // webhook
-  std::string url;                        ///< http:// or https://
+  /// http:// or https://, scheme, host and port only, "/***" standing for
+  /// a path (the whole URL is a secret: see ChannelSecret).
+  std::string url;
   std::vector<std::string> header_names;  ///< Values are secret.
   bool has_secret = false;
   WebhookFormat format = WebhookFormat::json;
@@ -72,7 +74,8 @@ struct NotificationChannelCreated {
   std::string principal;
 
   nlohmann::json to_json() const;
-  static Result<NotificationChannelCreated> from_json(const nlohmann::json& data, std::uint32_t schema_version);
+  static Result<NotificationChannelCreated> from_json(const nlohmann::json& data,
+                                                      std::uint32_t schema_version);
 };
 
 struct NotificationChannelDeleted {

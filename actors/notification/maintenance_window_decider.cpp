@@ -34,7 +34,8 @@ MaintenanceWindow MaintenanceWindowAggregate::initial_state(const std::string& i
 Result<std::vector<MaintenanceWindowEvent>> MaintenanceWindowAggregate::decide(const State& state,
                                                                                const Command& command,
                                                                                Context& /*context*/) {
-  if (const auto* create = std::get_if<CreateMaintenanceWindow>(&command)) return decide_create(state, *create);
+  if (const auto* create = std::get_if<CreateMaintenanceWindow>(&command))
+    return decide_create(state, *create);
   return decide_delete(state);
 }
 

@@ -35,7 +35,9 @@ struct MaintenanceWindowAggregate {
   using Context = runtime::DecideContext;
 
   static State initial_state(const std::string& id);
-  static std::string stream_of(const State& state) { return maintenance_window_stream(state.org, state.window_id); }
+  static std::string stream_of(const State& state) {
+    return maintenance_window_stream(state.org, state.window_id);
+  }
   static Result<std::vector<Payload>> decide(const State& state, const Command& command, Context& context);
   static Status apply(State& state, const Payload& event, const EventHeader& header) {
     return muster::apply(state, event, header);

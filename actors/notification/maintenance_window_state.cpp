@@ -49,7 +49,7 @@ std::string maintenance_window_stream(std::string_view org, std::string_view win
 }
 
 std::string encode_maintenance_window(const MaintenanceWindow& window) {
-  MaintenanceWindowCreated created{window.window_id, window.org,    window.scope,    window.starts_at_ms,
+  MaintenanceWindowCreated created{window.window_id,  window.org,    window.scope,    window.starts_at_ms,
                                    window.ends_at_ms, window.reason, window.principal};
   json out = created.to_json();
   out["deleted"] = window.deleted;
@@ -65,8 +65,9 @@ Result<MaintenanceWindow> decode_maintenance_window(std::string_view bytes) {
   MaintenanceWindowCreated created;
   MaintenanceWindow window;
   if (!data.is_object() || !read_created(data, created) || !read_bool(data, "deleted", window.deleted) ||
-      !read(data, "created_at", window.created_at_ms) || !read(data, "created_position", window.created_position) ||
-      !read(data, "version", window.version) || !read(data, "last_position", window.last_position)) {
+      !read(data, "created_at", window.created_at_ms) ||
+      !read(data, "created_position", window.created_position) || !read(data, "version", window.version) ||
+      !read(data, "last_position", window.last_position)) {
     return payload_error("bad maintenance window snapshot");
   }
   window.window_id = std::move(created.window_id);
@@ -88,7 +89,8 @@ Status apply(MaintenanceWindow& window, const MaintenanceWindowEvent& event, con
         std::optional<std::string_view>(maintenance_window_instance_id(created->org, created->window_id))) {
       return corrupt_event(header, type, "org/window_id differs from the stream id");
     }
-    if (created->ends_at_ms <= created->starts_at_ms) return corrupt_event(header, type, "ends before it starts");
+    if (created->ends_at_ms <= created->starts_at_ms)
+      return corrupt_event(header, type, "ends before it starts");
     window.window_id = created->window_id;
     window.org = created->org;
     window.scope = created->scope;

@@ -48,8 +48,9 @@ std::string rfc5322_date(TimeMs time_ms) {
 std::string notification_title(const NotificationQueued& notification) {
   std::string label = kind_label(notification);
   if (notification.kind == NotificationKind::escalation) label += fmt::format(" {}", notification.step + 1);
-  return one_line(fmt::format("[{}] {} ({}): {} alert{}", label, notification.rule_name, notification.severity,
-                              notification.alerts.size(), notification.alerts.size() == 1 ? "" : "s"));
+  return one_line(fmt::format("[{}] {} ({}): {} alert{}", label, notification.rule_name,
+                              notification.severity, notification.alerts.size(),
+                              notification.alerts.size() == 1 ? "" : "s"));
 }
 
 std::string notification_text(const NotificationQueued& notification) {
@@ -61,7 +62,8 @@ std::string notification_text(const NotificationQueued& notification) {
 }
 
 std::string webhook_body(const NotificationQueued& notification, WebhookFormat format) {
-  if (format == WebhookFormat::slack) return notification_fields::dump({{"text", notification_text(notification)}});
+  if (format == WebhookFormat::slack)
+    return notification_fields::dump({{"text", notification_text(notification)}});
   if (format == WebhookFormat::teams) {
     std::string text = notification_text(notification);
     // Teams renders Markdown: one paragraph per line.
@@ -89,14 +91,15 @@ std::string webhook_body(const NotificationQueued& notification, WebhookFormat f
     if (alert.resolved_at_ms > 0) item["resolved_at"] = format_rfc3339(alert.resolved_at_ms);
     alerts.push_back(std::move(item));
   }
-  return notification_fields::dump({{"notification_id", notification.notification_id},
-                                    {"kind", to_string(notification.kind)},
-                                    {"org", notification.org},
-                                    {"rule", {{"id", notification.rule_id}, {"name", notification.rule_name}}},
-                                    {"severity", notification.severity},
-                                    {"step", notification.step},
-                                    {"count", notification.alerts.size()},
-                                    {"alerts", std::move(alerts)}});
+  return notification_fields::dump(
+      {{"notification_id", notification.notification_id},
+       {"kind", to_string(notification.kind)},
+       {"org", notification.org},
+       {"rule", {{"id", notification.rule_id}, {"name", notification.rule_name}}},
+       {"severity", notification.severity},
+       {"step", notification.step},
+       {"count", notification.alerts.size()},
+       {"alerts", std::move(alerts)}});
 }
 
 std::string email_message(const NotificationQueued& notification, const ChannelSettings& channel,

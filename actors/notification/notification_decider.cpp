@@ -16,18 +16,22 @@ Result<std::vector<NotificationEvent>> decide_queue(const NotificationRecord& re
   return std::vector<NotificationEvent>{command.queued};
 }
 
-Result<std::vector<NotificationEvent>> decide_attempt(const NotificationRecord& record, const RecordAttempt& command,
-                                                      TimeMs now_ms) {
-  if (!record.exists()) return make_error(ErrorCode::not_found, "no notification with this id", "NOTIFICATION_NOT_FOUND");
+Result<std::vector<NotificationEvent>> decide_attempt(const NotificationRecord& record,
+                                                      const RecordAttempt& command, TimeMs now_ms) {
+  if (!record.exists())
+    return make_error(ErrorCode::not_found, "no notification with this id", "NOTIFICATION_NOT_FOUND");
   if (record.state != NotificationState::pending || command.attempt != record.attempts + 1) {
     return std::vector<NotificationEvent>{};
   }
-  NotificationAttempted attempted{command.attempt, command.ok, command.http_status, command.ok ? "" : command.error, 0};
+  NotificationAttempted attempted{command.attempt, command.ok, command.http_status,
+                                  command.ok ? "" : command.error, 0};
   if (command.ok) return std::vector<NotificationEvent>{attempted, NotificationDelivered{command.attempt}};
-  const TimeMs next = now_ms + retry_delay_ms(command.attempt, command.backoff_base_ms, command.backoff_max_ms);
+  const TimeMs next =
+      now_ms + retry_delay_ms(command.attempt, command.backoff_base_ms, command.backoff_max_ms);
   if (next > record.queued.retry_until_ms) {
     return std::vector<NotificationEvent>{
-        attempted, NotificationAbandoned{"no attempt went through before the retry period (--webhook-retry-for) ended"}};
+        attempted,
+        NotificationAbandoned{"no attempt went through before the retry period (--webhook-retry-for) ended"}};
   }
   attempted.next_attempt_at_ms = next;
   return std::vector<NotificationEvent>{attempted};
@@ -50,10 +54,12 @@ NotificationRecord NotificationAggregate::initial_state(const std::string& id) {
   return record;
 }
 
-Result<std::vector<NotificationEvent>> NotificationAggregate::decide(const State& state, const Command& command,
+Result<std::vector<NotificationEvent>> NotificationAggregate::decide(const State& state,
+                                                                     const Command& command,
                                                                      Context& context) {
   if (const auto* queue = std::get_if<QueueNotification>(&command)) return decide_queue(state, *queue);
-  if (const auto* attempt = std::get_if<RecordAttempt>(&command)) return decide_attempt(state, *attempt, context.now_ms);
+  if (const auto* attempt = std::get_if<RecordAttempt>(&command))
+    return decide_attempt(state, *attempt, context.now_ms);
   return decide_abandon(state, std::get<AbandonNotification>(command));
 }
 

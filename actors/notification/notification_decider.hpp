@@ -45,8 +45,8 @@ Result<std::vector<NotificationEvent>> decide_queue(const NotificationRecord& re
 /// NotificationAbandoned when the next try would pass `retry_until`. Nothing
 /// for a notification not pending, or an attempt that is not the next one
 /// (a repeat). Refused: `not_found` for none.
-Result<std::vector<NotificationEvent>> decide_attempt(const NotificationRecord& record, const RecordAttempt& command,
-                                                      TimeMs now_ms);
+Result<std::vector<NotificationEvent>> decide_attempt(const NotificationRecord& record,
+                                                      const RecordAttempt& command, TimeMs now_ms);
 /// NotificationAbandoned while pending; nothing otherwise.
 Result<std::vector<NotificationEvent>> decide_abandon(const NotificationRecord& record,
                                                       const AbandonNotification& command);

@@ -71,7 +71,8 @@ bool is_url_of(std::string_view url, std::initializer_list<std::string_view> sch
 bool is_token(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
@@ -82,10 +83,25 @@ bool is_address(std::string_view address) {
          address.find_first_of("<>, \"") == std::string_view::npos;
 }
 
+// "scheme://host[:port]" of `url`, "/***" standing for anything after it;
+// without userinfo.
+std::string redacted_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "***";
+  const std::string_view rest = url.substr(scheme_end + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string out = std::string(url.substr(0, scheme_end + 3)) + std::string(authority);
+  const std::string_view tail = rest.substr(std::min(rest.size(), rest.find_first_of("/?#")));
+  if (!tail.empty() && tail != "/") out += "/***";
+  return out;
+}
+
 Status validate(const ChannelRequest& request) {
   const ChannelSettings& settings = request.settings;
   if (settings.name.empty() || settings.name.size() > kMaxNameLength || has_control(settings.name)) {
-    return invalid_field("name", fmt::format("must be 1 to {} characters, no control characters", kMaxNameLength));
+    return invalid_field("name",
+                         fmt::format("must be 1 to {} characters, no control characters", kMaxNameLength));
   }
   if (request.secret.secret.size() > kMaxSecretLength) {
     return invalid_field("secret", fmt::format("must be at most {} bytes", kMaxSecretLength));
@@ -299,9 +315,8 @@ struct NotificationService::Impl : std::enable_shared_from_this<NotificationServ
         });
         return;
       }
-      const bool submitted = pool.submit([self = shared_from_this(), line_key, record = *record] {
-        self->attempt(line_key, record);
-      });
+      const bool submitted = pool.submit(
+          [self = shared_from_this(), line_key, record = *record] { self->attempt(line_key, record); });
       if (!submitted) return;
       return;
     }
@@ -353,13 +368,14 @@ struct NotificationService::Impl : std::enable_shared_from_this<NotificationServ
               : send_email(record.queued, record.queued_at_ms, channel->settings, secret, options.sender);
       if (!sent.ok) {
         log::info("a notification attempt failed", {{"notification_id", record.notification_id()},
-                                                     {"channel_id", record.queued.channel_id},
-                                                     {"attempt", record.attempts + 1},
-                                                     {"http_status", sent.http_status},
-                                                     {"error", sent.error}});
+                                                    {"channel_id", record.queued.channel_id},
+                                                    {"attempt", record.attempts + 1},
+                                                    {"http_status", sent.http_status},
+                                                    {"error", sent.error}});
       }
-      command = RecordAttempt{record.attempts + 1, sent.ok, sent.http_status, sent.error, options.backoff_base_ms,
-                              options.backoff_max_ms};
+      command =
+          RecordAttempt{record.attempts + 1,   sent.ok, sent.http_status, sent.error, options.backoff_base_ms,
+                        options.backoff_max_ms};
     }
     notification_host.send(
         key, std::move(command), context,
@@ -404,7 +420,8 @@ struct NotificationService::Impl : std::enable_shared_from_this<NotificationServ
 NotificationService::NotificationService(runtime::Runtime& runtime, EventStore& store,
                                          const Notifications& notifications, WhenFolded when_folded,
                                          NotificationServiceOptions options)
-    : impl_(std::make_shared<Impl>(runtime, store, notifications, std::move(when_folded), std::move(options))) {}
+    : impl_(std::make_shared<Impl>(runtime, store, notifications, std::move(when_folded),
+                                   std::move(options))) {}
 
 NotificationService::~NotificationService() {
   stop();
@@ -444,18 +461,23 @@ void NotificationService::create_channel(const std::string& org, const ChannelRe
   if (Status valid = validate(request); !valid) return done(valid.error());
   auto channel_id = new_id();
   if (!channel_id) return done(channel_id.error());
-  if (Status kept = impl_->secrets.put(org, *channel_id, request.secret); !kept) return done(kept.error());
+  ChannelSecret secret = request.secret;
+  if (request.settings.type == ChannelType::webhook) secret.url = request.settings.url;
+  if (Status kept = impl_->secrets.put(org, *channel_id, secret); !kept) return done(kept.error());
   NotificationChannelCreated created;
   created.channel_id = *channel_id;
   created.org = org;
   created.settings = request.settings;
+  if (created.settings.type == ChannelType::webhook)
+    created.settings.url = redacted_url(request.settings.url);
   created.settings.has_secret = !request.secret.secret.empty();
   created.settings.header_names.clear();
   for (const auto& header : request.secret.headers) created.settings.header_names.push_back(header.first);
   created.settings.has_smtp_password = !request.secret.smtp_password.empty();
   created.principal = context.principal;
   impl_->send<NotificationChannel>(impl_->channel_host, channel_instance_id(org, *channel_id),
-                                   ChannelCommand{CreateChannel{std::move(created)}}, context, std::move(done));
+                                   ChannelCommand{CreateChannel{std::move(created)}}, context,
+                                   std::move(done));
 }
 
 void NotificationService::delete_channel(const Principal& caller, const std::string& channel_id,
@@ -463,17 +485,17 @@ void NotificationService::delete_channel(const Principal& caller, const std::str
   if (impl_->stopping) return done(shutting_down());
   const auto known = impl_->notifications.channel_by_id(caller.org, channel_id);
   if (!known || known->deleted) return done(channel_not_found());
-  impl_->send<NotificationChannel>(
-      impl_->channel_host, channel_instance_id(known->org, known->channel_id), ChannelCommand{DeleteChannel{}},
-      context, [impl = impl_, org = known->org, channel_id, done = std::move(done)](
-                   Result<NotificationOutcome<NotificationChannel>> outcome) {
-        if (outcome) {
-          impl->secrets.remove(org, channel_id);
-          // Its waiting notifications come up and are abandoned.
-          impl->pump(org_scoped_id(org, channel_id));
-        }
-        done(std::move(outcome));
-      });
+  impl_->send<NotificationChannel>(impl_->channel_host, channel_instance_id(known->org, known->channel_id),
+                                   ChannelCommand{DeleteChannel{}}, context,
+                                   [impl = impl_, org = known->org, channel_id, done = std::move(done)](
+                                       Result<NotificationOutcome<NotificationChannel>> outcome) {
+                                     if (outcome) {
+                                       impl->secrets.remove(org, channel_id);
+                                       // Its waiting notifications come up and are abandoned.
+                                       impl->pump(org_scoped_id(org, channel_id));
+                                     }
+                                     done(std::move(outcome));
+                                   });
 }
 
 std::vector<NotificationChannel> NotificationService::channels(const Principal& caller) const {
@@ -490,17 +512,19 @@ Result<NotificationChannel> NotificationService::channel(const Principal& caller
 void NotificationService::create_window(const std::string& org, const MaintenanceWindowRequest& request,
                                         const RequestContext& context, Done<MaintenanceWindow> done) {
   if (impl_->stopping) return done(shutting_down());
-  if (request.ends_at_ms <= request.starts_at_ms) return done(invalid_field("ends_at", "must come after starts_at"));
+  if (request.ends_at_ms <= request.starts_at_ms)
+    return done(invalid_field("ends_at", "must come after starts_at"));
   if (request.reason.size() > 1024 || has_control(request.reason)) {
     return done(invalid_field("reason", "must be at most 1024 characters, no control characters"));
   }
   auto window_id = new_id();
   if (!window_id) return done(window_id.error());
-  MaintenanceWindowCreated created{*window_id,          org,            request.scope,    request.starts_at_ms,
-                                   request.ends_at_ms, request.reason, context.principal};
+  MaintenanceWindowCreated created{
+      *window_id,       org, request.scope, request.starts_at_ms, request.ends_at_ms, request.reason,
+      context.principal};
   impl_->send<MaintenanceWindow>(impl_->window_host, maintenance_window_instance_id(org, *window_id),
-                                 MaintenanceWindowCommand{CreateMaintenanceWindow{std::move(created)}}, context,
-                                 std::move(done));
+                                 MaintenanceWindowCommand{CreateMaintenanceWindow{std::move(created)}},
+                                 context, std::move(done));
 }
 
 void NotificationService::delete_window(const Principal& caller, const std::string& window_id,
@@ -508,15 +532,18 @@ void NotificationService::delete_window(const Principal& caller, const std::stri
   if (impl_->stopping) return done(shutting_down());
   const auto known = impl_->notifications.window_by_id(caller.org, window_id);
   if (!known || known->deleted) return done(maintenance_window_not_found());
-  impl_->send<MaintenanceWindow>(impl_->window_host, maintenance_window_instance_id(known->org, known->window_id),
-                                 MaintenanceWindowCommand{DeleteMaintenanceWindow{}}, context, std::move(done));
+  impl_->send<MaintenanceWindow>(
+      impl_->window_host, maintenance_window_instance_id(known->org, known->window_id),
+      MaintenanceWindowCommand{DeleteMaintenanceWindow{}}, context, std::move(done));
 }
 
-std::vector<MaintenanceWindow> NotificationService::windows(const Principal& caller, TimeMs ended_after_ms) const {
+std::vector<MaintenanceWindow> NotificationService::windows(const Principal& caller,
+                                                            TimeMs ended_after_ms) const {
   return impl_->notifications.windows(caller.org, ended_after_ms);
 }
 
-Result<MaintenanceWindow> NotificationService::window(const Principal& caller, const std::string& window_id) const {
+Result<MaintenanceWindow> NotificationService::window(const Principal& caller,
+                                                      const std::string& window_id) const {
   auto known = impl_->notifications.window_by_id(caller.org, window_id);
   if (!known || known->deleted) return maintenance_window_not_found();
   return std::move(*known);
@@ -530,7 +557,8 @@ std::vector<NotificationRecord> NotificationService::deliveries(const Principal&
 void NotificationService::queue(NotificationQueued queued, const RequestContext& context,
                                 Done<NotificationRecord> done) {
   if (impl_->stopping) return done(shutting_down());
-  if (queued.retry_until_ms == 0) queued.retry_until_ms = impl_->timers.now_ms() + impl_->options.retry_for_ms;
+  if (queued.retry_until_ms == 0)
+    queued.retry_until_ms = impl_->timers.now_ms() + impl_->options.retry_for_ms;
   const std::string key = notification_instance_id(queued.org, queued.notification_id);
   impl_->send<NotificationRecord>(
       impl_->notification_host, key, NotificationCommand{QueueNotification{std::move(queued)}}, context,

@@ -5,9 +5,9 @@
 /// notification_decider.hpp); lists and lookups come from the
 /// notifications' read model (projections/notifications.hpp).
 ///
-/// - Channels: created with their secret, which goes to ChannelSecrets
-///   (a 0600 file, fsynced) before the event is appended; answers never
-///   carry it.
+/// - Channels: created with their secret (and a webhook's URL whole),
+///   which goes to ChannelSecrets (a 0600 file, fsynced) before the event is
+///   appended; the event and answers keep the URL's scheme and host only.
 /// - Delivery: every pending notification waits in its channel's line,
 ///   oldest first; the line's head is attempted when due (at once when
 ///   queued, then after each failure's backoff) on one of the sender
@@ -119,8 +119,8 @@ class NotificationService : public Service {
   Result<NotificationChannel> channel(const Principal& caller, const std::string& channel_id) const;
 
   /// Refused: `invalid_argument` (field "ends_at") for an end not after the start.
-  void create_window(const std::string& org, const MaintenanceWindowRequest& request, const RequestContext& context,
-                     Done<MaintenanceWindow> done);
+  void create_window(const std::string& org, const MaintenanceWindowRequest& request,
+                     const RequestContext& context, Done<MaintenanceWindow> done);
   void delete_window(const Principal& caller, const std::string& window_id, const RequestContext& context,
                      Done<MaintenanceWindow> done);
   /// Windows `caller` may see that have not ended by `ended_after_ms`.

@@ -126,11 +126,11 @@ Result<NotificationQueued> NotificationQueued::from_json(const json& data, std::
   const auto bad = [] { return payload_error("bad NotificationQueued payload"); };
   NotificationQueued event;
   std::string kind;
-  if (!data.is_object() || !read(data, "notification_id", event.notification_id) || !read(data, "org", event.org) ||
-      !read(data, "channel_id", event.channel_id) || !read(data, "kind", kind) ||
-      !read_u32(data, "step", event.step) || !read(data, "rule_id", event.rule_id) ||
-      !read(data, "rule_name", event.rule_name) || !read(data, "severity", event.severity) ||
-      !read(data, "retry_until", event.retry_until_ms)) {
+  if (!data.is_object() || !read(data, "notification_id", event.notification_id) ||
+      !read(data, "org", event.org) || !read(data, "channel_id", event.channel_id) ||
+      !read(data, "kind", kind) || !read_u32(data, "step", event.step) ||
+      !read(data, "rule_id", event.rule_id) || !read(data, "rule_name", event.rule_name) ||
+      !read(data, "severity", event.severity) || !read(data, "retry_until", event.retry_until_ms)) {
     return bad();
   }
   const auto parsed_kind = parse_notification_kind(kind);
@@ -164,7 +164,8 @@ json NotificationAttempted::to_json() const {
           {"next_attempt_at", next_attempt_at_ms}};
 }
 
-Result<NotificationAttempted> NotificationAttempted::from_json(const json& data, std::uint32_t /*schema_version*/) {
+Result<NotificationAttempted> NotificationAttempted::from_json(const json& data,
+                                                               std::uint32_t /*schema_version*/) {
   NotificationAttempted event;
   if (!data.is_object() || !read_u32(data, "attempt", event.attempt) || !read_bool(data, "ok", event.ok) ||
       !read_int(data, "http_status", event.http_status) || !read(data, "error", event.error) ||
@@ -174,7 +175,8 @@ Result<NotificationAttempted> NotificationAttempted::from_json(const json& data,
   return event;
 }
 
-Result<NotificationDelivered> NotificationDelivered::from_json(const json& data, std::uint32_t /*schema_version*/) {
+Result<NotificationDelivered> NotificationDelivered::from_json(const json& data,
+                                                               std::uint32_t /*schema_version*/) {
   NotificationDelivered event;
   if (!data.is_object() || !read_u32(data, "attempt", event.attempt)) {
     return payload_error("bad NotificationDelivered payload");
@@ -182,7 +184,8 @@ Result<NotificationDelivered> NotificationDelivered::from_json(const json& data,
   return event;
 }
 
-Result<NotificationAbandoned> NotificationAbandoned::from_json(const json& data, std::uint32_t /*schema_version*/) {
+Result<NotificationAbandoned> NotificationAbandoned::from_json(const json& data,
+                                                               std::uint32_t /*schema_version*/) {
   NotificationAbandoned event;
   if (!data.is_object() || !read(data, "reason", event.reason)) {
     return payload_error("bad NotificationAbandoned payload");
@@ -209,7 +212,8 @@ std::string notification_stream(std::string_view org, std::string_view notificat
 
 std::string encode_notification(const NotificationRecord& record) {
   json attempts = json::array();
-  for (const NotificationAttempt& attempt : record.recent_attempts) attempts.push_back(attempt_to_json(attempt));
+  for (const NotificationAttempt& attempt : record.recent_attempts)
+    attempts.push_back(attempt_to_json(attempt));
   return notification_fields::dump({{"queued", record.queued.to_json()},
                                     {"state", to_string(record.state)},
                                     {"queued_at", record.queued_at_ms},
@@ -235,8 +239,9 @@ Result<NotificationRecord> decode_notification(std::string_view bytes) {
   record.queued = std::move(*parsed);
   std::string state;
   if (!read(data, "state", state) || !read(data, "queued_at", record.queued_at_ms) ||
-      !read(data, "next_attempt_at", record.next_attempt_at_ms) || !read(data, "finished_at", record.finished_at_ms) ||
-      !read_u32(data, "attempts", record.attempts) || !read(data, "abandon_reason", record.abandon_reason) ||
+      !read(data, "next_attempt_at", record.next_attempt_at_ms) ||
+      !read(data, "finished_at", record.finished_at_ms) || !read_u32(data, "attempts", record.attempts) ||
+      !read(data, "abandon_reason", record.abandon_reason) ||
       !read(data, "created_position", record.created_position) || !read(data, "version", record.version) ||
       !read(data, "last_position", record.last_position)) {
     return bad();
@@ -277,12 +282,14 @@ Status apply(NotificationRecord& record, const NotificationEvent& event, const E
     if (!record.exists()) return corrupt_event(header, type, "a change to a notification never queued");
     if (is_final(record.state)) return corrupt_event(header, type, "a change to a finished notification");
     if (const auto* attempted = std::get_if<NotificationAttempted>(&event)) {
-      if (attempted->attempt != record.attempts + 1) return corrupt_event(header, type, "attempts out of order");
+      if (attempted->attempt != record.attempts + 1)
+        return corrupt_event(header, type, "attempts out of order");
       record.attempts = attempted->attempt;
       record.next_attempt_at_ms = attempted->next_attempt_at_ms;
       record.recent_attempts.push_back(NotificationAttempt{attempted->attempt, header.time_ms, attempted->ok,
                                                            attempted->http_status, attempted->error});
-      if (record.recent_attempts.size() > kMaxKeptAttempts) record.recent_attempts.erase(record.recent_attempts.begin());
+      if (record.recent_attempts.size() > kMaxKeptAttempts)
+        record.recent_attempts.erase(record.recent_attempts.begin());
     } else if (std::holds_alternative<NotificationDelivered>(event)) {
       record.state = NotificationState::delivered;
       record.next_attempt_at_ms = 0;

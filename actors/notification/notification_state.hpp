@@ -82,8 +82,8 @@ struct NotificationAttempted {
   static constexpr EventType kType{"NotificationAttempted", kNotificationKind, 1};
   std::uint32_t attempt = 1;
   bool ok = false;
-  int http_status = 0;  ///< 0: no HTTP answer (email, a connection error).
-  std::string error;    ///< Empty when ok.
+  int http_status = 0;            ///< 0: no HTTP answer (email, a connection error).
+  std::string error;              ///< Empty when ok.
   TimeMs next_attempt_at_ms = 0;  ///< 0: none (delivered, or given up).
 
   nlohmann::json to_json() const;

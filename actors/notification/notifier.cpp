@@ -19,18 +19,23 @@ namespace {
 struct AlertGroup {
   std::string org;
   NotificationKind kind = NotificationKind::firing;
-  std::uint32_t step = 0;  ///< Escalation: the rule's step.
+  std::uint32_t step = 0;                        ///< Escalation: the rule's step.
   std::map<std::string, std::uint64_t> members;  ///< "<org>/<alert_id>" -> episode.
   TimerService::TimerId timer = 0;
 };
 
-std::string tell_key(const std::string& alert_key, NotificationKind kind, std::uint64_t episode, std::uint32_t step) {
+std::string tell_key(const std::string& alert_key, NotificationKind kind, std::uint64_t episode,
+                     std::uint32_t step) {
   return fmt::format("{}\n{}\n{}\n{}", alert_key, to_string(kind), episode, step);
 }
 
 NotifiedAlert notified(const AlertRecord& record) {
-  return NotifiedAlert{record.alert_id,    record.episode,     to_string(record.subject.kind),
-                       record.subject.id,  record.summary,     record.fired_at_ms,
+  return NotifiedAlert{record.alert_id,
+                       record.episode,
+                       to_string(record.subject.kind),
+                       record.subject.id,
+                       record.summary,
+                       record.fired_at_ms,
                        record.status == AlertStatus::resolved ? record.resolved_at_ms : 0};
 }
 
@@ -148,7 +153,8 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     });
   }
 
-  void escalate(const std::string& alert_key, const std::string& key, std::uint64_t episode, std::uint32_t step) {
+  void escalate(const std::string& alert_key, const std::string& key, std::uint64_t episode,
+                std::uint32_t step) {
     {
       std::lock_guard<std::mutex> lock(mutex);
       escalations.erase(key);
@@ -184,9 +190,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
           covers = scope->kind == AlertScope::Kind::all ||
                    (scope->kind == AlertScope::Kind::group && scope->group == record.subject.id);
           break;
-        case AlertSubjectKind::org:
-          covers = scope->kind == AlertScope::Kind::all;
-          break;
+        case AlertSubjectKind::org: covers = scope->kind == AlertScope::Kind::all; break;
       }
       if (covers) covering.push_back(window.window_id);
     }
@@ -246,15 +250,18 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     queued.rule_name = first.rule_name;
     queued.severity = to_string(first.severity);
     std::vector<std::string> told_keys;
-    std::string identity = fmt::format("{}\n{}\n{}\n{}\n{}", first.org, channel_id,
-                                       suppressed ? suppressed->reason : std::string(), to_string(kind), step);
+    std::string identity =
+        fmt::format("{}\n{}\n{}\n{}\n{}", first.org, channel_id,
+                    suppressed ? suppressed->reason : std::string(), to_string(kind), step);
     std::vector<const AlertRecord*> sorted = records;
-    std::sort(sorted.begin(), sorted.end(),
-              [](const AlertRecord* left, const AlertRecord* right) { return left->alert_id < right->alert_id; });
+    std::sort(sorted.begin(), sorted.end(), [](const AlertRecord* left, const AlertRecord* right) {
+      return left->alert_id < right->alert_id;
+    });
     for (const AlertRecord* record : sorted) {
       queued.alerts.push_back(notified(*record));
       identity += fmt::format("\n{}#{}", record->alert_id, record->episode);
-      told_keys.push_back(tell_key(alert_instance_id(record->org, record->alert_id), kind, record->episode, step));
+      told_keys.push_back(
+          tell_key(alert_instance_id(record->org, record->alert_id), kind, record->episode, step));
     }
     queued.notification_id = sha256_hex(identity).substr(0, 32);
     queued.suppressed = std::move(suppressed);
@@ -267,13 +274,13 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     context.cause = "alert_notification";
     const std::string notification_id = queued.notification_id;
     service.queue(std::move(queued), context,
-                  [weak = weak_from_this(), told_keys, notification_id](
-                      Result<NotificationOutcome<NotificationRecord>> outcome) {
+                  [weak = weak_from_this(), told_keys,
+                   notification_id](Result<NotificationOutcome<NotificationRecord>> outcome) {
                     const auto self = weak.lock();
                     if (!self) return;
                     if (!outcome) {
-                      log::warn("cannot queue a notification", {{"notification_id", notification_id},
-                                                                {"error", outcome.error().message}});
+                      log::warn("cannot queue a notification",
+                                {{"notification_id", notification_id}, {"error", outcome.error().message}});
                     }
                     std::lock_guard<std::mutex> lock(self->mutex);
                     for (const std::string& key : told_keys) self->in_flight.erase(key);
@@ -287,14 +294,14 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   TimerService& timers;
   std::atomic<bool> resumed{false};
   mutable std::mutex mutex;
-  bool stopping = false;                             ///< Guarded by `mutex`.
-  std::map<std::string, AlertGroup> groups;               ///< Guarded by `mutex`.
+  bool stopping = false;                                     ///< Guarded by `mutex`.
+  std::map<std::string, AlertGroup> groups;                  ///< Guarded by `mutex`.
   std::map<std::string, TimerService::TimerId> escalations;  ///< By tell key; guarded by `mutex`.
-  std::set<std::string> in_flight;                   ///< Tell keys queued, not yet folded; guarded by `mutex`.
+  std::set<std::string> in_flight;  ///< Tell keys queued, not yet folded; guarded by `mutex`.
 };
 
-Notifier::Notifier(NotificationService& service, const Notifications& notifications, const AgentRegistry& registry,
-                   const ConfigModel& configs, TimerService& timers)
+Notifier::Notifier(NotificationService& service, const Notifications& notifications,
+                   const AgentRegistry& registry, const ConfigModel& configs, TimerService& timers)
     : impl_(std::make_shared<Impl>(service, notifications, registry, configs, timers)) {}
 
 Notifier::~Notifier() {

@@ -81,7 +81,8 @@ SendOutcome send_webhook(const NotificationQueued& notification, const ChannelSe
   if (!secret.secret.empty()) headers.add("X-Muster-Signature: " + webhook_signature(secret.secret, body));
   for (const auto& [name, value] : secret.headers) headers.add(name + ": " + value);
   CURL* handle = easy.handle;
-  curl_easy_setopt(handle, CURLOPT_URL, channel.url.c_str());
+  const std::string& url = secret.url.empty() ? channel.url : secret.url;
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(handle, CURLOPT_POST, 1L);
@@ -98,8 +99,9 @@ SendOutcome send_webhook(const NotificationQueued& notification, const ChannelSe
   return SendOutcome{ok, static_cast<int>(status), ok ? "" : fmt::format("the receiver answered {}", status)};
 }
 
-SendOutcome send_email(const NotificationQueued& notification, TimeMs queued_at_ms, const ChannelSettings& channel,
-                       const ChannelSecret& secret, const SenderOptions& options) {
+SendOutcome send_email(const NotificationQueued& notification, TimeMs queued_at_ms,
+                       const ChannelSettings& channel, const ChannelSecret& secret,
+                       const SenderOptions& options) {
   initialize_curl_once();
   Easy easy;
   if (!easy.handle) return SendOutcome{false, 0, "cannot start an SMTP client"};

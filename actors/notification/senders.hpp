@@ -16,6 +16,9 @@ namespace muster {
 
 /// What a channel keeps outside the log (channel_secrets.hpp).
 struct ChannelSecret {
+  /// The webhook's URL whole: a path or query may carry a token (Slack's
+  /// do), so the log and answers keep only its scheme and host.
+  std::string url;
   std::string secret;                          ///< Webhook signing secret; empty: unsigned.
   std::map<std::string, std::string> headers;  ///< Webhook headers, name -> value.
   std::string smtp_password;
@@ -35,7 +38,7 @@ struct SendOutcome {
 };
 
 /// POSTs the notification's body (notification_body.hpp) to the channel's
-/// URL with its headers, Content-Type: application/json,
+/// URL (the secret's, whole) with its headers, Content-Type: application/json,
 /// X-Muster-Notification-Id and, with a secret, X-Muster-Signature. Any
 /// 2xx is delivered.
 SendOutcome send_webhook(const NotificationQueued& notification, const ChannelSettings& channel,
@@ -43,7 +46,8 @@ SendOutcome send_webhook(const NotificationQueued& notification, const ChannelSe
 
 /// Sends the notification's email through the channel's SMTP server
 /// (STARTTLS required when `starttls`; login when a username is set).
-SendOutcome send_email(const NotificationQueued& notification, TimeMs queued_at_ms, const ChannelSettings& channel,
-                       const ChannelSecret& secret, const SenderOptions& options);
+SendOutcome send_email(const NotificationQueued& notification, TimeMs queued_at_ms,
+                       const ChannelSettings& channel, const ChannelSecret& secret,
+                       const SenderOptions& options);
 
 }  // namespace muster

@@ -56,26 +56,29 @@ Parsed<MaintenanceWindowRequest> parse_window(const json& body) {
     const json* value = member(body, key);
     const auto time = value == nullptr ? std::nullopt : read_time(*value);
     if (!time) {
-      problems[key] = "is required: an RFC 3339 time, such as 2026-12-01T10:00:00Z, or milliseconds since the epoch";
+      problems[key] =
+          "is required: an RFC 3339 time, such as 2026-12-01T10:00:00Z, or milliseconds since the epoch";
     } else if (std::string_view(key) == "starts_at") {
       request.starts_at_ms = *time;
     } else {
       request.ends_at_ms = *time;
     }
   }
-  if (!problems.contains("starts_at") && !problems.contains("ends_at") && request.ends_at_ms <= request.starts_at_ms) {
+  if (!problems.contains("starts_at") && !problems.contains("ends_at") &&
+      request.ends_at_ms <= request.starts_at_ms) {
     problems["ends_at"] = "must come after starts_at";
   }
   if (const json* reason = member(body, "reason")) {
     if (!reason->is_string() || reason->get_ref<const std::string&>().size() > kMaxReasonLength ||
         has_control_character(reason->get_ref<const std::string&>())) {
-      problems["reason"] =
-          fmt::format("must be a string of at most {} characters without control characters", kMaxReasonLength);
+      problems["reason"] = fmt::format("must be a string of at most {} characters without control characters",
+                                       kMaxReasonLength);
     } else {
       request.reason = reason->get<std::string>();
     }
   }
-  if (!problems.empty()) return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
+  if (!problems.empty())
+    return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
   return request;
 }
 
@@ -100,8 +103,8 @@ void create_window(const std::shared_ptr<Call>& call) {
   call->await<NotificationOutcome<MaintenanceWindow>>(
       "BUSY",
       [&](auto done) {
-        call->services.notifications->create_window(org, std::get<MaintenanceWindowRequest>(parsed), call->context,
-                                                    std::move(done));
+        call->services.notifications->create_window(org, std::get<MaintenanceWindowRequest>(parsed),
+                                                    call->context, std::move(done));
       },
       [call](Result<NotificationOutcome<MaintenanceWindow>> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
@@ -138,12 +141,14 @@ void delete_window(const std::shared_ptr<Call>& call) {
   call->await<NotificationOutcome<MaintenanceWindow>>(
       "BUSY",
       [&](auto done) {
-        call->services.notifications->delete_window(call->principal, window_id, call->context, std::move(done));
+        call->services.notifications->delete_window(call->principal, window_id, call->context,
+                                                    std::move(done));
       },
       [call](Result<NotificationOutcome<MaintenanceWindow>> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
-        call->reply_json(200,
-                         {{"window_id", outcome->record.window_id}, {"deleted", true}, {"position", outcome->position}});
+        call->reply_json(
+            200,
+            {{"window_id", outcome->record.window_id}, {"deleted", true}, {"position", outcome->position}});
       });
 }
 
@@ -154,7 +159,8 @@ void add_maintenance_windows(RouteTable& table) {
   table.add("POST", "/api/v1/maintenance-windows", {create_window, C::api_key, Role::operator_, false, true});
   table.add("GET", "/api/v1/maintenance-windows", {list_windows, C::api_key, Role::viewer});
   table.add("GET", "/api/v1/maintenance-windows/{window_id}", {get_window, C::api_key, Role::viewer});
-  table.add("DELETE", "/api/v1/maintenance-windows/{window_id}", {delete_window, C::api_key, Role::operator_});
+  table.add("DELETE", "/api/v1/maintenance-windows/{window_id}",
+            {delete_window, C::api_key, Role::operator_});
 }
 
 }  // namespace muster::http::routes

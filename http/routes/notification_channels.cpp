@@ -23,7 +23,8 @@ const json* member(const json& body, const char* key) {
 }
 
 // `out` = the member `key` as a string; a problem when it is there but not one.
-void read_string(const json& body, const char* key, std::string& out, json& problems, const char* problem_key) {
+void read_string(const json& body, const char* key, std::string& out, json& problems,
+                 const char* problem_key) {
   const json* value = member(body, key);
   if (value == nullptr) return;
   if (!value->is_string()) {
@@ -38,7 +39,8 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
   ChannelRequest request;
   const json* type = member(body, "type");
   std::optional<ChannelType> parsed_type;
-  if (type != nullptr && type->is_string()) parsed_type = parse_channel_type(type->get_ref<const std::string&>());
+  if (type != nullptr && type->is_string())
+    parsed_type = parse_channel_type(type->get_ref<const std::string&>());
   if (!parsed_type) {
     problems["type"] = "is required: webhook or email";
     return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
@@ -48,12 +50,14 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
   for (const auto& item : body.items()) {
     const std::string& key = item.key();
     const bool common = key == "name" || key == "type" || key == "send_resolved";
-    const bool known = common || (webhook ? key == "url" || key == "headers" || key == "secret" || key == "format"
-                                          : key == "to" || key == "from" || key == "smtp");
+    const bool known =
+        common || (webhook ? key == "url" || key == "headers" || key == "secret" || key == "format"
+                           : key == "to" || key == "from" || key == "smtp");
     if (!known) {
-      problems[key] = webhook ? "is not a member of a webhook channel (name, type, url, headers, secret, format, "
-                                "send_resolved)"
-                              : "is not a member of an email channel (name, type, to, from, smtp, send_resolved)";
+      problems[key] = webhook
+                          ? "is not a member of a webhook channel (name, type, url, headers, secret, format, "
+                            "send_resolved)"
+                          : "is not a member of an email channel (name, type, to, from, smtp, send_resolved)";
     }
   }
   const json* name = member(body, "name");
@@ -91,8 +95,8 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
     }
     read_string(body, "secret", request.secret.secret, problems, "secret");
     if (const json* format = member(body, "format")) {
-      const auto parsed = format->is_string() ? parse_webhook_format(format->get_ref<const std::string&>())
-                                              : std::nullopt;
+      const auto parsed =
+          format->is_string() ? parse_webhook_format(format->get_ref<const std::string&>()) : std::nullopt;
       if (!parsed) {
         problems["format"] = "must be json, slack or teams";
       } else {
@@ -123,7 +127,8 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
       problems["smtp"] = "is required: {url, username?, password?, starttls?}";
     } else {
       for (const auto& item : smtp->items()) {
-        if (item.key() != "url" && item.key() != "username" && item.key() != "password" && item.key() != "starttls") {
+        if (item.key() != "url" && item.key() != "username" && item.key() != "password" &&
+            item.key() != "starttls") {
           problems["smtp." + item.key()] = "is not a member of smtp (url, username, password, starttls)";
         }
       }
@@ -144,7 +149,8 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
       }
     }
   }
-  if (!problems.empty()) return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
+  if (!problems.empty())
+    return Invalid{"request body failed validation", "VALIDATION_FAILED", std::move(problems)};
   return request;
 }
 
@@ -226,7 +232,8 @@ void create_channel(const std::shared_ptr<Call>& call) {
         if (!outcome) return call->reply_failure(outcome.error());
         Response response;
         response.status = 201;
-        response.headers.emplace_back("Location", "/api/v1/notification-channels/" + outcome->record.channel_id);
+        response.headers.emplace_back("Location",
+                                      "/api/v1/notification-channels/" + outcome->record.channel_id);
         response.body = channel_to_json(outcome->record).dump(-1, ' ', false, json::error_handler_t::replace);
         call->reply(std::move(response));
       });
@@ -255,13 +262,14 @@ void delete_channel(const std::shared_ptr<Call>& call) {
   call->await<NotificationOutcome<NotificationChannel>>(
       "BUSY",
       [&](auto done) {
-        call->services.notifications->delete_channel(call->principal, channel_id, call->context, std::move(done));
+        call->services.notifications->delete_channel(call->principal, channel_id, call->context,
+                                                     std::move(done));
       },
       [call](Result<NotificationOutcome<NotificationChannel>> outcome) {
         if (!outcome) return call->reply_failure(outcome.error());
-        call->reply_json(200, {{"channel_id", outcome->record.channel_id},
-                               {"deleted", true},
-                               {"position", outcome->position}});
+        call->reply_json(
+            200,
+            {{"channel_id", outcome->record.channel_id}, {"deleted", true}, {"position", outcome->position}});
       });
 }
 
@@ -269,7 +277,8 @@ void list_deliveries(const std::shared_ptr<Call>& call) {
   call->when_projected([call] {
     const std::string alert_id = call->params["alert_id"];
     json deliveries = json::array();
-    for (const NotificationRecord& record : call->services.notifications->deliveries(call->principal, alert_id)) {
+    for (const NotificationRecord& record :
+         call->services.notifications->deliveries(call->principal, alert_id)) {
       deliveries.push_back(delivery_to_json(record));
     }
     call->reply_json(200, {{"alert_id", alert_id}, {"deliveries", std::move(deliveries)}});
@@ -280,10 +289,12 @@ void list_deliveries(const std::shared_ptr<Call>& call) {
 
 void add_notification_channels(RouteTable& table) {
   using C = Credential;
-  table.add("POST", "/api/v1/notification-channels", {create_channel, C::api_key, Role::operator_, false, true});
+  table.add("POST", "/api/v1/notification-channels",
+            {create_channel, C::api_key, Role::operator_, false, true});
   table.add("GET", "/api/v1/notification-channels", {list_channels, C::api_key, Role::viewer});
   table.add("GET", "/api/v1/notification-channels/{channel_id}", {get_channel, C::api_key, Role::viewer});
-  table.add("DELETE", "/api/v1/notification-channels/{channel_id}", {delete_channel, C::api_key, Role::operator_});
+  table.add("DELETE", "/api/v1/notification-channels/{channel_id}",
+            {delete_channel, C::api_key, Role::operator_});
   table.add("GET", "/api/v1/alerts/{alert_id}/deliveries", {list_deliveries, C::api_key, Role::viewer});
 }
 

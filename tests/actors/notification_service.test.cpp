@@ -116,7 +116,8 @@ struct NotifyFixture {
     REQUIRE(service->resume().ok());
   }
 
-  Result<NotificationOutcome<NotificationChannel>> create_webhook(const std::string& url, const std::string& secret) {
+  Result<NotificationOutcome<NotificationChannel>> create_webhook(const std::string& url,
+                                                                  const std::string& secret) {
     ChannelRequest request;
     request.settings.name = "ops hook";
     request.settings.type = ChannelType::webhook;
@@ -126,7 +127,8 @@ struct NotifyFixture {
     RequestContext context;
     context.principal = "key:0123456789abcdef";
     return await_result<NotificationOutcome<NotificationChannel>>(
-        [&](auto done) { service->create_channel("acme", request, context, std::move(done)); }, kWaitMs, "BUSY");
+        [&](auto done) { service->create_channel("acme", request, context, std::move(done)); }, kWaitMs,
+        "BUSY");
   }
 
   NotificationRecord queue(NotificationQueued queued) {
@@ -179,9 +181,10 @@ TEST_CASE("every notification payload reads back what it wrote") {
   NotificationQueued suppressed = sample_queued();
   suppressed.channel_id.clear();
   suppressed.suppressed = Suppression{"maintenance", {"w1"}};
-  for (const NotificationEvent& event : std::vector<NotificationEvent>{
-           sample_queued(), suppressed, NotificationAttempted{1, false, 500, "the receiver answered 500", 5000},
-           NotificationDelivered{2}, NotificationAbandoned{"gone"}}) {
+  for (const NotificationEvent& event :
+       std::vector<NotificationEvent>{sample_queued(), suppressed,
+                                      NotificationAttempted{1, false, 500, "the receiver answered 500", 5000},
+                                      NotificationDelivered{2}, NotificationAbandoned{"gone"}}) {
     check_round_trip(event);
   }
   CHECK_FALSE(decode_payload<NotificationEvent>("NotificationQueued", 1, R"({"notification_id":"x"})").ok());
@@ -233,13 +236,16 @@ TEST_CASE("webhook bodies are the same bytes every time, and signed with HMAC-SH
 
 SCENARIO("a channel's secret and header values stay out of the log") {
   NotifyFixture fixture;
-  auto created = fixture.create_webhook("http://127.0.0.1:9/hook", "s3cret-signing-key");
+  auto created = fixture.create_webhook("http://user:pw@127.0.0.1:9/hook/T000/url-token-value?x=1",
+                                        "s3cret-signing-key");
   REQUIRE(created.ok());
+  CHECK(created->record.settings.url == "http://127.0.0.1:9/***");
   CHECK(created->record.settings.has_secret);
   CHECK(created->record.settings.header_names == std::vector<std::string>{"Authorization"});
   const std::string log = fixture.whole_log();
   CHECK(log.find("s3cret-signing-key") == std::string::npos);
   CHECK(log.find("hidden-header-value") == std::string::npos);
+  CHECK(log.find("url-token-value") == std::string::npos);
   struct stat info {};
   const std::string directory = fixture.dir.path() + "/secrets";
   REQUIRE(::stat(directory.c_str(), &info) == 0);
@@ -333,7 +339,9 @@ SCENARIO("a deleted channel's waiting notifications are abandoned") {
   REQUIRE(eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
   const Principal admin{"", Role::admin, "*"};
   auto deleted = await_result<NotificationOutcome<NotificationChannel>>(
-      [&](auto done) { fixture.service->delete_channel(admin, created->record.channel_id, {}, std::move(done)); },
+      [&](auto done) {
+        fixture.service->delete_channel(admin, created->record.channel_id, {}, std::move(done));
+      },
       kWaitMs, "BUSY");
   REQUIRE(deleted.ok());
   fixture.timers.advance(1'000);
@@ -345,7 +353,8 @@ TEST_CASE("bad channels and windows are refused naming the field") {
   NotifyFixture fixture;
   const auto refused_field = [&](ChannelRequest request) {
     auto outcome = await_result<NotificationOutcome<NotificationChannel>>(
-        [&](auto done) { fixture.service->create_channel("acme", request, {}, std::move(done)); }, kWaitMs, "BUSY");
+        [&](auto done) { fixture.service->create_channel("acme", request, {}, std::move(done)); }, kWaitMs,
+        "BUSY");
     REQUIRE_FALSE(outcome.ok());
     CHECK(outcome.error().code == ErrorCode::invalid_argument);
     return outcome.error().field;
@@ -379,7 +388,8 @@ TEST_CASE("bad channels and windows are refused naming the field") {
   window.starts_at_ms = 2000;
   window.ends_at_ms = 1000;
   auto refused = await_result<NotificationOutcome<MaintenanceWindow>>(
-      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs, "BUSY");
+      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs,
+      "BUSY");
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().field == "ends_at");
   CHECK(fixture.model->channels("*").empty());
@@ -394,7 +404,8 @@ SCENARIO("maintenance windows are listed until they end, and found while active"
   window.ends_at_ms = fixture.timers.now_ms() + 5000;
   window.reason = "patching";
   auto created = await_result<NotificationOutcome<MaintenanceWindow>>(
-      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs, "BUSY");
+      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs,
+      "BUSY");
   REQUIRE(created.ok());
   CHECK(fixture.model->active_windows("acme", fixture.timers.now_ms()).empty());
   CHECK(fixture.model->active_windows("acme", window.starts_at_ms).size() == 1);

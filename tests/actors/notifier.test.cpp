@@ -78,8 +78,8 @@ struct NotifierFixture {
     registry = std::make_unique<AgentRegistry>();
     configs = std::make_unique<ConfigModel>();
     projections = std::make_unique<ProjectionRunner>(
-        storage->events(), storage->snapshots(), std::vector<ReadModel*>{registry.get(), configs.get(), model.get()},
-        timers);
+        storage->events(), storage->snapshots(),
+        std::vector<ReadModel*>{registry.get(), configs.get(), model.get()}, timers);
     NotificationServiceOptions options;
     options.secrets_directory = dir.path() + "/secrets";
     service = std::make_unique<NotificationService>(
@@ -186,7 +186,8 @@ SCENARIO("alerts of one rule firing within group_wait go out as one notification
 
   WHEN("two of them resolve") {
     for (int index = 0; index < 2; ++index) {
-      fixture.append(alert_ids[index], AlertResolved{alert_ids[index], 1, fixture.timers.now_ms(), "condition cleared"});
+      fixture.append(alert_ids[index],
+                     AlertResolved{alert_ids[index], 1, fixture.timers.now_ms(), "condition cleared"});
     }
     fixture.timers.advance(kGroupWaitMs);
     THEN("one resolved notification lists both") {
@@ -238,7 +239,8 @@ SCENARIO("silenced alerts and alerts under a maintenance window are recorded sup
   window.ends_at_ms = fixture.timers.now_ms() + 3'600'000;
   window.reason = "upgrade";
   auto created = await_result<NotificationOutcome<MaintenanceWindow>>(
-      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs, "BUSY");
+      [&](auto done) { fixture.service->create_window("acme", window, {}, std::move(done)); }, kWaitMs,
+      "BUSY");
   REQUIRE(created.ok());
   const AlertFired in_window = fixture.fired(covered.to_string(), {channel});
   AlertFired silenced = fixture.fired("group-x", {channel});
@@ -274,7 +276,8 @@ SCENARIO("a restart during group_wait still sends every firing alert once") {
   NotifierFixture fixture;
   testing::WebhookReceiver receiver("k");
   const std::string channel = fixture.create_webhook(receiver.url());
-  for (int index = 0; index < 5; ++index) fixture.fire(fixture.fired("agent-" + std::to_string(index), {channel}));
+  for (int index = 0; index < 5; ++index)
+    fixture.fire(fixture.fired("agent-" + std::to_string(index), {channel}));
   fixture.timers.advance(10'000);
   fixture.restart();
   fixture.timers.advance(kGroupWaitMs);

@@ -22,8 +22,10 @@ namespace muster::e2e {
 namespace {
 
 std::vector<std::string> server_args() {
-  return {"--enable-test-hooks", "--test-manual-clock", "--heartbeat-timeout", "1m",
-          "--healthy-within",    "1h",                  "--warning-within",    "2h"};
+  return {"--enable-test-hooks", "--test-manual-clock",
+          "--heartbeat-timeout", "1m",
+          "--healthy-within",    "1h",
+          "--warning-within",    "2h"};
 }
 
 TimeMs advance(const MusterServer& server, std::int64_t ms) {
@@ -33,7 +35,8 @@ TimeMs advance(const MusterServer& server, std::int64_t ms) {
   return answer.json.at("now_ms").get<TimeMs>();
 }
 
-std::string create(const MusterServer& server, const std::string& path, const json& body, const char* id_key) {
+std::string create(const MusterServer& server, const std::string& path, const json& body,
+                   const char* id_key) {
   const HttpAnswer answer = server.post(path, body.dump());
   INFO(answer.body);
   REQUIRE(answer.status == 201);
@@ -46,16 +49,21 @@ std::string create_webhook(const MusterServer& server, const std::string& url, c
 }
 
 std::vector<json> firing_alerts(const MusterServer& server, const std::string& rule_id) {
-  return get_json(server, "/api/v1/alerts?state=firing&rule=" + rule_id).at("alerts").get<std::vector<json>>();
+  return get_json(server, "/api/v1/alerts?state=firing&rule=" + rule_id)
+      .at("alerts")
+      .get<std::vector<json>>();
 }
 
 std::vector<json> deliveries(const MusterServer& server, const std::string& alert_id) {
-  return get_json(server, "/api/v1/alerts/" + alert_id + "/deliveries").at("deliveries").get<std::vector<json>>();
+  return get_json(server, "/api/v1/alerts/" + alert_id + "/deliveries")
+      .at("deliveries")
+      .get<std::vector<json>>();
 }
 
 // Registers `count` agents, heartbeats each, and lets them all go offline
 // and past an absence rule's `for` of 2m: every one of them fires.
-std::vector<std::string> take_offline(const MusterServer& server, std::size_t count, const std::string& rule_id) {
+std::vector<std::string> take_offline(const MusterServer& server, std::size_t count,
+                                      const std::string& rule_id) {
   std::vector<std::string> agents;
   for (std::size_t index = 0; index < count; ++index) {
     agents.push_back(register_agent(server, fmt::format("web-{}", index)).agent_id);
@@ -63,8 +71,8 @@ std::vector<std::string> take_offline(const MusterServer& server, std::size_t co
   for (const std::string& agent : agents) heartbeat(server, agent, {{"status", "online"}});
   advance(server, 61'000);
   advance(server, 60'000);
-  const bool fired = eventually([&] { return firing_alerts(server, rule_id).size() == count; },
-                                std::chrono::seconds(30));
+  const bool fired =
+      eventually([&] { return firing_alerts(server, rule_id).size() == count; }, std::chrono::seconds(30));
   REQUIRE(fired);
   return agents;
 }
@@ -123,13 +131,14 @@ class SmtpServer {
 
 }  // namespace
 
-TEST_CASE("notification channels and maintenance windows: secrets never answered or logged, bad input refused") {
+TEST_CASE(
+    "notification channels and maintenance windows: secrets never answered or logged, bad input refused") {
   TempDir dir;
   MusterServer server(dir.file("data"), server_args());
   HttpAnswer created = server.post("/api/v1/notification-channels",
                                    json{{"name", "ops"},
                                         {"type", "webhook"},
-                                        {"url", "https://hooks.example.com/muster"},
+                                        {"url", "https://hooks.example.com/services/url-token-value"},
                                         {"headers", {{"Authorization", "Bearer header-secret-value"}}},
                                         {"secret", "signing-secret-value"},
                                         {"format", "slack"}}
@@ -140,7 +149,8 @@ TEST_CASE("notification channels and maintenance windows: secrets never answered
   CHECK(created.json.at("headers").at("Authorization") == "***");
   CHECK(created.json.at("format") == "slack");
   const std::string channel = created.json.at("channel_id");
-  CHECK(get_json(server, "/api/v1/notification-channels/" + channel).at("url") == "https://hooks.example.com/muster");
+  CHECK(get_json(server, "/api/v1/notification-channels/" + channel).at("url") ==
+        "https://hooks.example.com/***");
   const HttpAnswer email = server.post(
       "/api/v1/notification-channels",
       json{{"name", "mail"},
@@ -154,10 +164,15 @@ TEST_CASE("notification channels and maintenance windows: secrets never answered
 
   for (const auto& refusal : std::vector<std::pair<json, std::string>>{
            {{{"name", "x"}, {"type", "webhook"}, {"url", "ftp://example.com/"}}, "url"},
-           {{{"name", "x"}, {"type", "webhook"}, {"url", "http://example.com/"}, {"format", "xml"}}, "format"},
+           {{{"name", "x"}, {"type", "webhook"}, {"url", "http://example.com/"}, {"format", "xml"}},
+            "format"},
            {{{"name", "x"}, {"type", "pager"}}, "type"},
            {{{"name", "x"}, {"type", "email"}, {"from", "a@b.c"}, {"smtp", {{"url", "smtp://h"}}}}, "to"},
-           {{{"name", "x"}, {"type", "email"}, {"to", {"a@b.c"}}, {"from", "a@b.c"}, {"smtp", {{"url", "http://h"}}}},
+           {{{"name", "x"},
+             {"type", "email"},
+             {"to", {"a@b.c"}},
+             {"from", "a@b.c"},
+             {"smtp", {{"url", "http://h"}}}},
             "smtp.url"},
            {{{"type", "webhook"}, {"url", "http://example.com/"}}, "name"}}) {
     const json& body = refusal.first;
@@ -172,17 +187,21 @@ TEST_CASE("notification channels and maintenance windows: secrets never answered
   const TimeMs now = advance(server, 0);
   HttpAnswer refused = server.post(
       "/api/v1/maintenance-windows",
-      json{{"scope", {{"group", "db"}}}, {"starts_at", now + 60'000}, {"ends_at", format_rfc3339(now)}}.dump());
+      json{{"scope", {{"group", "db"}}}, {"starts_at", now + 60'000}, {"ends_at", format_rfc3339(now)}}
+          .dump());
   check_error(refused, 400, "VALIDATION_FAILED");
   CHECK(refused.json.at("details").contains("ends_at"));
-  refused = server.post("/api/v1/maintenance-windows",
-                        json{{"scope", {{"planet", "mars"}}}, {"starts_at", now}, {"ends_at", now + 1}}.dump());
+  refused =
+      server.post("/api/v1/maintenance-windows",
+                  json{{"scope", {{"planet", "mars"}}}, {"starts_at", now}, {"ends_at", now + 1}}.dump());
   check_error(refused, 400, "VALIDATION_FAILED");
   CHECK(get_json(server, "/api/v1/maintenance-windows").at("windows").empty());
-  const std::string window = create(
-      server, "/api/v1/maintenance-windows",
-      {{"scope", {{"group", "db"}}}, {"starts_at", format_rfc3339(now)}, {"ends_at", now + 3'600'000}, {"reason", "patch"}},
-      "window_id");
+  const std::string window = create(server, "/api/v1/maintenance-windows",
+                                    {{"scope", {{"group", "db"}}},
+                                     {"starts_at", format_rfc3339(now)},
+                                     {"ends_at", now + 3'600'000},
+                                     {"reason", "patch"}},
+                                    "window_id");
   const json listed = get_json(server, "/api/v1/maintenance-windows").at("windows");
   REQUIRE(listed.size() == 1);
   CHECK(listed[0].at("active") == true);
@@ -194,13 +213,16 @@ TEST_CASE("notification channels and maintenance windows: secrets never answered
   // Nothing secret in the log's events or the server's log lines.
   std::string events;
   for (const json& event : log_events(server)) events += event.dump();
-  for (const std::string secret : {"header-secret-value", "signing-secret-value", "smtp-password-value"}) {
+  for (const std::string secret :
+       {"header-secret-value", "signing-secret-value", "smtp-password-value", "url-token-value"}) {
     CHECK(events.find(secret) == std::string::npos);
     CHECK(server.log_text().find(secret) == std::string::npos);
   }
 }
 
-TEST_CASE("a mass offline is one signed notification, delivered once after a 500 and a kill -9; escalation skips the acknowledged") {
+TEST_CASE(
+    "a mass offline is one signed notification, delivered once after a 500 and a kill -9; escalation skips "
+    "the acknowledged") {
   TempDir dir;
   testing::WebhookReceiver receiver("hook-secret", 1);
   testing::WebhookReceiver pager("hook-secret");
@@ -239,7 +261,8 @@ TEST_CASE("a mass offline is one signed notification, delivered once after a 500
   REQUIRE(receiver.wait_for(2, std::chrono::seconds(20)));
   const std::vector<json> alerts = firing_alerts(server, rule);
   REQUIRE(alerts.size() == 50);
-  const bool delivered = eventually([&] { return deliveries(server, alerts[0].at("alert_id"))[0].at("state") == "delivered"; });
+  const bool delivered =
+      eventually([&] { return deliveries(server, alerts[0].at("alert_id"))[0].at("state") == "delivered"; });
   REQUIRE(delivered);
   const auto requests = receiver.requests();
   REQUIRE(requests.size() == 2);
@@ -276,13 +299,16 @@ TEST_CASE("a maintenance window suppresses the notification and records it") {
   MusterServer server(dir.file("data"), server_args());
   const std::string channel = create_webhook(server, receiver.url(), "k");
   const TimeMs now = advance(server, 0);
-  const std::string window = create(server, "/api/v1/maintenance-windows",
-                                    {{"scope", json::object()}, {"starts_at", now}, {"ends_at", now + 3'600'000},
-                                     {"reason", "rack move"}},
-                                    "window_id");
+  const std::string window = create(
+      server, "/api/v1/maintenance-windows",
+      {{"scope", json::object()}, {"starts_at", now}, {"ends_at", now + 3'600'000}, {"reason", "rack move"}},
+      "window_id");
   const std::string rule = create(server, "/api/v1/alert-rules",
-                                  {{"name", "agents offline"}, {"kind", "absence"}, {"for", "2m"},
-                                   {"channels", {channel}}, {"group_wait", "30s"}},
+                                  {{"name", "agents offline"},
+                                   {"kind", "absence"},
+                                   {"for", "2m"},
+                                   {"channels", {channel}},
+                                   {"group_wait", "30s"}},
                                   "rule_id");
   take_offline(server, 3, rule);
   advance(server, 30'000);
@@ -301,22 +327,25 @@ TEST_CASE("an email channel's notification is received by a real SMTP server") {
   TempDir dir;
   SmtpServer smtp(dir.file("smtp.out"));
   MusterServer server(dir.file("data"), server_args());
-  const std::string channel = create(
-      server, "/api/v1/notification-channels",
-      {{"name", "mail"},
-       {"type", "email"},
-       {"to", {"ops@example.com", "oncall@example.com"}},
-       {"from", "muster@example.com"},
-       {"smtp", {{"url", fmt::format("smtp://127.0.0.1:{}", smtp.port())}}}},
-      "channel_id");
+  const std::string channel = create(server, "/api/v1/notification-channels",
+                                     {{"name", "mail"},
+                                      {"type", "email"},
+                                      {"to", {"ops@example.com", "oncall@example.com"}},
+                                      {"from", "muster@example.com"},
+                                      {"smtp", {{"url", fmt::format("smtp://127.0.0.1:{}", smtp.port())}}}},
+                                     "channel_id");
   const std::string rule = create(server, "/api/v1/alert-rules",
-                                  {{"name", "agent gone"}, {"kind", "absence"}, {"for", "2m"},
-                                   {"channels", {channel}}, {"group_wait", "30s"}},
+                                  {{"name", "agent gone"},
+                                   {"kind", "absence"},
+                                   {"for", "2m"},
+                                   {"channels", {channel}},
+                                   {"group_wait", "30s"}},
                                   "rule_id");
   const std::vector<std::string> agents = take_offline(server, 1, rule);
   advance(server, 30'000);
-  const bool received = eventually([&] { return smtp.received().find("[FIRING] agent gone") != std::string::npos; },
-                                   std::chrono::seconds(20));
+  const bool received =
+      eventually([&] { return smtp.received().find("[FIRING] agent gone") != std::string::npos; },
+                 std::chrono::seconds(20));
   INFO(smtp.received());
   REQUIRE(received);
   const std::string text = smtp.received();

@@ -47,10 +47,13 @@ NotificationLog sample_log() {
   ChannelSettings settings;
   settings.name = "hook";
   settings.url = "http://127.0.0.1:9/x";
-  log.append(channel_stream("acme", "c1"), NotificationChannelEvent{NotificationChannelCreated{"c1", "acme", settings, "key:k"}});
-  log.append(channel_stream("acme", "c2"), NotificationChannelEvent{NotificationChannelCreated{"c2", "acme", settings, "key:k"}});
+  log.append(channel_stream("acme", "c1"),
+             NotificationChannelEvent{NotificationChannelCreated{"c1", "acme", settings, "key:k"}});
+  log.append(channel_stream("acme", "c2"),
+             NotificationChannelEvent{NotificationChannelCreated{"c2", "acme", settings, "key:k"}});
   log.append(maintenance_window_stream("acme", "w1"),
-             MaintenanceWindowEvent{MaintenanceWindowCreated{"w1", "acme", nlohmann::json::object(), 100, 5000, "x", "k"}});
+             MaintenanceWindowEvent{
+                 MaintenanceWindowCreated{"w1", "acme", nlohmann::json::object(), 100, 5000, "x", "k"}});
   AlertFired fired;
   fired.alert_id = "r1.agent.host";
   fired.org = "acme";
@@ -61,12 +64,15 @@ NotificationLog sample_log() {
   log.append(alert_stream("acme", fired.alert_id), AlertEvent{fired});
   log.append(notification_stream("acme", "n1"), NotificationEvent{queued("n1", fired.alert_id)});
   log.append(notification_stream("acme", "n2"), NotificationEvent{queued("n2", fired.alert_id)});
-  log.append(notification_stream("acme", "n1"), NotificationEvent{NotificationAttempted{1, false, 500, "500", 3000}});
+  log.append(notification_stream("acme", "n1"),
+             NotificationEvent{NotificationAttempted{1, false, 500, "500", 3000}});
   log.append(channel_stream("acme", "c2"), NotificationChannelEvent{NotificationChannelDeleted{}});
-  log.append(notification_stream("acme", "n1"), NotificationEvent{NotificationAttempted{2, true, 200, "", 0}});
+  log.append(notification_stream("acme", "n1"),
+             NotificationEvent{NotificationAttempted{2, true, 200, "", 0}});
   log.append(notification_stream("acme", "n1"), NotificationEvent{NotificationDelivered{2}});
   log.append(maintenance_window_stream("acme", "w1"), MaintenanceWindowEvent{MaintenanceWindowDeleted{}});
-  log.append(alert_stream("acme", fired.alert_id), AlertEvent{AlertResolved{fired.alert_id, 1, 20, "cleared"}});
+  log.append(alert_stream("acme", fired.alert_id),
+             AlertEvent{AlertResolved{fired.alert_id, 1, 20, "cleared"}});
   return log;
 }
 
@@ -115,13 +121,16 @@ TEST_CASE("a snapshot plus the log's tail gives back the whole fold") {
     CAPTURE(cut);
     auto storage = std::move(*open_memory_storage(StoreOptions{}));
     Notifications first;
-    REQUIRE(first.apply(std::vector<Event>(log.events.begin(), log.events.begin() + static_cast<long>(cut))).ok());
+    REQUIRE(first.apply(std::vector<Event>(log.events.begin(), log.events.begin() + static_cast<long>(cut)))
+                .ok());
     REQUIRE(first.save_snapshot(storage->snapshots()).ok());
     Notifications loaded;
     auto position = loaded.load_snapshot(storage->snapshots(), log.position);
     REQUIRE(position.ok());
     CHECK(*position == cut);
-    REQUIRE(loaded.apply(std::vector<Event>(log.events.begin() + static_cast<long>(*position), log.events.end())).ok());
+    REQUIRE(
+        loaded.apply(std::vector<Event>(log.events.begin() + static_cast<long>(*position), log.events.end()))
+            .ok());
     check_same(whole, loaded);
   }
 }

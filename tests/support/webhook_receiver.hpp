@@ -81,7 +81,8 @@ class WebhookReceiver {
     changed_.notify_all();
   }
   /// Waits (up to `timeout`) until at least `count` requests arrived, answered or not.
-  bool wait_for_arrivals(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+  bool wait_for_arrivals(std::size_t count,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
     std::unique_lock<std::mutex> lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return arrived_ >= count; });
   }

@@ -172,6 +172,23 @@ std::vector<NotificationRecord> Notifications::of_alert(std::string_view org_sco
   return out;
 }
 
+bool Notifications::told(std::string_view org, std::string_view alert_id, std::uint64_t episode,
+                         NotificationKind kind, std::uint32_t step, bool sent_only) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto found = by_alert_.find(std::string(alert_id));
+  if (found == by_alert_.end()) return false;
+  for (const auto& entry : found->second) {
+    const NotificationRecord& record = notifications_.at(entry.second);
+    const NotificationQueued& queued = record.queued;
+    if (queued.org != org || queued.kind != kind || queued.step != step) continue;
+    if (sent_only && record.state == NotificationState::suppressed) continue;
+    for (const NotifiedAlert& alert : queued.alerts) {
+      if (alert.alert_id == alert_id && alert.episode == episode) return true;
+    }
+  }
+  return false;
+}
+
 std::optional<NotificationChannel> Notifications::channel_by_id(std::string_view org_scope,
                                                                 std::string_view channel_id) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);

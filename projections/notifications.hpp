@@ -67,6 +67,12 @@ class Notifications : public ReadModel {
   /// `org_scope` covers, oldest first.
   std::vector<NotificationRecord> of_alert(std::string_view org_scope, std::string_view alert_id) const;
 
+  /// True if a notification of `kind` (and escalation `step`) about episode
+  /// `episode` of the alert `alert_id` of `org` was queued; with
+  /// `sent_only`, suppressed ones do not count. Copies nothing (a
+  /// notification may list thousands of alerts).
+  bool told(std::string_view org, std::string_view alert_id, std::uint64_t episode, NotificationKind kind,
+            std::uint32_t step, bool sent_only) const;
   /// The alert `alert_id` of `org`; nullopt if it never fired.
   std::optional<AlertRecord> alert(std::string_view org, std::string_view alert_id) const;
   /// Every alert (firing or resolved), in id order.

@@ -57,15 +57,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       std::lock_guard<std::mutex> lock(mutex);
       if (!sent_only && in_flight.count(tell_key(alert_key, kind, record.episode, step)) > 0) return true;
     }
-    for (const NotificationRecord& notification : model.of_alert(record.org, record.alert_id)) {
-      const NotificationQueued& queued = notification.queued;
-      if (queued.kind != kind || queued.step != step) continue;
-      if (sent_only && notification.state == NotificationState::suppressed) continue;
-      for (const NotifiedAlert& alert : queued.alerts) {
-        if (alert.alert_id == record.alert_id && alert.episode == record.episode) return true;
-      }
-    }
-    return false;
+    return model.told(record.org, record.alert_id, record.episode, kind, step, sent_only);
   }
 
   // --- Following the alerts ---------------------------------------------------------

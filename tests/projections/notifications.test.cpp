@@ -105,6 +105,10 @@ TEST_CASE("the notifications' model folds channels, windows, notifications and a
   CHECK(model.of_alert("acme", "r1.agent.host").size() == 2);
   CHECK(model.of_alert("other", "r1.agent.host").empty());
   CHECK(model.alert("acme", "r1.agent.host")->status == AlertStatus::resolved);
+  CHECK(model.told("acme", "r1.agent.host", 1, NotificationKind::firing, 0, true));
+  CHECK_FALSE(model.told("acme", "r1.agent.host", 2, NotificationKind::firing, 0, false));
+  CHECK_FALSE(model.told("acme", "r1.agent.host", 1, NotificationKind::resolved, 0, false));
+  CHECK_FALSE(model.told("other", "r1.agent.host", 1, NotificationKind::firing, 0, false));
 
   // A refused event (a second NotificationQueued) changes nothing.
   NotificationLog again = log;

@@ -5,8 +5,10 @@
 ///
 ///   raw, minute, hour, day:
 ///     series + BE time (ms)  -> raw: the value (8 bytes);
-///                               aggregates: min, max, sum, last (8 bytes
-///                               each), count (4 bytes): 36 bytes
+///                               aggregates: the value (count 1: 8 bytes),
+///                               min, max and which was last (count 2: 17
+///                               bytes), else min, max, sum, last (8 bytes
+///                               each) and count (4 bytes): 36 bytes
 ///   series = the agent id's 16 bytes + metric name + '\0'
 ///   meta:
 ///     's' + series           -> the series' marks (SeriesMarks, 7 x BE u64)

@@ -36,8 +36,26 @@ TimeMs align_down(TimeMs time_ms, TimeMs step_ms) {
   return remainder < 0 ? time_ms - remainder - step_ms : time_ms - remainder;
 }
 
+// An aggregate is stored in as few bytes as its count allows (most 1-minute
+// buckets hold one or two heartbeats' points):
+//   count 1: the value (8 bytes): min = max = sum = last;
+//   count 2: min, max (8 bytes each) and whether the last was the max (1
+//            byte): sum = min + max, exactly as the fold added them (IEEE
+//            addition of two numbers does not depend on their order);
+//   else:    min, max, sum, last (8 bytes each) and the count (4 bytes, BE).
 std::string encode_summary(const MetricSummary& summary) {
   std::string value;
+  if (summary.count == 1) {
+    append_double(value, summary.last);
+    return value;
+  }
+  if (summary.count == 2 && summary.sum == summary.min + summary.max &&
+      (summary.last == summary.max || summary.last == summary.min)) {
+    append_double(value, summary.min);
+    append_double(value, summary.max);
+    value.push_back(summary.last == summary.max ? '\1' : '\0');
+    return value;
+  }
   value.reserve(kSummaryBytes);
   append_double(value, summary.min);
   append_double(value, summary.max);
@@ -49,8 +67,20 @@ std::string encode_summary(const MetricSummary& summary) {
 }
 
 std::optional<MetricSummary> decode_summary(std::string_view value) {
-  if (value.size() != kSummaryBytes) return std::nullopt;
   MetricSummary summary;
+  if (value.size() == sizeof(double)) {
+    const double one = read_double(value);
+    return MetricSummary{one, one, one, 1, one};
+  }
+  if (value.size() == 2 * sizeof(double) + 1) {
+    summary.min = read_double(value.substr(0));
+    summary.max = read_double(value.substr(8));
+    summary.sum = summary.min + summary.max;
+    summary.count = 2;
+    summary.last = value[16] != 0 ? summary.max : summary.min;
+    return summary;
+  }
+  if (value.size() != kSummaryBytes) return std::nullopt;
   summary.min = read_double(value.substr(0));
   summary.max = read_double(value.substr(8));
   summary.sum = read_double(value.substr(16));

@@ -99,7 +99,7 @@ SCENARIO("a threshold on an average fires after holding for `for`, and resolves 
   CHECK(evaluator.state_bytes() > 0);
 }
 
-SCENARIO("max over a window: one high sample holds it for the window; the pass lets it lapse") {
+SCENARIO("max over a window: one high sample holds it for the window - the pass lets it lapse") {
   AlertEvaluator evaluator(nullptr);
   const AgentId web = agent(1);
   REQUIRE(evaluator
@@ -269,7 +269,7 @@ TEST_CASE("the rule's and the alert's decisions") {
   CHECK(std::get<AlertFired>(decided->front()).episode == 1);
 }
 
-SCENARIO("a report holds its condition for the window after it; a paused rollout fires for the org") {
+SCENARIO("a report holds its condition for the window after it - a paused rollout fires for the org") {
   AlertEvaluator evaluator(nullptr);
   Feed feed;
   const AgentId web = agent(1);

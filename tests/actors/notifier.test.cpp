@@ -199,7 +199,7 @@ SCENARIO("alerts of one rule firing within group_wait go out as one notification
   }
 }
 
-SCENARIO("escalation steps go out while the alert is unacknowledged; an acknowledgement stops them") {
+SCENARIO("escalation steps go out while the alert is unacknowledged - an acknowledgement stops them") {
   NotifierFixture fixture;
   testing::WebhookReceiver first("k");
   testing::WebhookReceiver escalated("k");

@@ -135,7 +135,7 @@ TEST_CASE("absence fires `for` after the agent's last seen, once it went offline
   wait_for_alert(server, rule, web, "resolved");
 }
 
-TEST_CASE("a composite fires when all its parts hold on one agent; the rule test says so without notifying") {
+TEST_CASE("a composite fires when all its parts hold on one agent - the rule test says so without notifying") {
   TempDir dir;
   MusterServer server(dir.file("data"), server_args());
   const std::string web = register_agent(server, "web-1", {{"labels", {{"role", "web"}}}}).agent_id;

@@ -221,7 +221,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a mass offline is one signed notification, delivered once after a 500 and a kill -9; escalation skips "
+    "a mass offline is one signed notification, delivered once after a 500 and a kill -9 - escalation skips "
     "the acknowledged") {
   TempDir dir;
   testing::WebhookReceiver receiver("hook-secret", 1);

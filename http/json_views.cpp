@@ -288,4 +288,38 @@ json bulk_job_to_json(const BulkJob& job, bool with_failures) {
   return answer;
 }
 
+nlohmann::json delivery_to_json(const NotificationRecord& record) {
+  const NotificationQueued& queued = record.queued;
+  json attempts = json::array();
+  for (const NotificationAttempt& attempt : record.recent_attempts) {
+    json item = {{"attempt", attempt.attempt}, {"at", format_rfc3339(attempt.at_ms)}, {"ok", attempt.ok}};
+    if (attempt.http_status != 0) item["http_status"] = attempt.http_status;
+    if (!attempt.error.empty()) item["error"] = attempt.error;
+    attempts.push_back(std::move(item));
+  }
+  json alerts = json::array();
+  for (const NotifiedAlert& alert : queued.alerts) {
+    alerts.push_back({{"alert_id", alert.alert_id}, {"episode", alert.episode}});
+  }
+  json out = {{"notification_id", queued.notification_id},
+              {"kind", to_string(queued.kind)},
+              {"channel_id", queued.channel_id.empty() ? json(nullptr) : json(queued.channel_id)},
+              {"rule_id", queued.rule_id},
+              {"state", to_string(record.state)},
+              {"queued_at", format_rfc3339(record.queued_at_ms)},
+              {"attempts", record.attempts},
+              {"recent_attempts", std::move(attempts)},
+              {"alerts", std::move(alerts)}};
+  if (queued.kind == NotificationKind::escalation) out["step"] = queued.step;
+  if (record.state == NotificationState::pending && record.next_attempt_at_ms > 0) {
+    out["next_attempt_at"] = format_rfc3339(record.next_attempt_at_ms);
+  }
+  if (record.finished_at_ms > 0) out["finished_at"] = format_rfc3339(record.finished_at_ms);
+  if (record.state == NotificationState::abandoned) out["reason"] = record.abandon_reason;
+  if (queued.suppressed) {
+    out["suppressed"] = {{"reason", queued.suppressed->reason}, {"windows", queued.suppressed->windows}};
+  }
+  return out;
+}
+
 }  // namespace muster::http

@@ -12,6 +12,7 @@
 #include "actors/bulk/bulk_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
+#include "actors/notification/notification_state.hpp"
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
 #include "projections/agent_registry.hpp"
@@ -76,5 +77,10 @@ nlohmann::json config_status_counts_to_json(const ConfigStatusCounts& counts);
 /// {"error": message, "code": code, "details": details?}
 nlohmann::json error_body(const std::string& message, const std::string& code,
                           const nlohmann::json& details = nullptr);
+
+/// One notification as its alerts' deliveries show it: kind, channel,
+/// state, attempts (the recent ones with their outcome), the alerts it
+/// listed, and why it was suppressed or abandoned.
+nlohmann::json delivery_to_json(const NotificationRecord& record);
 
 }  // namespace muster::http

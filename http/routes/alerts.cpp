@@ -10,8 +10,10 @@
 #include <fmt/format.h>
 
 #include "actors/alert/alert_service.hpp"
+#include "actors/notification/notification_service.hpp"
 #include "common/time_format.hpp"
 #include "http/call.hpp"
+#include "http/json_views.hpp"
 
 namespace muster::http::routes {
 namespace {
@@ -88,9 +90,21 @@ void list_alerts(const std::shared_ptr<Call>& call) {
   });
 }
 
+// The alert with every notification sent (or being sent) for it: each
+// attempt's outcome is part of what an operator reads about an alert.
 void get_alert(const std::shared_ptr<Call>& call) {
-  call->when_projected(
-      [call] { reply_alert(call, call->services.alerts->find_alert(call->principal, call->params["alert_id"])); });
+  call->when_projected([call] {
+    const std::string& alert_id = call->params["alert_id"];
+    const auto alert = call->services.alerts->find_alert(call->principal, alert_id);
+    if (!alert) return call->reply_failure(alert.error());
+    json answer = alert_json(*alert, call->services.alerts->now_ms());
+    json deliveries = json::array();
+    for (const NotificationRecord& record : call->services.notifications->deliveries(call->principal, alert_id)) {
+      deliveries.push_back(delivery_to_json(record));
+    }
+    answer["deliveries"] = std::move(deliveries);
+    call->reply_json(200, answer);
+  });
 }
 
 // A text member of at most kMaxCommentLength characters; "" when absent.

@@ -264,6 +264,11 @@ TEST_CASE(
   const bool delivered =
       eventually([&] { return deliveries(server, alerts[0].at("alert_id"))[0].at("state") == "delivered"; });
   REQUIRE(delivered);
+  // The alert itself shows the same deliveries, each attempt's outcome included.
+  const json detail = get_json(server, "/api/v1/alerts/" + alerts[0].at("alert_id").get<std::string>());
+  REQUIRE(detail.at("deliveries").size() == 1);
+  CHECK(detail.at("deliveries")[0].at("state") == "delivered");
+  CHECK(detail.at("deliveries")[0].at("attempts") == 2);
   const auto requests = receiver.requests();
   REQUIRE(requests.size() == 2);
   CHECK(requests[0].notification_id == requests[1].notification_id);

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -30,7 +31,9 @@ struct AlertFixture {
   std::unique_ptr<ProjectionRunner> projections;
   std::unique_ptr<runtime::Runtime> actors;
   std::unique_ptr<AlertService> alerts;
-  AlertService* current = nullptr;  ///< What the runner's observer feeds (the service may be replaced).
+  /// What the runner's observer feeds (the service may be replaced): read on
+  /// the runner's thread while the test swaps it.
+  std::atomic<AlertService*> current{nullptr};
 
   AlertFixture() {
     StoreOptions options;
@@ -39,7 +42,7 @@ struct AlertFixture {
     projections = std::make_unique<ProjectionRunner>(storage->events(), storage->snapshots(),
                                                      std::vector<ReadModel*>{&registry, &configs, &model}, timers);
     projections->observe([this](const std::vector<Event>& batch) {
-      if (current != nullptr) current->observe(batch);
+      if (AlertService* service = current.load()) service->observe(batch);
     });
     REQUIRE(projections->start().ok());
     actors = std::make_unique<runtime::Runtime>(timers, runtime::RuntimeOptions{});

@@ -15,6 +15,7 @@
 #include "actors/runtime/await.hpp"
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/append_registration.hpp"
 
 using namespace muster;
 
@@ -74,15 +75,7 @@ struct AlertFixture {
     const AgentId id = AgentId::random();
     Registration registration;
     registration.instance_id = "host-" + id.to_string();
-    Admission admission;
-    admission.org = "acme";
-    auto decided = decide_register(fresh_agent_state(id), registration, admission);
-    REQUIRE(decided.ok());
-    std::vector<NewEvent> events;
-    for (const AgentEvent& event : *decided) events.push_back(encode_payload(event));
-    auto appended = storage->events().append("agent:" + id.to_string(), kNewStream, std::move(events));
-    REQUIRE(appended.ok());
-    REQUIRE(projections->wait_for_position(appended->last_position, std::chrono::seconds(10)));
+    testing::append_registration(storage->events(), *projections, id, registration, "acme");
     return id;
   }
 

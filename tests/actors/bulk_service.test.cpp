@@ -14,6 +14,7 @@
 #include "eventstore/memory_storage.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/append_registration.hpp"
 
 using namespace muster;
 
@@ -89,15 +90,7 @@ struct BulkFixture {
     Registration registration;
     registration.instance_id = "host-" + std::to_string(++instances);
     registration.labels = std::map<std::string, std::string>{{"env", "prod"}};
-    Admission admission;
-    admission.org = "acme";
-    auto decided = decide_register(fresh_agent_state(id), registration, admission);
-    REQUIRE(decided.ok());
-    std::vector<NewEvent> events;
-    for (const AgentEvent& event : *decided) events.push_back(encode_payload(event));
-    auto appended = storage->events().append("agent:" + id.to_string(), kNewStream, std::move(events));
-    REQUIRE(appended.ok());
-    REQUIRE(projections->wait_for_position(appended->last_position, std::chrono::seconds(10)));
+    testing::append_registration(storage->events(), *projections, id, registration, "acme");
     return id;
   }
 

@@ -12,6 +12,7 @@
 #include "projections/agent_registry.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/append_registration.hpp"
 
 using namespace muster;
 
@@ -64,15 +65,7 @@ struct GroupFixture {
     const AgentId id = AgentId::random();
     Registration registration;
     registration.instance_id = "host-" + std::to_string(++instances);
-    Admission admission;
-    admission.org = org;
-    auto decided = decide_register(fresh_agent_state(id), registration, admission);
-    REQUIRE(decided.ok());
-    std::vector<NewEvent> events;
-    for (const AgentEvent& event : *decided) events.push_back(encode_payload(event));
-    auto appended = storage->events().append("agent:" + id.to_string(), kNewStream, std::move(events));
-    REQUIRE(appended.ok());
-    REQUIRE(projections->wait_for_position(appended->last_position, std::chrono::seconds(10)));
+    testing::append_registration(storage->events(), *projections, id, registration, org);
     return id;
   }
 

@@ -16,6 +16,7 @@
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
@@ -79,15 +80,6 @@ struct AlertFixture {
     return id;
   }
 
-  static bool eventually(const std::function<bool()>& ready) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
-    while (!ready()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-  }
-
   std::optional<AlertRecord> alert(const std::string& alert_id) const { return model.find_alert(alert_id); }
 };
 
@@ -118,7 +110,7 @@ SCENARIO("an alert rule through the service: fired by metrics, acknowledged, sil
   CHECK(fixture.alerts->list_rules(acme).size() == 1);
 
   fixture.alerts->on_metrics(web, "acme", fixture.timers.now_ms(), {{"cpu", 99}});
-  REQUIRE(fixture.eventually([&] { return fixture.alert(alert_id) && fixture.alert(alert_id)->firing(); }));
+  REQUIRE(testing::eventually([&] { return fixture.alert(alert_id) && fixture.alert(alert_id)->firing(); }));
   const AlertRecord fired = *fixture.alert(alert_id);
   CHECK(fired.severity == AlertSeverity::critical);
   CHECK(fired.channels == std::vector<std::string>{"ops"});
@@ -145,7 +137,7 @@ SCENARIO("an alert rule through the service: fired by metrics, acknowledged, sil
     THEN("the alert keeps firing until a sample within bounds, then resolves") {
       CHECK(fixture.alert(alert_id)->firing());
       fixture.alerts->on_metrics(web, "acme", fixture.timers.now_ms(), {{"cpu", 10}});
-      REQUIRE(fixture.eventually([&] { return !fixture.alert(alert_id)->firing(); }));
+      REQUIRE(testing::eventually([&] { return !fixture.alert(alert_id)->firing(); }));
       CHECK(fixture.alert(alert_id)->resolve_reason == "condition cleared");
     }
   }
@@ -155,7 +147,7 @@ SCENARIO("an alert rule through the service: fired by metrics, acknowledged, sil
         kWaitMs, "BUSY");
     REQUIRE(deleted.ok());
     THEN("its alert resolves, and the rule is gone") {
-      REQUIRE(fixture.eventually([&] { return !fixture.alert(alert_id)->firing(); }));
+      REQUIRE(testing::eventually([&] { return !fixture.alert(alert_id)->firing(); }));
       CHECK(fixture.alert(alert_id)->resolve_reason == "rule deleted");
       CHECK(fixture.alerts->find_rule(acme, rule->rule_id).error().reason == kAlertRuleNotFound);
     }

@@ -19,6 +19,7 @@
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
@@ -112,14 +113,6 @@ struct CommandFixture {
   }
 
   // Waits (in real time, bounded) until `ready` holds: work the manual clock set off runs on other threads.
-  static bool eventually(const std::function<bool()>& ready) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
-    while (!ready()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-  }
 
   CommandOutcome acknowledge(const AgentId& agent_id, const std::string& command_id) {
     auto outcome = await_result<CommandOutcome>(
@@ -214,14 +207,14 @@ SCENARIO("a long poll is woken by a new command, and ends empty when its wait en
   CommandFixture fixture;
   const AgentId agent = fixture.register_agent();
   auto parked = fixture.start_fetch(agent, 30'000);
-  REQUIRE(CommandFixture::eventually([&] { return fixture.commands->waiting() == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.commands->waiting() == 1; }));
   const std::string id = fixture.create(request_for(agent))->command.command_id;
   const auto delivered = CommandFixture::wait(std::move(parked));
   CHECK(ids_of(delivered) == std::vector<std::string>{id});
   CHECK(fixture.commands->waiting() == 0);
 
   auto empty = fixture.start_fetch(agent, 5'000);
-  REQUIRE(CommandFixture::eventually([&] { return fixture.commands->waiting() == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.commands->waiting() == 1; }));
   fixture.timers.advance(4'999);
   CHECK(empty.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
   fixture.timers.advance(1);
@@ -237,7 +230,7 @@ SCENARIO("not_before holds a command back and wakes the agent's poll when it com
   CHECK(fixture.commands->pending_of(agent) == 1);
   CHECK(fixture.fetch_now(agent).empty());
   auto parked = fixture.start_fetch(agent, 60'000);
-  REQUIRE(CommandFixture::eventually([&] { return fixture.commands->waiting() == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.commands->waiting() == 1; }));
   fixture.timers.advance(11'000);
   CHECK(ids_of(CommandFixture::wait(std::move(parked))) == std::vector<std::string>{id});
 }
@@ -250,7 +243,7 @@ SCENARIO("a command expires on the timer wheel, also after a restart") {
   const std::string id = fixture.create(brief)->command.command_id;
   WHEN("its expiry comes") {
     fixture.timers.advance(3'000);
-    REQUIRE(CommandFixture::eventually([&] { return fixture.state_of(id) == CommandState::expired; }));
+    REQUIRE(testing::eventually([&] { return fixture.state_of(id) == CommandState::expired; }));
     CHECK(fixture.queue.find(id)->expiry_reason == ExpiryReason::not_delivered);
     CHECK(fixture.commands->pending_of(agent) == 0);
     CHECK(fixture.fetch_now(agent).empty());
@@ -258,7 +251,7 @@ SCENARIO("a command expires on the timer wheel, also after a restart") {
   WHEN("the service restarts before it comes") {
     fixture.start_commands();
     fixture.timers.advance(3'000);
-    REQUIRE(CommandFixture::eventually([&] { return fixture.state_of(id) == CommandState::expired; }));
+    REQUIRE(testing::eventually([&] { return fixture.state_of(id) == CommandState::expired; }));
   }
 }
 
@@ -321,7 +314,7 @@ SCENARIO("settings disable a type, and agents that cannot take commands refuse t
                                                std::move(done));
               })
               .ok());
-  REQUIRE(CommandFixture::eventually([&] {
+  REQUIRE(testing::eventually([&] {
     const DesiredSummary desired = fixture.configs.desired_of(agent);
     return desired.desired != nullptr;
   }));
@@ -340,7 +333,7 @@ SCENARIO("settings disable a type, and agents that cannot take commands refuse t
                 fixture.agents->decommission(agent, AgentAccess{std::nullopt, "acme"}, {}, std::move(done));
               })
               .ok());
-  REQUIRE(CommandFixture::eventually(
+  REQUIRE(testing::eventually(
       [&] { return fixture.registry.state_of(agent)->status == AgentStatus::decommissioned; }));
   CHECK(fixture.create(request_for(agent, "upgrade")).error().reason == kAgentDecommissioned);
 }
@@ -349,7 +342,7 @@ SCENARIO("stopping answers parked fetches with no command") {
   CommandFixture fixture;
   const AgentId agent = fixture.register_agent();
   auto parked = fixture.start_fetch(agent, 60'000);
-  REQUIRE(CommandFixture::eventually([&] { return fixture.commands->waiting() == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.commands->waiting() == 1; }));
   fixture.commands->stop();
   CHECK(CommandFixture::wait(std::move(parked)).empty());
   CHECK(fixture.create(request_for(agent)).error().reason == "SHUTTING_DOWN");

@@ -24,6 +24,7 @@
 #include "projections/projection_runner.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/webhook_receiver.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
@@ -54,16 +55,6 @@ NotificationQueued sample_queued(std::string id = "n1", std::string channel = "c
   queued.alerts = {NotifiedAlert{"a1", 1, "agent", "host-1", "offline for 5m", 1000, 0},
                    NotifiedAlert{"a2", 2, "agent", "host-2", "offline for 5m", 1200, 0}};
   return queued;
-}
-
-// Waits (in real time, bounded) until `ready` holds: sends run on other threads.
-bool eventually(const std::function<bool()>& ready) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
 }
 
 struct NotifyFixture {
@@ -264,12 +255,12 @@ SCENARIO("a notification reaches a receiver that fails first, after retries, onc
   fixture.queue(second);
   REQUIRE(receiver.wait_for(1));
   // Backoff: 1 s after the first failure, 2 s after the second.
-  REQUIRE(eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
   fixture.timers.advance(1'000);
   REQUIRE(receiver.wait_for(2));
-  REQUIRE(eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 2; }));
+  REQUIRE(testing::eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 2; }));
   fixture.timers.advance(2'000);
-  REQUIRE(eventually([&] { return fixture.state_of("n2") == NotificationState::delivered; }));
+  REQUIRE(testing::eventually([&] { return fixture.state_of("n2") == NotificationState::delivered; }));
   CHECK(fixture.state_of("n1") == NotificationState::delivered);
   const auto requests = receiver.requests();
   REQUIRE(requests.size() == 4);
@@ -305,11 +296,11 @@ SCENARIO("a receiver that hangs holds back its own channel only") {
   fixture.queue(later);
   // The healthy channel delivers while the other's attempt hangs; the
   // hanging channel's next notification waits behind its first.
-  REQUIRE(eventually([&] { return fixture.state_of("n2") == NotificationState::delivered; }));
+  REQUIRE(testing::eventually([&] { return fixture.state_of("n2") == NotificationState::delivered; }));
   CHECK(fixture.state_of("n1") == NotificationState::pending);
   CHECK(fixture.model->notification("acme", "n3")->attempts == 0);
   hanging.release();
-  REQUIRE(eventually([&] { return fixture.state_of("n3") == NotificationState::delivered; }));
+  REQUIRE(testing::eventually([&] { return fixture.state_of("n3") == NotificationState::delivered; }));
   CHECK(hanging.accepted_ids() == std::vector<std::string>{"n1", "n3"});
 }
 
@@ -319,11 +310,11 @@ SCENARIO("a restart lines up a notification whose retry was pending") {
   auto created = fixture.create_webhook(receiver.url(), "k");
   REQUIRE(created.ok());
   fixture.queue(sample_queued("n1", created->record.channel_id));
-  REQUIRE(eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
   fixture.restart();
   CHECK(fixture.state_of("n1") == NotificationState::pending);
   fixture.timers.advance(1'000);
-  REQUIRE(eventually([&] { return fixture.state_of("n1") == NotificationState::delivered; }));
+  REQUIRE(testing::eventually([&] { return fixture.state_of("n1") == NotificationState::delivered; }));
   CHECK(receiver.accepted_ids() == std::vector<std::string>{"n1"});
   // Queueing the same notification again is the same notification.
   fixture.queue(sample_queued("n1", created->record.channel_id));
@@ -336,7 +327,7 @@ SCENARIO("a deleted channel's waiting notifications are abandoned") {
   auto created = fixture.create_webhook(receiver.url(), "k");
   REQUIRE(created.ok());
   fixture.queue(sample_queued("n1", created->record.channel_id));
-  REQUIRE(eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
+  REQUIRE(testing::eventually([&] { return fixture.model->notification("acme", "n1")->attempts == 1; }));
   const Principal admin{"", Role::admin, "*"};
   auto deleted = await_result<NotificationOutcome<NotificationChannel>>(
       [&](auto done) {
@@ -345,7 +336,7 @@ SCENARIO("a deleted channel's waiting notifications are abandoned") {
       kWaitMs, "BUSY");
   REQUIRE(deleted.ok());
   fixture.timers.advance(1'000);
-  REQUIRE(eventually([&] { return fixture.state_of("n1") == NotificationState::abandoned; }));
+  REQUIRE(testing::eventually([&] { return fixture.state_of("n1") == NotificationState::abandoned; }));
   CHECK(fixture.service->channel(admin, created->record.channel_id).error().reason == kChannelNotFound);
 }
 

@@ -22,6 +22,7 @@
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/webhook_receiver.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
@@ -29,15 +30,6 @@ namespace {
 
 constexpr TimeMs kWaitMs = 10'000;
 constexpr TimeMs kGroupWaitMs = 30'000;
-
-bool eventually(const std::function<bool()>& ready) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
 
 struct NotifierFixture {
   testing::TempDir dir;
@@ -168,7 +160,7 @@ SCENARIO("alerts of one rule firing within group_wait go out as one notification
   CHECK(receiver.requests().empty());
   fixture.timers.advance(kGroupWaitMs);
   REQUIRE(receiver.wait_for(1));
-  REQUIRE(eventually([&] { return fixture.service->in_flight() == 0 && fixture.model->pending().empty(); }));
+  REQUIRE(testing::eventually([&] { return fixture.service->in_flight() == 0 && fixture.model->pending().empty(); }));
   const auto requests = receiver.requests();
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].signature_ok);
@@ -212,7 +204,7 @@ SCENARIO("escalation steps go out while the alert is unacknowledged - an acknowl
                  AlertAcknowledged{acknowledged.alert_id, 1, "key:k", fixture.timers.now_ms(), "on it"});
   fixture.timers.advance(15 * 60'000 + kGroupWaitMs);
   REQUIRE(escalated.wait_for(1));
-  REQUIRE(eventually([&] { return fixture.model->pending().empty(); }));
+  REQUIRE(testing::eventually([&] { return fixture.model->pending().empty(); }));
   const auto requests = escalated.requests();
   REQUIRE(requests.size() == 1);
   const auto body = nlohmann::json::parse(requests[0].body);
@@ -250,7 +242,7 @@ SCENARIO("silenced alerts and alerts under a maintenance window are recorded sup
   fixture.fire(told);
   fixture.timers.advance(kGroupWaitMs);
   REQUIRE(receiver.wait_for(1));
-  REQUIRE(eventually([&] {
+  REQUIRE(testing::eventually([&] {
     return fixture.notifications_of(in_window.alert_id).size() == 1 &&
            fixture.notifications_of(silenced.alert_id).size() == 1 && fixture.model->pending().empty();
   }));
@@ -275,7 +267,7 @@ SCENARIO("a restart during group_wait still sends every firing alert once") {
   fixture.restart();
   fixture.timers.advance(kGroupWaitMs);
   REQUIRE(receiver.wait_for(1));
-  REQUIRE(eventually([&] { return fixture.model->pending().empty(); }));
+  REQUIRE(testing::eventually([&] { return fixture.model->pending().empty(); }));
   // Once more: nothing new to tell.
   fixture.restart();
   fixture.timers.advance(kGroupWaitMs);

@@ -14,6 +14,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/eventually.hpp"
+
 namespace muster::testing {
 
 /// The answer to one HTTP call, with the body parsed when it is JSON.
@@ -100,10 +102,5 @@ struct CommandResult {
 CommandResult run_muster(const std::vector<std::string>& args,
                          std::chrono::seconds timeout = std::chrono::seconds(60));
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-
 }  // namespace muster::testing
 
-#include "tests/support/muster_process_inl.hpp"

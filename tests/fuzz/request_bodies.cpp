@@ -14,6 +14,7 @@
 
 #include "actors/agent/agent_decider.hpp"
 #include "actors/command/command_gate.hpp"
+#include "eventstore/metrics/metric_name.hpp"
 #include "http/assignment_parsing.hpp"
 #include "http/command_json.hpp"
 #include "http/request_parsing.hpp"
@@ -107,8 +108,10 @@ const muster::AgentState& registered_agent() {
 void check_heartbeat(const muster::HeartbeatReport& report) {
   FUZZ_REQUIRE(!report.status || muster::is_live(*report.status));
   FUZZ_REQUIRE(!report.version || report.version->size() <= 256);
-  FUZZ_REQUIRE(report.metrics.size() <= 128);
-  for (const auto& [name, value] : report.metrics) FUZZ_REQUIRE(is_label_key(name) && std::isfinite(value));
+  FUZZ_REQUIRE(report.metrics.size() <= muster::kMaxMetricsPerHeartbeat);
+  for (const auto& [name, value] : report.metrics) {
+    FUZZ_REQUIRE(muster::is_valid_metric_name(name) && std::isfinite(value));
+  }
   muster::AgentState state = registered_agent();
   fold_decided(state, decide_heartbeat(state, report, state.updated_at_ms));
   FUZZ_REQUIRE(state.status == report.status.value_or(muster::AgentStatus::online));

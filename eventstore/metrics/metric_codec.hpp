@@ -1,14 +1,19 @@
 #pragma once
 /// How the metrics history lays its data out in the families of
-/// metric_table.hpp. Keys sort by agent, metric name and time, so one
-/// series' range at one level is one scan.
+/// metric_table.hpp. Raw points are kept one row per heartbeat, ordered by
+/// agent and time: a heartbeat's points cost one write, not one per metric
+/// (the memtable's inserts were the history's main cost), and one series'
+/// range is still one scan, over its agent's rows. Aggregates are kept one
+/// row per series and bucket, ordered by agent, metric name and time.
 ///
-///   raw, minute, hour, day:
-///     series + BE time (ms)  -> raw: the value (8 bytes);
-///                               aggregates: the value (count 1: 8 bytes),
-///                               min, max and which was last (count 2: 17
-///                               bytes), else min, max, sum, last (8 bytes
-///                               each) and count (4 bytes): 36 bytes
+///   raw:
+///     agent (16) + BE time (ms) -> the heartbeat's points, each: name
+///                                  length (1) | name | value (8)
+///   minute, hour, day:
+///     series + BE time (ms)  -> the value (count 1: 8 bytes), min, max and
+///                               which was last (count 2: 17 bytes), else
+///                               min, max, sum, last (8 bytes each) and
+///                               count (4 bytes): 36 bytes
 ///   series = the agent id's 16 bytes + metric name + '\0'
 ///   meta:
 ///     's' + series           -> the series' marks (SeriesMarks, 7 x BE u64)
@@ -58,19 +63,6 @@ inline std::string series_key(const AgentBytes& agent, std::string_view name) {
   return key;
 }
 
-/// The first key after every key of `series` (its '\0' made '\1').
-inline std::string series_end(std::string_view series) {
-  std::string end(series);
-  end.back() = '\1';
-  return end;
-}
-
-/// The series a point's key belongs to; nullopt for a malformed key.
-inline std::optional<std::string_view> series_of(std::string_view point_key) {
-  if (point_key.size() < 16 + 1 + 8 || point_key[point_key.size() - 9] != '\0') return std::nullopt;
-  return point_key.substr(0, point_key.size() - 8);
-}
-
 inline std::string point_key(std::string_view series, TimeMs time_ms) {
   std::string key(series);
   append_u64_be(key, static_cast<std::uint64_t>(time_ms < 0 ? 0 : time_ms));
@@ -82,6 +74,30 @@ inline TimeMs time_of(std::string_view point_key) {
 }
 
 inline std::string_view metric_name_of(std::string_view series) { return series.substr(16, series.size() - 17); }
+
+/// The agent's 16 bytes a series (or a raw row's key) begins with.
+inline std::string_view agent_of(std::string_view series) { return series.substr(0, 16); }
+
+/// A raw row's key: the agent's bytes and the heartbeat's time.
+inline constexpr std::size_t kRawKeyBytes = 16 + 8;
+inline std::string raw_key(std::string_view agent, TimeMs time_ms) {
+  std::string key(agent);
+  append_u64_be(key, static_cast<std::uint64_t>(time_ms < 0 ? 0 : time_ms));
+  return key;
+}
+
+/// Calls `visit(name, value)` for each point of a raw row, in order; false
+/// if the row is malformed (the points before were visited).
+template <class Visit>
+bool for_each_raw_point(std::string_view row, Visit visit) {
+  while (!row.empty()) {
+    const auto name_size = static_cast<unsigned char>(row[0]);
+    if (row.size() < std::size_t{1} + name_size + 8) return false;
+    visit(row.substr(1, name_size), read_double(row.substr(1 + name_size, 8)));
+    row.remove_prefix(1 + name_size + 8);
+  }
+  return true;
+}
 
 inline std::string series_marks_key(std::string_view series) {
   std::string key("s");

@@ -141,8 +141,8 @@ struct LevelCursors {
   MetricCursor& at(MetricLevel level) { return *cursors[static_cast<std::size_t>(level)]; }
 };
 
-/// `series`' points of `level` in [from_ms, to_ms), in time order, as they are stored.
-Status scan_stored(MetricCursor& cursor, MetricLevel level, std::string_view series, TimeMs from_ms, TimeMs to_ms,
+/// `series`' stored aggregates of `level` in [from_ms, to_ms), in time order.
+Status scan_stored(MetricCursor& cursor, std::string_view series, TimeMs from_ms, TimeMs to_ms,
                    std::vector<MetricPoint>& out) {
   if (from_ms >= to_ms) return Status::success();
   for (cursor.seek(point_key(series, from_ms)); cursor.valid(); cursor.next()) {
@@ -150,16 +150,37 @@ Status scan_stored(MetricCursor& cursor, MetricLevel level, std::string_view ser
     if (key.size() != series.size() + 8 || key.substr(0, series.size()) != series) break;
     const TimeMs time_ms = time_of(key);
     if (time_ms >= to_ms) break;
-    if (level == MetricLevel::raw) {
-      if (cursor.value().size() != sizeof(double)) return malformed("raw point");
-      out.push_back({time_ms, single(read_double(cursor.value()))});
-    } else {
-      auto summary = decode_summary(cursor.value());
-      if (!summary) return malformed("aggregate");
-      out.push_back({time_ms, *summary});
+    auto summary = decode_summary(cursor.value());
+    if (!summary) return malformed("aggregate");
+    out.push_back({time_ms, *summary});
+  }
+  return cursor.status();
+}
+
+/// Calls `visit(time, name, value)` for each raw point of `agent` heard in
+/// [from_ms, to_ms), in time order.
+template <class Visit>
+Status scan_raw(MetricCursor& cursor, std::string_view agent, TimeMs from_ms, TimeMs to_ms, Visit visit) {
+  if (from_ms >= to_ms) return Status::success();
+  for (cursor.seek(raw_key(agent, from_ms)); cursor.valid(); cursor.next()) {
+    const std::string_view key = cursor.key();
+    if (key.size() != kRawKeyBytes || agent_of(key) != agent) break;
+    const TimeMs time_ms = time_of(key);
+    if (time_ms >= to_ms) break;
+    if (!for_each_raw_point(cursor.value(), [&](std::string_view name, double value) { visit(time_ms, name, value); })) {
+      return malformed("raw row");
     }
   }
   return cursor.status();
+}
+
+/// `series`' raw points in [from_ms, to_ms), in time order.
+Status scan_raw_series(MetricCursor& cursor, std::string_view series, TimeMs from_ms, TimeMs to_ms,
+                       std::vector<MetricPoint>& out) {
+  const std::string_view name = metric_name_of(series);
+  return scan_raw(cursor, agent_of(series), from_ms, to_ms, [&](TimeMs time_ms, std::string_view point_name, double value) {
+    if (point_name == name) out.push_back({time_ms, single(value)});
+  });
 }
 
 /// `series` at `level` over [from_ms, to_ms): the level's stored buckets up
@@ -167,10 +188,10 @@ Status scan_stored(MetricCursor& cursor, MetricLevel level, std::string_view ser
 Status collect(LevelCursors& cursors, std::string_view series, const SeriesMarks& marks, MetricLevel level,
                TimeMs from_ms, TimeMs to_ms, std::vector<MetricPoint>& out) {
   if (from_ms >= to_ms) return Status::success();
-  if (level == MetricLevel::raw) return scan_stored(cursors.at(level), level, series, from_ms, to_ms, out);
+  if (level == MetricLevel::raw) return scan_raw_series(cursors.at(level), series, from_ms, to_ms, out);
   const auto index = static_cast<std::size_t>(level);
   const TimeMs rolled = marks.rolled_up_to[index];
-  if (Status stored = scan_stored(cursors.at(level), level, series, from_ms, std::min(to_ms, rolled), out); !stored)
+  if (Status stored = scan_stored(cursors.at(level), series, from_ms, std::min(to_ms, rolled), out); !stored)
     return stored;
   const TimeMs rest_from = std::max(from_ms, rolled);
   if (rest_from >= to_ms) return Status::success();
@@ -229,6 +250,7 @@ struct MetricHistory::Impl {
   // --- buffer -------------------------------------------------------------
   // A heartbeat appends one record: agent (16) | heard at (8, BE) | org
   // length (1) | org | count (1) | per metric: name length (1) | name | value (8).
+  // Its first 24 bytes are its raw row's key, its points the row's value.
 
   void record(const AgentId& agent_id, std::string_view org, TimeMs heard_at_ms,
               const std::map<std::string, double>& metrics) {
@@ -270,34 +292,35 @@ struct MetricHistory::Impl {
     // (org, name) pairs this flush looked up already (views into `taken`):
     // a few names repeat in every heartbeat, so most points skip the lock.
     std::set<std::pair<std::string_view, std::string_view>> checked;
-    batch.operations.reserve(taken.size() / 24);
+    // One row per heartbeat: its record's agent and time are the row's key,
+    // its points the row's value, as they are.
+    std::vector<std::uint64_t> points_through;  ///< Points in the rows up to each, inclusive.
     std::string_view rest = taken;
-    AgentBytes agent{};
-    while (rest.size() >= 16 + 8 + 1) {
-      std::copy(rest.begin(), rest.begin() + 16, agent.begin());
-      const auto heard_at_ms = static_cast<TimeMs>(read_u64_be(rest.substr(16)));
-      const auto org_size = static_cast<unsigned char>(rest[24]);
-      const std::string_view org = rest.substr(25, org_size);
-      rest.remove_prefix(25 + org_size);
+    while (rest.size() >= kRawKeyBytes + 1) {
+      const std::string_view key = rest.substr(0, kRawKeyBytes);
+      const auto org_size = static_cast<unsigned char>(rest[kRawKeyBytes]);
+      const std::string_view org = rest.substr(kRawKeyBytes + 1, org_size);
+      rest.remove_prefix(kRawKeyBytes + 1 + org_size);
       const auto count = static_cast<unsigned char>(rest[0]);
       rest.remove_prefix(1);
+      const std::string_view row = rest;
       for (unsigned index = 0; index < count; ++index) {
         const auto name_size = static_cast<unsigned char>(rest[0]);
         const std::string_view name = rest.substr(1, name_size);
-        const std::string_view value = rest.substr(1 + name_size, 8);
         rest.remove_prefix(1 + name_size + 8);
-        std::string key = series_key(agent, name);
-        append_u64_be(key, static_cast<std::uint64_t>(heard_at_ms));
-        batch.put(MetricFamily::raw, std::move(key), std::string(value));
-        ++points;
-        if (checked.emplace(org, name).second && !knows_name(org, name)) {
-          new_names.emplace_back(std::string(org), std::string(name));
+        const std::pair<std::string_view, std::string_view> org_name(org, name);
+        if (checked.find(org_name) == checked.end()) {
+          checked.insert(org_name);
+          if (!knows_name(org, name)) new_names.emplace_back(std::string(org), std::string(name));
         }
       }
+      batch.put(MetricFamily::raw, std::string(key), std::string(row.substr(0, row.size() - rest.size())));
+      points += count;
+      points_through.push_back(points);
     }
     for (const auto& [org, name] : new_names) batch.put(MetricFamily::meta, name_key(org, name), std::string());
     // In slices, each its own write: the names go with the last slice.
-    std::size_t written_points = 0;
+    std::uint64_t written_points = 0;
     for (std::size_t begin = 0; begin < batch.size(); begin += kMaxBatchOperations) {
       const std::size_t end = std::min(batch.size(), begin + kMaxBatchOperations);
       MetricBatch slice;
@@ -308,7 +331,7 @@ struct MetricHistory::Impl {
         points_dropped += points - written_points;
         return written;
       }
-      written_points = std::min<std::uint64_t>(points, end);
+      written_points = points_through.empty() ? 0 : points_through[std::min(end, points_through.size()) - 1];
     }
     points_flushed += points;
     std::lock_guard names_lock(names_mutex);
@@ -386,9 +409,12 @@ struct MetricHistory::Impl {
 
   // --- rollup and expiry --------------------------------------------------
 
-  /// Rolls `series` up and expires its old points; returns its new marks.
+  /// Rolls `series` up and expires its old aggregates; returns its new
+  /// marks. `fresh`: its raw points not yet in minutes, up to the minute the
+  /// horizon falls in (the agent's rows are read once for all its series).
+  /// Raw rows are expired by `roll_up_agent`, for all of an agent's series.
   Result<SeriesMarks> roll_up_series(LevelCursors& cursors, std::string_view series, const SeriesMarks& marks,
-                                     TimeMs now, MetricBatch& batch) {
+                                     const std::vector<MetricPoint>& fresh, TimeMs now, MetricBatch& batch) {
     SeriesMarks updated = marks;
     const TimeMs horizon = now - kSettleMs;
     for (std::size_t index = 1; index < 4; ++index) {
@@ -400,8 +426,12 @@ struct MetricHistory::Impl {
       const TimeMs from = marks.rolled_up_to[index];
       if (until <= from) continue;
       std::vector<MetricPoint> source;
-      const auto below = static_cast<MetricLevel>(index - 1);
-      if (Status read = scan_stored(cursors.at(below), below, series, from, until, source); !read) return read.error();
+      if (index == 1) {
+        source = fresh;
+      } else if (Status read = scan_stored(cursors.at(static_cast<MetricLevel>(index - 1)), series, from, until, source);
+                 !read) {
+        return read.error();
+      }
       std::vector<MetricPoint> buckets;
       fold_into_buckets(source, resolution, buckets);
       for (const auto& bucket : buckets) {
@@ -410,7 +440,7 @@ struct MetricHistory::Impl {
       updated.rolled_up_to[index] = until;
     }
     const auto kept = retentions();
-    for (std::size_t index = 0; index < 4; ++index) {
+    for (std::size_t index = 1; index < 4; ++index) {
       TimeMs cutoff = now - kept[index];
       // Never before the level above holds it.
       if (index < 3) cutoff = std::min(cutoff, updated.rolled_up_to[index + 1]);
@@ -428,6 +458,70 @@ struct MetricHistory::Impl {
     return updated;
   }
 
+  /// Rolls up every series of `agent` (`marks`: those with marks, by
+  /// series; series first seen in its raw rows are added) and expires its
+  /// raw rows older than both the raw retention and every series' minutes.
+  /// Writes the marks that changed. Returns how many series it handled.
+  Result<std::size_t> roll_up_agent(LevelCursors& cursors, std::string_view agent,
+                                    std::map<std::string, SeriesMarks>& marks, TimeMs now, MetricBatch& batch) {
+    const std::map<std::string, SeriesMarks> before = marks;
+    // Every series' raw points not yet in minutes, from one read of the rows.
+    const TimeMs minutes_until = align_down(now - kSettleMs, kMinuteMs);
+    TimeMs from = marks.empty() ? 0 : minutes_until;
+    TimeMs raw_expired_below = 0;  // Shared by the agent's series.
+    for (const auto& [series, series_marks] : marks) {
+      from = std::min(from, series_marks.rolled_up_to[1]);
+      raw_expired_below = std::max(raw_expired_below, series_marks.expired_below[0]);
+    }
+    std::map<std::string, std::vector<MetricPoint>, std::less<>> fresh;
+    std::string series;
+    Status scanned = scan_raw(cursors.at(MetricLevel::raw), agent, from, minutes_until,
+                              [&](TimeMs time_ms, std::string_view name, double value) {
+                                series.assign(agent);
+                                series.append(name);
+                                series.push_back('\0');
+                                auto known = marks.find(series);
+                                if (known == marks.end()) {
+                                  // A series first seen: its raw rows expire with the agent's.
+                                  SeriesMarks first;
+                                  first.expired_below[0] = raw_expired_below;
+                                  known = marks.emplace(series, first).first;
+                                } else if (time_ms < known->second.rolled_up_to[1]) {
+                                  return;
+                                }
+                                fresh[series].push_back({time_ms, single(value)});
+                              });
+    if (!scanned) return scanned.error();
+    const std::vector<MetricPoint> none;
+    TimeMs raw_cutoff = now - options.raw_retention_ms;
+    for (auto& [name, series_marks] : marks) {
+      const auto points = fresh.find(name);
+      auto updated = roll_up_series(cursors, name, series_marks, points == fresh.end() ? none : points->second, now,
+                                    batch);
+      if (!updated) return updated.error();
+      series_marks = *updated;
+      // Never before every series holds the rows in its minutes.
+      raw_cutoff = std::min(raw_cutoff, series_marks.rolled_up_to[1]);
+    }
+    if (!marks.empty() && raw_cutoff - raw_expired_below >= kExpirySliceMs[0]) {
+      auto& cursor = cursors.at(MetricLevel::raw);
+      for (cursor.seek(raw_key(agent, raw_expired_below)); cursor.valid(); cursor.next()) {
+        const std::string_view key = cursor.key();
+        if (key.size() != kRawKeyBytes || agent_of(key) != agent || time_of(key) >= raw_cutoff) break;
+        batch.erase(MetricFamily::raw, std::string(key));
+      }
+      if (Status status = cursor.status(); !status) return status.error();
+      for (auto& [name, series_marks] : marks) series_marks.expired_below[0] = raw_cutoff;
+    }
+    for (const auto& [name, series_marks] : marks) {
+      const auto old = before.find(name);
+      if (old == before.end() || old->second != series_marks) {
+        batch.put(MetricFamily::meta, series_marks_key(name), encode_marks(series_marks));
+      }
+    }
+    return marks.size();
+  }
+
   Result<bool> roll_up_step(std::size_t max_series) {
     std::lock_guard step_lock(step_mutex);
     // Everything heard before now goes in first, so a bucket rolled up is complete.
@@ -441,43 +535,46 @@ struct MetricHistory::Impl {
     Status read = table.read([&](MetricReader& reader) -> Status {
       LevelCursors cursors;
       for (std::size_t index = 0; index < 4; ++index) cursors.cursors[index] = reader.open(static_cast<MetricFamily>(index));
-      // Two more over raw and meta, which walk the series: every series with
-      // raw points, and every series with marks (whose raw points may be gone).
+      // Two more over raw and meta, which walk the agents: every agent with
+      // raw rows, and every agent with marks (whose raw rows may be gone).
       auto raw_walk = reader.open(MetricFamily::raw);
       auto meta_walk = reader.open(MetricFamily::meta);
       raw_walk->seek(pass_cursor);
       meta_walk->seek(series_marks_key(pass_cursor));
       std::size_t handled = 0;
-      // Whole series, until the batch is large enough.
+      // Whole agents, until the batch is large enough.
       while (handled < max_series && batch.size() < kMaxBatchOperations) {
-        std::optional<std::string> raw_series;
-        std::optional<std::string> marked_series;
+        std::optional<std::string> raw_agent;
+        std::optional<std::string> marked_agent;
         if (raw_walk->valid()) {
-          auto series = series_of(raw_walk->key());
-          if (!series) return malformed("raw point key");
-          raw_series = std::string(*series);
+          if (raw_walk->key().size() != kRawKeyBytes) return malformed("raw row key");
+          raw_agent = std::string(agent_of(raw_walk->key()));
         }
-        if (meta_walk->valid() && meta_walk->key()[0] == 's') marked_series = std::string(meta_walk->key().substr(1));
-        if (!raw_series && !marked_series) {
+        if (meta_walk->valid() && meta_walk->key()[0] == 's') {
+          if (meta_walk->key().size() < 1 + 16 + 2) return malformed("series marks key");
+          marked_agent = std::string(agent_of(meta_walk->key().substr(1)));
+        }
+        if (!raw_agent && !marked_agent) {
           finished = true;
           break;
         }
-        const std::string series =
-            !raw_series ? *marked_series : !marked_series ? *raw_series : std::min(*raw_series, *marked_series);
-        SeriesMarks marks;
-        const bool known = marked_series && *marked_series == series;
-        if (known) {
+        const std::string agent =
+            !raw_agent ? *marked_agent : !marked_agent ? *raw_agent : std::min(*raw_agent, *marked_agent);
+        std::map<std::string, SeriesMarks> marks;
+        for (; meta_walk->valid() && meta_walk->key()[0] == 's' && meta_walk->key().size() >= 1 + 16 + 2 &&
+               agent_of(meta_walk->key().substr(1)) == agent;
+             meta_walk->next()) {
           auto decoded = decode_marks(meta_walk->value());
           if (!decoded) return malformed("series marks");
-          marks = *decoded;
-          meta_walk->next();
+          marks.emplace(std::string(meta_walk->key().substr(1)), *decoded);
         }
-        auto updated = roll_up_series(cursors, series, marks, now, batch);
-        if (!updated) return updated.error();
-        if (!known || *updated != marks) batch.put(MetricFamily::meta, series_marks_key(series), encode_marks(*updated));
-        next_cursor = series_end(series);
-        if (raw_series && *raw_series == series) raw_walk->seek(next_cursor);
-        ++handled;
+        auto series_handled = roll_up_agent(cursors, agent, marks, now, batch);
+        if (!series_handled) return series_handled.error();
+        // Past every key of the agent's: raw rows (agent + time, whose first
+        // byte is below 0x80) and marks ('s' + agent + a name's letter).
+        next_cursor = agent + '\xff';
+        if (raw_agent && *raw_agent == agent) raw_walk->seek(next_cursor);
+        handled += *series_handled;
       }
       if (Status status = raw_walk->status(); !status) return status;
       return meta_walk->status();

@@ -14,15 +14,16 @@
 /// depends on them, and the rollups never count a point twice.
 ///
 /// Rollup and expiry run on the TimerService in passes (every
-/// `rollup_interval`), each pass in steps of at most `rollup_batch_series`
-/// series (fewer once a step has some 8192 writes), a timer apart, so no
-/// step holds the timer thread long. Flushes, too, write in slices of 8192,
+/// `rollup_interval`), each pass in steps of whole agents, stopping once
+/// `rollup_batch_series` series or some 8192 writes are done, a timer apart,
+/// so no step holds the timer thread long. Flushes, too, write in slices of 8192,
 /// so the log's appends never wait behind one large metrics write. For each
 /// series a step rolls up buckets that are complete (older than
 /// `settle` = two flush intervals + 1 s) from the level below, and expires
 /// what is older than each level's retention but only once the level above
-/// holds it. Each series has marks in the meta family: up to where each
-/// level is rolled up and expired. A step writes the aggregates (Put: a redo
+/// holds it (raw rows, one per heartbeat, once every series of their agent
+/// has them in its minutes). Each series has marks in the meta family: up to
+/// where each level is rolled up and expired. A step writes the aggregates (Put: a redo
 /// writes the same values) and the marks in one atomic batch, so a restart
 /// in the middle of a pass redoes at most that step, and counts nothing twice.
 ///
@@ -66,7 +67,7 @@ struct MetricHistoryOptions {
   TimeMs flush_interval_ms = 1000;
   /// Time between the end of a rollup pass and the next. Default: 1 min.
   TimeMs rollup_interval_ms = 60'000;
-  /// Series handled per step of a pass. Default: 1000.
+  /// Series handled per step of a pass (whole agents: a step may do more). Default: 1000.
   std::size_t rollup_batch_series = 1000;
   /// Bytes the buffer may hold; points beyond are dropped (and counted)
   /// until the flusher catches up. Default: 256 MiB.
@@ -163,7 +164,8 @@ class MetricHistory : public Service {
   std::vector<std::string> names(std::string_view org) const;
 
   /// Runs one step of the current rollup pass (starting a new pass if none
-  /// runs) over at most `max_series` series. True when the pass finished.
+  /// runs) over whole agents until `max_series` series are done. True when
+  /// the pass finished.
   /// The timer calls it; tests call it to stop in the middle of a pass.
   Result<bool> roll_up_step(std::size_t max_series);
 

@@ -279,12 +279,14 @@ TEST_SUITE("metric_history") {
     options.rollup_batch_series = 4;
     ManualTimerService timers(kStart);
     Truth truth;
-    auto record_hours = [&](MetricHistory& history, TimeMs from, TimeMs to) {
+    // The same heartbeats to both histories.
+    auto record_hours = [&](MetricHistory& history, MetricHistory& control, TimeMs from, TimeMs to) {
       for (TimeMs at = from; at < to; at += 15'000) {
         for (int index = 0; index < 10; ++index) {
           const double cpu = std::sin(static_cast<double>(at / 1000 + index));
           const double mem = static_cast<double>(index * 1000 + (at / 15'000) % 97);
           history.record(agent(index), "acme", at, {{"cpu", cpu}, {"mem", mem}});
+          control.record(agent(index), "acme", at, {{"cpu", cpu}, {"mem", mem}});
           truth[{index, "cpu"}].push_back({at, cpu});
           truth[{index, "mem"}].push_back({at, mem});
         }
@@ -295,11 +297,8 @@ TEST_SUITE("metric_history") {
     auto control_storage = open_rocksdb(control_dir, timers);
     auto history = std::make_unique<MetricHistory>(storage->metric_table(), timers, options);
     MetricHistory control(control_storage->metric_table(), timers, options);
-    record_hours(*history, kStart, kStart + 3 * kHour);
-    // The control gets the same points and rolls up without interruption.
-    for (const auto& [series, points] : truth) {
-      for (const auto& point : points) control.record(agent(series.first), "acme", point.time_ms, {{series.second, point.value}});
-    }
+    // The control rolls up without interruption.
+    record_hours(*history, control, kStart, kStart + 3 * kHour);
     timers.advance_to(kStart + 3 * kHour + kMinute);
     // A first pass, interrupted after two steps (8 of the 20 series).
     REQUIRE(history->roll_up_step(4).value() == false);
@@ -392,6 +391,44 @@ TEST_SUITE("metric_history") {
         REQUIRE(days->size() == 1);
         CHECK(days->front().summary.count == 720);
       }
+    }
+    history.stop();
+  }
+
+  SCENARIO("a metric an agent starts reporting later is rolled up, and its rows expire with the agent's") {
+    MetricHistoryOptions options;
+    options.raw_retention_ms = kHour;
+    ManualTimerService timers(kStart);
+    auto storage = open_memory_storage({});
+    REQUIRE(storage);
+    MetricTable& table = (*storage)->metric_table();
+    MetricHistory history(table, timers, options);
+    REQUIRE(history.start().ok());
+    // Two hours of cpu alone, then an hour with mem as well, one heartbeat a minute.
+    for (TimeMs at = kStart; at < kStart + 3 * kHour; at += kMinute) {
+      timers.advance_to(at);
+      std::map<std::string, double> metrics{{"cpu", 0.5}};
+      if (at >= kStart + 2 * kHour) metrics["mem"] = static_cast<double>((at - kStart) / kMinute);
+      history.record(agent(1), "acme", at, metrics);
+    }
+    timers.advance_to(kStart + 3 * kHour + 15 * kMinute);
+    THEN("mem's minutes hold each of its points, from the first") {
+      auto minutes = history.read(agent(1), "mem", MetricLevel::minute, kStart, kStart + 3 * kHour, kMinute);
+      REQUIRE(minutes);
+      REQUIRE(minutes->size() == 60);
+      CHECK(minutes->front().time_ms == kStart + 2 * kHour);
+      CHECK(minutes->front().summary.last == 120.0);
+      CHECK(minutes->back().summary.last == 179.0);
+      CHECK(history.read(agent(1), "cpu", MetricLevel::minute, kStart, kStart + 3 * kHour, kMinute)->size() == 180);
+    }
+    THEN("one raw row per heartbeat, the rows older than an hour (and a slice) gone") {
+      const std::size_t rows = count_keys(table, MetricFamily::raw);
+      CHECK(rows <= 60 + 25);
+      CHECK(rows >= 60 - 15);
+      auto raw = history.read(agent(1), "mem", MetricLevel::raw, kStart + 2 * kHour + 30 * kMinute,
+                              kStart + 3 * kHour, 1);
+      REQUIRE(raw);
+      CHECK(raw->size() == 30);
     }
     history.stop();
   }

@@ -3,7 +3,8 @@
 /// metric_table.hpp. Raw points are kept one row per heartbeat, ordered by
 /// agent and time: a heartbeat's points cost one write, not one per metric
 /// (the memtable's inserts were the history's main cost), and one series'
-/// range is still one scan, over its agent's rows. Aggregates are kept one
+/// range is still one scan, over its agent's rows. A later heartbeat of the
+/// same agent heard in the same millisecond replaces the earlier's row. Aggregates are kept one
 /// row per series and bucket, ordered by agent, metric name and time.
 ///
 ///   raw:

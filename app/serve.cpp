@@ -29,6 +29,7 @@
 #include "common/timers.hpp"
 #include "eventstore/metrics/metric_history.hpp"
 #include "eventstore/rocksdb_storage.hpp"
+#include "http/event_streams.hpp"
 #include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
@@ -249,11 +250,16 @@ int run_serve(const ServeOptions& options) {
   projections.observe([&notifier](const std::vector<Event>& batch) { notifier.observe_batch(batch); });
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
+  // Live event streams read on after every batch the read models folded.
+  http::EventStreams event_streams(timers);
+  projections.observe(
+      [&event_streams](const std::vector<Event>& batch) { event_streams.on_folded(batch.back().position); });
   http::Services services;
   services.store = &store;
   services.projections = &projections;
   services.registry = &registry;
   services.events = &events;
+  services.event_streams = &event_streams;
   services.agents = &agents;
   services.registrations = &registrations;
   services.api_keys = &api_keys;
@@ -283,7 +289,10 @@ int run_serve(const ServeOptions& options) {
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &metric_history, &projections,
                                                           &runtime_service, &agents, &api_keys, &enrollment,
                                                           &notifications, &notifier,
-                                                          &config_service, &groups, &bulk, &rollouts, &alerts, &api,
+                                                          &config_service, &groups, &bulk, &rollouts, &alerts,
+                                                          // Stopped after the API, whose listener
+                                                          // ends the streams.
+                                                          &event_streams, &api,
                                                           // Stopped before the API: it answers
                                                           // the agents' parked fetches, which
                                                           // the listener's drain waits for.

@@ -105,6 +105,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_configs(routes_);
   routes::add_enrollment_tokens(routes_);
   routes::add_events(routes_);
+  if (services_.event_streams != nullptr) routes::add_event_stream(routes_);
   routes::add_groups(routes_);
   if (services_.opamp != nullptr) routes::add_opamp(routes_);
   routes::add_rollouts(routes_);

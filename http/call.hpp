@@ -52,6 +52,7 @@
 namespace muster::http {
 
 class OpampServer;
+class EventStreams;
 
 /// Everything the API answers from; not owned, each must outlive the API.
 struct Services {
@@ -88,6 +89,8 @@ struct Services {
   TimerService* timers = nullptr;
   /// OpAMP's conversations (/v1/opamp).
   OpampServer* opamp = nullptr;
+  /// The open live event streams (null: /api/v1/events/stream is not served).
+  EventStreams* event_streams = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
   CrashInjector* crash_injector = nullptr;
   /// Test-only, with `--test-manual-clock`: the clock `timers` reads, which
@@ -266,6 +269,8 @@ void add_groups(RouteTable& table);
 void add_opamp(RouteTable& table);
 void add_rollouts(RouteTable& table);
 void add_events(RouteTable& table);
+/// GET /api/v1/events/stream (http/routes/event_stream.cpp).
+void add_event_stream(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_test_hooks(RouteTable& table);
 void add_metrics(RouteTable& table);

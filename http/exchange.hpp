@@ -4,6 +4,7 @@
 /// directly, and all of them reach the same routes (http/api.hpp).
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "http/request_parsing.hpp"
+#include "http/stream_channel.hpp"
 
 namespace muster::http {
 
@@ -54,6 +56,11 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string content_type = "application/json";
+  /// Set for a streamed answer (http/stream_channel.hpp): the body is what
+  /// the source gives, written as it comes until the stream ends; `body`
+  /// is not sent. A transport that cannot stream never gets one (only
+  /// routes served on the Beast listeners answer so).
+  std::shared_ptr<StreamSource> stream;
 };
 
 /// Delivers a response; called exactly once, from any thread.

@@ -79,18 +79,20 @@ constexpr std::size_t kMaxCloseReasonBytes = 123;
 
 }  // namespace
 
-// What the listener needs of an open WebSocket, whatever its stream:
-// closing it when the listener stops, and ending it. Linked into its loop's
-// list (touched only on that loop's thread, or after the threads joined).
-class WebSocketLink {
+// What the listener needs of a connection that outlives its request (an open
+// WebSocket, a streamed answer), whatever its stream: ending it when the
+// listener stops, and finishing it. Linked into its loop's list (touched
+// only on that loop's thread, or after the threads joined).
+class LongLivedLink {
  public:
-  virtual ~WebSocketLink() = default;
-  /// The listener stops: close with 1001 (on the connection's thread).
+  virtual ~LongLivedLink() = default;
+  /// The listener stops: a WebSocket closes with 1001, a stream says its
+  /// farewell and ends (on the connection's thread).
   virtual void go_away() = 0;
   /// The connection ended (or the listener's threads are gone): on_close, once.
   virtual void finish() = 0;
 
-  void link_after(WebSocketLink& head) {
+  void link_after(LongLivedLink& head) {
     previous_ = &head;
     next_ = head.next_;
     if (next_ != nullptr) next_->previous_ = this;
@@ -101,15 +103,15 @@ class WebSocketLink {
     if (next_ != nullptr) next_->previous_ = previous_;
     previous_ = next_ = nullptr;
   }
-  WebSocketLink* next() const { return next_; }
+  LongLivedLink* next() const { return next_; }
 
  private:
-  WebSocketLink* previous_ = nullptr;
-  WebSocketLink* next_ = nullptr;
+  LongLivedLink* previous_ = nullptr;
+  LongLivedLink* next_ = nullptr;
 };
 
-// The head of a loop's list of WebSockets.
-class WebSocketList final : public WebSocketLink {
+// The head of a loop's list of long-lived connections.
+class LongLivedList final : public LongLivedLink {
  public:
   void go_away() override {}
   void finish() override {}
@@ -195,9 +197,9 @@ struct HttpListener::Impl {
       : options(std::move(options_in)), api(api_in), connections(options.limits.max_connections_per_address) {}
 
   struct Loop {
-    /// The loop's open WebSockets; declared first so that it outlives the
-    /// connections destroyed with `context`.
-    WebSocketList websockets;
+    /// The loop's open WebSockets and streams; declared first so that it
+    /// outlives the connections destroyed with `context`.
+    LongLivedList long_lived;
     net::io_context context{1};  ///< Destroyed with the listener, with the connections' handlers.
     /// Keeps run() going while nothing is pending on the loop: once the
     /// acceptor is closed, a connection waiting for its answer from another
@@ -217,13 +219,14 @@ struct HttpListener::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> in_flight{0};        ///< Requests admitted and not yet answered (or upgraded).
   std::atomic<std::size_t> websockets_open{0};  ///< WebSockets whose on_close has not run.
+  std::atomic<std::size_t> streams_open{0};     ///< Streamed answers whose on_close has not run.
   std::atomic<bool> stopped{false};
 };
 
 namespace {
 
 // What a route's channel reaches: the open WebSocket, whatever its stream.
-class WebSocketBase : public WebSocketLink, public std::enable_shared_from_this<WebSocketBase> {
+class WebSocketBase : public LongLivedLink, public std::enable_shared_from_this<WebSocketBase> {
  public:
   virtual bool send(std::string message) = 0;
   virtual void close(CloseCode code, std::string reason) = 0;
@@ -278,7 +281,7 @@ class WebSocketSession final : public WebSocketBase {
 
   // Answers the upgrade request (101), then reads.
   void start(bhttp::request<bhttp::string_body> request) {
-    link_after(loop_->websockets);
+    link_after(loop_->long_lived);
     ++listener_->websockets_open;
     const ListenerLimits& limits = listener_->options.limits;
     // Beast's WebSocket timeouts replace the TCP stream's (one timer, not two).
@@ -457,6 +460,210 @@ class WebSocketSession final : public WebSocketBase {
   bool close_wanted_ = false;   ///< Close once the queue is written.
   bool close_started_ = false;  ///< The close frame is on its way.
   bool finished_ = false;       ///< on_close ran (or there was no handler).
+};
+
+// What a route's stream channel reaches: the streamed answer, whatever its stream.
+class StreamBase : public LongLivedLink, public std::enable_shared_from_this<StreamBase> {
+ public:
+  virtual void wake() = 0;
+  virtual void close(std::string last_words) = 0;
+  virtual void abort() = 0;
+};
+
+// The route's handle on its streamed answer. Weak, like `Channel`: a source
+// keeping its channel keeps no connection alive.
+class StreamHandle final : public StreamChannel {
+ public:
+  explicit StreamHandle(std::weak_ptr<StreamBase> session) : session_(std::move(session)) {}
+  void wake() override {
+    if (const auto session = session_.lock()) session->wake();
+  }
+  void close(std::string last_words) override {
+    if (const auto session = session_.lock()) session->close(std::move(last_words));
+  }
+  void abort() override {
+    if (const auto session = session_.lock()) session->abort();
+  }
+
+ private:
+  const std::weak_ptr<StreamBase> session_;
+};
+
+// One streamed answer (http/stream_channel.hpp), after its route answered
+// with a source: the head (chunked), then one piece at a time from the
+// source, the next asked for only once the previous one is written, so the
+// connection holds at most one piece however slowly the peer reads. The
+// peer's side is read (and dropped) only to notice at once when it goes.
+// The connection closes after the stream, never taking another request.
+//
+// Threads: everything runs on the connection's loop, except `wake`,
+// `close` and `abort`, which post to it.
+template <class Stream>
+class StreamSession final : public StreamBase {
+ public:
+  StreamSession(Stream stream, std::string address, HttpListener::Impl& listener,
+                HttpListener::Impl::Loop& loop, std::shared_ptr<StreamSource> source)
+      : stream_(std::move(stream)),
+        executor_(loop.context.get_executor()),
+        address_(std::move(address)),
+        listener_(&listener),
+        loop_(&loop),
+        source_(std::move(source)) {}
+  // Also when the listener is destroyed with the connection open.
+  ~StreamSession() override {
+    finish();
+    listener_->connections.release(address_);
+  }
+
+  // Writes the answer's head; the body follows from the source.
+  void start(Response response) {
+    link_after(loop_->long_lived);
+    ++listener_->streams_open;
+    head_.version(11);
+    head_.result(static_cast<unsigned>(response.status));
+    head_.set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) head_.insert(name, value);
+    head_.chunked(true);
+    head_.keep_alive(false);
+    // The source says when a peer is too slow; a dead peer fails a write.
+    beast::get_lowest_layer(stream_).expires_never();
+    serializer_.emplace(head_);
+    writing_ = true;
+    bhttp::async_write_header(stream_, *serializer_, [self = typed_self()](beast::error_code error, std::size_t) {
+      self->on_head_written(error);
+    });
+  }
+
+  void wake() override {
+    if (wake_posted_.exchange(true)) return;
+    net::post(executor_, [self = typed_self()] {
+      self->wake_posted_ = false;
+      self->pull();
+    });
+  }
+
+  void close(std::string last_words) override {
+    net::post(executor_, [self = typed_self(), last_words = std::move(last_words)]() mutable {
+      self->end_with(std::move(last_words));
+    });
+  }
+
+  void abort() override {
+    net::post(executor_, [self = typed_self()] { self->drop(); });
+  }
+
+  void go_away() override {
+    if (!opened_) {
+      // Still writing its head: it ends there (not here: stop() is walking the list).
+      beast::get_lowest_layer(stream_).close();
+      return;
+    }
+    end_with(source_->farewell());
+  }
+
+  void finish() override {
+    if (finished_) return;
+    finished_ = true;
+    unlink();
+    --listener_->streams_open;
+    auto source = std::move(source_);
+    if (opened_ && source != nullptr) source->on_close();
+  }
+
+ private:
+  std::shared_ptr<StreamSession> typed_self() {
+    return std::static_pointer_cast<StreamSession>(shared_from_this());
+  }
+
+  void on_head_written(beast::error_code error) {
+    // The answer is on its way: no longer in flight for stop().
+    --listener_->in_flight;
+    writing_ = false;
+    serializer_.reset();
+    if (error) return end_connection();
+    opened_ = true;
+    source_->open(std::make_shared<StreamHandle>(weak_from_this()));
+    read_peer();
+    if (listener_->stopping) return end_with(source_->farewell());
+    pull();
+  }
+
+  // The peer sends nothing after its request; what comes is dropped. The
+  // read ends when the peer closes or the connection is dropped: the end.
+  void read_peer() {
+    beast::get_lowest_layer(stream_).socket().async_read_some(
+        net::buffer(scratch_), [self = typed_self()](beast::error_code error, std::size_t) {
+          if (error) return self->end_connection();
+          self->read_peer();
+        });
+  }
+
+  void pull() {
+    if (writing_ || ending_ || finished_ || !opened_) return;
+    std::string piece = source_->next();
+    if (!piece.empty()) write_piece(std::move(piece));
+  }
+
+  void write_piece(std::string piece) {
+    piece_ = std::move(piece);
+    writing_ = true;
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(piece_)),
+                     [self = typed_self()](beast::error_code error, std::size_t) { self->on_written(error); });
+  }
+
+  void on_written(beast::error_code error) {
+    writing_ = false;
+    piece_ = std::string();  // a stream waiting for news holds no piece
+    if (error) return end_connection();
+    if (ending_) return write_last();
+    pull();
+  }
+
+  void end_with(std::string last_words) {
+    if (ending_ || finished_) return;
+    ending_ = true;
+    last_words_ = std::move(last_words);
+    if (!writing_ && opened_) write_last();
+  }
+
+  // The last words (if any), then the last chunk, then the close.
+  void write_last() {
+    if (!last_words_.empty()) return write_piece(std::exchange(last_words_, std::string()));
+    writing_ = true;
+    net::async_write(stream_, bhttp::make_chunk_last(),
+                     [self = typed_self()](beast::error_code, std::size_t) { self->end_connection(); });
+  }
+
+  // Our side first, so that what was written reaches the peer before the close.
+  void end_connection() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    drop();
+  }
+
+  // Closing the socket ends the pending read (and write); the session then
+  // finishes once its handlers have run (when the last reference goes).
+  void drop() {
+    beast::get_lowest_layer(stream_).close();
+    finish();
+  }
+
+  Stream stream_;
+  const net::io_context::executor_type executor_;
+  const std::string address_;
+  HttpListener::Impl* const listener_;    ///< Outlives every session (~HttpListener).
+  HttpListener::Impl::Loop* const loop_;  ///< The loop whose thread runs this session.
+  std::shared_ptr<StreamSource> source_;  ///< Until finished.
+  bhttp::response<bhttp::empty_body> head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;  ///< While the head is written.
+  std::string piece_;       ///< The piece being written.
+  std::string last_words_;  ///< Written after `piece_` once ending.
+  std::array<char, 64> scratch_{};
+  std::atomic<bool> wake_posted_{false};  ///< A pull is posted (any thread).
+  bool opened_ = false;                   ///< The head is written and the source opened.
+  bool writing_ = false;
+  bool ending_ = false;    ///< No more pieces: the last words, then the end.
+  bool finished_ = false;  ///< on_close ran (or the source was never opened).
 };
 
 // An upgrade request's answer goes through this link rather than holding
@@ -650,6 +857,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     session->start(std::move(request));
   }
 
+  // A streamed answer: the socket moves to a stream session, which writes
+  // the head and the body (and counts as in flight until its head is
+  // written); this session ends once this handler returns.
+  void stream(Response response) {
+    counted_ = false;  // the stream session holds the address's count now
+    auto source = std::move(response.stream);
+    auto session = std::make_shared<StreamSession<Stream>>(std::move(stream_), address_, *listener_, *loop_,
+                                                           std::move(source));
+    session->start(std::move(response));
+  }
+
   // The answer may come from any thread: it is carried back to this
   // connection's loop (posted, also from the loop itself, so that whoever
   // answers has finished with the session first). The session stays alive
@@ -694,6 +912,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void write(Response response) {
     if (!awaiting_) return;
     awaiting_ = false;
+    if (response.stream != nullptr && !head_request_) return stream(std::move(response));
     // The last request a connection may carry, or the listener stopping: say
     // so in this answer (closing silently before the next request would fail
     // a client that already sent it).
@@ -931,16 +1150,17 @@ void HttpListener::stop() {
   if (impl.stopped.exchange(true)) return;
   impl.stopping = true;
   for (auto& loop : impl.loops) {
-    net::post(loop->context, [&acceptor = *loop->acceptor, &websockets = loop->websockets] {
+    net::post(loop->context, [&acceptor = *loop->acceptor, &long_lived = loop->long_lived] {
       beast::error_code ignored;
       acceptor.close(ignored);
-      for (WebSocketLink* link = websockets.next(); link != nullptr; link = link->next()) link->go_away();
+      for (LongLivedLink* link = long_lived.next(); link != nullptr; link = link->next()) link->go_away();
     });
   }
   // Requests in flight get their answers and WebSockets their close
   // handshakes (1001), bounded.
   const auto deadline = std::chrono::steady_clock::now() + ms(impl.options.drain_ms);
-  while ((impl.in_flight > 0 || impl.websockets_open > 0) && std::chrono::steady_clock::now() < deadline) {
+  while ((impl.in_flight > 0 || impl.websockets_open > 0 || impl.streams_open > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& loop : impl.loops) {
@@ -953,7 +1173,7 @@ void HttpListener::stop() {
   // WebSockets whose peers did not finish closing in time: their handlers
   // hear of it now (the loops' threads are gone, so this thread may).
   for (auto& loop : impl.loops) {
-    while (WebSocketLink* link = loop->websockets.next()) link->finish();
+    while (LongLivedLink* link = loop->long_lived.next()) link->finish();
   }
 }
 

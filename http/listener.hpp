@@ -18,10 +18,17 @@
 /// `websocket_idle_timeout_ms` is closed. An idle WebSocket holds no thread
 /// and no HTTP buffers (a few KB in all).
 ///
+/// Streamed answers (http/stream_channel.hpp, Server-Sent Events): a
+/// response with a `stream` is written as a chunked body, one piece of the
+/// route's source at a time, the next asked for once the previous one is
+/// written; the connection closes after the stream. A stream holds no
+/// thread and at most one piece; the route decides when a peer is too slow.
+///
 /// Lifecycle: `start()` binds and serves; `stop()` stops accepting, lets
-/// requests in flight finish and closes WebSockets with 1001 (going away),
-/// for up to `drain_ms`, then closes every connection and joins the threads.
-/// Every WebSocket's `on_close` has run when stop() returns.
+/// requests in flight finish, closes WebSockets with 1001 (going away) and
+/// ends streams after their source's farewell, for up to `drain_ms`, then
+/// closes every connection and joins the threads. Every WebSocket's and
+/// stream's `on_close` has run when stop() returns.
 
 #include <cstddef>
 #include <memory>

@@ -82,23 +82,38 @@ Result<EventPage> EventQueries::agent_events(const Principal& caller, const Agen
 Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_t from_position,
                                            std::size_t limit, const std::string& type,
                                            const std::string& report_type) const {
+  LogFilter filter;
+  filter.type = type;
+  filter.report_type = report_type;
+  return log_events(caller, from_position, limit, filter);
+}
+
+Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_t from_position,
+                                           std::size_t limit, const LogFilter& filter) const {
   const std::size_t page_size = std::max<std::size_t>(1, limit);
+  // A filter that keeps few events reads larger batches.
+  const bool sparse = !filter.type.empty() || !filter.stream.empty();
   std::uint64_t next = std::max<std::uint64_t>(1, from_position);
   EventPage page;
   std::size_t scanned = 0;
-  bool reached_head = false;
-  while (page.events.size() < page_size && scanned < kMaxEventsScanned) {
-    const auto batch = store_.read_log(next, type.empty() ? page_size - page.events.size() : 1000);
+  bool reached_head = next > filter.last_position;
+  while (!reached_head && page.events.size() < page_size && scanned < kMaxEventsScanned) {
+    const auto batch = store_.read_log(next, sparse ? 1000 : page_size - page.events.size());
     if (!batch) return batch.error();
     if (batch->empty()) {
       reached_head = true;
       break;
     }
     for (const Event& event : *batch) {
+      if (event.position > filter.last_position) {
+        reached_head = true;
+        break;
+      }
       next = event.position + 1;
       ++scanned;
-      const bool wanted = (type.empty() || event.type == type) &&
-                          (report_type.empty() || is_report_of_type(view_of(event), report_type)) &&
+      const bool wanted = (filter.type.empty() || event.type == filter.type) &&
+                          (filter.stream.empty() || event.stream == filter.stream) &&
+                          (filter.report_type.empty() || is_report_of_type(view_of(event), filter.report_type)) &&
                           may_see(caller, event.stream);
       if (wanted) page.events.push_back(redacted(event));
       if (page.events.size() == page_size) break;
@@ -107,9 +122,10 @@ Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_
   if (!reached_head) {
     const auto head = store_.head_position();
     if (!head) return head.error();
-    reached_head = next > *head;
+    reached_head = next > std::min(*head, filter.last_position);
   }
   if (!reached_head) page.next = next;
+  page.resume_at = next;
   return page;
 }
 

@@ -28,6 +28,23 @@ struct EventPage {
   /// Where the next page starts (a version for a stream, a position for the
   /// log); nullopt when this page reached the end.
   std::optional<std::uint64_t> next;
+  /// Reads of the log: the position after the last event looked at, kept or
+  /// not (where to read on, also when `next` is nullopt).
+  std::uint64_t resume_at = 0;
+};
+
+/// Which events of the log a read keeps, and how far it reads.
+struct LogFilter {
+  /// Only events of this type (any if empty).
+  std::string type;
+  /// Only AgentReported events of this report type (any if empty; see
+  /// `is_report_of_type`).
+  std::string report_type;
+  /// Only events of this stream, such as "agent:<id>" (any if empty).
+  std::string stream;
+  /// Nothing after this position is read (a live reader stops where the
+  /// read models are). Default: up to the head.
+  std::uint64_t last_position = UINT64_MAX;
 };
 
 class EventQueries {
@@ -53,6 +70,11 @@ class EventQueries {
   /// report type (see `is_report_of_type`).
   Result<EventPage> log_events(const Principal& caller, std::uint64_t from_position, std::size_t limit,
                                const std::string& type, const std::string& report_type = {}) const;
+
+  /// As above, keeping what `filter` keeps and reading nothing after
+  /// `filter.last_position` (then `next` is nullopt, as at the head).
+  Result<EventPage> log_events(const Principal& caller, std::uint64_t from_position, std::size_t limit,
+                               const LogFilter& filter) const;
 
   /// True if `caller` may see the events of `stream`: its organization covers
   /// what the stream holds, and API-key and enrollment-token streams (names,

@@ -1,0 +1,101 @@
+#pragma once
+/// The live event streams that are open (GET /api/v1/events/stream,
+/// http/routes/event_stream.cpp), and what moves them. Each stream reads the
+/// log itself, from its own position, a bounded batch at a time, and only
+/// once its connection wrote the previous batch (http/stream_channel.hpp):
+/// a stream behind the log holds no copy of what it has not sent, it reads
+/// on from the store. This registry tells the streams when there is more to
+/// read (`on_folded`: the read models folded a batch, so a stream filtered
+/// by organization sees what they know) and, every `keep_alive_interval_ms`,
+/// that a keep-alive is due, which is also when a stream checks whether its
+/// peer stalled.
+///
+/// Thread safety: every method may be called from any thread.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "common/lifecycle.hpp"
+#include "common/periodic_timer.hpp"
+#include "common/timers.hpp"
+
+namespace muster::http {
+
+struct EventStreamOptions {
+  /// A comment line (": keep-alive") this often on every stream, so that
+  /// proxies keep it open; stalls are checked as often. Default: 15 s.
+  TimeMs keep_alive_interval_ms = 15'000;
+  /// A stream whose peer took nothing of a batch for this long is cut off:
+  /// its last words (an `event: error`, STREAM_STALLED) follow what is being
+  /// written, and if the peer takes nothing for as long again the
+  /// connection is dropped. Checked at each keep-alive, so a stall is cut
+  /// off up to one interval later. Default: 60 s.
+  TimeMs stall_timeout_ms = 60'000;
+  /// Events a stream reads from the log and writes at a time, at most.
+  /// Default: 64.
+  std::size_t batch_events = 64;
+};
+
+class EventStreams : public Service {
+ public:
+  /// One open stream, as the registry sees it. Both calls come from the
+  /// registry's callers' threads (the projection runner's, the timers');
+  /// neither may block or call back into the registry.
+  class Follower {
+   public:
+    virtual ~Follower() = default;
+    /// The read models hold more of the log.
+    virtual void log_advanced() = 0;
+    /// A keep-alive is due; `now_ms` is the timers' time.
+    virtual void keep_alive_due(TimeMs now_ms) = 0;
+  };
+
+  /// `timers` must outlive this.
+  explicit EventStreams(TimerService& timers, EventStreamOptions options = {});
+  ~EventStreams() override;
+  EventStreams(const EventStreams&) = delete;
+  EventStreams& operator=(const EventStreams&) = delete;
+
+  std::string_view name() const override { return "event-streams"; }
+  /// Arms the keep-alives.
+  Status start() override;
+  /// Stops the keep-alives. The streams themselves end with the listener
+  /// (its stop() says each one's farewell): stop this after the listener.
+  void stop() override;
+
+  const EventStreamOptions& options() const { return options_; }
+  TimerService& timers() const { return timers_; }
+
+  /// What `ProjectionRunner::observe` calls after each folded batch, with
+  /// the batch's last position: tells every open stream.
+  void on_folded(std::uint64_t position);
+
+  /// The last position the read models folded, as far as `on_folded` was
+  /// told (observers run before the runner's own `position()` moves).
+  std::uint64_t folded_position() const { return folded_position_.load(); }
+
+  /// Adds an open stream; the id given removes it.
+  std::uint64_t add(std::shared_ptr<Follower> follower);
+  /// Removes the stream `id`; once this returns, it is told nothing more.
+  void remove(std::uint64_t id);
+
+  /// How many streams are open (a gauge's reading; one lock, no scan).
+  std::size_t open_streams() const;
+
+ private:
+  void keep_alive();
+
+  TimerService& timers_;
+  const EventStreamOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, std::shared_ptr<Follower>> followers_;  ///< Guarded by mutex_.
+  std::uint64_t next_id_ = 1;                                      ///< Guarded by mutex_.
+  std::atomic<std::uint64_t> folded_position_{0};
+  PeriodicTimer keep_alive_timer_;
+};
+
+}  // namespace muster::http

@@ -1,10 +1,16 @@
 #include "app/cli.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 
+#include "app/config_file.hpp"
 #include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
 
@@ -103,9 +109,78 @@ std::string set_count(const std::string& text, std::size_t& out, std::size_t max
   return {};
 }
 
+Status with_origin(Status status, const std::string& origin) {
+  if (status) return status;
+  return usage_error(fmt::format("{}: {}", origin, status.error().message));
+}
+
+// The config file's settings, then the environment's, then the command
+// line's (README "Configuration"): later ones override earlier ones, flag
+// by flag, because each is applied in turn.
+Status apply_layers(const FlagTable& flags, const std::vector<std::string>& args, const Environment& environment) {
+  std::optional<std::string> config_path = environment("MUSTER_CONFIG");
+  std::vector<std::string> command_line;
+  for (std::size_t index = 0; index < args.size(); ++index) {
+    if (args[index] == "--config") {
+      if (index + 1 >= args.size()) return usage_error("option --config needs a value");
+      config_path = args[++index];
+    } else if (args[index].rfind("--config=", 0) == 0) {
+      config_path = args[index].substr(9);
+    } else {
+      command_line.push_back(args[index]);
+    }
+  }
+  if (config_path) {
+    std::ifstream file(*config_path, std::ios::binary);
+    std::stringstream text;
+    text << file.rdbuf();
+    if (!file.is_open() || file.bad()) {
+      return usage_error(fmt::format("cannot read config file {}: {}", *config_path, std::strerror(errno)));
+    }
+    auto settings = parse_config_file(text.str());
+    if (!settings) return usage_error(fmt::format("config file {}: {}", *config_path, settings.error().message));
+    for (const ConfigSetting& setting : *settings) {
+      const std::string origin = fmt::format("config file {} line {}", *config_path, setting.line);
+      if (flags.switches.count(setting.flag) > 0) {
+        if (!setting.boolean) return usage_error(fmt::format("{}: {} is a switch: true or false", origin, setting.flag));
+        if (*setting.boolean) flags.switches.at(setting.flag)();
+      } else if (flags.with_value.count(setting.flag) > 0) {
+        if (Status applied = with_origin(flags.apply({setting.flag, setting.value}), origin); !applied) return applied;
+      } else {
+        return usage_error(fmt::format("{}: unknown setting '{}'", origin, setting.flag.substr(2)));
+      }
+    }
+  }
+  for (const auto& [flag, set] : flags.with_value) {
+    const std::string name = environment_name(flag);
+    if (auto value = environment(name)) {
+      if (Status applied = with_origin(flags.apply({flag, *value}), "$" + name); !applied) return applied;
+    }
+  }
+  for (const auto& [flag, set] : flags.switches) {
+    const std::string name = environment_name(flag);
+    const auto value = environment(name);
+    if (!value) continue;
+    if (*value == "true" || *value == "1") {
+      set();
+    } else if (*value != "false" && *value != "0" && !value->empty()) {
+      return usage_error(fmt::format("${}: {} is a switch: true or false", name, flag));
+    }
+  }
+  return flags.apply(command_line);
+}
+
 }  // namespace
 
-Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
+Environment process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args, const Environment& environment) {
   ServeOptions options;
   options.store.path = "./data";
   FlagTable flags;
@@ -254,7 +329,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
   flags.with_value["--test-fail-writes-while"] = [&](const std::string& text) {
     return set_path(text, options.test_fail_writes_while);
   };
-  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (Status applied = apply_layers(flags, args, environment); !applied) return applied.error();
   if (agent_max_body_bytes) agents.limits.max_body_bytes = *agent_max_body_bytes;
   if (!options.enable_test_hooks && !(options.test_sync_ledger.empty() && options.test_fail_writes_while.empty() &&
                                       options.test_sync_delay_ms == 0 && !options.test_manual_clock)) {
@@ -394,7 +469,7 @@ const char* usage() {
   return R"(muster: a fleet control plane
 
 Usage:
-  muster serve  [--data DIR] [--listen HOST:PORT] [--agent-listen HOST:PORT|off]
+  muster serve  [--config FILE] [--data DIR] [--listen HOST:PORT] [--agent-listen HOST:PORT|off]
                 [--heartbeat-timeout DURATION]
                 [--durability fsync|wal] [--http-threads N] [--log-level LEVEL]
                 [--healthy-within DURATION] [--warning-within DURATION] [--rollout-tick DURATION]
@@ -417,6 +492,10 @@ Usage:
   muster help
 
 serve options (defaults in brackets):
+  --config FILE              settings as `name = value` lines (a TOML subset; packaging/muster.toml);
+                             also $MUSTER_CONFIG. Each flag is also an environment variable
+                             (--heartbeat-timeout: MUSTER_HEARTBEAT_TIMEOUT). The command line wins
+                             over the environment, which wins over the file
   --data DIR                 where the event log lives [./data]
   --listen HOST:PORT         operators' listener: the whole HTTP API; port 0 picks a free one
                              [127.0.0.1:8080]

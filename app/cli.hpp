@@ -2,6 +2,7 @@
 /// The `muster` command line: each flag maps onto one field of a module's
 /// options struct (defaults live there, not here).
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,9 +88,22 @@ struct RestoreCommandOptions {
   std::string ca_cert_path;
 };
 
+/// An environment variable's value by name; nullopt when unset.
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+/// This process's environment (getenv).
+Environment process_environment();
+
 /// `args` excludes the program name and the subcommand. Errors are
-/// `invalid_argument` with a message fit for the terminal.
-Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
+/// `invalid_argument` with a message fit for the terminal, naming where the
+/// bad setting came from.
+///
+/// Settings come from, each overriding the one before flag by flag: the
+/// options structs' defaults; the config file (`--config FILE`, else
+/// $MUSTER_CONFIG; app/config_file.hpp); environment variables, one per
+/// flag (`--heartbeat-timeout` -> MUSTER_HEARTBEAT_TIMEOUT; a switch takes
+/// true/false or 1/0); the command line.
+Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args,
+                                      const Environment& environment = process_environment());
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args);
 /// `args` excludes "keys create".
 Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args);

@@ -35,9 +35,11 @@ struct EventStreamOptions {
   /// connection is dropped. Checked at each keep-alive, so a stall is cut
   /// off up to one interval later. Default: 60 s.
   TimeMs stall_timeout_ms = 60'000;
-  /// Events a stream reads from the log and writes at a time, at most.
-  /// Default: 64.
+  /// Events a stream reads from the log at a time, at most. Default: 64.
   std::size_t batch_events = 64;
+  /// A piece written at a time ends after the event that reaches this size
+  /// (so a stream holds at most this plus one event). Default: 64 KiB.
+  std::size_t max_piece_bytes = 64 * 1024;
 };
 
 class EventStreams : public Service {

@@ -79,8 +79,14 @@ class EventStreamSource final : public StreamSource,
         channel_->close(error_event(page.error().message, status_for(page.error().code).code));
         return piece;
       }
-      for (const Event& event : page->events) append_sse_event(piece, event);
       next_position_ = page->resume_at;
+      for (const Event& event : page->events) {
+        append_sse_event(piece, event);
+        if (piece.size() >= streams_.options().max_piece_bytes && &event != &page->events.back()) {
+          next_position_ = event.position + 1;  // the rest is read again for the next piece
+          break;
+        }
+      }
       // A read that found nothing it keeps but stopped short (it scans a
       // bounded stretch): read on once other connections had their turn.
       if (page->events.empty() && next_position_ <= filter_.last_position) channel_->wake();

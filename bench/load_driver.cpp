@@ -12,6 +12,7 @@
 ///                         [--wait DURATION] [--threads T]
 ///   muster_load batchbeat --port P --ids FILE --seconds S --admin-port P2 --key API_KEY
 ///                         --selector JSON [--threads T]
+///   muster_load streams   --port P --key ADMIN_KEY --streams N --seconds S --rate R
 ///
 /// `register` writes "<agent_id> <agent_token>" lines to FILE; `heartbeat`
 /// sends each agent's token (a line without one sends none, for servers that
@@ -44,6 +45,13 @@
 /// GET /api/v1/command-batches/{id} says it finished; it reports both
 /// heartbeat rates and their ratio.
 ///
+/// `streams` holds N live event streams (GET /api/v1/events/stream, each
+/// following the log, read as they come on one thread with poll()) for S
+/// seconds while appending R events a second (enrollment tokens, with the
+/// admin key), then waits (at most 10 s) for every stream to have received
+/// every event appended; it reports how many streams opened and the fewest
+/// and most events one received. N 0 appends alone (the baseline).
+///
 /// Each thread keeps one keep-alive connection. Prints one JSON line with the
 /// rate and latency percentiles. Every run is bounded by its count or time and
 /// stops by itself.
@@ -59,6 +67,12 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -91,6 +105,7 @@ struct Args {
   std::size_t pollers = 100;
   std::string wait = "30s";
   std::string selector;
+  std::size_t streams = 200;
 };
 
 struct AgentCredential {
@@ -152,12 +167,14 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.wait = value;
     else if (name == "--selector")
       args.selector = value;
+    else if (name == "--streams")
+      args.streams = std::stoul(value);
     else
       return false;
   }
   return args.mode == "register" || args.mode == "heartbeat" || args.mode == "pace" || args.mode == "query" ||
          args.mode == "offline-report" || args.mode == "fetch" || args.mode == "propagate" ||
-         args.mode == "longpoll" || args.mode == "batchbeat";
+         args.mode == "longpoll" || args.mode == "batchbeat" || args.mode == "streams";
 }
 
 struct Totals {
@@ -752,6 +769,117 @@ int offline_report(const Args& args) {
   return 0;
 }
 
+// One live event stream over a plain socket: counts the SSE events received
+// (their "\nevent: " lines; a piece is whole events, so a chunk's framing
+// never splits one, but a read may: the tail of the last read is kept).
+struct EventStreamReader {
+  int fd = -1;
+  bool open = false;
+  std::size_t events = 0;
+  std::string tail;
+
+  void take(const char* data, std::size_t size) {
+    static constexpr std::string_view kMark = "\nevent: ";
+    std::string text = tail + std::string(data, size);
+    for (std::size_t at = text.find(kMark); at != std::string::npos; at = text.find(kMark, at + 1)) ++events;
+    tail = text.substr(text.size() > kMark.size() ? text.size() - kMark.size() + 1 : 0);
+  }
+};
+
+int streams(const Args& args) {
+  std::vector<EventStreamReader> readers(args.streams);
+  const std::string request = fmt::format(
+      "GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n", args.api_key);
+  for (EventStreamReader& reader : readers) {
+    reader.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(args.port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (reader.fd < 0 || ::connect(reader.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::send(reader.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+      continue;
+    }
+    // The answer's head: 200 before anything is appended.
+    std::string head;
+    char buffer[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t got = ::recv(reader.fd, buffer, sizeof buffer, 0);
+      if (got <= 0) break;
+      head.append(buffer, static_cast<std::size_t>(got));
+    }
+    reader.open = head.rfind("HTTP/1.1 200", 0) == 0;
+  }
+  const std::size_t opened =
+      std::count_if(readers.begin(), readers.end(), [](const EventStreamReader& reader) { return reader.open; });
+
+  std::atomic<bool> appending{true};
+  std::atomic<std::size_t> appended{0};
+  std::atomic<std::size_t> append_failures{0};
+  std::thread appender([&] {
+    httplib::Client client("127.0.0.1", args.port);
+    client.set_keep_alive(true);
+    const httplib::Headers headers{{"Authorization", "Bearer " + args.api_key}};
+    const auto start = Clock::now();
+    for (std::size_t index = 0; Clock::now() - start < std::chrono::duration<double>(args.seconds); ++index) {
+      std::this_thread::sleep_until(start + std::chrono::duration<double>(index / args.rate));
+      const auto answer = client.Post("/api/v1/enrollment-tokens", headers,
+                                      fmt::format(R"({{"name":"stream-{}"}})", index), "application/json");
+      ++(answer && answer->status == 201 ? appended : append_failures);
+    }
+    appending = false;
+  });
+
+  std::vector<pollfd> polled;
+  std::vector<EventStreamReader*> polled_readers;
+  for (EventStreamReader& reader : readers) {
+    if (!reader.open) continue;
+    polled.push_back(pollfd{reader.fd, POLLIN, 0});
+    polled_readers.push_back(&reader);
+  }
+  const auto all_received = [&] {
+    return std::all_of(polled_readers.begin(), polled_readers.end(),
+                       [&](const EventStreamReader* reader) { return reader->events >= appended.load(); });
+  };
+  std::optional<Clock::time_point> settle_deadline;
+  char buffer[16384];
+  while (true) {
+    if (!appending && !settle_deadline) settle_deadline = Clock::now() + std::chrono::seconds(10);
+    if (settle_deadline && (all_received() || Clock::now() > *settle_deadline)) break;
+    if (polled.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    if (::poll(polled.data(), polled.size(), 50) <= 0) continue;
+    for (std::size_t index = 0; index < polled.size(); ++index) {
+      if ((polled[index].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      const ssize_t got = ::recv(polled[index].fd, buffer, sizeof buffer, 0);
+      if (got <= 0) {
+        polled[index].fd = -1;  // poll skips it from now on
+        continue;
+      }
+      polled_readers[index]->take(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  appender.join();
+  std::size_t fewest = polled_readers.empty() ? 0 : SIZE_MAX;
+  std::size_t most = 0;
+  for (const EventStreamReader* reader : polled_readers) {
+    fewest = std::min(fewest, reader->events);
+    most = std::max(most, reader->events);
+  }
+  for (EventStreamReader& reader : readers) {
+    if (reader.fd >= 0) ::close(reader.fd);
+  }
+  const nlohmann::json line = {{"mode", args.mode},         {"streams", args.streams},
+                               {"opened", opened},          {"appended", appended.load()},
+                               {"append_failures", append_failures.load()},
+                               {"fewest_received", fewest}, {"most_received", most}};
+  std::puts(line.dump().c_str());
+  const bool delivered = polled_readers.empty() || fewest == appended.load();
+  return opened == args.streams && append_failures == 0 && delivered ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -769,7 +897,8 @@ int main(int argc, char** argv) {
         "       muster_load longpoll --port P --ids FILE --pollers N --seconds S --admin-port P2 --key K\n"
         "                            [--wait DURATION] [--threads T]\n"
         "       muster_load batchbeat --port P --ids FILE --seconds S --admin-port P2 --key K\n"
-        "                             --selector JSON [--threads T]\n",
+        "                             --selector JSON [--threads T]\n"
+        "       muster_load streams --port P --key ADMIN_KEY --streams N --seconds S --rate R\n",
         stderr);
     return 2;
   }
@@ -781,5 +910,6 @@ int main(int argc, char** argv) {
   if (args.mode == "propagate") return propagate(args);
   if (args.mode == "longpoll") return longpoll(args);
   if (args.mode == "batchbeat") return batchbeat(args);
+  if (args.mode == "streams") return streams(args);
   return offline_report(args);
 }

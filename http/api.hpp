@@ -47,6 +47,10 @@ class Api {
 
   AuthThrottle& throttle() { return throttle_; }
 
+  /// The routes this API serves, fixed at construction (read-only; safe from
+  /// any thread).
+  const RouteTable& routes() const { return routes_; }
+
   /// The largest body any route takes (a listener reads a request's body
   /// only up to its route's `Call::max_body_bytes`, known after `admit`).
   std::size_t largest_body_bytes(std::size_t listener_max_body_bytes) const;

@@ -18,11 +18,20 @@ class Router {
  public:
   /// `pattern` segments in braces capture the segment under that name.
   void add(std::string method, std::string_view pattern, Handler handler) {
-    routes_.push_back(Route{std::move(method), split(pattern), std::move(handler)});
+    routes_.push_back(Route{std::move(method), std::string(pattern), split(pattern), std::move(handler)});
   }
+
+  /// Routes added; they are numbered 0 to size() - 1 in the order added.
+  std::size_t size() const { return routes_.size(); }
+  /// The method and pattern route `index` was added with.
+  const std::string& method(std::size_t index) const { return routes_.at(index).method; }
+  const std::string& pattern(std::size_t index) const { return routes_.at(index).pattern; }
+  /// Its handler (what it takes and who may call it), valid while the router lives.
+  const Handler& handler(std::size_t index) const { return routes_.at(index).handler; }
 
   struct Match {
     const Handler* handler = nullptr;  ///< Null when nothing matched.
+    std::size_t index = 0;             ///< The matched route's number, when `handler` is set.
     PathParams params;
     std::vector<std::string> allowed_methods;  ///< Set when only the method differs.
   };
@@ -34,7 +43,8 @@ class Router {
     Match match;
     const std::vector<std::string> segments = split(path);
     std::size_t best_literals = 0;
-    for (const Route& route : routes_) {
+    for (std::size_t index = 0; index < routes_.size(); ++index) {
+      const Route& route = routes_[index];
       PathParams params;
       if (!matches(route.segments, segments, params)) continue;
       const std::size_t literals = route.segments.size() - params.size();
@@ -45,6 +55,7 @@ class Router {
       }
       if (match.handler == nullptr && (route.method == method || (method == "HEAD" && route.method == "GET"))) {
         match.handler = &route.handler;
+        match.index = index;
         match.params = std::move(params);
       } else if (route.method != method) {
         match.allowed_methods.push_back(route.method);
@@ -57,6 +68,7 @@ class Router {
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
   };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/log.hpp"
+#include "http/api.hpp"
 #include "http/call.hpp"
 
 namespace muster::http::routes {
@@ -111,6 +112,35 @@ std::shared_ptr<MessageHandler> open_echo(const std::shared_ptr<Call>& call,
   return std::make_shared<EchoHandler>(std::move(channel), *call->services.timers);
 }
 
+const char* credential_name(Credential credential) {
+  switch (credential) {
+    case Credential::none: return "none";
+    case Credential::api_key: return "api_key";
+    case Credential::agent_token: return "agent_token";
+    case Credential::agent_or_api_key: return "agent_or_api_key";
+    case Credential::enrollment_token: return "enrollment_token";
+    case Credential::opamp_agent: return "opamp_agent";
+  }
+  return "none";
+}
+
+// Every route of the table as served, with what it takes: the OpenAPI
+// completeness test compares it with the document (tests/e2e/openapi.test.cpp).
+void list_routes(const std::shared_ptr<Call>& call) {
+  nlohmann::json routes = nlohmann::json::array();
+  const RouteTable& table = call->api->routes();
+  for (std::size_t index = 0; index < table.size(); ++index) {
+    const Route& route = table.handler(index);
+    routes.push_back({{"method", table.method(index)},
+                      {"pattern", table.pattern(index)},
+                      {"credential", credential_name(route.credential)},
+                      {"role", to_string(route.role)},
+                      {"for_agents", route.for_agents},
+                      {"takes_body", route.takes_body}});
+  }
+  call->reply_json(200, {{"routes", std::move(routes)}});
+}
+
 }  // namespace
 
 void add_test_hooks(RouteTable& table) {
@@ -119,6 +149,7 @@ void add_test_hooks(RouteTable& table) {
   table.add("GET", "/_test/websocket/echo", echo);
   table.add("POST", "/_test/agents/{agent_id}/crash", {crash_agent, Credential::api_key, Role::admin});
   table.add("POST", "/_test/clock/advance", {advance_clock, Credential::api_key, Role::admin, false, true});
+  table.add("GET", "/_test/routes", {list_routes, Credential::api_key, Role::admin});
 }
 
 }  // namespace muster::http::routes

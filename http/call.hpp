@@ -278,6 +278,8 @@ void add_alert_rules(RouteTable& table);
 void add_alerts(RouteTable& table);
 void add_notification_channels(RouteTable& table);
 void add_maintenance_windows(RouteTable& table);
+/// GET /api/v1/openapi.json (http/routes/openapi.cpp).
+void add_openapi(RouteTable& table);
 }  // namespace routes
 
 }  // namespace muster::http

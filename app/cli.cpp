@@ -318,6 +318,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args, cons
   flags.with_value["--metrics-1d-retention"] = [&](const std::string& text) {
     return set_duration(text, options.metrics.day_retention_ms);
   };
+  flags.switches["--metrics-require-key"] = [&] { options.http.api.metrics_require_key = true; };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   flags.switches["--test-manual-clock"] = [&] { options.test_manual_clock = true; };
   flags.with_value["--test-sync-delay-ms"] = [&](const std::string& text) {
@@ -483,6 +484,7 @@ Usage:
                 [--snapshot-interval DURATION] [--max-config-bytes N] [--opamp-max-message-bytes N]
                 [--metrics-history on|off] [--metrics-raw-retention DURATION] [--metrics-1m-retention DURATION]
                 [--metrics-1h-retention DURATION] [--metrics-1d-retention DURATION]
+                [--metrics-require-key]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
@@ -547,6 +549,8 @@ serve options (defaults in brackets):
   --metrics-1m-retention D   1-minute aggregates (min, max, sum, count, last) [7d]
   --metrics-1h-retention D   1-hour aggregates [90d]
   --metrics-1d-retention D   1-day aggregates [365d]
+  --metrics-require-key      GET /metrics (muster's own metrics for Prometheus) needs a viewer
+                             key [open, like the probes]
 
 keys create prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use POST /api/v1/api-keys with an admin key.

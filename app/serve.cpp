@@ -27,6 +27,7 @@
 #include "common/lifecycle.hpp"
 #include "common/log.hpp"
 #include "common/timers.hpp"
+#include "eventstore/log_metrics.hpp"
 #include "eventstore/metrics/metric_history.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/event_streams.hpp"
@@ -132,6 +133,9 @@ int run_serve(const ServeOptions& options) {
 
   RocksDbOptions store_options = options.store;
   store_options.store.clock = &timers;
+  // The log writer's counts, read by GET /metrics.
+  LogMetrics log_metrics;
+  store_options.store.metrics = &log_metrics;
   // RocksDB cannot take writes again in this process: stop cleanly (reads
   // and requests in flight finish) and exit 1; a restart recovers the log.
   static std::atomic<bool> storage_failed{false};
@@ -275,6 +279,10 @@ int run_serve(const ServeOptions& options) {
   services.notifications = &notifications;
   services.metrics = &metric_history;
   services.timers = &timers;
+  services.runtime = &actors;
+  services.alert_model = &alert_model;
+  services.notification_model = &notification_model;
+  services.log_metrics = &log_metrics;
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
   http::ApiServerOptions http_options = options.http;

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "eventstore/log_metrics.hpp"
+
 namespace muster {
 namespace {
 
@@ -50,6 +52,7 @@ GroupCommitLog::GroupCommitLog(const StoreOptions& options, RecoveredLog recover
       max_batch_appends_(std::max<std::size_t>(1, options.max_batch_appends)),
       max_pending_appends_(std::max<std::size_t>(1, options.max_pending_appends)),
       idle_interval_(idle_interval),
+      metrics_(options.metrics),
       sink_(sink),
       head_position_(recovered.head_position),
       last_time_ms_(recovered.last_time_ms),
@@ -147,7 +150,11 @@ void GroupCommitLog::commit(std::vector<PendingAppend> appends) {
   outcomes.reserve(appends.size());
   for (auto& append : appends) outcomes.push_back(plan_append(append, time_ms, head_position, advanced));
   if (!advanced.empty()) {
-    if (Status written = sink_.write(advanced, head_position); written) {
+    // Real time, not `clock_`: this measures the disk, which a test clock does not move.
+    const auto write_started = std::chrono::steady_clock::now();
+    Status written = sink_.write(advanced, head_position);
+    if (metrics_ != nullptr) record_write(outcomes, written.ok(), std::chrono::steady_clock::now() - write_started);
+    if (written) {
       publish(head_position, time_ms);
     } else {
       for (auto& outcome : outcomes) {
@@ -196,6 +203,26 @@ Result<std::uint64_t> GroupCommitLog::planned_version(const StreamVersions& adva
                                                       const std::string& stream) const {
   if (auto planned = advanced.find(stream); planned != advanced.end()) return planned->second;
   return sink_.read_version(stream);
+}
+
+void GroupCommitLog::record_write(const std::vector<Result<AppendResult>>& outcomes, bool written,
+                                  std::chrono::steady_clock::duration took) {
+  metrics_->write_latency.observe(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+  if (!written) {
+    metrics_->failed_writes.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::uint64_t appends = 0;
+  std::uint64_t events = 0;
+  for (const auto& outcome : outcomes) {
+    if (!outcome.ok()) continue;
+    ++appends;
+    events += outcome->last_position - outcome->first_position + 1;
+  }
+  metrics_->appends.fetch_add(appends, std::memory_order_relaxed);
+  metrics_->events.fetch_add(events, std::memory_order_relaxed);
+  metrics_->batch_appends.observe(appends);
 }
 
 void GroupCommitLog::publish(std::uint64_t head_position, TimeMs time_ms) {

@@ -170,11 +170,14 @@ class GroupCommitLog {
                                    StreamVersions& advanced);
   Result<std::uint64_t> planned_version(const StreamVersions& advanced, const std::string& stream) const;
   void publish(std::uint64_t head_position, TimeMs time_ms);
+  void record_write(const std::vector<Result<AppendResult>>& outcomes, bool written,
+                    std::chrono::steady_clock::duration took);
 
   const Clock& clock_;
   const std::size_t max_batch_appends_;
   const std::size_t max_pending_appends_;
   const std::chrono::milliseconds idle_interval_;
+  LogMetrics* const metrics_;  ///< Null: nothing counted.
   LogSink& sink_;
 
   std::mutex queue_mutex_;

@@ -23,6 +23,8 @@
 
 namespace muster {
 
+struct LogMetrics;
+
 /// Pass as `expected_version` to append to a stream that must not exist yet.
 inline constexpr std::uint64_t kNewStream = 0;
 
@@ -41,6 +43,9 @@ struct StoreOptions {
   /// take writes again without a restart. Writes keep answering `io_error`
   /// after it. Null: nobody is told.
   std::function<void(const Error&)> on_unrecoverable_storage;
+  /// Where the writer counts appends and times its durable writes
+  /// (log_metrics.hpp). Not owned; must outlive the store. Null: nothing counted.
+  LogMetrics* metrics = nullptr;
 };
 
 /// What an append reached.

@@ -121,6 +121,12 @@ Api::Api(ApiOptions options, Services services)
     routes::add_alerts(routes_);
   }
   if (services_.crash_injector != nullptr) routes::add_test_hooks(routes_);
+  routes::add_prometheus(routes_, options_.metrics_require_key);
+  std::vector<RequestMetrics::RouteLabels> labels;
+  for (std::size_t index = 0; index < routes_.size(); ++index) {
+    labels.push_back({routes_.method(index), routes_.pattern(index)});
+  }
+  request_metrics_ = std::make_unique<RequestMetrics>(std::move(labels));
 }
 
 std::size_t Api::largest_body_bytes(std::size_t listener_max_body_bytes) const {
@@ -158,6 +164,7 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
     return nullptr;
   }
   call->route = match.handler;
+  call->route_index = match.index;
   call->params = std::move(match.params);
   if (call->route->opamp) call->max_body_bytes = options_.opamp_max_message_bytes;
   if (request.websocket && call->route->upgrade == nullptr) {

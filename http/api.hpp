@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "http/call.hpp"
+#include "http/request_metrics.hpp"
 
 namespace muster::http {
 
@@ -47,6 +48,10 @@ class Api {
 
   AuthThrottle& throttle() { return throttle_; }
 
+  /// Every answer of the pipeline, counted by route and status and timed
+  /// (`Call::reply` records; /metrics reads).
+  RequestMetrics& request_metrics() const { return *request_metrics_; }
+
   /// The routes this API serves, fixed at construction (read-only; safe from
   /// any thread).
   const RouteTable& routes() const { return routes_; }
@@ -63,6 +68,8 @@ class Api {
   const ApiOptions options_;
   const Services services_;
   RouteTable routes_;
+  /// Made once every route is added: one slot per route.
+  std::unique_ptr<RequestMetrics> request_metrics_;
   AuthThrottle throttle_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> ready_at_position_{0};

@@ -43,6 +43,9 @@ void Call::reply(Response response) {
   if (const TimerService::TimerId deadline = deadline_.exchange(0); deadline != 0) {
     services.timers->cancel(deadline);
   }
+  if (api != nullptr) {
+    api->request_metrics().record(route_index, response.status, std::chrono::steady_clock::now() - started_at);
+  }
   response.headers.emplace_back("X-Request-Id", context.request_id);
   if (response.status == 503) response.headers.emplace_back("Retry-After", "1");
   Reply send = std::move(send_);

@@ -7,6 +7,7 @@
 /// service's late result after the deadline's 503 is harmless.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,9 +33,11 @@
 #include "actors/notification/notification_service.hpp"
 #include "actors/rollout/rollout_service.hpp"
 #include "actors/runtime/request_context.hpp"
+#include "actors/runtime/runtime.hpp"
 #include "common/result.hpp"
 #include "common/timers.hpp"
 #include "eventstore/event_store.hpp"
+#include "eventstore/log_metrics.hpp"
 #include "eventstore/metrics/metric_history.hpp"
 #include "http/auth_throttle.hpp"
 #include "http/exchange.hpp"
@@ -45,6 +48,8 @@
 #include "projections/agent_registry.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
+#include "projections/alerts.hpp"
+#include "projections/notifications.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 #include "projections/report_counts.hpp"
@@ -91,6 +96,13 @@ struct Services {
   OpampServer* opamp = nullptr;
   /// The open live event streams (null: /api/v1/events/stream is not served).
   EventStreams* event_streams = nullptr;
+  /// Read by GET /metrics alone (null: those metrics are left out): the
+  /// actor runtime's hosts, the alerts' and notifications' read models, and
+  /// what the event log's writer counts.
+  const runtime::Runtime* runtime = nullptr;
+  const Alerts* alert_model = nullptr;
+  const Notifications* notification_model = nullptr;
+  const LogMetrics* log_metrics = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
   CrashInjector* crash_injector = nullptr;
   /// Test-only, with `--test-manual-clock`: the clock `timers` reads, which
@@ -120,6 +132,9 @@ struct ApiOptions {
   /// (--opamp-max-message-bytes); larger answer 413 (HTTP) or close the
   /// WebSocket with 1009. Default: 4 MiB.
   std::size_t opamp_max_message_bytes = 4 << 20;
+  /// GET /metrics needs a viewer key (--metrics-require-key). Default:
+  /// false, as Prometheus scrapes without one.
+  bool metrics_require_key = false;
 };
 
 class Api;
@@ -136,6 +151,11 @@ class Call : public std::enable_shared_from_this<Call> {
   RequestHead head;
   const Api* api = nullptr;
   const Route* route = nullptr;
+  /// The route's number in the table (`Router::Match::index`); until a
+  /// route matched, past every route (RequestMetrics' "unmatched").
+  std::size_t route_index = static_cast<std::size_t>(-1);
+  /// When the pipeline took the request: its answer's latency starts here.
+  const std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
   /// The largest body (or WebSocket message) this route takes; 0: the
   /// listener's own `max_body_bytes`.
   std::size_t max_body_bytes = 0;
@@ -278,6 +298,8 @@ void add_alert_rules(RouteTable& table);
 void add_alerts(RouteTable& table);
 void add_notification_channels(RouteTable& table);
 void add_maintenance_windows(RouteTable& table);
+/// GET /metrics (http/routes/prometheus.cpp): open, or for a viewer key when `require_key`.
+void add_prometheus(RouteTable& table, bool require_key);
 /// GET /api/v1/openapi.json (http/routes/openapi.cpp).
 void add_openapi(RouteTable& table);
 }  // namespace routes

@@ -118,6 +118,15 @@ std::vector<AlertRecord> Alerts::firing() const {
   return out;
 }
 
+AlertCounts Alerts::counts() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  AlertCounts counts{};
+  for (const auto& [id, alert] : alerts_) {
+    if (alert.exists()) ++counts[static_cast<std::size_t>(alert.status)][static_cast<std::size_t>(alert.severity)];
+  }
+  return counts;
+}
+
 Status Alerts::save_snapshot(SnapshotStore& store) {
   return save_changed_records(store, kSnapshotScope, "", mutex_, marks_, position_, [this](const std::string& id) {
     if (id.rfind(kRuleEntry, 0) == 0) return encode_alert_rule(rules_.at(id.substr(kRuleEntry.size())));

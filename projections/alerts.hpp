@@ -9,6 +9,7 @@
 /// (only those changed since the last snapshot are written). Thread-safe:
 /// one writer, many readers.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -34,6 +35,9 @@ struct AlertFilter {
   std::optional<std::string> rule_id;
 };
 
+/// Alerts that ever fired, by status then severity (indexed by the enums' values).
+using AlertCounts = std::array<std::array<std::size_t, 3>, 2>;
+
 class Alerts : public ReadModel {
  public:
   /// Folds the events of "alert-rule:" and "alert:" streams in `batch`,
@@ -52,6 +56,8 @@ class Alerts : public ReadModel {
   std::vector<AlertRecord> alerts(std::string_view org_scope, const AlertFilter& filter, std::size_t limit) const;
   /// Every alert firing now (of every org).
   std::vector<AlertRecord> firing() const;
+  /// Every alert (of every org) counted by status and severity; copies none.
+  AlertCounts counts() const;
 
   static constexpr const char* kSnapshotScope = "alerts";
   std::string_view name() const override { return kSnapshotScope; }

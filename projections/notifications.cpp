@@ -70,6 +70,25 @@ void Notifications::index(const NotificationRecord& record, const std::string& k
   }
 }
 
+DeliveryCounts Notifications::delivery_counts() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  DeliveryCounts counts;
+  for (const auto& [key, record] : notifications_) {
+    if (record.state == NotificationState::suppressed) {
+      ++counts.suppressed;
+      continue;
+    }
+    const auto channel = channels_.find(org_scoped_id(record.queued.org, record.queued.channel_id));
+    if (channel == channels_.end()) continue;
+    const auto type = static_cast<std::size_t>(channel->second.settings.type);
+    ++counts.by_channel_type[type][static_cast<std::size_t>(record.state)];
+    const std::uint64_t ok = record.state == NotificationState::delivered && record.attempts > 0 ? 1 : 0;
+    counts.attempts_ok[type] += ok;
+    counts.attempts_failed[type] += record.attempts - ok;
+  }
+  return counts;
+}
+
 std::uint64_t Notifications::position() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   return position_;

@@ -13,6 +13,7 @@
 /// with the position it reflects (loading folds from the oldest; a record
 /// skips what it holds). Thread-safe: one writer, many readers.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -33,6 +34,19 @@
 #include "projections/read_model.hpp"
 
 namespace muster {
+
+/// The outbox's notifications counted, by their channel's type
+/// (`ChannelType`'s values; a suppressed notification names no channel).
+struct DeliveryCounts {
+  /// [channel type][NotificationState]: notifications that name a channel.
+  std::array<std::array<std::size_t, 4>, 2> by_channel_type{};
+  /// Suppressed notifications (a maintenance window or a silence): no channel, no attempt.
+  std::size_t suppressed = 0;
+  /// [channel type]: attempts to send that succeeded (one per delivered
+  /// notification) and those that failed.
+  std::array<std::uint64_t, 2> attempts_ok{};
+  std::array<std::uint64_t, 2> attempts_failed{};
+};
 
 class Notifications : public ReadModel {
  public:
@@ -77,6 +91,8 @@ class Notifications : public ReadModel {
   std::optional<AlertRecord> alert(std::string_view org, std::string_view alert_id) const;
   /// Every alert (firing or resolved), in id order.
   std::vector<AlertRecord> alerts() const;
+  /// Every notification counted; copies none.
+  DeliveryCounts delivery_counts() const;
 
   static constexpr const char* kAlertScope = "notifier-alerts";
   static constexpr const char* kChannelScope = "notification-channels";

@@ -1,5 +1,7 @@
 #include "actors/runtime/runtime.hpp"
 
+#include <algorithm>
+
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
@@ -110,6 +112,24 @@ Runtime::~Runtime() {
   stop();
 }
 
+std::vector<HostCounts> Runtime::host_counts() const {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  std::vector<HostCounts> counts;
+  counts.reserve(hosts_.size());
+  for (const HostCore* host : hosts_) counts.push_back({host->options().kind, host->active(), host->passivated()});
+  return counts;
+}
+
+void Runtime::enter(const HostCore* host) {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  hosts_.push_back(host);
+}
+
+void Runtime::leave(const HostCore* host) {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  hosts_.erase(std::remove(hosts_.begin(), hosts_.end(), host), hosts_.end());
+}
+
 void Runtime::stop() {
   if (system_) system_->actors.await_all_actors_done();
 }
@@ -145,9 +165,12 @@ HostCore::HostCore(Runtime& runtime, HostOptions options, InstanceFactory factor
       on_failure_(std::move(on_failure)),
       shards_(std::make_unique<Shard[]>(kShardCount)),
       idle_checks_(runtime.timers(), kIdleCheckResolutionMs,
-                   [this](std::vector<std::string>& due) { fire_idle_checks(due); }) {}
+                   [this](std::vector<std::string>& due) { fire_idle_checks(due); }) {
+  runtime_.enter(this);
+}
 
 HostCore::~HostCore() {
+  runtime_.leave(this);
   stop();
 }
 
@@ -207,6 +230,7 @@ bool HostCore::try_passivate(const std::string& id, const std::shared_ptr<Slot>&
   if (found == shard.slots.end() || found->second != slot) return true;  // already out
   if (slot->unread.load() != 0) return false;
   shard.slots.erase(found);
+  passivated_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

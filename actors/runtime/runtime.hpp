@@ -74,6 +74,13 @@ class Instance {
   virtual bool check_idle(TimeMs now_ms) = 0;
 };
 
+/// One aggregate type's instances, for /metrics.
+struct HostCounts {
+  std::string kind;              ///< HostOptions::kind ("agent").
+  std::size_t active = 0;        ///< Instances active now.
+  std::uint64_t passivated = 0;  ///< Instances passivated since start.
+};
+
 struct RuntimeOptions {
   /// Scheduler threads; 0: one per core.
   std::size_t worker_threads = 0;
@@ -90,8 +97,17 @@ class Runtime {
 
   TimerService& timers() { return timers_; }
 
+  /// Each host's counts, in the order the hosts were made. Takes each
+  /// host's directory locks in turn (as `HostCore::active` does): for a
+  /// scrape, not a hot path. Thread-safe.
+  std::vector<HostCounts> host_counts() const;
+
   /// Waits until every actor has ended. The hosts must be stopped first.
   void stop();
+
+  // Internal: each HostCore enters itself on construction, leaves on destruction.
+  void enter(const HostCore* host);
+  void leave(const HostCore* host);
 
   struct System;  ///< Internal: the CAF actor system.
   System& system() { return *system_; }
@@ -99,6 +115,8 @@ class Runtime {
  private:
   TimerService& timers_;
   std::unique_ptr<System> system_;
+  mutable std::mutex hosts_mutex_;
+  std::vector<const HostCore*> hosts_;  ///< Guarded by hosts_mutex_.
 };
 
 struct HostOptions {
@@ -134,6 +152,8 @@ class HostCore {
 
   /// Instances active now.
   std::size_t active() const;
+  /// Instances passivated (idle, ended to free their memory) since start.
+  std::uint64_t passivated() const { return passivated_.load(std::memory_order_relaxed); }
 
   /// Refuses new messages, drops passivation checks, and ends every
   /// instance. Call it once every command sent was answered (the typed
@@ -162,6 +182,7 @@ class HostCore {
   FailureHook on_failure_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<bool> stopped_{false};
+  std::atomic<std::uint64_t> passivated_{0};
   TimeoutWheel<std::string> idle_checks_;
 };
 

@@ -9,8 +9,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -355,6 +358,60 @@ inline int connect_loopback(int port) {
   return -1;
 }
 
+/// A TCP port on 127.0.0.1 free a moment ago, for a helper program that
+/// cannot listen on port 0 and say which port it got.
+inline int free_loopback_port() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(probe >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(probe);
+  return ntohs(address.sin_port);
+}
+
+/// `program args...` (a path, or a name looked up on PATH) running in the background, its
+/// standard output in `out_path` and its standard error in `err_path`;
+/// SIGTERM and waited for (SIGKILL after 20 s) when it goes.
+class ChildProcess {
+ public:
+  ChildProcess(const std::string& program, std::vector<std::string> args, const std::string& out_path,
+               const std::string& err_path) {
+    std::vector<char*> argv;
+    std::string name = program;
+    argv.push_back(name.data());
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::fflush(stdout);  // else the child's copy of unwritten output is written twice
+    std::fflush(stderr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      std::freopen(out_path.c_str(), "w", stdout);
+      std::freopen(err_path.c_str(), "w", stderr);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~ChildProcess() {
+    ::kill(pid_, SIGTERM);
+    const bool ended =
+        eventually([this] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; }, std::chrono::seconds(20));
+    if (!ended) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
 /// Sends all of `bytes` on `fd`, or as much as the connection takes.
 inline void send_all(int fd, const std::string& bytes) {
   std::size_t sent = 0;
@@ -547,6 +604,15 @@ inline std::uint64_t check_log_holds_acknowledged(const MusterServer& server,
   CHECK(stats(server, head).at("total") == distinct_agents);
   CHECK(listed.size() == distinct_agents);
   return head;
+}
+
+/// The server's resident memory in KiB (VmRSS).
+inline std::size_t rss_kib(const MusterServer& server) {
+  std::ifstream status(fmt::format("/proc/{}/status", server.pid()));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
 }
 
 }  // namespace muster::e2e

@@ -80,28 +80,11 @@ std::vector<std::string> take_offline(const MusterServer& server, std::size_t co
 // Debian's aiosmtpd, printing each message it receives to `output`.
 class SmtpServer {
  public:
-  explicit SmtpServer(const std::string& output) : output_(output) {
-    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port_ = ntohs(address.sin_port);
-    ::close(probe);
-    std::fflush(stdout);  // else the child's copy of unwritten output is written twice
-    std::fflush(stderr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      std::freopen(output.c_str(), "w", stdout);
-      std::freopen((output + ".err").c_str(), "w", stderr);
-      const std::string listen = fmt::format("127.0.0.1:{}", port_);
-      ::execl("/usr/bin/python3", "python3", "-u", "-m", "aiosmtpd", "-n", "-l", listen.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+  explicit SmtpServer(const std::string& output)
+      : output_(output),
+        port_(free_loopback_port()),
+        process_("/usr/bin/python3", {"-u", "-m", "aiosmtpd", "-n", "-l", fmt::format("127.0.0.1:{}", port_)},
+                 output, output + ".err") {
     const bool up = eventually([&] {
       const int fd = connect_loopback(port_);
       if (fd < 0) return false;
@@ -109,11 +92,6 @@ class SmtpServer {
       return true;
     });
     REQUIRE(up);
-  }
-  ~SmtpServer() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
   }
   int port() const { return port_; }
   std::string received() const {
@@ -126,7 +104,7 @@ class SmtpServer {
  private:
   std::string output_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  ChildProcess process_;
 };
 
 }  // namespace

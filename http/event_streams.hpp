@@ -95,7 +95,7 @@ class EventStreams : public Service {
   const EventStreamOptions options_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, std::shared_ptr<Follower>> followers_;  ///< Guarded by mutex_.
-  std::uint64_t next_id_ = 1;                                      ///< Guarded by mutex_.
+  std::uint64_t next_id_ = 1;                                     ///< Guarded by mutex_.
   std::atomic<std::uint64_t> folded_position_{0};
   PeriodicTimer keep_alive_timer_;
 };

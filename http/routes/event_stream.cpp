@@ -95,7 +95,9 @@ class EventStreamSource final : public StreamSource,
     return piece;
   }
 
-  std::string farewell() override { return error_event("the server stops; reconnect later", "SHUTTING_DOWN"); }
+  std::string farewell() override {
+    return error_event("the server stops; reconnect later", "SHUTTING_DOWN");
+  }
 
   void on_close() override { streams_.remove(id_); }
 
@@ -113,9 +115,10 @@ class EventStreamSource final : public StreamSource,
     const TimeMs writing_since = writing_since_ms_.load();
     if (writing_since != 0 && now_ms - writing_since >= stall_ms) {
       cut_off_at_ms_ = now_ms;
-      channel_->close(error_event(
-          "the client read nothing for too long; reconnect with Last-Event-ID to read on from the last event it got",
-          "STREAM_STALLED"));
+      channel_->close(
+          error_event("the client read nothing for too long; reconnect with Last-Event-ID to read on from "
+                      "the last event it got",
+                      "STREAM_STALLED"));
       return;
     }
     channel_->wake();
@@ -125,8 +128,8 @@ class EventStreamSource final : public StreamSource,
   const Services& services_;
   EventStreams& streams_;
   const Principal caller_;
-  LogFilter filter_;                       ///< Connection thread only.
-  std::uint64_t next_position_;            ///< Connection thread only.
+  LogFilter filter_;                        ///< Connection thread only.
+  std::uint64_t next_position_;             ///< Connection thread only.
   std::shared_ptr<StreamChannel> channel_;  ///< Set in open(), before any other thread may call.
   std::uint64_t id_ = 0;
   std::atomic<bool> keep_alive_wanted_{false};

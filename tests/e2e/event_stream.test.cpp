@@ -5,7 +5,6 @@
 
 #include <poll.h>
 
-#include <fstream>
 #include <optional>
 
 #include "tests/e2e/e2e_helpers.hpp"
@@ -47,12 +46,14 @@ class SseClient {
     raw_.erase(0, end + 4);
     if (head.rfind("HTTP/1.1 ", 0) == 0) status = std::stoi(head.substr(9, 3));
     std::string lower = head;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     chunked_ = lower.find("\r\ntransfer-encoding: chunked\r\n") != std::string::npos;
     if (!chunked_) {
       // An ordinary answer: its Content-Length body.
       const auto length_at = lower.find("\r\ncontent-length:");
-      const std::size_t length = length_at == std::string::npos ? 0 : std::stoul(lower.substr(length_at + 17));
+      const std::size_t length =
+          length_at == std::string::npos ? 0 : std::stoul(lower.substr(length_at + 17));
       while (raw_.size() < length && fill(std::chrono::seconds(15))) {
       }
       body = json::parse(raw_.substr(0, length), nullptr, false);
@@ -65,7 +66,8 @@ class SseClient {
   /// The header `name` (lower case) of the answer's head, or empty.
   std::string header(const std::string& name) const {
     std::string lower = head;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     const auto at = lower.find("\r\n" + name + ":");
     if (at == std::string::npos) return {};
     const auto value_at = at + 3 + name.size();
@@ -79,8 +81,8 @@ class SseClient {
     while (true) {
       if (auto event = take_event()) return event;
       if (ended_) return std::nullopt;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                             std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || !fill(left)) return std::nullopt;
       decode_chunks();
     }
@@ -103,7 +105,8 @@ class SseClient {
   void read_to_close(std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!eof_ && std::chrono::steady_clock::now() < deadline) {
-      fill(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      fill(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
       decode_chunks();
     }
   }
@@ -193,12 +196,14 @@ std::string bearer(const std::string& key) {
 /// remember each agent's token for its reports).
 std::vector<std::string> register_agents(const MusterServer& server, const std::string& prefix, int count) {
   std::vector<std::string> ids;
-  for (int index = 0; index < count; ++index) ids.push_back(register_agent(server, fmt::format("{}-{}", prefix, index)).agent_id);
+  for (int index = 0; index < count; ++index)
+    ids.push_back(register_agent(server, fmt::format("{}-{}", prefix, index)).agent_id);
   return ids;
 }
 
 /// A new API key of `role` for `org`; its secret.
-std::string create_key(const MusterServer& server, const std::string& role, const std::string& org = "default") {
+std::string create_key(const MusterServer& server, const std::string& role,
+                       const std::string& org = "default") {
   const HttpAnswer answer =
       server.post("/api/v1/api-keys", json{{"name", role + "-" + org}, {"role", role}, {"org", org}}.dump());
   REQUIRE(answer.status == 201);
@@ -222,13 +227,11 @@ std::vector<std::uint64_t> ids_of_events(const std::vector<SseEvent>& events) {
   return ids;
 }
 
-/// The server's resident memory in KiB (VmRSS).
-std::size_t rss_kib(const MusterServer& server) {
-  std::ifstream status(fmt::format("/proc/{}/status", server.pid()));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
+/// Every position from `first` to `last`, in order.
+std::vector<std::uint64_t> positions(std::uint64_t first, std::uint64_t last) {
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t position = first; position <= last; ++position) all.push_back(position);
+  return all;
 }
 
 void advance_clock(const MusterServer& server, TimeMs ms) {
@@ -289,8 +292,9 @@ TEST_CASE("event stream: a viewer sees new events live, each with the JSON /api/
   const Registered second = register_agent(server, "live-2");
   // What /api/v1/events shows the same key from there (a viewer sees no
   // enrollment-token records): the stream gives the same, in order.
-  const HttpAnswer listed = server.send("GET", fmt::format("/api/v1/events?from_position={}&limit=1000", before + 1),
-                                        "", {{"Authorization", "Bearer " + viewer}});
+  const HttpAnswer listed =
+      server.send("GET", fmt::format("/api/v1/events?from_position={}&limit=1000", before + 1), "",
+                  {{"Authorization", "Bearer " + viewer}});
   REQUIRE(listed.status == 200);
   const json& page = listed.json.at("events");
   REQUIRE(!page.empty());
@@ -328,9 +332,7 @@ TEST_CASE("event stream: Last-Event-ID resumes after a disconnect with nothing m
   REQUIRE(load.failed_threads() == 0);
   const std::uint64_t head = log_position(server);
   for (std::uint64_t id : ids_of_events(read_through(second, head))) ids.push_back(id);
-  std::vector<std::uint64_t> expected(head);
-  for (std::uint64_t position = 1; position <= head; ++position) expected[position - 1] = position;
-  CHECK(ids == expected);
+  CHECK(ids == positions(1, head));
 }
 
 TEST_CASE("event stream: type and stream filters keep what /api/v1/events keeps") {
@@ -341,9 +343,9 @@ TEST_CASE("event stream: type and stream filters keep what /api/v1/events keeps"
   const Registered one = register_agent(server, "filter-1");
   const Registered two = register_agent(server, "filter-2");
   heartbeat(server, one.agent_id, {{"status", "degraded"}});
-  SseClient by_stream(server.port(),
-                      "/api/v1/events/stream?from_position=0&stream=" + url_encode(agent_stream(one.agent_id)),
-                      bearer(server.admin_key()));
+  SseClient by_stream(
+      server.port(), "/api/v1/events/stream?from_position=0&stream=" + url_encode(agent_stream(one.agent_id)),
+      bearer(server.admin_key()));
   REQUIRE(by_type.status == 200);
   REQUIRE(by_stream.status == 200);
 
@@ -355,9 +357,11 @@ TEST_CASE("event stream: type and stream filters keep what /api/v1/events keeps"
     CHECK(json::parse(registered[index].data) == listed[index]);
   }
   const std::vector<json> own = stream_events(server, one.agent_id);
-  const std::vector<SseEvent> streamed = read_through(by_stream, own.back().at("position").get<std::uint64_t>());
+  const std::vector<SseEvent> streamed =
+      read_through(by_stream, own.back().at("position").get<std::uint64_t>());
   REQUIRE(streamed.size() == own.size());
-  for (std::size_t index = 0; index < own.size(); ++index) CHECK(json::parse(streamed[index].data) == own[index]);
+  for (std::size_t index = 0; index < own.size(); ++index)
+    CHECK(json::parse(streamed[index].data) == own[index]);
   // The other agent's registration came after: the stream filter kept it out.
   CHECK(!by_stream.next_event(std::chrono::milliseconds(300)).has_value());
 }
@@ -371,9 +375,10 @@ TEST_CASE("event stream: a key of one organization sees only its organization's 
   const HttpAnswer token =
       server.post("/api/v1/enrollment-tokens", json{{"name", "acme"}, {"org", "acme"}}.dump());
   REQUIRE(token.status == 201);
-  const HttpAnswer acme = server.send("POST", "/api/v1/agents/register", registration_body("acme-1").dump(),
-                                      {{"Authorization", "Bearer " + token.json.at("token").get<std::string>()},
-                                       {"Content-Type", "application/json"}});
+  const HttpAnswer acme =
+      server.send("POST", "/api/v1/agents/register", registration_body("acme-1").dump(),
+                  {{"Authorization", "Bearer " + token.json.at("token").get<std::string>()},
+                   {"Content-Type", "application/json"}});
   REQUIRE(acme.status == 201);
   register_agent(server, "default-1");
   const Registered last = register_agent(server, "default-2");
@@ -400,16 +405,18 @@ TEST_CASE("event stream: bad from_position or Last-Event-ID answer 400 JSON, and
   MusterServer server(dir.file("data"));
   const std::uint64_t head = log_position(server);
   const std::string key = bearer(server.admin_key());
-  for (const std::string& query : {std::string("from_position=abc"), std::string("from_position=-1"),
-                                   fmt::format("from_position={}", head + 2), std::string("from_position=1e3"),
-                                   std::string("type=no%20such"), std::string("stream=")}) {
+  for (const std::string& query :
+       {std::string("from_position=abc"), std::string("from_position=-1"),
+        fmt::format("from_position={}", head + 2), std::string("from_position=1e3"),
+        std::string("type=no%20such"), std::string("stream=")}) {
     SseClient refused(server.port(), "/api/v1/events/stream?" + query, key);
     INFO(query << ": " << refused.head);
     CHECK(refused.status == 400);
     CHECK(refused.header("content-type") == "application/json");
     CHECK(refused.body.value("code", "") == "INVALID_PARAMETER");
   }
-  for (const std::string& id : {std::string("x"), std::string("-3"), fmt::format("{}", head + 1), std::string("")}) {
+  for (const std::string& id :
+       {std::string("x"), std::string("-3"), fmt::format("{}", head + 1), std::string("")}) {
     SseClient refused(server.port(), "/api/v1/events/stream", key + "Last-Event-ID: " + id + "\r\n");
     INFO("Last-Event-ID " << id << ": " << refused.head);
     CHECK(refused.status == 400);
@@ -433,8 +440,8 @@ TEST_CASE("event stream: a reader that stops holds no memory for it and slows no
   std::vector<std::unique_ptr<SseClient>> stalled;
   for (int index = 0; index < 6; ++index) {
     stalled.push_back(std::make_unique<SseClient>(
-        server.port(), fmt::format("/api/v1/events/stream?from_position={}", start), bearer(server.admin_key()),
-        4096));
+        server.port(), fmt::format("/api/v1/events/stream?from_position={}", start),
+        bearer(server.admin_key()), 4096));
     REQUIRE(stalled.back()->status == 200);
   }
   const std::size_t rss_before = rss_kib(server);
@@ -448,12 +455,12 @@ TEST_CASE("event stream: a reader that stops holds no memory for it and slows no
   CHECK(rss_after < rss_before + 300 * 1024);
   // A stalled reader reads again: everything, from the store, in order.
   const std::vector<SseEvent> events = read_through(*stalled.front(), after.position);
-  std::vector<std::uint64_t> expected;
-  for (std::uint64_t position = start; position <= after.position; ++position) expected.push_back(position);
-  CHECK(ids_of_events(events) == expected);
+  CHECK(ids_of_events(events) == positions(start, after.position));
 }
 
-TEST_CASE("event stream: keep-alives come on the clock, and a reader that takes nothing is cut off with a last event") {
+TEST_CASE(
+    "event stream: keep-alives come on the clock, and a reader that takes nothing is cut off with a last "
+    "event") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--test-manual-clock"});
   const std::vector<std::string> agents = register_agents(server, "stall", 4);
@@ -487,9 +494,7 @@ TEST_CASE("event stream: keep-alives come on the clock, and a reader that takes 
   SseClient again(server.port(), "/api/v1/events/stream",
                   bearer(server.admin_key()) + fmt::format("Last-Event-ID: {}\r\n", ids.back()));
   for (std::uint64_t id : ids_of_events(read_through(again, head))) ids.push_back(id);
-  std::vector<std::uint64_t> expected(head);
-  for (std::uint64_t position = 1; position <= head; ++position) expected[position - 1] = position;
-  CHECK(ids == expected);
+  CHECK(ids == positions(1, head));
 }
 
 TEST_CASE("event stream: stopping the server ends each stream with a last event and a clean end") {

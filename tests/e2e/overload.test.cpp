@@ -2,21 +2,10 @@
 // queueing without bound, keeps every acknowledged write, and recovers by
 // itself when the load drops.
 
-#include <fstream>
-
 #include "tests/e2e/e2e_helpers.hpp"
 
 namespace muster::e2e {
 namespace {
-
-/// The server's resident memory in KiB (VmRSS).
-std::size_t rss_kib(const MusterServer& server) {
-  std::ifstream status(fmt::format("/proc/{}/status", server.pid()));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
-}
 
 /// Answers by status, and whether every 503 said when to retry.
 struct Tally {

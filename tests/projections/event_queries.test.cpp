@@ -206,3 +206,43 @@ TEST_CASE("redact_digests removes every *_sha256 member, however spelled, and le
   // A value that merely mentions the suffix is kept.
   CHECK_FALSE(redact_digests(R"({"name":"my_sha256"})").has_value());
 }
+
+TEST_CASE("a log filter keeps one stream and reads nothing past its last position, saying where to read on") {
+  HistoryFixture history;
+  EventQueries queries(history.storage->events(), history.registry, history.access);
+  const Principal admin = principal(Role::admin, std::string(kAllOrgs));
+  const std::string acme_agent = fresh_agent_state(history.agent_of_org.at("acme")).stream();
+  const auto whole = queries.log_events(admin, 1, 1000, std::string());
+  REQUIRE(whole.ok());
+  const std::uint64_t head = whole->events.back().position;
+
+  LogFilter one_stream;
+  one_stream.stream = acme_agent;
+  const auto kept = queries.log_events(admin, 1, 1000, one_stream);
+  REQUIRE(kept.ok());
+  REQUIRE(!kept->events.empty());
+  for (const Event& event : kept->events) CHECK(event.stream == acme_agent);
+  CHECK_FALSE(kept->next.has_value());
+  CHECK(kept->resume_at == head + 1);
+
+  // Bounded below the head: the page ends there, as at the head, and says where to go on.
+  LogFilter bounded;
+  bounded.last_position = head - 2;
+  const auto first_part = queries.log_events(admin, 1, 1000, bounded);
+  REQUIRE(first_part.ok());
+  CHECK(first_part->events.size() == head - 2);
+  CHECK(first_part->events.back().position == head - 2);
+  CHECK_FALSE(first_part->next.has_value());
+  CHECK(first_part->resume_at == head - 1);
+  // Nothing at all when the start is past the bound.
+  const auto nothing = queries.log_events(admin, head - 1, 1000, bounded);
+  REQUIRE(nothing.ok());
+  CHECK(nothing->events.empty());
+  CHECK(nothing->resume_at == head - 1);
+  // A full page inside the bound goes on from after its last event.
+  const auto page = queries.log_events(admin, 1, 3, bounded);
+  REQUIRE(page.ok());
+  CHECK(page->events.size() == 3);
+  CHECK(page->next == std::optional<std::uint64_t>(4));
+  CHECK(page->resume_at == 4);
+}

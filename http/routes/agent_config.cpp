@@ -146,6 +146,34 @@ void reply_reported(const std::shared_ptr<Call>& call, const AgentId& agent_id, 
   });
 }
 
+// Records an agent's config report, refusing (yet recording) a hash never desired here.
+void record_status(const std::shared_ptr<Call>& call, const AgentId& agent_id, AgentConfigReported report) {
+  const auto view = call->services.config_model->agent(agent_id);
+  if (view && view->report && view->report->config_hash == report.config_hash &&
+      view->report->status == report.status && view->report->error == report.error) {
+    return reply_reported(call, agent_id, 0, std::nullopt);
+  }
+  // A hash never desired of any agent of the org is refused, yet recorded:
+  // the agent runs something muster never gave it, and shows as drifted.
+  std::optional<Invalid> refusal;
+  const bool desired_now = view && view->desired && view->desired->hash == report.config_hash;
+  if (view && !desired_now && !call->services.config_model->was_desired(view->org, report.config_hash)) {
+    refusal = Invalid{"this config_hash was never desired of an agent here; recorded as drift",
+                      "CONFIG_HASH_UNKNOWN"};
+    refusal->details["config_hash"] = "was never the desired config_hash of an agent of this organization";
+  }
+  call->await<AgentOutcome>(
+      "AGENT_BUSY",
+      [&](auto done) {
+        call->services.agents->report_config(agent_id, call->agent_access(), std::move(report), call->context,
+                                             std::move(done));
+      },
+      [call, agent_id, refusal = std::move(refusal)](Result<AgentOutcome> outcome) mutable {
+        if (!outcome) return call->reply_failure(outcome.error());
+        reply_reported(call, agent_id, outcome->position, std::move(refusal));
+      });
+}
+
 void report_status(const std::shared_ptr<Call>& call) {
   AgentId agent_id;
   json body;
@@ -177,31 +205,13 @@ void report_status(const std::shared_ptr<Call>& call) {
     }
   }
   if (!invalid.details.empty()) return call->reply_invalid(invalid);
-
-  const auto view = call->services.config_model->agent(agent_id);
-  if (view && view->report && view->report->config_hash == report.config_hash &&
-      view->report->status == report.status && view->report->error == report.error) {
-    return reply_reported(call, agent_id, 0, std::nullopt);
-  }
-  // A hash never desired of any agent of the org is refused, yet recorded:
-  // the agent runs something muster never gave it, and shows as drifted.
-  std::optional<Invalid> refusal;
-  const bool desired_now = view && view->desired && view->desired->hash == report.config_hash;
-  if (view && !desired_now && !call->services.config_model->was_desired(view->org, report.config_hash)) {
-    refusal = Invalid{"this config_hash was never desired of an agent here; recorded as drift",
-                      "CONFIG_HASH_UNKNOWN"};
-    refusal->details["config_hash"] = "was never the desired config_hash of an agent of this organization";
-  }
-  call->await<AgentOutcome>(
-      "AGENT_BUSY",
-      [&](auto done) {
-        call->services.agents->report_config(agent_id, call->agent_access(), std::move(report), call->context,
-                                             std::move(done));
-      },
-      [call, agent_id, refusal = std::move(refusal)](Result<AgentOutcome> outcome) mutable {
-        if (!outcome) return call->reply_failure(outcome.error());
-        reply_reported(call, agent_id, outcome->position, std::move(refusal));
-      });
+  // Judged against the config model once it holds the agent's latest event:
+  // an agent reporting right after it registered is otherwise not in it yet,
+  // and an unknown hash would pass unrefused.
+  const auto state = call->services.registry->state_of(agent_id);
+  call->services.projections->when_folded(
+      state ? state->last_position : 0,
+      [call, agent_id, report = std::move(report)]() mutable { record_status(call, agent_id, std::move(report)); });
 }
 
 void report_effective(const std::shared_ptr<Call>& call) {

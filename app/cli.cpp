@@ -491,6 +491,7 @@ Usage:
   muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
   muster backup [--data DIR] [--org ORG] > FILE
   muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] < FILE
+  muster version
   muster help
 
 serve options (defaults in brackets):

@@ -4,6 +4,7 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "common/build_info.hpp"
 
 namespace {
 
@@ -21,6 +22,11 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "version" || args[0] == "--version") {
+    const muster::BuildInfo& info = muster::build_info();
+    std::printf("muster %s (commit %s)\n", info.version.c_str(), info.commit.c_str());
+    return 0;
+  }
   if (args[0] == "serve") {
     auto options = muster::app::parse_serve_args(rest);
     if (!options) return fail_usage(options.error().message);

@@ -24,6 +24,7 @@
 #include "actors/runtime/await.hpp"
 #include "actors/runtime/runtime.hpp"
 #include "app/commands.hpp"
+#include "app/service_manager.hpp"
 #include "common/lifecycle.hpp"
 #include "common/log.hpp"
 #include "common/timers.hpp"
@@ -370,8 +371,14 @@ int run_serve(const ServeOptions& options) {
     ready_at_position = *bootstrapped;
   }
   api.set_ready(ready_at_position);
+  // Ready as /readyz says it: once the read models hold the log (and the bootstrap key).
+  // (Waiters also run at a stop: then the position says it never got there.)
+  projections.when_folded(ready_at_position, [&projections, ready_at_position] {
+    if (projections.position() >= ready_at_position) notify_service_manager("READY=1\nSTATUS=serving");
+  });
 
   const int received = wait_for_stop_signal(stop_signals);
+  notify_service_manager("STOPPING=1\nSTATUS=stopping");
   log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
                          {"storage_failed", storage_failed.load()}});
   stack.stop();

@@ -110,6 +110,7 @@ Api::Api(ApiOptions options, Services services)
   if (services_.opamp != nullptr) routes::add_opamp(routes_);
   routes::add_rollouts(routes_);
   routes::add_stats(routes_);
+  routes::add_version(routes_);
   routes::add_openapi(routes_);
   if (services_.notifications != nullptr) {
     routes::add_notification_channels(routes_);

@@ -292,6 +292,7 @@ void add_events(RouteTable& table);
 /// GET /api/v1/events/stream (http/routes/event_stream.cpp).
 void add_event_stream(RouteTable& table);
 void add_stats(RouteTable& table);
+void add_version(RouteTable& table);
 void add_test_hooks(RouteTable& table);
 void add_metrics(RouteTable& table);
 void add_alert_rules(RouteTable& table);

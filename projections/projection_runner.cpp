@@ -72,6 +72,7 @@ Status ProjectionRunner::start() {
   fields["log_position"] = *head;
   fields["duration_ms"] = recovery_.snapshot_load_ms;
   log::info("read models loaded from snapshots", fields);
+  fold_started_ms_ = timers_.now_ms();
   follower_ = std::make_unique<LogFollower>(
       events_, from + 1, [this](const std::vector<Event>& batch) { fold(batch); }, options_.batch_size);
   started_ = true;
@@ -111,7 +112,15 @@ void ProjectionRunner::fold(const std::vector<Event>& batch) {
     const TimeMs now = timers_.now_ms();
     if (now - last_progress_log_ms_ >= kProgressIntervalMs) {
       last_progress_log_ms_ = now;
-      log::info("folding the log", {{"position", reached}, {"log_position", recovery_.head_at_start}});
+      // Progress on a long start: how far, how fast, and so how long yet.
+      const std::uint64_t folded = reached - recovery_.folded_from;
+      const std::uint64_t total = recovery_.head_at_start - recovery_.folded_from;
+      const TimeMs elapsed_ms = std::max<TimeMs>(now - fold_started_ms_, 1);
+      log::info("folding the log", {{"position", reached},
+                                    {"log_position", recovery_.head_at_start},
+                                    {"events_folded", folded},
+                                    {"percent", total == 0 ? 100 : 100 * folded / total},
+                                    {"events_per_second", folded * 1000 / static_cast<std::uint64_t>(elapsed_ms)}});
     }
   }
   run_waiters(reached, /*all=*/false);

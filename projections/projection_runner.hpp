@@ -114,6 +114,7 @@ class ProjectionRunner : public Service {
   const ProjectionRunnerOptions options_;
   ProjectionRecovery recovery_;
   TimeMs last_progress_log_ms_ = 0;  ///< Follower thread only.
+  TimeMs fold_started_ms_ = 0;       ///< Set by start() before the follower starts.
 
   mutable std::mutex position_mutex_;
   mutable std::condition_variable position_advanced_;

@@ -406,6 +406,7 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       {"agent events", Guard::viewer, 200, "AGENT_NOT_FOUND", on_agent("GET", "/events"), ""},
       {"log events", Guard::viewer, 200, "", fixed("GET", "/api/v1/events"), ""},
       {"stats", Guard::viewer, 200, "", fixed("GET", "/api/v1/stats"), ""},
+      {"version", Guard::viewer, 200, "", fixed("GET", "/api/v1/version"), ""},
       {"prometheus metrics", Guard::open, 200, "", fixed("GET", "/metrics"), ""},
       {"agent metrics", Guard::viewer, 200, "AGENT_NOT_FOUND", on_agent("GET", "/metrics?name=cpu"), ""},
       {"metric names", Guard::viewer, 200, "", fixed("GET", "/api/v1/metrics/names"), ""},

@@ -10,6 +10,7 @@
 #include "common/process_stats.hpp"
 #include "common/prometheus_text.hpp"
 #include "http/api.hpp"
+#include "http/event_streams.hpp"
 
 namespace muster::http::routes {
 namespace {
@@ -105,8 +106,10 @@ void write_runtime(PrometheusText& out, const Services& services) {
   out.family("muster_timers_pending", MetricType::gauge,
              "Timers waiting to fire (deadlines, expiries, retries, passivation checks).");
   out.sample(std::uint64_t{services.timers->pending()});
-  // muster_sse_streams (open /api/v1/events/stream connections) goes here
-  // once the stream counts them.
+  if (services.event_streams != nullptr) {
+    out.family("muster_sse_streams", MetricType::gauge, "Live event streams open (GET /api/v1/events/stream).");
+    out.sample(std::uint64_t{services.event_streams->open_streams()});
+  }
 }
 
 void write_alerting(PrometheusText& out, const Services& services) {

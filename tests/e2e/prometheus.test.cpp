@@ -156,6 +156,19 @@ TEST_CASE("prometheus metrics: counters move with registrations and heartbeats, 
   CHECK(server.get("/metrics").status == 404);
 }
 
+TEST_CASE("prometheus metrics: muster_sse_streams counts the live event streams open") {
+  TempDir dir;
+  MusterServer server(dir.file("data"));
+  CHECK(value_of(scrape_samples(server), "muster_sse_streams") == 0);
+  const int stream = connect_loopback(server.port());
+  REQUIRE(stream >= 0);
+  send_all(stream, "GET /api/v1/events/stream HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer " + server.admin_key() +
+                       "\r\n\r\n");
+  CHECK(eventually([&] { return value_of(scrape_samples(server), "muster_sse_streams") == 1; }));
+  ::close(stream);
+  CHECK(eventually([&] { return value_of(scrape_samples(server), "muster_sse_streams") == 0; }));
+}
+
 TEST_CASE("prometheus metrics: --metrics-require-key asks a viewer key, 401 JSON without one") {
   TempDir dir;
   {

@@ -239,12 +239,27 @@ void advance_clock(const MusterServer& server, TimeMs ms) {
   REQUIRE(answer.status == 200);
 }
 
-/// Waits for the next comment line on `client`, skipping events.
-bool next_keep_alive(SseClient& client) {
-  while (auto event = client.next(std::chrono::seconds(20))) {
+/// Waits at most `timeout` for the next comment line on `client`, skipping events.
+bool next_keep_alive(SseClient& client, std::chrono::milliseconds timeout) {
+  while (auto event = client.next(timeout)) {
     if (event->comment == "keep-alive") return true;
   }
   return false;
+}
+
+/// Moves the server's clock until `reader` gets its next keep-alive; returns
+/// how far. 16 s brings it, unless the previous round of keep-alives ended
+/// after the test moved the clock past its deadline (the next is due 15 s
+/// after a round ends): then 5 s more at a time.
+TimeMs advance_to_keep_alive(const MusterServer& server, SseClient& reader) {
+  TimeMs moved = 16'000;
+  advance_clock(server, moved);
+  while (!next_keep_alive(reader, std::chrono::seconds(3))) {
+    REQUIRE(moved < 40'000);
+    advance_clock(server, 5'000);
+    moved += 5'000;
+  }
+  return moved;
 }
 
 /// `count` crash reports of about `data_bytes` each from `agent_ids`, from four client threads.
@@ -471,12 +486,18 @@ TEST_CASE(
   report_many(server, agents, 400, 60'000);
   const std::uint64_t head = log_position(server);
   read_through(reader, head);
-  // Each 15 s of the server's clock brings a keep-alive; the stalled reader
-  // is cut off at the first one 60 s after it stopped taking anything.
-  for (int tick = 0; tick < 7; ++tick) {
-    advance_clock(server, 15'000);
-    REQUIRE(next_keep_alive(reader));
+  // Keep-alives come as the server's clock moves. The stalled reader is cut
+  // off at the first one 60 s after it stopped taking anything, and dropped
+  // at the first one 60 s after that: one more keep-alive (at most 36 s
+  // later) shows that the round that cut it off is over.
+  TimeMs moved = 0;
+  int keep_alives = 0;
+  while (moved < 60'000) {
+    moved += advance_to_keep_alive(server, reader);
+    ++keep_alives;
   }
+  advance_to_keep_alive(server, reader);
+  CHECK(keep_alives >= 2);
   std::vector<SseEvent> events;
   while (auto event = stalled.next_event(std::chrono::seconds(15))) events.push_back(*event);
   REQUIRE(!events.empty());

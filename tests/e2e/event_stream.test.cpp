@@ -467,7 +467,14 @@ TEST_CASE("event stream: a reader that stops holds no memory for it and slows no
   const Registered after = register_agent(server, "slow-after");
   const std::size_t rss_after = rss_kib(server);
   MESSAGE("RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
-  CHECK(rss_after < rss_before + 300 * 1024);
+#if defined(__SANITIZE_ADDRESS__)
+  // An ASan muster keeps freed memory in its quarantine (256 MB by default)
+  // before reusing it, and RSS counts that too (measured: +425 MB here).
+  constexpr std::size_t kQuarantineKib = 256 * 1024;
+#else
+  constexpr std::size_t kQuarantineKib = 0;
+#endif
+  CHECK(rss_after < rss_before + 300 * 1024 + kQuarantineKib);
   // A stalled reader reads again: everything, from the store, in order.
   const std::vector<SseEvent> events = read_through(*stalled.front(), after.position);
   CHECK(ids_of_events(events) == positions(start, after.position));

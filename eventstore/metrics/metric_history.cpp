@@ -425,13 +425,15 @@ struct MetricHistory::Impl {
       if (index >= 2) until = std::min(until, align_down(marks.rolled_up_to[index - 1], resolution));
       const TimeMs from = marks.rolled_up_to[index];
       if (until <= from) continue;
-      std::vector<MetricPoint> source;
-      if (index == 1) {
-        source = fresh;
-      } else if (Status read = scan_stored(cursors.at(static_cast<MetricLevel>(index - 1)), series, from, until, source);
-                 !read) {
-        return read.error();
+      // Minutes from the raw points read for the whole agent; above, the level below as stored.
+      std::vector<MetricPoint> stored;
+      if (index >= 2) {
+        if (Status read = scan_stored(cursors.at(static_cast<MetricLevel>(index - 1)), series, from, until, stored);
+            !read) {
+          return read.error();
+        }
       }
+      const std::vector<MetricPoint>& source = index == 1 ? fresh : stored;
       std::vector<MetricPoint> buckets;
       fold_into_buckets(source, resolution, buckets);
       for (const auto& bucket : buckets) {

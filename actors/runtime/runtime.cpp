@@ -65,8 +65,17 @@ namespace {
 
 constexpr std::size_t kShardCount = 64;
 
+/// Tells the host once the actor's state, its instance included, is destroyed.
+struct LiveToken {
+  HostCore* host = nullptr;
+  ~LiveToken() {
+    if (host) host->actor_ended();
+  }
+};
+
 /// The actor of one instance: its logic, and who it is for the failure hook.
 struct InstanceActorState {
+  LiveToken live;  ///< First, so destroyed last: after the instance.
   std::unique_ptr<Instance> instance;
   HostCore* host = nullptr;
   std::shared_ptr<Slot> slot;
@@ -76,6 +85,7 @@ struct InstanceActorState {
 using InstanceActor = caf::stateful_actor<InstanceActorState>;
 
 caf::behavior instance_actor(InstanceActor* self, HostCore* host, std::shared_ptr<Slot> slot, std::string id) {
+  self->state.live.host = host;
   self->state.host = host;
   self->state.slot = slot;
   self->state.id = id;
@@ -187,6 +197,10 @@ HostCore::Delivery HostCore::deliver(const std::string& id, MessagePtr message) 
     std::shared_ptr<Slot>& slot = shard.slots[id];
     if (!slot) {
       slot = std::make_shared<Slot>();
+      {
+        std::lock_guard<std::mutex> live(live_mutex_);
+        ++live_actors_;
+      }
       slot->actor = runtime_.system().actors.spawn(instance_actor, this, slot, id);
     } else if (slot->unread.load() >= options_.max_unread) {
       return Delivery::busy;
@@ -265,6 +279,15 @@ void HostCore::stop() {
     shards_[index].slots.clear();
   }
   for (const caf::actor& actor : actors) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  actors.clear();
+  std::unique_lock<std::mutex> lock(live_mutex_);
+  live_ended_.wait(lock, [this] { return live_actors_ == 0; });
+}
+
+void HostCore::actor_ended() {
+  std::lock_guard<std::mutex> lock(live_mutex_);
+  --live_actors_;
+  live_ended_.notify_all();
 }
 
 }  // namespace muster::runtime

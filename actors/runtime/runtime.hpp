@@ -11,6 +11,7 @@
 /// still unread.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -155,11 +156,12 @@ class HostCore {
   /// Instances passivated (idle, ended to free their memory) since start.
   std::uint64_t passivated() const { return passivated_.load(std::memory_order_relaxed); }
 
-  /// Refuses new messages, drops passivation checks, and ends every
-  /// instance. Call it once every command sent was answered (the typed
-  /// host's gate sees to that): a message still unread when its instance
-  /// ends is destroyed unread, which answers its caller `unavailable`.
-  /// Idempotent.
+  /// Refuses new messages, drops passivation checks, ends every instance
+  /// and waits until each instance's actor is gone, so no instance outlives
+  /// the host it points to. Call it once every command sent was answered
+  /// (the typed host's gate sees to that), and not from an instance's actor:
+  /// a message still unread when its instance ends is destroyed unread,
+  /// which answers its caller `unavailable`. Idempotent.
   void stop();
 
   // Internal, for InstanceHandle and the actor glue.
@@ -168,6 +170,8 @@ class HostCore {
   void check_idle_at(const std::string& id, TimeMs deadline_ms);
   bool try_passivate(const std::string& id, const std::shared_ptr<Slot>& slot);
   void failed(const std::string& id, const std::shared_ptr<Slot>& slot, const std::string& what);
+  /// An instance's actor is gone (its state destroyed): `stop` waits for all.
+  void actor_ended();
   std::unique_ptr<Instance> make_instance(InstanceHandle handle) { return factory_(std::move(handle)); }
   const HostOptions& options() const { return options_; }
   TimerService& timers() { return runtime_.timers(); }
@@ -183,6 +187,11 @@ class HostCore {
   std::unique_ptr<Shard[]> shards_;
   std::atomic<bool> stopped_{false};
   std::atomic<std::uint64_t> passivated_{0};
+  /// Actors spawned and not yet gone: an instance's last handler may still
+  /// run after its answer released the gate, so stopping waits for this.
+  std::mutex live_mutex_;
+  std::condition_variable live_ended_;
+  std::size_t live_actors_ = 0;
   TimeoutWheel<std::string> idle_checks_;
 };
 

@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 
 #include "actors/runtime/stream_id.hpp"
@@ -256,6 +258,58 @@ TEST_CASE("a stopped host refuses commands, after answering those in flight") {
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().reason == "SHUTTING_DOWN");
   CHECK(fixture.stream_version("a") == 1);
+}
+
+// An instance whose one handler waits until the test lets it finish, and
+// that says when it is destroyed.
+struct HeldInstance final : runtime::Instance {
+  HeldInstance(std::promise<void>& entered, std::shared_future<void> finish, std::atomic<bool>& destroyed)
+      : entered_(entered), finish_(std::move(finish)), destroyed_(destroyed) {}
+  ~HeldInstance() override { destroyed_ = true; }
+  bool receive(const runtime::MessagePtr&) override {
+    entered_.set_value();
+    finish_.wait();
+    return true;
+  }
+  bool check_idle(TimeMs) override { return true; }
+  std::promise<void>& entered_;
+  std::shared_future<void> finish_;
+  std::atomic<bool>& destroyed_;
+};
+
+TEST_CASE("stopping a host waits until an instance still in a handler has ended") {
+  // A handler may go on after its answer released the host's gate (it arms
+  // its passivation check): a host gone by then was read after it was freed.
+  ManualTimerService timers;
+  runtime::Runtime actors(timers, runtime::RuntimeOptions{1});
+  std::promise<void> entered;
+  std::promise<void> finish;
+  std::atomic<bool> destroyed{false};
+  auto core = std::make_unique<runtime::HostCore>(
+      actors, runtime::HostOptions{"held"},
+      [&](runtime::InstanceHandle) -> std::unique_ptr<runtime::Instance> {
+        return std::make_unique<HeldInstance>(entered, finish.get_future().share(), destroyed);
+      },
+      nullptr);
+  REQUIRE(core->deliver("a", std::make_shared<runtime::Message>()) == runtime::HostCore::Delivery::delivered);
+  entered.get_future().wait();
+
+  std::atomic<bool> stop_returned{false};
+  bool destroyed_when_stopped = false;
+  std::thread stopper([&] {
+    core->stop();
+    destroyed_when_stopped = destroyed.load();
+    stop_returned = true;
+  });
+  // Stop must not return while the handler runs; give a wrong stop the time
+  // to show itself before the handler is let go.
+  for (int step = 0; step < 100 && !stop_returned; ++step) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK_FALSE(stop_returned.load());
+  finish.set_value();
+  stopper.join();
+  CHECK(destroyed_when_stopped);
+  core.reset();
+  actors.stop();
 }
 
 }  // namespace muster

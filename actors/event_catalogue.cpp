@@ -13,6 +13,7 @@
 #include "actors/notification/maintenance_window_state.hpp"
 #include "actors/notification/notification_state.hpp"
 #include "actors/rollout/rollout_state.hpp"
+#include "actors/user/user_state.hpp"
 
 namespace muster {
 namespace {
@@ -23,7 +24,7 @@ struct EventLists {};
 /// Every aggregate's event variant.
 using AllEvents = EventLists<AgentEvent, ApiKeyEvent, EnrollmentEvent, ConfigEvent, GroupEvent, BulkJobEvent,
                              RolloutEvent, CommandEvent, AlertRuleEvent, AlertEvent, NotificationChannelEvent,
-                             MaintenanceWindowEvent, NotificationEvent>;
+                             MaintenanceWindowEvent, NotificationEvent, UserEvent>;
 
 template <class Variant, std::size_t... Index>
 void add_types(std::vector<EventType>& types, std::index_sequence<Index...>) {

@@ -25,6 +25,7 @@ std::optional<Record> find_in(const std::map<std::string, Record>& records, cons
 constexpr std::string_view kKeyEntry = "key:";
 constexpr std::string_view kTokenEntry = "token:";
 constexpr std::string_view kLegacyEntry = "legacy:";
+constexpr std::string_view kUserEntry = "user:";
 
 }  // namespace
 
@@ -41,6 +42,8 @@ Status AccessProjection::apply(const std::vector<Event>& batch) {
       folded = muster::apply(keys_by_id_[std::string(stream->id)], event);
     } else if (stream->kind == kEnrollmentKind) {
       folded = muster::apply(tokens_by_id_[std::string(stream->id)], event);
+    } else if (stream->kind == kUserKind) {
+      folded = apply_user(std::string(stream->id), event);
     } else if (stream->kind == kAgentKind && event.type == AgentTokenIssued::kType.name && event.schema_version == 1) {
       // Only v1 token events can be legacy uses: decode no other agent event.
       auto payload = decode_payload<AgentEvent>(event.type, event.schema_version, event.data);
@@ -53,6 +56,14 @@ Status AccessProjection::apply(const std::vector<Event>& batch) {
     if (!folded && first_failure.ok()) first_failure = folded;
   }
   return first_failure;
+}
+
+Status AccessProjection::apply_user(const std::string& username, const Event& event) {
+  User& user = users_[username];
+  for (const auto& [id, session] : user.sessions) session_owners_.erase(id);
+  Status folded = muster::apply(user, event);
+  for (const auto& [id, session] : user.sessions) session_owners_[id] = username;
+  return folded;
 }
 
 std::uint64_t AccessProjection::position() const {
@@ -70,6 +81,46 @@ std::optional<Principal> AccessProjection::authenticate(std::string_view plainte
     return std::nullopt;
   }
   return Principal{found->second.key_id, found->second.role, found->second.org};
+}
+
+std::optional<SessionCaller> AccessProjection::authenticate_session(std::string_view plaintext,
+                                                                   TimeMs now_ms) const {
+  const auto presented = read_credential(plaintext, kSessionPrefix);
+  if (!presented) return std::nullopt;
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto owner = session_owners_.find(presented->id);
+  if (owner == session_owners_.end()) return std::nullopt;
+  const User& user = users_.at(owner->second);
+  const auto session = user.sessions.find(presented->id);
+  if (!user.exists() || session == user.sessions.end() || session->second.expires_at_ms <= now_ms ||
+      !constant_time_equal(presented->secret_sha256, session->second.secret_sha256)) {
+    return std::nullopt;
+  }
+  return SessionCaller{Principal{"", user.role, user.org, user.username}, session->first, session->second.kind,
+                       session->second.expires_at_ms};
+}
+
+std::optional<User> AccessProjection::session_owner(const std::string& session_id) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto owner = session_owners_.find(session_id);
+  if (owner == session_owners_.end()) return std::nullopt;
+  return users_.at(owner->second);
+}
+
+std::vector<User> AccessProjection::users() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::vector<User> all;
+  for (const auto& [name, user] : users_) {
+    if (user.exists()) all.push_back(user);
+  }
+  return all;
+}
+
+std::optional<User> AccessProjection::user(const std::string& username) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const auto found = users_.find(username);
+  if (found == users_.end() || !found->second.exists()) return std::nullopt;
+  return found->second;
 }
 
 std::optional<EnrollmentGrant> AccessProjection::check_enrollment(std::string_view plaintext,
@@ -158,6 +209,9 @@ Status AccessProjection::save_snapshot(SnapshotStore& store) {
     for (const auto& [id, token] : tokens_by_id_) {
       if (token.version > 0) entries.push_back({std::string(kTokenEntry) + id, encode_enrollment_token(token)});
     }
+    for (const auto& [name, user] : users_) {
+      if (user.version > 0) entries.push_back({std::string(kUserEntry) + name, encode_user(user)});
+    }
     for (const auto& [id, count] : legacy_uses_) {
       std::string value;
       bytes::put_varint(value, count);
@@ -188,6 +242,7 @@ Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std:
   std::map<std::string, ApiKey> keys;
   std::map<std::string, EnrollmentToken> tokens;
   std::map<std::string, std::uint64_t> legacy;
+  std::map<std::string, User> users;
   std::string damage;
   if (**position > head_position) {
     damage = fmt::format("it reflects position {}, past the log's head {}", **position, head_position);
@@ -201,6 +256,10 @@ Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std:
         auto decoded = decode_enrollment_token(value);
         if (!decoded) damage = decoded.error().message;
         if (decoded) tokens.emplace(std::string(key.substr(kTokenEntry.size())), std::move(*decoded));
+      } else if (key.substr(0, kUserEntry.size()) == kUserEntry) {
+        auto decoded = decode_user(value);
+        if (!decoded) damage = decoded.error().message;
+        if (decoded) users.emplace(std::string(key.substr(kUserEntry.size())), std::move(*decoded));
       } else if (key.substr(0, kLegacyEntry.size()) == kLegacyEntry) {
         bytes::Reader reader(value);
         const auto count = reader.read_varint();
@@ -222,6 +281,11 @@ Result<std::uint64_t> AccessProjection::load_snapshot(SnapshotStore& store, std:
   keys_by_id_ = std::move(keys);
   tokens_by_id_ = std::move(tokens);
   legacy_uses_ = std::move(legacy);
+  users_ = std::move(users);
+  session_owners_.clear();
+  for (const auto& [name, user] : users_) {
+    for (const auto& [id, session] : user.sessions) session_owners_[id] = name;
+  }
   position_ = **position;
   snapshot_position_ = **position;
   changed_since_snapshot_ = false;

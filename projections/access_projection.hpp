@@ -1,7 +1,8 @@
 #pragma once
-/// Who may call the API: every API key and enrollment token folded from the
-/// log (with the same `apply` their actors use), checked per request in
-/// memory (one SHA-256 and a constant-time compare; no store read).
+/// Who may call the API: every API key, enrollment token and user (with
+/// their sessions) folded from the log (with the same `apply` their actors
+/// use), checked per request in memory (one SHA-256 and a constant-time
+/// compare; no store read).
 ///
 /// It also counts the enrollment tokens' legacy uses: registrations of data
 /// directories from before EnrollmentTokenUsed, recorded only as v1
@@ -22,6 +23,7 @@
 #include "actors/access/principal.hpp"
 #include "actors/api_key/api_key_state.hpp"
 #include "actors/enrollment/enrollment_token_state.hpp"
+#include "actors/user/user_state.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event.hpp"
@@ -41,9 +43,18 @@ struct EnrollmentGrant {
   bool used_up = false;
 };
 
+/// A user's live session, as a request presented its secret: the principal
+/// carries the role and organization the user has now.
+struct SessionCaller {
+  Principal principal;
+  std::string session_id;
+  SessionKind kind = SessionKind::cookie;
+  TimeMs expires_at_ms = 0;
+};
+
 class AccessProjection : public ReadModel {
  public:
-  /// Folds the events of "apikey:" and "enrollment:" streams and the legacy
+  /// Folds the events of "apikey:", "enrollment:" and "user:" streams and the legacy
   /// uses in `batch`, skipping events at or before `position()` (a snapshot
   /// holds them). Returns the first failure, applying what it can.
   Status apply(const std::vector<Event>& batch) override;
@@ -58,6 +69,16 @@ class AccessProjection : public ReadModel {
   /// `used_up` says whether it still admits new instances. A cheap filter:
   /// the token's own actor decides each registration.
   std::optional<EnrollmentGrant> check_enrollment(std::string_view plaintext, TimeMs now_ms) const;
+
+  /// The session of a cookie or bearer access token ("ms_...") if it is
+  /// live at `now_ms`: known, its secret matches, unexpired, its user exists.
+  std::optional<SessionCaller> authenticate_session(std::string_view plaintext, TimeMs now_ms) const;
+  /// The user holding session `session_id`, if it is in the model (live or
+  /// expired since the user's last event).
+  std::optional<User> session_owner(const std::string& session_id) const;
+  /// The users that exist (not deleted), in name order; one by name.
+  std::vector<User> users() const;
+  std::optional<User> user(const std::string& username) const;
 
   /// Every key ever made, in key id order.
   std::vector<ApiKey> keys() const;
@@ -83,11 +104,16 @@ class AccessProjection : public ReadModel {
  private:
   EnrollmentToken with_legacy_uses(EnrollmentToken token) const;
   void record_snapshot_position(std::uint64_t position);
+  /// Folds a user's event and keeps `session_owners_` in step.
+  Status apply_user(const std::string& username, const Event& event);
 
   mutable std::shared_mutex mutex_;
   std::map<std::string, ApiKey> keys_by_id_;
   std::map<std::string, EnrollmentToken> tokens_by_id_;
   std::map<std::string, std::uint64_t> legacy_uses_;
+  std::map<std::string, User> users_;
+  /// Session id -> username, for every session a user's state holds.
+  std::map<std::string, std::string> session_owners_;
   std::uint64_t position_ = 0;
   std::uint64_t snapshot_position_ = 0;  ///< The position of the last snapshot written or loaded.
   bool changed_since_snapshot_ = false;

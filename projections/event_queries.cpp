@@ -14,13 +14,17 @@ namespace muster {
 namespace {
 
 constexpr std::string_view kDigestSuffix = "_sha256";
+constexpr std::string_view kPasswordHashSuffix = "_argon2id";
 
-bool is_digest_name(const std::string& name) {
-  return name.size() >= kDigestSuffix.size() &&
-         name.compare(name.size() - kDigestSuffix.size(), kDigestSuffix.size(), kDigestSuffix) == 0;
+bool ends_with(const std::string& name, std::string_view suffix) {
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Removes every member named "*_sha256" from `value`, at any depth; true if one was.
+bool is_digest_name(const std::string& name) {
+  return ends_with(name, kDigestSuffix) || ends_with(name, kPasswordHashSuffix);
+}
+
+// Removes every member named "*_sha256" or "*_argon2id" from `value`, at any depth; true if one was.
 bool erase_digests(nlohmann::json& value) {
   bool erased = false;
   if (value.is_object()) {
@@ -44,7 +48,8 @@ bool erase_digests(nlohmann::json& value) {
 std::optional<std::string> redact_digests(std::string_view data) {
   // JSON may spell any character of a member name as an escape, so text
   // with a backslash is parsed even when the suffix is not there verbatim.
-  if (data.find(kDigestSuffix) == std::string_view::npos && data.find('\\') == std::string_view::npos) {
+  if (data.find(kDigestSuffix) == std::string_view::npos && data.find(kPasswordHashSuffix) == std::string_view::npos &&
+      data.find('\\') == std::string_view::npos) {
     return std::nullopt;
   }
   auto parsed = nlohmann::json::parse(data, nullptr, false);
@@ -131,7 +136,8 @@ Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_
 
 bool EventQueries::may_see(const Principal& caller, std::string_view stream) const {
   const auto parsed = parse_stream(stream);
-  const bool credential_record = parsed && (parsed->kind == kApiKeyKind || parsed->kind == kEnrollmentKind);
+  const bool credential_record =
+      parsed && (parsed->kind == kApiKeyKind || parsed->kind == kEnrollmentKind || parsed->kind == kUserKind);
   if (credential_record && !role_allows(caller.role, Role::admin)) return false;
   if (caller.org == kAllOrgs) return true;
   return visible_to(caller, organization_of(stream));
@@ -147,6 +153,10 @@ std::optional<std::string> EventQueries::organization_of(std::string_view stream
   if (parsed->kind == kApiKeyKind) {
     const auto key = access_.key(std::string(parsed->id));
     return key ? std::optional<std::string>(key->org) : std::nullopt;
+  }
+  if (parsed->kind == kUserKind) {
+    const auto user = access_.user(std::string(parsed->id));
+    return user ? std::optional<std::string>(user->org) : std::nullopt;
   }
   if (parsed->kind == kEnrollmentKind) {
     const auto token = access_.enrollment_token(std::string(parsed->id));

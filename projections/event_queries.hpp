@@ -92,9 +92,10 @@ class EventQueries {
 };
 
 /// `data` (an event's JSON object text) without any member whose name ends
-/// in "_sha256", at any depth: the digests of API-key, enrollment-token and
-/// agent-token secrets, which no reader needs and which would let anyone
-/// holding a log excerpt check a candidate credential offline. Nullopt when `data` has none
+/// in "_sha256" or "_argon2id", at any depth: the digests of API-key,
+/// enrollment-token, agent-token and session secrets and users' password
+/// hashes, which no reader needs and which would let anyone holding a log
+/// excerpt check a candidate credential or password offline. Nullopt when `data` has none
 /// (checked without parsing, so the common event costs one substring scan).
 /// Text that does not parse as JSON is returned unchanged.
 std::optional<std::string> redact_digests(std::string_view data);

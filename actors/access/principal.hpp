@@ -11,11 +11,16 @@
 
 namespace muster {
 
-/// The caller behind a request's API key.
+/// The caller behind an operator request: an API key, or a user signed in
+/// (actors/user/user_state.hpp) with the role and organization the user has now.
 struct Principal {
-  std::string key_id;
+  std::string key_id;         ///< The API key's id; empty for a user.
   Role role = Role::viewer;
-  std::string org{kAllOrgs};  ///< The organization the key may see, or "*".
+  std::string org{kAllOrgs};  ///< The organization the caller may see, or "*".
+  std::string username{};     ///< The user signed in; empty for an API key.
+
+  /// Who the events this caller causes name: "key:<id>" or "user:<name>".
+  std::string label() const { return username.empty() ? "key:" + key_id : "user:" + username; }
 };
 
 /// The organization something `creator` makes goes to: the one `wanted`

@@ -112,6 +112,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_stats(routes_);
   routes::add_version(routes_);
   routes::add_openapi(routes_);
+  routes::add_dashboard(routes_);
   if (services_.notifications != nullptr) {
     routes::add_notification_channels(routes_);
     routes::add_maintenance_windows(routes_);

@@ -303,6 +303,8 @@ void add_maintenance_windows(RouteTable& table);
 void add_prometheus(RouteTable& table, bool require_key);
 /// GET /api/v1/openapi.json (http/routes/openapi.cpp).
 void add_openapi(RouteTable& table);
+/// GET / and GET /assets/{name}: the web dashboard (http/routes/dashboard.cpp).
+void add_dashboard(RouteTable& table);
 }  // namespace routes
 
 }  // namespace muster::http

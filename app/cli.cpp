@@ -21,14 +21,20 @@ Error usage_error(const std::string& message) {
   return make_error(ErrorCode::invalid_argument, message);
 }
 
-// Applies "--name value" / "--name=value" pairs and bare "--name" switches.
+// Applies "--name value" / "--name=value" pairs and bare "--name" switches,
+// and, when `positional` is set, hands it each argument not starting with '-'.
 // A setter returns an error message, or empty when the value was accepted.
 struct FlagTable {
   std::map<std::string, std::function<std::string(const std::string&)>> with_value;
   std::map<std::string, std::function<void()>> switches;
+  std::function<std::string(const std::string&)> positional;
 
   Status apply(const std::vector<std::string>& args) const {
     for (std::size_t index = 0; index < args.size(); ++index) {
+      if (positional && (args[index].empty() || args[index][0] != '-')) {
+        if (std::string problem = positional(args[index]); !problem.empty()) return usage_error(problem);
+        continue;
+      }
       std::string name = args[index];
       std::optional<std::string> value;
       if (const auto equals = name.find('='); equals != std::string::npos) {
@@ -107,6 +113,11 @@ std::string set_count(const std::string& text, std::size_t& out, std::size_t max
   if (value < 1 || value > max_value) return fmt::format("must be 1 to {}", max_value);
   out = value;
   return {};
+}
+
+std::string set_server_url(const std::string& text, std::string& out) {
+  out = normalize_server_url(text);
+  return out.empty() ? "must be http://HOST:PORT or https://HOST:PORT (no path)" : "";
 }
 
 Status with_origin(Status status, const std::string& origin) {
@@ -446,17 +457,7 @@ Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args) {
 Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>& args) {
   RestoreCommandOptions options;
   FlagTable flags;
-  flags.with_value["--url"] = [&](const std::string& text) {
-    // cpp-httplib takes scheme, host and port: no path.
-    const auto host = text.find("://");
-    const std::string scheme = host == std::string::npos ? std::string() : text.substr(0, host);
-    if ((scheme != "http" && scheme != "https") || text.size() == host + 3 ||
-        text.find('/', host + 3) != std::string::npos) {
-      return std::string("must be http://HOST:PORT or https://HOST:PORT (no path)");
-    }
-    options.url = text;
-    return std::string();
-  };
+  flags.with_value["--url"] = [&](const std::string& text) { return set_server_url(text, options.url); };
   flags.with_value["--key"] = [&](const std::string& text) { return set_path(text, options.key); };
   flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
   flags.with_value["--ca-cert"] = [&](const std::string& text) { return set_path(text, options.ca_cert_path); };
@@ -464,6 +465,63 @@ Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>&
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.url.empty() || options.key.empty()) return usage_error("restore needs --url and --key");
   return options;
+}
+
+std::optional<std::string> RemoteInvocation::value(const std::string& option) const {
+  const auto found = values.find(option);
+  if (found == values.end() || found->second.empty()) return std::nullopt;
+  return found->second.back();
+}
+
+Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec, const std::vector<std::string>& args,
+                                           const Environment& environment) {
+  RemoteInvocation invocation;
+  FlagTable flags;
+  flags.with_value["--server"] = [&](const std::string& text) {
+    return set_server_url(text, invocation.client.server_url);
+  };
+  flags.with_value["--key"] = [&](const std::string& text) { return set_path(text, invocation.client.key); };
+  flags.with_value["--ca-cert"] = [&](const std::string& text) {
+    return set_path(text, invocation.client.ca_cert_path);
+  };
+  flags.with_value["--output"] = [&](const std::string& text) {
+    if (text != "table" && text != "json") return std::string("must be table or json");
+    invocation.output = text == "json" ? OutputFormat::json : OutputFormat::table;
+    return std::string();
+  };
+  for (const std::string& option : spec.options) {
+    flags.with_value[option] = [&invocation, option](const std::string& text) {
+      if (invocation.values.count(option) > 0) return std::string("given more than once");
+      invocation.values[option].push_back(text);
+      return std::string();
+    };
+  }
+  for (const std::string& option : spec.repeated_options) {
+    flags.with_value[option] = [&invocation, option](const std::string& text) {
+      invocation.values[option].push_back(text);
+      return std::string();
+    };
+  }
+  for (const std::string& name : spec.switches) flags.switches[name] = [&invocation, name] { invocation.switches.insert(name); };
+  flags.positional = [&](const std::string& text) {
+    if (invocation.arguments.size() == spec.arguments.size()) {
+      return fmt::format("unexpected argument '{}'", text);
+    }
+    invocation.arguments.push_back(text);
+    return std::string();
+  };
+  // The environment first, so that a flag given overrides it.
+  for (const char* flag : {"--server", "--key"}) {
+    const std::string name = environment_name(flag);
+    if (auto value = environment(name); value && !value->empty()) {
+      if (Status applied = with_origin(flags.apply({flag, *value}), "$" + name); !applied) return applied.error();
+    }
+  }
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (invocation.arguments.size() < spec.arguments.size()) {
+    return usage_error(fmt::format("missing {}", spec.arguments[invocation.arguments.size()]));
+  }
+  return invocation;
 }
 
 const char* usage() {
@@ -488,7 +546,7 @@ Usage:
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
-  muster keys create [--data DIR] --role viewer|operator|admin --name NAME [--org ORG|*]
+  muster keys create --data DIR --role viewer|operator|admin --name NAME [--org ORG|*]
   muster backup [--data DIR] [--org ORG] > FILE
   muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] < FILE
   muster version
@@ -553,8 +611,8 @@ serve options (defaults in brackets):
   --metrics-require-key      GET /metrics (muster's own metrics for Prometheus) needs a viewer
                              key [open, like the probes]
 
-keys create prints a new operator API key (only this once) for a stopped server's
-data directory; on a running server use POST /api/v1/api-keys with an admin key.
+keys create --data prints a new operator API key (only this once) for a stopped server's
+data directory; on a running server use `muster keys create` without --data (below).
 A new data directory gets an admin key in DIR/admin.key (mode 0600).
 
 backup prints one organization's configuration [default] (configs with every

@@ -3,12 +3,15 @@
 /// options struct (defaults live there, not here).
 
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "actors/agent/agent_service.hpp"
 #include "actors/api_key/api_key_state.hpp"
+#include "app/api_client.hpp"
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "eventstore/metrics/metric_history.hpp"
@@ -88,6 +91,36 @@ struct RestoreCommandOptions {
   std::string ca_cert_path;
 };
 
+/// How a remote subcommand prints answers: a table (or `name: value` lines)
+/// for people, or the API's JSON for scripts.
+enum class OutputFormat { table, json };
+
+/// What one remote subcommand (`muster agents list`, ...) takes besides the
+/// options every remote subcommand takes (--server, --key, --ca-cert, --output).
+struct RemoteCommandSpec {
+  /// Its positional arguments' names, in order, each required (e.g. "AGENT_ID").
+  std::vector<std::string> arguments;
+  /// Options that take a value, at most once each (e.g. "--status").
+  std::vector<std::string> options;
+  /// Options that take a value and may be given several times (e.g. "--label").
+  std::vector<std::string> repeated_options;
+  /// Options without a value (e.g. "--follow").
+  std::vector<std::string> switches;
+};
+
+/// A remote subcommand's command line, parsed. Values are not checked
+/// beyond their presence: the server judges them, with its own errors.
+struct RemoteInvocation {
+  std::string command;  ///< "agents list": names it in messages (set by whoever dispatches it).
+  ApiClientOptions client;
+  OutputFormat output = OutputFormat::table;
+  std::vector<std::string> arguments;  ///< In RemoteCommandSpec::arguments' order.
+  std::map<std::string, std::vector<std::string>> values;  ///< Option -> its values, in order given.
+  std::set<std::string> switches;  ///< The switches given.
+  /// The value given to `option` (the last one), or nullopt.
+  std::optional<std::string> value(const std::string& option) const;
+};
+
 /// An environment variable's value by name; nullopt when unset.
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;
 /// This process's environment (getenv).
@@ -110,6 +143,12 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
 
 Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args);
 Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>& args);
+
+/// `args` excludes the subcommand ("agents list"). --server defaults to
+/// $MUSTER_SERVER, then kDefaultServerUrl; --key to $MUSTER_KEY; a flag wins
+/// over its variable. Errors are `invalid_argument`, as above.
+Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec, const std::vector<std::string>& args,
+                                           const Environment& environment = process_environment());
 
 /// The text of `muster --help`.
 const char* usage();

@@ -46,7 +46,8 @@ async function metricsSection(agent, range) {
     h('a', {href: `#/agents/${agent.agent_id}?range=${name}`, class: name === range ? 'pill s-running' : 'pill'}, name)));
   section.append(h('h2', {}, 'Metrics'), picker);
   if (!names.length) return section.append(h('p', {class: 'muted'}, 'No metrics reported yet.')), section;
-  const to = Date.now();
+  // Up to the agent's last heartbeat when the server's clock is ahead of this browser's.
+  const to = Math.max(Date.now(), Date.parse(agent.last_seen) || 0) + 1000;
   const charts = await Promise.all(names.slice(0, 6).map(async (name) => {
     const series = await get(`/api/v1/agents/${agent.agent_id}/metrics${query({name, from: to - RANGES[range], to})}`);
     const avg = series.points.filter((p) => p[3] !== null).map((p) => [p[0], p[3]]);

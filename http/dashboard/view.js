@@ -81,6 +81,11 @@ export function action(label, run, {kind = '', name} = {}) {
 export function lineDiff(before, after) {
   const a = (before ?? '').split('\n');
   const b = (after ?? '').split('\n');
+  // Past a few million cells the table costs more than it tells: show both whole.
+  if (a.length * b.length > 4e6) {
+    return h('pre', {class: 'diff'}, a.map((line) => h('span', {class: 'del'}, `- ${line}`)),
+      b.map((line) => h('span', {class: 'add'}, `+ ${line}`)));
+  }
   const common = Array.from({length: a.length + 1}, () => new Uint32Array(b.length + 1));
   for (let i = a.length - 1; i >= 0; i--) {
     for (let j = b.length - 1; j >= 0; j--) {
@@ -95,10 +100,10 @@ export function lineDiff(before, after) {
       lines.push(h('span', {}, `  ${a[i]}\n`));
       i++;
       j++;
-    } else if (j < b.length && (i >= a.length || common[i][j + 1] >= common[i + 1][j])) {
-      lines.push(h('span', {class: 'add'}, `+ ${b[j++]}`));
-    } else {
+    } else if (i < a.length && (j >= b.length || common[i + 1][j] >= common[i][j + 1])) {
       lines.push(h('span', {class: 'del'}, `- ${a[i++]}`));
+    } else {
+      lines.push(h('span', {class: 'add'}, `+ ${b[j++]}`));
     }
   }
   return h('pre', {class: 'diff'}, lines);

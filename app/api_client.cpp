@@ -42,8 +42,8 @@ std::string describe_failure(const ApiAnswer& answer, const std::string& server_
     return value.is_string() ? value.get<std::string>()
                              : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
-  std::string line =
-      fmt::format("{} ({} {})", text_of(body.at("error")), answer.status, text_of(body.value("code", nlohmann::json())));
+  std::string line = fmt::format("{} ({} {})", text_of(body.at("error")), answer.status,
+                                 text_of(body.value("code", nlohmann::json())));
   if (const auto details = body.find("details"); details != body.end() && !details->empty()) {
     line += " " + details->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -81,7 +81,8 @@ ApiAnswer to_answer(const httplib::Result& result) {
 
 }  // namespace
 
-ApiAnswer ApiClient::request(const std::string& method, const std::string& target, const nlohmann::json* body) {
+ApiAnswer ApiClient::request(const std::string& method, const std::string& target,
+                             const nlohmann::json* body) {
   httplib::Request request;
   request.method = method;
   request.path = target;

@@ -91,7 +91,8 @@ class ApiClient {
 
   /// `method` (GET, POST, PUT, PATCH, DELETE) on `target` (a path with its
   /// query, already percent-encoded); `body`, when not null, is sent as JSON.
-  ApiAnswer request(const std::string& method, const std::string& target, const nlohmann::json* body = nullptr);
+  ApiAnswer request(const std::string& method, const std::string& target,
+                    const nlohmann::json* body = nullptr);
 
   ApiAnswer get(const std::string& target) { return request("GET", target); }
 

@@ -473,7 +473,8 @@ std::optional<std::string> RemoteInvocation::value(const std::string& option) co
   return found->second.back();
 }
 
-Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec, const std::vector<std::string>& args,
+Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec,
+                                           const std::vector<std::string>& args,
                                            const Environment& environment) {
   RemoteInvocation invocation;
   FlagTable flags;
@@ -502,7 +503,9 @@ Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec, const 
       return std::string();
     };
   }
-  for (const std::string& name : spec.switches) flags.switches[name] = [&invocation, name] { invocation.switches.insert(name); };
+  for (const std::string& name : spec.switches) {
+    flags.switches[name] = [&invocation, name] { invocation.switches.insert(name); };
+  }
   flags.positional = [&](const std::string& text) {
     if (invocation.arguments.size() == spec.arguments.size()) {
       return fmt::format("unexpected argument '{}'", text);
@@ -514,7 +517,8 @@ Result<RemoteInvocation> parse_remote_args(const RemoteCommandSpec& spec, const 
   for (const char* flag : {"--server", "--key"}) {
     const std::string name = environment_name(flag);
     if (auto value = environment(name); value && !value->empty()) {
-      if (Status applied = with_origin(flags.apply({flag, *value}), "$" + name); !applied) return applied.error();
+      Status applied = with_origin(flags.apply({flag, *value}), "$" + name);
+      if (!applied) return applied.error();
     }
   }
   if (Status applied = flags.apply(args); !applied) return applied.error();

@@ -1,6 +1,9 @@
 #pragma once
 /// The `muster` subcommands. Each returns the process exit code.
 
+#include <string>
+#include <vector>
+
 #include "app/cli.hpp"
 
 namespace muster::app {
@@ -21,6 +24,17 @@ int run_keys_create(const KeysCreateOptions& options);
 /// from a data directory (a stopped server's, or beside a running one).
 /// Returns 1 if the data cannot be read.
 int run_backup(const BackupOptions& options);
+
+/// Whether `group` ("agents", "keys", ...) names remote commands: those
+/// that call a running server's operators' API (app/remote_command.hpp).
+bool is_remote_group(const std::string& group);
+
+/// Runs `muster GROUP VERB args...` (`args` from GROUP on) against a running
+/// server, or prints its help. Returns an ExitCode (app/api_client.hpp).
+int run_remote(const std::vector<std::string>& args);
+
+/// The remote commands' part of `muster --help`, with the exit codes.
+std::string remote_usage();
 
 /// Sends a backup document from stdin to a running server's restore route
 /// and prints its answer. Returns 1 if the server cannot be reached or

@@ -8,9 +8,23 @@
 
 namespace {
 
+std::string full_usage() {
+  return muster::app::usage() + muster::app::remote_usage();
+}
+
 int fail_usage(const std::string& message) {
-  std::fprintf(stderr, "muster: %s\n\n%s", message.c_str(), muster::app::usage());
+  std::fprintf(stderr, "muster: %s\n\n%s", message.c_str(), full_usage().c_str());
   return 2;
+}
+
+// `keys create --data DIR` issues a key into a stopped server's data
+// directory; any other `keys` command calls a running server.
+bool is_offline_keys_create(const std::vector<std::string>& rest) {
+  if (rest.empty() || rest[0] != "create") return false;
+  for (const std::string& arg : rest) {
+    if (arg == "--data" || arg.rfind("--data=", 0) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -18,7 +32,7 @@ int fail_usage(const std::string& message) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::fputs(muster::app::usage(), args.empty() ? stderr : stdout);
+    std::fputs(full_usage().c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -47,10 +61,11 @@ int main(int argc, char** argv) {
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_restore(*options);
   }
-  if (args[0] == "keys" && !rest.empty() && rest[0] == "create") {
+  if (args[0] == "keys" && is_offline_keys_create(rest)) {
     auto options = muster::app::parse_keys_create_args({rest.begin() + 1, rest.end()});
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_keys_create(*options);
   }
+  if (muster::app::is_remote_group(args[0])) return muster::app::run_remote(args);
   return fail_usage("unknown command '" + args[0] + "'");
 }

@@ -1,0 +1,94 @@
+// `muster keys|tokens list|create|revoke`: operators' API keys and agents'
+// enrollment tokens on a running server (admin). A new key or token is in
+// the answer only, so `create` prints it once, as the API does.
+// (`muster keys create --data DIR` issues a key offline instead: app/keys.cpp.)
+
+#include "app/remote_command.hpp"
+
+namespace muster::app {
+namespace {
+
+using nlohmann::json;
+
+RemoteCommand revoke_command(const std::string& group, const std::string& collection,
+                             const std::string& what) {
+  return {group,
+          "revoke",
+          "ID",
+          "revoke " + what + " (for good)",
+          {{"ID"}, {}, {}, {}},
+          [collection](ApiClient& client, const RemoteInvocation& invocation) {
+            return run_one(client, invocation, "DELETE",
+                           collection + "/" + url_encode(invocation.arguments[0]));
+          }};
+}
+
+}  // namespace
+
+std::vector<RemoteCommand> access_commands() {
+  return {
+      {"keys",
+       "list",
+       "",
+       "list API keys (never the keys themselves)",
+       {},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation, "/api/v1/api-keys", "api_keys",
+                         {{"ID", "id"},
+                          {"NAME", "name"},
+                          {"ROLE", "role"},
+                          {"ORG", "org"},
+                          {"CREATED", "created_at"},
+                          {"REVOKED", "revoked"}});
+       }},
+      {"keys",
+       "create",
+       "--name NAME --role viewer|operator|admin [--org ORG|*]",
+       "issue an API key and print it (only this once)",
+       {{}, {"--name", "--role", "--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "POST", "/api/v1/api-keys",
+                        body_of(invocation, {{"--name", "name"}, {"--role", "role"}, {"--org", "org"}}));
+       }},
+      revoke_command("keys", "/api/v1/api-keys", "an API key"),
+      {"tokens",
+       "list",
+       "",
+       "list enrollment tokens (uses, expiry; never the tokens themselves)",
+       {},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation, "/api/v1/enrollment-tokens", "enrollment_tokens",
+                         {{"ID", "id"},
+                          {"NAME", "name"},
+                          {"ORG", "org"},
+                          {"USES", "uses"},
+                          {"MAX_USES", "max_uses"},
+                          {"EXPIRES", "expires_at"},
+                          {"REVOKED", "revoked"}});
+       }},
+      {"tokens",
+       "create",
+       "--name NAME [--expires-in D] [--max-uses N] [--label K=V]... [--org ORG]",
+       "issue an enrollment token for agents and print it (only this once)",
+       {{}, {"--name", "--expires-in", "--max-uses", "--org"}, {"--label"}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         json body =
+             body_of(invocation, {{"--name", "name"}, {"--expires-in", "expires_in"}, {"--org", "org"}});
+         if (const auto max_uses = invocation.value("--max-uses"))
+           body["max_uses"] = number_or_text(*max_uses);
+         if (const auto labels = invocation.values.find("--label"); labels != invocation.values.end()) {
+           body["labels"] = json::object();
+           for (const std::string& label : labels->second) {
+             const auto equals = label.find('=');
+             // "K" without "=V" is sent as an empty value, for the server to judge.
+             body["labels"][label.substr(0, equals)] =
+                 equals == std::string::npos ? "" : label.substr(equals + 1);
+           }
+         }
+         return run_one(client, invocation, "POST", "/api/v1/enrollment-tokens", body);
+       }},
+      revoke_command("tokens", "/api/v1/enrollment-tokens", "an enrollment token"),
+  };
+}
+
+}  // namespace muster::app

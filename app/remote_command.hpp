@@ -1,0 +1,93 @@
+#pragma once
+/// The remote subcommands (`muster agents list`, `muster keys revoke`, ...):
+/// each a row of a table, so that dispatch, `--help` and the README agree,
+/// plus the output shared by all of them.
+///
+/// A command builds its request from a RemoteInvocation, sends it with an
+/// ApiClient and prints the answer: the API's JSON with `--output json`,
+/// else a table of a list or `name: value` lines of one object. Failures go
+/// to stderr as one line (describe_failure) and the exit code says which
+/// kind (ExitCode). Text from the server is printed terminal-safe
+/// (app/terminal_text.hpp): agents choose their own names and labels.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "app/api_client.hpp"
+#include "app/cli.hpp"
+
+namespace muster::app {
+
+struct RemoteCommand {
+  std::string group;     ///< "agents"
+  std::string verb;      ///< "list"
+  std::string synopsis;  ///< Its arguments, for usage: "[--status S] ..."
+  std::string summary;   ///< One line: what it does.
+  RemoteCommandSpec spec;
+  /// Runs it; returns the exit code.
+  std::function<int(ApiClient&, const RemoteInvocation&)> run;
+};
+
+/// Each group's commands, in the order `--help` lists them.
+std::vector<RemoteCommand> fleet_commands();   ///< agents, groups, configs, commands, rollouts, alerts
+std::vector<RemoteCommand> access_commands();  ///< keys, tokens
+std::vector<RemoteCommand> event_commands();   ///< events tail
+
+/// A query string built from options: `add` skips values not given.
+class Query {
+ public:
+  Query& add(const std::string& parameter, const std::optional<std::string>& value);
+  Query& add_each(const std::string& parameter, const std::vector<std::string>& values);
+  /// `path` with "?..." appended when any parameter was added.
+  std::string on(const std::string& path) const;
+
+ private:
+  std::string text_;
+};
+
+/// A JSON object of the options given among `fields` (option, member name),
+/// as strings; options not given are left out, so the server's defaults apply.
+nlohmann::json body_of(const RemoteInvocation& invocation,
+                       const std::vector<std::pair<std::string, std::string>>& fields);
+
+/// `text` as a JSON number when it is a whole number, else as a string,
+/// which the server then refuses naming the field.
+nlohmann::json number_or_text(const std::string& text);
+
+/// One column of a table: its header and the answer's field it shows
+/// ("name", or a path into nested objects such as "health.last_seen").
+struct Column {
+  std::string header;
+  std::string field;
+};
+
+/// GETs `target`, a list whose items are in `items_key`, and prints it as a
+/// table of `columns` (with its total and the cursor of the next page when
+/// the answer has them). Returns the exit code.
+int run_list(ApiClient& client, const RemoteInvocation& invocation, const std::string& target,
+             const std::string& items_key, const std::vector<Column>& columns);
+
+/// Sends `method` `target` (with `body` when given) and prints the answer,
+/// one object, as `name: value` lines. Returns the exit code.
+int run_one(ApiClient& client, const RemoteInvocation& invocation, const std::string& method,
+            const std::string& target, const std::optional<nlohmann::json>& body = std::nullopt);
+
+/// Prints why `answer` failed on stderr, one line naming the command (with
+/// `--output json`, the server's error document as it is); returns its exit code.
+int report_failure(const RemoteInvocation& invocation, const ApiAnswer& answer);
+
+/// `value` as one line for a table cell or a `name: value` line: strings
+/// as they are, null as "-", anything else as compact JSON; terminal-safe.
+std::string cell_text(const nlohmann::json& value);
+
+/// Prints `document` as compact JSON on one line of stdout, terminal-safe.
+void print_json_line(const nlohmann::json& document);
+
+/// Flushes stdout; returns kExitOk, or kExitUnavailable if it could not be written.
+int finish_output();
+
+}  // namespace muster::app

@@ -1,0 +1,315 @@
+// `muster agents|groups|configs|commands|rollouts|alerts ...`: the fleet's
+// routes of the operators' API (README "Using it" and the sections of each
+// resource), one row per subcommand.
+
+#include <fmt/format.h>
+
+#include "app/remote_command.hpp"
+
+namespace muster::app {
+namespace {
+
+using nlohmann::json;
+
+// The path of one thing: `collection`/`id`, the id percent-encoded (the
+// server judges whether it is well formed).
+std::string path_of(const std::string& collection, const std::string& id, const std::string& tail = "") {
+  return collection + "/" + url_encode(id) + tail;
+}
+
+std::vector<RemoteCommand> agent_commands() {
+  const std::vector<Column> columns = {{"AGENT_ID", "agent_id"},  {"NAME", "name"},
+                                       {"STATUS", "status"},      {"VERSION", "version"},
+                                       {"TYPE", "type"},          {"CONFIG", "config_status"},
+                                       {"LAST_SEEN", "last_seen"}};
+  return {
+      {"agents",
+       "list",
+       "[--status S] [--version V] [--type T] [--label K=V]... [--search TEXT] [--group G] "
+       "[--config-status S] [--org ORG] [--limit N] [--cursor C]",
+       "list agents, filtered and paged as GET /api/v1/agents",
+       {{},
+        {"--status", "--version", "--type", "--search", "--group", "--config-status", "--org", "--limit",
+         "--cursor"},
+        {"--label"},
+        {}},
+       [columns](ApiClient& client, const RemoteInvocation& invocation) {
+         Query query;
+         query.add("status", invocation.value("--status"))
+             .add("version", invocation.value("--version"))
+             .add("type", invocation.value("--type"))
+             .add("q", invocation.value("--search"))
+             .add("group", invocation.value("--group"))
+             .add("config_status", invocation.value("--config-status"))
+             .add("org", invocation.value("--org"))
+             .add("limit", invocation.value("--limit"))
+             .add("cursor", invocation.value("--cursor"));
+         if (const auto labels = invocation.values.find("--label"); labels != invocation.values.end()) {
+           query.add_each("label", labels->second);
+         }
+         return run_list(client, invocation, query.on("/api/v1/agents"), "agents", columns);
+       }},
+      {"agents",
+       "get",
+       "AGENT_ID",
+       "one agent with its health and configuration",
+       {{"AGENT_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET", path_of("/api/v1/agents", invocation.arguments[0]));
+       }},
+      {"agents",
+       "deregister",
+       "AGENT_ID",
+       "deregister an agent (it may register again)",
+       {{"AGENT_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "DELETE", path_of("/api/v1/agents", invocation.arguments[0]));
+       }},
+      {"agents",
+       "decommission",
+       "AGENT_ID",
+       "retire an agent for good (its instance can never register again)",
+       {{"AGENT_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "POST",
+                        path_of("/api/v1/agents", invocation.arguments[0], "/decommission"));
+       }},
+  };
+}
+
+std::vector<RemoteCommand> group_commands() {
+  return {
+      {"groups",
+       "list",
+       "[--org ORG]",
+       "list groups",
+       {{}, {"--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation,
+                         Query().add("org", invocation.value("--org")).on("/api/v1/groups"), "groups",
+                         {{"NAME", "name"},
+                          {"MEMBERS", "member_count"},
+                          {"PRIORITY", "priority"},
+                          {"DESCRIPTION", "description"}});
+       }},
+      {"groups",
+       "get",
+       "NAME [--org ORG]",
+       "one group with its selector and assignment",
+       {{"NAME"}, {"--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET",
+                        Query()
+                            .add("org", invocation.value("--org"))
+                            .on(path_of("/api/v1/groups", invocation.arguments[0])));
+       }},
+  };
+}
+
+std::vector<RemoteCommand> config_commands() {
+  return {
+      {"configs",
+       "list",
+       "[--org ORG]",
+       "list configs and policies",
+       {{}, {"--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation,
+                         Query().add("org", invocation.value("--org")).on("/api/v1/configs"), "configs",
+                         {{"NAME", "name"},
+                          {"KIND", "kind"},
+                          {"VERSION", "latest_version"},
+                          {"HASH", "hash"},
+                          {"UPDATED", "updated_at"}});
+       }},
+      {"configs",
+       "get",
+       "NAME [--org ORG]",
+       "a config's latest version with its files",
+       {{"NAME"}, {"--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET",
+                        Query()
+                            .add("org", invocation.value("--org"))
+                            .on(path_of("/api/v1/configs", invocation.arguments[0])));
+       }},
+      {"configs",
+       "diff",
+       "NAME --from N --to M [--org ORG]",
+       "what changed between two versions",
+       {{"NAME"}, {"--from", "--to", "--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET",
+                        Query()
+                            .add("from", invocation.value("--from"))
+                            .add("to", invocation.value("--to"))
+                            .add("org", invocation.value("--org"))
+                            .on(path_of("/api/v1/configs", invocation.arguments[0], "/diff")));
+       }},
+      {"configs",
+       "rollback",
+       "NAME --version N [--message TEXT] [--org ORG]",
+       "make an earlier version's files the latest again (a new version)",
+       {{"NAME"}, {"--version", "--message", "--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         json body = body_of(invocation, {{"--message", "message"}});
+         if (const auto version = invocation.value("--version")) body["version"] = number_or_text(*version);
+         return run_one(client, invocation, "POST",
+                        Query()
+                            .add("org", invocation.value("--org"))
+                            .on(path_of("/api/v1/configs", invocation.arguments[0], "/rollback")),
+                        body);
+       }},
+  };
+}
+
+std::vector<RemoteCommand> command_commands() {
+  return {
+      {"commands",
+       "list",
+       "[--agent ID] [--type T] [--state S] [--batch ID] [--limit N] [--cursor C]",
+       "list commands sent to agents",
+       {{}, {"--agent", "--type", "--state", "--batch", "--limit", "--cursor"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         Query query;
+         for (const char* name : {"agent", "type", "state", "batch", "limit", "cursor"}) {
+           query.add(name, invocation.value(std::string("--") + name));
+         }
+         return run_list(client, invocation, query.on("/api/v1/commands"), "commands",
+                         {{"COMMAND_ID", "command_id"},
+                          {"AGENT_ID", "agent_id"},
+                          {"TYPE", "type"},
+                          {"STATE", "state"},
+                          {"CREATED", "created_at"}});
+       }},
+      {"commands",
+       "get",
+       "COMMAND_ID",
+       "one command with its deliveries and result",
+       {{"COMMAND_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET", path_of("/api/v1/commands", invocation.arguments[0]));
+       }},
+      {"commands",
+       "send",
+       "AGENT_ID --type T [--params JSON] [--priority normal|emergency] [--expires-in D] [--idempotency-key "
+       "K]",
+       "send a command to one agent",
+       {{"AGENT_ID"}, {"--type", "--params", "--priority", "--expires-in", "--idempotency-key"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         json body = body_of(invocation, {{"--type", "type"},
+                                          {"--priority", "priority"},
+                                          {"--expires-in", "expires_in"},
+                                          {"--idempotency-key", "idempotency_key"}});
+         if (const auto params = invocation.value("--params")) {
+           // Sent as JSON when it is JSON; else as text, which the server refuses by name.
+           const json parsed = json::parse(*params, nullptr, false);
+           body["params"] = parsed.is_discarded() ? json(*params) : parsed;
+         }
+         return run_one(client, invocation, "POST",
+                        path_of("/api/v1/agents", invocation.arguments[0], "/commands"), body);
+       }},
+      {"commands",
+       "cancel",
+       "COMMAND_ID",
+       "cancel a command not yet finished",
+       {{"COMMAND_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "POST",
+                        path_of("/api/v1/commands", invocation.arguments[0], "/cancel"));
+       }},
+  };
+}
+
+// pause, resume and abort: a POST with an optional reason.
+RemoteCommand rollout_step(const std::string& verb, const std::string& summary) {
+  return {"rollouts",
+          verb,
+          "ROLLOUT_ID [--reason TEXT]",
+          summary,
+          {{"ROLLOUT_ID"}, {"--reason"}, {}, {}},
+          [verb](ApiClient& client, const RemoteInvocation& invocation) {
+            return run_one(client, invocation, "POST",
+                           path_of("/api/v1/rollouts", invocation.arguments[0], "/" + verb),
+                           body_of(invocation, {{"--reason", "reason"}}));
+          }};
+}
+
+std::vector<RemoteCommand> rollout_commands() {
+  return {
+      {"rollouts",
+       "list",
+       "[--limit N] [--cursor C]",
+       "list rollouts",
+       {{}, {"--limit", "--cursor"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation,
+                         Query()
+                             .add("limit", invocation.value("--limit"))
+                             .add("cursor", invocation.value("--cursor"))
+                             .on("/api/v1/rollouts"),
+                         "rollouts",
+                         {{"ROLLOUT_ID", "rollout_id"},
+                          {"NAME", "name"},
+                          {"STATE", "state"},
+                          {"STAGE", "current_stage"},
+                          {"CREATED", "created_at"}});
+       }},
+      {"rollouts",
+       "get",
+       "ROLLOUT_ID",
+       "one rollout with each stage's progress",
+       {{"ROLLOUT_ID"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "GET", path_of("/api/v1/rollouts", invocation.arguments[0]));
+       }},
+      rollout_step("pause", "pause a running rollout"),
+      rollout_step("resume", "resume a paused rollout"),
+      rollout_step("abort", "abort a rollout (agents keep what they have)"),
+  };
+}
+
+std::vector<RemoteCommand> alert_commands() {
+  return {
+      {"alerts",
+       "list",
+       "[--state firing|pending|resolved] [--severity S] [--rule ID] [--limit N]",
+       "list alerts",
+       {{}, {"--state", "--severity", "--rule", "--limit"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         Query query;
+         for (const char* name : {"state", "severity", "rule", "limit"}) {
+           query.add(name, invocation.value(std::string("--") + name));
+         }
+         return run_list(client, invocation, query.on("/api/v1/alerts"), "alerts",
+                         {{"ALERT_ID", "alert_id"},
+                          {"STATE", "state"},
+                          {"SEVERITY", "severity"},
+                          {"SUMMARY", "summary"},
+                          {"FIRED", "fired_at"}});
+       }},
+      {"alerts",
+       "ack",
+       "ALERT_ID [--comment TEXT]",
+       "acknowledge a firing alert (stops its escalation)",
+       {{"ALERT_ID"}, {"--comment"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_one(client, invocation, "POST",
+                        path_of("/api/v1/alerts", invocation.arguments[0], "/ack"),
+                        body_of(invocation, {{"--comment", "comment"}}));
+       }},
+  };
+}
+
+}  // namespace
+
+std::vector<RemoteCommand> fleet_commands() {
+  std::vector<RemoteCommand> all;
+  for (auto group : {agent_commands(), group_commands(), config_commands(), command_commands(),
+                     rollout_commands(), alert_commands()}) {
+    all.insert(all.end(), group.begin(), group.end());
+  }
+  return all;
+}
+
+}  // namespace muster::app

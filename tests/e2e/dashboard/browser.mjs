@@ -1,16 +1,14 @@
 // Debian's chromium driven by playwright-core, and what the dashboard tests
-// share: a muster with agents registered through the REST API, and a page
-// signed in with an API key.
+// share: a muster (tests/e2e/opamp/muster.mjs, the OpAMP tests' launcher)
+// with agents registered through the REST API, and a page signed in with an
+// API key.
 //
 // Run: `ctest -L dashboard` in a build directory, or
 // `MUSTER_BIN=<build>/muster npm test --prefix tests/e2e/dashboard` after
-// `npm ci` in tests/e2e/dashboard and tests/e2e/opamp (scripts/test does both:
-// the server launcher is the OpAMP tests' one).
+// `npm ci` in tests/e2e/dashboard and tests/e2e/opamp (scripts/test does both).
 
 import fs from 'node:fs';
 import {chromium} from 'playwright-core';
-
-export {eventually, Muster} from '../opamp/muster.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import {after, before, test} from 'node:test';
 
-import {eventually, heartbeat, issueKey, launchBrowser, Muster, openPage, registerAgent, signInWithKey} from './browser.mjs';
+import {eventually, Muster} from '../opamp/muster.mjs';
+import {heartbeat, issueKey, launchBrowser, openPage, registerAgent, signInWithKey} from './browser.mjs';
 
 const HEARTBEAT_TIMEOUT_MS = 120_000;  // muster's default --heartbeat-timeout
 

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import {heartbeat, launchBrowser, Muster, openPage, registerAgent, signInWithKey} from './browser.mjs';
+import {Muster} from '../opamp/muster.mjs';
+import {heartbeat, launchBrowser, openPage, registerAgent, signInWithKey} from './browser.mjs';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
 

@@ -66,7 +66,9 @@ void reply_asset(const std::shared_ptr<Call>& call, const DashboardAsset& asset)
   call->reply(std::move(response));
 }
 
-void index_page(const std::shared_ptr<Call>& call) { reply_asset(call, *find_dashboard_asset("index.html")); }
+void index_page(const std::shared_ptr<Call>& call) {
+  reply_asset(call, *find_dashboard_asset("index.html"));
+}
 
 void asset(const std::shared_ptr<Call>& call) {
   const std::string& name = call->params["name"];

@@ -363,6 +363,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   const std::vector<Route> routes = {
       {"healthz", Guard::open, 200, "", fixed("GET", "/healthz"), ""},
       {"readyz", Guard::open, 200, "", fixed("GET", "/readyz"), ""},
+      {"dashboard page", Guard::open, 200, "", fixed("GET", "/"), ""},
+      {"dashboard asset", Guard::open, 200, "", fixed("GET", "/assets/app.js"), ""},
       {"create bulk job", Guard::operator_, 202, "", fixed("POST", "/api/v1/bulk"), bulk_body},
       {"list bulk jobs", Guard::viewer, 200, "", fixed("GET", "/api/v1/bulk"), ""},
       {"get bulk job", Guard::viewer, 200, "BULK_JOB_NOT_FOUND", fixed("GET", bulk_path), ""},

@@ -232,6 +232,7 @@ int run_serve(const ServeOptions& options) {
   };
   AgentService agents(actors, store, storage.last_seen(), registry, agent_options);
   ApiKeyService api_keys(actors, store, &access, when_folded);
+  UserService users(actors, store, &access, timers, when_folded);
   EnrollmentService enrollment(actors, store, storage.snapshots(), access, when_folded);
   ConfigService config_service(actors, store, &configs, when_folded);
   GroupService groups(actors, store, storage.snapshots(), configs, registry, when_folded);
@@ -268,6 +269,7 @@ int run_serve(const ServeOptions& options) {
   services.agents = &agents;
   services.registrations = &registrations;
   services.api_keys = &api_keys;
+  services.users = &users;
   services.enrollment = &enrollment;
   services.config_model = &configs;
   services.configs = &config_service;
@@ -290,13 +292,15 @@ int run_serve(const ServeOptions& options) {
   // OpAMP agents are offered a heartbeat a quarter of their timeout apart.
   http_options.opamp.heartbeat_interval_ms = std::max<TimeMs>(options.agents.heartbeat_timeout_ms / 4, 1000);
   http_options.opamp.max_config_bytes = options.http.api.max_config_bytes;
+  // The dashboard's cookie travels only over TLS when the operators' listener speaks it.
+  http_options.api.secure_cookies = !options.http.operators.tls_cert_path.empty();
   http::ApiServer api(http_options, services);
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
   FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });
   ServiceStack stack;
   for (Service* service : std::initializer_list<Service*>{&storage_service, &timers, &metric_history, &projections,
-                                                          &runtime_service, &agents, &api_keys, &enrollment,
+                                                          &runtime_service, &agents, &api_keys, &users, &enrollment,
                                                           &notifications, &notifier,
                                                           &config_service, &groups, &bulk, &rollouts, &alerts,
                                                           // Stopped after the API, whose listener

@@ -7,6 +7,7 @@
 
 #include "common/base64url.hpp"
 #include "common/log.hpp"
+#include "http/session_cookie.hpp"
 
 namespace muster::http {
 namespace {
@@ -97,6 +98,10 @@ Api::Api(ApiOptions options, Services services)
   routes::add_agent_config(routes_);
   routes::add_agent_reports(routes_);
   routes::add_api_keys(routes_);
+  if (services_.users != nullptr) {
+    routes::add_users(routes_);
+    routes::add_auth(routes_);
+  }
   routes::add_backup(routes_);
   routes::add_bulk(routes_);
   routes::add_commands(routes_);
@@ -251,6 +256,7 @@ bool Api::authenticate(Call& call, const Route& route) {
   }
   switch (route.credential) {
     case Credential::none: return true;
+    case Credential::sign_in: return true;
     case Credential::opamp_agent:
       if (auto presented = credential ? read_agent_token(*credential) : std::nullopt) {
         if (!authenticate_agent(call, std::move(presented))) return false;
@@ -297,28 +303,60 @@ bool Api::authenticate(Call& call, const Route& route) {
     case Credential::api_key: break;
   }
   if (!credential) {
-    call.reply_error(401, "this route needs an API key: Authorization: Bearer <key>", "UNAUTHORIZED");
+    if (const auto cookie = session_cookie(call.head.headers)) {
+      return authorize_session(call, *cookie, route.role, /*from_cookie=*/true);
+    }
+    call.reply_error(401, "this route needs an API key or a session: Authorization: Bearer <key or access token>",
+                     "UNAUTHORIZED");
     return false;
   }
   return authorize_operator(call, *credential, route.role);
 }
 
+bool Api::check_role(Call& call, Role held, Role needed, const char* holder) {
+  if (role_allows(held, needed)) return true;
+  call.reply_error(
+      403, fmt::format("this route needs the {} role; the {} has {}", to_string(needed), holder, to_string(held)),
+      "FORBIDDEN");
+  return false;
+}
+
 bool Api::authorize_operator(Call& call, std::string_view credential, Role needed) {
+  if (credential.substr(0, kSessionPrefix.size() + 1) == fmt::format("{}_", kSessionPrefix)) {
+    return authorize_session(call, credential, needed, /*from_cookie=*/false);
+  }
   const auto principal = services_.api_keys->authenticate(credential);
   if (!principal) {
     call.reply_failure(
         make_error(ErrorCode::unauthenticated, "the API key is malformed, unknown or revoked", "INVALID_API_KEY"));
     return false;
   }
-  if (!role_allows(principal->role, needed)) {
-    call.reply_error(403,
-                     fmt::format("this route needs the {} role; the key has {}", to_string(needed),
-                                 to_string(principal->role)),
-                     "FORBIDDEN");
+  if (!check_role(call, principal->role, needed, "key")) return false;
+  call.context.principal = principal->label();
+  call.principal = *principal;
+  return true;
+}
+
+bool Api::authorize_session(Call& call, std::string_view secret, Role needed, bool from_cookie) {
+  auto session = services_.users ? services_.users->authenticate(secret) : std::nullopt;
+  if (!session) {
+    call.reply_failure(make_error(ErrorCode::unauthenticated,
+                                  "the session is unknown, expired or ended: sign in again", "INVALID_SESSION"));
     return false;
   }
-  call.context.principal = "key:" + principal->key_id;
-  call.principal = *principal;
+  const bool safe = call.head.method == "GET" || call.head.method == "HEAD";
+  if (from_cookie && !safe && !has_csrf_token(call.head.headers, secret)) {
+    call.reply_error(403,
+                     fmt::format("a write with the session cookie needs its CSRF token in {} (from the sign-in "
+                                 "answer or GET /api/v1/auth/session)",
+                                 kCsrfHeader),
+                     "CSRF_TOKEN_INVALID");
+    return false;
+  }
+  if (!check_role(call, session->principal.role, needed, "user")) return false;
+  call.context.principal = session->principal.label();
+  call.principal = session->principal;
+  call.session = std::move(*session);
   return true;
 }
 

@@ -63,6 +63,11 @@ class Api {
  private:
   bool authenticate(Call& call, const Route& route);
   bool authorize_operator(Call& call, std::string_view credential, Role needed);
+  /// A user's session secret, from a bearer token or the dashboard's cookie
+  /// (which must come with its CSRF token on anything but GET and HEAD).
+  bool authorize_session(Call& call, std::string_view secret, Role needed, bool from_cookie);
+  /// The caller has at least `needed`: else 403 FORBIDDEN naming both roles.
+  bool check_role(Call& call, Role held, Role needed, const char* holder);
   bool authenticate_agent(Call& call, std::optional<PresentedAgentToken> presented);
 
   const ApiOptions options_;

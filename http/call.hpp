@@ -34,6 +34,7 @@
 #include "actors/rollout/rollout_service.hpp"
 #include "actors/runtime/request_context.hpp"
 #include "actors/runtime/runtime.hpp"
+#include "actors/user/user_service.hpp"
 #include "common/result.hpp"
 #include "common/timers.hpp"
 #include "eventstore/event_store.hpp"
@@ -68,6 +69,8 @@ struct Services {
   AgentService* agents = nullptr;
   Registrations* registrations = nullptr;
   ApiKeyService* api_keys = nullptr;
+  /// Operators' accounts and sign-in sessions.
+  UserService* users = nullptr;
   EnrollmentService* enrollment = nullptr;
   /// Configs, groups, assignments, desired configurations and drift (read side).
   const ConfigModel* config_model = nullptr;
@@ -135,6 +138,8 @@ struct ApiOptions {
   /// GET /metrics needs a viewer key (--metrics-require-key). Default:
   /// false, as Prometheus scrapes without one.
   bool metrics_require_key = false;
+  /// The session cookie is marked Secure: the operators' listener speaks TLS.
+  bool secure_cookies = false;
 };
 
 class Api;
@@ -162,9 +167,11 @@ class Call : public std::enable_shared_from_this<Call> {
   PathParams params;
   std::string body;
   RequestContext context;
-  /// The API key's caller (unscoped until authenticated: routes without an
-  /// API key see no organization filter).
+  /// The operator calling, by API key or session (unscoped until
+  /// authenticated: routes without a credential see no organization filter).
   Principal principal;
+  /// Set when the operator signed in as a user: the session presented.
+  std::optional<SessionCaller> session;
   /// Set when the agent itself calls, with the token it presented.
   std::optional<PresentedAgentToken> agent_token;
   /// Set on registration: the enrollment token that admits it.
@@ -235,7 +242,13 @@ void reply_agent_page(Call& call, ListQuery list);
 /// Which credential a route takes (README "Who may call what").
 enum class Credential {
   none,              ///< Probes.
-  api_key,           ///< An operator's API key with at least the route's role.
+  /// An operator with at least the route's role: an API key or a user's
+  /// session (a bearer access token, or the dashboard's cookie, which must
+  /// come with its CSRF token on anything but GET and HEAD).
+  api_key,
+  /// Signing in (POST /api/v1/auth/login, /refresh): no credential yet, but
+  /// the address's throttle applies and failures count towards it.
+  sign_in,
   agent_token,       ///< The token of the agent named in the path.
   agent_or_api_key,  ///< Either of the two above.
   enrollment_token,  ///< Registration: a live enrollment token.
@@ -278,6 +291,10 @@ void add_agents(RouteTable& table);
 void add_agent_config(RouteTable& table);
 void add_agent_reports(RouteTable& table);
 void add_api_keys(RouteTable& table);
+/// /api/v1/users (http/routes/users.cpp).
+void add_users(RouteTable& table);
+/// /api/v1/auth/...: signing in and out (http/routes/auth.cpp).
+void add_auth(RouteTable& table);
 void add_backup(RouteTable& table);
 void add_bulk(RouteTable& table);
 void add_commands(RouteTable& table);

@@ -235,6 +235,17 @@ json api_key_to_json(const ApiKey& key) {
           {"revoked", key.revoked}};
 }
 
+json user_to_json(const User& user, TimeMs now_ms) {
+  const auto live = std::count_if(user.sessions.begin(), user.sessions.end(),
+                                  [now_ms](const auto& session) { return session.second.last_expiry_ms() > now_ms; });
+  return {{"username", user.username},
+          {"role", to_string(user.role)},
+          {"org", user.org},
+          {"created_at", format_rfc3339(user.created_at_ms)},
+          {"password_set_at", format_rfc3339(user.password_set_at_ms)},
+          {"sessions", live}};
+}
+
 json enrollment_token_to_json(const EnrollmentToken& token, TimeMs now_ms) {
   return {{"id", token.token_id},
           {"name", token.name},

@@ -13,6 +13,7 @@
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
 #include "actors/notification/notification_state.hpp"
+#include "actors/user/user_state.hpp"
 #include "common/clock.hpp"
 #include "eventstore/event.hpp"
 #include "projections/agent_registry.hpp"
@@ -59,6 +60,8 @@ nlohmann::json config_version_to_json(const ConfigVersion& version);
 
 /// {id, name, role, org, created_at, revoked}: never the secret or its digest.
 nlohmann::json api_key_to_json(const ApiKey& key);
+/// {username, role, org, created_at, password_set_at, sessions (live, as of now_ms)}.
+nlohmann::json user_to_json(const User& user, TimeMs now_ms);
 
 /// {id, name, org, labels, created_at, expires_at, max_uses, uses, revoked,
 /// expired}: never the secret or its digest.

@@ -331,6 +331,66 @@ Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
   return request;
 }
 
+namespace {
+
+// A password as sent: any string of at most kMaxPasswordBytes (its other
+// rules are the user service's); text() would refuse what a password may hold.
+std::optional<std::string> password_member(FieldReader& reader, const json& body) {
+  const auto found = body.find("password");
+  if (found == body.end() || !found->is_string()) {
+    reader.fail("password", "is required, as a string");
+    return std::nullopt;
+  }
+  if (found->get_ref<const std::string&>().size() > kMaxPasswordBytes) {
+    reader.fail("password", fmt::format("must be at most {} bytes", kMaxPasswordBytes));
+    return std::nullopt;
+  }
+  return found->get<std::string>();
+}
+
+}  // namespace
+
+Parsed<UserRequest> parse_user_request(const json& body) {
+  FieldReader reader(body);
+  UserRequest request;
+  request.username = reader.name("username");
+  request.password = password_member(reader, body).value_or("");
+  const auto role_text = reader.text("role");
+  const auto role = role_text ? parse_role(*role_text) : std::nullopt;
+  if (!role) {
+    reader.fail("role", "must be \"viewer\", \"operator\" or \"admin\"");
+  } else {
+    request.role = *role;
+  }
+  request.org = reader.org("org", true);
+  if (!reader.ok()) return reader.invalid();
+  return request;
+}
+
+Parsed<std::string> parse_password(const json& body) {
+  FieldReader reader(body);
+  auto password = password_member(reader, body);
+  if (!reader.ok()) return reader.invalid();
+  return std::move(*password);
+}
+
+Parsed<SignInRequest> parse_sign_in(const json& body) {
+  FieldReader reader(body);
+  SignInRequest request;
+  request.username = reader.name("username");
+  request.password = password_member(reader, body).value_or("");
+  if (const auto kind_text = reader.text("session")) {
+    const auto kind = parse_session_kind(*kind_text);
+    if (!kind) {
+      reader.fail("session", "must be \"cookie\" or \"token\"");
+    } else {
+      request.kind = *kind;
+    }
+  }
+  if (!reader.ok()) return reader.invalid();
+  return request;
+}
+
 Parsed<EnrollmentTokenRequest> parse_enrollment_token_request(const json& body) {
   FieldReader reader(body);
   EnrollmentTokenRequest request;

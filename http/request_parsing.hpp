@@ -16,6 +16,7 @@
 #include "actors/config/config_files.hpp"
 #include "actors/config/desired_config.hpp"
 #include "actors/api_key/api_key_service.hpp"
+#include "actors/user/user_service.hpp"
 #include "actors/enrollment/enrollment_service.hpp"
 #include "common/result.hpp"
 #include "projections/agent_registry.hpp"
@@ -61,6 +62,20 @@ Parsed<AgentReported> parse_agent_report(const nlohmann::json& body, TimeMs now_
 
 /// {name (1 to 128 characters), role ("viewer" | "operator" | "admin"), org?}.
 Parsed<ApiKeyRequest> parse_api_key_request(const nlohmann::json& body);
+
+/// {username, password, role, org?}. The username's and password's rules
+/// are the user service's (it answers them); here, their types.
+Parsed<UserRequest> parse_user_request(const nlohmann::json& body);
+/// {password}, for setting a user's password.
+Parsed<std::string> parse_password(const nlohmann::json& body);
+
+struct SignInRequest {
+  std::string username;
+  std::string password;
+  SessionKind kind = SessionKind::cookie;
+};
+/// {username, password, session?: "cookie" (default) | "token"}.
+Parsed<SignInRequest> parse_sign_in(const nlohmann::json& body);
 
 /// {name (1 to 128 characters), expires_in? (duration such as "30d", "12h";
 /// 1 second to 10 years; default 30 days), max_uses? (1 to 10^9), labels?, org?}.

@@ -249,8 +249,11 @@ void UserService::sign_in(const std::string& username, const std::string& passwo
   std::string encoded = user ? user->password_argon2id : impl_->decoy_hash;
   Impl* impl = impl_.get();
   auto shared_done = std::make_shared<std::function<void(Result<SessionGrant>)>>(std::move(done));
-  const bool queued = impl->submit([impl, user, encoded = std::move(encoded), password, kind, context,
-                                    shared_done] {
+  // The session's events name the user who signed in.
+  RequestContext session_context = context;
+  session_context.principal = "user:" + username;
+  const bool queued = impl->submit([impl, user, encoded = std::move(encoded), password, kind,
+                                    context = std::move(session_context), shared_done] {
     if (!verify_password(encoded, password) || !user) return (*shared_done)(wrong_credentials());
     auto made = new_credential(kSessionPrefix);
     auto refresh_secret = random_token(32);
@@ -295,7 +298,9 @@ void UserService::refresh(const std::string& refresh_token, const RequestContext
                          UserSessionRefreshed{presented->id, sha256(*secret), sha256(*refresh_secret),
                                               grant.expires_at_ms, grant.refresh_expires_at_ms}};
   auto shared_grant = std::make_shared<SessionGrant>(std::move(grant));
-  impl_->send_then_fold(owner->username, std::move(command), context,
+  RequestContext session_context = context;
+  session_context.principal = "user:" + owner->username;
+  impl_->send_then_fold(owner->username, std::move(command), session_context,
                         [shared_grant, done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
                           if (!outcome) return done(outcome.error());
                           shared_grant->user = outcome->state;

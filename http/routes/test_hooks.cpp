@@ -116,6 +116,7 @@ const char* credential_name(Credential credential) {
   switch (credential) {
     case Credential::none: return "none";
     case Credential::api_key: return "api_key";
+    case Credential::sign_in: return "sign_in";
     case Credential::agent_token: return "agent_token";
     case Credential::agent_or_api_key: return "agent_or_api_key";
     case Credential::enrollment_token: return "enrollment_token";

@@ -16,6 +16,7 @@
 #include "actors/enrollment/enrollment_token_state.hpp"
 #include "actors/group/group_state.hpp"
 #include "actors/rollout/rollout_state.hpp"
+#include "actors/user/user_state.hpp"
 
 using namespace muster;
 
@@ -43,12 +44,12 @@ TEST_CASE("every event type is in the catalogue once, under its aggregate's stre
     CHECK(names.insert(type.name).second);
     CHECK(std::set<std::string_view>{"agent", "apikey", "enrollment", "config", "group", "bulk", "command",
                                       "rollout", "alert-rule", "alert", "notification-channel", "maintenance-window",
-                                      "notification"}
+                                      "notification", "user"}
               .count(
               type.stream_kind) == 1);
     CHECK(type.schema_version >= 1);
   }
-  CHECK(names.size() == 59);
+  CHECK(names.size() == 66);
   CHECK(find_event_type("AgentRegistered")->stream_kind == "agent");
   CHECK(find_event_type("AgentTokenIssued")->schema_version == 2);
   CHECK(find_event_type("AgentTeleported") == nullptr);
@@ -75,6 +76,16 @@ TEST_CASE("every payload reads back what it wrote") {
   }
   check_round_trip(ApiKeyEvent{ApiKeyCreated{"0123456789abcdef", "k", Role::operator_, "acme", sha256("s")}});
   check_round_trip(ApiKeyEvent{ApiKeyRevoked{}});
+  check_round_trip(UserEvent{UserCreated{"alice", Role::operator_, "acme", "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"}});
+  check_round_trip(UserEvent{UserPasswordSet{"$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"}});
+  check_round_trip(UserEvent{UserDeleted{}});
+  check_round_trip(UserEvent{UserSessionStarted{"0123456789abcdef", SessionKind::cookie, sha256("s"), std::nullopt,
+                                                1'000, 0}});
+  check_round_trip(UserEvent{UserSessionStarted{"0123456789abcdef", SessionKind::token, sha256("s"), sha256("r"),
+                                                1'000, 9'000}});
+  check_round_trip(UserEvent{UserSessionRefreshed{"0123456789abcdef", sha256("s2"), sha256("r2"), 2'000, 10'000}});
+  check_round_trip(UserEvent{UserSessionEnded{"0123456789abcdef", "logout"}});
+  check_round_trip(UserEvent{UserSessionsEnded{}});
   check_round_trip(EnrollmentEvent{
       EnrollmentTokenCreated{"0123456789abcdef", "t", "acme", {{"a", "b"}}, 5000, 10, sha256("s")}});
   check_round_trip(EnrollmentEvent{EnrollmentTokenUsed{agent, "host-1"}});

@@ -6,7 +6,7 @@
 //
 // Adding a route: add its operation to http/openapi.json under its path
 // ("/api/v1/things/{thing_id}" exactly as given to `table.add`), with
-// `security` for its Credential ([] for none; apiKey; agentToken;
+// `security` for its Credential ([] for none and sign_in; apiKey; agentToken;
 // agentToken + apiKey for agent_or_api_key; enrollmentToken), `x-muster-role`
 // (the Route's role when an API key is taken, else "none"),
 // `x-muster-agents-listener: true` if `for_agents`, its parameters, request
@@ -37,7 +37,7 @@ std::string uppercase(std::string text) {
 // The `security` the document must state for a route's credential.
 json security_for(const std::string& credential) {
   const auto scheme = [](const char* name) { return json{{name, json::array()}}; };
-  if (credential == "none") return json::array();
+  if (credential == "none" || credential == "sign_in") return json::array();
   if (credential == "api_key") return json::array({scheme("apiKey")});
   if (credential == "agent_token") return json::array({scheme("agentToken")});
   if (credential == "agent_or_api_key") return json::array({scheme("agentToken"), scheme("apiKey")});

@@ -223,3 +223,46 @@ test('an operator pauses a rollout and acknowledges a firing alert from the page
   await page.waitForFunction((id) => !document.querySelector(`#firing-alerts [data-alert-id="${id}"] [data-action=ack]`), fired.alert_id);
   assert.deepEqual(page.consoleErrors, []);
 });
+
+test('a user signs in with a password, stays signed in across a reload, writes with the CSRF token, and signs out', async () => {
+  await server.call('POST', '/api/v1/users', {username: 'olga', password: 'correct horse battery', role: 'operator', org: '*'});
+  const agent = await registerAgent(server, 'user-1', {labels: {tier: 'user'}});
+  await heartbeat(server, agent);
+  const rollout = await server.call('POST', '/api/v1/rollouts', {
+    name: 'user rollout', target: {selector: {tier: 'user'}},
+    change: {settings: {log_level: 'info'}}, stages: [{count: 1, bake_time: '1h'}, {percent: 100, bake_time: '1h'}],
+  });
+  const page = await newPage();
+  await page.goto(`${server.url}/#/rollouts/${rollout.rollout_id}`);
+  await page.fill('#user-signin input[name=username]', 'olga');
+  await page.fill('#user-signin input[name=password]', 'wrong password');
+  await page.click('#user-signin button[type=submit]');
+  await page.waitForSelector('.signin [role=alert]');
+  assert.equal(await page.isHidden('#nav'), true);
+
+  await page.fill('#user-signin input[name=password]', 'correct horse battery');
+  await page.click('#user-signin button[type=submit]');
+  await page.waitForSelector('#rollout-actions [data-action=pause]');
+  assert.match(await textOf(page, '#who'), /olga.*operator/);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((cookie) => cookie.name === 'muster_session');
+  assert.ok(session?.httpOnly, 'an HttpOnly session cookie');
+  assert.equal(session.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'no key kept');
+
+  await page.reload();
+  await page.waitForSelector('#rollout-actions [data-action=pause]');
+  await page.click('#rollout-actions [data-action=pause]');
+  await page.waitForSelector('#rollout-state [data-value=paused]');
+  const paused = await server.call('GET', `/api/v1/rollouts/${rollout.rollout_id}`);
+  assert.equal(paused.state, 'paused');
+  assert.ok(paused.events.some((event) => JSON.stringify(event).includes('user:olga')), `the write is the user's: ${JSON.stringify(paused.events)}`);
+
+  await page.click('#sign-out');
+  await page.waitForSelector('#user-signin');
+  await page.reload();
+  await page.waitForSelector('#user-signin');
+  assert.equal(await page.isHidden('#nav'), true);
+  const bad = page.consoleErrors.filter((error) => !/401/.test(error));
+  assert.deepEqual(bad, []);
+});

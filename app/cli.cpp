@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "actors/user/user_state.hpp"
 #include "app/config_file.hpp"
 #include "common/time_format.hpp"
 #include "http/request_parsing.hpp"
@@ -416,6 +417,28 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
   return options;
 }
 
+namespace {
+
+// --role and --org, as keys and users take them.
+void add_role_and_org_flags(FlagTable& flags, Role& role_out, bool& role_given, std::string& org_out) {
+  flags.with_value["--role"] = [&](const std::string& text) {
+    const auto role = parse_role(text);
+    if (!role) return std::string("must be viewer, operator or admin");
+    role_out = *role;
+    role_given = true;
+    return std::string();
+  };
+  flags.with_value["--org"] = [&](const std::string& text) {
+    if (text != kAllOrgs && !http::is_valid_org(text)) {
+      return std::string("must be 1 to 128 characters of [A-Za-z0-9._-], or * for every organization");
+    }
+    org_out = text;
+    return std::string();
+  };
+}
+
+}  // namespace
+
 Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args) {
   KeysCreateOptions options;
   bool role_given = false;
@@ -426,22 +449,27 @@ Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>&
     options.name = text;
     return std::string();
   };
-  flags.with_value["--role"] = [&](const std::string& text) {
-    const auto role = parse_role(text);
-    if (!role) return std::string("must be viewer, operator or admin");
-    options.role = *role;
-    role_given = true;
-    return std::string();
-  };
-  flags.with_value["--org"] = [&](const std::string& text) {
-    if (text != kAllOrgs && !http::is_valid_org(text)) {
-      return std::string("must be 1 to 128 characters of [A-Za-z0-9._-], or * for every organization");
-    }
-    options.org = text;
-    return std::string();
-  };
+  add_role_and_org_flags(flags, options.role, role_given, options.org);
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.name.empty() || !role_given) return usage_error("keys create needs --name and --role");
+  return options;
+}
+
+Result<UsersCreateOptions> parse_users_create_args(const std::vector<std::string>& args) {
+  UsersCreateOptions options;
+  bool role_given = false;
+  FlagTable flags;
+  flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
+  flags.with_value["--username"] = [&](const std::string& text) {
+    if (!is_valid_username(text)) {
+      return std::string("must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
+    }
+    options.username = text;
+    return std::string();
+  };
+  add_role_and_org_flags(flags, options.role, role_given, options.org);
+  if (Status applied = flags.apply(args); !applied) return applied.error();
+  if (options.username.empty() || !role_given) return usage_error("users create needs --username and --role");
   return options;
 }
 
@@ -551,6 +579,7 @@ Usage:
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create --data DIR --role viewer|operator|admin --name NAME [--org ORG|*]
+  muster users create --data DIR --username NAME --role viewer|operator|admin [--org ORG|*] < PASSWORD
   muster backup [--data DIR] [--org ORG] > FILE
   muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] < FILE
   muster version
@@ -618,6 +647,9 @@ serve options (defaults in brackets):
 keys create --data prints a new operator API key (only this once) for a stopped server's
 data directory; on a running server use `muster keys create` without --data (below).
 A new data directory gets an admin key in DIR/admin.key (mode 0600).
+users create --data makes an operator account who signs in with a password (the dashboard,
+POST /api/v1/auth/login) in a stopped server's data directory; the password is read from
+stdin (a terminal asks for it without echo). On a running server: POST /api/v1/users.
 
 backup prints one organization's configuration [default] (configs with every
 version, groups, agents' own assignments) as a JSON document, read from a stopped

@@ -72,6 +72,15 @@ struct KeysCreateOptions {
   std::string org{kDefaultOrg};  ///< Or "*": every organization.
 };
 
+/// `muster users create --data DIR`: an operator account made offline (the
+/// first admin of a data directory); the password comes on stdin.
+struct UsersCreateOptions {
+  std::string data_dir = "./data";
+  std::string username;
+  Role role = Role::viewer;
+  std::string org{kDefaultOrg};  ///< Or "*": every organization.
+};
+
 struct BackupOptions {
   std::string data_dir = "./data";
   std::string org{kDefaultOrg};  ///< The organization whose configuration to print.
@@ -140,6 +149,8 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args,
 Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args);
 /// `args` excludes "keys create".
 Result<KeysCreateOptions> parse_keys_create_args(const std::vector<std::string>& args);
+/// `args` excludes "users create".
+Result<UsersCreateOptions> parse_users_create_args(const std::vector<std::string>& args);
 
 Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args);
 Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>& args);

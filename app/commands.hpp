@@ -20,6 +20,11 @@ int run_replay(const ReplayOptions& options);
 /// Returns 1 if the store cannot be opened (for example, a server holds it).
 int run_keys_create(const KeysCreateOptions& options);
 
+/// Makes an operator account in a stopped server's data directory, its
+/// password read from stdin (prompted for, without echo, on a terminal).
+/// Returns 1 if the store cannot be opened or the user not made.
+int run_users_create(const UsersCreateOptions& options);
+
 /// Prints the backup document of one organization's configuration, read
 /// from a data directory (a stopped server's, or beside a running one).
 /// Returns 1 if the data cannot be read.

@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_keys_create(*options);
   }
+  if (args[0] == "users" && !rest.empty() && rest[0] == "create") {
+    auto options = muster::app::parse_users_create_args({rest.begin() + 1, rest.end()});
+    if (!options) return fail_usage(options.error().message);
+    return muster::app::run_users_create(*options);
+  }
   if (muster::app::is_remote_group(args[0])) return muster::app::run_remote(args);
   return fail_usage("unknown command '" + args[0] + "'");
 }

@@ -25,7 +25,8 @@ std::string read_file(const std::string& path) {
 }
 
 // Starts `binary args...` with stdout and stderr sent to the given files.
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
+            const std::string& in_path = "") {
   std::vector<char*> argv;
   std::string binary = MUSTER_BINARY;
   argv.push_back(binary.data());
@@ -39,6 +40,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
     const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
+    if (!in_path.empty()) ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -206,11 +208,14 @@ void MusterServer::kill9() {
   pid_ = -1;
 }
 
-CommandResult run_muster(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+CommandResult run_muster(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                         const std::optional<std::string>& input) {
   TempDir scratch;
   const std::string out_path = scratch.file("out");
   const std::string err_path = scratch.file("err");
-  const pid_t pid = spawn(args, out_path, err_path);
+  const std::string in_path = input ? scratch.file("in") : std::string();
+  if (input) std::ofstream(in_path, std::ios::binary) << *input;
+  const pid_t pid = spawn(args, out_path, err_path, in_path);
   CommandResult result;
   const bool finished = eventually(
       [&] {

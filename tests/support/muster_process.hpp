@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,9 +99,11 @@ struct CommandResult {
   std::string err;
 };
 
-/// Runs `muster args...` to completion (at most `timeout`).
+/// Runs `muster args...` to completion (at most `timeout`), with `input` as
+/// its stdin when given (else the test's own).
 CommandResult run_muster(const std::vector<std::string>& args,
-                         std::chrono::seconds timeout = std::chrono::seconds(60));
+                         std::chrono::seconds timeout = std::chrono::seconds(60),
+                         const std::optional<std::string>& input = std::nullopt);
 
 }  // namespace muster::testing
 

@@ -1,0 +1,96 @@
+// `muster users create --data DIR`: the first admin account of a data
+// directory (or any account) made while its server is stopped, as
+// `keys create --data` makes a key. On a running server, POST /api/v1/users.
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/runtime/await.hpp"
+#include "actors/user/user_service.hpp"
+#include "app/commands.hpp"
+#include "common/timers.hpp"
+#include "eventstore/rocksdb_storage.hpp"
+#include "http/json_views.hpp"
+
+namespace muster::app {
+namespace {
+
+// One line of stdin without its line end; on a terminal, asked for without echo.
+std::optional<std::string> read_password() {
+  const bool terminal = ::isatty(STDIN_FILENO) == 1;
+  termios saved{};
+  if (terminal) {
+    std::fputs("Password: ", stderr);
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string line;
+  const bool read = static_cast<bool>(std::getline(std::cin, line));
+  if (terminal) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fputs("\n", stderr);
+  }
+  if (!read) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+int run_users_create(const UsersCreateOptions& options) {
+  const auto password = read_password();
+  if (!password) {
+    std::fputs("muster users create: no password on stdin\n", stderr);
+    return 1;
+  }
+  RealTimerService timers;
+  RocksDbOptions store_options;
+  store_options.path = options.data_dir;
+  store_options.store.clock = &timers;
+  auto opened = open_rocksdb_storage(store_options);
+  if (!opened) {
+    std::fprintf(stderr, "muster users create: cannot open %s: %s\n%s", options.data_dir.c_str(),
+                 opened.error().message.c_str(),
+                 opened.error().code == ErrorCode::unavailable
+                     ? "a running server holds it: use POST /api/v1/users with an admin key instead\n"
+                     : "");
+    return 1;
+  }
+  Result<User> created = make_error(ErrorCode::internal, "not run");
+  {
+    // The user is an aggregate like any other: made by its own actor, as in `serve`.
+    runtime::Runtime actors(timers, {});
+    UserService users(actors, (*opened)->events(), nullptr, timers, nullptr);
+    Status started = users.start();
+    RequestContext context;
+    context.cause = "cli";
+    const Principal cli{"", Role::admin, std::string(kAllOrgs)};
+    if (started) {
+      created = await_result<User>(
+          [&](auto done) {
+            users.create(cli, {options.username, *password, options.role, options.org}, context, std::move(done));
+          },
+          60'000, "BUSY");
+    } else {
+      created = started.error();
+    }
+    users.stop();
+    actors.stop();
+  }
+  (*opened)->stop();
+  if (!created) {
+    std::fprintf(stderr, "muster users create: %s\n", created.error().message.c_str());
+    return 1;
+  }
+  std::puts(http::user_to_json(*created, timers.now_ms()).dump().c_str());
+  return 0;
+}
+
+}  // namespace muster::app

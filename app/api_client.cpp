@@ -118,16 +118,4 @@ ApiAnswer ApiClient::stream(const std::string& target, const std::function<bool(
   return answer;
 }
 
-std::string url_encode(std::string_view text) {
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 }  // namespace muster::app

@@ -109,8 +109,4 @@ class ApiClient {
   std::unique_ptr<httplib::Client> client_;
 };
 
-/// `text` percent-encoded for a query value or a path segment (everything
-/// but unreserved characters).
-std::string url_encode(std::string_view text);
-
 }  // namespace muster::app

@@ -19,6 +19,7 @@
 
 #include "app/api_client.hpp"
 #include "app/cli.hpp"
+#include "common/percent_encoding.hpp"
 
 namespace muster::app {
 

@@ -470,6 +470,25 @@ TEST_CASE("cli: exit codes say what failed, and errors are one line with the ser
   CHECK(command_help.out.find("--follow") != std::string::npos);
 }
 
+TEST_CASE("cli: an https server, trusted through --ca-cert") {
+  const auto environment = clean_environment();
+  TempDir dir;
+  const std::string cert = dir.file("cert.pem");
+  make_certificate(cert, dir.file("key.pem"));
+  MusterServer server(dir.file("data"), {"--tls-cert", cert, "--tls-key", dir.file("key.pem")});
+  const std::string& key = server.admin_key();
+  const std::string url = fmt::format("https://127.0.0.1:{}", server.port());
+
+  const CommandResult trusted =
+      run_cli({"agents", "list", "--server", url, "--key", key, "--ca-cert", cert}, key);
+  CHECK(trusted.exit_code == 0);
+  CHECK(trusted.out.rfind("AGENT_ID", 0) == 0);
+  // The system does not trust a self-signed certificate: the server cannot be reached safely.
+  const CommandResult untrusted = run_cli({"agents", "list", "--server", url, "--key", key}, key);
+  CHECK(untrusted.exit_code == 1);
+  CHECK(untrusted.err.find("cannot reach " + url) != std::string::npos);
+}
+
 TEST_CASE("cli: MUSTER_SERVER and MUSTER_KEY are used, and a flag wins over each") {
   const auto environment = clean_environment();
   TempDir dir;

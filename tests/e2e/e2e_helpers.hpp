@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -35,6 +36,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/percent_encoding.hpp"
 #include "common/time_format.hpp"
 #include "tests/support/muster_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -58,19 +60,6 @@ using testing::HttpAnswer;
 using testing::MusterServer;
 using testing::run_muster;
 using testing::TempDir;
-
-/// Percent-encodes everything but unreserved characters, for query values.
-inline std::string url_encode(std::string_view text) {
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
 
 /// Appends "?" or "&" and `parameter` to `path`.
 inline std::string with_query(const std::string& path, const std::string& parameter) {
@@ -333,6 +322,16 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     if (!line.empty()) lines.push_back(line);
   }
   return lines;
+}
+
+/// Writes a self-signed certificate for 127.0.0.1 (and its key) with the
+/// openssl command, for a server started with --tls-cert and --tls-key.
+inline void make_certificate(const std::string& cert, const std::string& key) {
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " 2>/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
 }
 
 /// The answer to a raw HTTP request, for requests httplib's client will not

@@ -3,18 +3,6 @@
 #include "tests/e2e/e2e_helpers.hpp"
 
 namespace muster::e2e {
-namespace {
-
-// A self-signed certificate for 127.0.0.1, made with the openssl command.
-void make_certificate(const std::string& cert, const std::string& key) {
-  const std::string command =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
-      key + " -out " + cert + " 2>/dev/null";
-  REQUIRE(std::system(command.c_str()) == 0);
-}
-
-}  // namespace
 
 TEST_CASE("tls: the API answers over HTTPS with the given certificate, and not over plain HTTP") {
   TempDir dir;

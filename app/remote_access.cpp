@@ -6,25 +6,8 @@
 #include "app/remote_command.hpp"
 
 namespace muster::app {
-namespace {
 
 using nlohmann::json;
-
-RemoteCommand revoke_command(const std::string& group, const std::string& collection,
-                             const std::string& what) {
-  return {group,
-          "revoke",
-          "ID",
-          "revoke " + what + " (for good)",
-          {{"ID"}, {}, {}, {}},
-          [collection](ApiClient& client, const RemoteInvocation& invocation) {
-            return run_one(client, invocation, "DELETE",
-                           collection + "/" + url_encode(invocation.arguments[0]));
-          }};
-}
-
-}  // namespace
-
 std::vector<RemoteCommand> access_commands() {
   return {
       {"keys",
@@ -44,13 +27,13 @@ std::vector<RemoteCommand> access_commands() {
       {"keys",
        "create",
        "--name NAME --role viewer|operator|admin [--org ORG|*]",
-       "issue an API key and print it (only this once)",
+       "issue an API key and print it (only this once); with --data DIR instead, offline (muster --help)",
        {{}, {"--name", "--role", "--org"}, {}, {}},
        [](ApiClient& client, const RemoteInvocation& invocation) {
          return run_one(client, invocation, "POST", "/api/v1/api-keys",
                         body_of(invocation, {{"--name", "name"}, {"--role", "role"}, {"--org", "org"}}));
        }},
-      revoke_command("keys", "/api/v1/api-keys", "an API key"),
+      command_on_one("keys", "revoke", "ID", "revoke an API key (for good)", "DELETE", "/api/v1/api-keys"),
       {"tokens",
        "list",
        "",
@@ -87,7 +70,8 @@ std::vector<RemoteCommand> access_commands() {
          }
          return run_one(client, invocation, "POST", "/api/v1/enrollment-tokens", body);
        }},
-      revoke_command("tokens", "/api/v1/enrollment-tokens", "an enrollment token"),
+      command_on_one("tokens", "revoke", "ID", "revoke an enrollment token (for good)", "DELETE",
+                     "/api/v1/enrollment-tokens"),
   };
 }
 

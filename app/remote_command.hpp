@@ -33,6 +33,17 @@ struct RemoteCommand {
   std::function<int(ApiClient&, const RemoteInvocation&)> run;
 };
 
+/// The path of one thing: `collection`/`id``tail`, the id percent-encoded
+/// (whether it is well formed is the server's to judge).
+std::string path_of(const std::string& collection, const std::string& id, const std::string& tail = "");
+
+/// A command on one thing named by its only argument `argument` (e.g.
+/// "AGENT_ID"): `method` on `collection`/ID`tail`, no body, the answer
+/// printed as run_one does.
+RemoteCommand command_on_one(const std::string& group, const std::string& verb, const std::string& argument,
+                             const std::string& summary, const std::string& method,
+                             const std::string& collection, const std::string& tail = "");
+
 /// Each group's commands, in the order `--help` lists them.
 std::vector<RemoteCommand> fleet_commands();   ///< agents, groups, configs, commands, rollouts, alerts
 std::vector<RemoteCommand> access_commands();  ///< keys, tokens

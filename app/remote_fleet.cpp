@@ -11,12 +11,6 @@ namespace {
 
 using nlohmann::json;
 
-// The path of one thing: `collection`/`id`, the id percent-encoded (the
-// server judges whether it is well formed).
-std::string path_of(const std::string& collection, const std::string& id, const std::string& tail = "") {
-  return collection + "/" + url_encode(id) + tail;
-}
-
 std::vector<RemoteCommand> agent_commands() {
   const std::vector<Column> columns = {{"AGENT_ID", "agent_id"},  {"NAME", "name"},
                                        {"STATUS", "status"},      {"VERSION", "version"},
@@ -49,31 +43,13 @@ std::vector<RemoteCommand> agent_commands() {
          }
          return run_list(client, invocation, query.on("/api/v1/agents"), "agents", columns);
        }},
-      {"agents",
-       "get",
-       "AGENT_ID",
-       "one agent with its health and configuration",
-       {{"AGENT_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "GET", path_of("/api/v1/agents", invocation.arguments[0]));
-       }},
-      {"agents",
-       "deregister",
-       "AGENT_ID",
-       "deregister an agent (it may register again)",
-       {{"AGENT_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "DELETE", path_of("/api/v1/agents", invocation.arguments[0]));
-       }},
-      {"agents",
-       "decommission",
-       "AGENT_ID",
-       "retire an agent for good (its instance can never register again)",
-       {{"AGENT_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "POST",
-                        path_of("/api/v1/agents", invocation.arguments[0], "/decommission"));
-       }},
+      command_on_one("agents", "get", "AGENT_ID", "one agent with its health and configuration", "GET",
+                     "/api/v1/agents"),
+      command_on_one("agents", "deregister", "AGENT_ID", "deregister an agent (it may register again)",
+                     "DELETE", "/api/v1/agents"),
+      command_on_one("agents", "decommission", "AGENT_ID",
+                     "retire an agent for good (its instance can never register again)", "POST",
+                     "/api/v1/agents", "/decommission"),
   };
 }
 
@@ -182,14 +158,8 @@ std::vector<RemoteCommand> command_commands() {
                           {"STATE", "state"},
                           {"CREATED", "created_at"}});
        }},
-      {"commands",
-       "get",
-       "COMMAND_ID",
-       "one command with its deliveries and result",
-       {{"COMMAND_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "GET", path_of("/api/v1/commands", invocation.arguments[0]));
-       }},
+      command_on_one("commands", "get", "COMMAND_ID", "one command with its deliveries and result", "GET",
+                     "/api/v1/commands"),
       {"commands",
        "send",
        "AGENT_ID --type T [--params JSON] [--priority normal|emergency] [--expires-in D] [--idempotency-key "
@@ -209,15 +179,8 @@ std::vector<RemoteCommand> command_commands() {
          return run_one(client, invocation, "POST",
                         path_of("/api/v1/agents", invocation.arguments[0], "/commands"), body);
        }},
-      {"commands",
-       "cancel",
-       "COMMAND_ID",
-       "cancel a command not yet finished",
-       {{"COMMAND_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "POST",
-                        path_of("/api/v1/commands", invocation.arguments[0], "/cancel"));
-       }},
+      command_on_one("commands", "cancel", "COMMAND_ID", "cancel a command not yet finished", "POST",
+                     "/api/v1/commands", "/cancel"),
   };
 }
 
@@ -255,14 +218,8 @@ std::vector<RemoteCommand> rollout_commands() {
                           {"STAGE", "current_stage"},
                           {"CREATED", "created_at"}});
        }},
-      {"rollouts",
-       "get",
-       "ROLLOUT_ID",
-       "one rollout with each stage's progress",
-       {{"ROLLOUT_ID"}, {}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "GET", path_of("/api/v1/rollouts", invocation.arguments[0]));
-       }},
+      command_on_one("rollouts", "get", "ROLLOUT_ID", "one rollout with each stage's progress", "GET",
+                     "/api/v1/rollouts"),
       rollout_step("pause", "pause a running rollout"),
       rollout_step("resume", "resume a paused rollout"),
       rollout_step("abort", "abort a rollout (agents keep what they have)"),

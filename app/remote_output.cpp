@@ -159,4 +159,21 @@ int run_one(ApiClient& client, const RemoteInvocation& invocation, const std::st
   return finish_output();
 }
 
+std::string path_of(const std::string& collection, const std::string& id, const std::string& tail) {
+  return collection + "/" + url_encode(id) + tail;
+}
+
+RemoteCommand command_on_one(const std::string& group, const std::string& verb, const std::string& argument,
+                             const std::string& summary, const std::string& method,
+                             const std::string& collection, const std::string& tail) {
+  return {group,
+          verb,
+          argument,
+          summary,
+          {{argument}, {}, {}, {}},
+          [method, collection, tail](ApiClient& client, const RemoteInvocation& invocation) {
+            return run_one(client, invocation, method, path_of(collection, invocation.arguments[0], tail));
+          }};
+}
+
 }  // namespace muster::app

@@ -169,4 +169,31 @@ TEST_CASE("restart: deadlines that passed while the server was down get one full
   }
 }
 
+TEST_CASE("restart: a start that folds a long log says how far it got, how fast, out of how much") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  std::uint64_t head = 0;
+  {
+    // No snapshot before the kill: the next start folds the whole log, more than one batch of it.
+    MusterServer server(data, {"--snapshot-interval", "1h"});
+    register_many(server, 1600, "progress-", json::object());
+    head = log_position(server);
+    REQUIRE(head > 4096);
+    server.kill9();
+  }
+  MusterServer server(data);
+  std::vector<json> progress;
+  for (const std::string& line : lines_of(server.log_text())) {
+    const json entry = json::parse(line, nullptr, false);
+    if (entry.is_object() && entry.value("msg", "") == "folding the log") progress.push_back(entry);
+  }
+  REQUIRE_FALSE(progress.empty());
+  const json& first = progress.front();
+  CHECK(first.at("log_position") == head);
+  CHECK(first.at("position").get<std::uint64_t>() < head);
+  CHECK(first.at("percent").get<int>() < 100);
+  CHECK(first.at("events_folded").get<std::uint64_t>() > 0);
+  CHECK(first.contains("events_per_second"));
+}
+
 }  // namespace muster::e2e

@@ -405,6 +405,7 @@ Result<ReplayOptions> parse_replay_args(const std::vector<std::string>& args) {
       return std::string("must be jsonl or table");
     return std::string();
   };
+  flags.switches["--progress"] = [&] { options.progress = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.agent_id && options.instance_id) return usage_error("give --agent or --instance, not both");
   if (options.org && !options.instance_id) return usage_error("--org picks among the agents of one --instance");
@@ -577,6 +578,7 @@ Usage:
                 [--metrics-require-key]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
+                [--progress]
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create --data DIR --role viewer|operator|admin --name NAME [--org ORG|*]
   muster users create --data DIR --username NAME --role viewer|operator|admin [--org ORG|*] < PASSWORD

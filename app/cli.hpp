@@ -63,6 +63,9 @@ struct ReplayOptions {
   std::optional<TimeMs> until_ms;
   std::optional<TimeMs> at_ms;  ///< Print the agent's state as of this time instead of events.
   ReplayFormat format = ReplayFormat::jsonl;
+  /// Show how far a scan of the whole log got on stderr even when it is not
+  /// a terminal (app/progress.hpp).
+  bool progress = false;
 };
 
 struct KeysCreateOptions {

@@ -12,6 +12,7 @@
 #include "actors/agent/agent_state.hpp"
 #include "actors/runtime/stream_id.hpp"
 #include "app/commands.hpp"
+#include "app/progress.hpp"
 #include "app/terminal_text.hpp"
 #include "common/time_format.hpp"
 #include "eventstore/rocksdb_storage.hpp"
@@ -364,12 +365,28 @@ int run_replay(const ReplayOptions& options) {
 
   if (options.format == ReplayFormat::table) print_table_header();
   EventPrinter printer(options.format);
-  const auto print = [&](const EventView& event) {
+  if (stream) {
+    Status read = for_each_in_stream(store, *stream, [&](const EventView& event) {
+      if (selected(event, options)) printer.print(event);
+      return true;
+    });
+    printer.flush();
+    if (!read) return fail(read.error().message);
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
+  // The whole log may take minutes: say how far the scan got.
+  const auto head = store.head_position();
+  if (!head) return fail(head.error().message);
+  Progress progress("replay", *head, "events", options.progress);
+  std::uint64_t reached = 0;
+  Status read = print_log_in_two_threads(store, [&](const EventView& event) {
     if (selected(event, options)) printer.print(event);
+    reached = event.position;
+    progress.update(reached);
     return true;
-  };
-  Status read = stream ? for_each_in_stream(store, *stream, print) : print_log_in_two_threads(store, print);
+  });
   printer.flush();
+  progress.finish(reached);
   if (!read) return fail(read.error().message);
   return std::fflush(stdout) == 0 ? 0 : 1;
 }

@@ -308,4 +308,27 @@ TEST_CASE("regression: replay --format table printed a hostile hostname's U+202E
   CHECK(json::parse(state.out).at("hostname") == hostname);
 }
 
+
+TEST_CASE("replay: a scan of the whole log shows how far it got with --progress, and only then off a terminal") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  std::uint64_t head = 0;
+  {
+    MusterServer server(data);
+    register_many(server, 20, "progress-", json::object());
+    head = log_position(server);
+    REQUIRE(server.terminate() == 0);
+  }
+  const CommandResult shown = replay(data, {"--type", "AgentRegistered", "--progress"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK(lines_of(shown.out).size() == 20);
+  // The last state of the line: every event of the log scanned.
+  CHECK(shown.err.find(fmt::format("replay: {} of {} events (100%)\n", head, head)) != std::string::npos);
+  // Without the flag and with stderr not a terminal, nothing but the events.
+  const CommandResult quiet = replay(data, {"--type", "AgentRegistered"});
+  REQUIRE(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+  CHECK(quiet.out == shown.out);
+}
+
 }  // namespace muster::e2e

@@ -348,4 +348,54 @@ TEST_CASE("users: an admin scoped to an organization sees and makes only its use
   CHECK(me.json.at("principal") == "user:acme-ops");
 }
 
+TEST_CASE("users: muster users create --data makes the first admin of a stopped server's data directory") {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  {
+    MusterServer server(data);  // a data directory as a first start leaves it
+    REQUIRE(server.terminate() == 0);
+  }
+  const CommandResult made = run_muster(
+      {"users", "create", "--data", data, "--username", "root", "--role", "admin", "--org", "*"},
+      std::chrono::seconds(60), std::string(kPassword) + "\n");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  const json printed = json::parse(made.out);
+  CHECK(printed.at("username") == "root");
+  CHECK(printed.at("org") == "*");
+  CHECK(made.out.find(kPassword) == std::string::npos);
+  // Bad input: a usage error, or a refusal naming why, and nothing made.
+  CHECK(run_muster({"users", "create", "--data", data, "--username", "Root", "--role", "admin"},
+                   std::chrono::seconds(60), std::string(kPassword) + "\n")
+            .exit_code == 2);
+  const CommandResult short_password =
+      run_muster({"users", "create", "--data", data, "--username", "x", "--role", "admin"},
+                 std::chrono::seconds(60), std::string("short\n"));
+  CHECK(short_password.exit_code == 1);
+  CHECK(short_password.err.find("password must be") != std::string::npos);
+
+  MusterServer server(data);
+  const Tokens tokens = token_session(server, "root");
+  const HttpAnswer users = server.send("GET", "/api/v1/users", "", bearer(tokens.access));
+  REQUIRE(users.status == 200);
+  CHECK(users.json.at("users").size() == 1);
+  // A running server holds the directory: the CLI says to use the API.
+  const CommandResult busy = run_muster({"users", "create", "--data", data, "--username", "two", "--role", "viewer"},
+                                        std::chrono::seconds(60), std::string(kPassword) + "\n");
+  CHECK(busy.exit_code == 1);
+  CHECK(busy.err.find("POST /api/v1/users") != std::string::npos);
+}
+
+TEST_CASE("users: over TLS the session cookie is Secure") {
+  TempDir dir;
+  const std::string cert = dir.file("cert.pem");
+  const std::string key = dir.file("key.pem");
+  make_certificate(cert, key);
+  MusterServer server(dir.file("data"), {"--tls-cert", cert, "--tls-key", key});
+  create_user(server, "alice", "viewer");
+  const HttpAnswer answer = sign_in(server, "alice", kPassword);
+  REQUIRE(answer.status == 200);
+  CHECK(header_of(answer, "Set-Cookie").find("; Secure") != std::string::npos);
+}
+
 }  // namespace muster::e2e

@@ -44,7 +44,8 @@ RemoteCommand command_on_one(const std::string& group, const std::string& verb, 
                              const std::string& summary, const std::string& method,
                              const std::string& collection, const std::string& tail = "");
 
-/// Each group's commands, in the order `--help` lists them.
+/// Each group's commands, in the order `--help` lists them. A new group is
+/// one more such function, added to the list in remote_commands.cpp.
 std::vector<RemoteCommand> fleet_commands();   ///< agents, groups, configs, commands, rollouts, alerts
 std::vector<RemoteCommand> access_commands();  ///< keys, tokens
 std::vector<RemoteCommand> event_commands();   ///< events tail

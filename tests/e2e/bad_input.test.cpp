@@ -166,10 +166,11 @@ std::vector<BadRequest> bad_requests() {
   add(get("/api/v1/agents/" + nobody, 404, "AGENT_NOT_FOUND"));
   add(get("/api/v1/agents/" + nobody + "/events", 404, "AGENT_NOT_FOUND"));
 
-  // Unknown routes.
+  // Unknown routes ("/" is the dashboard's page; an unknown file of it is unknown too).
   for (const char* path :
-       {"/", "/api", "/api/v1/nope", "/api/v2/agents", "/api//v1/agents", "/api/v1/agents/{id}/reboot",
-        "/api/v1/agents/{id}/events/extra", "/api/v1/agents/{id}/heartbeat/x", "/healthz/x"}) {
+       {"/assets", "/assets/nothing.js", "/assets/app.js/x", "/api", "/api/v1/nope", "/api/v2/agents",
+        "/api//v1/agents", "/api/v1/agents/{id}/reboot", "/api/v1/agents/{id}/events/extra",
+        "/api/v1/agents/{id}/heartbeat/x", "/healthz/x"}) {
     add(get(path, 404, "ROUTE_NOT_FOUND"));
   }
   add(BadRequest{"POST", "/api/v1/agents/{id}/reboot", "{}", 404, "ROUTE_NOT_FOUND", ""});

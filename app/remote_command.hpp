@@ -47,6 +47,7 @@ RemoteCommand command_on_one(const std::string& group, const std::string& verb, 
 /// Each group's commands, in the order `--help` lists them. A new group is
 /// one more such function, added to the list in remote_commands.cpp.
 std::vector<RemoteCommand> fleet_commands();   ///< agents, groups, configs, commands, rollouts, alerts
+std::vector<RemoteCommand> config_commands();  ///< configs (part of fleet_commands)
 std::vector<RemoteCommand> access_commands();  ///< keys, tokens
 std::vector<RemoteCommand> event_commands();   ///< events tail
 
@@ -88,6 +89,9 @@ int run_list(ApiClient& client, const RemoteInvocation& invocation, const std::s
 /// one object, as `name: value` lines. Returns the exit code.
 int run_one(ApiClient& client, const RemoteInvocation& invocation, const std::string& method,
             const std::string& target, const std::optional<nlohmann::json>& body = std::nullopt);
+
+/// Prints `answer` as run_one does (or why it failed); returns the exit code.
+int print_one(const RemoteInvocation& invocation, const ApiAnswer& answer);
 
 /// Prints why `answer` failed on stderr, one line naming the command (with
 /// `--output json`, the server's error document as it is); returns its exit code.

@@ -82,63 +82,6 @@ std::vector<RemoteCommand> group_commands() {
   };
 }
 
-std::vector<RemoteCommand> config_commands() {
-  return {
-      {"configs",
-       "list",
-       "[--org ORG]",
-       "list configs and policies",
-       {{}, {"--org"}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_list(client, invocation,
-                         Query().add("org", invocation.value("--org")).on("/api/v1/configs"), "configs",
-                         {{"NAME", "name"},
-                          {"KIND", "kind"},
-                          {"VERSION", "latest_version"},
-                          {"HASH", "hash"},
-                          {"UPDATED", "updated_at"}});
-       }},
-      {"configs",
-       "get",
-       "NAME [--org ORG]",
-       "a config's latest version with its files",
-       {{"NAME"}, {"--org"}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "GET",
-                        Query()
-                            .add("org", invocation.value("--org"))
-                            .on(path_of("/api/v1/configs", invocation.arguments[0])));
-       }},
-      {"configs",
-       "diff",
-       "NAME --from N --to M [--org ORG]",
-       "what changed between two versions",
-       {{"NAME"}, {"--from", "--to", "--org"}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         return run_one(client, invocation, "GET",
-                        Query()
-                            .add("from", invocation.value("--from"))
-                            .add("to", invocation.value("--to"))
-                            .add("org", invocation.value("--org"))
-                            .on(path_of("/api/v1/configs", invocation.arguments[0], "/diff")));
-       }},
-      {"configs",
-       "rollback",
-       "NAME --version N [--message TEXT] [--org ORG]",
-       "make an earlier version's files the latest again (a new version)",
-       {{"NAME"}, {"--version", "--message", "--org"}, {}, {}},
-       [](ApiClient& client, const RemoteInvocation& invocation) {
-         json body = body_of(invocation, {{"--message", "message"}});
-         if (const auto version = invocation.value("--version")) body["version"] = number_or_text(*version);
-         return run_one(client, invocation, "POST",
-                        Query()
-                            .add("org", invocation.value("--org"))
-                            .on(path_of("/api/v1/configs", invocation.arguments[0], "/rollback")),
-                        body);
-       }},
-  };
-}
-
 std::vector<RemoteCommand> command_commands() {
   return {
       {"commands",

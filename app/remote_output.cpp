@@ -140,7 +140,10 @@ int run_list(ApiClient& client, const RemoteInvocation& invocation, const std::s
 
 int run_one(ApiClient& client, const RemoteInvocation& invocation, const std::string& method,
             const std::string& target, const std::optional<json>& body) {
-  const ApiAnswer answer = client.request(method, target, body ? &*body : nullptr);
+  return print_one(invocation, client.request(method, target, body ? &*body : nullptr));
+}
+
+int print_one(const RemoteInvocation& invocation, const ApiAnswer& answer) {
   if (!answer.ok()) return report_failure(invocation, answer);
   if (invocation.output == OutputFormat::json) {
     print_json_line(answer.body);

@@ -227,18 +227,30 @@ TEST_CASE("cli: agents deregister, and the other resources' commands against a r
   CHECK(parse_output(run_against(server, key, {"commands", "get", command_id, "--output", "json"}))
             .at("type") == "restart");
 
-  // A config with two versions: listed, shown, diffed and rolled back.
-  REQUIRE(server
-              .post("/api/v1/configs",
-                    json{{"name", "collector"},
-                         {"files", {{"a.yaml", {{"content_type", "text/yaml"}, {"body", "a: 1"}}}}}}
-                        .dump())
-              .status == 201);
-  REQUIRE(server
-              .send("PUT", "/api/v1/configs/collector",
-                    json{{"files", {{"a.yaml", {{"content_type", "text/yaml"}, {"body", "a: 2"}}}}}}.dump(),
-                    {{"Content-Type", "application/json"}})
-              .status == 200);
+  // A config pushed from a local file (created, then a new version), listed,
+  // shown, diffed and rolled back.
+  const std::string file = dir.file("a.yaml");
+  std::ofstream(file) << "a: 1\n";
+  const json created = parse_output(run_against(
+      server, key, {"configs", "push", "collector", "--file", file, "--kind", "config", "--output", "json"}));
+  CHECK(created.at("version") == 1);
+  std::ofstream(file) << "a: 2\n";
+  const CommandResult pushed = run_against(server, key, {"configs", "push", "collector", "--file", file});
+  REQUIRE(pushed.exit_code == 0);
+  const auto pushed_rows = table_rows(pushed.out);
+  CHECK(std::count(pushed_rows.begin(), pushed_rows.end(), std::vector<std::string>{"changed:", "true"}) ==
+        1);
+  CHECK(std::count(pushed_rows.begin(), pushed_rows.end(), std::vector<std::string>{"version:", "2"}) == 1);
+  const json same = parse_output(
+      run_against(server, key, {"configs", "push", "collector", "--file", file, "--output", "json"}));
+  CHECK(same.at("changed") == false);
+  CHECK(same.at("version") == 2);
+  CHECK(run_against(server, key, {"configs", "push", "collector", "--file", dir.file("missing.yaml")})
+            .exit_code == 2);
+  CHECK(run_against(server, key, {"configs", "push", "collector"}).exit_code == 2);
+  const json first = parse_output(
+      run_against(server, key, {"configs", "get", "collector", "--version", "1", "--output", "json"}));
+  CHECK(first.at("files") == json{{"a.yaml", {{"content_type", "application/yaml"}, {"body", "a: 1\n"}}}});
   const CommandResult configs = run_against(server, key, {"configs", "list"});
   REQUIRE(configs.exit_code == 0);
   CHECK(table_rows(configs.out).at(1).at(0) == "collector");
@@ -247,6 +259,15 @@ TEST_CASE("cli: agents deregister, and the other resources' commands against a r
       server, key, {"configs", "diff", "collector", "--from", "1", "--to", "2", "--output", "json"}));
   CHECK(diff.at("from") == 1);
   CHECK(diff.at("to") == 2);
+  // For people: each file's change, then its unified diff as the server made it.
+  const CommandResult diff_text =
+      run_against(server, key, {"configs", "diff", "collector", "--from", "1", "--to", "2"});
+  REQUIRE(diff_text.exit_code == 0);
+  const std::vector<std::string> diff_lines = lines_of(diff_text.out);
+  REQUIRE(!diff_lines.empty());
+  CHECK(diff_lines[0] == "a.yaml: modified");
+  CHECK(std::find(diff_lines.begin(), diff_lines.end(), "-a: 1") != diff_lines.end());
+  CHECK(std::find(diff_lines.begin(), diff_lines.end(), "+a: 2") != diff_lines.end());
   const json rolled_back = parse_output(
       run_against(server, key, {"configs", "rollback", "collector", "--version", "1", "--output", "json"}));
   CHECK(rolled_back.at("version") == 3);

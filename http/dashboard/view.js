@@ -42,16 +42,27 @@ export const when = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, 
 /// A description list from [term, value] pairs.
 export const details = (pairs) => h('dl', {}, pairs.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 
-/// Runs `work` at most once per `ms`, the last call winning: many events in
-/// a burst cost one refresh.
+/// Runs `work` (which may answer a promise) at once, then at most once per
+/// `ms`: calls while it runs or rests are folded into one more run after,
+/// so a burst of events costs two refreshes and the first shows at once.
 export function throttle(work, ms = 150) {
-  let timer = null;
+  let busy = false;
+  let again = false;
+  const run = async () => {
+    busy = true;
+    again = false;
+    try {
+      await work();
+    } finally {
+      setTimeout(() => {
+        busy = false;
+        if (again) run();
+      }, ms);
+    }
+  };
   return () => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = null;
-      work();
-    }, ms);
+    if (busy) again = true;
+    else run();
   };
 }
 

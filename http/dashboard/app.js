@@ -50,7 +50,7 @@ async function show() {
   try {
     const module = await import(`/assets/${target.page}.js`);
     const root = h('section', {'data-page': target.page});
-    const page = await module.render(root, {...target.params, canOperate: canOperate(), subscribe});
+    const page = await module.render(root, {...target.params, canOperate: canOperate(), subscribe, refresh: show});
     if (location.hash !== shownHash) return page?.dispose?.();
     main.replaceChildren(root);
     current = page;

@@ -2,7 +2,7 @@
 // any two of them, and rollback to an earlier one.
 
 import {get, post, query} from '/assets/api.js';
-import {action, h, table, unifiedDiff, when} from '/assets/view.js';
+import {action, h, table, throttle, unifiedDiff, when} from '/assets/view.js';
 
 async function list(root) {
   const {configs} = await get('/api/v1/configs');
@@ -13,7 +13,7 @@ async function list(root) {
   ], configs, {empty: 'No configs yet.'}));
 }
 
-export async function render(root, {name, query: params, subscribe, canOperate}) {
+export async function render(root, {name, query: params, subscribe, canOperate, refresh}) {
   if (!name) return list(root);
   const path = `/api/v1/configs/${encodeURIComponent(name)}`;
   const {versions} = await get(`${path}/versions`);
@@ -33,7 +33,7 @@ export async function render(root, {name, query: params, subscribe, canOperate})
   const rollback = (version) => canOperate && version.version !== latest
     ? action(`Roll back to v${version.version}`, async () => {
         await post(`${path}/rollback`, {version: version.version});
-        location.hash = `#/configs/${encodeURIComponent(name)}`;
+        await refresh();
       }, {kind: 'secondary', name: 'rollback'})
     : '';
   root.append(h('h1', {}, `Config ${name}`),
@@ -47,8 +47,8 @@ export async function render(root, {name, query: params, subscribe, canOperate})
     h('div', {id: 'version-diff'}, diff.files.length
       ? diff.files.map((file) => [h('h3', {}, `${file.name} (${file.change})`), unifiedDiff(file.diff)])
       : h('p', {class: 'muted'}, 'No difference.')));
-  const unsubscribe = subscribe((event) => {
-    if (event.stream?.startsWith('config:') && event.stream.endsWith(`/${name}`)) root.querySelector('h1').append(' (changed: reload to see)');
-  });
+  // A new version (from here or elsewhere) shows the page again, versions and diff.
+  const later = throttle(refresh);
+  const unsubscribe = subscribe((event) => event.stream?.startsWith('config:') && event.stream.endsWith(`/${name}`) && later());
   return {dispose: unsubscribe};
 }

@@ -266,3 +266,22 @@ test('a user signs in with a password, stays signed in across a reload, writes w
   const bad = page.consoleErrors.filter((error) => !/401/.test(error));
   assert.deepEqual(bad, []);
 });
+
+test('a config\'s versions, the diff between two of them, and a rollback from the page', async () => {
+  await server.createConfig('web', {'web.yaml': {content_type: 'text/yaml', body: 'port: 80\nworkers: 2\n'}});
+  await server.updateConfig('web', {'web.yaml': {content_type: 'text/yaml', body: 'port: 8080\nworkers: 2\n'}});
+  const page = await newPage();
+  await signInWithKey(page, server, server.adminKey, '#/configs');
+  await page.click('a[href="#/configs/web"]');
+  await page.waitForSelector('#version-diff');
+  const diff = await textOf(page, '#version-diff');
+  assert.match(diff, /-port: 80\n?/);
+  assert.match(diff, /\+port: 8080/);
+
+  await page.click('[data-action=rollback]');
+  await page.waitForFunction(() => document.querySelector('[data-page=configs] h2')?.nextElementSibling?.textContent.includes('v3'));
+  const {versions} = await server.call('GET', '/api/v1/configs/web/versions');
+  assert.equal(versions.length, 3);
+  assert.equal(versions[2].hash, versions[0].hash, 'v3 is v1 again');
+  assert.deepEqual(page.consoleErrors, []);
+});

@@ -75,7 +75,8 @@ int run_users_create(const UsersCreateOptions& options) {
     if (started) {
       created = await_result<User>(
           [&](auto done) {
-            users.create(cli, {options.username, *password, options.role, options.org}, context, std::move(done));
+            users.create(cli, {options.username, *password, options.role, options.org}, context,
+                         std::move(done));
           },
           60'000, "BUSY");
     } else {

@@ -22,11 +22,12 @@ Result<std::string> hash_password(std::string_view password, const PasswordHashC
   const std::size_t length =
       argon2_encodedlen(cost.iterations, cost.memory_kib, cost.lanes, kSaltBytes, kHashBytes, Argon2_id);
   std::vector<char> encoded(length);
-  const int status = argon2id_hash_encoded(cost.iterations, cost.memory_kib, cost.lanes, password.data(),
-                                           password.size(), salt.data(), salt.size(), kHashBytes, encoded.data(),
-                                           encoded.size());
+  const int status =
+      argon2id_hash_encoded(cost.iterations, cost.memory_kib, cost.lanes, password.data(), password.size(),
+                            salt.data(), salt.size(), kHashBytes, encoded.data(), encoded.size());
   if (status != ARGON2_OK) {
-    return make_error(ErrorCode::internal, std::string("cannot hash a password: ") + argon2_error_message(status));
+    return make_error(ErrorCode::internal,
+                      std::string("cannot hash a password: ") + argon2_error_message(status));
   }
   return std::string(encoded.data());
 }

@@ -51,7 +51,8 @@ Result<std::vector<UserEvent>> decide_user(const User& user, const UserCommand& 
     if (user.exists()) return make_error(ErrorCode::conflict, "a user with this name exists", "USER_EXISTS");
     return Events{UserCreated{user.username, create->role, create->org, create->password_argon2id}};
   }
-  if (const auto* start_session = std::get_if<StartSession>(&command)) return start(user, *start_session, now_ms);
+  if (const auto* start_session = std::get_if<StartSession>(&command))
+    return start(user, *start_session, now_ms);
   if (const auto* refresh_session = std::get_if<RefreshSession>(&command)) {
     return refresh(user, *refresh_session, now_ms);
   }

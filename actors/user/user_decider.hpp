@@ -38,8 +38,8 @@ struct EndSession {
   std::string reason;
 };
 struct EndSessions {};
-using UserCommand =
-    std::variant<CreateUser, SetUserPassword, DeleteUser, StartSession, RefreshSession, EndSession, EndSessions>;
+using UserCommand = std::variant<CreateUser, SetUserPassword, DeleteUser, StartSession, RefreshSession,
+                                 EndSession, EndSessions>;
 
 /// The errors, each `unauthenticated` where a credential was wrong so the
 /// caller's address is throttled:

@@ -22,16 +22,18 @@ Error invalid_field(std::string message, std::string code, std::string field) {
 
 Status check_password(const std::string& password) {
   if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes) {
-    return invalid_field(fmt::format("password must be {} to {} bytes long", kMinPasswordBytes, kMaxPasswordBytes),
-                         "INVALID_PASSWORD", "password");
+    return invalid_field(
+        fmt::format("password must be {} to {} bytes long", kMinPasswordBytes, kMaxPasswordBytes),
+        "INVALID_PASSWORD", "password");
   }
   return Status::success();
 }
 
 Status check_username(const std::string& username) {
   if (!is_valid_username(username)) {
-    return invalid_field("username must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
-                         "INVALID_USERNAME", "username");
+    return invalid_field(
+        "username must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
+        "INVALID_USERNAME", "username");
   }
   return Status::success();
 }
@@ -39,8 +41,8 @@ Status check_username(const std::string& username) {
 }  // namespace
 
 struct UserService::Impl {
-  Impl(runtime::Runtime& runtime, EventStore& store, const AccessProjection* access_in, TimerService& timers_in,
-       WhenFolded when_folded_in, UserServiceOptions options_in)
+  Impl(runtime::Runtime& runtime, EventStore& store, const AccessProjection* access_in,
+       TimerService& timers_in, WhenFolded when_folded_in, UserServiceOptions options_in)
       : access(access_in),
         timers(timers_in),
         when_folded(std::move(when_folded_in)),
@@ -54,29 +56,43 @@ struct UserService::Impl {
   }
 
   // --- The hashing thread ----------------------------------------------------------
-  /// Queues `work` for the hashing thread; false (and `work` dropped) if too much waits or it stopped.
-  bool submit(std::function<void()> work) {
+  /// Queues `run` for the hashing thread, or calls `refuse` with why not:
+  /// too much waits (SIGN_IN_BUSY) or the service stopped (SHUTTING_DOWN).
+  /// A job still waiting when the service stops is refused the same way.
+  void submit(std::function<void()> run, std::function<void(Error)> refuse) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!stopping && waiting.size() < options.max_waiting) {
+        waiting.push_back({std::move(run), std::move(refuse)});
+        wake.notify_one();
+        return;
+      }
+    }
+    refuse(stopping_now() ? shutting_down() : busy());
+  }
+
+  bool stopping_now() {
     std::lock_guard<std::mutex> lock(mutex);
-    if (stopping || waiting.size() >= options.max_waiting) return false;
-    waiting.push_back(std::move(work));
-    wake.notify_one();
-    return true;
+    return stopping;
   }
 
   void run() {
     for (;;) {
-      std::function<void()> work;
+      Job job;
       {
         std::unique_lock<std::mutex> lock(mutex);
         wake.wait(lock, [this] { return stopping || !waiting.empty(); });
         if (waiting.empty()) return;
-        work = std::move(waiting.front());
+        job = std::move(waiting.front());
         waiting.pop_front();
       }
-      work();
+      job.run();
     }
   }
 
+  static Error shutting_down() {
+    return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
+  }
   static Error busy() {
     return make_error(ErrorCode::unavailable, "too many sign-ins and password changes at once; retry shortly",
                       "SIGN_IN_BUSY");
@@ -85,10 +101,9 @@ struct UserService::Impl {
   /// Hashes `password` on the hashing thread, then `then(hash)`.
   void hash_then(std::string password, std::function<void(Result<std::string>)> then) {
     auto shared_then = std::make_shared<std::function<void(Result<std::string>)>>(std::move(then));
-    const bool queued = submit([this, password = std::move(password), shared_then] {
-      (*shared_then)(hash_password(password, options.cost));
-    });
-    if (!queued) (*shared_then)(busy());
+    submit([this, password = std::move(password),
+            shared_then] { (*shared_then)(hash_password(password, options.cost)); },
+           [shared_then](Error refused) { (*shared_then)(std::move(refused)); });
   }
 
   /// Sends `command` to `username`'s actor; `done` gets the position once the read models hold it.
@@ -98,14 +113,16 @@ struct UserService::Impl {
               [this, done = std::move(done)](Result<runtime::Outcome<User>> outcome) mutable {
                 if (!outcome) return done(outcome.error());
                 auto shared = std::make_shared<runtime::Outcome<User>>(std::move(*outcome));
-                once_folded(when_folded, shared->position, [shared, done = std::move(done)] { done(*shared); });
+                once_folded(when_folded, shared->position,
+                            [shared, done = std::move(done)] { done(*shared); });
               });
   }
 
   /// A user `caller` may see, or USER_NOT_FOUND (another organization's is not there for a scoped caller).
   Status visible(const Principal& caller, const std::string& username) const {
     const auto user = access ? access->user(username) : std::nullopt;
-    if (!is_valid_username(username) || (caller.org != kAllOrgs && !(user && org_visible(caller.org, user->org)))) {
+    if (!is_valid_username(username) ||
+        (caller.org != kAllOrgs && !(user && org_visible(caller.org, user->org)))) {
       return make_error(ErrorCode::not_found, "no user with this name", "USER_NOT_FOUND");
     }
     return Status::success();
@@ -135,7 +152,11 @@ struct UserService::Impl {
 
   std::mutex mutex;
   std::condition_variable wake;
-  std::deque<std::function<void()>> waiting;
+  struct Job {
+    std::function<void()> run;
+    std::function<void(Error)> refuse;
+  };
+  std::deque<Job> waiting;
   bool stopping = false;
   std::thread worker;
 };
@@ -159,15 +180,15 @@ Status UserService::start() {
 }
 
 void UserService::stop() {
-  std::deque<std::function<void()>> dropped;
+  std::deque<Impl::Job> dropped;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->stopping = true;
     dropped.swap(impl_->waiting);
     impl_->wake.notify_all();
   }
-  // Each waiting job owns a `done`: destroyed unrun, a caller would wait for its deadline.
-  dropped.clear();
+  // Answered now rather than left to their callers' deadlines.
+  for (Impl::Job& job : dropped) job.refuse(Impl::shutting_down());
   if (impl_->worker.joinable()) impl_->worker.join();
   impl_->host.stop();
 }
@@ -179,31 +200,33 @@ void UserService::create(const Principal& creator, const UserRequest& request, c
   auto org = creation_org(creator, request.org);
   if (!org) return done(org.error());
   Impl* impl = impl_.get();
-  impl->hash_then(request.password, [impl, request_username = request.username, role = request.role,
-                                     org = std::move(*org), context,
-                                     done = std::move(done)](Result<std::string> hash) mutable {
-    if (!hash) return done(hash.error());
-    impl->send_then_fold(request_username, CreateUser{role, org, std::move(*hash)}, context,
-                         [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                           if (!outcome) return done(outcome.error());
-                           done(outcome->state);
-                         });
-  });
+  impl->hash_then(request.password,
+                  [impl, request_username = request.username, role = request.role, org = std::move(*org),
+                   context, done = std::move(done)](Result<std::string> hash) mutable {
+                    if (!hash) return done(hash.error());
+                    impl->send_then_fold(request_username, CreateUser{role, org, std::move(*hash)}, context,
+                                         [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
+                                           if (!outcome) return done(outcome.error());
+                                           done(outcome->state);
+                                         });
+                  });
 }
 
-void UserService::set_password(const Principal& caller, const std::string& username, const std::string& password,
-                               const RequestContext& context, std::function<void(Result<std::uint64_t>)> done) {
+void UserService::set_password(const Principal& caller, const std::string& username,
+                               const std::string& password, const RequestContext& context,
+                               std::function<void(Result<std::uint64_t>)> done) {
   if (Status seen = impl_->visible(caller, username); !seen) return done(seen.error());
   if (Status valid = check_password(password); !valid) return done(valid.error());
   Impl* impl = impl_.get();
-  impl->hash_then(password, [impl, username, context, done = std::move(done)](Result<std::string> hash) mutable {
-    if (!hash) return done(hash.error());
-    impl->send_then_fold(username, SetUserPassword{std::move(*hash)}, context,
-                         [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                           if (!outcome) return done(outcome.error());
-                           done(outcome->position);
-                         });
-  });
+  impl->hash_then(password,
+                  [impl, username, context, done = std::move(done)](Result<std::string> hash) mutable {
+                    if (!hash) return done(hash.error());
+                    impl->send_then_fold(username, SetUserPassword{std::move(*hash)}, context,
+                                         [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
+                                           if (!outcome) return done(outcome.error());
+                                           done(outcome->position);
+                                         });
+                  });
 }
 
 void UserService::remove(const Principal& caller, const std::string& username, const RequestContext& context,
@@ -216,7 +239,8 @@ void UserService::remove(const Principal& caller, const std::string& username, c
                         });
 }
 
-void UserService::end_sessions(const Principal& caller, const std::string& username, const RequestContext& context,
+void UserService::end_sessions(const Principal& caller, const std::string& username,
+                               const RequestContext& context,
                                std::function<void(Result<std::uint64_t>)> done) {
   if (Status seen = impl_->visible(caller, username); !seen) return done(seen.error());
   impl_->send_then_fold(username, EndSessions{}, context,
@@ -245,44 +269,47 @@ void UserService::sign_in(const std::string& username, const std::string& passwo
                           const RequestContext& context, std::function<void(Result<SessionGrant>)> done) {
   // Too long a password is not hashed (its cost would be the caller's to choose); it is wrong all the same.
   if (password.size() > kMaxPasswordBytes) return done(wrong_credentials());
-  const auto user = is_valid_username(username) && impl_->access ? impl_->access->user(username) : std::nullopt;
+  const auto user =
+      is_valid_username(username) && impl_->access ? impl_->access->user(username) : std::nullopt;
   std::string encoded = user ? user->password_argon2id : impl_->decoy_hash;
   Impl* impl = impl_.get();
   auto shared_done = std::make_shared<std::function<void(Result<SessionGrant>)>>(std::move(done));
   // The session's events name the user who signed in.
   RequestContext session_context = context;
   session_context.principal = "user:" + username;
-  const bool queued = impl->submit([impl, user, encoded = std::move(encoded), password, kind,
-                                    context = std::move(session_context), shared_done] {
-    if (!verify_password(encoded, password) || !user) return (*shared_done)(wrong_credentials());
-    auto made = new_credential(kSessionPrefix);
-    auto refresh_secret = random_token(32);
-    if (!made) return (*shared_done)(made.error());
-    if (!refresh_secret) return (*shared_done)(refresh_secret.error());
-    SessionGrant grant = impl->new_grant(*user, made->id, kind);
-    grant.secret = std::move(made->plaintext);
-    StartSession start{encoded, UserSessionStarted{made->id, kind, made->secret_sha256, std::nullopt,
-                                                   grant.expires_at_ms, grant.refresh_expires_at_ms}};
-    if (kind == SessionKind::token) {
-      grant.refresh = fmt::format("{}_{}_{}", kRefreshPrefix, made->id, *refresh_secret);
-      start.session.refresh_sha256 = sha256(*refresh_secret);
-    }
-    auto shared_grant = std::make_shared<SessionGrant>(std::move(grant));
-    impl->send_then_fold(user->username, std::move(start), context,
-                         [shared_grant, shared_done](Result<runtime::Outcome<User>> outcome) {
-                           if (!outcome) return (*shared_done)(outcome.error());
-                           shared_grant->user = outcome->state;
-                           shared_grant->position = outcome->position;
-                           (*shared_done)(std::move(*shared_grant));
-                         });
-  });
-  if (!queued) (*shared_done)(Impl::busy());
+  impl->submit(
+      [impl, user, encoded = std::move(encoded), password, kind, context = std::move(session_context),
+       shared_done] {
+        if (!verify_password(encoded, password) || !user) return (*shared_done)(wrong_credentials());
+        auto made = new_credential(kSessionPrefix);
+        auto refresh_secret = random_token(32);
+        if (!made) return (*shared_done)(made.error());
+        if (!refresh_secret) return (*shared_done)(refresh_secret.error());
+        SessionGrant grant = impl->new_grant(*user, made->id, kind);
+        grant.secret = std::move(made->plaintext);
+        StartSession start{encoded, UserSessionStarted{made->id, kind, made->secret_sha256, std::nullopt,
+                                                       grant.expires_at_ms, grant.refresh_expires_at_ms}};
+        if (kind == SessionKind::token) {
+          grant.refresh = fmt::format("{}_{}_{}", kRefreshPrefix, made->id, *refresh_secret);
+          start.session.refresh_sha256 = sha256(*refresh_secret);
+        }
+        auto shared_grant = std::make_shared<SessionGrant>(std::move(grant));
+        impl->send_then_fold(user->username, std::move(start), context,
+                             [shared_grant, shared_done](Result<runtime::Outcome<User>> outcome) {
+                               if (!outcome) return (*shared_done)(outcome.error());
+                               shared_grant->user = outcome->state;
+                               shared_grant->position = outcome->position;
+                               (*shared_done)(std::move(*shared_grant));
+                             });
+      },
+      [shared_done](Error refused) { (*shared_done)(std::move(refused)); });
 }
 
 void UserService::refresh(const std::string& refresh_token, const RequestContext& context,
                           std::function<void(Result<SessionGrant>)> done) {
-  const Error refused = make_error(ErrorCode::unauthenticated,
-                                   "the refresh token is malformed, unknown, expired or used", "INVALID_REFRESH_TOKEN");
+  const Error refused =
+      make_error(ErrorCode::unauthenticated, "the refresh token is malformed, unknown, expired or used",
+                 "INVALID_REFRESH_TOKEN");
   const auto presented = read_credential(refresh_token, kRefreshPrefix);
   const auto owner = presented && impl_->access ? impl_->access->session_owner(presented->id) : std::nullopt;
   if (!owner) return done(refused);
@@ -319,7 +346,8 @@ void UserService::sign_out(const SessionCaller& caller, const RequestContext& co
 }
 
 std::optional<SessionCaller> UserService::authenticate(std::string_view plaintext) const {
-  return impl_->access ? impl_->access->authenticate_session(plaintext, impl_->timers.now_ms()) : std::nullopt;
+  return impl_->access ? impl_->access->authenticate_session(plaintext, impl_->timers.now_ms())
+                       : std::nullopt;
 }
 
 }  // namespace muster

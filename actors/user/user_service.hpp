@@ -72,8 +72,8 @@ class UserService : public Service {
   /// `access` may be null where nothing reads users back (the CLI); then
   /// listing, sign-in and authentication find nobody. References must
   /// outlive the service.
-  UserService(runtime::Runtime& runtime, EventStore& store, const AccessProjection* access, TimerService& timers,
-              WhenFolded when_folded, UserServiceOptions options = {});
+  UserService(runtime::Runtime& runtime, EventStore& store, const AccessProjection* access,
+              TimerService& timers, WhenFolded when_folded, UserServiceOptions options = {});
   ~UserService() override;
 
   std::string_view name() const override { return "users"; }

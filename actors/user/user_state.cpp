@@ -107,7 +107,8 @@ json UserPasswordSet::to_json() const {
 
 Result<UserPasswordSet> UserPasswordSet::from_json(const json& data, std::uint32_t) {
   UserPasswordSet event;
-  if (!read(data, "password_argon2id", event.password_argon2id)) return payload_error("bad UserPasswordSet payload");
+  if (!read(data, "password_argon2id", event.password_argon2id))
+    return payload_error("bad UserPasswordSet payload");
   return event;
 }
 
@@ -153,8 +154,10 @@ json UserSessionRefreshed::to_json() const {
 
 Result<UserSessionRefreshed> UserSessionRefreshed::from_json(const json& data, std::uint32_t) {
   UserSessionRefreshed event;
-  if (!read(data, "session_id", event.session_id) || !read_digest(data, "secret_sha256", event.secret_sha256) ||
-      !read_digest(data, "refresh_sha256", event.refresh_sha256) || !read(data, "expires_at", event.expires_at_ms) ||
+  if (!read(data, "session_id", event.session_id) ||
+      !read_digest(data, "secret_sha256", event.secret_sha256) ||
+      !read_digest(data, "refresh_sha256", event.refresh_sha256) ||
+      !read(data, "expires_at", event.expires_at_ms) ||
       !read(data, "refresh_expires_at", event.refresh_expires_at_ms)) {
     return payload_error("bad UserSessionRefreshed payload");
   }
@@ -250,11 +253,12 @@ Status apply(User& user, const UserEvent& event, const EventHeader& header) {
     next.deleted = true;
     next.sessions.clear();
   } else if (const auto* started = std::get_if<UserSessionStarted>(&event)) {
-    if (next.sessions.count(started->session_id) != 0) return corrupt_event(header, type, "the session exists");
-    next.sessions.emplace(started->session_id,
-                          UserSession{started->session_id, started->kind, started->secret_sha256,
-                                      started->refresh_sha256, header.time_ms, started->expires_at_ms,
-                                      started->refresh_expires_at_ms});
+    if (next.sessions.count(started->session_id) != 0)
+      return corrupt_event(header, type, "the session exists");
+    next.sessions.emplace(
+        started->session_id,
+        UserSession{started->session_id, started->kind, started->secret_sha256, started->refresh_sha256,
+                    header.time_ms, started->expires_at_ms, started->refresh_expires_at_ms});
   } else if (const auto* refreshed = std::get_if<UserSessionRefreshed>(&event)) {
     const auto found = next.sessions.find(refreshed->session_id);
     if (found == next.sessions.end() || found->second.kind != SessionKind::token) {
@@ -276,6 +280,8 @@ Status apply(User& user, const UserEvent& event, const EventHeader& header) {
   return Status::success();
 }
 
-Status apply(User& user, const Event& event) { return apply_stored<UserEvent>(user, event); }
+Status apply(User& user, const Event& event) {
+  return apply_stored<UserEvent>(user, event);
+}
 
 }  // namespace muster

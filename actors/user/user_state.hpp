@@ -112,11 +112,13 @@ struct UserSessionEnded {
 struct UserSessionsEnded {
   static constexpr EventType kType{"UserSessionsEnded", kUserKind, 1};
   nlohmann::json to_json() const { return nlohmann::json::object(); }
-  static Result<UserSessionsEnded> from_json(const nlohmann::json&, std::uint32_t) { return UserSessionsEnded{}; }
+  static Result<UserSessionsEnded> from_json(const nlohmann::json&, std::uint32_t) {
+    return UserSessionsEnded{};
+  }
 };
 
-using UserEvent = std::variant<UserCreated, UserPasswordSet, UserDeleted, UserSessionStarted, UserSessionRefreshed,
-                               UserSessionEnded, UserSessionsEnded>;
+using UserEvent = std::variant<UserCreated, UserPasswordSet, UserDeleted, UserSessionStarted,
+                               UserSessionRefreshed, UserSessionEnded, UserSessionsEnded>;
 
 struct UserSession {
   std::string session_id;

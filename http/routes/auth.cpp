@@ -67,7 +67,9 @@ void refresh(const std::shared_ptr<Call>& call) {
   }
   call->await<SessionGrant>(
       "BUSY",
-      [&](auto done) { call->services.users->refresh(token->get<std::string>(), call->context, std::move(done)); },
+      [&](auto done) {
+        call->services.users->refresh(token->get<std::string>(), call->context, std::move(done));
+      },
       [call](Result<SessionGrant> grant) {
         if (!grant) return call->reply_failure(grant.error());
         reply_grant(*call, *grant);
@@ -76,10 +78,12 @@ void refresh(const std::shared_ptr<Call>& call) {
 
 void sign_out(const std::shared_ptr<Call>& call) {
   if (!call->session) {
-    return call->reply_error(400, "an API key has no session to end; revoke the key instead", "NOT_A_SESSION");
+    return call->reply_error(400, "an API key has no session to end; revoke the key instead",
+                             "NOT_A_SESSION");
   }
   call->await<std::uint64_t>(
-      "BUSY", [&](auto done) { call->services.users->sign_out(*call->session, call->context, std::move(done)); },
+      "BUSY",
+      [&](auto done) { call->services.users->sign_out(*call->session, call->context, std::move(done)); },
       [call](Result<std::uint64_t> ended) {
         if (!ended) return call->reply_failure(ended.error());
         Response response;
@@ -99,7 +103,8 @@ void who_am_i(const std::shared_ptr<Call>& call) {
     // Only the cookie's holder learns its CSRF token: a page reloading asks here.
     const auto cookie = session_cookie(call->head.headers);
     const auto by_cookie = cookie ? call->services.users->authenticate(*cookie) : std::nullopt;
-    if (by_cookie && by_cookie->session_id == call->session->session_id) answer["csrf_token"] = csrf_token_for(*cookie);
+    if (by_cookie && by_cookie->session_id == call->session->session_id)
+      answer["csrf_token"] = csrf_token_for(*cookie);
   } else {
     answer["key_id"] = caller.key_id;
   }

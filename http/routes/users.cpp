@@ -59,8 +59,12 @@ void delete_user(const std::shared_ptr<Call>& call) {
   const std::string username = call->params["username"];
   call->await<std::uint64_t>(
       "BUSY",
-      [&](auto done) { call->services.users->remove(call->principal, username, call->context, std::move(done)); },
-      [call, username](Result<std::uint64_t> removed) { reply_changed(*call, username, removed, "deleted"); });
+      [&](auto done) {
+        call->services.users->remove(call->principal, username, call->context, std::move(done));
+      },
+      [call, username](Result<std::uint64_t> removed) {
+        reply_changed(*call, username, removed, "deleted");
+      });
 }
 
 void set_password(const std::shared_ptr<Call>& call) {
@@ -85,7 +89,9 @@ void end_sessions(const std::shared_ptr<Call>& call) {
       [&](auto done) {
         call->services.users->end_sessions(call->principal, username, call->context, std::move(done));
       },
-      [call, username](Result<std::uint64_t> ended) { reply_changed(*call, username, ended, "sessions_ended"); });
+      [call, username](Result<std::uint64_t> ended) {
+        reply_changed(*call, username, ended, "sessions_ended");
+      });
 }
 
 }  // namespace
@@ -95,7 +101,8 @@ void add_users(RouteTable& table) {
   table.add("GET", "/api/v1/users", {list_users, Credential::api_key, Role::admin});
   table.add("GET", "/api/v1/users/{username}", {get_user, Credential::api_key, Role::admin});
   table.add("DELETE", "/api/v1/users/{username}", {delete_user, Credential::api_key, Role::admin});
-  table.add("PUT", "/api/v1/users/{username}/password", {set_password, Credential::api_key, Role::admin, false, true});
+  table.add("PUT", "/api/v1/users/{username}/password",
+            {set_password, Credential::api_key, Role::admin, false, true});
   table.add("DELETE", "/api/v1/users/{username}/sessions", {end_sessions, Credential::api_key, Role::admin});
 }
 

@@ -43,11 +43,17 @@ SCENARIO("a user's sessions live until they expire, end, or the password or acco
 
   WHEN("a later event comes after one has expired") {
     fold(user, {UserSessionEnded{"s-unknown", "logout"}}, 20'000);
-    THEN("the fold has dropped it") { CHECK(user.sessions.count("s1") == 0); CHECK(user.sessions.count("s2") == 1); }
+    THEN("the fold has dropped it") {
+      CHECK(user.sessions.count("s1") == 0);
+      CHECK(user.sessions.count("s2") == 1);
+    }
   }
   WHEN("one is ended") {
     fold(user, {UserSessionEnded{"s2", "logout"}}, 3'000);
-    THEN("only the other is left") { CHECK(user.sessions.count("s2") == 0); CHECK(user.sessions.size() == 1); }
+    THEN("only the other is left") {
+      CHECK(user.sessions.count("s2") == 0);
+      CHECK(user.sessions.size() == 1);
+    }
   }
   WHEN("the password is set") {
     fold(user, {UserPasswordSet{"hash-2"}}, 3'000);
@@ -59,7 +65,9 @@ SCENARIO("a user's sessions live until they expire, end, or the password or acco
   }
   WHEN("an admin ends them") {
     fold(user, {UserSessionsEnded{}}, 3'000);
-    THEN("none is left") { CHECK(user.sessions.empty()); }
+    THEN("none is left") {
+      CHECK(user.sessions.empty());
+    }
   }
   WHEN("the user is deleted and made again") {
     fold(user, {UserDeleted{}}, 3'000);
@@ -88,7 +96,8 @@ TEST_CASE("the fold refuses what cannot happen, and changes nothing then") {
   CHECK_FALSE(apply(other, UserEvent{UserCreated{"alice", Role::admin, "*", "h"}},
                     EventHeader{1, stream_name(kUserKind, "bob"), 1, 0})
                   .ok());
-  CHECK_FALSE(apply(other, UserEvent{UserDeleted{}}, EventHeader{1, stream_name(kUserKind, "bob"), 1, 0}).ok());
+  CHECK_FALSE(
+      apply(other, UserEvent{UserDeleted{}}, EventHeader{1, stream_name(kUserKind, "bob"), 1, 0}).ok());
   CHECK(user == before);
 }
 
@@ -102,16 +111,19 @@ TEST_CASE("the decisions: exists, gone, a changed password, a used refresh token
   CHECK(stale.error().code == ErrorCode::unauthenticated);
   CHECK(stale.error().reason == "INVALID_CREDENTIALS");
 
-  fold(user,
-       {UserSessionStarted{"t1", SessionKind::token, sha256("a1"), sha256("r1"), 5'000, 100'000}}, 2'000);
+  fold(user, {UserSessionStarted{"t1", SessionKind::token, sha256("a1"), sha256("r1"), 5'000, 100'000}},
+       2'000);
   const auto rotated = UserSessionRefreshed{"t1", sha256("a2"), sha256("r2"), 9'000, 200'000};
-  CHECK(decide_user(user, RefreshSession{sha256("r0"), rotated}, 3'000).error().reason == "INVALID_REFRESH_TOKEN");
-  CHECK(decide_user(user, RefreshSession{sha256("r1"), rotated}, 100'000).error().reason == "INVALID_REFRESH_TOKEN");
+  CHECK(decide_user(user, RefreshSession{sha256("r0"), rotated}, 3'000).error().reason ==
+        "INVALID_REFRESH_TOKEN");
+  CHECK(decide_user(user, RefreshSession{sha256("r1"), rotated}, 100'000).error().reason ==
+        "INVALID_REFRESH_TOKEN");
   auto refreshed = decide_user(user, RefreshSession{sha256("r1"), rotated}, 3'000);
   REQUIRE(refreshed.ok());
   fold(user, *refreshed, 3'000);
   // The old refresh token was rotated away.
-  CHECK(decide_user(user, RefreshSession{sha256("r1"), rotated}, 4'000).error().reason == "INVALID_REFRESH_TOKEN");
+  CHECK(decide_user(user, RefreshSession{sha256("r1"), rotated}, 4'000).error().reason ==
+        "INVALID_REFRESH_TOKEN");
   CHECK(decide_user(user, EndSession{"t9", "logout"}, 4'000).error().reason == "SESSION_NOT_FOUND");
 
   for (std::size_t index = 1; index < kMaxSessionsPerUser; ++index) {
@@ -130,8 +142,9 @@ TEST_CASE("the decisions: exists, gone, a changed password, a used refresh token
 
 TEST_CASE("a user's snapshot reads back what it wrote, and damage is refused") {
   User user = alice();
-  fold(user, {cookie_session("s1", 10'000),
-              UserSessionStarted{"t1", SessionKind::token, sha256("a"), sha256("r"), 5'000, 90'000}},
+  fold(user,
+       {cookie_session("s1", 10'000),
+        UserSessionStarted{"t1", SessionKind::token, sha256("a"), sha256("r"), 5'000, 90'000}},
        2'000);
   const auto decoded = decode_user(encode_user(user));
   REQUIRE(decoded.ok());

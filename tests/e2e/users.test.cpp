@@ -48,7 +48,8 @@ struct CookieSession {
   std::string csrf;
 
   httplib::Headers headers(bool with_csrf = true) const {
-    httplib::Headers headers = anonymous({{"Cookie", "theme=dark; " + cookie}, {"Content-Type", "application/json"}});
+    httplib::Headers headers =
+        anonymous({{"Cookie", "theme=dark; " + cookie}, {"Content-Type", "application/json"}});
     if (with_csrf) headers.emplace("X-CSRF-Token", csrf);
     return headers;
   }
@@ -75,7 +76,8 @@ Tokens token_session(const MusterServer& server, const std::string& username,
   REQUIRE(answer.status == 200);
   CHECK(answer.json.at("token_type") == "Bearer");
   CHECK(header_of(answer, "Set-Cookie").empty());
-  return {answer.json.at("access_token").get<std::string>(), answer.json.at("refresh_token").get<std::string>()};
+  return {answer.json.at("access_token").get<std::string>(),
+          answer.json.at("refresh_token").get<std::string>()};
 }
 
 int status_of(const MusterServer& server, const std::string& method, const std::string& path,
@@ -107,12 +109,10 @@ TEST_CASE("users: an admin makes, lists and refuses users, and no answer holds a
 
   const auto refused = [&](const json& body, const std::string& code) {
     const std::uint64_t before = log_position(server);
-    check_error(server.post("/api/v1/users", body.dump()), body.contains("password") &&
-                                                               body["password"] == kPassword &&
-                                                               code == "USER_EXISTS"
-                                                           ? 409
-                                                           : 400,
-                code);
+    check_error(
+        server.post("/api/v1/users", body.dump()),
+        body.contains("password") && body["password"] == kPassword && code == "USER_EXISTS" ? 409 : 400,
+        code);
     CHECK(log_position(server) == before);
   };
   refused({{"username", "alice"}, {"password", kPassword}, {"role", "viewer"}}, "USER_EXISTS");
@@ -156,7 +156,8 @@ TEST_CASE("users: the dashboard's cookie session reads, writes with its CSRF tok
   const std::string group = json{{"name", "web"}, {"selector", {{"env", "prod"}}}}.dump();
   // A write without the CSRF token, or with another session's, is refused and changes nothing.
   const std::uint64_t before = log_position(server);
-  check_error(server.send("POST", "/api/v1/groups", group, session.headers(false)), 403, "CSRF_TOKEN_INVALID");
+  check_error(server.send("POST", "/api/v1/groups", group, session.headers(false)), 403,
+              "CSRF_TOKEN_INVALID");
   CookieSession forged = session;
   forged.csrf = cookie_session(server, "alice").csrf;
   check_error(server.send("POST", "/api/v1/groups", group, forged.headers()), 403, "CSRF_TOKEN_INVALID");
@@ -229,8 +230,9 @@ TEST_CASE("users: wrong and unknown names answer alike, and guessing is throttle
   const HttpAnswer throttled = sign_in(server, "alice", kPassword);
   check_error(throttled, 429, "TOO_MANY_REQUESTS");
   CHECK_FALSE(header_of(throttled, "Retry-After").empty());
-  check_error(server.send("POST", "/api/v1/auth/login", "{}", anonymous({{"Content-Type", "application/json"}})),
-              429, "TOO_MANY_REQUESTS");
+  check_error(
+      server.send("POST", "/api/v1/auth/login", "{}", anonymous({{"Content-Type", "application/json"}})), 429,
+      "TOO_MANY_REQUESTS");
 }
 
 TEST_CASE("users: an admin's ending, a password change and a deletion each end the user's sessions") {
@@ -252,8 +254,9 @@ TEST_CASE("users: an admin's ending, a password change and a deletion each end t
 
   const Tokens again = token_session(server, "alice");
   const std::string new_password = "a different passphrase";
-  const HttpAnswer set = server.send("PUT", "/api/v1/users/alice/password", json{{"password", new_password}}.dump(),
-                                     {{"Content-Type", "application/json"}});
+  const HttpAnswer set =
+      server.send("PUT", "/api/v1/users/alice/password", json{{"password", new_password}}.dump(),
+                  {{"Content-Type", "application/json"}});
   INFO(set.body);
   REQUIRE(set.status == 200);
   CHECK_FALSE(works(bearer(again.access)));
@@ -272,8 +275,9 @@ TEST_CASE("users: an admin's ending, a password change and a deletion each end t
   for (const json& event : log_events(server)) {
     if (event.at("stream") == "user:alice") events.push_back(event);
   }
-  CHECK(types_of(events) == std::vector<std::string>{"UserCreated", "UserSessionStarted", "UserSessionStarted",
-                                                     "UserSessionsEnded", "UserSessionStarted", "UserPasswordSet",
+  CHECK(types_of(events) == std::vector<std::string>{"UserCreated", "UserSessionStarted",
+                                                     "UserSessionStarted", "UserSessionsEnded",
+                                                     "UserSessionStarted", "UserPasswordSet",
                                                      "UserSessionStarted", "UserDeleted"});
   for (const json& event : events) {
     CAPTURE(event.dump());
@@ -329,12 +333,14 @@ TEST_CASE("users: an admin scoped to an organization sees and makes only its use
     return server.send(method, path, body, headers);
   };
   const HttpAnswer made =
-      as_acme("POST", "/api/v1/users", json{{"username", "acme-ops"}, {"password", kPassword}, {"role", "viewer"}}.dump());
+      as_acme("POST", "/api/v1/users",
+              json{{"username", "acme-ops"}, {"password", kPassword}, {"role", "viewer"}}.dump());
   REQUIRE(made.status == 201);
   CHECK(made.json.at("org") == "acme");
-  check_error(as_acme("POST", "/api/v1/users",
-                      json{{"username", "x"}, {"password", kPassword}, {"role", "viewer"}, {"org", "other"}}.dump()),
-              403, "FORBIDDEN");
+  check_error(
+      as_acme("POST", "/api/v1/users",
+              json{{"username", "x"}, {"password", kPassword}, {"role", "viewer"}, {"org", "other"}}.dump()),
+      403, "FORBIDDEN");
   const HttpAnswer listed = as_acme("GET", "/api/v1/users");
   REQUIRE(listed.status == 200);
   REQUIRE(listed.json.at("users").size() == 1);
@@ -355,9 +361,9 @@ TEST_CASE("users: muster users create --data makes the first admin of a stopped 
     MusterServer server(data);  // a data directory as a first start leaves it
     REQUIRE(server.terminate() == 0);
   }
-  const CommandResult made = run_muster(
-      {"users", "create", "--data", data, "--username", "root", "--role", "admin", "--org", "*"},
-      std::chrono::seconds(60), std::string(kPassword) + "\n");
+  const CommandResult made =
+      run_muster({"users", "create", "--data", data, "--username", "root", "--role", "admin", "--org", "*"},
+                 std::chrono::seconds(60), std::string(kPassword) + "\n");
   INFO(made.err);
   REQUIRE(made.exit_code == 0);
   const json printed = json::parse(made.out);
@@ -380,8 +386,9 @@ TEST_CASE("users: muster users create --data makes the first admin of a stopped 
   REQUIRE(users.status == 200);
   CHECK(users.json.at("users").size() == 1);
   // A running server holds the directory: the CLI says to use the API.
-  const CommandResult busy = run_muster({"users", "create", "--data", data, "--username", "two", "--role", "viewer"},
-                                        std::chrono::seconds(60), std::string(kPassword) + "\n");
+  const CommandResult busy =
+      run_muster({"users", "create", "--data", data, "--username", "two", "--role", "viewer"},
+                 std::chrono::seconds(60), std::string(kPassword) + "\n");
   CHECK(busy.exit_code == 1);
   CHECK(busy.err.find("POST /api/v1/users") != std::string::npos);
 }

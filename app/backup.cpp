@@ -11,6 +11,7 @@
 
 #include "actors/config/restore.hpp"
 #include "app/commands.hpp"
+#include "app/progress.hpp"
 #include "common/log.hpp"
 #include "common/timers.hpp"
 #include "eventstore/rocksdb_storage.hpp"
@@ -59,10 +60,16 @@ int run_backup(const BackupOptions& options) {
   Result<std::string> document = make_error(ErrorCode::internal, "not read");
   {
     ProjectionRunner runner(storage.events(), storage.snapshots(), {&registry, &configs}, timers, runner_options);
+    // Folding a long log (past the read models' snapshots) is the slow part.
+    const auto head = storage.events().head_position();
+    if (!head) return fail("backup", fmt::format("cannot read {}: {}", options.data_dir, head.error().message));
+    Progress progress("backup", *head, "events of the log folded", options.progress);
+    runner.observe([&progress](const std::vector<Event>& batch) { progress.update(batch.back().position); });
     if (Status started = runner.start(); !started) {
       return fail("backup", fmt::format("cannot read {}: {}", options.data_dir, started.error().message));
     }
     runner.catch_up();
+    progress.finish(runner.position());
     const Backup backup = take_backup(configs, registry, options.org, timers.now_ms(), runner.position());
     document = http::backup_to_json(backup).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     runner.stop();
@@ -87,6 +94,10 @@ int run_restore(const RestoreCommandOptions& options) {
   path += options.dry_run ? "true" : "false";
   if (options.org) path += "&org=" + *options.org;
   const httplib::Headers headers{{"Authorization", "Bearer " + options.key}};
+  // The server answers once it applied every change: say what is being waited for.
+  Progress("restore", document->size(), "bytes", options.progress)
+      .note(fmt::format("sending {} bytes to {}; it answers once it has applied every change", document->size(),
+                        options.url));
   const auto answer = client.Post(path, headers, *document, "application/json");
   if (!answer) {
     return fail("restore", fmt::format("cannot reach {}: {}", options.url, httplib::to_string(answer.error())));

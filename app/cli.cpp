@@ -479,6 +479,7 @@ Result<BackupOptions> parse_backup_args(const std::vector<std::string>& args) {
   FlagTable flags;
   flags.with_value["--data"] = [&](const std::string& text) { return set_path(text, options.data_dir); };
   flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
+  flags.switches["--progress"] = [&] { options.progress = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   return options;
 }
@@ -491,6 +492,7 @@ Result<RestoreCommandOptions> parse_restore_args(const std::vector<std::string>&
   flags.with_value["--org"] = [&](const std::string& text) { return set_org(text, options.org); };
   flags.with_value["--ca-cert"] = [&](const std::string& text) { return set_path(text, options.ca_cert_path); };
   flags.switches["--dry-run"] = [&] { options.dry_run = true; };
+  flags.switches["--progress"] = [&] { options.progress = true; };
   if (Status applied = flags.apply(args); !applied) return applied.error();
   if (options.url.empty() || options.key.empty()) return usage_error("restore needs --url and --key");
   return options;
@@ -582,8 +584,8 @@ Usage:
   muster replay [--data DIR] (--agent ID | --instance IID [--org ORG]) --at RFC3339
   muster keys create --data DIR --role viewer|operator|admin --name NAME [--org ORG|*]
   muster users create --data DIR --username NAME --role viewer|operator|admin [--org ORG|*] < PASSWORD
-  muster backup [--data DIR] [--org ORG] > FILE
-  muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] < FILE
+  muster backup [--data DIR] [--org ORG] [--progress] > FILE
+  muster restore --url URL --key KEY [--org ORG] [--dry-run] [--ca-cert FILE] [--progress] < FILE
   muster version
   muster help
 

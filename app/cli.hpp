@@ -87,6 +87,8 @@ struct UsersCreateOptions {
 struct BackupOptions {
   std::string data_dir = "./data";
   std::string org{kDefaultOrg};  ///< The organization whose configuration to print.
+  /// Show how far the fold of the log got even off a terminal (app/progress.hpp).
+  bool progress = false;
 };
 
 struct RestoreCommandOptions {
@@ -99,6 +101,8 @@ struct RestoreCommandOptions {
   std::optional<std::string> org;
   /// Ask what would change; change nothing.
   bool dry_run = false;
+  /// Say what is being sent and waited for even off a terminal (app/progress.hpp).
+  bool progress = false;
   /// PEM file of the certificate authority to trust for an https URL; empty: the system's.
   std::string ca_cert_path;
 };

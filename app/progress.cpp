@@ -33,6 +33,11 @@ void Progress::finish(std::uint64_t done) {
   std::fputc('\n', stderr);
 }
 
+void Progress::note(const std::string& text) {
+  if (!shown_) return;
+  std::fputs(fmt::format("{}: {}\n", what_, text).c_str(), stderr);
+}
+
 void Progress::draw(std::uint64_t done) {
   const std::uint64_t percent = total_ == 0 ? 100 : std::min<std::uint64_t>(100, done * 100 / total_);
   std::fputs(fmt::format("\r{}: {} of {} {} ({}%)", what_, done, total_, unit_, percent).c_str(), stderr);

@@ -19,6 +19,8 @@ class Progress {
   void update(std::uint64_t done);
   /// Draws the final count and ends the line.
   void finish(std::uint64_t done);
+  /// A step that has no count ("waiting for the server"), on a line of its own.
+  void note(const std::string& text);
 
  private:
   void draw(std::uint64_t done);

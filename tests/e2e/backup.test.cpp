@@ -7,9 +7,7 @@
 // content; `muster backup` and `muster restore`; and bad documents refused
 // naming the field, nothing changed.
 
-#include <sys/wait.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -171,25 +169,9 @@ json kept_groups(const json& document) {
   return groups;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-}
-
-// Runs `muster args...` with `input` on its standard input (through the shell).
-CommandResult run_muster_with_input(const std::vector<std::string>& args, const std::string& input) {
-  TempDir scratch;
-  const std::string in_path = scratch.file("in");
-  std::ofstream(in_path, std::ios::binary) << input;
-  std::string command = std::string("'") + MUSTER_BINARY + "'";
-  for (const std::string& arg : args) command += " '" + arg + "'";
-  command += " < '" + in_path + "' > '" + scratch.file("out") + "' 2> '" + scratch.file("err") + "'";
-  const int status = std::system(command.c_str());
-  CommandResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_text(scratch.file("out"));
-  result.err = read_text(scratch.file("err"));
-  return result;
+// `muster args...` with `input` on its standard input.
+CommandResult run_with_input(const std::vector<std::string>& args, const std::string& input) {
+  return run_muster(args, std::chrono::seconds(60), input);
 }
 
 std::size_t count_actions(const json& report, const std::string& action) {
@@ -276,6 +258,12 @@ TEST_CASE("backup, wipe, restore: every agent is told the same configuration as 
   INFO(offline.err);
   REQUIRE(offline.exit_code == 0);
   CHECK(content_of(json::parse(offline.out)) == content_of(document));
+  CHECK(offline.err.empty());
+  // With --progress (or on a terminal), it says how far the fold of the log got.
+  const CommandResult shown = run_muster({"backup", "--data", source_data, "--progress"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK(shown.err.find("events of the log folded (100%)\n") != std::string::npos);
+  CHECK(content_of(json::parse(shown.out)) == content_of(document));
   CHECK(run_muster({"backup", "--data", source_data, "--org", "nobody-here"}).exit_code == 0);
   // The agents' token digests the log holds are not in the document.
   const CommandResult replay = run_muster({"replay", "--data", source_data});
@@ -422,7 +410,7 @@ TEST_CASE("muster restore sends a document to the server - bad documents are ref
   const std::string url = fmt::format("http://127.0.0.1:{}", server.port());
 
   const CommandResult dry =
-      run_muster_with_input({"restore", "--url", url, "--key", server.admin_key(), "--dry-run"}, document.dump());
+      run_with_input({"restore", "--url", url, "--key", server.admin_key(), "--dry-run"}, document.dump());
   INFO(dry.err);
   REQUIRE(dry.exit_code == 0);
   const json dry_answer = json::parse(dry.out);
@@ -432,19 +420,23 @@ TEST_CASE("muster restore sends a document to the server - bad documents are ref
             "config with versions 2 to 2") == 0);
   CHECK(get_json(server, "/api/v1/configs").at("configs").empty());
 
-  const CommandResult applied =
-      run_muster_with_input({"restore", "--url", url, "--key", server.admin_key()}, document.dump());
+  const CommandResult applied = run_with_input(
+      {"restore", "--url", url, "--key", server.admin_key(), "--progress"}, document.dump());
   INFO(applied.err);
   REQUIRE(applied.exit_code == 0);
   CHECK(json::parse(applied.out).at("applied") == 3);
+  // With --progress (or on a terminal), it says what it sends and what it waits for.
+  CHECK(applied.err.find(fmt::format("restore: sending {} bytes to {}", document.dump().size(), url)) !=
+        std::string::npos);
+  CHECK(dry.err.empty());
   // The pinned version 1 still has its content (versions outlive a deletion).
   CHECK(get_json(server, "/api/v1/groups/prod").at("assignment").at("version") == 1);
   CHECK(get_json(server, "/api/v1/configs/collector/versions").at("versions").size() == 2);
 
-  const CommandResult refused = run_muster_with_input({"restore", "--url", url, "--key", "mk_bogus"}, document.dump());
+  const CommandResult refused = run_with_input({"restore", "--url", url, "--key", "mk_bogus"}, document.dump());
   CHECK(refused.exit_code == 1);
   CHECK(refused.err.find("the server answered 401") != std::string::npos);
-  CHECK(run_muster_with_input({"restore", "--url", url, "--key", server.admin_key()}, "").exit_code == 1);
+  CHECK(run_with_input({"restore", "--url", url, "--key", server.admin_key()}, "").exit_code == 1);
   CHECK(run_muster({"restore", "--url", "127.0.0.1:1", "--key", "k"}).exit_code == 2);
 
   // Each bad document: 400 naming the field, nothing changed.
@@ -523,7 +515,7 @@ TEST_CASE("a document larger than --max-body-bytes answers 413 until the server 
   {
     MusterServer server(dir.file("small"));
     check_error(restore(server, document), 413, "PAYLOAD_TOO_LARGE");
-    const CommandResult cli = run_muster_with_input(
+    const CommandResult cli = run_with_input(
         {"restore", "--url", fmt::format("http://127.0.0.1:{}", server.port()), "--key", server.admin_key()},
         document.dump());
     CHECK(cli.exit_code == 1);

@@ -17,9 +17,10 @@ int fail_usage(const std::string& message) {
   return 2;
 }
 
-// `keys create --data DIR` issues a key into a stopped server's data
-// directory; any other `keys` command calls a running server.
-bool is_offline_keys_create(const std::vector<std::string>& rest) {
+// `keys create --data DIR` and `users create --data DIR` write into a
+// stopped server's data directory; any other `keys` or `users` command calls
+// a running server.
+bool is_offline_create(const std::vector<std::string>& rest) {
   if (rest.empty() || rest[0] != "create") return false;
   for (const std::string& arg : rest) {
     if (arg == "--data" || arg.rfind("--data=", 0) == 0) return true;
@@ -61,12 +62,12 @@ int main(int argc, char** argv) {
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_restore(*options);
   }
-  if (args[0] == "keys" && is_offline_keys_create(rest)) {
+  if (args[0] == "keys" && is_offline_create(rest)) {
     auto options = muster::app::parse_keys_create_args({rest.begin() + 1, rest.end()});
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_keys_create(*options);
   }
-  if (args[0] == "users" && !rest.empty() && rest[0] == "create") {
+  if (args[0] == "users" && is_offline_create(rest)) {
     auto options = muster::app::parse_users_create_args({rest.begin() + 1, rest.end()});
     if (!options) return fail_usage(options.error().message);
     return muster::app::run_users_create(*options);

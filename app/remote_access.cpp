@@ -2,12 +2,31 @@
 // enrollment tokens on a running server (admin). A new key or token is in
 // the answer only, so `create` prints it once, as the API does.
 // (`muster keys create --data DIR` issues a key offline instead: app/keys.cpp.)
+// `muster users ...`: operators' accounts (admin); a password is read from
+// stdin, never taken as an argument. (`users create --data DIR`: app/users.cpp.)
 
+#include "app/password_prompt.hpp"
 #include "app/remote_command.hpp"
 
 namespace muster::app {
 
 using nlohmann::json;
+
+namespace {
+
+// `method` `target` with `body` plus the password read from stdin.
+int send_with_password(ApiClient& client, const RemoteInvocation& invocation, const std::string& method,
+                       const std::string& target, json body) {
+  const auto password = read_password();
+  if (!password) {
+    std::fprintf(stderr, "muster %s: no password on stdin\n", invocation.command.c_str());
+    return kExitUsage;
+  }
+  body["password"] = *password;
+  return run_one(client, invocation, method, target, body);
+}
+
+}  // namespace
 std::vector<RemoteCommand> access_commands() {
   return {
       {"keys",
@@ -72,6 +91,44 @@ std::vector<RemoteCommand> access_commands() {
        }},
       command_on_one("tokens", "revoke", "ID", "revoke an enrollment token (for good)", "DELETE",
                      "/api/v1/enrollment-tokens"),
+      {"users",
+       "list",
+       "",
+       "list operator accounts (never a password)",
+       {},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return run_list(client, invocation, "/api/v1/users", "users",
+                         {{"USERNAME", "username"},
+                          {"ROLE", "role"},
+                          {"ORG", "org"},
+                          {"SESSIONS", "sessions"},
+                          {"CREATED", "created_at"}});
+       }},
+      command_on_one("users", "get", "USERNAME", "show an operator account", "GET", "/api/v1/users"),
+      {"users",
+       "create",
+       "--username NAME --role viewer|operator|admin [--org ORG|*] < PASSWORD",
+       "make an operator account, its password read from stdin; with --data DIR instead, offline",
+       {{}, {"--username", "--role", "--org"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return send_with_password(
+             client, invocation, "POST", "/api/v1/users",
+             body_of(invocation, {{"--username", "username"}, {"--role", "role"}, {"--org", "org"}}));
+       }},
+      {"users",
+       "password",
+       "USERNAME < PASSWORD",
+       "set a user's password (read from stdin); every session of theirs ends",
+       {{"USERNAME"}, {}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         return send_with_password(client, invocation, "PUT",
+                                   path_of("/api/v1/users", invocation.arguments[0], "/password"),
+                                   json::object());
+       }},
+      command_on_one("users", "sign-out", "USERNAME", "end every session of a user", "DELETE",
+                     "/api/v1/users", "/sessions"),
+      command_on_one("users", "delete", "USERNAME", "delete an operator account; its sessions end", "DELETE",
+                     "/api/v1/users"),
   };
 }
 

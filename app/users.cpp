@@ -2,47 +2,19 @@
 // directory (or any account) made while its server is stopped, as
 // `keys create --data` makes a key. On a running server, POST /api/v1/users.
 
-#include <termios.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "actors/runtime/await.hpp"
 #include "actors/user/user_service.hpp"
 #include "app/commands.hpp"
+#include "app/password_prompt.hpp"
 #include "common/timers.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
 
 namespace muster::app {
-namespace {
-
-// One line of stdin without its line end; on a terminal, asked for without echo.
-std::optional<std::string> read_password() {
-  const bool terminal = ::isatty(STDIN_FILENO) == 1;
-  termios saved{};
-  if (terminal) {
-    std::fputs("Password: ", stderr);
-    ::tcgetattr(STDIN_FILENO, &saved);
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  }
-  std::string line;
-  const bool read = static_cast<bool>(std::getline(std::cin, line));
-  if (terminal) {
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    std::fputs("\n", stderr);
-  }
-  if (!read) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
-}  // namespace
 
 int run_users_create(const UsersCreateOptions& options) {
   const auto password = read_password();

@@ -405,4 +405,45 @@ TEST_CASE("users: over TLS the session cookie is Secure") {
   CHECK(header_of(answer, "Set-Cookie").find("; Secure") != std::string::npos);
 }
 
+TEST_CASE(
+    "users: the command line makes, lists, re-passwords, signs out and deletes users on a running server") {
+  TempDir dir;
+  MusterServer server(dir.file("data"));
+  const std::string url = fmt::format("http://127.0.0.1:{}", server.port());
+  const auto cli = [&](std::vector<std::string> args,
+                       const std::optional<std::string>& input = std::nullopt) {
+    args.insert(args.end(), {"--server", url, "--key", server.admin_key()});
+    return run_muster(args, std::chrono::seconds(60), input);
+  };
+  const CommandResult made =
+      cli({"users", "create", "--username", "bob", "--role", "viewer", "--output", "json"},
+          std::string(kPassword) + "\n");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  CHECK(json::parse(made.out).at("username") == "bob");
+  CHECK((made.out + made.err).find(kPassword) == std::string::npos);
+  const CommandResult listed = cli({"users", "list", "--output", "json"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(json::parse(listed.out).at("users").size() == 1);
+  const CommandResult table = cli({"users", "list"});
+  CHECK(table.out.find("USERNAME") != std::string::npos);
+  CHECK(table.out.find("bob") != std::string::npos);
+
+  const Tokens before = token_session(server, "bob");
+  const std::string new_password = "another fine passphrase";
+  REQUIRE(cli({"users", "password", "bob"}, new_password + "\n").exit_code == 0);
+  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(before.access)) == 401);
+  const Tokens after = token_session(server, "bob", new_password);
+  REQUIRE(cli({"users", "sign-out", "bob"}).exit_code == 0);
+  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(after.access)) == 401);
+
+  // Exit codes: a refused password (5), no password at all (2), nobody by that name (4).
+  CHECK(cli({"users", "create", "--username", "eve", "--role", "viewer"}, std::string("short\n")).exit_code ==
+        5);
+  CHECK(cli({"users", "create", "--username", "eve", "--role", "viewer"}, std::string()).exit_code == 2);
+  CHECK(cli({"users", "get", "nobody"}).exit_code == 4);
+  REQUIRE(cli({"users", "delete", "bob"}).exit_code == 0);
+  CHECK(cli({"users", "get", "bob"}).exit_code == 4);
+}
+
 }  // namespace muster::e2e

@@ -162,6 +162,9 @@ std::optional<std::string> EventQueries::organization_of(std::string_view stream
     const auto token = access_.enrollment_token(std::string(parsed->id));
     return token ? std::optional<std::string>(token->org) : std::nullopt;
   }
+  // Configs, groups, rollouts, commands, alert rules, alerts, channels,
+  // windows and notifications name their organization in their id.
+  if (const auto scoped = split_org_scoped_id(parsed->id)) return std::string(scoped->org);
   return std::nullopt;
 }
 

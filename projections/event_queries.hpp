@@ -77,12 +77,14 @@ class EventQueries {
                                const LogFilter& filter) const;
 
   /// True if `caller` may see the events of `stream`: its organization covers
-  /// what the stream holds, and API-key and enrollment-token streams (names,
-  /// roles, labels of credentials) only for an admin, as listing them is.
+  /// what the stream holds, and API-key, enrollment-token and user streams
+  /// (names, roles, labels of credentials) only for an admin, as listing them is.
   bool may_see(const Principal& caller, std::string_view stream) const;
 
-  /// The organization of what `stream` holds (an agent, an API key, an
-  /// enrollment token), as far as folded; nullopt if unknown.
+  /// The organization of what `stream` holds, as far as folded: an agent's,
+  /// a key's, a token's or a user's from the read models, anything named
+  /// "<org>/<name>" (a config, a rollout, an alert...) from its id; nullopt
+  /// if unknown (a bulk job).
   std::optional<std::string> organization_of(std::string_view stream) const;
 
  private:

@@ -246,3 +246,17 @@ TEST_CASE("a log filter keeps one stream and reads nothing past its last positio
   CHECK(page->next == std::optional<std::uint64_t>(4));
   CHECK(page->resume_at == 4);
 }
+
+TEST_CASE("regression: a scoped key read no config, rollout or alert events of its own organization") {
+  HistoryFixture fixture;
+  EventQueries queries(fixture.storage->events(), fixture.registry, fixture.access);
+  const Principal acme = principal(Role::viewer, "acme");
+  for (const std::string kind : {"config", "group", "rollout", "alert", "alert-rule", "command"}) {
+    CAPTURE(kind);
+    CHECK(queries.organization_of(kind + ":acme/web") == std::optional<std::string>("acme"));
+    CHECK(queries.may_see(acme, kind + ":acme/web"));
+    CHECK_FALSE(queries.may_see(acme, kind + ":other/web"));
+  }
+  CHECK_FALSE(queries.organization_of("bulk:0123456789abcdef").has_value());
+  CHECK_FALSE(queries.may_see(acme, "bulk:0123456789abcdef"));
+}

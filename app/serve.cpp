@@ -259,7 +259,7 @@ int run_serve(const ServeOptions& options) {
   // Live event streams read on after every batch the read models folded.
   http::EventStreams event_streams(timers);
   projections.observe(
-      [&event_streams](const std::vector<Event>& batch) { event_streams.on_folded(batch.back().position); });
+      [&event_streams](const std::vector<Event>& batch) { event_streams.on_folded(batch); });
   http::Services services;
   services.store = &store;
   services.projections = &projections;

@@ -17,7 +17,8 @@ constexpr std::string_view kDigestSuffix = "_sha256";
 constexpr std::string_view kPasswordHashSuffix = "_argon2id";
 
 bool ends_with(const std::string& name, std::string_view suffix) {
-  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool is_digest_name(const std::string& name) {
@@ -48,8 +49,8 @@ bool erase_digests(nlohmann::json& value) {
 std::optional<std::string> redact_digests(std::string_view data) {
   // JSON may spell any character of a member name as an escape, so text
   // with a backslash is parsed even when the suffix is not there verbatim.
-  if (data.find(kDigestSuffix) == std::string_view::npos && data.find(kPasswordHashSuffix) == std::string_view::npos &&
-      data.find('\\') == std::string_view::npos) {
+  if (data.find(kDigestSuffix) == std::string_view::npos &&
+      data.find(kPasswordHashSuffix) == std::string_view::npos && data.find('\\') == std::string_view::npos) {
     return std::nullopt;
   }
   auto parsed = nlohmann::json::parse(data, nullptr, false);
@@ -116,11 +117,7 @@ Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_
       }
       next = event.position + 1;
       ++scanned;
-      const bool wanted = (filter.type.empty() || event.type == filter.type) &&
-                          (filter.stream.empty() || event.stream == filter.stream) &&
-                          (filter.report_type.empty() || is_report_of_type(view_of(event), filter.report_type)) &&
-                          may_see(caller, event.stream);
-      if (wanted) page.events.push_back(redacted(event));
+      if (wanted(caller, event, filter)) page.events.push_back(redacted(event));
       if (page.events.size() == page_size) break;
     }
   }
@@ -132,6 +129,13 @@ Result<EventPage> EventQueries::log_events(const Principal& caller, std::uint64_
   if (!reached_head) page.next = next;
   page.resume_at = next;
   return page;
+}
+
+bool EventQueries::wanted(const Principal& caller, const Event& event, const LogFilter& filter) const {
+  return (filter.type.empty() || event.type == filter.type) &&
+         (filter.stream.empty() || event.stream == filter.stream) &&
+         (filter.report_type.empty() || is_report_of_type(view_of(event), filter.report_type)) &&
+         may_see(caller, event.stream);
 }
 
 bool EventQueries::may_see(const Principal& caller, std::string_view stream) const {

@@ -81,6 +81,10 @@ class EventQueries {
   /// (names, roles, labels of credentials) only for an admin, as listing them is.
   bool may_see(const Principal& caller, std::string_view stream) const;
 
+  /// True if `filter` keeps `event` and `caller` may see it: what
+  /// `log_events` keeps of what it scans (the filter's last_position aside).
+  bool wanted(const Principal& caller, const Event& event, const LogFilter& filter) const;
+
   /// The organization of what `stream` holds, as far as folded: an agent's,
   /// a key's, a token's or a user's from the read models, anything named
   /// "<org>/<name>" (a config, a rollout, an alert...) from its id; nullopt

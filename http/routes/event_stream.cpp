@@ -23,25 +23,6 @@ std::string error_event(const std::string& message, const std::string& code) {
   return "event: error\ndata: " + error_response(500, message, code).body + "\n\n";
 }
 
-// Appends one log event as an SSE event. muster writes its events' data as
-// compact JSON, so the line holds no line break; one that did (a value
-// written by something else) goes through the parser's dump, which never has.
-void append_sse_event(std::string& out, const Event& event) {
-  out += "id: ";
-  out += std::to_string(event.position);
-  out += "\nevent: ";
-  out += event.type;
-  out += "\ndata: ";
-  const std::size_t data_at = out.size();
-  append_event_jsonl(out, view_of(event));
-  if (out.find_first_of("\r\n", data_at) != out.size() - 1) {
-    out.resize(data_at);
-    out += event_to_json(event).dump(-1, ' ', false, json::error_handler_t::replace);
-    out += '\n';
-  }
-  out += '\n';
-}
-
 // One stream: reads the log from its own position, a batch at a time,
 // whenever the listener asks for the next piece (the previous one is
 // written). It never reads past what the read models folded, so that an
@@ -73,26 +54,45 @@ class EventStreamSource final : public StreamSource,
     if (keep_alive_wanted_.exchange(false)) piece = ": keep-alive\n\n";
     filter_.last_position = std::max(streams_.folded_position(), services_.projections->position());
     if (next_position_ <= filter_.last_position) {
-      const auto page =
-          services_.events->log_events(caller_, next_position_, streams_.options().batch_events, filter_);
-      if (!page) {
-        channel_->close(error_event(page.error().message, status_for(page.error().code).code));
-        return piece;
+      if (auto recent = streams_.recent_from(next_position_, streams_.options().batch_events)) {
+        send_recent(*recent, piece);
+      } else {
+        read_store(piece);
       }
-      next_position_ = page->resume_at;
-      for (const Event& event : page->events) {
-        append_sse_event(piece, event);
-        if (piece.size() >= streams_.options().max_piece_bytes && &event != &page->events.back()) {
-          next_position_ = event.position + 1;  // the rest is read again for the next piece
-          break;
-        }
-      }
-      // A read that found nothing it keeps but stopped short (it scans a
-      // bounded stretch): read on once other connections had their turn.
-      if (page->events.empty() && next_position_ <= filter_.last_position) channel_->wake();
     }
     if (!piece.empty()) writing_since_ms_ = streams_.timers().now_ms();
     return piece;
+  }
+
+  // What the streams' registry keeps of the last events folded, as it wrote them.
+  void send_recent(const std::vector<std::shared_ptr<const StreamedEvent>>& recent, std::string& piece) {
+    const std::size_t empty_at = piece.size();
+    for (const auto& streamed : recent) {
+      if (streamed->event.position > filter_.last_position) break;
+      next_position_ = streamed->event.position + 1;
+      if (services_.events->wanted(caller_, streamed->event, filter_)) piece += streamed->text;
+      if (piece.size() >= streams_.options().max_piece_bytes) break;
+    }
+    // Nothing kept of a stretch this stream filters out: read on once other connections had their turn.
+    if (piece.size() == empty_at && next_position_ <= filter_.last_position) channel_->wake();
+  }
+
+  // The store, for a stream further behind than the registry keeps.
+  void read_store(std::string& piece) {
+    const auto page =
+        services_.events->log_events(caller_, next_position_, streams_.options().batch_events, filter_);
+    if (!page) return channel_->close(error_event(page.error().message, status_for(page.error().code).code));
+    next_position_ = page->resume_at;
+    for (const Event& event : page->events) {
+      append_sse_event(piece, event);
+      if (piece.size() >= streams_.options().max_piece_bytes && &event != &page->events.back()) {
+        next_position_ = event.position + 1;  // the rest is read again for the next piece
+        break;
+      }
+    }
+    // A read that found nothing it keeps but stopped short (it scans a
+    // bounded stretch): read on once other connections had their turn.
+    if (page->events.empty() && next_position_ <= filter_.last_position) channel_->wake();
   }
 
   std::string farewell() override {

@@ -307,8 +307,16 @@ TEST_CASE("users: sessions outlive a restart, and no password or session secret 
   REQUIRE(server.terminate() == 0);
   // Every file of the data directory, the log's included: the password and
   // the session secrets appear in none of them.
-  const std::string access_secret = tokens.access.substr(tokens.access.rfind('_') + 1);
-  const std::string cookie_secret = cookie.cookie.substr(cookie.cookie.rfind('_') + 1);
+  // "ms_<16 hex digits>_<secret>": the secret is base64url, '_' included.
+  const auto secret_of = [](const std::string& credential) {
+    const std::size_t at = credential.find("ms_");
+    REQUIRE(at != std::string::npos);
+    return credential.substr(at + std::string("ms_").size() + 16 + 1);
+  };
+  const std::string access_secret = secret_of(tokens.access);
+  const std::string cookie_secret = secret_of(cookie.cookie);
+  REQUIRE(access_secret.size() == 43);
+  REQUIRE(cookie_secret.size() == 43);
   for (const auto& entry : std::filesystem::recursive_directory_iterator(data)) {
     if (!entry.is_regular_file()) continue;
     std::ifstream in(entry.path(), std::ios::binary);

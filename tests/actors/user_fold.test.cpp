@@ -13,9 +13,10 @@ namespace {
 
 // Folds `events` into `user` as the log would hand them, at `time_ms`.
 void fold(User& user, const std::vector<UserEvent>& events, TimeMs time_ms) {
+  // The header views its stream: the name must outlive it.
+  const std::string stream = stream_name(kUserKind, user.username);
   for (const UserEvent& event : events) {
-    const EventHeader header{user.last_position + 1, stream_name(kUserKind, user.username), user.version + 1,
-                             time_ms};
+    const EventHeader header{user.last_position + 1, stream, user.version + 1, time_ms};
     const Status folded = apply(user, event, header);
     INFO((folded.ok() ? std::string() : folded.error().message));
     REQUIRE(folded.ok());
@@ -85,9 +86,8 @@ SCENARIO("a user's sessions live until they expire, end, or the password or acco
 TEST_CASE("the fold refuses what cannot happen, and changes nothing then") {
   User user = alice();
   const User before = user;
-  const auto header = [&](std::uint64_t version) {
-    return EventHeader{9, stream_name(kUserKind, "alice"), version, 5'000};
-  };
+  const std::string stream = stream_name(kUserKind, "alice");
+  const auto header = [&](std::uint64_t version) { return EventHeader{9, stream, version, 5'000}; };
   CHECK_FALSE(apply(user, UserEvent{UserCreated{"alice", Role::admin, "*", "h"}}, header(2)).ok());
   CHECK_FALSE(apply(user, UserEvent{UserSessionsEnded{}}, header(5)).ok());
   CHECK_FALSE(

@@ -104,6 +104,11 @@ std::string cell_text(const nlohmann::json& value);
 /// Prints `document` as compact JSON on one line of stdout, terminal-safe.
 void print_json_line(const nlohmann::json& document);
 
+/// The bytes of the local file `path` (a config's file, a rollout's
+/// definition); nullopt, with one line on stderr naming the command, if it
+/// cannot be read.
+std::optional<std::string> read_local_file(const RemoteInvocation& invocation, const std::string& path);
+
 /// Flushes stdout; returns kExitOk, or kExitUnavailable if it could not be written.
 int finish_output();
 

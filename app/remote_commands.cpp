@@ -17,6 +17,20 @@ const std::vector<RemoteCommand>& all_commands() {
     std::vector<RemoteCommand> all = fleet_commands();
     for (auto group : {access_commands(), event_commands()})
       all.insert(all.end(), group.begin(), group.end());
+    // kubectl's word for get, which the operators asked for, and a
+    // rollout's status: the same command under another name.
+    std::vector<RemoteCommand> aliases;
+    for (const RemoteCommand& command : all) {
+      if (command.verb != "get") continue;
+      for (const char* alias : {"show", "status"}) {
+        if (std::string(alias) == "status" && command.group != "rollouts") continue;
+        RemoteCommand same = command;
+        same.verb = alias;
+        same.summary = "the same as `" + command.group + " get`";
+        aliases.push_back(std::move(same));
+      }
+    }
+    all.insert(all.end(), aliases.begin(), aliases.end());
     return all;
   }();
   return commands;

@@ -44,17 +44,11 @@ int push(ApiClient& client, const RemoteInvocation& invocation) {
   // Each file under its own name (the path's last part), as the agents get it.
   json files = json::object();
   for (const std::string& path : paths->second) {
-    std::ifstream file(path, std::ios::binary);
-    std::stringstream text;
-    text << file.rdbuf();
-    if (!file.is_open() || file.bad()) {
-      std::fprintf(stderr, "muster %s: cannot read %s: %s\n", invocation.command.c_str(),
-                   terminal_safe_text(path).c_str(), std::strerror(errno));
-      return kExitUsage;
-    }
+    const auto text = read_local_file(invocation, path);
+    if (!text) return kExitUsage;
     const std::string name = path.substr(path.rfind('/') + 1);
     files[name] = {{"content_type", invocation.value("--content-type").value_or(content_type_of(name))},
-                   {"body", text.str()}};
+                   {"body", *text}};
   }
   json version = body_of(invocation, {{"--message", "message"}});
   version["files"] = files;

@@ -2,9 +2,12 @@
 // routes of the operators' API (README "Using it" and the sections of each
 // resource), one row per subcommand.
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "app/remote_command.hpp"
+#include "app/terminal_text.hpp"
 
 namespace muster::app {
 namespace {
@@ -160,6 +163,29 @@ std::vector<RemoteCommand> rollout_commands() {
                           {"STATE", "state"},
                           {"STAGE", "current_stage"},
                           {"CREATED", "created_at"}});
+       }},
+      {"rollouts",
+       "start",
+       "--file ROLLOUT.json",
+       "start a rollout defined in a file: {name, target, change, stages, gate?, on_failure?} as the API "
+       "takes",
+       {{}, {"--file"}, {}, {}},
+       [](ApiClient& client, const RemoteInvocation& invocation) {
+         const auto path = invocation.value("--file");
+         if (!path) {
+           std::fprintf(stderr, "muster %s: give the rollout's definition with --file PATH\n",
+                        invocation.command.c_str());
+           return static_cast<int>(kExitUsage);
+         }
+         const auto text = read_local_file(invocation, *path);
+         if (!text) return static_cast<int>(kExitUsage);
+         const json body = json::parse(*text, nullptr, false);
+         if (!body.is_object()) {
+           std::fprintf(stderr, "muster %s: %s is not a JSON object\n", invocation.command.c_str(),
+                        terminal_safe_text(*path).c_str());
+           return static_cast<int>(kExitUsage);
+         }
+         return run_one(client, invocation, "POST", "/api/v1/rollouts", body);
        }},
       command_on_one("rollouts", "get", "ROLLOUT_ID", "one rollout with each stage's progress", "GET",
                      "/api/v1/rollouts"),

@@ -1,7 +1,11 @@
 // What the remote subcommands share: query strings, printing answers as
 // tables or JSON, and failures as one line with their exit code.
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -177,6 +181,18 @@ RemoteCommand command_on_one(const std::string& group, const std::string& verb, 
           [method, collection, tail](ApiClient& client, const RemoteInvocation& invocation) {
             return run_one(client, invocation, method, path_of(collection, invocation.arguments[0], tail));
           }};
+}
+
+std::optional<std::string> read_local_file(const RemoteInvocation& invocation, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file.is_open() || file.bad()) {
+    std::fprintf(stderr, "muster %s: cannot read %s: %s\n", invocation.command.c_str(),
+                 terminal_safe_text(path).c_str(), std::strerror(errno));
+    return std::nullopt;
+  }
+  return text.str();
 }
 
 }  // namespace muster::app

@@ -272,7 +272,34 @@ TEST_CASE("cli: agents deregister, and the other resources' commands against a r
       run_against(server, key, {"configs", "rollback", "collector", "--version", "1", "--output", "json"}));
   CHECK(rolled_back.at("version") == 3);
 
-  // The lists that are empty here still answer with their headers.
+  // A rollout started from a file, and shown under each of its names.
+  REQUIRE(
+      server.post("/api/v1/groups", json{{"name", "web"}, {"selector", {{"env", "prod"}}}}.dump()).status ==
+      201);
+  const std::string rollout_file = dir.file("rollout.json");
+  std::ofstream(rollout_file) << json{{"name", "collector v2"},
+                                      {"target", {{"group", "web"}}},
+                                      {"change", {{"assignment", {{"config", "collector"}, {"version", 2}}}}},
+                                      {"stages", json::array({{{"percent", 100}, {"bake_time", "1h"}}})}}
+                                     .dump();
+  const json started = parse_output(
+      run_against(server, key, {"rollouts", "start", "--file", rollout_file, "--output", "json"}));
+  const std::string rollout_id = started.at("rollout_id");
+  for (const char* verb : {"get", "show", "status"}) {
+    CAPTURE(verb);
+    CHECK(parse_output(run_against(server, key, {"rollouts", verb, rollout_id, "--output", "json"}))
+              .at("rollout_id") == rollout_id);
+  }
+  CHECK(parse_output(run_against(server, key, {"agents", "show", ids.at("web-1"), "--output", "json"}))
+            .at("agent_id") == ids.at("web-1"));
+  std::ofstream(dir.file("not.json")) << "stages: 1\n";
+  CHECK(run_against(server, key, {"rollouts", "start", "--file", dir.file("not.json")}).exit_code == 2);
+  CHECK(run_against(server, key, {"rollouts", "start", "--file", dir.file("missing.json")}).exit_code == 2);
+  CHECK(run_against(server, key, {"rollouts", "start"}).exit_code == 2);
+  std::ofstream(dir.file("empty.json")) << "{}";
+  CHECK(run_against(server, key, {"rollouts", "start", "--file", dir.file("empty.json")}).exit_code == 5);
+
+  // Each list answers with its headers.
   for (const auto& [group, header] : std::vector<std::pair<std::string, std::string>>{
            {"groups", "NAME"}, {"rollouts", "ROLLOUT_ID"}, {"alerts", "ALERT_ID"}}) {
     const CommandResult listed = run_against(server, key, {group, "list"});

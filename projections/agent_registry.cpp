@@ -73,7 +73,7 @@ std::string instance_key(std::string_view org, std::string_view instance_id) {
 }
 
 std::uint64_t instance_hash(InternedString org, std::string_view instance_id) {
-  return std::hash<std::string_view>{}(instance_id) * 31 + std::hash<const void*>{}(&*org);
+  return std::hash<std::string_view>{}(instance_id)*31 + std::hash<const void*>{}(&*org);
 }
 
 }  // namespace
@@ -264,7 +264,8 @@ void AgentRegistry::end_decision(const AgentState& state, std::optional<TimeMs> 
   {
     std::lock_guard<std::mutex> lock(shard.mutex);
     const auto found = shard.records.find(state.agent_id);
-    newer = state.version > 0 && (found == shard.records.end() || found->second.state.version < state.version);
+    newer =
+        state.version > 0 && (found == shard.records.end() || found->second.state.version < state.version);
   }
   std::unique_lock<std::shared_mutex> fold(fold_mutex_, std::defer_lock);
   if (newer) fold.lock();
@@ -311,7 +312,8 @@ void AgentRegistry::abandon_decision(const AgentId& id) {
 // --- The heartbeat hot path --------------------------------------------------------------
 
 AgentRegistry::Visit AgentRegistry::visit_record(const AgentId& id, DecideFn decide, void* callable,
-                                                 TimeMs now_ms, const std::map<std::string, double>& metrics) {
+                                                 TimeMs now_ms,
+                                                 const std::map<std::string, double>& metrics) {
   Shard& shard = shard_for(id);
   std::lock_guard<std::mutex> lock(shard.mutex);
   const auto found = shard.records.find(id);
@@ -351,20 +353,22 @@ AgentRegistry::Instance AgentRegistry::agent_for_instance(const std::string& org
 }
 
 std::optional<AgentRegistry::Instance> AgentRegistry::find_instance(const std::string& org,
-                                                                   const std::string& instance_id) const {
+                                                                    const std::string& instance_id) const {
   const InternedString interned_org = InternedString::of(org);
   std::shared_lock<std::shared_mutex> fold(fold_mutex_);
   const auto [begin, end] = by_instance_.equal_range(instance_hash(interned_org, instance_id));
   for (auto entry = begin; entry != end; ++entry) {
     const AgentState& state = entry->second->state;
-    if (state.org == interned_org && state.instance_id == instance_id) return Instance{state.agent_id, state.status};
+    if (state.org == interned_org && state.instance_id == instance_id)
+      return Instance{state.agent_id, state.status};
   }
   return std::nullopt;
 }
 
 // --- Heartbeat deadlines ------------------------------------------------------------------
 
-std::optional<TimeMs> AgentRegistry::arm_deadline(const AgentId& id, TimeMs timeout_ms, TimeMs not_before_ms) {
+std::optional<TimeMs> AgentRegistry::arm_deadline(const AgentId& id, TimeMs timeout_ms,
+                                                  TimeMs not_before_ms) {
   Shard& shard = shard_for(id);
   std::lock_guard<std::mutex> lock(shard.mutex);
   const auto found = shard.records.find(id);
@@ -474,8 +478,8 @@ Status AgentRegistry::save_snapshot(SnapshotStore& store) {
       }
     }
     const bool last = end == dirty.size();
-    Status written = store.write(kSnapshotScope, entries, last ? std::optional<std::uint64_t>(position)
-                                                               : std::nullopt);
+    Status written =
+        store.write(kSnapshotScope, entries, last ? std::optional<std::uint64_t>(position) : std::nullopt);
     if (!written) {
       std::vector<AgentId> unwritten(dirty.begin() + static_cast<std::ptrdiff_t>(start), dirty.end());
       std::shared_lock<std::shared_mutex> fold(fold_mutex_);
@@ -512,7 +516,8 @@ Result<std::uint64_t> AgentRegistry::load_snapshot(SnapshotStore& store, std::ui
     read = store.for_each(kSnapshotScope, [&](std::string_view key, std::string_view value) {
       auto state = decode_agent_state(value);
       const auto& expected = state ? state->agent_id.bytes() : std::array<std::uint8_t, 16>{};
-      if (!state || key != std::string_view(reinterpret_cast<const char*>(expected.data()), expected.size()) ||
+      if (!state ||
+          key != std::string_view(reinterpret_cast<const char*>(expected.data()), expected.size()) ||
           state->version == 0) {
         damage = state ? "a record's key differs from its agent" : state.error().message;
         return false;
@@ -645,6 +650,32 @@ FleetStats AgentRegistry::stats(std::string_view org_scope) const {
   FleetStats scoped = found == stats_by_org_.end() ? FleetStats{} : found->second;
   scoped.position = stats_.position;
   return scoped;
+}
+
+HealthCounts AgentRegistry::health_counts(std::string_view org_scope, TimeMs now_ms,
+                                          const HealthThresholds& thresholds) const {
+  HealthCounts counts;
+  std::shared_lock<std::shared_mutex> fold(fold_mutex_);
+  for (AgentStatus live : {AgentStatus::online, AgentStatus::degraded}) {
+    for (const Record* record : listed_by_status_[status_slot(live)]) {
+      if (!org_visible(org_scope, *record->state.org)) continue;
+      const std::string_view health =
+          assess_health(record->state, last_seen_of(*record), now_ms, thresholds).health;
+      if (health == "healthy") {
+        ++counts.healthy;
+      } else if (health == "warning") {
+        ++counts.warning;
+      } else {
+        ++counts.unhealthy;
+      }
+    }
+  }
+  if (org_scope == kAllOrgs) {
+    counts.offline = stats_.offline;
+  } else if (const auto scoped = stats_by_org_.find(org_scope); scoped != stats_by_org_.end()) {
+    counts.offline = scoped->second.offline;
+  }
+  return counts;
 }
 
 std::vector<AgentState> AgentRegistry::states() const {

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/agent/agent_health.hpp"
 #include "actors/agent/agent_state.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
@@ -90,6 +91,14 @@ struct FleetStats {
   std::uint64_t position = 0;  ///< The last log position folded in.
 };
 
+/// Listed agents by health (actors/agent/agent_health.hpp) at one moment.
+struct HealthCounts {
+  std::size_t healthy = 0;
+  std::size_t warning = 0;
+  std::size_t unhealthy = 0;
+  std::size_t offline = 0;
+};
+
 class AgentRegistry : public ReadModel {
  public:
   AgentRegistry();
@@ -133,10 +142,12 @@ class AgentRegistry : public ReadModel {
   /// heard from: `now_ms` and `metrics` become its last seen and metrics.
   /// (A template so that the hot path allocates no std::function.)
   template <class Decide>
-  Visit visit(const AgentId& id, Decide&& decide, TimeMs now_ms, const std::map<std::string, double>& metrics) {
+  Visit visit(const AgentId& id, Decide&& decide, TimeMs now_ms,
+              const std::map<std::string, double>& metrics) {
     using Callable = std::remove_reference_t<Decide>;
     return visit_record(
-        id, [](void* callable, const AgentState& state) { return (*static_cast<Callable*>(callable))(state); },
+        id,
+        [](void* callable, const AgentState& state) { return (*static_cast<Callable*>(callable))(state); },
         const_cast<void*>(static_cast<const void*>(&decide)), now_ms, metrics);
   }
 
@@ -215,6 +226,11 @@ class AgentRegistry : public ReadModel {
   std::optional<std::string> org_of(const AgentId& id) const;
   /// Counts over the organizations `org_scope` covers ("*": all).
   FleetStats stats(std::string_view org_scope) const;
+  /// The listed agents of `org_scope` ("*": all) by health at `now_ms`.
+  /// Health moves with the clock, so this scans the live agents: for a
+  /// request that asks for it, not for every stats call.
+  HealthCounts health_counts(std::string_view org_scope, TimeMs now_ms,
+                             const HealthThresholds& thresholds) const;
   /// Every registered agent's state, in id order (to compare with a fold).
   std::vector<AgentState> states() const;
 
@@ -240,7 +256,8 @@ class AgentRegistry : public ReadModel {
                      const std::map<std::string, double>& metrics);
   Shard& shard_for(const AgentId& id) const;
   static Indexed indexed(const Record& record);
-  /// Re-files `record` after its state changed from `before`. Holds the fold lock (exclusive) and the shard's.
+  /// Re-files `record` after its state changed from `before`. Holds the fold lock (exclusive) and the
+  /// shard's.
   void reindex(Record& record, const Indexed& before, std::vector<std::string>& unclaim);
   /// Files a record loaded from a snapshot (new to the registry) in the indexes and counters.
   void index_loaded(Record& record);

@@ -44,11 +44,12 @@ export async function render(root, {subscribe}) {
   const events = h('ul', {class: 'events', id: 'latest-events'});
 
   const refresh = async () => {
-    const stats = await get('/api/v1/stats');
+    const stats = await get('/api/v1/stats?health=true');
     const history = remember(stats);
     cards.replaceChildren(
       h('div', {class: 'card', id: 'total'}, h('h2', {}, 'Agents'), h('div', {class: 'big', 'data-count': 'total'}, stats.total)),
-      counts('Status and health', stats.by_status, {id: 'by-status'}),
+      counts('Status', stats.by_status, {id: 'by-status'}),
+      counts('Health', stats.by_health, {id: 'by-health'}),
       counts('Config status', stats.by_config_status, {id: 'by-config-status'}),
       counts('By version', stats.by_version, {id: 'by-version'}),
       counts('By type', stats.by_type, {id: 'by-type'}));

@@ -89,10 +89,13 @@ test('signed in with a key, the overview counts match the API and a new agent sh
   await signInWithKey(page, server, server.adminKey);
   await page.waitForSelector('[data-page=overview] [data-count=total]');
 
-  const stats = await server.call('GET', '/api/v1/stats');
+  const stats = await server.call('GET', '/api/v1/stats?health=true');
   assert.equal(Number(await textOf(page, '[data-count=total]')), stats.total);
   for (const [status, count] of Object.entries(stats.by_status)) {
     assert.equal(await textOf(page, `#by-status [data-count="${status}"] b`), String(count), status);
+  }
+  for (const [health, count] of Object.entries(stats.by_health)) {
+    assert.equal(await textOf(page, `#by-health [data-count="${health}"] b`), String(count), health);
   }
   for (const [version, count] of Object.entries(stats.by_version)) {
     assert.equal(await textOf(page, `#by-version [data-count="${version}"] b`), String(count), version);

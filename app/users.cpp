@@ -9,9 +9,9 @@
 #include "actors/runtime/await.hpp"
 #include "actors/user/user_service.hpp"
 #include "app/commands.hpp"
+#include "app/offline_store.hpp"
 #include "app/password_prompt.hpp"
 #include "common/timers.hpp"
-#include "eventstore/rocksdb_storage.hpp"
 #include "http/json_views.hpp"
 
 namespace muster::app {
@@ -23,23 +23,14 @@ int run_users_create(const UsersCreateOptions& options) {
     return 1;
   }
   RealTimerService timers;
-  RocksDbOptions store_options;
-  store_options.path = options.data_dir;
-  store_options.store.clock = &timers;
-  auto opened = open_rocksdb_storage(store_options);
-  if (!opened) {
-    std::fprintf(stderr, "muster users create: cannot open %s: %s\n%s", options.data_dir.c_str(),
-                 opened.error().message.c_str(),
-                 opened.error().code == ErrorCode::unavailable
-                     ? "a running server holds it: use POST /api/v1/users with an admin key instead\n"
-                     : "");
-    return 1;
-  }
+  const std::unique_ptr<Storage> storage =
+      open_stopped_data_dir("users create", options.data_dir, timers, "POST /api/v1/users");
+  if (!storage) return 1;
   Result<User> created = make_error(ErrorCode::internal, "not run");
   {
     // The user is an aggregate like any other: made by its own actor, as in `serve`.
     runtime::Runtime actors(timers, {});
-    UserService users(actors, (*opened)->events(), nullptr, timers, nullptr);
+    UserService users(actors, storage->events(), nullptr, timers, nullptr);
     Status started = users.start();
     RequestContext context;
     context.cause = "cli";
@@ -57,7 +48,7 @@ int run_users_create(const UsersCreateOptions& options) {
     users.stop();
     actors.stop();
   }
-  (*opened)->stop();
+  storage->stop();
   if (!created) {
     std::fprintf(stderr, "muster users create: %s\n", created.error().message.c_str());
     return 1;

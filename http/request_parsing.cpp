@@ -130,6 +130,29 @@ class FieldReader {
     return *text;
   }
 
+  // A required role: "viewer", "operator" or "admin".
+  std::optional<Role> role(const char* key) {
+    const auto text = this->text(key);
+    const auto role = text ? parse_role(*text) : std::nullopt;
+    if (!role) return fail(key, "must be \"viewer\", \"operator\" or \"admin\"");
+    return role;
+  }
+
+  // A required password: any string of at most kMaxPasswordBytes (its other
+  // rules are the user service's); text() would refuse what a password may hold.
+  std::string password(const char* key) {
+    const auto found = body_.find(key);
+    if (found == body_.end() || !found->is_string()) {
+      fail(key, "is required, as a string");
+      return {};
+    }
+    if (found->get_ref<const std::string&>().size() > kMaxPasswordBytes) {
+      fail(key, fmt::format("must be at most {} bytes", kMaxPasswordBytes));
+      return {};
+    }
+    return found->get<std::string>();
+  }
+
   // An organization name; with `allow_all`, "*" too.
   std::optional<std::string> org(const char* key, bool allow_all) {
     const auto text = this->text(key);
@@ -319,49 +342,18 @@ Parsed<ApiKeyRequest> parse_api_key_request(const json& body) {
   FieldReader reader(body);
   ApiKeyRequest request;
   request.name = reader.name("name");
-  const auto role_text = reader.text("role");
-  const auto role = role_text ? parse_role(*role_text) : std::nullopt;
-  if (!role) {
-    reader.fail("role", "must be \"viewer\", \"operator\" or \"admin\"");
-  } else {
-    request.role = *role;
-  }
+  if (const auto role = reader.role("role")) request.role = *role;
   request.org = reader.org("org", true);
   if (!reader.ok()) return reader.invalid();
   return request;
 }
 
-namespace {
-
-// A password as sent: any string of at most kMaxPasswordBytes (its other
-// rules are the user service's); text() would refuse what a password may hold.
-std::optional<std::string> password_member(FieldReader& reader, const json& body) {
-  const auto found = body.find("password");
-  if (found == body.end() || !found->is_string()) {
-    reader.fail("password", "is required, as a string");
-    return std::nullopt;
-  }
-  if (found->get_ref<const std::string&>().size() > kMaxPasswordBytes) {
-    reader.fail("password", fmt::format("must be at most {} bytes", kMaxPasswordBytes));
-    return std::nullopt;
-  }
-  return found->get<std::string>();
-}
-
-}  // namespace
-
 Parsed<UserRequest> parse_user_request(const json& body) {
   FieldReader reader(body);
   UserRequest request;
   request.username = reader.name("username");
-  request.password = password_member(reader, body).value_or("");
-  const auto role_text = reader.text("role");
-  const auto role = role_text ? parse_role(*role_text) : std::nullopt;
-  if (!role) {
-    reader.fail("role", "must be \"viewer\", \"operator\" or \"admin\"");
-  } else {
-    request.role = *role;
-  }
+  request.password = reader.password("password");
+  if (const auto role = reader.role("role")) request.role = *role;
   request.org = reader.org("org", true);
   if (!reader.ok()) return reader.invalid();
   return request;
@@ -369,16 +361,16 @@ Parsed<UserRequest> parse_user_request(const json& body) {
 
 Parsed<std::string> parse_password(const json& body) {
   FieldReader reader(body);
-  auto password = password_member(reader, body);
+  std::string password = reader.password("password");
   if (!reader.ok()) return reader.invalid();
-  return std::move(*password);
+  return password;
 }
 
 Parsed<SignInRequest> parse_sign_in(const json& body) {
   FieldReader reader(body);
   SignInRequest request;
   request.username = reader.name("username");
-  request.password = password_member(reader, body).value_or("");
+  request.password = reader.password("password");
   if (const auto kind_text = reader.text("session")) {
     const auto kind = parse_session_kind(*kind_text);
     if (!kind) {

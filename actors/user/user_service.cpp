@@ -60,6 +60,7 @@ struct UserService::Impl {
   /// too much waits (SIGN_IN_BUSY) or the service stopped (SHUTTING_DOWN).
   /// A job still waiting when the service stops is refused the same way.
   void submit(std::function<void()> run, std::function<void(Error)> refuse) {
+    Error refused;
     {
       std::lock_guard<std::mutex> lock(mutex);
       if (!stopping && waiting.size() < options.max_waiting) {
@@ -67,13 +68,9 @@ struct UserService::Impl {
         wake.notify_one();
         return;
       }
+      refused = stopping ? shutting_down() : busy();
     }
-    refuse(stopping_now() ? shutting_down() : busy());
-  }
-
-  bool stopping_now() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return stopping;
+    refuse(std::move(refused));
   }
 
   void run() {
@@ -116,6 +113,16 @@ struct UserService::Impl {
                 once_folded(when_folded, shared->position,
                             [shared, done = std::move(done)] { done(*shared); });
               });
+  }
+
+  /// send_then_fold for a change whose answer is its position alone.
+  void send_for_position(const std::string& username, UserCommand command, const RequestContext& context,
+                         std::function<void(Result<std::uint64_t>)> done) {
+    send_then_fold(username, std::move(command), context,
+                   [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
+                     if (!outcome) return done(outcome.error());
+                     done(outcome->position);
+                   });
   }
 
   /// A user `caller` may see, or USER_NOT_FOUND (another organization's is not there for a scoped caller).
@@ -218,36 +225,24 @@ void UserService::set_password(const Principal& caller, const std::string& usern
   if (Status seen = impl_->visible(caller, username); !seen) return done(seen.error());
   if (Status valid = check_password(password); !valid) return done(valid.error());
   Impl* impl = impl_.get();
-  impl->hash_then(password,
-                  [impl, username, context, done = std::move(done)](Result<std::string> hash) mutable {
-                    if (!hash) return done(hash.error());
-                    impl->send_then_fold(username, SetUserPassword{std::move(*hash)}, context,
-                                         [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                                           if (!outcome) return done(outcome.error());
-                                           done(outcome->position);
-                                         });
-                  });
+  impl->hash_then(
+      password, [impl, username, context, done = std::move(done)](Result<std::string> hash) mutable {
+        if (!hash) return done(hash.error());
+        impl->send_for_position(username, SetUserPassword{std::move(*hash)}, context, std::move(done));
+      });
 }
 
 void UserService::remove(const Principal& caller, const std::string& username, const RequestContext& context,
                          std::function<void(Result<std::uint64_t>)> done) {
   if (Status seen = impl_->visible(caller, username); !seen) return done(seen.error());
-  impl_->send_then_fold(username, DeleteUser{}, context,
-                        [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                          if (!outcome) return done(outcome.error());
-                          done(outcome->position);
-                        });
+  impl_->send_for_position(username, DeleteUser{}, context, std::move(done));
 }
 
 void UserService::end_sessions(const Principal& caller, const std::string& username,
                                const RequestContext& context,
                                std::function<void(Result<std::uint64_t>)> done) {
   if (Status seen = impl_->visible(caller, username); !seen) return done(seen.error());
-  impl_->send_then_fold(username, EndSessions{}, context,
-                        [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                          if (!outcome) return done(outcome.error());
-                          done(outcome->position);
-                        });
+  impl_->send_for_position(username, EndSessions{}, context, std::move(done));
 }
 
 std::vector<User> UserService::list(const Principal& caller) const {
@@ -338,11 +333,8 @@ void UserService::refresh(const std::string& refresh_token, const RequestContext
 
 void UserService::sign_out(const SessionCaller& caller, const RequestContext& context,
                            std::function<void(Result<std::uint64_t>)> done) {
-  impl_->send_then_fold(caller.principal.username, EndSession{caller.session_id, "logout"}, context,
-                        [done = std::move(done)](Result<runtime::Outcome<User>> outcome) {
-                          if (!outcome) return done(outcome.error());
-                          done(outcome->position);
-                        });
+  impl_->send_for_position(caller.principal.username, EndSession{caller.session_id, "logout"}, context,
+                           std::move(done));
 }
 
 std::optional<SessionCaller> UserService::authenticate(std::string_view plaintext) const {

@@ -48,23 +48,23 @@ void get_user(const std::shared_ptr<Call>& call) {
   });
 }
 
-// The answer to a change that ends the user's sessions: {username, position}.
-void reply_changed(Call& call, const std::string& username, const Result<std::uint64_t>& changed,
-                   const char* what) {
-  if (!changed) return call.reply_failure(changed.error());
-  call.reply_json(200, {{"username", username}, {what, true}, {"position", *changed}});
+// Starts a change to the path's user, `start(username, done)`, and answers
+// {username, <what>: true, position}. Each such change ends the user's sessions.
+template <class Start>
+void change_user(const std::shared_ptr<Call>& call, const char* what, Start start) {
+  const std::string username = call->params["username"];
+  call->await<std::uint64_t>(
+      "BUSY", [&](auto done) { start(username, std::move(done)); },
+      [call, username, what](Result<std::uint64_t> changed) {
+        if (!changed) return call->reply_failure(changed.error());
+        call->reply_json(200, {{"username", username}, {what, true}, {"position", *changed}});
+      });
 }
 
 void delete_user(const std::shared_ptr<Call>& call) {
-  const std::string username = call->params["username"];
-  call->await<std::uint64_t>(
-      "BUSY",
-      [&](auto done) {
-        call->services.users->remove(call->principal, username, call->context, std::move(done));
-      },
-      [call, username](Result<std::uint64_t> removed) {
-        reply_changed(*call, username, removed, "deleted");
-      });
+  change_user(call, "deleted", [&](const std::string& username, auto done) {
+    call->services.users->remove(call->principal, username, call->context, std::move(done));
+  });
 }
 
 void set_password(const std::shared_ptr<Call>& call) {
@@ -72,26 +72,16 @@ void set_password(const std::shared_ptr<Call>& call) {
   if (!call->parse_body(false, body)) return;
   auto password = parse_password(body);
   if (auto* invalid = std::get_if<Invalid>(&password)) return call->reply_invalid(*invalid);
-  const std::string username = call->params["username"];
-  call->await<std::uint64_t>(
-      "BUSY",
-      [&](auto done) {
-        call->services.users->set_password(call->principal, username, std::get<std::string>(password),
-                                           call->context, std::move(done));
-      },
-      [call, username](Result<std::uint64_t> set) { reply_changed(*call, username, set, "password_set"); });
+  change_user(call, "password_set", [&](const std::string& username, auto done) {
+    call->services.users->set_password(call->principal, username, std::get<std::string>(password),
+                                       call->context, std::move(done));
+  });
 }
 
 void end_sessions(const std::shared_ptr<Call>& call) {
-  const std::string username = call->params["username"];
-  call->await<std::uint64_t>(
-      "BUSY",
-      [&](auto done) {
-        call->services.users->end_sessions(call->principal, username, call->context, std::move(done));
-      },
-      [call, username](Result<std::uint64_t> ended) {
-        reply_changed(*call, username, ended, "sessions_ended");
-      });
+  change_user(call, "sessions_ended", [&](const std::string& username, auto done) {
+    call->services.users->end_sessions(call->principal, username, call->context, std::move(done));
+  });
 }
 
 }  // namespace

@@ -30,8 +30,8 @@ namespace {
 
 std::size_t bytes_of(const StreamedEvent& streamed) {
   const Event& event = streamed.event;
-  return sizeof(StreamedEvent) + streamed.text.size() + event.data.size() + event.meta.size() + event.stream.size() +
-         event.type.size();
+  return sizeof(StreamedEvent) + streamed.text.size() + event.data.size() + event.meta.size() +
+         event.stream.size() + event.type.size();
 }
 
 }  // namespace
@@ -59,19 +59,29 @@ void EventStreams::stop() {
 void EventStreams::on_folded(const std::vector<Event>& batch) {
   if (batch.empty()) return;
   {
+    // With no stream open nothing is kept: a start folding the whole log, or
+    // a server nobody streams from, writes no event as SSE. A stream opened
+    // later reads the store until it reaches what is kept from then on.
+    const bool followed = open_streams() > 0;
+    // Of a batch longer than what is kept (a catch-up), only its tail would stay.
+    const std::size_t skipped =
+        batch.size() > options_.recent_events ? batch.size() - options_.recent_events : 0;
     std::lock_guard lock(recent_mutex_);
-    if (!recent_.empty() && batch.front().position != recent_.back()->event.position + 1) {
+    if (!followed || skipped > 0 ||
+        (!recent_.empty() && batch.front().position != recent_.back()->event.position + 1)) {
       recent_.clear();
       recent_bytes_ = 0;
     }
-    for (const Event& event : batch) {
+    for (auto event = batch.begin() + static_cast<std::ptrdiff_t>(skipped); followed && event != batch.end();
+         ++event) {
       auto streamed = std::make_shared<StreamedEvent>();
-      streamed->event = redacted(event);
+      streamed->event = redacted(*event);
       append_sse_event(streamed->text, streamed->event);
       recent_bytes_ += bytes_of(*streamed);
       recent_.push_back(std::move(streamed));
     }
-    while (!recent_.empty() && (recent_.size() > options_.recent_events || recent_bytes_ > options_.recent_bytes)) {
+    while (!recent_.empty() &&
+           (recent_.size() > options_.recent_events || recent_bytes_ > options_.recent_bytes)) {
       recent_bytes_ -= bytes_of(*recent_.front());
       recent_.pop_front();
     }

@@ -95,8 +95,8 @@ class EventStreams : public Service {
   TimerService& timers() const { return timers_; }
 
   /// What `ProjectionRunner::observe` calls after each folded batch (in log
-  /// order, with no gap): keeps its events for the streams to read and tells
-  /// every open stream.
+  /// order, with no gap): keeps its events for the streams to read, if any
+  /// stream is open, and tells every open stream.
   void on_folded(const std::vector<Event>& batch);
 
   /// Up to `limit` events from `position` on, if the recent events reach

@@ -18,13 +18,19 @@ std::vector<Event> batch(std::uint64_t first, std::uint64_t count, std::size_t d
     event.stream = "apikey:0123456789abcdef";
     event.version = position;
     event.type = "ApiKeyCreated";
-    event.data = R"({"key_id":"0123456789abcdef","secret_sha256":"00ff","pad":")" + std::string(data_bytes, 'x') +
-                 R"("})";
+    event.data = R"({"key_id":"0123456789abcdef","secret_sha256":"00ff","pad":")" +
+                 std::string(data_bytes, 'x') + R"("})";
     event.meta = "{}";
     events.push_back(event);
   }
   return events;
 }
+
+// An open stream that ignores what it is told: the registry keeps events only while one is open.
+struct IdleFollower final : http::EventStreams::Follower {
+  void log_advanced() override {}
+  void keep_alive_due(TimeMs) override {}
+};
 
 }  // namespace
 
@@ -33,6 +39,7 @@ TEST_CASE("the streams' recent events: contiguous, redacted, bounded, and only w
   http::EventStreamOptions options;
   options.recent_events = 10;
   http::EventStreams streams(timers, options);
+  const std::uint64_t follower = streams.add(std::make_shared<IdleFollower>());
   // Nothing folded yet: nothing to read, from here or the store.
   REQUIRE(streams.recent_from(1, 5).has_value());
   CHECK(streams.recent_from(1, 5)->empty());
@@ -59,6 +66,16 @@ TEST_CASE("the streams' recent events: contiguous, redacted, bounded, and only w
   streams.on_folded(batch(30, 2));
   CHECK_FALSE(streams.recent_from(16, 3).has_value());
   CHECK(streams.recent_from(30, 5)->size() == 2);
+
+  // A batch longer than what is kept: its tail stays.
+  streams.on_folded(batch(32, 25));
+  CHECK_FALSE(streams.recent_from(46, 1).has_value());
+  CHECK(streams.recent_from(47, 100)->size() == 10);
+
+  // With no stream open, nothing is kept: the next stream reads the store first.
+  streams.remove(follower);
+  streams.on_folded(batch(57, 3));
+  CHECK_FALSE(streams.recent_from(57, 3).has_value());
 }
 
 TEST_CASE("the streams' recent events hold about recent_bytes, however large the events") {
@@ -66,6 +83,7 @@ TEST_CASE("the streams' recent events hold about recent_bytes, however large the
   http::EventStreamOptions options;
   options.recent_bytes = 64 * 1024;
   http::EventStreams streams(timers, options);
+  streams.add(std::make_shared<IdleFollower>());
   streams.on_folded(batch(1, 100, 10'000));
   // About 20 KB each (the event and its text): the last three fit, and no more.
   const auto recent = streams.recent_from(98, 100);

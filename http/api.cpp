@@ -322,7 +322,11 @@ bool Api::check_role(Call& call, Role held, Role needed, const char* holder) {
 }
 
 bool Api::authorize_operator(Call& call, std::string_view credential, Role needed) {
-  if (credential.substr(0, kSessionPrefix.size() + 1) == fmt::format("{}_", kSessionPrefix)) {
+  // A user's session reads "ms_...", a key "mk_...": which store to ask.
+  const bool session = credential.size() > kSessionPrefix.size() &&
+                       credential.compare(0, kSessionPrefix.size(), kSessionPrefix) == 0 &&
+                       credential[kSessionPrefix.size()] == '_';
+  if (session) {
     return authorize_session(call, credential, needed, /*from_cookie=*/false);
   }
   const auto principal = services_.api_keys->authenticate(credential);

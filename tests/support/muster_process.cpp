@@ -1,58 +1,27 @@
 #include "tests/support/muster_process.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 
+#include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace muster::testing {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Starts `binary args...` with stdout and stderr sent to the given files.
+// Starts the muster binary under test with stdout and stderr sent to the given files.
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
             const std::string& in_path = "") {
-  std::vector<char*> argv;
-  std::string binary = MUSTER_BINARY;
-  argv.push_back(binary.data());
-  std::vector<std::string> copies = args;
-  for (std::string& arg : copies) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    if (!in_path.empty()) ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return -WTERMSIG(status);
-  return -1;
+  ChildOutput output;
+  output.out_path = out_path;
+  output.err_path = err_path;
+  output.in_path = in_path;
+  return spawn_process(MUSTER_BINARY, args, output);
 }
 
 HttpAnswer to_answer(const httplib::Result& result) {
@@ -196,7 +165,7 @@ HttpAnswer MusterServer::del(const std::string& path) const {
 int MusterServer::terminate() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
-  const int code = wait_exit(pid_);
+  const int code = wait_for_exit(pid_);
   pid_ = -1;
   return code;
 }
@@ -204,7 +173,7 @@ int MusterServer::terminate() {
 void MusterServer::kill9() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
-  wait_exit(pid_);
+  wait_for_exit(pid_);
   pid_ = -1;
 }
 
@@ -219,16 +188,15 @@ CommandResult run_muster(const std::vector<std::string>& args, std::chrono::seco
   CommandResult result;
   const bool finished = eventually(
       [&] {
-        int status = 0;
-        const pid_t done = ::waitpid(pid, &status, WNOHANG);
-        if (done != pid) return false;
-        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        const std::optional<int> code = exit_status_if_exited(pid);
+        if (!code) return false;
+        result.exit_code = *code;
         return true;
       },
       timeout);
   if (!finished) {
     ::kill(pid, SIGKILL);
-    wait_exit(pid);
+    wait_for_exit(pid);
   }
   result.out = read_file(out_path);
   result.err = read_file(err_path);

@@ -320,11 +320,11 @@ class WebSocketSession final : public WebSocketBase {
   }
 
   void go_away() override {
-    if (!open_) {
-      // Still in its handshake: it ends there.
-      beast::get_lowest_layer(socket_).close();
-      return;
-    }
+    // Still in its handshake: the 101 may already be on its way, so closing
+    // the socket now would end a WebSocket its peer saw open without a close
+    // frame. on_accept sees the listener stopping and closes with 1001; a
+    // peer that never reads the 101 is cut off at the drain deadline.
+    if (!open_) return;
     close(CloseCode::going_away, "the server stops");
   }
 

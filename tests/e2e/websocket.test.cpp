@@ -212,6 +212,22 @@ class RawWebSocket {
   std::minstd_rand random_{std::random_device{}()};
 };
 
+/// Runs `server.terminate()` on its own thread and joins it when it goes out
+/// of scope, so a failed REQUIRE meanwhile reports instead of aborting.
+class Stopper {
+ public:
+  explicit Stopper(MusterServer& server) : thread_([&server] { server.terminate(); }) {}
+  ~Stopper() { join(); }
+  Stopper(const Stopper&) = delete;
+  Stopper& operator=(const Stopper&) = delete;
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
 std::string bearer(const MusterServer& server) {
   return "Authorization: Bearer " + server.admin_key() + "\r\n";
 }
@@ -440,7 +456,7 @@ TEST_CASE("websocket: the server stopping closes its WebSockets with 1001 and th
   RawWebSocket agents(server.agent_port(), kEcho, bearer(server));
   REQUIRE(operators.status == 101);
   REQUIRE(agents.status == 101);
-  std::thread stopper([&] { server.terminate(); });
+  Stopper stopper(server);
   for (RawWebSocket* socket : {&operators, &agents}) {
     CHECK_FALSE(socket->read_message().has_value());
     REQUIRE(socket->close_frame.has_value());
@@ -476,7 +492,7 @@ TEST_CASE("websocket: over TLS, messages come back and the server stopping close
   REQUIRE(second.has_value());
   CHECK(first->payload == "over TLS");
   CHECK(second->payload == big);
-  std::thread stopper([&] { server.terminate(); });
+  Stopper stopper(server);
   CHECK_FALSE(socket.read_message().has_value());
   REQUIRE(socket.close_frame.has_value());
   CHECK(socket.close_frame->close_code() == 1001);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -115,22 +116,31 @@ bool GroupCommitLog::stopped() const {
   return stopped_;
 }
 
+void GroupCommitLog::nudge() {
+  {
+    std::lock_guard queue_lock(queue_mutex_);
+    nudged_ = true;
+  }
+  queue_cv_.notify_one();
+}
+
 void GroupCommitLog::run_writer() {
-  while (auto appends = take_pending_appends()) {
-    if (appends->empty()) {
-      sink_.idle();
-    } else {
-      commit(std::move(*appends));
-    }
+  bool nudged = false;
+  while (auto appends = take_pending_appends(nudged)) {
+    if (appends->empty()) sink_.idle();
+    // Idle, a shared log is polled too: a wake-up may have been missed.
+    if (sink_.replans() && (nudged || appends->empty())) catch_up();
+    if (!appends->empty()) commit(std::move(*appends));
   }
   sink_.drained();
 }
 
-/// Waits (at most an idle interval) for appends and takes up to
-/// `max_batch_appends_` of them; nullopt once stopping and nothing is left.
-std::optional<std::vector<PendingAppend>> GroupCommitLog::take_pending_appends() {
+/// Waits (at most an idle interval) for appends or a nudge and takes up to
+/// `max_batch_appends_` appends; nullopt once stopping and nothing is left.
+std::optional<std::vector<PendingAppend>> GroupCommitLog::take_pending_appends(bool& nudged) {
   std::unique_lock queue_lock(queue_mutex_);
-  queue_cv_.wait_for(queue_lock, idle_interval_, [&] { return !queue_.empty() || !accepting_; });
+  queue_cv_.wait_for(queue_lock, idle_interval_, [&] { return !queue_.empty() || !accepting_ || nudged_; });
+  nudged = std::exchange(nudged_, false);
   if (queue_.empty() && !accepting_) return std::nullopt;
   auto count = static_cast<std::ptrdiff_t>(std::min(queue_.size(), max_batch_appends_));
   std::vector<PendingAppend> taken(std::make_move_iterator(queue_.begin()),
@@ -140,37 +150,78 @@ std::optional<std::vector<PendingAppend>> GroupCommitLog::take_pending_appends()
 }
 
 /// Writes the acceptable appends in one write, publishes the new head only
-/// if it succeeded, then answers every append.
+/// if it succeeded, then answers every append. A shared log that moved
+/// meanwhile is caught up with and the batch planned again, a bounded
+/// number of times.
 void GroupCommitLog::commit(std::vector<PendingAppend> appends) {
-  // Never backwards, even if the wall clock is.
-  const TimeMs time_ms = std::max(last_time_ms_, clock_.now_ms());
-  std::uint64_t head_position = head_position_;
-  StreamVersions advanced;
-  std::vector<Result<AppendResult>> outcomes;
-  outcomes.reserve(appends.size());
-  for (auto& append : appends) outcomes.push_back(plan_append(append, time_ms, head_position, advanced));
-  if (!advanced.empty()) {
-    // Real time, not `clock_`: this measures the disk, which a test clock does not move.
-    const auto write_started = std::chrono::steady_clock::now();
-    Status written = sink_.write(advanced, head_position);
-    if (metrics_ != nullptr) record_write(outcomes, written.ok(), std::chrono::steady_clock::now() - write_started);
-    if (written) {
-      publish(head_position, time_ms);
-    } else {
-      for (auto& outcome : outcomes) {
-        if (outcome.ok()) outcome = written.error();
+  constexpr int kMaxReplans = 64;
+  for (int replans = 0;; ++replans) {
+    // Only a sink that may ask for the batch again needs the events kept.
+    const bool keep_events = sink_.replans() && replans < kMaxReplans;
+    // Never backwards, even if the wall clock is.
+    const TimeMs time_ms = std::max(last_time_ms_, clock_.now_ms());
+    std::uint64_t head_position = head_position_;
+    StreamVersions advanced;
+    std::vector<Result<AppendResult>> outcomes;
+    outcomes.reserve(appends.size());
+    for (std::size_t append_idx = 0; append_idx < appends.size(); ++append_idx) {
+      auto outcome = plan_append(appends[append_idx], keep_events, time_ms, head_position, advanced);
+      if (!outcome && outcome.error().reason == kBatchFullReason && append_idx > 0) {
+        defer(appends, append_idx);
+        break;
+      }
+      outcomes.push_back(std::move(outcome));
+    }
+    if (!advanced.empty()) {
+      // Real time, not `clock_`: this measures the disk, which a test clock does not move.
+      const auto write_started = std::chrono::steady_clock::now();
+      Status written = sink_.write(advanced, head_position);
+      if (!written && written.error().reason == kLogMovedReason) {
+        if (keep_events) {
+          catch_up();
+          continue;
+        }
+        written = make_error(ErrorCode::unavailable,
+                             "other nodes kept writing to the shared log first; retry shortly", "STORE_OVERLOADED");
+      }
+      if (metrics_ != nullptr) record_write(outcomes, written.ok(), std::chrono::steady_clock::now() - write_started);
+      if (written) {
+        publish(head_position, time_ms);
+      } else {
+        for (auto& outcome : outcomes) {
+          if (outcome.ok()) outcome = written.error();
+        }
       }
     }
+    for (std::size_t append_idx = 0; append_idx < appends.size(); ++append_idx) {
+      appends[append_idx].done(std::move(outcomes[append_idx]));
+    }
+    return;
   }
-  for (std::size_t append_idx = 0; append_idx < appends.size(); ++append_idx) {
-    appends[append_idx].done(std::move(outcomes[append_idx]));
+}
+
+/// Brings the head up to what other writers of a shared log added. A
+/// failure is the sink's to report; the next idle interval tries again.
+void GroupCommitLog::catch_up() {
+  auto caught = sink_.catch_up();
+  if (caught && *caught) publish((*caught)->head_position, std::max(last_time_ms_, (*caught)->last_time_ms));
+}
+
+/// Puts `appends` from index `from` back at the front of the queue, for the
+/// next batch, and drops them from `appends`.
+void GroupCommitLog::defer(std::vector<PendingAppend>& appends, std::size_t from) {
+  {
+    std::lock_guard queue_lock(queue_mutex_);
+    queue_.insert(queue_.begin(), std::make_move_iterator(appends.begin() + static_cast<std::ptrdiff_t>(from)),
+                  std::make_move_iterator(appends.end()));
   }
+  appends.erase(appends.begin() + static_cast<std::ptrdiff_t>(from), appends.end());
 }
 
 /// Hands `append` to the sink if its expected version holds against the
 /// versions as the batch's earlier appends leave them; advances
 /// `head_position` and `advanced` past it if the sink takes it.
-Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, TimeMs time_ms,
+Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, bool keep_events, TimeMs time_ms,
                                                  std::uint64_t& head_position, StreamVersions& advanced) {
   if (auto invalid = validate_append(append); !invalid) return invalid.error();
   const auto planned = planned_version(advanced, append.stream);
@@ -184,13 +235,15 @@ Result<AppendResult> GroupCommitLog::plan_append(PendingAppend& append, TimeMs t
   AppendResult result{head_position + 1, head_position, current_version, time_ms};
   std::vector<Event> events;
   events.reserve(append.events.size());
-  // The append is answered from `done` alone, so its events move into the batch.
+  // The append is answered from `done` alone, so its events move into the
+  // batch, unless the batch may have to be planned again.
   for (auto& new_event : append.events) {
     ++result.last_position;
     ++result.stream_version;
+    NewEvent planned = keep_events ? new_event : std::move(new_event);
     events.push_back(Event{result.last_position, append.stream, result.stream_version,
-                           std::move(new_event.type), time_ms, new_event.schema_version,
-                           std::move(new_event.data), std::move(new_event.meta)});
+                           std::move(planned.type), time_ms, planned.schema_version, std::move(planned.data),
+                           std::move(planned.meta)});
   }
   if (Status added = sink_.add(std::move(events)); !added) return added.error();
   head_position = result.last_position;

@@ -25,6 +25,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "eventstore/event_store.hpp"
+#include "eventstore/log_replication.hpp"
 
 namespace muster {
 
@@ -95,6 +96,12 @@ struct PendingAppend {
   EventStore::AppendCallback done;
 };
 
+/// What a backend found in its data when it opened.
+struct RecoveredLog {
+  std::uint64_t head_position = 0;
+  TimeMs last_time_ms = 0;  ///< The last event's time: stamps never go back before it.
+};
+
 /// Where a backend writes the log. Every method runs on the writer thread
 /// of the `GroupCommitLog` it is given to, one at a time.
 class LogSink {
@@ -103,14 +110,27 @@ class LogSink {
 
   /// Adds one accepted append's events (one stream, positions, versions and
   /// time assigned) to the batch in the making. An error refuses just this
-  /// append; the batch must then be as it was before the call.
+  /// append; the batch must then be as it was before the call. An
+  /// `unavailable` error with `kBatchFullReason` (log_replication.hpp)
+  /// instead defers it, and the appends after it, to the next batch.
   [[nodiscard]] virtual Status add(std::vector<Event> events) = 0;
 
   /// Writes the batch atomically and durably, then starts an empty one
   /// (also when the write failed). `advanced` holds the streams the batch
   /// appends to, at their new versions; `head_position` is its last event's.
-  /// Called only when at least one append was added.
+  /// Called only when at least one append was added. A sink that `replans`
+  /// may answer `conflict` with `kLogMovedReason`: nothing was written and
+  /// another writer extended the log, so the log catches up and plans the
+  /// batch again.
   [[nodiscard]] virtual Status write(const StreamVersions& advanced, std::uint64_t head_position) = 0;
+
+  /// The log is shared with other writers (log_replication.hpp): `write`
+  /// may answer `kLogMovedReason`, and `catch_up` may find their events.
+  [[nodiscard]] virtual bool replans() const { return false; }
+
+  /// Writes what other writers added to the log since this sink's head;
+  /// answers the new head, or nullopt if there was nothing new.
+  [[nodiscard]] virtual Result<std::optional<RecoveredLog>> catch_up() { return std::optional<RecoveredLog>(); }
 
   /// The version of `stream` as written (0 for none), to check an append
   /// against. Backends look it up rather than this log keeping every
@@ -122,12 +142,6 @@ class LogSink {
 
   /// The writer is stopping: the last batch was written and answered.
   virtual void drained() {}
-};
-
-/// What a backend found in its data when it opened.
-struct RecoveredLog {
-  std::uint64_t head_position = 0;
-  TimeMs last_time_ms = 0;  ///< The last event's time: stamps never go back before it.
 };
 
 /// The append half of `EventStore` (append_async, head_position,
@@ -150,6 +164,10 @@ class GroupCommitLog {
   void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
                     EventStore::AppendCallback done);
 
+  /// Wakes the writer to catch up with other writers of a shared log
+  /// (`LogSink::catch_up`). Any thread.
+  void nudge();
+
   /// The published head; `unavailable` once stopped.
   [[nodiscard]] Result<std::uint64_t> head_position() const;
   /// As `EventStore::wait_for_position`.
@@ -164,10 +182,12 @@ class GroupCommitLog {
 
  private:
   void run_writer();
-  std::optional<std::vector<PendingAppend>> take_pending_appends();
+  std::optional<std::vector<PendingAppend>> take_pending_appends(bool& nudged);
   void commit(std::vector<PendingAppend> appends);
-  Result<AppendResult> plan_append(PendingAppend& append, TimeMs time_ms, std::uint64_t& head_position,
-                                   StreamVersions& advanced);
+  void catch_up();
+  void defer(std::vector<PendingAppend>& appends, std::size_t from);
+  Result<AppendResult> plan_append(PendingAppend& append, bool keep_events, TimeMs time_ms,
+                                   std::uint64_t& head_position, StreamVersions& advanced);
   Result<std::uint64_t> planned_version(const StreamVersions& advanced, const std::string& stream) const;
   void publish(std::uint64_t head_position, TimeMs time_ms);
   void record_write(const std::vector<Result<AppendResult>>& outcomes, bool written,
@@ -184,6 +204,7 @@ class GroupCommitLog {
   std::condition_variable queue_cv_;
   std::deque<PendingAppend> queue_;  ///< Guarded by queue_mutex_.
   bool accepting_ = true;            ///< Guarded by queue_mutex_.
+  bool nudged_ = false;              ///< Guarded by queue_mutex_: catch up before the next batch.
 
   /// Guards what readers see of the writer's progress. Only the writer
   /// thread changes head_position_, so it reads it without the lock.

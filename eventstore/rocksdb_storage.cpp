@@ -46,6 +46,7 @@
 #include "eventstore/durable_head.hpp"
 #include "eventstore/event_codec.hpp"
 #include "eventstore/hooked_file_system.hpp"
+#include "eventstore/log_replication.hpp"
 
 namespace muster {
 namespace {
@@ -56,6 +57,9 @@ using event_codec::encode_u64_be;
 constexpr std::chrono::milliseconds kSecondaryPollInterval{50};
 /// How often at most the primary rewrites its DURABLE_HEAD mark.
 constexpr std::chrono::milliseconds kMarkInterval{1000};
+// How often a replica asks its shared log for other writers' batches when
+// nothing woke it: wake-ups (core NATS messages) are not guaranteed.
+constexpr std::chrono::milliseconds kReplicaPollInterval{250};
 
 constexpr std::string_view kEventStore = "event store";
 
@@ -591,54 +595,73 @@ class RocksDbEventStore : public EventStore {
 };
 
 /// Writes the primary's group commits: each one `WriteBatch`, one (synced)
-/// write. Keeps the DURABLE_HEAD mark up with what it wrote.
+/// write. Keeps the DURABLE_HEAD mark up with what it wrote. With a shared
+/// log to replicate (log_replication.hpp), a batch goes there first and is
+/// written here only once stored there, and other writers' batches are
+/// fetched and written here in the shared log's order.
 class RocksDbLogSink final : public LogSink {
  public:
   RocksDbLogSink(Database& database, const RocksDbOptions& options, std::uint64_t head_position)
       : database_(database),
         clock_(clock_or_system(options.store)),
         sync_writes_(options.durability == Durability::fsync),
+        replication_(options.replication),
         head_mark_(options.path),
         head_position_(head_position),
         marked_position_(head_position) {}
 
   Status add(std::vector<Event> events) override {
     batch_.SetSavePoint();
-    for (const Event& event : events) {
-      std::string position_key = encode_u64_be(event.position);
-      auto status = batch_.Put(database_.events_family(), position_key, event_codec::encode_event(event));
-      if (status.ok()) {
-        status = batch_.Put(database_.streams_family(),
-                            event_codec::stream_version_key(event.stream, event.version), position_key);
-      }
-      if (!status.ok()) {
-        // Only this append is dropped: the batch returns to where it started.
-        (void)batch_.RollbackToSavePoint();
-        return make_error(ErrorCode::invalid_argument, fmt::format("event too large: {}", status.ToString()));
-      }
+    Status added = put_events(events);
+    if (added && replication_) added = replication_->add(events);
+    if (!added) {
+      // Only this append is dropped: the batch returns to where it started.
+      (void)batch_.RollbackToSavePoint();
+      return added;
     }
     (void)batch_.PopSavePoint();
     return Status::success();
   }
 
   Status write(const StreamVersions& advanced, std::uint64_t head_position) override {
-    for (const auto& [stream, version] : advanced) {
-      // Cannot fail: Put refuses only oversized keys and values, and a longer
-      // key made of this stream id already went into `streams`.
-      (void)batch_.Put(database_.heads_family(), stream, encode_u64_be(version));
+    if (replication_) {
+      if (Status shared = replication_->publish(); !shared) {
+        batch_.Clear();
+        return shared;
+      }
     }
-    // No lifetime lock: the storage stops the writer before it closes the database.
-    Status written = database_.write(batch_, sync_writes_);
-    batch_.Clear();
-    if (written) {
-      head_position_ = head_position;
-      mark_durable_head(/*now=*/false);
-    }
-    return written;
+    return write_batch(advanced, head_position);
   }
 
   Result<std::uint64_t> read_version(const std::string& stream) const override {
     return database_.read_stream_version(stream);
+  }
+
+  bool replans() const override { return replication_ != nullptr; }
+
+  Result<std::optional<RecoveredLog>> catch_up() override {
+    // Whole batches of the shared log, about this many events per write here.
+    constexpr std::size_t kCatchUpEvents = 4096;
+    std::optional<RecoveredLog> caught;
+    if (!replication_) return caught;
+    for (;;) {
+      auto fetched = replication_->fetch_after(head_position_, kCatchUpEvents);
+      if (!fetched) return fetched.error();
+      if (fetched->empty()) return caught;
+      StreamVersions advanced;
+      std::uint64_t expected_position = head_position_ + 1;
+      for (const Event& event : *fetched) {
+        if (event.position != expected_position++) {
+          return make_error(ErrorCode::corruption,
+                            fmt::format("the shared log jumps from position {} to {}", expected_position - 2,
+                                        event.position));
+        }
+        advanced[event.stream] = event.version;
+      }
+      if (Status put = put_events(*fetched); !put) return put.error();
+      if (Status written = write_batch(advanced, fetched->back().position); !written) return written.error();
+      caught = RecoveredLog{head_position_, fetched->back().time_ms};
+    }
   }
 
   // Idle: let the mark catch up with the last writes.
@@ -663,9 +686,43 @@ class RocksDbLogSink final : public LogSink {
     marked_at_ms_ = clock_ms;
   }
 
+  /// Puts `events` and their stream versions into the batch in the making.
+  Status put_events(const std::vector<Event>& events) {
+    for (const Event& event : events) {
+      std::string position_key = encode_u64_be(event.position);
+      auto status = batch_.Put(database_.events_family(), position_key, event_codec::encode_event(event));
+      if (status.ok()) {
+        status = batch_.Put(database_.streams_family(),
+                            event_codec::stream_version_key(event.stream, event.version), position_key);
+      }
+      if (!status.ok()) {
+        return make_error(ErrorCode::invalid_argument, fmt::format("event too large: {}", status.ToString()));
+      }
+    }
+    return Status::success();
+  }
+
+  /// Writes the batch in the making, with the streams' new heads, and starts an empty one.
+  Status write_batch(const StreamVersions& advanced, std::uint64_t head_position) {
+    for (const auto& [stream, version] : advanced) {
+      // Cannot fail: Put refuses only oversized keys and values, and a longer
+      // key made of this stream id already went into `streams`.
+      (void)batch_.Put(database_.heads_family(), stream, encode_u64_be(version));
+    }
+    // No lifetime lock: the storage stops the writer before it closes the database.
+    Status written = database_.write(batch_, sync_writes_);
+    batch_.Clear();
+    if (written) {
+      head_position_ = head_position;
+      mark_durable_head(/*now=*/false);
+    }
+    return written;
+  }
+
   Database& database_;
   const Clock& clock_;
   const bool sync_writes_;
+  const std::shared_ptr<LogReplication> replication_;  ///< Null: the log is this database's own.
   const DurableHeadMark head_mark_;
   rocksdb::WriteBatch batch_;
   std::uint64_t head_position_;    ///< The last event written.
@@ -678,8 +735,12 @@ class PrimaryEventStore final : public RocksDbEventStore {
   PrimaryEventStore(const SharedDatabase& shared, Database& database, const RocksDbOptions& options,
                     RecoveredLog recovered)
       : RocksDbEventStore(shared),
+        replication_(options.replication),
         sink_(database, options, recovered.head_position),
-        log_(options.store, std::move(recovered), sink_, kMarkInterval) {}
+        log_(options.store, std::move(recovered), sink_,
+             replication_ ? kReplicaPollInterval : kMarkInterval) {
+    if (replication_) replication_->on_foreign_write([this] { log_.nudge(); });
+  }
 
   void append_async(std::string stream, std::uint64_t expected_version, std::vector<NewEvent> events,
                     AppendCallback done) override {
@@ -698,11 +759,15 @@ class PrimaryEventStore final : public RocksDbEventStore {
     return log_.wait_for_position(after_position, timeout);
   }
 
-  void stop() override { log_.stop(); }
+  void stop() override {
+    log_.stop();
+    if (replication_) replication_->stop();
+  }
 
  private:
   bool stopped() const override { return log_.stopped(); }
 
+  const std::shared_ptr<LogReplication> replication_;  ///< Null: the log is the database's own.
   RocksDbLogSink sink_;
   GroupCommitLog log_;  ///< Last: its writer thread uses sink_.
 };

@@ -11,6 +11,8 @@
 
 namespace muster {
 
+class LogReplication;
+
 enum class Durability {
   /// An append is acknowledged after its WAL record is fsynced. Survives power loss.
   fsync,
@@ -31,6 +33,10 @@ struct RocksDbOptions {
   bool read_only = false;
   /// Test-only: sees every file write and sync (fault injection, power-loss simulation).
   std::shared_ptr<FileHooks> file_hooks;
+  /// Internal (eventstore/log_replication.hpp): the database is a replica
+  /// of this shared log, which appends go to first. Null: the log is the
+  /// database's own.
+  std::shared_ptr<LogReplication> replication;
 };
 
 /// Opens (creating if needed) the RocksDB storage at `options.path`.

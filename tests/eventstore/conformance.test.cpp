@@ -21,8 +21,10 @@
 
 #include "common/clock.hpp"
 #include "eventstore/memory_storage.hpp"
+#include "eventstore/nats_storage.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "tests/eventstore/store_helpers.hpp"
+#include "tests/support/nats_server.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace muster {
@@ -88,8 +90,36 @@ class MemoryData {
   std::shared_ptr<MemoryDisk> disk_ = make_memory_disk();
 };
 
+/// A stream of its own on the process's one nats-server (single server,
+/// one replica), and a replica directory of its own.
+class NatsData {
+ public:
+  NatsData() {
+    static std::atomic<int> streams{0};
+    const int number = ++streams;
+    options_.path = dir_.file("replica");
+    options_.connection.url = server().url();
+    options_.stream = fmt::format("CONFORMANCE_{}", number);
+    options_.subject_prefix = fmt::format("conformance{}", number);
+    options_.replicas = 1;
+    options_.node_id = "node-1";
+  }
+  StoreOptions& options() { return options_.store; }
+  Result<std::unique_ptr<Storage>> open() { return open_nats_storage(options_); }
+
+ private:
+  static NatsServer& server() {
+    static NatsServer shared;
+    return shared;
+  }
+
+  TempDir dir_;
+  NatsOptions options_;
+};
+
 using RocksDbFixture = StorageFixture<RocksDbData>;
 using MemoryFixture = StorageFixture<MemoryData>;
+using NatsFixture = StorageFixture<NatsData>;
 
 std::uint64_t head_of(const EventStore& store) {
   auto head = store.head_position();
@@ -227,12 +257,13 @@ std::vector<Event> filter_stream(const std::vector<Event>& log, const std::strin
 
 TYPE_TO_STRING(muster::RocksDbFixture);
 TYPE_TO_STRING(muster::MemoryFixture);
+TYPE_TO_STRING(muster::NatsFixture);
 
 namespace muster {
 
 TEST_SUITE("storage conformance") {
   SCENARIO_TEMPLATE("appending to a new stream and to an existing one", Fixture, RocksDbFixture,
-                    MemoryFixture) {
+                    MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
 
@@ -290,7 +321,7 @@ TEST_SUITE("storage conformance") {
   }
 
   SCENARIO_TEMPLATE("an expected-version mismatch is a conflict and writes nothing", Fixture, RocksDbFixture,
-                    MemoryFixture) {
+                    MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     append_ok(store, "agent-1", kNewStream, {make_event("A"), make_event("B")});
@@ -338,7 +369,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("appends queued together are checked against the heads as earlier ones leave them",
-                     Fixture, RocksDbFixture, MemoryFixture) {
+                     Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     Outcomes results(4);
@@ -378,7 +409,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("malformed appends are invalid_argument and write nothing", Fixture, RocksDbFixture,
-                     MemoryFixture) {
+                     MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     CHECK(store.append("agent-1", kNewStream, {}).error().code == ErrorCode::invalid_argument);
@@ -391,7 +422,7 @@ TEST_SUITE("storage conformance") {
     CHECK(version_of(store, std::string("a\0b", 3)) == 0);
   }
 
-  SCENARIO_TEMPLATE("reading streams and the log", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("reading streams and the log", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     // Interleave two streams: a gets positions 1, 2, 4, 5, 6; b gets 3 and 7.
@@ -491,7 +522,7 @@ TEST_SUITE("storage conformance") {
     }
   }
 
-  SCENARIO_TEMPLATE("waiting for the log to grow", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("waiting for the log to grow", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     append_ok(store, "a", kNewStream, {make_event("a1")});
@@ -532,7 +563,7 @@ TEST_SUITE("storage conformance") {
     }
   }
 
-  SCENARIO_TEMPLATE("stopping a storage", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("stopping a storage", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
 
@@ -647,7 +678,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("a second storage on the same data is unavailable until the first stops", Fixture,
-                     RocksDbFixture, MemoryFixture) {
+                     RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     append_ok(fixture.events(), "a", kNewStream, {make_event("A")});
     auto second = fixture.data.open();
@@ -660,7 +691,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("a saturated writer refuses appends at once with STORE_OVERLOADED", Fixture,
-                     RocksDbFixture, MemoryFixture) {
+                     RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     fixture.options().max_pending_appends = 2;
     fixture.reopen();
@@ -683,7 +714,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("time stamps come from the clock and never go back", Fixture, RocksDbFixture,
-                     MemoryFixture) {
+                     MemoryFixture, NatsFixture) {
     Fixture fixture;
     EventStore& store = fixture.events();
     CHECK(append_ok(store, "a", kNewStream, {make_event("A")}).time_ms == kStartMs);
@@ -700,7 +731,7 @@ TEST_SUITE("storage conformance") {
                          [](const Event& left, const Event& right) { return left.time_ms < right.time_ms; }));
   }
 
-  SCENARIO_TEMPLATE("reopening a storage", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("reopening a storage", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     append_ok(fixture.events(), "a", kNewStream, {make_event("a1"), make_event("a2")});
     append_ok(fixture.events(), "b", kNewStream, {make_event("b1")});
@@ -731,7 +762,7 @@ TEST_SUITE("storage conformance") {
 
   TEST_CASE_TEMPLATE(
       "concurrent appends from 8 threads to shared and own streams: no gap, no duplicate, all durable",
-      Fixture, RocksDbFixture, MemoryFixture) {
+      Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     constexpr int kThreads = 8;
     constexpr int kOwnAppends = 200;
     constexpr int kSharedAppends = 25;
@@ -837,7 +868,7 @@ TEST_SUITE("storage conformance") {
     check_log(fixture.events());
   }
 
-  SCENARIO_TEMPLATE("last-seen times", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("last-seen times", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     REQUIRE(load_last_seen(fixture.last_seen()).empty());
 
@@ -858,7 +889,7 @@ TEST_SUITE("storage conformance") {
     }
   }
 
-  SCENARIO_TEMPLATE("snapshots", Fixture, RocksDbFixture, MemoryFixture) {
+  SCENARIO_TEMPLATE("snapshots", Fixture, RocksDbFixture, MemoryFixture, NatsFixture) {
     Fixture fixture;
     SnapshotStore& snapshots = fixture.snapshots();
 
@@ -968,7 +999,7 @@ TEST_SUITE("storage conformance") {
   }
 
   TEST_CASE_TEMPLATE("a snapshot write's entries and position are seen together", Fixture, RocksDbFixture,
-                     MemoryFixture) {
+                     MemoryFixture, NatsFixture) {
     constexpr std::uint64_t kWrites = 300;
     Fixture fixture;
     SnapshotStore& snapshots = fixture.snapshots();

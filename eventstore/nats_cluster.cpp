@@ -1,0 +1,301 @@
+#include "eventstore/nats_cluster.hpp"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/log.hpp"
+
+namespace muster {
+namespace {
+
+constexpr const char* kLeaseKey = "leader";
+
+TimeMs wall_now_ms() {
+  return SystemClock().now_ms();
+}
+
+std::string random_instance() {
+  std::random_device device;
+  return fmt::format("{:08x}{:08x}", device(), device());
+}
+
+/// The bucket, created (with a TTL of `ttl`) if missing.
+Result<kvStore*> open_bucket(const NatsConnection& connection, const std::string& name, int replicas,
+                             std::chrono::milliseconds ttl) {
+  kvStore* bucket = nullptr;
+  natsStatus status = js_KeyValue(&bucket, connection.jetstream(), name.c_str());
+  if (status == NATS_OK) return bucket;
+  kvConfig config;
+  kvConfig_Init(&config);
+  config.Bucket = name.c_str();
+  config.History = 1;
+  config.TTL = ttl.count();  // nats.c: milliseconds
+  config.Replicas = replicas;
+  config.StorageType = js_FileStorage;
+  status = js_CreateKeyValue(&bucket, connection.jetstream(), &config);
+  if (status != NATS_OK) {
+    return make_error(ErrorCode::unavailable, fmt::format("cannot create the key-value bucket {} at NATS {}: {}", name,
+                                                          connection.display_url(), nats_error_text(status)));
+  }
+  return bucket;
+}
+
+/// The entry's value, or nullopt when the key has none (absent, deleted or expired).
+Result<std::optional<std::pair<std::string, std::uint64_t>>> get_entry(kvStore* bucket, const std::string& key) {
+  kvEntry* entry = nullptr;
+  const natsStatus status = kvStore_Get(&entry, bucket, key.c_str());
+  if (status == NATS_NOT_FOUND) return std::optional<std::pair<std::string, std::uint64_t>>();
+  if (status != NATS_OK) return make_error(ErrorCode::unavailable, nats_error_text(status));
+  std::pair<std::string, std::uint64_t> found{
+      std::string(static_cast<const char*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry))),
+      kvEntry_Revision(entry)};
+  kvEntry_Destroy(entry);
+  return std::optional<std::pair<std::string, std::uint64_t>>(std::move(found));
+}
+
+std::optional<NodeInfo> parse_node(const std::string& text, std::string* instance = nullptr) {
+  const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return std::nullopt;
+  NodeInfo node;
+  node.node_id = json.value("node_id", "");
+  node.operators_url = json.value("operators_url", "");
+  node.agents_url = json.value("agents_url", "");
+  node.leader = json.value("leader", false);
+  node.log_position = json.value("log_position", std::uint64_t{0});
+  node.started_ms = json.value("started_ms", TimeMs{0});
+  node.refreshed_ms = json.value("refreshed_ms", TimeMs{0});
+  if (instance != nullptr) *instance = json.value("instance", "");
+  return node;
+}
+
+/// The file naming a node's last run in its data directory.
+std::filesystem::path last_run_file(const ClusterOptions& options) {
+  return std::filesystem::path(options.data_dir) / "NODE_RUN";
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterMembership>> ClusterMembership::join(std::shared_ptr<NatsConnection> connection,
+                                                                   ClusterOptions options) {
+  auto nodes = open_bucket(*connection, options.bucket_prefix + "_nodes", options.replicas, options.lease_period);
+  if (!nodes) return nodes.error();
+  auto lease = open_bucket(*connection, options.bucket_prefix + "_leader", options.replicas, options.lease_period);
+  if (!lease) {
+    kvStore_Destroy(*nodes);
+    return lease.error();
+  }
+  auto membership = std::unique_ptr<ClusterMembership>(
+      new ClusterMembership(std::move(connection), std::move(options), *nodes, *lease, random_instance()));
+  // A live entry of this id is another node's, unless this data directory's
+  // last run wrote it (a restart after a crash, within the lease period).
+  auto existing = get_entry(membership->nodes_bucket_, membership->options_.node_id);
+  if (!existing) return existing.error();
+  if (*existing) {
+    std::string instance;
+    const auto node = parse_node((*existing)->first, &instance);
+    if (instance != read_text(last_run_file(membership->options_))) {
+      return make_error(ErrorCode::conflict,
+                        fmt::format("another node with id {:?} is running (operators' listener {}, refreshed "
+                                    "{} ms ago): every node needs its own --node-id",
+                                    membership->options_.node_id, node ? node->operators_url : "unknown",
+                                    node ? wall_now_ms() - node->refreshed_ms : 0));
+    }
+  }
+  {
+    std::ofstream run(last_run_file(membership->options_), std::ios::trunc);
+    run << membership->instance_;
+    if (!run.flush()) {
+      return make_error(ErrorCode::io_error,
+                        fmt::format("cannot write {}", last_run_file(membership->options_).string()));
+    }
+  }
+  if (Status written = membership->write_entry(); !written) return written.error();
+  membership->read_nodes();
+  return membership;
+}
+
+ClusterMembership::ClusterMembership(std::shared_ptr<NatsConnection> connection, ClusterOptions options,
+                                     kvStore* nodes, kvStore* lease, std::string instance)
+    : connection_(std::move(connection)),
+      options_(std::move(options)),
+      nodes_bucket_(nodes),
+      lease_bucket_(lease),
+      instance_(std::move(instance)),
+      started_ms_(wall_now_ms()) {}
+
+ClusterMembership::~ClusterMembership() {
+  stop();
+  kvStore_Destroy(nodes_bucket_);
+  kvStore_Destroy(lease_bucket_);
+}
+
+void ClusterMembership::start(std::function<void()> promoted, std::function<void()> demoted,
+                              std::function<std::uint64_t()> log_position) {
+  promoted_ = std::move(promoted);
+  demoted_ = std::move(demoted);
+  log_position_ = std::move(log_position);
+  refresher_ = std::thread([this] { run(); });
+}
+
+void ClusterMembership::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  bool was_leader = false;
+  {
+    std::lock_guard lock(mutex_);
+    was_leader = std::exchange(leader_, false);
+  }
+  // Handing the lease back lets another node lead at its next poll rather than after a period.
+  if (was_leader) (void)kvStore_Delete(lease_bucket_, kLeaseKey);
+  // Only an entry this run wrote: a refused join must not remove the live node's.
+  if (entry_revision_ != 0) (void)kvStore_Delete(nodes_bucket_, options_.node_id.c_str());
+}
+
+bool ClusterMembership::is_leader() const {
+  std::lock_guard lock(mutex_);
+  return leader_;
+}
+
+std::optional<NodeInfo> ClusterMembership::leader() const {
+  std::lock_guard lock(mutex_);
+  for (const auto& node : nodes_) {
+    if (node.node_id == leader_id_) return node;
+  }
+  return std::nullopt;
+}
+
+std::vector<NodeInfo> ClusterMembership::nodes() const {
+  std::lock_guard lock(mutex_);
+  return nodes_;
+}
+
+void ClusterMembership::run() {
+  // Polled often enough that a free lease is taken soon after it expires,
+  // and an entry is renewed three times within its lifetime.
+  const auto interval = std::max(std::chrono::milliseconds(100), options_.lease_period / 5);
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    refresh();
+    lock.lock();
+    stop_cv_.wait_for(lock, interval, [&] { return stopping_; });
+  }
+}
+
+void ClusterMembership::refresh() {
+  if (is_leader()) {
+    renew_lease();
+  } else {
+    try_lease();
+  }
+  if (Status written = write_entry(); !written) {
+    log::warn("cannot refresh this node's cluster entry", {{"error", written.error().message}});
+  }
+  read_nodes();
+}
+
+Status ClusterMembership::write_entry() {
+  nlohmann::json entry = {{"node_id", options_.node_id},
+                          {"instance", instance_},
+                          {"operators_url", options_.operators_url},
+                          {"agents_url", options_.agents_url},
+                          {"leader", is_leader()},
+                          {"log_position", log_position_ ? log_position_() : 0},
+                          {"started_ms", started_ms_},
+                          {"refreshed_ms", wall_now_ms()}};
+  const std::string text = entry.dump();
+  std::uint64_t revision = 0;
+  const natsStatus status = kvStore_Put(&revision, nodes_bucket_, options_.node_id.c_str(), text.data(),
+                                        static_cast<int>(text.size()));
+  if (status != NATS_OK) return make_error(ErrorCode::unavailable, nats_error_text(status));
+  entry_revision_ = revision;
+  return Status::success();
+}
+
+void ClusterMembership::try_lease() {
+  const std::string value = options_.node_id;
+  std::uint64_t revision = 0;
+  if (kvStore_Create(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size())) != NATS_OK) {
+    return;  // Held by another node (or NATS is away): try again at the next poll.
+  }
+  {
+    std::lock_guard lock(mutex_);
+    leader_ = true;
+    lease_revision_ = revision;
+    lease_renewed_ = std::chrono::steady_clock::now();
+    leader_id_ = options_.node_id;
+  }
+  log::info("this node leads the cluster", {{"node_id", options_.node_id}});
+  if (promoted_) promoted_();
+}
+
+void ClusterMembership::renew_lease() {
+  std::uint64_t revision = 0;
+  std::uint64_t last = 0;
+  {
+    std::lock_guard lock(mutex_);
+    last = lease_revision_;
+  }
+  const std::string value = options_.node_id;
+  const natsStatus status =
+      kvStore_Update(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size()), last);
+  bool lost = false;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (status == NATS_OK) {
+      lease_revision_ = revision;
+      lease_renewed_ = now;
+    } else if (now - lease_renewed_ >= options_.lease_period) {
+      // Whether NATS is away or another node took an expired lease, another
+      // node may lead by now: this one must not write any more.
+      leader_ = false;
+      lost = true;
+    }
+  }
+  if (lost) {
+    log::error("this node lost the cluster's lease", {{"node_id", options_.node_id}, {"error", nats_error_text(status)}});
+    if (demoted_) demoted_();
+  }
+}
+
+void ClusterMembership::read_nodes() {
+  kvKeysList keys{};
+  std::vector<NodeInfo> nodes;
+  if (kvStore_Keys(&keys, nodes_bucket_, nullptr) == NATS_OK) {
+    for (int index = 0; index < keys.Count; ++index) {
+      auto entry = get_entry(nodes_bucket_, keys.Keys[index]);
+      if (!entry || !*entry) continue;
+      if (auto node = parse_node((*entry)->first)) nodes.push_back(std::move(*node));
+    }
+    kvKeysList_Destroy(&keys);
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.node_id < b.node_id; });
+  std::string leader_id;
+  if (auto lease = get_entry(lease_bucket_, kLeaseKey); lease && *lease) leader_id = (*lease)->first;
+  std::lock_guard lock(mutex_);
+  nodes_ = std::move(nodes);
+  leader_id_ = leader_ ? options_.node_id : leader_id;
+}
+
+}  // namespace muster

@@ -192,6 +192,28 @@ Environment process_environment() {
   };
 }
 
+/// The --store nats settings hold together: a node id, and three replicas
+/// unless the operator accepted fewer.
+Status check_nats_options(const ServeOptions& options) {
+  if (options.store_kind != StoreKind::nats) return Status::success();
+  if (options.nats.node_id.empty()) {
+    return usage_error("--store nats needs --node-id (a name unique among the nodes: letters, digits, '-', '_')");
+  }
+  if (options.nats.replicas < 3 && !options.allow_unreplicated) {
+    return usage_error(fmt::format(
+        "--nats-replicas {}: with fewer than 3 replicas the loss of one NATS server loses acknowledged "
+        "events; use 3 (the default) on a NATS cluster, or say --allow-unreplicated",
+        options.nats.replicas));
+  }
+  if (options.nats.connection.user.empty() != options.nats.connection.password.empty()) {
+    return usage_error("--nats-user and --nats-password go together");
+  }
+  if (!options.nats.connection.tls_cert_file.empty() && options.nats.connection.tls_key_file.empty()) {
+    return usage_error("--nats-cert needs --nats-key");
+  }
+  return Status::success();
+}
+
 Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args, const Environment& environment) {
   ServeOptions options;
   options.store.path = "./data";
@@ -330,6 +352,40 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args, cons
   flags.with_value["--metrics-1d-retention"] = [&](const std::string& text) {
     return set_duration(text, options.metrics.day_retention_ms);
   };
+  flags.with_value["--store"] = [&](const std::string& text) {
+    if (text != "rocksdb" && text != "nats") return std::string("must be rocksdb or nats");
+    options.store_kind = text == "nats" ? StoreKind::nats : StoreKind::rocksdb;
+    return std::string();
+  };
+  NatsConnectOptions& nats = options.nats.connection;
+  flags.with_value["--nats-url"] = [&](const std::string& text) { return set_path(text, nats.url); };
+  flags.with_value["--node-id"] = [&](const std::string& text) { return set_path(text, options.nats.node_id); };
+  flags.with_value["--nats-stream"] = [&](const std::string& text) { return set_path(text, options.nats.stream); };
+  flags.with_value["--nats-replicas"] = [&](const std::string& text) {
+    std::size_t replicas = 0;
+    std::string problem = set_count(text, replicas, 5);
+    options.nats.replicas = static_cast<int>(replicas);
+    return problem.empty() && replicas == 0 ? std::string("must be 1 to 5") : problem;
+  };
+  flags.with_value["--nats-wait"] = [&](const std::string& text) {
+    TimeMs wait_ms = 0;
+    std::string problem = set_duration(text, wait_ms);
+    nats.connect_wait = std::chrono::milliseconds(wait_ms);
+    return problem;
+  };
+  flags.with_value["--nats-user"] = [&](const std::string& text) { return set_path(text, nats.user); };
+  flags.with_value["--nats-password"] = [&](const std::string& text) { return set_path(text, nats.password); };
+  flags.with_value["--nats-token"] = [&](const std::string& text) { return set_path(text, nats.token); };
+  flags.with_value["--nats-creds"] = [&](const std::string& text) { return set_path(text, nats.creds_file); };
+  flags.with_value["--nats-ca"] = [&](const std::string& text) { return set_path(text, nats.tls_ca_file); };
+  flags.with_value["--nats-cert"] = [&](const std::string& text) { return set_path(text, nats.tls_cert_file); };
+  flags.with_value["--nats-key"] = [&](const std::string& text) { return set_path(text, nats.tls_key_file); };
+  flags.switches["--allow-unreplicated"] = [&] { options.allow_unreplicated = true; };
+  flags.with_value["--advertise-host"] = [&](const std::string& text) { return set_path(text, options.advertise_host); };
+  flags.with_value["--lease-period"] = [&](const std::string& text) {
+    std::string problem = set_duration(text, options.lease_period_ms);
+    return problem.empty() && options.lease_period_ms < 500 ? std::string("must be at least 500ms") : problem;
+  };
   flags.switches["--metrics-require-key"] = [&] { options.http.api.metrics_require_key = true; };
   flags.switches["--enable-test-hooks"] = [&] { options.enable_test_hooks = true; };
   flags.switches["--test-manual-clock"] = [&] { options.test_manual_clock = true; };
@@ -353,6 +409,7 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args, cons
   if (operators.tls_cert_path.empty() != operators.tls_key_path.empty()) {
     return usage_error("--tls-cert and --tls-key go together");
   }
+  if (Status nats_valid = check_nats_options(options); !nats_valid) return nats_valid.error();
   if (options.http.api.health.healthy_within_ms > options.http.api.health.warning_within_ms) {
     return usage_error("--healthy-within must not be longer than --warning-within");
   }
@@ -578,6 +635,10 @@ Usage:
                 [--metrics-history on|off] [--metrics-raw-retention DURATION] [--metrics-1m-retention DURATION]
                 [--metrics-1h-retention DURATION] [--metrics-1d-retention DURATION]
                 [--metrics-require-key]
+                [--store rocksdb|nats --nats-url URLS --node-id ID [--nats-replicas N] [--nats-wait DURATION]
+                 [--nats-stream NAME] [--nats-user USER --nats-password PASSWORD | --nats-token TOKEN]
+                 [--nats-creds FILE] [--nats-ca FILE] [--nats-cert FILE --nats-key FILE]
+                 [--allow-unreplicated] [--advertise-host HOST] [--lease-period DURATION]]
   muster replay [--data DIR] [--agent ID | --instance IID [--org ORG]] [--type TYPE]
                 [--report-type TYPE] [--since RFC3339] [--until RFC3339] [--format jsonl|table]
                 [--progress]
@@ -603,6 +664,19 @@ serve options (defaults in brackets):
   --heartbeat-timeout D      silence after which an agent is OFFLINE, e.g. 500ms, 30s, 2m [120s]
   --durability MODE          fsync: acknowledge after the log is fsynced (survives power loss);
                              wal: after the OS has it (survives a crash of muster only) [fsync]
+  Several nodes (README, "Running several nodes"):
+  --store KIND               rocksdb: the log is in --data, one node; nats: the log is a NATS
+                             JetStream stream the nodes share, --data holds this node's replica [rocksdb]
+  --nats-url URLS            NATS servers, comma-separated [nats://127.0.0.1:4222]
+  --node-id ID               this node's name, unique among the nodes (letters, digits, '-', '_')
+  --nats-replicas N          the stream's replicas; fewer than 3 needs --allow-unreplicated [3]
+  --nats-wait D              keep trying to reach NATS at start this long [0: fail at once]
+  --nats-stream NAME         the JetStream stream holding the log [MUSTER]
+  --nats-user, --nats-password, --nats-token, --nats-creds FILE  NATS credentials (prefer the
+                             environment for secrets: MUSTER_NATS_PASSWORD, MUSTER_NATS_TOKEN)
+  --nats-ca FILE, --nats-cert FILE, --nats-key FILE  TLS to NATS
+  --advertise-host HOST      where the other nodes reach this one's listeners [the --listen host]
+  --lease-period D           a dead leader is replaced within this (plus a fifth of it) [10s]
   --http-threads N           event loops per listener; each serves any number of connections
                              [the number of cores]
   --log-level LEVEL          debug, info, warn or error [info]

@@ -15,13 +15,31 @@
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "eventstore/metrics/metric_history.hpp"
+#include "eventstore/nats_storage.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/api_server.hpp"
 
 namespace muster::app {
 
+/// Where the event log lives (--store).
+enum class StoreKind {
+  rocksdb,  ///< In the data directory: one node.
+  nats,     ///< In a NATS JetStream stream shared by several nodes, each with a replica in its data directory.
+};
+
 struct ServeOptions {
   RocksDbOptions store;
+  StoreKind store_kind = StoreKind::rocksdb;
+  /// With --store nats: how to reach the stream (its `store` and `path` are
+  /// taken from `store` when it opens).
+  NatsOptions nats;
+  /// With --store nats: accept fewer than 3 replicas (--allow-unreplicated).
+  bool allow_unreplicated = false;
+  /// With --store nats: the host other nodes reach this one's listeners at
+  /// (--advertise-host). Empty: the listeners' own host.
+  std::string advertise_host;
+  /// With --store nats: how long the leader's lease lives unrenewed (--lease-period).
+  TimeMs lease_period_ms = 10'000;
   AgentServiceOptions agents;
   http::ApiServerOptions http;
   /// How often the read models are snapshotted (a restart folds only the log after). Default: 30 s.

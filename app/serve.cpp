@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -30,8 +31,11 @@
 #include "common/timers.hpp"
 #include "eventstore/log_metrics.hpp"
 #include "eventstore/metrics/metric_history.hpp"
+#include "eventstore/nats_cluster.hpp"
+#include "eventstore/nats_storage.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "http/event_streams.hpp"
+#include "http/forwarding.hpp"
 #include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
 #include "projections/access_projection.hpp"
@@ -106,7 +110,59 @@ Result<std::uint64_t> bootstrap_admin_key(ApiKeyService& keys, const std::string
 }
 
 // What the operator should do about a store that cannot be opened or read.
-const char* storage_hint(const Error& error) {
+/// The log in the data directory, or (--store nats) in the shared stream
+/// with this node's replica in the data directory.
+Result<std::unique_ptr<Storage>> open_storage(const ServeOptions& options, const RocksDbOptions& store_options) {
+  if (options.store_kind == StoreKind::rocksdb) return open_rocksdb_storage(store_options);
+  NatsOptions nats = options.nats;
+  nats.store = store_options.store;
+  nats.path = store_options.path;
+  return open_nats_storage(nats);
+}
+
+/// `scheme://host:port`, brackets around an IPv6 host.
+std::string base_url(bool tls, const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return fmt::format("{}://{}{}{}:{}", tls ? "https" : "http", ipv6 ? "[" : "", host, ipv6 ? "]" : "", port);
+}
+
+/// This node's membership of the cluster (eventstore/nats_cluster.hpp),
+/// its id checked against the live nodes'.
+Result<std::unique_ptr<ClusterMembership>> open_membership(const ServeOptions& options) {
+  auto connection = NatsConnection::connect(options.nats.connection);
+  if (!connection) return connection.error();
+  ClusterOptions cluster;
+  cluster.node_id = options.nats.node_id;
+  cluster.lease_period = std::chrono::milliseconds(options.lease_period_ms);
+  cluster.replicas = options.nats.replicas;
+  cluster.bucket_prefix = options.nats.stream;
+  cluster.data_dir = options.store.path;
+  return ClusterMembership::open(*connection, cluster);
+}
+
+/// Registers this node with the URLs the others forward to.
+Status join_cluster(ClusterMembership& membership, const ServeOptions& options, const http::ApiServer& api) {
+  const bool tls = !options.http.operators.tls_cert_path.empty();
+  const auto advertised = [&](const std::string& host) {
+    return options.advertise_host.empty() ? host : options.advertise_host;
+  };
+  const std::string operators_url = base_url(tls, advertised(options.http.operators.host), api.port());
+  return membership.join(operators_url, options.http.serve_agents
+                                            ? base_url(tls, advertised(options.http.agents.host), api.agent_port())
+                                            : operators_url);
+}
+
+const char* storage_hint(const ServeOptions& options, const Error& error) {
+  if (options.store_kind == StoreKind::nats && error.code == ErrorCode::unavailable) {
+    return "start NATS with JetStream (scripts/nats-cluster up), check --nats-url and the credentials, or "
+           "wait for it with --nats-wait";
+  }
+  if (options.store_kind == StoreKind::nats && error.code == ErrorCode::conflict) {
+    return "give this node an id of its own (--node-id), or stop the node that holds this one";
+  }
+  if (options.store_kind == StoreKind::nats && error.code == ErrorCode::invalid_argument) {
+    return "every node must name the same stream with the same --nats-replicas, and its own --node-id";
+  }
   if (error.code == ErrorCode::corruption) {
     return "the data directory is damaged (the error names the file): restore it from a backup, or move it "
            "aside to start empty; muster will not serve a state it cannot trust";
@@ -161,11 +217,22 @@ int run_serve(const ServeOptions& options) {
         "test file hooks installed: the store's writes are observed or failed on purpose",
         {{"sync_ledger", options.test_sync_ledger}, {"fail_writes_while", options.test_fail_writes_while}});
   }
-  auto opened = open_rocksdb_storage(store_options);
+  // Several nodes: this one's membership, its id checked before anything is opened.
+  std::unique_ptr<ClusterMembership> membership;
+  if (options.store_kind == StoreKind::nats) {
+    auto opened_membership = open_membership(options);
+    if (!opened_membership) {
+      log::error("cannot join the cluster", {{"error", opened_membership.error().message},
+                                             {"hint", storage_hint(options, opened_membership.error())}});
+      return 1;
+    }
+    membership = std::move(*opened_membership);
+  }
+  auto opened = open_storage(options, store_options);
   if (!opened) {
     log::error("cannot open the event store", {{"data", options.store.path},
                                                {"error", opened.error().message},
-                                               {"hint", storage_hint(opened.error())}});
+                                               {"hint", storage_hint(options, opened.error())}});
     return 1;
   }
   Storage& storage = **opened;
@@ -174,12 +241,21 @@ int run_serve(const ServeOptions& options) {
   if (!head) {
     log::error("cannot read the log's head", {{"data", options.store.path},
                                                {"error", head.error().message},
-                                               {"hint", storage_hint(head.error())}});
+                                               {"hint", storage_hint(options, head.error())}});
     return 1;
   }
-  log::info("event store open", {{"data", options.store.path},
-                                 {"durability", durability_name(options.store.durability)},
-                                 {"log_position", *head}});
+  if (options.store_kind == StoreKind::nats) {
+    log::info("event store open: the NATS JetStream stream, replicated here",
+              {{"data", options.store.path},
+               {"stream", options.nats.stream},
+               {"replicas", options.nats.replicas},
+               {"node_id", options.nats.node_id},
+               {"log_position", *head}});
+  } else {
+    log::info("event store open", {{"data", options.store.path},
+                                   {"durability", durability_name(options.store.durability)},
+                                   {"log_position", *head}});
+  }
 
   // Everything that runs, in the order it starts; `stack` stops it in reverse.
   AgentRegistry registry;
@@ -245,7 +321,13 @@ int run_serve(const ServeOptions& options) {
   // Alert rules, alerts and their evaluator, which follows the log after every read model folded a batch.
   AlertService alerts(actors, store, registry, configs, alert_model, when_folded);
   alert_evaluation = &alerts;
-  projections.observe([&alerts](const std::vector<Event>& batch) { alerts.observe(batch); });
+  // Only the node that runs the fleet evaluates and notifies (in a cluster, the leader).
+  std::atomic<bool> leading{false};
+  // This node runs the fleet (it led and resumed everything): it answers all requests itself.
+  std::atomic<bool> fleet_running{false};
+  projections.observe([&alerts, &leading](const std::vector<Event>& batch) {
+    if (leading) alerts.observe(batch);
+  });
   // Notifications: channels, maintenance windows, the outbox's delivery, and
   // the notifier that follows the alerts (after every read model folded a batch).
   NotificationServiceOptions notification_options;
@@ -253,7 +335,9 @@ int run_serve(const ServeOptions& options) {
   notification_options.retry_for_ms = options.webhook_retry_for_ms;
   NotificationService notifications(actors, store, notification_model, when_folded, notification_options);
   Notifier notifier(notifications, notification_model, registry, configs, timers);
-  projections.observe([&notifier](const std::vector<Event>& batch) { notifier.observe_batch(batch); });
+  projections.observe([&notifier, &leading](const std::vector<Event>& batch) {
+    if (leading) notifier.observe_batch(batch);
+  });
   Registrations registrations(enrollment, agents, registry);
   EventQueries events(store, registry, access);
   // Live event streams read on after every batch the read models folded.
@@ -286,6 +370,17 @@ int run_serve(const ServeOptions& options) {
   services.alert_model = &alert_model;
   services.notification_model = &notification_model;
   services.log_metrics = &log_metrics;
+  // Several nodes: the hand-off of requests to the leader while this node does not lead.
+  std::unique_ptr<http::Forwarder> forwarder;
+  if (options.store_kind == StoreKind::nats) {
+    services.cluster = membership.get();
+    forwarder = std::make_unique<http::Forwarder>(
+        http::LeaderView{[&fleet_running] { return fleet_running.load(); },
+                         [&membership] { return membership->leader(); },
+                         options.nats.node_id},
+        http::ForwarderOptions{});
+    services.forwarder = forwarder.get();
+  }
   services.crash_injector = options.enable_test_hooks ? &crash_injector : nullptr;
   services.test_clock = options.test_manual_clock ? &manual_clock : nullptr;
   http::ApiServerOptions http_options = options.http;
@@ -295,6 +390,11 @@ int run_serve(const ServeOptions& options) {
   // The dashboard's cookie travels only over TLS when the operators' listener speaks it.
   http_options.api.secure_cookies = !options.http.operators.tls_cert_path.empty();
   http::ApiServer api(http_options, services);
+  FunctionService forwarding_service(
+      "forwarder", [&forwarder] { return forwarder ? forwarder->start() : Status::success(); },
+      [&forwarder] {
+        if (forwarder) forwarder->stop();
+      });
 
   FunctionService storage_service("storage", nullptr, [&storage] { storage.stop(); });
   FunctionService runtime_service("runtime", nullptr, [&actors] { actors.stop(); });
@@ -305,7 +405,7 @@ int run_serve(const ServeOptions& options) {
                                                           &config_service, &groups, &bulk, &rollouts, &alerts,
                                                           // Stopped after the API, whose listener
                                                           // ends the streams.
-                                                          &event_streams, &api,
+                                                          &event_streams, &forwarding_service, &api,
                                                           // Stopped before the API: it answers
                                                           // the agents' parked fetches, which
                                                           // the listener's drain waits for.
@@ -313,7 +413,8 @@ int run_serve(const ServeOptions& options) {
     stack.add(*service);
   }
   if (Status started = stack.start(); !started) {
-    log::error("cannot start", {{"error", started.error().message}, {"hint", storage_hint(started.error())}});
+    log::error("cannot start",
+               {{"error", started.error().message}, {"hint", storage_hint(options, started.error())}});
     return 1;
   }
   log::info("listening", {{"listen", fmt::format("{}:{}", options.http.operators.host, api.port())},
@@ -338,56 +439,120 @@ int run_serve(const ServeOptions& options) {
                           {"snapshot_load_ms", recovery.snapshot_load_ms},
                           {"duration_ms", timers.now_ms() - started_ms},
                           {"heartbeat_timeout_ms", options.agents.heartbeat_timeout_ms}});
-  if (Status resumed = agents.resume(); !resumed) {
-    log::error("cannot load the agents' last-seen times", {{"error", resumed.error().message}});
-    stack.stop();
-    return 1;
-  }
-  // Unfinished bulk jobs go on where they stopped, now that the read models
-  // (which say what each agent already is) hold the log.
-  if (Status resumed = bulk.resume(); !resumed) {
-    log::error("cannot resume every bulk job", {{"error", resumed.error().message}});
-  }
-  // Commands' expiries and wake-ups are timers: armed again for every open command.
-  if (Status resumed = commands.resume(); !resumed) {
-    log::error("cannot arm the commands' timers", {{"error", resumed.error().message}});
-  }
-  // Running rollouts measure their stage again: the config model holds their layers.
-  rollouts.resume();
-  // The evaluator is given the rules, the agents and the alerts firing, then follows the log.
-  alerts.resume();
-  // Pending notifications are lined up again, and the notifier looks at every
-  // alert (grouping again those firing without a notification, re-arming escalations).
-  if (Status resumed = notifications.resume(); !resumed) {
-    log::error("cannot resume the notifications", {{"error", resumed.error().message}});
-  }
-  if (Status resumed = notifier.resume(); !resumed) {
-    log::error("cannot resume the notifier", {{"error", resumed.error().message}});
-  }
-  std::uint64_t ready_at_position = *head;
-  if (!access.has_keys()) {
-    auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);
-    if (!bootstrapped) {
-      log::error("cannot create the bootstrap admin key", {{"error", bootstrapped.error().message}});
+  // Running the fleet: the agents' deadlines, bulk jobs, commands' timers,
+  // rollouts, alerts and notifications, all resumed from the read models.
+  // One node does it alone; in a cluster the leader, once it is one.
+  const auto lead = [&]() -> Status {
+    leading = true;
+    if (Status resumed = agents.resume(); !resumed) {
+      return make_error(resumed.error().code,
+                        fmt::format("cannot load the agents' last-seen times: {}", resumed.error().message));
+    }
+    // Unfinished bulk jobs go on where they stopped, now that the read models
+    // (which say what each agent already is) hold the log.
+    if (Status resumed = bulk.resume(); !resumed) {
+      log::error("cannot resume every bulk job", {{"error", resumed.error().message}});
+    }
+    // Commands' expiries and wake-ups are timers: armed again for every open command.
+    if (Status resumed = commands.resume(); !resumed) {
+      log::error("cannot arm the commands' timers", {{"error", resumed.error().message}});
+    }
+    // Running rollouts measure their stage again: the config model holds their layers.
+    rollouts.resume();
+    // The evaluator is given the rules, the agents and the alerts firing, then follows the log.
+    alerts.resume();
+    // Pending notifications are lined up again, and the notifier looks at every
+    // alert (grouping again those firing without a notification, re-arming escalations).
+    if (Status resumed = notifications.resume(); !resumed) {
+      log::error("cannot resume the notifications", {{"error", resumed.error().message}});
+    }
+    if (Status resumed = notifier.resume(); !resumed) {
+      log::error("cannot resume the notifier", {{"error", resumed.error().message}});
+    }
+    if (!access.has_keys()) {
+      auto bootstrapped = bootstrap_admin_key(api_keys, options.store.path);
+      if (!bootstrapped) {
+        return make_error(bootstrapped.error().code, fmt::format("cannot create the bootstrap admin key: {}",
+                                                                 bootstrapped.error().message));
+      }
+      projections.wait_for_position(*bootstrapped, std::chrono::minutes(1));
+    }
+    return Status::success();
+  };
+  static std::atomic<bool> lost_lease{false};
+  std::thread promotion;
+  std::thread readiness;
+  std::atomic<bool> stopping{false};
+  const auto announce_ready = [&api, &projections](std::uint64_t ready_at_position) {
+    api.set_ready(ready_at_position);
+    // Ready as /readyz says it: once the read models hold the log (and the bootstrap key).
+    // (Waiters also run at a stop: then the position says it never got there.)
+    projections.when_folded(ready_at_position, [&projections, ready_at_position] {
+      if (projections.position() >= ready_at_position) notify_service_manager("READY=1\nSTATUS=serving");
+    });
+  };
+  if (options.store_kind == StoreKind::nats) {
+    if (Status joined = join_cluster(*membership, options, api); !joined) {
+      log::error("cannot join the cluster", {{"error", joined.error().message}});
       stack.stop();
       return 1;
     }
-    ready_at_position = *bootstrapped;
+    // Promotion runs apart from the membership's refresher, which must go on renewing the lease.
+    membership->start(
+        [&] {
+          promotion = std::thread([&] {
+            // Whatever the last leader wrote is folded before this node acts on it.
+            if (auto caught_up = store.head_position(); caught_up) {
+              projections.wait_for_position(*caught_up, std::chrono::minutes(30));
+            }
+            if (Status led = lead(); !led) {
+              log::error("cannot take over the fleet", {{"error", led.error().message}});
+              ::kill(::getpid(), SIGTERM);
+              return;
+            }
+            fleet_running = true;
+            log::info("this node runs the fleet", {{"node_id", options.nats.node_id}});
+          });
+        },
+        [] {
+          lost_lease = true;
+          ::kill(::getpid(), SIGTERM);
+        },
+        [&projections] { return projections.position(); });
+    // Ready once this node runs the fleet or another one does (and takes what this one forwards).
+    readiness = std::thread([&] {
+      while (!stopping) {
+        const auto leader = membership->leader();
+        if (fleet_running || (leader && leader->node_id != options.nats.node_id)) {
+          auto now = store.head_position();
+          return announce_ready(now ? *now : *head);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  } else {
+    if (Status led = lead(); !led) {
+      log::error("cannot start", {{"error", led.error().message}});
+      stack.stop();
+      return 1;
+    }
+    fleet_running = true;
+    announce_ready(std::max(*head, projections.position()));
   }
-  api.set_ready(ready_at_position);
-  // Ready as /readyz says it: once the read models hold the log (and the bootstrap key).
-  // (Waiters also run at a stop: then the position says it never got there.)
-  projections.when_folded(ready_at_position, [&projections, ready_at_position] {
-    if (projections.position() >= ready_at_position) notify_service_manager("READY=1\nSTATUS=serving");
-  });
 
   const int received = wait_for_stop_signal(stop_signals);
   notify_service_manager("STOPPING=1\nSTATUS=stopping");
   log::info("stopping", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
-                         {"storage_failed", storage_failed.load()}});
+                         {"storage_failed", storage_failed.load()},
+                         {"lost_lease", lost_lease.load()}});
+  stopping = true;
+  if (readiness.joinable()) readiness.join();
+  if (membership) membership->stop();
+  // After the services stop: a promotion still waiting on them then gives up.
   stack.stop();
+  if (promotion.joinable()) promotion.join();
   log::info("stopped");
-  return storage_failed ? 1 : 0;
+  return storage_failed || lost_lease ? 1 : 0;
 }
 
 }  // namespace muster::app

@@ -285,6 +285,14 @@ Status JetStreamLog::publish() {
   if (status != NATS_OK) {
     return make_error(ErrorCode::internal, fmt::format("cannot build a NATS message: {}", nats_error_text(status)));
   }
+  // Disconnected, nats.c would buffer the message until it reconnects (or
+  // the wait runs out): refuse at once instead, stored nowhere.
+  if (natsConnection_Status(connection_->connection()) != NATS_CONN_STATUS_CONNECTED) {
+    Status refused = nats_failure(*connection_, ErrorCode::io_error, "the event stream is out of reach",
+                                  NATS_CONNECTION_DISCONNECTED, static_cast<jsErrCode>(0));
+    note_health(refused);
+    return refused;
+  }
   jsPubOptions publish_options;
   jsPubOptions_Init(&publish_options);
   publish_options.MaxWait = connection_->options().request_timeout.count();
@@ -306,6 +314,7 @@ Status JetStreamLog::publish() {
 }
 
 Status JetStreamLog::resolve_unanswered(const std::string& batch_id, const Error& failure) {
+  if (natsConnection_Status(connection_->connection()) != NATS_CONN_STATUS_CONNECTED) return failure;
   auto next = read_batch(located_sequence_ + 1);
   if (!next || !*next) return failure;
   if ((*next)->payload.find(fmt::format(R"("batch":"{}")", batch_id)) == std::string::npos) {
@@ -328,6 +337,10 @@ void JetStreamLog::note_health(const Status& status) {
 }
 
 Result<std::optional<JetStreamLog::Batch>> JetStreamLog::read_batch(std::uint64_t sequence) const {
+  if (natsConnection_Status(connection_->connection()) != NATS_CONN_STATUS_CONNECTED) {
+    return nats_failure(*connection_, ErrorCode::io_error, "the event stream is out of reach",
+                        NATS_CONNECTION_DISCONNECTED, static_cast<jsErrCode>(0));
+  }
   OwnedMsg msg;
   jsErrCode js_error = static_cast<jsErrCode>(0);
   const natsStatus status =

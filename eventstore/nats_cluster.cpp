@@ -37,7 +37,7 @@ Result<kvStore*> open_bucket(const NatsConnection& connection, const std::string
   kvConfig_Init(&config);
   config.Bucket = name.c_str();
   config.History = 1;
-  config.TTL = ttl.count();  // nats.c: milliseconds
+  config.TTL = std::chrono::nanoseconds(ttl).count();  // nats.c 3.4 passes it on as the stream's MaxAge, in ns
   config.Replicas = replicas;
   config.StorageType = js_FileStorage;
   status = js_CreateKeyValue(&bucket, connection.jetstream(), &config);
@@ -90,7 +90,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterMembership>> ClusterMembership::join(std::shared_ptr<NatsConnection> connection,
+Result<std::unique_ptr<ClusterMembership>> ClusterMembership::open(std::shared_ptr<NatsConnection> connection,
                                                                    ClusterOptions options) {
   auto nodes = open_bucket(*connection, options.bucket_prefix + "_nodes", options.replicas, options.lease_period);
   if (!nodes) return nodes.error();
@@ -116,17 +116,22 @@ Result<std::unique_ptr<ClusterMembership>> ClusterMembership::join(std::shared_p
                                     node ? wall_now_ms() - node->refreshed_ms : 0));
     }
   }
+  return membership;
+}
+
+Status ClusterMembership::join(std::string operators_url, std::string agents_url) {
+  options_.operators_url = std::move(operators_url);
+  options_.agents_url = std::move(agents_url);
   {
-    std::ofstream run(last_run_file(membership->options_), std::ios::trunc);
-    run << membership->instance_;
+    std::ofstream run(last_run_file(options_), std::ios::trunc);
+    run << instance_;
     if (!run.flush()) {
-      return make_error(ErrorCode::io_error,
-                        fmt::format("cannot write {}", last_run_file(membership->options_).string()));
+      return make_error(ErrorCode::io_error, fmt::format("cannot write {}", last_run_file(options_).string()));
     }
   }
-  if (Status written = membership->write_entry(); !written) return written.error();
-  membership->read_nodes();
-  return membership;
+  if (Status written = write_entry(); !written) return written.error();
+  read_nodes();
+  return Status::success();
 }
 
 ClusterMembership::ClusterMembership(std::shared_ptr<NatsConnection> connection, ClusterOptions options,

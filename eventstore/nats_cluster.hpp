@@ -15,7 +15,7 @@
 ///   after one period, so a dead leader's place is taken within one lease
 ///   period plus one poll.
 ///
-/// Lifecycle: join() registers the node; start() runs the refresher thread
+/// Lifecycle: open() checks the node's id; join() registers it; start() runs the refresher thread
 /// that also tries for the lease; stop() leaves (a leader hands the lease
 /// back at once). Thread safety: every method may be called from any thread.
 
@@ -42,7 +42,7 @@ struct ClusterOptions {
   /// This node's id (as `NatsOptions::node_id`).
   std::string node_id;
   /// Where the other nodes send the requests this node forwards to its
-  /// leader: the operators' and the agents' listeners, as base URLs.
+  /// leader: the operators' and the agents' listeners, as base URLs (set by `join`).
   std::string operators_url;
   std::string agents_url;
   /// How long a lease and a membership entry live without renewal.
@@ -69,11 +69,14 @@ struct NodeInfo {
 
 class ClusterMembership {
  public:
-  /// Creates the buckets if needed and registers this node. Errors:
-  /// `conflict` (another live node has this id: the message names it),
-  /// `invalid_argument` (buckets of another replica count), `unavailable`.
-  static Result<std::unique_ptr<ClusterMembership>> join(std::shared_ptr<NatsConnection> connection,
+  /// Creates the buckets if needed and checks that no other live node has
+  /// this id. Errors: `conflict` (another live node has it: the message
+  /// names it), `unavailable`.
+  static Result<std::unique_ptr<ClusterMembership>> open(std::shared_ptr<NatsConnection> connection,
                                                          ClusterOptions options);
+  /// Registers this node, reachable at these base URLs (as
+  /// `ClusterOptions::operators_url`, `agents_url`). Errors: `io_error`, `unavailable`.
+  Status join(std::string operators_url, std::string agents_url);
   ~ClusterMembership();
   ClusterMembership(const ClusterMembership&) = delete;
   ClusterMembership& operator=(const ClusterMembership&) = delete;
@@ -105,7 +108,7 @@ class ClusterMembership {
   void read_nodes();
 
   const std::shared_ptr<NatsConnection> connection_;
-  const ClusterOptions options_;
+  ClusterOptions options_;  ///< Its URLs are set once, by join(), before start().
   __kvStore* const nodes_bucket_;
   __kvStore* const lease_bucket_;
   const std::string instance_;  ///< This run's id, in the entry.

@@ -2,7 +2,9 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <regex>
+#include <vector>
 #include <thread>
 
 #include <fmt/format.h>
@@ -25,7 +27,19 @@ Status fill(natsOptions* options, const NatsConnectOptions& given) {
   // Reconnect for ever, quickly: a node that loses NATS answers writes
   // with 503 until it is back, and must not need a restart.
   constexpr int kReconnectWaitMs = 250;
-  Status filled = check(natsOptions_SetURL(options, given.url.c_str()), "NATS URL");
+  // nats.c takes several servers as a list, not as one comma-separated URL.
+  std::vector<std::string> servers;
+  for (std::size_t start = 0; start <= given.url.size();) {
+    const std::size_t comma = std::min(given.url.find(',', start), given.url.size());
+    if (comma > start) servers.push_back(given.url.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::vector<const char*> server_list;
+  for (const auto& server : servers) server_list.push_back(server.c_str());
+  Status filled = server_list.empty()
+                      ? make_error(ErrorCode::invalid_argument, "NATS URL: none given")
+                      : check(natsOptions_SetServers(options, server_list.data(), static_cast<int>(server_list.size())),
+                              "NATS URL");
   if (filled) filled = check(natsOptions_SetName(options, given.name.c_str()), "connection name");
   if (filled) filled = check(natsOptions_SetMaxReconnect(options, -1), "reconnects");
   if (filled) filled = check(natsOptions_SetReconnectWait(options, kReconnectWaitMs), "reconnect wait");

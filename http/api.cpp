@@ -7,6 +7,7 @@
 
 #include "common/base64url.hpp"
 #include "common/log.hpp"
+#include "http/forwarding.hpp"
 #include "http/session_cookie.hpp"
 
 namespace muster::http {
@@ -116,6 +117,7 @@ Api::Api(ApiOptions options, Services services)
   routes::add_rollouts(routes_);
   routes::add_stats(routes_);
   routes::add_version(routes_);
+  routes::add_cluster(routes_);
   routes::add_openapi(routes_);
   routes::add_dashboard(routes_);
   if (services_.notifications != nullptr) {
@@ -174,6 +176,18 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
   call->route_index = match.index;
   call->params = std::move(match.params);
   if (call->route->opamp) call->max_body_bytes = options_.opamp_max_message_bytes;
+  if (services_.forwarder != nullptr && services_.forwarder->forwards(request)) {
+    if (request.websocket) {
+      Response response =
+          error_response(503, "this node does not lead the cluster; open the WebSocket to the leader", "NO_LEADER");
+      response.headers.emplace_back("Retry-After", "1");
+      call->reply(std::move(response));
+      return nullptr;
+    }
+    // The leader checks everything else, once, as for a request sent to it.
+    call->forwarded = true;
+    return call;
+  }
   if (request.websocket && call->route->upgrade == nullptr) {
     call->reply_error(400, fmt::format("{} does not speak WebSocket", request.path), "WEBSOCKET_NOT_SUPPORTED");
     return nullptr;
@@ -207,6 +221,7 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
 
 void Api::handle(const std::shared_ptr<Call>& call, std::string body) {
   call->body = std::move(body);
+  if (call->forwarded) return services_.forwarder->forward(call);
   if (!call->agent_token || call->route->credential == Credential::opamp_agent) return call->route->handler(call);
   // An agent's token is checked before its body is parsed: a guessed token
   // costs no more than reading the bounded body.

@@ -40,6 +40,7 @@
 #include "eventstore/event_store.hpp"
 #include "eventstore/log_metrics.hpp"
 #include "eventstore/metrics/metric_history.hpp"
+#include "eventstore/nats_cluster.hpp"
 #include "http/auth_throttle.hpp"
 #include "http/exchange.hpp"
 #include "http/json_views.hpp"
@@ -59,6 +60,7 @@ namespace muster::http {
 
 class OpampServer;
 class EventStreams;
+class Forwarder;
 
 /// Everything the API answers from; not owned, each must outlive the API.
 struct Services {
@@ -106,6 +108,10 @@ struct Services {
   const Alerts* alert_model = nullptr;
   const Notifications* notification_model = nullptr;
   const LogMetrics* log_metrics = nullptr;
+  /// In a cluster: hands what this node does not answer to the leader (null: one node answers all).
+  Forwarder* forwarder = nullptr;
+  /// In a cluster: its nodes and leader, for GET /api/v1/cluster (null: one node).
+  const ClusterMembership* cluster = nullptr;
   /// Test-only, with `enable_test_hooks`: POST /_test/agents/{id}/crash arms it.
   CrashInjector* crash_injector = nullptr;
   /// Test-only, with `--test-manual-clock`: the clock `timers` reads, which
@@ -176,6 +182,8 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<PresentedAgentToken> agent_token;
   /// Set on registration: the enrollment token that admits it.
   std::optional<EnrollmentGrant> enrollment_grant;
+  /// The request goes to the cluster's leader (http/forwarding.hpp), not to its route.
+  bool forwarded = false;
   const Services& services;
   const ApiOptions& options;
 
@@ -310,6 +318,7 @@ void add_events(RouteTable& table);
 void add_event_stream(RouteTable& table);
 void add_stats(RouteTable& table);
 void add_version(RouteTable& table);
+void add_cluster(RouteTable& table);
 void add_test_hooks(RouteTable& table);
 void add_metrics(RouteTable& table);
 void add_alert_rules(RouteTable& table);

@@ -1,0 +1,168 @@
+#include "http/forwarding.hpp"
+
+#include <httplib.h>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "common/percent_encoding.hpp"
+#include "http/call.hpp"
+
+namespace muster::http {
+namespace {
+
+/// Requests a node answers from what it holds itself, leader or not.
+bool answered_locally(const RequestHead& head) {
+  static const std::vector<std::string_view> kLocalPaths = {
+      "/healthz", "/readyz", "/metrics", "/api/v1/cluster", "/api/v1/version", "/api/v1/openapi.json",
+      "/api/v1/events/stream"};
+  if (head.method != "GET" && head.method != "HEAD") return false;
+  for (std::string_view path : kLocalPaths) {
+    if (head.path == path) return true;
+  }
+  // The dashboard's own files (its data comes through the API).
+  return head.path.rfind("/api/", 0) != 0 && head.path.rfind("/v1/", 0) != 0 && head.path.rfind("/_test/", 0) != 0;
+}
+
+/// Hop-by-hop fields (RFC 9110 7.6.1) and those the client sets itself.
+bool is_hop_by_hop(std::string_view name) {
+  static const std::vector<std::string_view> kFields = {"Connection", "Keep-Alive", "Transfer-Encoding", "TE",
+                                                        "Trailer",    "Upgrade",    "Host",              "Content-Length",
+                                                        "Proxy-Connection"};
+  for (std::string_view field : kFields) {
+    if (equals_ignoring_case(name, field)) return true;
+  }
+  return false;
+}
+
+/// The request's target again: its path and its query, as parsed.
+std::string target_of(const RequestHead& head) {
+  std::string target = head.path;
+  char separator = '?';
+  for (const auto& [name, value] : head.query) {
+    target += separator;
+    target += url_encode(name);
+    target += '=';
+    target += url_encode(value);
+    separator = '&';
+  }
+  return target;
+}
+
+Response no_leader(const std::string& message) {
+  Response response = error_response(503, message, "NO_LEADER");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+}  // namespace
+
+Forwarder::Forwarder(LeaderView view, ForwarderOptions options)
+    : view_(std::move(view)), options_(options) {}
+
+Forwarder::~Forwarder() {
+  stop();
+}
+
+Status Forwarder::start() {
+  std::lock_guard lock(mutex_);
+  running_ = true;
+  for (std::size_t index = 0; index < options_.threads; ++index) threads_.emplace_back([this] { run(); });
+  return Status::success();
+}
+
+void Forwarder::stop() {
+  std::deque<std::shared_ptr<Call>> left;
+  {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    left.swap(queue_);
+  }
+  queued_cv_.notify_all();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  for (auto& call : left) call->reply(no_leader("this node is stopping; retry on another"));
+}
+
+bool Forwarder::forwards(const RequestHead& head) const {
+  return !view_.is_leader() && !answered_locally(head);
+}
+
+void Forwarder::forward(std::shared_ptr<Call> call) {
+  if (call->head.headers.find(kForwardedByHeader)) {
+    // Sent here as to the leader, which this node no longer is: another
+    // hop could go round in circles while the cluster changes leaders.
+    return call->reply(no_leader("the node this request was forwarded to does not lead any more; retry"));
+  }
+  if (call->head.websocket) {
+    return call->reply(no_leader("this node does not lead the cluster; open the WebSocket to the leader"));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (running_ && queue_.size() < options_.max_queued) {
+      queue_.push_back(std::move(call));
+      queued_cv_.notify_one();
+      return;
+    }
+  }
+  Response busy = error_response(503, "too many requests are waiting for the leader; retry shortly", "FORWARD_BUSY");
+  busy.headers.emplace_back("Retry-After", "1");
+  call->reply(std::move(busy));
+}
+
+void Forwarder::run() {
+  for (;;) {
+    std::shared_ptr<Call> call;
+    {
+      std::unique_lock lock(mutex_);
+      queued_cv_.wait(lock, [&] { return !queue_.empty() || !running_; });
+      if (!running_) return;
+      call = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    send(*call);
+  }
+}
+
+void Forwarder::send(Call& call) {
+  const auto leader = view_.leader();
+  if (!leader) return call.reply(no_leader("the cluster has no leader right now; retry shortly"));
+  const std::string& base =
+      call.head.listener == Listener::agents ? leader->agents_url : leader->operators_url;
+  if (base.empty() || leader->node_id == view_.node_id) {
+    return call.reply(no_leader("the cluster is changing leaders; retry shortly"));
+  }
+  httplib::Client client(base);
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout).count();
+  // The leader's bytes pass through as they are, compressed or not, with their Content-Encoding.
+  client.set_decompress(false);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(seconds);
+  client.set_write_timeout(seconds);
+  httplib::Request request;
+  request.method = call.head.method;
+  request.path = target_of(call.head);
+  for (const auto& [name, value] : call.head.headers.fields()) {
+    if (!is_hop_by_hop(name)) request.headers.emplace(name, value);
+  }
+  request.headers.emplace(kForwardedByHeader, view_.node_id);
+  request.headers.emplace("X-Forwarded-For", call.head.remote_address);
+  request.body = call.body;
+  httplib::Response answer;
+  httplib::Error error = httplib::Error::Success;
+  if (!client.send(request, answer, error)) {
+    log::warn("cannot forward a request to the leader",
+              {{"leader", leader->node_id}, {"url", base}, {"error", httplib::to_string(error)}});
+    return call.reply(no_leader(fmt::format("the leader ({}) did not answer; retry shortly", leader->node_id)));
+  }
+  Response response;
+  response.status = answer.status;
+  response.body = std::move(answer.body);
+  response.content_type = answer.get_header_value("Content-Type");
+  for (const auto& [name, value] : answer.headers) {
+    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, "Content-Type")) response.headers.emplace_back(name, value);
+  }
+  call.reply(std::move(response));
+}
+
+}  // namespace muster::http

@@ -1,0 +1,84 @@
+#pragma once
+/// A node of a cluster that does not lead (eventstore/nats_cluster.hpp)
+/// answers from its own read models only what needs nothing else (probes,
+/// /metrics, the cluster's state, the live event stream, the dashboard's
+/// files), and hands every other request to the leader as it came: same
+/// method, target, headers and body, the leader's answer passed back
+/// unchanged. So a load balancer needs no stickiness, and every write, agent
+/// or operator, is decided by the one node that runs the fleet.
+///
+/// Forwarding runs on a small pool of its own threads (the HTTP client
+/// blocks), with a bounded queue: past it, 503 FORWARD_BUSY. With no leader
+/// known, or the leader unreachable, 503 NO_LEADER with Retry-After. A
+/// WebSocket cannot be forwarded: its upgrade answers 503 NO_LEADER too, and
+/// the agent reconnects (through the load balancer) to the leader.
+///
+/// Lifecycle: start() starts the pool, stop() answers what is queued with
+/// 503 and joins it. Thread safety: any thread.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/lifecycle.hpp"
+#include "eventstore/nats_cluster.hpp"
+#include "http/exchange.hpp"
+
+namespace muster::http {
+
+class Call;
+
+/// Who leads now, as this node last saw it.
+struct LeaderView {
+  std::function<bool()> is_leader;
+  std::function<std::optional<NodeInfo>()> leader;
+  /// This node's id: named in the forwarded request, which a node never forwards again.
+  std::string node_id;
+};
+
+struct ForwarderOptions {
+  std::size_t threads = 8;
+  std::size_t max_queued = 4096;
+  /// How long the leader may take to answer one forwarded request.
+  std::chrono::milliseconds timeout{15'000};
+};
+
+class Forwarder final : public Service {
+ public:
+  Forwarder(LeaderView view, ForwarderOptions options);
+  ~Forwarder() override;
+
+  std::string_view name() const override { return "forwarder"; }
+  Status start() override;
+  void stop() override;
+
+  /// True if `head` is not this node's to answer: it does not lead, and the
+  /// request needs more than its read models.
+  bool forwards(const RequestHead& head) const;
+  /// Sends the call's request (head and body) to the leader and answers it
+  /// with the leader's answer.
+  void forward(std::shared_ptr<Call> call);
+
+ private:
+  void run();
+  void send(Call& call);
+
+  const LeaderView view_;
+  const ForwarderOptions options_;
+  std::mutex mutex_;
+  std::condition_variable queued_cv_;
+  std::deque<std::shared_ptr<Call>> queue_;  ///< Guarded by mutex_.
+  bool running_ = false;                     ///< Guarded by mutex_.
+  std::vector<std::thread> threads_;
+};
+
+/// The header a forwarded request carries: the node that forwarded it.
+inline constexpr const char* kForwardedByHeader = "X-Muster-Forwarded-By";
+
+}  // namespace muster::http

@@ -1,0 +1,229 @@
+// Several muster nodes on one NATS JetStream log (README "Running several
+// nodes"): bad configurations refused before anything is written; one node
+// riding out NATS going away; any node answering, and the leader's death
+// moving the fleet to another node without losing an acknowledged write or
+// marking a heartbeating agent offline. Real nats-server and real muster
+// processes on loopback.
+
+#include <filesystem>
+
+#include "tests/e2e/e2e_helpers.hpp"
+#include "tests/support/nats_server.hpp"
+
+namespace muster::e2e {
+namespace {
+
+using testing::NatsCluster;
+using testing::NatsServer;
+
+/// `serve` flags for a node `node_id` of the stream on `url`.
+std::vector<std::string> node_args(const std::string& url, const std::string& node_id, int replicas,
+                                   std::vector<std::string> more = {}) {
+  std::vector<std::string> args{"--store",        "nats", "--nats-url", url, "--node-id", node_id,
+                                "--nats-replicas", std::to_string(replicas), "--lease-period", "1s"};
+  if (replicas < 3) args.push_back("--allow-unreplicated");
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+/// Starts a node whose data directory holds `admin_key_of`'s bootstrap key
+/// (only the first leader writes one; the key is in the shared log).
+std::unique_ptr<MusterServer> start_node(const std::string& data_dir, std::vector<std::string> args,
+                                         const MusterServer* admin_key_of = nullptr) {
+  if (admin_key_of != nullptr) {
+    std::filesystem::create_directories(data_dir);
+    std::ofstream(data_dir + "/admin.key") << admin_key_of->admin_key() << "\n";
+  }
+  return std::make_unique<MusterServer>(data_dir, std::move(args));
+}
+
+/// `muster serve` run to its end with `args` (it must refuse to start).
+CommandResult refused_serve(const std::string& data_dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {"serve", "--data", data_dir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"});
+  return run_muster(args, std::chrono::seconds(30));
+}
+
+/// Sends a heartbeat through `server` until one answers 200 (a failover
+/// answers 503 NO_LEADER meanwhile); false if none did within `within`.
+bool heartbeat_gets_through(const MusterServer& server, const std::string& agent_id,
+                            std::chrono::milliseconds within) {
+  return eventually(
+      [&] { return server.post("/api/v1/agents/" + agent_id + "/heartbeat", "{}").status == 200; }, within);
+}
+
+json cluster_of(const MusterServer& server) {
+  return get_json(server, "/api/v1/cluster");
+}
+
+}  // namespace
+
+TEST_CASE("cluster: bad configurations are refused with a message that says what to change, and nothing is written") {
+  NatsServer nats;
+  TempDir dir;
+
+  SUBCASE("an unknown store, a missing node id, too few replicas") {
+    auto unknown = refused_serve(dir.file("a"), {"--store", "mongo"});
+    CHECK(unknown.exit_code == 2);
+    CHECK(unknown.err.find("--store") != std::string::npos);
+    auto no_id = refused_serve(dir.file("a"), {"--store", "nats", "--nats-url", nats.url()});
+    CHECK(no_id.exit_code == 2);
+    CHECK(no_id.err.find("--node-id") != std::string::npos);
+    auto one_replica =
+        refused_serve(dir.file("a"), {"--store", "nats", "--nats-url", nats.url(), "--node-id", "a", "--nats-replicas", "1"});
+    CHECK(one_replica.exit_code == 2);
+    CHECK(one_replica.err.find("--allow-unreplicated") != std::string::npos);
+  }
+  SUBCASE("NATS unreachable: the URL is named, also after --nats-wait") {
+    auto unreachable = refused_serve(dir.file("a"), node_args("nats://127.0.0.1:1", "a", 1, {"--nats-wait", "600ms"}));
+    CHECK(unreachable.exit_code == 1);
+    CHECK(unreachable.err.find("nats://127.0.0.1:1") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("a")));
+  }
+  SUBCASE("a second node with a live node's id, and a node asking for other replicas than the stream has") {
+    MusterServer first(dir.file("a"), node_args(nats.url(), "a", 1));
+    auto same_id = refused_serve(dir.file("b"), node_args(nats.url(), "a", 1));
+    CHECK(same_id.exit_code == 1);
+    CHECK(same_id.err.find("another node with id") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("b")));
+    auto other_replicas = refused_serve(dir.file("c"), node_args(nats.url(), "c", 3));
+    CHECK(other_replicas.exit_code == 1);
+    CHECK(other_replicas.err.find("1 replica(s)") != std::string::npos);
+    CHECK(cluster_of(first).at("nodes").size() == 1);
+  }
+}
+
+TEST_CASE("cluster: one node on NATS keeps its fleet across a restart, and answers 503 while NATS is away") {
+  NatsServer nats;
+  TempDir dir;
+  auto node = start_node(dir.file("a"), node_args(nats.url(), "a", 1));
+  const Registered agent = register_agent(*node, "nats-one");
+  const std::string key = node->admin_key();
+  node->terminate();
+  node = start_node(dir.file("a"), node_args(nats.url(), "a", 1));
+  CHECK(get_agent(*node, agent.agent_id).at("instance_id") == "nats-one");
+  CHECK(cluster_of(*node).at("leader") == "a");
+
+  nats.kill9();
+  const HttpAnswer refused = node->post("/api/v1/enrollment-tokens", R"({"name":"while-away"})");
+  CHECK(refused.status == 503);
+  CHECK(refused.json.value("code", "") == "STORAGE_UNAVAILABLE");
+  CHECK_FALSE(header_of(refused, "Retry-After").empty());
+  // Reads go on from the node's read models.
+  CHECK(get_agent(*node, agent.agent_id).at("instance_id") == "nats-one");
+
+  nats.restart();
+  CHECK(eventually(
+      [&] { return node->post("/api/v1/enrollment-tokens", R"({"name":"after"})").status == 201; },
+      std::chrono::seconds(20)));
+}
+
+TEST_CASE("cluster: any node answers, and the leader's death moves the fleet without an agent going offline") {
+  NatsServer nats;
+  TempDir dir;
+  const std::vector<std::string> timeout{"--heartbeat-timeout", "4s"};
+  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, timeout));
+  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, timeout), a.get());
+
+  const json seen_by_b = cluster_of(*b);
+  CHECK(seen_by_b.at("leader") == "a");
+  CHECK(seen_by_b.at("nodes").size() == 2);
+
+  // Registered and heartbeating through the node that does not lead: forwarded.
+  b->enrollment_token();
+  b->use_agents_listener(true);
+  std::vector<std::string> agents;
+  for (int index = 0; index < 10; ++index) agents.push_back(register_agent(*b, fmt::format("ha-{}", index)).agent_id);
+  for (const auto& agent : agents) heartbeat(*b, agent);
+  b->use_agents_listener(false);
+  CHECK(list_agents(*b).size() == agents.size());
+
+  a->kill9();
+  // b takes the lease within a lease period (1 s) and a poll, and its heartbeats get through again.
+  for (const auto& agent : agents) CHECK(heartbeat_gets_through(*b, agent, std::chrono::seconds(10)));
+  CHECK(cluster_of(*b).at("leader") == "b");
+
+  // Past a whole heartbeat timeout after the takeover, agents that kept
+  // heartbeating are all ONLINE, and none was ever marked offline.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  while (std::chrono::steady_clock::now() < until) {
+    for (const auto& agent : agents) CHECK(heartbeat_gets_through(*b, agent, std::chrono::seconds(5)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  for (const auto& agent : agents) CHECK(get_agent(*b, agent).at("status") == "ONLINE");
+  for (const json& event : log_events(*b, "type=AgentWentOffline")) {
+    CHECK_MESSAGE(false, "an agent went offline: " << event.dump());
+  }
+
+  // The old leader comes back as a follower and forwards to the new one.
+  a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, timeout));
+  CHECK(cluster_of(*a).at("leader") == "b");
+  CHECK(list_agents(*a).size() == agents.size());
+}
+
+TEST_SUITE("slow") {
+  TEST_CASE("cluster: three NATS servers (R3) and three nodes under load lose no acknowledged write when the "
+            "leading node and then a NATS server are killed") {
+    NatsCluster nats;
+    TempDir dir;
+    const std::vector<std::string> slow_timeout{"--heartbeat-timeout", "60s"};
+    std::vector<std::unique_ptr<MusterServer>> nodes;
+    nodes.push_back(start_node(dir.file("n0"), node_args(nats.url(), "n0", 3, slow_timeout)));
+    for (int index = 1; index < 3; ++index) {
+      nodes.push_back(start_node(dir.file(fmt::format("n{}", index)),
+                                 node_args(nats.url(), fmt::format("n{}", index), 3, slow_timeout), nodes[0].get()));
+    }
+    // Enrollment tokens are made through the first node before it dies.
+    for (auto& node : nodes) node->enrollment_token();
+
+    // Registrations through every node, retried through 503s, each acknowledged one recorded.
+    std::mutex mutex;
+    std::vector<RegistrationLoad::Ack> acks;
+    std::vector<std::string> unexpected;
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> first_node_dead{false};
+    std::vector<std::thread> clients;
+    for (int client = 0; client < 3; ++client) {
+      clients.emplace_back([&, client] {
+        for (int request = 0; !stopping; ++request) {
+          // A client whose node died goes on through the next one, as behind a load balancer.
+          const int index = (client + request) % 3;
+          if (index == 0 && first_node_dead) continue;
+          MusterServer& node = *nodes[index];
+          const std::string instance = fmt::format("r3-{}-{}", client, request);
+          const HttpAnswer answer = node.post("/api/v1/agents/register", registration_body(instance).dump());
+          std::lock_guard lock(mutex);
+          if (answer.status == 201) {
+            acks.push_back({instance, answer.json.at("agent_id").get<std::string>(),
+                            answer.json.at("position").get<std::uint64_t>()});
+          } else if (answer.status != 0 && answer.status != 503) {
+            unexpected.push_back(fmt::format("{} {}", answer.status, answer.body));
+          }
+        }
+      });
+    }
+    const auto acked = [&] {
+      std::lock_guard lock(mutex);
+      return acks.size();
+    };
+    REQUIRE(eventually([&] { return acked() >= 50; }, std::chrono::seconds(30)));
+    first_node_dead = true;
+    nodes[0]->kill9();
+    const std::size_t before_takeover = acked();
+    CHECK(eventually([&] { return acked() >= before_takeover + 50; }, std::chrono::seconds(30)));
+    nats.server(nats.leader_index() == 0 ? 1 : 0).kill9();
+    const std::size_t before_nats_loss = acked();
+    CHECK(eventually([&] { return acked() >= before_nats_loss + 50; }, std::chrono::seconds(30)));
+    stopping = true;
+    for (auto& client : clients) client.join();
+    CHECK(unexpected.empty());
+
+    // Every acknowledged registration is in the log once, at the position it was answered with, with no gap.
+    MusterServer& survivor = *nodes[1];
+    check_log_holds_acknowledged(survivor, acks);
+    const json cluster = cluster_of(survivor);
+    CHECK(cluster.at("leader") != "n0");
+    CHECK(log_events(survivor, "type=AgentWentOffline").empty());
+  }
+}
+
+}  // namespace muster::e2e

@@ -156,7 +156,8 @@ struct AgentService::Impl : runtime::Repository<AgentAggregate> {
   LastSeenStore& last_seen;
   AgentRegistry& registry;
   const AgentServiceOptions options;
-  TimeMs started_at_ms = 0;
+  /// When the fleet was last resumed: agents silent since before get one full timeout from then.
+  std::atomic<TimeMs> started_at_ms{0};
   std::atomic<bool> stopping{false};
   /// Deadline handlers in progress: stop() waits for them before anything goes away.
   Gate timer_callbacks;
@@ -174,13 +175,14 @@ AgentService::~AgentService() {
 }
 
 Status AgentService::start() {
-  // Agents whose deadline passed while muster was down get one full timeout from now.
-  impl_->started_at_ms = impl_->timers.now_ms();
   impl_->flusher.start();
   return Status::success();
 }
 
 Status AgentService::resume() {
+  // A node that takes the fleet over from another (a cluster's new leader)
+  // may have started long before: the full timeout counts from now.
+  impl_->started_at_ms = impl_->timers.now_ms();
   if (Status loaded = impl_->registry.load_last_seen(impl_->last_seen); !loaded) return loaded;
   impl_->registry.arm_live_deadlines(impl_->options.heartbeat_timeout_ms, impl_->started_at_ms,
                                      [this](const AgentId& agent_id, TimeMs deadline_ms) {

@@ -101,8 +101,9 @@ class AgentService : public Service {
 
   /// Loads the saved last-seen times and arms the heartbeat deadline of
   /// every live agent. Call once the registry holds the log as it was at
-  /// start-up; agents silent since before start() get one full timeout from
-  /// start(). Errors: those of reading the last-seen times.
+  /// start-up (or, taking a cluster's fleet over, as the last leader left
+  /// it); agents silent since before resume() get one full timeout from
+  /// resume(). Errors: those of reading the last-seen times.
   Status resume();
 
   /// Registers `registration.instance_id` as `agent_id` (see

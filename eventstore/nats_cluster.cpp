@@ -27,27 +27,6 @@ std::string random_instance() {
   return fmt::format("{:08x}{:08x}", device(), device());
 }
 
-/// The bucket, created (with a TTL of `ttl`) if missing.
-Result<kvStore*> open_bucket(const NatsConnection& connection, const std::string& name, int replicas,
-                             std::chrono::milliseconds ttl) {
-  kvStore* bucket = nullptr;
-  natsStatus status = js_KeyValue(&bucket, connection.jetstream(), name.c_str());
-  if (status == NATS_OK) return bucket;
-  kvConfig config;
-  kvConfig_Init(&config);
-  config.Bucket = name.c_str();
-  config.History = 1;
-  config.TTL = std::chrono::nanoseconds(ttl).count();  // nats.c 3.4 passes it on as the stream's MaxAge, in ns
-  config.Replicas = replicas;
-  config.StorageType = js_FileStorage;
-  status = js_CreateKeyValue(&bucket, connection.jetstream(), &config);
-  if (status != NATS_OK) {
-    return make_error(ErrorCode::unavailable, fmt::format("cannot create the key-value bucket {} at NATS {}: {}", name,
-                                                          connection.display_url(), nats_error_text(status)));
-  }
-  return bucket;
-}
-
 /// The entry's value, or nullopt when the key has none (absent, deleted or expired).
 Result<std::optional<std::pair<std::string, std::uint64_t>>> get_entry(kvStore* bucket, const std::string& key) {
   kvEntry* entry = nullptr;
@@ -92,9 +71,9 @@ std::string read_text(const std::filesystem::path& path) {
 
 Result<std::unique_ptr<ClusterMembership>> ClusterMembership::open(std::shared_ptr<NatsConnection> connection,
                                                                    ClusterOptions options) {
-  auto nodes = open_bucket(*connection, options.bucket_prefix + "_nodes", options.replicas, options.lease_period);
+  auto nodes = connection->open_bucket(options.bucket_prefix + "_nodes", options.replicas, options.lease_period);
   if (!nodes) return nodes.error();
-  auto lease = open_bucket(*connection, options.bucket_prefix + "_leader", options.replicas, options.lease_period);
+  auto lease = connection->open_bucket(options.bucket_prefix + "_leader", options.replicas, options.lease_period);
   if (!lease) {
     kvStore_Destroy(*nodes);
     return lease.error();

@@ -121,4 +121,23 @@ std::string NatsConnection::display_url() const {
   return std::regex_replace(options_.url, kUserInfo, "$1");
 }
 
+Result<kvStore*> NatsConnection::open_bucket(const std::string& name, int replicas,
+                                             std::chrono::milliseconds ttl) const {
+  kvStore* bucket = nullptr;
+  if (js_KeyValue(&bucket, jetstream_, name.c_str()) == NATS_OK) return bucket;
+  kvConfig config;
+  kvConfig_Init(&config);
+  config.Bucket = name.c_str();
+  config.History = 1;
+  // nats.c 3.4 passes it on as the stream's MaxAge, in nanoseconds.
+  config.TTL = std::chrono::nanoseconds(ttl).count();
+  config.Replicas = replicas;
+  config.StorageType = js_FileStorage;
+  if (natsStatus status = js_CreateKeyValue(&bucket, jetstream_, &config); status != NATS_OK) {
+    return make_error(ErrorCode::unavailable, fmt::format("cannot create the key-value bucket {} at NATS {}: {}", name,
+                                                          display_url(), nats_error_text(status)));
+  }
+  return bucket;
+}
+
 }  // namespace muster

@@ -11,6 +11,7 @@
 
 struct __natsConnection;
 struct __jsCtx;
+struct __kvStore;
 
 namespace muster {
 
@@ -50,6 +51,11 @@ class NatsConnection {
   const NatsConnectOptions& options() const { return options_; }
   /// The URLs as given, with any user information left out.
   std::string display_url() const;
+
+  /// The key-value bucket `name`, created (with `replicas` and entries
+  /// living `ttl`, 0 for ever, history 1) if missing. Destroy it with
+  /// kvStore_Destroy. Errors: `unavailable`, naming the bucket and the URL.
+  Result<__kvStore*> open_bucket(const std::string& name, int replicas, std::chrono::milliseconds ttl) const;
 
  private:
   NatsConnection(NatsConnectOptions options, __natsConnection* connection, __jsCtx* jetstream)

@@ -1,6 +1,7 @@
 /// The NATS backend (nats_storage.hpp): a RocksDB replica
 /// (rocksdb_storage.hpp) whose log is the JetStream stream
-/// (jetstream_log.hpp), caught up before it is handed out.
+/// (jetstream_log.hpp), caught up before it is handed out, and whose
+/// last-seen times are shared through a key-value bucket (shared_last_seen.hpp).
 
 #include "eventstore/nats_storage.hpp"
 
@@ -12,6 +13,7 @@
 
 #include "eventstore/jetstream_log.hpp"
 #include "eventstore/rocksdb_storage.hpp"
+#include "eventstore/shared_last_seen.hpp"
 
 namespace muster {
 namespace {
@@ -64,6 +66,29 @@ class StreamIdentity {
   const std::string text_;
 };
 
+/// The replica, with last-seen times shared through the cluster's bucket.
+class NatsStorage final : public Storage {
+ public:
+  NatsStorage(std::unique_ptr<Storage> replica, std::unique_ptr<SharedLastSeenStore> last_seen)
+      : replica_(std::move(replica)), last_seen_(std::move(last_seen)) {}
+  ~NatsStorage() override { stop(); }
+
+  EventStore& events() override { return replica_->events(); }
+  LastSeenStore& last_seen() override { return *last_seen_; }
+  SnapshotStore& snapshots() override { return replica_->snapshots(); }
+  MetricTable& metric_table() override { return replica_->metric_table(); }
+
+  void stop() override {
+    // The last times go to the bucket while the replica they are saved in is still open.
+    last_seen_->stop();
+    replica_->stop();
+  }
+
+ private:
+  std::unique_ptr<Storage> replica_;
+  std::unique_ptr<SharedLastSeenStore> last_seen_;  ///< Uses the replica's own table.
+};
+
 /// Waits until the replica holds `position`, while it keeps making progress.
 Status catch_up_to(EventStore& events, std::uint64_t position, std::chrono::milliseconds stall) {
   auto head = events.head_position();
@@ -108,7 +133,10 @@ Result<std::unique_ptr<Storage>> open_nats_storage(const NatsOptions& options) {
   if (Status caught = catch_up_to((*storage)->events(), tail->last_position, options.catch_up_stall); !caught) {
     return caught.error();
   }
-  return storage;
+  auto last_seen = SharedLastSeenStore::open(*connection, (*storage)->last_seen(), options.stream + "_last_seen",
+                                             options.replicas, options.last_seen_flush_interval);
+  if (!last_seen) return last_seen.error();
+  return std::unique_ptr<Storage>(std::make_unique<NatsStorage>(std::move(*storage), std::move(*last_seen)));
 }
 
 }  // namespace muster

@@ -2,7 +2,9 @@
 /// The NATS JetStream backend: the event log lives in a replicated JetStream
 /// stream that several muster nodes share; each node keeps a local RocksDB
 /// replica of it in its data directory (from which it reads, and beside which
-/// it keeps its own snapshots, last-seen table and metrics history).
+/// it keeps its own snapshots and metrics history). Last-seen times are saved
+/// in the replica and, every couple of seconds, in a key-value bucket the
+/// nodes share (`<stream>_last_seen`), so that a new leader knows them.
 ///
 /// The stream holds one message per group commit: an atomic batch of whole
 /// appends with their positions, published with JetStream's expected last
@@ -47,6 +49,9 @@ struct NatsOptions {
   std::string node_id;
   /// How long the replica may go without progress while it catches up at open.
   std::chrono::milliseconds catch_up_stall{30'000};
+  /// How often saved last-seen times go to the cluster's bucket
+  /// (`<stream>_last_seen`), where a new leader reads them.
+  std::chrono::milliseconds last_seen_flush_interval{2'000};
 };
 
 /// Connects, creates or checks the stream, opens the replica at

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <map>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -122,6 +123,27 @@ TEST_SUITE("nats storage") {
         CHECK(on_first[index + 1].type == event.type + "-second");
       }
     }
+  }
+
+  TEST_CASE("last-seen times one node saves reach every node, the later time winning") {
+    NatsServer server;
+    TempDir dir;
+    auto one_options = node_options(server, "SEEN", "one", dir.file("one"));
+    one_options.last_seen_flush_interval = 50ms;
+    auto two_options = node_options(server, "SEEN", "two", dir.file("two"));
+    two_options.last_seen_flush_interval = 50ms;
+    auto one = open_ok(one_options);
+    auto two = open_ok(two_options);
+    REQUIRE(one->last_seen().save({{"agent-a", 1'000}, {"agent-b", 2'000}}).ok());
+    REQUIRE(two->last_seen().save({{"agent-b", 1'500}, {"agent-c", 3'000}}).ok());
+    const std::map<std::string, TimeMs> expected{{"agent-a", 1'000}, {"agent-b", 2'000}, {"agent-c", 3'000}};
+    CHECK(eventually([&] { return load_last_seen(two->last_seen()) == expected; }, 10s));
+    CHECK(eventually([&] { return load_last_seen(one->last_seen()) == expected; }, 10s));
+    // A node opened later (a new leader) reads them too, saved on disk or not.
+    one->stop();
+    two->stop();
+    auto three = open_ok(node_options(server, "SEEN", "three", dir.file("three")));
+    CHECK(load_last_seen(three->last_seen()) == expected);
   }
 
   TEST_CASE("a node whose replica is gone builds it again from the stream") {

@@ -111,6 +111,9 @@ void Forwarder::forward(std::shared_ptr<Call> call) {
 }
 
 void Forwarder::run() {
+  // Each thread keeps one connection to the leader open for the requests it forwards.
+  std::unique_ptr<httplib::Client> client;
+  std::string client_base;
   for (;;) {
     std::shared_ptr<Call> call;
     {
@@ -120,11 +123,11 @@ void Forwarder::run() {
       call = std::move(queue_.front());
       queue_.pop_front();
     }
-    send(*call);
+    send(*call, client, client_base);
   }
 }
 
-void Forwarder::send(Call& call) {
+void Forwarder::send(Call& call, std::unique_ptr<httplib::Client>& client, std::string& client_base) {
   const auto leader = view_.leader();
   if (!leader) return call.reply(no_leader("the cluster has no leader right now; retry shortly"));
   const std::string& base =
@@ -132,13 +135,17 @@ void Forwarder::send(Call& call) {
   if (base.empty() || leader->node_id == view_.node_id) {
     return call.reply(no_leader("the cluster is changing leaders; retry shortly"));
   }
-  httplib::Client client(base);
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout).count();
-  // The leader's bytes pass through as they are, compressed or not, with their Content-Encoding.
-  client.set_decompress(false);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(seconds);
-  client.set_write_timeout(seconds);
+  if (!client || client_base != base) {
+    client = std::make_unique<httplib::Client>(base);
+    client_base = base;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout).count();
+    client->set_keep_alive(true);
+    // The leader's bytes pass through as they are, compressed or not, with their Content-Encoding.
+    client->set_decompress(false);
+    client->set_connection_timeout(2);
+    client->set_read_timeout(seconds);
+    client->set_write_timeout(seconds);
+  }
   httplib::Request request;
   request.method = call.head.method;
   request.path = target_of(call.head);
@@ -150,7 +157,8 @@ void Forwarder::send(Call& call) {
   request.body = call.body;
   httplib::Response answer;
   httplib::Error error = httplib::Error::Success;
-  if (!client.send(request, answer, error)) {
+  if (!client->send(request, answer, error)) {
+    client.reset();  // A fresh connection for the next request.
     log::warn("cannot forward a request to the leader",
               {{"leader", leader->node_id}, {"url", base}, {"error", httplib::to_string(error)}});
     return call.reply(no_leader(fmt::format("the leader ({}) did not answer; retry shortly", leader->node_id)));

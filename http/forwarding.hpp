@@ -30,6 +30,10 @@
 #include "eventstore/nats_cluster.hpp"
 #include "http/exchange.hpp"
 
+namespace httplib {
+class Client;
+}
+
 namespace muster::http {
 
 class Call;
@@ -67,7 +71,8 @@ class Forwarder final : public Service {
 
  private:
   void run();
-  void send(Call& call);
+  /// Forwards with `client`, made anew (for `client_base`) when the leader moved or the last send failed.
+  void send(Call& call, std::unique_ptr<httplib::Client>& client, std::string& client_base);
 
   const LeaderView view_;
   const ForwarderOptions options_;

@@ -26,6 +26,11 @@ inline constexpr const char* kBatchFullReason = "BATCH_FULL";
 /// the batch was stored. Catch up, then plan the batch again.
 inline constexpr const char* kLogMovedReason = "LOG_MOVED";
 
+/// The file naming the shared log a replica follows, in its directory. A
+/// directory that has it is written only through its shared log: the
+/// RocksDB backend refuses to open it as a log of its own.
+inline constexpr const char* kReplicaMarkFile = "NATS_STREAM";
+
 class LogReplication {
  public:
   virtual ~LogReplication() = default;

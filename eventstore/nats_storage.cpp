@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "eventstore/jetstream_log.hpp"
+#include "eventstore/log_replication.hpp"
 #include "eventstore/rocksdb_storage.hpp"
 #include "eventstore/shared_last_seen.hpp"
 
@@ -24,7 +25,7 @@ namespace {
 class StreamIdentity {
  public:
   StreamIdentity(const std::string& path, const std::string& stream, std::int64_t created_ns)
-      : file_(std::filesystem::path(path) / "NATS_STREAM"),
+      : file_(std::filesystem::path(path) / kReplicaMarkFile),
         text_(fmt::format("stream {} created {}\n", stream, created_ns)) {}
 
   /// Refuses a replica of another stream (or another creation of this one).

@@ -1106,6 +1106,14 @@ Result<RecoveredLog> recover_log(const Database& database) {
 
 Result<std::unique_ptr<Storage>> open_primary_storage(const RocksDbOptions& options) {
   std::error_code error;
+  if (!options.replication && std::filesystem::exists(std::filesystem::path(options.path) / kReplicaMarkFile, error)) {
+    // An event written here alone would never reach the stream, and the
+    // replica would no longer be a prefix of it: its node could not start.
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("{} is a node's replica of a NATS stream ({}): it is written only through "
+                                  "that stream, by its node (muster serve --store nats) or its API",
+                                  options.path, kReplicaMarkFile));
+  }
   std::filesystem::create_directories(options.path, error);
   if (error) {
     return make_error(ErrorCode::io_error,

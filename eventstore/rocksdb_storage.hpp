@@ -40,7 +40,8 @@ struct RocksDbOptions {
 };
 
 /// Opens (creating if needed) the RocksDB storage at `options.path`.
-/// Errors: `invalid_argument` (no path), `io_error` (cannot open/create),
+/// Errors: `invalid_argument` (no path; a NATS node's replica opened for
+/// writing without its shared log), `io_error` (cannot open/create),
 /// `corruption` (data damaged; the message names the file when RocksDB does,
 /// or the log recovered shorter than its durable-head mark), `unavailable`
 /// (locked by another writer process).

@@ -15,6 +15,7 @@
 
 #include "common/clock.hpp"
 #include "eventstore/nats_storage.hpp"
+#include "eventstore/rocksdb_storage.hpp"
 #include "tests/eventstore/store_helpers.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/nats_server.hpp"
@@ -144,6 +145,26 @@ TEST_SUITE("nats storage") {
     two->stop();
     auto three = open_ok(node_options(server, "SEEN", "three", dir.file("three")));
     CHECK(load_last_seen(three->last_seen()) == expected);
+  }
+
+  TEST_CASE("a replica is written only through its stream: RocksDB alone opens it read-only, never to write") {
+    NatsServer server;
+    TempDir dir;
+    auto options = node_options(server, "MARKED", "one", dir.file("one"));
+    {
+      auto storage = open_ok(options);
+      append_ok(storage->events(), "a", kNewStream, {make_event("A")});
+    }
+    RocksDbOptions alone;
+    alone.path = options.path;
+    auto written = open_rocksdb_storage(alone);
+    REQUIRE_FALSE(written.ok());
+    CHECK(written.error().code == ErrorCode::invalid_argument);
+    CHECK(written.error().message.find("replica of a NATS stream") != std::string::npos);
+    alone.read_only = true;
+    auto read = open_rocksdb_storage(alone);
+    REQUIRE(read.ok());
+    CHECK(read_whole_log((*read)->events()).size() == 1);
   }
 
   TEST_CASE("a node whose replica is gone builds it again from the stream") {

@@ -129,7 +129,11 @@ std::string base_url(bool tls, const std::string& host, int port) {
 /// This node's membership of the cluster (eventstore/nats_cluster.hpp),
 /// its id checked against the live nodes'.
 Result<std::unique_ptr<ClusterMembership>> open_membership(const ServeOptions& options) {
-  auto connection = NatsConnection::connect(options.nats.connection);
+  // A lease must be renewed within its period: no request of the
+  // membership's may wait longer than a third of it.
+  NatsConnectOptions connect = options.nats.connection;
+  connect.request_timeout = std::min(connect.request_timeout, std::chrono::milliseconds(options.lease_period_ms / 3));
+  auto connection = NatsConnection::connect(connect);
   if (!connection) return connection.error();
   ClusterOptions cluster;
   cluster.node_id = options.nats.node_id;

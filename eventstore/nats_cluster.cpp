@@ -266,7 +266,12 @@ void ClusterMembership::renew_lease() {
 void ClusterMembership::read_nodes() {
   kvKeysList keys{};
   std::vector<NodeInfo> nodes;
-  if (kvStore_Keys(&keys, nodes_bucket_, nullptr) == NATS_OK) {
+  // Bounded: without a timeout nats.c can wait for the listing for minutes
+  // when a server goes away, and this thread must go on renewing the lease.
+  kvWatchOptions listing;
+  kvWatchOptions_Init(&listing);
+  listing.Timeout = std::max<std::int64_t>(100, options_.lease_period.count() / 3);
+  if (kvStore_Keys(&keys, nodes_bucket_, &listing) == NATS_OK) {
     for (int index = 0; index < keys.Count; ++index) {
       auto entry = get_entry(nodes_bucket_, keys.Keys[index]);
       if (!entry || !*entry) continue;

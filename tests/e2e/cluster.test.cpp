@@ -19,8 +19,13 @@ using testing::NatsServer;
 /// `serve` flags for a node `node_id` of the stream on `url`.
 std::vector<std::string> node_args(const std::string& url, const std::string& node_id, int replicas,
                                    std::vector<std::string> more = {}) {
-  std::vector<std::string> args{"--store",        "nats", "--nats-url", url, "--node-id", node_id,
-                                "--nats-replicas", std::to_string(replicas), "--lease-period", "1s"};
+  // On one nats-server a short lease keeps the tests quick; on a cluster the
+  // lease must outlast NATS's own failover (a new stream leader takes seconds).
+  std::vector<std::string> args{"--store",         "nats",
+                                "--nats-url",      url,
+                                "--node-id",       node_id,
+                                "--nats-replicas", std::to_string(replicas),
+                                "--lease-period",  replicas < 3 ? "1s" : "8s"};
   if (replicas < 3) args.push_back("--allow-unreplicated");
   args.insert(args.end(), more.begin(), more.end());
   return args;

@@ -133,11 +133,19 @@ Result<kvStore*> NatsConnection::open_bucket(const std::string& name, int replic
   config.TTL = std::chrono::nanoseconds(ttl).count();
   config.Replicas = replicas;
   config.StorageType = js_FileStorage;
-  if (natsStatus status = js_CreateKeyValue(&bucket, jetstream_, &config); status != NATS_OK) {
-    return make_error(ErrorCode::unavailable, fmt::format("cannot create the key-value bucket {} at NATS {}: {}", name,
-                                                          display_url(), nats_error_text(status)));
+  // A new bucket's stream elects its leader while the first requests wait:
+  // on a fresh cluster that can outlast one short request, so retry a while.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    const natsStatus status = js_CreateKeyValue(&bucket, jetstream_, &config);
+    if (status == NATS_OK) return bucket;
+    if (js_KeyValue(&bucket, jetstream_, name.c_str()) == NATS_OK) return bucket;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(ErrorCode::unavailable, fmt::format("cannot create the key-value bucket {} at NATS {}: {}",
+                                                            name, display_url(), nats_error_text(status)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return bucket;
 }
 
 }  // namespace muster

@@ -361,15 +361,19 @@ Result<std::optional<JetStreamLog::Batch>> JetStreamLog::read_batch(std::uint64_
   return std::optional<Batch>(std::move(batch));
 }
 
-Result<JetStreamTail> JetStreamLog::tail() const {
+Result<JetStreamLog::StreamState> JetStreamLog::stream_state(ErrorCode failure) const {
   OwnedStreamInfo info;
   jsErrCode js_error = static_cast<jsErrCode>(0);
   const natsStatus status =
       js_GetStreamInfo(&info.value, connection_->jetstream(), options_.stream.c_str(), nullptr, &js_error);
-  if (status != NATS_OK) {
-    return nats_failure(*connection_, ErrorCode::unavailable, "cannot read the event stream", status, js_error);
-  }
-  JetStreamTail tail{info.value->State.LastSeq, 0, info.value->Created};
+  if (status != NATS_OK) return nats_failure(*connection_, failure, "cannot read the event stream", status, js_error);
+  return StreamState{info.value->State.FirstSeq, info.value->State.LastSeq, info.value->Created};
+}
+
+Result<JetStreamTail> JetStreamLog::tail() const {
+  auto state = stream_state(ErrorCode::unavailable);
+  if (!state) return state.error();
+  JetStreamTail tail{state->last_sequence, 0, state->created_ns};
   if (tail.last_sequence == 0) return tail;
   auto last = read_batch(tail.last_sequence);
   if (!last) return last.error();
@@ -379,15 +383,10 @@ Result<JetStreamTail> JetStreamLog::tail() const {
 
 Status JetStreamLog::locate(std::uint64_t head_position) {
   located_ = false;
-  OwnedStreamInfo info;
-  jsErrCode js_error = static_cast<jsErrCode>(0);
-  const natsStatus status =
-      js_GetStreamInfo(&info.value, connection_->jetstream(), options_.stream.c_str(), nullptr, &js_error);
-  if (status != NATS_OK) {
-    return nats_failure(*connection_, ErrorCode::io_error, "cannot read the event stream", status, js_error);
-  }
-  const std::uint64_t first_sequence = info.value->State.FirstSeq;
-  const std::uint64_t last_sequence = info.value->State.LastSeq;
+  auto state = stream_state(ErrorCode::io_error);
+  if (!state) return state.error();
+  const std::uint64_t first_sequence = state->first_sequence;
+  const std::uint64_t last_sequence = state->last_sequence;
   const auto follows_another = [&] {
     return make_error(ErrorCode::corruption,
                       fmt::format("this node's replica ends at position {}, which stream {} at NATS {} does not "

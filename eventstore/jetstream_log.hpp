@@ -69,9 +69,17 @@ class JetStreamLog final : public LogReplication {
 
  private:
   struct Batch;
+  /// The stream's sequences and creation time, as its info says now.
+  struct StreamState {
+    std::uint64_t first_sequence = 0;
+    std::uint64_t last_sequence = 0;
+    std::int64_t created_ns = 0;
+  };
 
   JetStreamLog(std::shared_ptr<NatsConnection> connection, JetStreamLogOptions options, std::size_t max_bytes);
   Status subscribe();
+  /// Reads the stream's info; a failure is `failure` (unavailable, or io_error on the write path).
+  Result<StreamState> stream_state(ErrorCode failure) const;
   /// The message at `sequence`: nullopt if there is none (yet).
   Result<std::optional<Batch>> read_batch(std::uint64_t sequence) const;
   /// Finds the message whose last position is `head_position` (0: before

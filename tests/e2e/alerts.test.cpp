@@ -15,13 +15,6 @@ std::vector<std::string> server_args(const std::string& heartbeat_timeout = "24h
           "--healthy-within", "1h", "--warning-within", "2h"};
 }
 
-TimeMs advance(const MusterServer& server, std::int64_t ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-  return answer.json.at("now_ms").get<TimeMs>();
-}
-
 std::string create_rule(const MusterServer& server, const json& body) {
   const HttpAnswer answer = server.post("/api/v1/alert-rules", body.dump());
   INFO(answer.body);
@@ -77,7 +70,7 @@ TEST_CASE("a threshold fires after `for`, is acknowledged and silenced, and reso
   REQUIRE(pending);
   CHECK(alerts(server, "state=firing").empty());
   for (int step = 0; step < 12; ++step) {
-    advance(server, 10'000);
+    advance_clock(server, 10'000);
     beat(server, web, {{"cpu", 96}});
   }
   const json fired = wait_for_alert(server, rule, web, "firing");
@@ -101,7 +94,7 @@ TEST_CASE("a threshold fires after `for`, is acknowledged and silenced, and reso
   check_error(server.post("/api/v1/alerts/nope/ack", "{}"), 404, "ALERT_NOT_FOUND");
 
   for (int step = 0; step < 10; ++step) {
-    advance(server, 10'000);
+    advance_clock(server, 10'000);
     beat(server, web, {{"cpu", 5}});
   }
   const json resolved = wait_for_alert(server, rule, web, "resolved");
@@ -122,13 +115,13 @@ TEST_CASE("absence fires `for` after the agent's last seen, once it went offline
   const std::string web = register_agent(server, "web-1").agent_id;
   const std::string rule = create_rule(server, {{"name", "agent gone"}, {"kind", "absence"}, {"for", "5m"}});
   beat(server, web, json::object());
-  advance(server, 61'000);  // past the heartbeat timeout: offline, last seen 61 s ago
+  advance_clock(server, 61'000);  // past the heartbeat timeout: offline, last seen 61 s ago
   const bool offline = eventually([&] { return get_agent(server, web).at("status") == "OFFLINE"; });
   REQUIRE(offline);
   const bool pending = eventually([&] { return alerts(server, "state=pending").size() == 1; });
   REQUIRE(pending);
   CHECK(alerts(server, "state=firing").empty());
-  advance(server, 240'000);  // last seen + 5m: not yet 1 ms past it... exactly at it
+  advance_clock(server, 240'000);  // last seen + 5m: not yet 1 ms past it... exactly at it
   const json fired = wait_for_alert(server, rule, web, "firing");
   CHECK(fired.at("subject").at("kind") == "agent");
   beat(server, web, json::object());
@@ -175,9 +168,9 @@ TEST_CASE("a fleet share fires for the group when more than its share is offline
                                 {"kind", "fleet"},
                                 {"scope", {{"group", "web"}}},
                                 {"condition", {{"condition", "offline"}, {"share_percent", 30}}}});
-    advance(server, 30'000);
+    advance_clock(server, 30'000);
     for (int n = 2; n < 5; ++n) beat(server, agents[n], json::object());
-    advance(server, 40'000);  // 0 and 1 silent for 70 s: offline (40%)
+    advance_clock(server, 40'000);  // 0 and 1 silent for 70 s: offline (40%)
     const json fired = wait_for_alert(server, rule, "web", "firing");
     CHECK(fired.at("subject").at("kind") == "group");
     CHECK(fired.at("details").at("in_condition") == 2);
@@ -185,7 +178,7 @@ TEST_CASE("a fleet share fires for the group when more than its share is offline
   }
   MusterServer server(dir.file("data"), server_args("1m"));
   wait_for_alert(server, rule, "web", "firing");
-  advance(server, 2'000);
+  advance_clock(server, 2'000);
   CHECK(alerts(server, "state=firing&rule=" + rule).size() == 1);
   // Back online: the share falls, the alert resolves.
   beat(server, agents[0], json::object());
@@ -258,19 +251,19 @@ TEST_CASE("a threshold alert firing before a kill -9 still fires after it, and r
     beat(server, web, {{"mem", 95}});
     alert_id = wait_for_alert(server, rule, web, "firing").at("alert_id");
     const HttpAnswer silenced = server.post("/api/v1/alerts/" + alert_id + "/silence",
-                                            json{{"until", format_rfc3339(advance(server, 0) + 3'600'000)}}.dump());
+                                            json{{"until", format_rfc3339(advance_clock(server, 0) + 3'600'000)}}.dump());
     REQUIRE(silenced.status == 200);
     server.kill9();
   }
   MusterServer server(dir.file("data"), server_args());
   // The evaluator's periodic pass runs; the alert, restored, waits for a sample.
-  advance(server, 5'000);
-  advance(server, 5'000);
+  advance_clock(server, 5'000);
+  advance_clock(server, 5'000);
   const json still = get_json(server, "/api/v1/alerts/" + alert_id);
   CHECK(still.at("state") == "firing");
   CHECK(still.at("silenced") == true);
   beat(server, web, {{"mem", 95}});  // still high: nothing new
-  advance(server, 1'000);
+  advance_clock(server, 1'000);
   CHECK(get_json(server, "/api/v1/alerts/" + alert_id).at("episode") == 1);
   beat(server, web, {{"mem", 40}});
   const json resolved = wait_for_alert(server, rule, web, "resolved");

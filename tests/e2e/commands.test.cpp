@@ -71,12 +71,6 @@ std::size_t pending_in_heartbeat(const MusterServer& server, const std::string& 
   return answer.json.at("commands_pending").get<std::size_t>();
 }
 
-void advance_clock(const MusterServer& server, TimeMs ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json{{"ms", ms}}.dump());
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-}
-
 std::vector<std::string> event_types(const json& command) {
   std::vector<std::string> types;
   for (const json& event : command.at("events")) types.push_back(event.at("type"));

@@ -88,6 +88,16 @@ inline void wait_until_clock_passes(TimeMs time_ms,
   REQUIRE(eventually([&] { return now_ms() > time_ms; }, timeout));
 }
 
+/// Moves the manual clock of a server started with `--enable-test-hooks
+/// --test-manual-clock` forward by `ms` (0 reads it); returns the server's
+/// time after the move.
+inline TimeMs advance_clock(const MusterServer& server, std::int64_t ms) {
+  const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
+  INFO(answer.body);
+  REQUIRE(answer.status == 200);
+  return answer.json.at("now_ms").get<TimeMs>();
+}
+
 /// The value of header `name` (case-insensitive) in `answer`, or empty.
 inline std::string header_of(const HttpAnswer& answer, const std::string& name) {
   const auto found = answer.headers.find(name);

@@ -234,11 +234,6 @@ std::vector<std::uint64_t> positions(std::uint64_t first, std::uint64_t last) {
   return all;
 }
 
-void advance_clock(const MusterServer& server, TimeMs ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json{{"ms", ms}}.dump());
-  REQUIRE(answer.status == 200);
-}
-
 /// Waits at most `timeout` for the next comment line on `client`, skipping events.
 bool next_keep_alive(SseClient& client, std::chrono::milliseconds timeout) {
   while (auto event = client.next(timeout)) {

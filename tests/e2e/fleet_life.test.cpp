@@ -510,19 +510,13 @@ TEST_CASE("a manual test clock: heartbeat deadlines come due when the test moves
   MusterServer server(dir.file("data"),
                       {"--enable-test-hooks", "--test-manual-clock", "--heartbeat-timeout", "60s"});
   const Registered agent = register_agent(server, "clocked-1");
-  const auto advance = [&](std::int64_t ms) {
-    const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
-    INFO(answer.body);
-    REQUIRE(answer.status == 200);
-    return answer.json["now_ms"].get<TimeMs>();
-  };
 
   // 59 s of manual time: the deadline is not due, whatever real time passes.
-  advance(59'000);
+  advance_clock(server, 59'000);
   heartbeat(server, register_agent(server, "witness-1").agent_id);
   CHECK(get_agent(server, agent.agent_id, log_position(server))["status"] == "ONLINE");
   // Past it: OFFLINE, stamped with the manual time.
-  const TimeMs moved_to = advance(2'000);
+  const TimeMs moved_to = advance_clock(server, 2'000);
   REQUIRE(eventually([&] { return get_agent(server, agent.agent_id)["status"] == "OFFLINE"; }, 10s));
   const json offline = stream_events(server, agent.agent_id).back();
   CHECK(offline["type"] == "AgentWentOffline");

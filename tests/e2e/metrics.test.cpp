@@ -17,13 +17,6 @@ const std::vector<std::string> kServer{"--enable-test-hooks",     "--test-manual
                                        "--warning-within",        "2h",                  "--metrics-raw-retention",
                                        "1h"};
 
-TimeMs advance(const MusterServer& server, std::int64_t ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-  return answer.json.at("now_ms").get<TimeMs>();
-}
-
 /// What the test sent, per agent: (time, cpu) in order.
 struct Sent {
   std::vector<std::pair<TimeMs, double>> cpu;
@@ -69,8 +62,8 @@ TEST_SUITE("e2e") {
     agents.push_back(register_agent(*server, "m-3", {{"labels", {{"env", "dev"}}}}).agent_id);
     // Start on a ten-minute boundary, so that ten minutes of heartbeats fill
     // ten one-minute buckets and one ten-minute bucket.
-    TimeMs now = advance(*server, 0);
-    now = advance(*server, 600'000 - now % 600'000);
+    TimeMs now = advance_clock(*server, 0);
+    now = advance_clock(*server, 600'000 - now % 600'000);
     const TimeMs start = now;
     std::map<std::string, Sent> sent;
     for (int beat = 0; beat < 30; ++beat) {
@@ -79,7 +72,7 @@ TEST_SUITE("e2e") {
         heartbeat(*server, agents[index], {{"metrics", {{"cpu", cpu}, {"mem", 1000.0 + beat}}}});
         sent[agents[index]].cpu.emplace_back(now, cpu);
       }
-      now = advance(*server, 20'000);
+      now = advance_clock(*server, 20'000);
     }
     const TimeMs end = start + 10 * 60'000;
     const std::string range = fmt::format("from={}&to={}", start, end);
@@ -131,7 +124,7 @@ TEST_SUITE("e2e") {
           get_json(*server, "/api/v1/agents/" + agents[0] + "/metrics?name=cpu&step=1m&" + range).at("points");
       // The rollup and expiry run on the server's timers, whenever they do:
       // a read is exact before, during and after them.
-      advance(*server, 3 * 3'600'000);
+      advance_clock(*server, 3 * 3'600'000);
       const json after = get_json(*server, "/api/v1/agents/" + agents[0] + "/metrics?name=cpu&step=1m&" + range);
       CHECK(after.at("resolution") == "1m");
       check_rows(after.at("points"), before);
@@ -139,7 +132,7 @@ TEST_SUITE("e2e") {
       server = std::make_unique<MusterServer>(dir.file("data"), kServer);
       // The new server's manual clock starts at the real time again: move it
       // past where the last one was.
-      advance(*server, 3 * 3'600'000 + 20 * 60'000);
+      advance_clock(*server, 3 * 3'600'000 + 20 * 60'000);
       THEN("the minutes read the same from the stored aggregates, and the names are still known") {
         const json again = get_json(*server, "/api/v1/agents/" + agents[0] + "/metrics?name=cpu&step=1m&" + range);
         check_rows(again.at("points"), before);

@@ -28,13 +28,6 @@ std::vector<std::string> server_args() {
           "--warning-within",    "2h"};
 }
 
-TimeMs advance(const MusterServer& server, std::int64_t ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-  return answer.json.at("now_ms").get<TimeMs>();
-}
-
 std::string create(const MusterServer& server, const std::string& path, const json& body,
                    const char* id_key) {
   const HttpAnswer answer = server.post(path, body.dump());
@@ -69,8 +62,8 @@ std::vector<std::string> take_offline(const MusterServer& server, std::size_t co
     agents.push_back(register_agent(server, fmt::format("web-{}", index)).agent_id);
   }
   for (const std::string& agent : agents) heartbeat(server, agent, {{"status", "online"}});
-  advance(server, 61'000);
-  advance(server, 60'000);
+  advance_clock(server, 61'000);
+  advance_clock(server, 60'000);
   const bool fired =
       eventually([&] { return firing_alerts(server, rule_id).size() == count; }, std::chrono::seconds(30));
   REQUIRE(fired);
@@ -162,7 +155,7 @@ TEST_CASE(
   }
   CHECK(get_json(server, "/api/v1/notification-channels").at("channels").size() == 2);
 
-  const TimeMs now = advance(server, 0);
+  const TimeMs now = advance_clock(server, 0);
   HttpAnswer refused = server.post(
       "/api/v1/maintenance-windows",
       json{{"scope", {{"group", "db"}}}, {"starts_at", now + 60'000}, {"ends_at", format_rfc3339(now)}}
@@ -222,7 +215,7 @@ TEST_CASE(
                   "rule_id");
     agents = take_offline(server, 50, rule);
     CHECK(receiver.requests().empty());
-    advance(server, 30'000);
+    advance_clock(server, 30'000);
     REQUIRE(receiver.wait_for(1, std::chrono::seconds(20)));
     first_id = receiver.requests()[0].notification_id;
     const std::string alert = firing_alerts(server, rule)[0].at("alert_id");
@@ -235,7 +228,7 @@ TEST_CASE(
     server.kill9();
   }
   MusterServer server(dir.file("data"), server_args());
-  advance(server, 300'000);
+  advance_clock(server, 300'000);
   REQUIRE(receiver.wait_for(2, std::chrono::seconds(20)));
   const std::vector<json> alerts = firing_alerts(server, rule);
   REQUIRE(alerts.size() == 50);
@@ -264,7 +257,7 @@ TEST_CASE(
   const std::string acknowledged = alerts[0].at("alert_id");
   REQUIRE(server.post("/api/v1/alerts/" + acknowledged + "/ack", "{}").status == 200);
   CHECK(pager.requests().empty());
-  advance(server, 16 * 60'000);
+  advance_clock(server, 16 * 60'000);
   REQUIRE(pager.wait_for(1, std::chrono::seconds(20)));
   const bool settled = eventually([&] { return deliveries(server, alerts[1].at("alert_id")).size() == 2; });
   REQUIRE(settled);
@@ -281,7 +274,7 @@ TEST_CASE("a maintenance window suppresses the notification and records it") {
   testing::WebhookReceiver receiver("k");
   MusterServer server(dir.file("data"), server_args());
   const std::string channel = create_webhook(server, receiver.url(), "k");
-  const TimeMs now = advance(server, 0);
+  const TimeMs now = advance_clock(server, 0);
   const std::string window = create(
       server, "/api/v1/maintenance-windows",
       {{"scope", json::object()}, {"starts_at", now}, {"ends_at", now + 3'600'000}, {"reason", "rack move"}},
@@ -294,7 +287,7 @@ TEST_CASE("a maintenance window suppresses the notification and records it") {
                                    {"group_wait", "30s"}},
                                   "rule_id");
   take_offline(server, 3, rule);
-  advance(server, 30'000);
+  advance_clock(server, 30'000);
   const std::string alert = firing_alerts(server, rule)[0].at("alert_id");
   const bool recorded = eventually([&] { return deliveries(server, alert).size() == 1; });
   REQUIRE(recorded);
@@ -325,7 +318,7 @@ TEST_CASE("an email channel's notification is received by a real SMTP server") {
                                    {"group_wait", "30s"}},
                                   "rule_id");
   const std::vector<std::string> agents = take_offline(server, 1, rule);
-  advance(server, 30'000);
+  advance_clock(server, 30'000);
   const bool received =
       eventually([&] { return smtp.received().find("[FIRING] agent gone") != std::string::npos; },
                  std::chrono::seconds(20));

@@ -43,13 +43,6 @@ void assign_group(const MusterServer& server, const std::string& group, const js
   REQUIRE(answer.status == 200);
 }
 
-TimeMs advance(const MusterServer& server, std::int64_t ms) {
-  const HttpAnswer answer = server.post("/_test/clock/advance", json({{"ms", ms}}).dump());
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-  return answer.json.at("now_ms").get<TimeMs>();
-}
-
 json rollout(const MusterServer& server, const std::string& id) {
   return get_json(server, "/api/v1/rollouts/" + id);
 }
@@ -107,7 +100,7 @@ json drive(const MusterServer& server, Fleet& fleet, const std::string& id, Done
   json last = rollout(server, id);
   for (int move = 0; move < moves && !done(last); ++move) {
     fleet.step(failing, silent);
-    advance(server, step_ms);
+    advance_clock(server, step_ms);
     eventually(
         [&] {
           last = rollout(server, id);
@@ -244,7 +237,7 @@ TEST_CASE("a rollout pauses by itself when its slice's agents report failure") {
   CHECK(event_types(state).back() == "RolloutPaused");
   // Paused, the layer stays where it was and nothing advances.
   CHECK(state.at("layer") == true);
-  advance(server, 60'000);
+  advance_clock(server, 60'000);
   CHECK(rollout(server, id).at("current_stage") == 0);
 }
 
@@ -303,8 +296,8 @@ TEST_CASE("operators pause, resume, abort (the layer freezes) and roll back (it 
   check_error(steer(server, id, "pause"), 409, "ROLLOUT_NOT_RUNNING");
   // Paused, it does not advance, whatever time passes.
   fleet.step();
-  advance(server, 60'000);
-  advance(server, 60'000);
+  advance_clock(server, 60'000);
+  advance_clock(server, 60'000);
   CHECK(rollout(server, id).at("stages")[0].at("state") == "applying");
   answer = steer(server, id, "resume");
   REQUIRE(answer.status == 200);
@@ -442,7 +435,7 @@ TEST_CASE(
         drive(server, fleet, id, [](const json& r) { return r.at("stages")[0].at("state") == "baking"; });
     REQUIRE(state.at("stages")[0].at("state") == "baking");
     baking_at = time_of(state.at("stages")[0].at("baking_at"));
-    advance(server, 3 * 60'000);
+    advance_clock(server, 3 * 60'000);
     server.kill9();
   }
   MusterServer server(data, kCalmServer);
@@ -455,15 +448,15 @@ TEST_CASE(
   // The new server's clock starts at the real time: move it to 5 minutes
   // after the logged bake start. A bake restarted at the restart would be
   // over by now; the logged one is not.
-  const TimeMs now = advance(server, 0);
+  const TimeMs now = advance_clock(server, 0);
   REQUIRE(now < baking_at + 5 * 60'000);
-  advance(server, baking_at + 5 * 60'000 - now);
+  advance_clock(server, baking_at + 5 * 60'000 - now);
   state = drive(
       server, fleet, id, [](const json&) { return false; }, 3);
   CHECK(state.at("current_stage") == 0);
   CHECK(state.at("stages")[0].at("state") == "baking");
   // Past the logged start plus 10 minutes, it goes on and completes.
-  advance(server, 5 * 60'000);
+  advance_clock(server, 5 * 60'000);
   state = drive(server, fleet, id, [](const json& r) { return in_state(r, "completed"); });
   REQUIRE(in_state(state, "completed"));
   CHECK(time_of(state.at("stages")[0].at("finished_at")) >= baking_at + 10 * 60'000);

@@ -17,13 +17,10 @@ TEST_CASE("stats: by health, counted as the clock moves, only when asked for") {
   const auto by_health = [&] { return get_json(server, "/api/v1/stats?health=true").at("by_health"); };
   CHECK(by_health() == json{{"healthy", 2}, {"warning", 0}, {"unhealthy", 0}, {"offline", 0}});
 
-  const auto advance = [&](std::int64_t ms) {
-    REQUIRE(server.post("/_test/clock/advance", json{{"ms", ms}}.dump()).status == 200);
-  };
-  advance(90 * 60'000);  // 1.5 h: both silent past "healthy"
+  advance_clock(server, 90 * 60'000);  // 1.5 h: both silent past "healthy"
   heartbeat(server, first.agent_id);
   CHECK(by_health() == json{{"healthy", 1}, {"warning", 1}, {"unhealthy", 0}, {"offline", 0}});
-  advance(60 * 60'000);  // 2.5 h since the second was heard
+  advance_clock(server, 60 * 60'000);  // 2.5 h since the second was heard
   CHECK(by_health() == json{{"healthy", 1}, {"warning", 0}, {"unhealthy", 1}, {"offline", 0}});
 
   check_error(server.get("/api/v1/stats?health=yes"), 400, "INVALID_PARAMETER");

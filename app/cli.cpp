@@ -676,7 +676,7 @@ serve options (defaults in brackets):
                              environment for secrets: MUSTER_NATS_PASSWORD, MUSTER_NATS_TOKEN)
   --nats-ca FILE, --nats-cert FILE, --nats-key FILE  TLS to NATS
   --advertise-host HOST      where the other nodes reach this one's listeners [the --listen host]
-  --lease-period D           a dead leader is replaced within this (plus a fifth of it) [10s]
+  --lease-period D           a dead leader is replaced within this (plus a fifth of it) [15s]
   --http-threads N           event loops per listener; each serves any number of connections
                              [the number of cores]
   --log-level LEVEL          debug, info, warn or error [info]

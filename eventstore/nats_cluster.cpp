@@ -177,18 +177,24 @@ void ClusterMembership::run() {
   // Polled often enough that a free lease is taken soon after it expires,
   // and an entry is renewed three times within its lifetime.
   const auto interval = std::max(std::chrono::milliseconds(100), options_.lease_period / 5);
+  // A leader whose renewal failed tries again soon: when a NATS server dies,
+  // the lease's bucket elects a new leader within seconds, and the renewal
+  // must get through then, before the entry's lifetime runs out.
+  const auto retry = std::max(std::chrono::milliseconds(50), options_.lease_period / 40);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    refresh();
+    const bool renewal_failed = !refresh();
     lock.lock();
-    stop_cv_.wait_for(lock, interval, [&] { return stopping_; });
+    stop_cv_.wait_for(lock, renewal_failed ? retry : interval, [&] { return stopping_; });
   }
 }
 
-void ClusterMembership::refresh() {
+bool ClusterMembership::refresh() {
   if (is_leader()) {
-    renew_lease();
+    // Only the lease counts until it is renewed: the node's entry and the
+    // listing wait (each could take a whole request timeout while NATS fails over).
+    if (!renew_lease()) return false;
   } else {
     try_lease();
   }
@@ -196,6 +202,7 @@ void ClusterMembership::refresh() {
     log::warn("cannot refresh this node's cluster entry", {{"error", written.error().message}});
   }
   read_nodes();
+  return true;
 }
 
 Status ClusterMembership::write_entry() {
@@ -219,6 +226,8 @@ Status ClusterMembership::write_entry() {
 void ClusterMembership::try_lease() {
   const std::string value = options_.node_id;
   std::uint64_t revision = 0;
+  // The entry's lifetime runs from when NATS stored it, at the latest when it was sent.
+  const auto sent = std::chrono::steady_clock::now();
   if (kvStore_Create(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size())) != NATS_OK) {
     return;  // Held by another node (or NATS is away): try again at the next poll.
   }
@@ -226,31 +235,52 @@ void ClusterMembership::try_lease() {
     std::lock_guard lock(mutex_);
     leader_ = true;
     lease_revision_ = revision;
-    lease_renewed_ = std::chrono::steady_clock::now();
+    lease_renewed_ = sent;
     leader_id_ = options_.node_id;
   }
   log::info("this node leads the cluster", {{"node_id", options_.node_id}});
   if (promoted_) promoted_();
 }
 
-void ClusterMembership::renew_lease() {
+bool ClusterMembership::renew_lease() {
   std::uint64_t revision = 0;
   std::uint64_t last = 0;
+  std::chrono::steady_clock::time_point renewed;
   {
     std::lock_guard lock(mutex_);
     last = lease_revision_;
+    renewed = lease_renewed_;
   }
   const std::string value = options_.node_id;
-  const natsStatus status =
+  const auto sent = std::chrono::steady_clock::now();
+  natsStatus status =
       kvStore_Update(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size()), last);
+  if (status != NATS_OK && status != NATS_TIMEOUT && status != NATS_NO_RESPONDERS &&
+      std::chrono::steady_clock::now() - renewed < options_.lease_period) {
+    // The lease is not where this node left it. Measured with nats-server
+    // 2.9.10 when the server leading the lease's stream is killed: a renewal
+    // whose answer was lost is stored anyway (and retries then miss its
+    // revision), or the key is gone (2.9 can lose a key of a bucket whose
+    // entries expire on a replica that caught up after a restart,
+    // nats-server#5054). Still this node's (node ids are unique among live
+    // nodes): the next renewal builds on that revision. Gone: this node,
+    // within its period, takes it again unless another node did.
+    auto entry = get_entry(lease_bucket_, kLeaseKey);
+    if (entry && *entry && (*entry)->first == value) {
+      std::lock_guard lock(mutex_);
+      lease_revision_ = (*entry)->second;
+    } else if (entry && !*entry) {
+      status = kvStore_Create(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size()));
+    }
+  }
   bool lost = false;
   {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
     if (status == NATS_OK) {
       lease_revision_ = revision;
-      lease_renewed_ = now;
-    } else if (now - lease_renewed_ >= options_.lease_period) {
+      lease_renewed_ = sent;
+    } else if (now - renewed >= options_.lease_period) {
       // Whether NATS is away or another node took an expired lease, another
       // node may lead by now: this one must not write any more.
       leader_ = false;
@@ -260,31 +290,44 @@ void ClusterMembership::renew_lease() {
   if (lost) {
     log::error("this node lost the cluster's lease", {{"node_id", options_.node_id}, {"error", nats_error_text(status)}});
     if (demoted_) demoted_();
+  } else if (status != NATS_OK && !renewal_failing_) {
+    log::warn("cannot renew the cluster's lease; retrying", {{"error", nats_error_text(status)}});
+  } else if (status == NATS_OK && renewal_failing_) {
+    log::info("renewed the cluster's lease again", {{"node_id", options_.node_id}});
   }
+  renewal_failing_ = status != NATS_OK;
+  return status == NATS_OK;
 }
 
 void ClusterMembership::read_nodes() {
+  // What cannot be read keeps its last view: while NATS fails over, a stale
+  // view of live nodes and leader forwards to the right node, an empty one to none.
   kvKeysList keys{};
-  std::vector<NodeInfo> nodes;
+  std::optional<std::vector<NodeInfo>> nodes;
   // Bounded: without a timeout nats.c can wait for the listing for minutes
   // when a server goes away, and this thread must go on renewing the lease.
   kvWatchOptions listing;
   kvWatchOptions_Init(&listing);
   listing.Timeout = std::max<std::int64_t>(100, options_.lease_period.count() / 3);
   if (kvStore_Keys(&keys, nodes_bucket_, &listing) == NATS_OK) {
+    nodes.emplace();
     for (int index = 0; index < keys.Count; ++index) {
       auto entry = get_entry(nodes_bucket_, keys.Keys[index]);
       if (!entry || !*entry) continue;
-      if (auto node = parse_node((*entry)->first)) nodes.push_back(std::move(*node));
+      if (auto node = parse_node((*entry)->first)) nodes->push_back(std::move(*node));
     }
     kvKeysList_Destroy(&keys);
+    std::sort(nodes->begin(), nodes->end(),
+              [](const NodeInfo& a, const NodeInfo& b) { return a.node_id < b.node_id; });
   }
-  std::sort(nodes.begin(), nodes.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.node_id < b.node_id; });
-  std::string leader_id;
-  if (auto lease = get_entry(lease_bucket_, kLeaseKey); lease && *lease) leader_id = (*lease)->first;
+  const auto lease = get_entry(lease_bucket_, kLeaseKey);
   std::lock_guard lock(mutex_);
-  nodes_ = std::move(nodes);
-  leader_id_ = leader_ ? options_.node_id : leader_id;
+  if (nodes) nodes_ = std::move(*nodes);
+  if (leader_) {
+    leader_id_ = options_.node_id;
+  } else if (lease) {
+    leader_id_ = *lease ? (*lease)->first : std::string();
+  }
 }
 
 }  // namespace muster

@@ -101,10 +101,12 @@ class ClusterMembership {
   ClusterMembership(std::shared_ptr<NatsConnection> connection, ClusterOptions options, __kvStore* nodes,
                     __kvStore* lease, std::string instance);
   void run();
-  void refresh();
+  /// False if this node leads and could not renew its lease.
+  bool refresh();
   Status write_entry();
   void try_lease();
-  void renew_lease();
+  /// False if the renewal failed (whether or not the lease is lost by now).
+  bool renew_lease();
   void read_nodes();
 
   const std::shared_ptr<NatsConnection> connection_;
@@ -125,6 +127,7 @@ class ClusterMembership {
   std::uint64_t lease_revision_ = 0;      ///< Guarded by mutex_.
   std::chrono::steady_clock::time_point lease_renewed_;  ///< Guarded by mutex_.
   std::uint64_t entry_revision_ = 0;      ///< Refresher thread only.
+  bool renewal_failing_ = false;          ///< Refresher thread only.
   std::vector<NodeInfo> nodes_;           ///< Guarded by mutex_.
   std::string leader_id_;                 ///< Guarded by mutex_.
   std::thread refresher_;

@@ -273,6 +273,24 @@ std::optional<std::size_t> NatsCluster::leader_index() {
   return std::nullopt;
 }
 
+std::optional<std::size_t> NatsCluster::stream_leader_index(const std::string& stream) {
+  for (const auto& server : servers_) {
+    if (!server->running()) continue;
+    const MonitorAnswer jsz = server->monitor_get("/jsz?streams=true");
+    if (jsz.status != 200 || !jsz.json.is_object()) continue;
+    for (const auto& account : jsz.json.value("account_details", nlohmann::json::array())) {
+      for (const auto& detail : account.value("stream_detail", nlohmann::json::array())) {
+        if (detail.value("name", "") != stream) continue;
+        const std::string leader = detail.value("cluster", nlohmann::json::object()).value("leader", "");
+        for (std::size_t i = 0; i < servers_.size(); ++i) {
+          if (servers_[i]->name() == leader) return i;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 bool NatsCluster::wait_until_healthy(std::chrono::milliseconds timeout) {
   return eventually(
       [&] {

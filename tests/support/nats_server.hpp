@@ -155,6 +155,9 @@ class NatsCluster {
   /// The meta leader's index as the running servers see it, when they all
   /// see the same one.
   std::optional<std::size_t> leader_index();
+  /// The index of the server leading JetStream stream `stream` (such as
+  /// "KV_MUSTER_leader"), as the first running server that knows says (`/jsz?streams=true`).
+  std::optional<std::size_t> stream_leader_index(const std::string& stream);
   /// Waits (at most `timeout`) until every running server is healthy and all
   /// agree on a meta leader among them; false on timeout.
   bool wait_until_healthy(std::chrono::milliseconds timeout = std::chrono::seconds(20));

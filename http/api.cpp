@@ -148,6 +148,9 @@ void Api::set_ready(std::uint64_t ready_at_position) {
 }
 
 std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
+  if (services_.cluster != nullptr && head.headers.find(kForwardedByHeader)) {
+    if (auto client = forwarded_client_address(head, services_.cluster->nodes())) head.remote_address = *client;
+  }
   auto call = std::make_shared<Call>(std::move(head), std::move(reply), services_, options_, throttle_);
   call->api = this;
   const RequestHead& request = call->head;

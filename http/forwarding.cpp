@@ -55,6 +55,14 @@ Response no_leader(const std::string& message) {
   return response;
 }
 
+/// "host" of "scheme://host:port" or "scheme://[v6]:port".
+std::string_view host_of(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme != std::string_view::npos) url.remove_prefix(scheme + 3);
+  if (!url.empty() && url.front() == '[') return url.substr(1, url.find(']') - 1);
+  return url.substr(0, url.rfind(':'));
+}
+
 }  // namespace
 
 Forwarder::Forwarder(LeaderView view, ForwarderOptions options)
@@ -82,6 +90,20 @@ void Forwarder::stop() {
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   for (auto& call : left) call->reply(no_leader("this node is stopping; retry on another"));
+}
+
+std::optional<std::string> forwarded_client_address(const RequestHead& head, const std::vector<NodeInfo>& nodes) {
+  const auto client = head.headers.find(kForwardedForHeader);
+  if (!head.headers.find(kForwardedByHeader) || !client || client->empty() ||
+      head.headers.count(kForwardedForHeader) != 1) {
+    return std::nullopt;
+  }
+  for (const NodeInfo& node : nodes) {
+    if (host_of(node.operators_url) == head.remote_address || host_of(node.agents_url) == head.remote_address) {
+      return std::string(*client);
+    }
+  }
+  return std::nullopt;
 }
 
 bool Forwarder::forwards(const RequestHead& head) const {
@@ -153,10 +175,10 @@ void Forwarder::send(Call& call, std::unique_ptr<httplib::Client>& client, std::
   request.method = call.head.method;
   request.path = target_of(call.head);
   for (const auto& [name, value] : call.head.headers.fields()) {
-    if (!is_hop_by_hop(name)) request.headers.emplace(name, value);
+    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, kForwardedForHeader)) request.headers.emplace(name, value);
   }
   request.headers.emplace(kForwardedByHeader, view_.node_id);
-  request.headers.emplace("X-Forwarded-For", call.head.remote_address);
+  request.headers.emplace(kForwardedForHeader, call.head.remote_address);
   request.body = call.body;
   httplib::Response answer;
   httplib::Error error = httplib::Error::Success;

@@ -85,5 +85,15 @@ class Forwarder final : public Service {
 
 /// The header a forwarded request carries: the node that forwarded it.
 inline constexpr const char* kForwardedByHeader = "X-Muster-Forwarded-By";
+/// And the client's address as the forwarding node saw it (a client's own
+/// header of that name is not passed on).
+inline constexpr const char* kForwardedForHeader = "X-Forwarded-For";
+
+/// The address a request forwarded by a node comes from: its
+/// X-Forwarded-For, when it was forwarded (kForwardedByHeader) and its peer
+/// is the host of one of `nodes`' URLs; else nullopt (the peer's address
+/// stands). So the leader's failure throttle counts the client, not the
+/// node in between, and no client can name an address of its choosing.
+std::optional<std::string> forwarded_client_address(const RequestHead& head, const std::vector<NodeInfo>& nodes);
 
 }  // namespace muster::http

@@ -174,6 +174,43 @@ TEST_CASE("cluster: any node answers, and the leader's death moves the fleet wit
   CHECK(list_agents(*a).size() == agents.size());
 }
 
+TEST_CASE("cluster: the leader's failure throttle counts the client a follower forwards, and no client names its own "
+          "address") {
+  NatsServer nats;
+  TempDir dir;
+  const std::vector<std::string> throttle{"--auth-failures-per-minute", "3"};
+  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, throttle));
+  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, throttle), a.get());
+  REQUIRE(cluster_of(*b).at("leader") == "a");
+  // Clients at other addresses of 127/8 than the nodes' 127.0.0.1.
+  const auto status_of = [](const MusterServer& node, const char* client, const std::string& key,
+                            const std::string& more_headers = "") {
+    return raw_request(node.port(),
+                       "GET /api/v1/agents HTTP/1.1\r\nHost: muster\r\nAuthorization: Bearer " + key + "\r\n" +
+                           more_headers + "Connection: close\r\n\r\n",
+                       std::chrono::seconds(15), std::chrono::milliseconds(0), client)
+        .status;
+  };
+  const std::string key = a->admin_key();
+
+  // Failing through the follower, a client is throttled by the leader...
+  for (int attempt = 0; attempt < 3; ++attempt) CHECK(status_of(*b, "127.0.0.2", "wrong") == 401);
+  CHECK(status_of(*b, "127.0.0.2", key) == 429);
+  // ...and another client of the same follower is not.
+  CHECK(status_of(*b, "127.0.0.3", key) == 200);
+
+  // A client claiming to be forwarded for someone else is counted as itself.
+  const std::string forged = "X-Muster-Forwarded-By: b\r\nX-Forwarded-For: 127.0.0.9\r\n";
+  for (int attempt = 0; attempt < 3; ++attempt) CHECK(status_of(*a, "127.0.0.4", "wrong", forged) == 401);
+  CHECK(status_of(*a, "127.0.0.4", key, forged) == 429);
+  CHECK(status_of(*a, "127.0.0.9", key) == 200);
+  // So is one that brings its own X-Forwarded-For through the follower.
+  const std::string own = "X-Forwarded-For: 127.0.0.10\r\n";
+  for (int attempt = 0; attempt < 3; ++attempt) CHECK(status_of(*b, "127.0.0.5", "wrong", own) == 401);
+  CHECK(status_of(*b, "127.0.0.5", key) == 429);
+  CHECK(status_of(*b, "127.0.0.10", key) == 200);
+}
+
 TEST_SUITE("slow") {
   TEST_CASE("cluster: three NATS servers (R3) and three nodes under load lose no acknowledged write when the "
             "leading node and then a NATS server are killed, and a NATS server's death does not move the lease") {

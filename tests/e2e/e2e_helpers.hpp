@@ -355,9 +355,20 @@ struct RawAnswer {
 };
 
 /// A new TCP connection to 127.0.0.1:`port`, or -1 when none could be made.
-inline int connect_loopback(int port) {
+/// From `source` (another address of 127/8, such as "127.0.0.2") when given:
+/// a client the server tells apart from the test's other connections.
+inline int connect_loopback(int port, const char* source = nullptr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -434,12 +445,13 @@ inline void send_all(int fd, const std::string& bytes) {
 /// Sends `request` as is on a new connection to 127.0.0.1:`port` and reads
 /// one response (its head and Content-Length body), waiting at most
 /// `response_timeout` between bytes. Then waits up to `close_wait` for the
-/// server to close the connection.
+/// server to close the connection. From `source` as connect_loopback.
 inline RawAnswer raw_request(int port, const std::string& request,
                              std::chrono::milliseconds response_timeout = std::chrono::seconds(15),
-                             std::chrono::milliseconds close_wait = std::chrono::milliseconds(0)) {
+                             std::chrono::milliseconds close_wait = std::chrono::milliseconds(0),
+                             const char* source = nullptr) {
   RawAnswer answer;
-  const int socket_fd = connect_loopback(port);
+  const int socket_fd = connect_loopback(port, source);
   if (socket_fd < 0) return answer;
   const auto set_receive_timeout = [socket_fd](std::chrono::milliseconds timeout) {
     timeval limit{static_cast<time_t>(timeout.count() / 1000),

@@ -263,7 +263,15 @@ TEST_SUITE("slow") {
     CHECK(eventually([&] { return acked() >= before_takeover + 50; }, std::chrono::seconds(30)));
     // The worst NATS server to lose: the one leading the lease's bucket. The
     // leader renews it again once the bucket has a new leader, within its period.
-    const std::string leader_before = cluster_of(*nodes[1]).at("leader").get<std::string>();
+    // (Once both survivors see the new leader: a view is refreshed every fifth of the lease period.)
+    std::string leader_before;
+    REQUIRE(eventually(
+        [&] {
+          const json seen_by_1 = cluster_of(*nodes[1]).at("leader");
+          leader_before = seen_by_1.is_string() ? seen_by_1.get<std::string>() : "";
+          return !leader_before.empty() && leader_before != "n0" && cluster_of(*nodes[2]).at("leader") == seen_by_1;
+        },
+        std::chrono::seconds(30)));
     const auto lease_server = nats.stream_leader_index("KV_MUSTER_leader");
     REQUIRE(lease_server.has_value());
     nats.server(*lease_server).kill9();

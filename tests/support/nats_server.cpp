@@ -267,10 +267,7 @@ std::optional<std::size_t> NatsCluster::leader_index() {
     if (seen.empty() || (!leader.empty() && seen != leader)) return std::nullopt;
     leader = seen;
   }
-  for (std::size_t i = 0; i < servers_.size(); ++i) {
-    if (servers_[i]->name() == leader && servers_[i]->running()) return i;
-  }
-  return std::nullopt;
+  return running_index_of(leader);
 }
 
 std::optional<std::size_t> NatsCluster::stream_leader_index(const std::string& stream) {
@@ -281,12 +278,16 @@ std::optional<std::size_t> NatsCluster::stream_leader_index(const std::string& s
     for (const auto& account : jsz.json.value("account_details", nlohmann::json::array())) {
       for (const auto& detail : account.value("stream_detail", nlohmann::json::array())) {
         if (detail.value("name", "") != stream) continue;
-        const std::string leader = detail.value("cluster", nlohmann::json::object()).value("leader", "");
-        for (std::size_t i = 0; i < servers_.size(); ++i) {
-          if (servers_[i]->name() == leader) return i;
-        }
+        return running_index_of(detail.value("cluster", nlohmann::json::object()).value("leader", ""));
       }
     }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> NatsCluster::running_index_of(const std::string& name) {
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    if (servers_[i]->name() == name && servers_[i]->running()) return i;
   }
   return std::nullopt;
 }

@@ -155,7 +155,7 @@ class NatsCluster {
   /// The meta leader's index as the running servers see it, when they all
   /// see the same one.
   std::optional<std::size_t> leader_index();
-  /// The index of the server leading JetStream stream `stream` (such as
+  /// The index of the running server leading JetStream stream `stream` (such as
   /// "KV_MUSTER_leader"), as the first running server that knows says (`/jsz?streams=true`).
   std::optional<std::size_t> stream_leader_index(const std::string& stream);
   /// Waits (at most `timeout`) until every running server is healthy and all
@@ -165,6 +165,9 @@ class NatsCluster {
   std::string log_text() const;
 
  private:
+  /// The index of the running server named `name`.
+  std::optional<std::size_t> running_index_of(const std::string& name);
+
   std::vector<std::unique_ptr<NatsServer>> servers_;
 };
 

@@ -85,6 +85,17 @@ inline Error make_error(ErrorCode code, std::string message, std::string reason 
   return Error{code, std::move(message), std::move(reason)};
 }
 
+/// `error`, naming `field` (the request's name for what it refuses).
+inline Error with_field(Error error, std::string field) {
+  error.field = std::move(field);
+  return error;
+}
+
+/// The answer to work asked of muster while it stops.
+inline Error shutting_down() {
+  return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
+}
+
 /// An `invalid_argument` error naming the field at fault.
 inline Error invalid_field(std::string field, std::string message, std::string reason = "VALIDATION_FAILED") {
   return Error{ErrorCode::invalid_argument, std::move(message), std::move(reason), std::move(field)};

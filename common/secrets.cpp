@@ -20,6 +20,12 @@ Result<std::string> random_token(std::size_t byte_count) {
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
+Result<std::string> random_id() {
+  auto random = random_token(12);
+  if (!random) return random.error();
+  return sha256_hex(*random).substr(0, 16);
+}
+
 Sha256 sha256(std::string_view text) {
   // Fetched once: OpenSSL 3 looks the algorithm up on every EVP_sha256() use,
   // which cost more than the hash itself (5.6 us per call, measured).

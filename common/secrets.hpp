@@ -17,6 +17,11 @@ namespace muster {
 /// Errors: `internal` if the OS has no randomness to give.
 Result<std::string> random_token(std::size_t byte_count);
 
+/// A fresh id for a record muster creates (a job, a command, a rollout, a
+/// rule, a channel, a credential): 16 lowercase hex digits drawn from 12
+/// random bytes. Errors: as `random_token`.
+Result<std::string> random_id();
+
 /// A SHA-256 digest: what muster keeps of every secret, 32 bytes in memory
 /// (its lowercase hex form in events).
 using Sha256 = std::array<std::uint8_t, 32>;

@@ -36,6 +36,8 @@ const Clock& clock_or_system(const StoreOptions& options);
 
 /// `unavailable`: `what` ("event store", "storage") was stopped.
 Error stopped_error(std::string_view what);
+/// What a stopped event store calls itself in `stopped_error`.
+inline constexpr std::string_view kEventStore = "event store";
 /// `unavailable`: a write to a read-only storage.
 Error read_only_error();
 /// `invalid_argument` unless `scope` names a snapshot scope: not empty, no NUL

@@ -49,7 +49,6 @@ std::shared_ptr<MemoryDisk> make_memory_disk() {
 
 namespace {
 
-constexpr std::string_view kEventStore = "event store";
 // Nothing to do while idle: the interval only bounds how long the writer sleeps.
 constexpr std::chrono::milliseconds kIdleInterval{1000};
 

@@ -61,7 +61,6 @@ constexpr std::chrono::milliseconds kMarkInterval{1000};
 // nothing woke it: wake-ups (core NATS messages) are not guaranteed.
 constexpr std::chrono::milliseconds kReplicaPollInterval{250};
 
-constexpr std::string_view kEventStore = "event store";
 
 Error error_from_rocksdb(const rocksdb::Status& status, std::string_view doing) {
   auto code = status.IsCorruption() ? ErrorCode::corruption : ErrorCode::io_error;

@@ -17,12 +17,9 @@ namespace {
 
 using nlohmann::json;
 
-// What the configs and groups routes take.
-constexpr std::size_t kMaxDescriptionLength = 1024;
-constexpr std::size_t kMaxMessageLength = 4096;
+// The document's own bounds (the configs routes take the author from the caller).
 constexpr std::size_t kMaxAuthorLength = 256;
 constexpr std::size_t kMaxProblems = 100;
-constexpr const char* kNameRule = "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit";
 
 // A config as the document keeps it: each version as GET .../versions
 // shows it, with its files.
@@ -154,7 +151,7 @@ class DocumentReader {
   std::string name(const json& object, const std::string& at) {
     const json* value = member(object, "name");
     if (value == nullptr || !value->is_string() || !is_valid_config_name(value->get_ref<const std::string&>())) {
-      fail(at + "name", kNameRule);
+      fail(at + "name", kConfigNameRule);
       return {};
     }
     return value->get<std::string>();
@@ -230,7 +227,7 @@ class DocumentReader {
         fail(at + "files", "are the files of the version before it: each version changes them");
       }
     }
-    version.message = text(item, at, "message", kMaxMessageLength);
+    version.message = text(item, at, "message", kMaxVersionMessageLength);
     version.author = text(item, at, "author", kMaxAuthorLength);
     version.created_at_ms = time(item, at, "created_at");
     if (const json* from = member(item, "rolled_back_from")) {

@@ -244,6 +244,11 @@ std::optional<std::string> too_complex(std::string_view text, std::size_t max_el
 
 }  // namespace
 
+const json* present_member(const json& object, const char* key) {
+  const auto found = object.find(key);
+  return found == object.end() || found->is_null() ? nullptr : &*found;
+}
+
 Parsed<json> parse_json_object(std::string_view body, bool allow_empty, std::size_t max_elements) {
   const bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (blank) {

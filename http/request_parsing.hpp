@@ -43,6 +43,9 @@ inline constexpr std::size_t kMaxJsonElements = 10'000;
 /// `allow_empty`; otherwise it is refused. Bodies nested deeper than 32 or
 /// with more than `max_elements` elements are refused before parsing (a
 /// restore's backup document carries more than a request).
+/// The member `key` of `object`; nullptr when it is absent or null.
+const nlohmann::json* present_member(const nlohmann::json& object, const char* key);
+
 Parsed<nlohmann::json> parse_json_object(std::string_view body, bool allow_empty,
                                          std::size_t max_elements = kMaxJsonElements);
 

@@ -5,17 +5,17 @@
 namespace muster {
 namespace {
 
-constexpr std::size_t kIdLength = 16;
+constexpr std::size_t kIdLength = 16;  // random_id()'s length
 
 }  // namespace
 
 Result<NewCredential> new_credential(std::string_view prefix) {
-  auto id_bytes = random_token(12);
+  auto id = random_id();
   auto secret = random_token(32);
-  if (!id_bytes) return id_bytes.error();
+  if (!id) return id.error();
   if (!secret) return secret.error();
   NewCredential made;
-  made.id = sha256_hex(*id_bytes).substr(0, kIdLength);
+  made.id = std::move(*id);
   made.secret_sha256 = sha256(*secret);
   made.plaintext = fmt::format("{}_{}_{}", prefix, made.id, *secret);
   return made;

@@ -223,7 +223,7 @@ void AgentService::register_agent(const AgentId& agent_id, const Registration& r
 void AgentService::heartbeat(const AgentId& agent_id, const AgentAccess& access, const HeartbeatReport& report,
                              const RequestContext& context, Done done) {
   if (impl_->stopping) {
-    return done(make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN"));
+    return done(shutting_down());
   }
   if (impl_->options.TEST_to_actor && impl_->options.TEST_to_actor(agent_id.to_string())) {
     return impl_->send(agent_id, access, AgentHeartbeat{access, report}, context, std::move(done));

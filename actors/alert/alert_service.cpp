@@ -12,13 +12,6 @@
 namespace muster {
 namespace {
 
-// A fresh rule id: 16 hex digits.
-Result<std::string> new_rule_id() {
-  auto random = random_token(12);
-  if (!random) return random.error();
-  return sha256_hex(*random).substr(0, 16);
-}
-
 runtime::AggregateHostOptions host_options(const char* kind) {
   runtime::AggregateHostOptions options;
   options.core.kind = kind;
@@ -235,7 +228,7 @@ void AlertService::observe(const std::vector<Event>& batch) {
 
 void AlertService::create_rule(const std::string& org, const AlertRuleSpec& spec, const RequestContext& context,
                                RuleDone done) {
-  auto rule_id = new_rule_id();
+  auto rule_id = random_id();
   if (!rule_id) return done(rule_id.error());
   AlertRuleCreated created{*rule_id, org, spec, context.principal};
   impl_->send_rule(org, *rule_id, CreateAlertRule{std::move(created)}, context, std::move(done));

@@ -19,19 +19,6 @@ namespace {
 /// How many unknown agent ids a refusal names; the count says the rest.
 constexpr std::size_t kNamedUnknownIds = 20;
 
-// A fresh job id: 16 hex digits.
-Result<std::string> new_job_id() {
-  auto random = random_token(12);
-  if (!random) return random.error();
-  return sha256_hex(*random).substr(0, 16);
-}
-
-// `error` naming `field` (the request's name for what it refuses).
-Error about(Error error, std::string field) {
-  error.field = std::move(field);
-  return error;
-}
-
 bool is_group_action(BulkAction action) {
   return action == BulkAction::add_to_group || action == BulkAction::remove_from_group;
 }
@@ -114,7 +101,7 @@ struct BulkService::Impl {
     }
     if (selector.group) {
       if (auto group = groups.find(org, *selector.group); !group)
-        return about(group.error(), "selector.group");
+        return with_field(group.error(), "selector.group");
     }
     std::vector<AgentId> named;
     if (selector.agent_ids) {
@@ -176,12 +163,12 @@ struct BulkService::Impl {
   Status check_params(const std::string& org, const BulkRequest& request) const {
     if (is_group_action(request.action)) {
       if (auto group = groups.find(org, request.params.group); !group)
-        return about(group.error(), "params.group");
+        return with_field(group.error(), "params.group");
     }
     if (request.action == BulkAction::assign && request.params.assignment) {
       if (Status checked = configs.check_assignment(org, *request.params.assignment); !checked) {
         const Error& error = checked.error();
-        return about(error, error.field.empty() ? "params" : "params." + error.field);
+        return with_field(error, error.field.empty() ? "params" : "params." + error.field);
       }
     }
     return Status::success();
@@ -489,7 +476,7 @@ void BulkService::create(const std::string& org, const BulkRequest& request, con
   if (Status checked = impl_->check_params(org, request); !checked) return done(checked.error());
   auto ids = impl_->resolve(org, request.selector);
   if (!ids) return done(ids.error());
-  auto job_id = new_job_id();
+  auto job_id = random_id();
   if (!job_id) return done(job_id.error());
   BulkJobCreated created{*job_id, org, request.action, request.params, std::move(*ids), context.principal};
   CreateBulkJob command{created.org, created.action, created.params, created.agent_ids, created.principal};

@@ -23,17 +23,6 @@ namespace {
 /// acknowledgement, an end); a longer one is read up to this.
 constexpr std::size_t kMaxHistory = 1000;
 
-// A fresh random command id: 16 hex digits, as bulk job ids.
-Result<std::string> new_command_id() {
-  auto random = random_token(12);
-  if (!random) return random.error();
-  return sha256_hex(*random).substr(0, 16);
-}
-
-Error shutting_down() {
-  return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
-}
-
 // What falls due on the wheel: a command's expiry, or a moment an agent's
 // fetch may find something new (a not_before, a redelivery).
 struct CommandTimer {
@@ -336,7 +325,7 @@ void CommandService::create(const std::string& org_scope, const CommandRequest& 
   if (!org) return done(org.error());
   std::string command_id;
   if (request.idempotency_key.empty()) {
-    auto random = new_command_id();
+    auto random = random_id();
     if (!random) return done(random.error());
     command_id = std::move(*random);
   } else {

@@ -19,11 +19,16 @@ void append_field(std::string& out, std::string_view field) {
 }  // namespace
 
 bool is_valid_config_name(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
+  if (name.empty() || name.size() > kMaxConfigNameLength) return false;
   for (std::size_t i = 0; i < name.size(); ++i) {
     if (!is_name_char(name[i], i == 0)) return false;
   }
   return true;
+}
+
+Status check_config_name(std::string_view name) {
+  if (is_valid_config_name(name)) return Status::success();
+  return invalid_field("name", kConfigNameRule);
 }
 
 bool is_valid_file_name(std::string_view name) {

@@ -36,12 +36,20 @@ using SharedConfigFiles = std::shared_ptr<const ConfigFiles>;
 
 /// Defaults and bounds.
 inline constexpr std::size_t kDefaultMaxConfigBytes = 1 << 20;  ///< Bodies of one file map, in total.
+inline constexpr std::size_t kMaxConfigNameLength = 63;
+inline constexpr std::size_t kMaxDescriptionLength = 1024;  ///< Of a config or a group.
+inline constexpr std::size_t kMaxVersionMessageLength = 4096;
 inline constexpr std::size_t kMaxConfigFiles = 256;
 inline constexpr std::size_t kMaxFileNameLength = 255;
 inline constexpr std::size_t kMaxContentTypeLength = 127;
 
 /// True for a config, policy or group name: [a-z0-9][a-z0-9._-]{0,62}.
 bool is_valid_config_name(std::string_view name);
+/// What a refused name is told.
+inline constexpr const char* kConfigNameRule =
+    "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit";
+/// `is_valid_config_name`, as an `invalid_argument` error naming the field "name".
+Status check_config_name(std::string_view name);
 /// True for a file name: 1 to 255 characters of [A-Za-z0-9._/-], not
 /// starting with '/' or '.', no "..", no "//".
 bool is_valid_file_name(std::string_view name);

@@ -3,14 +3,6 @@
 #include "actors/access/record_revocation.hpp"
 
 namespace muster {
-namespace {
-
-Status check_name(const std::string& name) {
-  if (is_valid_config_name(name)) return Status::success();
-  return invalid_field("name", "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit");
-}
-
-}  // namespace
 
 struct ConfigService::Impl {
   Impl(runtime::Runtime& runtime, EventStore& store, const ConfigModel* model_in, WhenFolded when_folded_in)
@@ -27,7 +19,7 @@ struct ConfigService::Impl {
   // Sends `command` to config `name` of `org`; answers its write once folded.
   void send(const std::string& org, const std::string& name, ConfigCommand command,
             const RequestContext& context, Done done) {
-    if (Status named = check_name(name); !named) return done(named.error());
+    if (Status named = check_config_name(name); !named) return done(named.error());
     host.send(
         org_scoped_id(org, name), std::move(command), context,
         [this, done = std::move(done)](Result<runtime::Outcome<Config>> outcome) mutable {
@@ -82,7 +74,7 @@ void ConfigService::rollback(const std::string& org, const std::string& name, Ro
 
 void ConfigService::remove(const std::string& org, const std::string& name, const RequestContext& context,
                            std::function<void(Result<std::uint64_t>)> done) {
-  if (Status named = check_name(name); !named) return done(named.error());
+  if (Status named = check_config_name(name); !named) return done(named.error());
   if (impl_->model != nullptr && impl_->model->config_in_use(org, name)) {
     return done(make_error(ErrorCode::conflict,
                            "a group or an agent is assigned this config; unassign it first",

@@ -15,10 +15,6 @@ namespace {
 /// How many unknown agent ids a refusal names; the count says the rest.
 constexpr std::size_t kNamedUnknownIds = 20;
 
-Status check_name(const std::string& name) {
-  if (is_valid_config_name(name)) return Status::success();
-  return invalid_field("name", "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit");
-}
 
 // The ids a member change named: the event the decision appended (one per
 // command, at the group's version after it). The outcome holds only the
@@ -59,7 +55,7 @@ struct GroupService::Impl {
   // outcome says how many ids it changed.
   void send(const std::string& org, const std::string& name, GroupCommand command,
             const RequestContext& context, bool counts_members, Done done) {
-    if (Status valid = check_name(name); !valid) return done(valid.error());
+    if (Status valid = check_config_name(name); !valid) return done(valid.error());
     host.send(
         org_scoped_id(org, name), std::move(command), context,
         [this, counts_members, done = std::move(done)](Result<runtime::Outcome<Group>> outcome) mutable {
@@ -160,7 +156,7 @@ std::vector<Group> GroupService::list(const std::string& org) const {
 }
 
 Result<Group> GroupService::find(const std::string& org, const std::string& name) const {
-  if (Status valid = check_name(name); !valid) return valid.error();
+  if (Status valid = check_config_name(name); !valid) return valid.error();
   auto group = impl_->configs.group(org, name);
   if (!group || !group->exists) return group_not_found();
   return std::move(*group);

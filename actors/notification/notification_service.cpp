@@ -28,16 +28,6 @@ constexpr std::size_t kMaxSecretLength = 4096;
 /// After the store refused to record an attempt, the line tries again this much later.
 constexpr TimeMs kRecordRetryMs = 1'000;
 
-Error shutting_down() {
-  return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
-}
-
-Result<std::string> new_id() {
-  auto random = random_token(12);
-  if (!random) return random.error();
-  return sha256_hex(*random).substr(0, 16);
-}
-
 bool has_control(std::string_view text) {
   return std::any_of(text.begin(), text.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
@@ -459,7 +449,7 @@ void NotificationService::create_channel(const std::string& org, const ChannelRe
                                          const RequestContext& context, Done<NotificationChannel> done) {
   if (impl_->stopping) return done(shutting_down());
   if (Status valid = validate(request); !valid) return done(valid.error());
-  auto channel_id = new_id();
+  auto channel_id = random_id();
   if (!channel_id) return done(channel_id.error());
   ChannelSecret secret = request.secret;
   if (request.settings.type == ChannelType::webhook) secret.url = request.settings.url;
@@ -517,7 +507,7 @@ void NotificationService::create_window(const std::string& org, const Maintenanc
   if (request.reason.size() > 1024 || has_control(request.reason)) {
     return done(invalid_field("reason", "must be at most 1024 characters, no control characters"));
   }
-  auto window_id = new_id();
+  auto window_id = random_id();
   if (!window_id) return done(window_id.error());
   MaintenanceWindowCreated created{
       *window_id,       org, request.scope, request.starts_at_ms, request.ends_at_ms, request.reason,

@@ -17,18 +17,6 @@
 namespace muster {
 namespace {
 
-// A fresh rollout id: 16 hex digits.
-Result<std::string> new_rollout_id() {
-  auto random = random_token(12);
-  if (!random) return random.error();
-  return sha256_hex(*random).substr(0, 16);
-}
-
-Error about(Error error, std::string field) {
-  error.field = std::move(field);
-  return error;
-}
-
 // The slice stage `stage` of `rollout` takes from a target whose members'
 // slice hashes are `hashes` (reordered): the n-th smallest hash, never
 // below the previous stage's (stages are cumulative: an agent keeps the
@@ -220,12 +208,12 @@ struct RolloutService::Impl {
   Status check(const std::string& org, const RolloutRequest& request) const {
     if (request.target.group) {
       if (auto group = groups.find(org, *request.target.group); !group)
-        return about(group.error(), "target.group");
+        return with_field(group.error(), "target.group");
     }
     if (request.change.kind == RolloutChangeKind::assignment) {
       if (Status checked = configs.check_assignment(org, request.change.assignment); !checked) {
         const Error& error = checked.error();
-        return about(error,
+        return with_field(error,
                      "change.assignment." + (error.field.empty() ? std::string("config") : error.field));
       }
     }
@@ -234,7 +222,7 @@ struct RolloutService::Impl {
 
   static Error conflict(const AgentId& agent, const std::string& other_id, const std::string& other_name,
                         const char* status) {
-    return about(make_error(ErrorCode::conflict,
+    return with_field(make_error(ErrorCode::conflict,
                             fmt::format("agent {} is in the target of rollout {} ('{}'), which is {}; "
                                         "one running rollout per agent",
                                         agent.to_string(), other_id, other_name, status),
@@ -333,7 +321,7 @@ void RolloutService::resume() {
 void RolloutService::create(const std::string& org, const RolloutRequest& request,
                             const RequestContext& context, Done done) {
   if (Status checked = impl_->check(org, request); !checked) return done(checked.error());
-  auto rollout_id = new_rollout_id();
+  auto rollout_id = random_id();
   if (!rollout_id) return done(rollout_id.error());
   const auto members = impl_->configs.rollout_target(org, request.target, *rollout_id);
   auto ids = std::make_shared<std::unordered_set<AgentId, AgentIdHash>>();

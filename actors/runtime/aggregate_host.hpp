@@ -251,9 +251,6 @@ class AggregateHost {
     bool retried = false;
   };
 
-  Error shutting_down() const {
-    return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
-  }
   Error busy_error() const {
     return make_error(ErrorCode::unavailable, "too many requests for this " + options_.core.kind +
                                                   " are in flight; retry shortly",

@@ -87,9 +87,6 @@ struct UserService::Impl {
     }
   }
 
-  static Error shutting_down() {
-    return make_error(ErrorCode::unavailable, "muster is shutting down", "SHUTTING_DOWN");
-  }
   static Error busy() {
     return make_error(ErrorCode::unavailable, "too many sign-ins and password changes at once; retry shortly",
                       "SIGN_IN_BUSY");
@@ -195,7 +192,7 @@ void UserService::stop() {
     impl_->wake.notify_all();
   }
   // Answered now rather than left to their callers' deadlines.
-  for (Impl::Job& job : dropped) job.refuse(Impl::shutting_down());
+  for (Impl::Job& job : dropped) job.refuse(shutting_down());
   if (impl_->worker.joinable()) impl_->worker.join();
   impl_->host.stop();
 }

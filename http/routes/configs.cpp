@@ -16,12 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxDescriptionLength = 1024;
-constexpr std::size_t kMaxMessageLength = 4096;
-constexpr std::size_t kMaxNameLength = 63;
-constexpr const char* kNameRule =
-    "must be 1 to 63 characters of [a-z0-9._-], starting with a letter or digit";
-
 // What the body of a create or an update carries.
 struct ConfigBody {
   std::string name;
@@ -91,8 +85,8 @@ Parsed<ConfigBody> parse_config_body(const json& body, bool creating, std::size_
   BodyReader reader(body);
   ConfigBody parsed;
   if (creating) {
-    parsed.name = reader.text("name", kMaxNameLength);
-    if (!is_valid_config_name(parsed.name)) reader.fail("name", kNameRule);
+    parsed.name = reader.text("name", kMaxConfigNameLength);
+    if (!is_valid_config_name(parsed.name)) reader.fail("name", kConfigNameRule);
     if (const json* kind = reader.member("kind")) {
       const auto known =
           kind->is_string() ? parse_config_kind(kind->get_ref<const std::string&>()) : std::nullopt;
@@ -105,7 +99,7 @@ Parsed<ConfigBody> parse_config_body(const json& body, bool creating, std::size_
     parsed.description = reader.text("description", kMaxDescriptionLength);
   }
   parsed.files = reader.files(max_config_bytes);
-  parsed.message = reader.text("message", kMaxMessageLength);
+  parsed.message = reader.text("message", kMaxVersionMessageLength);
   if (!reader.ok()) return reader.invalid();
   return parsed;
 }
@@ -114,7 +108,7 @@ Parsed<ConfigBody> parse_config_body(const json& body, bool creating, std::size_
 bool require_name(Call& call, std::string& name) {
   name = call.params["name"];
   if (is_valid_config_name(name)) return true;
-  call.reply_error(400, "invalid config name", "VALIDATION_FAILED", json{{"name", kNameRule}});
+  call.reply_error(400, "invalid config name", "VALIDATION_FAILED", json{{"name", kConfigNameRule}});
   return false;
 }
 
@@ -281,7 +275,7 @@ void rollback_config(const std::shared_ptr<Call>& call) {
   } else {
     reader.fail("version", "is required: the number of the version to roll back to");
   }
-  command.message = reader.text("message", kMaxMessageLength);
+  command.message = reader.text("message", kMaxVersionMessageLength);
   if (!reader.ok()) return call->reply_invalid(reader.invalid());
   call->await<ConfigWrite>(
       "BUSY",

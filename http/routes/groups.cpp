@@ -14,7 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxDescriptionLength = 1024;
 constexpr std::size_t kMaxMembersPerRequest = 10'000;
 
 // A group body's members, problems collected per field. `creating`:

@@ -17,11 +17,6 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxReasonLength = 1024;
 
-const json* member(const json& body, const char* key) {
-  const auto found = body.find(key);
-  return found == body.end() || found->is_null() ? nullptr : &*found;
-}
-
 // An RFC 3339 string or milliseconds since the epoch (a positive integer).
 std::optional<TimeMs> read_time(const json& value) {
   if (value.is_string()) {
@@ -53,7 +48,7 @@ Parsed<MaintenanceWindowRequest> parse_window(const json& body) {
     request.scope = scope->to_json();
   }
   for (const char* key : {"starts_at", "ends_at"}) {
-    const json* value = member(body, key);
+    const json* value = present_member(body, key);
     const auto time = value == nullptr ? std::nullopt : read_time(*value);
     if (!time) {
       problems[key] =
@@ -68,7 +63,7 @@ Parsed<MaintenanceWindowRequest> parse_window(const json& body) {
       request.ends_at_ms <= request.starts_at_ms) {
     problems["ends_at"] = "must come after starts_at";
   }
-  if (const json* reason = member(body, "reason")) {
+  if (const json* reason = present_member(body, "reason")) {
     if (!reason->is_string() || reason->get_ref<const std::string&>().size() > kMaxReasonLength ||
         has_control_character(reason->get_ref<const std::string&>())) {
       problems["reason"] = fmt::format("must be a string of at most {} characters without control characters",

@@ -18,15 +18,10 @@ using nlohmann::json;
 
 constexpr const char* kRedacted = "***";
 
-const json* member(const json& body, const char* key) {
-  const auto found = body.find(key);
-  return found == body.end() || found->is_null() ? nullptr : &*found;
-}
-
 // `out` = the member `key` as a string; a problem when it is there but not one.
 void read_string(const json& body, const char* key, std::string& out, json& problems,
                  const char* problem_key) {
-  const json* value = member(body, key);
+  const json* value = present_member(body, key);
   if (value == nullptr) return;
   if (!value->is_string()) {
     problems[problem_key] = "must be a string";
@@ -38,7 +33,7 @@ void read_string(const json& body, const char* key, std::string& out, json& prob
 Parsed<ChannelRequest> parse_channel(const json& body) {
   json problems = json::object();
   ChannelRequest request;
-  const json* type = member(body, "type");
+  const json* type = present_member(body, "type");
   std::optional<ChannelType> parsed_type;
   if (type != nullptr && type->is_string())
     parsed_type = parse_channel_type(type->get_ref<const std::string&>());
@@ -61,13 +56,13 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
                           : "is not a member of an email channel (name, type, to, from, smtp, send_resolved)";
     }
   }
-  const json* name = member(body, "name");
+  const json* name = present_member(body, "name");
   if (name == nullptr || !name->is_string()) {
     problems["name"] = "is required: a string";
   } else {
     request.settings.name = name->get<std::string>();
   }
-  if (const json* send_resolved = member(body, "send_resolved")) {
+  if (const json* send_resolved = present_member(body, "send_resolved")) {
     if (!send_resolved->is_boolean()) {
       problems["send_resolved"] = "must be true or false";
     } else {
@@ -75,13 +70,13 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
     }
   }
   if (webhook) {
-    const json* url = member(body, "url");
+    const json* url = present_member(body, "url");
     if (url == nullptr || !url->is_string()) {
       problems["url"] = "is required: an http:// or https:// URL";
     } else {
       request.settings.url = url->get<std::string>();
     }
-    if (const json* headers = member(body, "headers")) {
+    if (const json* headers = present_member(body, "headers")) {
       if (!headers->is_object()) {
         problems["headers"] = "must be an object of header names to string values";
       } else {
@@ -95,7 +90,7 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
       }
     }
     read_string(body, "secret", request.secret.secret, problems, "secret");
-    if (const json* format = member(body, "format")) {
+    if (const json* format = present_member(body, "format")) {
       const auto parsed =
           format->is_string() ? parse_webhook_format(format->get_ref<const std::string&>()) : std::nullopt;
       if (!parsed) {
@@ -105,7 +100,7 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
       }
     }
   } else {
-    const json* to = member(body, "to");
+    const json* to = present_member(body, "to");
     if (to == nullptr || !to->is_array()) {
       problems["to"] = "is required: a list of email addresses";
     } else {
@@ -117,13 +112,13 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
         request.settings.to.push_back(address.get<std::string>());
       }
     }
-    const json* from = member(body, "from");
+    const json* from = present_member(body, "from");
     if (from == nullptr || !from->is_string()) {
       problems["from"] = "is required: an email address";
     } else {
       request.settings.from = from->get<std::string>();
     }
-    const json* smtp = member(body, "smtp");
+    const json* smtp = present_member(body, "smtp");
     if (smtp == nullptr || !smtp->is_object()) {
       problems["smtp"] = "is required: {url, username?, password?, starttls?}";
     } else {
@@ -133,7 +128,7 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
           problems["smtp." + item.key()] = "is not a member of smtp (url, username, password, starttls)";
         }
       }
-      const json* url = member(*smtp, "url");
+      const json* url = present_member(*smtp, "url");
       if (url == nullptr || !url->is_string()) {
         problems["smtp.url"] = "is required: an smtp:// or smtps:// URL";
       } else {
@@ -141,7 +136,7 @@ Parsed<ChannelRequest> parse_channel(const json& body) {
       }
       read_string(*smtp, "username", request.settings.smtp_username, problems, "smtp.username");
       read_string(*smtp, "password", request.secret.smtp_password, problems, "smtp.password");
-      if (const json* starttls = member(*smtp, "starttls")) {
+      if (const json* starttls = present_member(*smtp, "starttls")) {
         if (!starttls->is_boolean()) {
           problems["smtp.starttls"] = "must be true or false";
         } else {

@@ -21,12 +21,6 @@ constexpr std::uint64_t kDefaultRolloutPage = 20;
 constexpr std::uint64_t kMaxRolloutPage = 100;
 constexpr const char* kDefaultBakeTime = "5m";
 
-// The member `key` of `object` unless absent or null.
-const json* member(const json& object, const char* key) {
-  const auto found = object.find(key);
-  return found == object.end() || found->is_null() ? nullptr : &*found;
-}
-
 // Moves every detail of `invalid` into `problems`, each field under `prefix`.
 void add_details(json& problems, const Invalid& invalid, const std::string& prefix) {
   for (const auto& [field, why] : invalid.details.items()) problems[prefix + field] = why;
@@ -51,8 +45,8 @@ RolloutTarget parse_target(const json* value, json& problems) {
     return target;
   }
   refuse_unknown(*value, {"group", "selector"}, "target.", "a target (group, selector)", problems);
-  const json* group = member(*value, "group");
-  const json* selector = member(*value, "selector");
+  const json* group = present_member(*value, "group");
+  const json* selector = present_member(*value, "selector");
   if ((group == nullptr) == (selector == nullptr)) {
     problems["target"] = std::string("must name exactly one of group and selector: ") + shape;
     return target;
@@ -83,14 +77,14 @@ RolloutChange parse_change(const json* value, json& problems) {
     return change;
   }
   refuse_unknown(*value, {"assignment", "settings"}, "change.", "a change (assignment, settings)", problems);
-  const json* assignment = member(*value, "assignment");
-  const json* settings = member(*value, "settings");
+  const json* assignment = present_member(*value, "assignment");
+  const json* settings = present_member(*value, "settings");
   if ((assignment == nullptr) == (settings == nullptr)) {
     problems["change"] = std::string("must name exactly one of assignment and settings: ") + shape;
     return change;
   }
   if (assignment != nullptr) {
-    if (assignment->is_object() && member(*assignment, "settings") != nullptr) {
+    if (assignment->is_object() && present_member(*assignment, "settings") != nullptr) {
       problems["change.assignment.settings"] =
           "is not part of an assignment change: roll settings out as change.settings";
       return change;
@@ -140,8 +134,8 @@ std::vector<RolloutStageSpec> parse_stages(const json* value, json& problems) {
     refuse_unknown(item, {"percent", "count", "bake_time"}, at + ".", "a stage (percent, count, bake_time)",
                    problems);
     RolloutStageSpec stage;
-    const json* percent = member(item, "percent");
-    const json* count = member(item, "count");
+    const json* percent = present_member(item, "percent");
+    const json* count = present_member(item, "count");
     if ((percent == nullptr) == (count == nullptr)) {
       problems[at] = "must give exactly one of percent and count";
     } else if (percent != nullptr) {
@@ -163,7 +157,7 @@ std::vector<RolloutStageSpec> parse_stages(const json* value, json& problems) {
       stage.count = count->get<std::uint64_t>();
       last_count = stage.count;
     }
-    const json* bake = member(item, "bake_time");
+    const json* bake = present_member(item, "bake_time");
     const std::string bake_text = bake == nullptr     ? std::string(kDefaultBakeTime)
                                   : bake->is_string() ? bake->get<std::string>()
                                                       : std::string();
@@ -195,7 +189,7 @@ RolloutGate parse_gate(const json* value, json& problems) {
                                                     {"max_unhealthy_percent", &gate.max_unhealthy_percent},
                                                     {"max_offline_percent", &gate.max_offline_percent}};
   for (const auto& [name, out] : fields) {
-    const json* given = member(*value, name);
+    const json* given = present_member(*value, name);
     if (given == nullptr) continue;
     if (!given->is_number() || given->get<double>() < 0 || given->get<double>() > 100) {
       problems[std::string("gate.") + name] =
@@ -212,7 +206,7 @@ Parsed<RolloutRequest> parse_rollout_request(const json& body) {
   RolloutRequest request;
   refuse_unknown(body, {"name", "target", "change", "stages", "gate", "on_failure"}, "",
                  "a rollout (name, target, change, stages, gate, on_failure)", problems);
-  const json* name = member(body, "name");
+  const json* name = present_member(body, "name");
   if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty() ||
       name->get_ref<const std::string&>().size() > kMaxRolloutNameLength ||
       has_control_character(name->get_ref<const std::string&>())) {
@@ -221,11 +215,11 @@ Parsed<RolloutRequest> parse_rollout_request(const json& body) {
   } else {
     request.name = name->get<std::string>();
   }
-  request.target = parse_target(member(body, "target"), problems);
-  request.change = parse_change(member(body, "change"), problems);
-  request.stages = parse_stages(member(body, "stages"), problems);
-  request.gate = parse_gate(member(body, "gate"), problems);
-  if (const json* on_failure = member(body, "on_failure")) {
+  request.target = parse_target(present_member(body, "target"), problems);
+  request.change = parse_change(present_member(body, "change"), problems);
+  request.stages = parse_stages(present_member(body, "stages"), problems);
+  request.gate = parse_gate(present_member(body, "gate"), problems);
+  if (const json* on_failure = present_member(body, "on_failure")) {
     const auto parsed =
         on_failure->is_string() ? parse_rollout_on_failure(on_failure->get<std::string>()) : std::nullopt;
     if (!parsed) {

@@ -104,7 +104,7 @@ Parsed<std::vector<AgentId>> parse_agent_ids(const json& body) {
 
 // The org and the path's {name}, or false once answered. The name itself
 // is the service's to check.
-bool require_target(Call& call, std::string& org, std::string& name) {
+bool require_group_target(Call& call, std::string& org, std::string& name) {
   if (!call.require_org(org)) return false;
   name = call.params["name"];
   return true;
@@ -152,7 +152,7 @@ void list_groups(const std::shared_ptr<Call>& call) {
 void get_group(const std::shared_ptr<Call>& call) {
   std::string org;
   std::string name;
-  if (!require_target(*call, org, name)) return;
+  if (!require_group_target(*call, org, name)) return;
   call->when_projected([call, org, name] {
     const auto group = call->services.groups->find(org, name);
     if (!group) return call->reply_failure(group.error());
@@ -164,7 +164,7 @@ void update_group(const std::shared_ptr<Call>& call) {
   std::string org;
   std::string name;
   json body;
-  if (!require_target(*call, org, name) || !call->parse_body(false, body)) return;
+  if (!require_group_target(*call, org, name) || !call->parse_body(false, body)) return;
   auto parsed = parse_group_body(body, false);
   if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
   const GroupChanges& changes = std::get<GroupBody>(parsed).changes;
@@ -177,7 +177,7 @@ void update_group(const std::shared_ptr<Call>& call) {
 void delete_group(const std::shared_ptr<Call>& call) {
   std::string org;
   std::string name;
-  if (!require_target(*call, org, name)) return;
+  if (!require_group_target(*call, org, name)) return;
   change_group(
       call, [&](auto done) { call->services.groups->remove(org, name, call->context, std::move(done)); }, 200,
       [name](const GroupOutcome& outcome) {
@@ -189,7 +189,7 @@ void delete_group(const std::shared_ptr<Call>& call) {
 void list_group_agents(const std::shared_ptr<Call>& call) {
   std::string org;
   std::string name;
-  if (!require_target(*call, org, name)) return;
+  if (!require_group_target(*call, org, name)) return;
   auto query = parse_list_query(call->head.query);
   if (auto* invalid = std::get_if<Invalid>(&query)) return call->reply_invalid(*invalid);
   call->when_projected([call, org, name, list = std::get<ListQuery>(std::move(query))]() mutable {
@@ -213,7 +213,7 @@ void change_members(const std::shared_ptr<Call>& call, MemberChange change, cons
   std::string org;
   std::string name;
   json body;
-  if (!require_target(*call, org, name) || !call->parse_body(false, body)) return;
+  if (!require_group_target(*call, org, name) || !call->parse_body(false, body)) return;
   auto ids = parse_agent_ids(body);
   if (auto* invalid = std::get_if<Invalid>(&ids)) return call->reply_invalid(*invalid);
   const auto& agent_ids = std::get<std::vector<AgentId>>(ids);
@@ -240,7 +240,7 @@ void set_assignment(const std::shared_ptr<Call>& call) {
   std::string org;
   std::string name;
   json body;
-  if (!require_target(*call, org, name) || !call->parse_body(true, body)) return;
+  if (!require_group_target(*call, org, name) || !call->parse_body(true, body)) return;
   auto parsed = parse_assignment(body);
   if (auto* invalid = std::get_if<Invalid>(&parsed)) return call->reply_invalid(*invalid);
   auto& assignment = std::get<Assignment>(parsed);

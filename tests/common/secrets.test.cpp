@@ -18,6 +18,17 @@ TEST_CASE("random tokens are URL-safe, of the asked strength, and do not repeat"
   }
 }
 
+TEST_CASE("random ids are 16 lowercase hex digits and do not repeat") {
+  std::set<std::string> seen;
+  for (int round = 0; round < 1000; ++round) {
+    const auto id = random_id();
+    REQUIRE(id.ok());
+    CHECK(id->size() == 16);
+    CHECK(id->find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(seen.insert(*id).second);
+  }
+}
+
 TEST_CASE("sha256_hex matches the standard test vectors") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

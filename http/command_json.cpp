@@ -16,12 +16,6 @@ json time_or_null(TimeMs time_ms) {
 
 constexpr std::size_t kMaxKeyLength = 128;
 
-// The member `key` of `object` unless absent or null.
-const json* member(const json& object, const char* key) {
-  const auto found = object.find(key);
-  return found == object.end() || found->is_null() ? nullptr : &*found;
-}
-
 bool is_short_text(const json& value) {
   if (!value.is_string()) return false;
   const auto& text = value.get_ref<const std::string&>();
@@ -47,21 +41,21 @@ CommandRequest parse_command_fields(const json& body, bool for_batch, json& prob
                                   "idempotency_key)";
     }
   }
-  const json* type = member(body, "type");
+  const json* type = present_member(body, "type");
   if (type == nullptr || !type->is_string() || !is_valid_command_type(type->get_ref<const std::string&>())) {
     problems["type"] =
         "is required: [a-z][a-z0-9_.-]{0,63} (restart, shutdown, upgrade, request_diagnostics, switch, or your own)";
   } else {
     request.type = type->get<std::string>();
   }
-  if (const json* params = member(body, "params")) {
+  if (const json* params = present_member(body, "params")) {
     if (!params->is_object()) {
       problems["params"] = "must be an object";
     } else {
       request.params = *params;
     }
   }
-  if (const json* priority = member(body, "priority")) {
+  if (const json* priority = present_member(body, "priority")) {
     const auto parsed = priority->is_string() ? parse_command_priority(priority->get<std::string>()) : std::nullopt;
     if (!parsed) {
       problems["priority"] = "must be normal or emergency";
@@ -69,7 +63,7 @@ CommandRequest parse_command_fields(const json& body, bool for_batch, json& prob
       request.priority = *parsed;
     }
   }
-  if (const json* not_before = member(body, "not_before")) {
+  if (const json* not_before = present_member(body, "not_before")) {
     const auto parsed =
         not_before->is_string() ? parse_rfc3339(not_before->get_ref<const std::string&>()) : Result<TimeMs>(Error{});
     if (!parsed || *parsed <= 0) {
@@ -78,7 +72,7 @@ CommandRequest parse_command_fields(const json& body, bool for_batch, json& prob
       request.not_before_ms = *parsed;
     }
   }
-  if (const json* expires_in = member(body, "expires_in")) {
+  if (const json* expires_in = present_member(body, "expires_in")) {
     const auto parsed = expires_in->is_string() ? parse_duration_ms(expires_in->get_ref<const std::string&>())
                                                 : Result<TimeMs>(Error{});
     if (!parsed || *parsed < kMinCommandExpiryMs || *parsed > kMaxCommandExpiryMs) {
@@ -87,7 +81,7 @@ CommandRequest parse_command_fields(const json& body, bool for_batch, json& prob
       request.expires_in_ms = *parsed;
     }
   }
-  if (const json* key = for_batch ? nullptr : member(body, "idempotency_key")) {
+  if (const json* key = for_batch ? nullptr : present_member(body, "idempotency_key")) {
     if (!is_short_text(*key)) {
       problems["idempotency_key"] =
           fmt::format("must be a string of 1 to {} characters without control characters", kMaxKeyLength);

@@ -457,7 +457,7 @@ TEST_CASE("cli: exit codes say what failed, and errors are one line with the ser
 
   // 1: nothing listens there.
   const CommandResult unreachable = run_cli(
-      {"agents", "list", "--server", fmt::format("http://127.0.0.1:{}", free_loopback_port()), "--key", key},
+      {"agents", "list", "--server", fmt::format("http://127.0.0.1:{}", unused_loopback_port()), "--key", key},
       key);
   CHECK(unreachable.exit_code == 1);
   CHECK(lines_of(unreachable.err).size() == 1);
@@ -542,7 +542,7 @@ TEST_CASE("cli: MUSTER_SERVER and MUSTER_KEY are used, and a flag wins over each
   TempDir dir;
   MusterServer server(dir.file("data"));
   const std::string& key = server.admin_key();
-  const std::string nowhere = fmt::format("http://127.0.0.1:{}", free_loopback_port());
+  const std::string nowhere = fmt::format("http://127.0.0.1:{}", unused_loopback_port());
   const std::string wrong_key = "mk_0123456789abcdef_wrong";
   {
     ScopedEnvironment both({{"MUSTER_SERVER", url_of(server)}, {"MUSTER_KEY", key}});

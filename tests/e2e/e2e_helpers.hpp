@@ -39,6 +39,7 @@
 #include "common/percent_encoding.hpp"
 #include "common/time_format.hpp"
 #include "tests/support/muster_process.hpp"
+#include "tests/support/ports.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace doctest {
@@ -60,6 +61,7 @@ using testing::HttpAnswer;
 using testing::MusterServer;
 using testing::run_muster;
 using testing::TempDir;
+using testing::unused_loopback_port;
 
 /// Appends "?" or "&" and `parameter` to `path`.
 inline std::string with_query(const std::string& path, const std::string& parameter) {
@@ -376,21 +378,6 @@ inline int connect_loopback(int port, const char* source = nullptr) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
   ::close(fd);
   return -1;
-}
-
-/// A TCP port on 127.0.0.1 free a moment ago, for a helper program that
-/// cannot listen on port 0 and say which port it got.
-inline int free_loopback_port() {
-  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(probe >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  socklen_t length = sizeof address;
-  REQUIRE(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  ::close(probe);
-  return ntohs(address.sin_port);
 }
 
 /// `program args...` (a path, or a name looked up on PATH) running in the background, its

@@ -75,7 +75,7 @@ class SmtpServer {
  public:
   explicit SmtpServer(const std::string& output)
       : output_(output),
-        port_(free_loopback_port()),
+        port_(unused_loopback_port()),
         process_("/usr/bin/python3", {"-u", "-m", "aiosmtpd", "-n", "-l", fmt::format("127.0.0.1:{}", port_)},
                  output, output + ".err") {
     const bool up = eventually([&] {

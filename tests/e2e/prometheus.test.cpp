@@ -222,7 +222,7 @@ TEST_CASE("prometheus metrics: a real Prometheus scrapes muster and answers quer
   MusterServer server(dir.file("data"));
   register_agent(server, "scraped-1");
 
-  const int prometheus_port = free_loopback_port();
+  const int prometheus_port = unused_loopback_port();
   const std::string config = dir.file("prometheus.yml");
   std::ofstream(config) << fmt::format(
       "global:\n"

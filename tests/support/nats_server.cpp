@@ -1,14 +1,10 @@
 #include "tests/support/nats_server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -16,6 +12,7 @@
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/ports.hpp"
 
 namespace muster::testing {
 namespace {
@@ -45,48 +42,18 @@ std::string nats_server_binary() {
       "nats-server not found (Debian: apt-get install nats-server, or set MUSTER_NATS_SERVER)");
 }
 
-// Ports the kernel says are free now, distinct because all are bound at once.
-// They are released before nats-server binds them, so another process could
-// take one in between; nats-server cannot report a route port it picked
-// before its peers need it in their route lists, so this is the best on offer.
-std::vector<int> pick_free_ports(int count) {
-  std::vector<int> sockets;
-  std::vector<int> ports;
-  for (int i = 0; i < count; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) break;
-    sockets.push_back(fd);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof(address);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      break;
-    }
-    ports.push_back(ntohs(address.sin_port));
-  }
-  for (const int fd : sockets) ::close(fd);
-  if (static_cast<int>(ports.size()) != count) throw std::runtime_error("cannot pick free loopback ports");
-  return ports;
-}
-
 // nats-server's config syntax accepts JSON strings.
 std::string quoted(const std::string& text) {
   return nlohmann::json(text).dump();
 }
 
 std::string loopback(int port) {
-  // -1: nats-server picks a free port and writes it to its ports file.
-  return quoted("127.0.0.1:" + std::to_string(port > 0 ? port : -1));
+  return quoted("127.0.0.1:" + std::to_string(port));
 }
 
-// The port in "scheme://host:PORT" (the ports file's form).
-int port_of(const std::string& url) {
-  const std::size_t colon = url.rfind(':');
-  return colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
-}
+// How many times a server whose ports were picked for it gets new ones when
+// another process bound one first.
+constexpr int kPortAttempts = 3;
 
 }  // namespace
 
@@ -96,9 +63,24 @@ NatsServer::NatsServer(NatsServerOptions options)
     owned_store_ = std::make_unique<TempDir>();
     options_.store_dir = owned_store_->path();
   }
-  port_ = options_.port;
-  monitor_port_ = options_.monitor_port;
-  start();
+  const bool pick_ports = options_.port == 0 && options_.monitor_port == 0;
+  for (int attempt = 1;; ++attempt) {
+    port_ = options_.port;
+    monitor_port_ = options_.monitor_port;
+    if (pick_ports) {
+      const std::vector<int> ports = unused_loopback_ports(2);
+      port_ = ports[0];
+      monitor_port_ = ports[1];
+    }
+    try {
+      start();
+      return;
+    } catch (const std::runtime_error&) {
+      if (!pick_ports || attempt == kPortAttempts || log_text().find("address already in use") == std::string::npos) {
+        throw;
+      }
+    }
+  }
 }
 
 NatsServer::~NatsServer() {
@@ -114,7 +96,6 @@ void NatsServer::write_config() const {
   config << "server_name: " << quoted(options_.name) << "\n"
          << "listen: " << loopback(port_) << "\n"
          << "http: " << loopback(monitor_port_) << "\n"
-         << "ports_file_dir: " << quoted(work_dir_.path()) << "\n"
          << "jetstream {\n  store_dir: " << quoted(options_.store_dir) << "\n}\n";
   if (!options_.cluster_name.empty()) {
     config << "cluster {\n  name: " << quoted(options_.cluster_name) << "\n"
@@ -137,31 +118,11 @@ void NatsServer::start() {
   output.die_with_parent = true;
   pid_ = spawn_process(binary, {"-c", work_dir_.file("nats-server.conf")}, output);
 
-  // The ports file (`<binary>_<pid>.ports`) appears once the listeners are
-  // up; with ports given it only confirms them.
-  const std::string ports_suffix = "_" + std::to_string(pid_) + ".ports";
-  bool ports_known = false;
   bool exited = false;
   const std::string ready_path = options_.wait_until_healthy ? "/healthz" : "/healthz?js-enabled-only=true";
   const bool ready = eventually(
       [&] {
         if (!running()) return exited = true;
-        if (!ports_known) {
-          std::error_code ignored;
-          for (const auto& entry : std::filesystem::directory_iterator(work_dir_.path(), ignored)) {
-            const std::string name = entry.path().filename().string();
-            if (name.size() <= ports_suffix.size() ||
-                name.compare(name.size() - ports_suffix.size(), ports_suffix.size(), ports_suffix) != 0) {
-              continue;
-            }
-            const auto ports = nlohmann::json::parse(read_file(entry.path().string()), nullptr, false);
-            if (!ports.is_object() || !ports.contains("nats") || !ports.contains("monitoring")) continue;
-            port_ = port_of(ports["nats"].at(0).get<std::string>());
-            monitor_port_ = port_of(ports["monitoring"].at(0).get<std::string>());
-            ports_known = port_ > 0 && monitor_port_ > 0;
-          }
-          if (!ports_known) return false;
-        }
         return monitor_get(ready_path).status == 200;
       },
       options_.ready_timeout);
@@ -234,7 +195,7 @@ std::string NatsServer::log_text() const {
 
 NatsCluster::NatsCluster(NatsClusterOptions options) {
   if (options.size < 1) throw std::invalid_argument("a NATS cluster needs at least one server");
-  const std::vector<int> route_ports = pick_free_ports(options.size);
+  const std::vector<int> route_ports = unused_loopback_ports(options.size);
   for (int i = 0; i < options.size; ++i) {
     NatsServerOptions server;
     server.name = options.cluster_name + "-" + std::to_string(i);

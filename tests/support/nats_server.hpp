@@ -4,9 +4,10 @@
 /// harness knows nats-server only as a process, its log file and its HTTP
 /// monitoring port; it never speaks the NATS protocol itself.
 ///
-/// Every server listens on 127.0.0.1 only, on ports chosen when it first
-/// starts; restart() keeps them, and the store directory, so JetStream data
-/// survives a restart. Waiting is always a bounded poll, never a fixed sleep.
+/// Every server listens on 127.0.0.1 only, on ports chosen before it first
+/// starts, below the ephemeral range (tests/support/ports.hpp says why);
+/// restart() keeps them, and the store directory, so JetStream data survives
+/// a restart. Waiting is always a bounded poll, never a fixed sleep.
 ///
 /// The binary is $MUSTER_NATS_SERVER when set, else /usr/sbin/nats-server,
 /// else `nats-server` from PATH (Debian 12's package is 2.9.10).
@@ -35,8 +36,8 @@ struct NatsServerOptions {
   /// JetStream's store directory. Empty (the default): a TempDir the server
   /// owns and removes when destroyed.
   std::string store_dir;
-  /// Client and monitoring ports; 0 (the default): the server picks free ones
-  /// itself (`-1`) and reports them in its ports file, so there is no race.
+  /// Client and monitoring ports; 0 (the default): unused_loopback_ports()
+  /// picks them, and picks again should another process bind one first.
   int port = 0;
   int monitor_port = 0;
   /// Cluster membership, set by NatsCluster: the cluster's name (empty: a
@@ -96,8 +97,6 @@ class NatsServer {
   /// Stops the server if it runs (SIGTERM) and starts it again with the same
   /// ports, name, cluster and store directory, then waits as the
   /// constructor does. Throws as the constructor does.
-  /// (A port could be taken by someone else while the server is down; on
-  /// loopback in a test run that has not been seen.)
   void restart();
 
   /// GET `path` (such as "/jsz" or "/healthz") on the monitoring port.

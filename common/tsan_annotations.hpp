@@ -6,13 +6,7 @@
 /// message, the receiver acquires it; every handler of an actor acquires the
 /// actor on entry and releases it on exit. Without TSan these are nothing.
 
-#if defined(__SANITIZE_THREAD__)
-#define MUSTER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MUSTER_TSAN 1
-#endif
-#endif
+#include "common/sanitizers.hpp"
 
 namespace muster::tsan {
 

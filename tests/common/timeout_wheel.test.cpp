@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/sanitizers.hpp"
 #include "common/timeout_wheel.hpp"
 #include "common/timers.hpp"
 
@@ -87,7 +88,7 @@ class ScriptedTimerService final : public TimerService {
 /// Bytes the allocator hands out now, where that can be read (not under the
 /// sanitizers, which have allocators of their own).
 std::optional<std::size_t> heap_in_use() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(MUSTER_ASAN) || defined(MUSTER_TSAN)
   return std::nullopt;
 #else
   const struct mallinfo2 info = mallinfo2();

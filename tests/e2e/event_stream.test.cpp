@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "common/sanitizers.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
 
 namespace muster::e2e {
@@ -462,7 +463,7 @@ TEST_CASE("event stream: a reader that stops holds no memory for it and slows no
   const Registered after = register_agent(server, "slow-after");
   const std::size_t rss_after = rss_kib(server);
   MESSAGE("RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(MUSTER_ASAN)
   // An ASan muster keeps freed memory in its quarantine (256 MB by default)
   // before reusing it, and RSS counts that too (measured: +425 MB here).
   constexpr std::size_t kQuarantineKib = 256 * 1024;

@@ -489,9 +489,13 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
   int cells = 0;
   for (const bool agents_listener : {false, true}) {
   for (const Route& route : routes) {
-    for (const auto& [caller, caller_name] : kCallers) {
+    for (const auto& named_caller : kCallers) {
+      const auto& caller = named_caller.first;
+      const auto& caller_name = named_caller.second;
       const Fixture::Target target = fixture.target();
-      const auto [method, path] = route.method_and_path(target.agent_id);
+      const auto method_and_path = route.method_and_path(target.agent_id);
+      const auto& method = method_and_path.first;
+      const auto& path = method_and_path.second;
       std::string body = route.body;
       if (route.guard == Guard::enrollment) body = registration_body(fmt::format("new-{}", cells)).dump();
       if (route.guard == Guard::opamp && !route.websocket) body = opamp_status_message(cells);

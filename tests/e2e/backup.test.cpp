@@ -203,7 +203,9 @@ TEST_CASE("backup, wipe, restore: every agent is told the same configuration as 
     build_configuration(source, source_ids);
     hashes_before = desired_hashes(source, source_ids);
     CHECK(hashes_before.at("bare-1").empty());
-    for (const auto& [instance_id, hash] : hashes_before) {
+    for (const auto& entry : hashes_before) {
+      const std::string& instance_id = entry.first;
+      const std::string& hash = entry.second;
       if (instance_id != "bare-1") CHECK_MESSAGE(hash.size() == 64, instance_id);
     }
     // dev-1 gets the group created first among equal priorities.
@@ -488,7 +490,9 @@ TEST_CASE("muster restore sends a document to the server - bad documents are ref
        "instances.3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10"},
   };
   const std::uint64_t before = log_position(server);
-  for (const auto& [bad, field] : cases) {
+  for (const auto& bad_case : cases) {
+    const auto& bad = bad_case.first;
+    const auto& field = bad_case.second;
     for (const char* query : {"", "dry_run=true"}) {
       const HttpAnswer answer = restore(server, bad, query);
       INFO(field << ": " << answer.status << " " << answer.body);

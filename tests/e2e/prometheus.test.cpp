@@ -118,7 +118,8 @@ TEST_CASE("prometheus metrics: counters move with registrations and heartbeats, 
           after,
           R"(muster_http_request_duration_seconds_bucket{method="POST",route="/api/v1/agents/{agent_id}/heartbeat",le="+Inf"})") ==
       6);
-  for (const auto& [series, value] : after) {
+  for (const auto& sample : after) {
+    const auto& series = sample.first;
     INFO(series);
     CHECK(series.find("7d1f") == std::string::npos);
     CHECK(series.find("9c2e") == std::string::npos);
@@ -140,7 +141,9 @@ TEST_CASE("prometheus metrics: counters move with registrations and heartbeats, 
   CHECK(value_of(after, R"(muster_agents{status="offline"})") == by_status.at("OFFLINE").get<double>());
   CHECK(value_of(after, R"(muster_agents{status="online"})") == 3);
   const json config_counts = fleet.at("by_config_status");
-  for (const auto& [config_status, count] : config_counts.items()) {
+  for (const auto& item : config_counts.items()) {
+    const std::string& config_status = item.key();
+    const json& count = item.value();
     INFO(config_status);
     CHECK(value_of(after, fmt::format(R"(muster_agents_by_config_status{{config_status="{}"}})",
                                       config_status)) == count.get<double>());

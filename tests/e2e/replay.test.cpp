@@ -281,7 +281,9 @@ TEST_CASE("regression: replay --instance showed one organization's agent when tw
     }
     CHECK(ambiguous.err.find("--org") != std::string::npos);
   }
-  for (const auto& [org, agent_id] : agent_of_org) {
+  for (const auto& entry : agent_of_org) {
+    const auto& org = entry.first;
+    const auto& agent_id = entry.second;
     CAPTURE(org);
     CHECK(parse_jsonl(replay(data, {"--instance", "host-1", "--org", org})) == stream_events(server, agent_id));
     CHECK(state_at(data, {"--instance", "host-1", "--org", org}, format_rfc3339(now_ms() + 60'000))["version"] ==

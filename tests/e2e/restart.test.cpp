@@ -51,7 +51,9 @@ void check_same(const FleetSnapshot& before, const FleetSnapshot& after) {
   CHECK(after.listed == before.listed);
   CHECK(after.log == before.log);
   CHECK(after.agents.size() == before.agents.size());
-  for (const auto& [agent_id, agent] : before.agents) {
+  for (const auto& entry : before.agents) {
+    const auto& agent_id = entry.first;
+    const auto& agent = entry.second;
     INFO("agent " << agent_id);
     REQUIRE(after.agents.count(agent_id) == 1);
     CHECK(after.agents.at(agent_id) == agent);

@@ -123,7 +123,9 @@ TEST_CASE("strict HTTP: ambiguous framing is refused with 400 and the connection
       {"space before the colon", start + "Content-Length : 2\r\n\r\n{}"},
       {"obsolete line folding", start + "X-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}"},
   };
-  for (const auto& [name, request] : cases) {
+  for (const auto& named : cases) {
+    const auto& name = named.first;
+    const auto& request = named.second;
     INFO(name);
     const Exchange answer = exchange(server.port(), request);
     CHECK(answer.statuses() == std::vector<int>{400});

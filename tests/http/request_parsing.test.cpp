@@ -108,7 +108,7 @@ TEST_CASE("list queries: filters, bounded limits and opaque cursors") {
   CHECK(query.limit == 1000);
   CHECK(query.filter.text == std::optional<std::string>("web"));
 
-  for (const auto& [name, value] :
+  for (const auto& parameter :
        std::vector<std::pair<std::string, std::string>>{{"limit", "0"},
                                                         {"limit", "1001"},
                                                         {"limit", "-1"},
@@ -120,6 +120,8 @@ TEST_CASE("list queries: filters, bounded limits and opaque cursors") {
                                                         {"label", "=x"},
                                                         {"cursor", "!!"},
                                                         {"cursor", "abc"}}) {
+    const std::string& name = parameter.first;
+    const std::string& value = parameter.second;
     CAPTURE(name);
     CAPTURE(value);
     CHECK(refusal(parse_list_query({{name, value}})).details.contains(name));

@@ -246,9 +246,11 @@ TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are co
   const nlohmann::json key = {{"key_id", "0123456789abcdef"}, {"role", "admin"}, {"secret_sha256", digest}};
   ApiKey good_key;
   REQUIRE(apply(good_key, created("ApiKeyCreated", "apikey:0123456789abcdef", key)).ok());
-  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+  for (const auto& bad_field : std::vector<std::pair<std::string, nlohmann::json>>{
            {"role", 5}, {"org", nlohmann::json::array({"acme"})}, {"name", 1.5}, {"key_id", nullptr},
            {"secret_sha256", "x"}}) {
+    const std::string& field = bad_field.first;
+    const nlohmann::json& value = bad_field.second;
     CAPTURE(field);
     nlohmann::json bad = key;
     bad[field] = value;
@@ -262,8 +264,10 @@ TEST_CASE("regression (fuzzing): key and token payloads of the wrong type are co
       {"labels", nlohmann::json::object()}, {"expires_at", 5000}, {"secret_sha256", digest}};
   EnrollmentToken good;
   REQUIRE(apply(good, created("EnrollmentTokenCreated", "enrollment:0123456789abcdef", token)).ok());
-  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+  for (const auto& bad_field : std::vector<std::pair<std::string, nlohmann::json>>{
            {"expires_at", 1e300}, {"max_uses", -1.5}, {"max_uses", -3}, {"labels", {{"a", 1}}}, {"org", 7}}) {
+    const std::string& field = bad_field.first;
+    const nlohmann::json& value = bad_field.second;
     CAPTURE(field);
     nlohmann::json bad = token;
     bad[field] = value;

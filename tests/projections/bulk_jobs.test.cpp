@@ -109,7 +109,9 @@ TEST_CASE("a snapshot plus the log's tail folds to what the whole log folds to")
   CHECK(*position == snapshot_at);
   // The whole log again: what the snapshot holds is skipped.
   REQUIRE(restored.apply(log.events).ok());
-  for (const auto& [job_id, state] : log.states) {
+  for (const auto& entry : log.states) {
+    const auto& job_id = entry.first;
+    const auto& state = entry.second;
     CAPTURE(job_id);
     CHECK(*restored.find(job_id) == state);
     CHECK(*whole.find(job_id) == state);

@@ -127,10 +127,9 @@ std::string opamp_status_message(int serial) {
 /// What the matrix calls with, made once per server.
 struct Fixture {
   TempDir dir;
-  // Rollouts tick once an hour: the matrix's own rollouts append nothing while it checks that refusals do not.
-  // Nothing but the requests may append while the matrix runs (a refusal is
-  // checked to leave the log as it was): under ASan it takes over two
-  // minutes, past the default heartbeat timeout of its silent agents.
+  // Nothing but the requests may append while the matrix checks that refusals
+  // do not: rollouts tick once an hour, and agents time out after one (under
+  // ASan the matrix takes over two minutes, past the default 120 s).
   MusterServer server{dir.file("data"),
                       {"--auth-failures-per-minute", "100000", "--rollout-tick", "1h", "--heartbeat-timeout", "1h"}};
   std::string viewer, operator_, other_org_admin, revoked_key;
@@ -531,8 +530,8 @@ TEST_CASE("authorization matrix: every route, every kind of caller, exact status
       fixture.server.use_agents_listener(false);
       // As strings: under clang, doctest's INFO prints a char pointer as an address.
       INFO(std::string(agents_listener ? "agents' listener: " : "operators' listener: ")
-           << route.name << " as " << std::string(caller_name) << ": " << method << " " << path << " -> " << answer.status
-           << " " << answer.body);
+           << route.name << " as " << std::string(caller_name) << ": " << method << " " << path << " -> "
+           << answer.status << " " << answer.body);
       if (expected.code.empty()) {
         CHECK(answer.status == expected.status);
       } else {

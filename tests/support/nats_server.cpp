@@ -72,11 +72,14 @@ NatsServer::NatsServer(NatsServerOptions options)
       port_ = ports[0];
       monitor_port_ = ports[1];
     }
+    // The log is appended to across attempts: only this attempt's part counts.
+    const std::size_t log_before = log_text().size();
     try {
       start();
       return;
     } catch (const std::runtime_error&) {
-      if (!pick_ports || attempt == kPortAttempts || log_text().find("address already in use") == std::string::npos) {
+      if (!pick_ports || attempt == kPortAttempts ||
+          log_text().find("address already in use", log_before) == std::string::npos) {
         throw;
       }
     }

@@ -102,11 +102,16 @@ TEST_CASE("cluster: bad configurations are refused with a message that says what
 TEST_CASE("cluster: one node on NATS keeps its fleet across a restart, and answers 503 while NATS is away") {
   NatsServer nats;
   TempDir dir;
-  auto node = start_node(dir.file("a"), node_args(nats.url(), "a", 1));
+  // NATS stays away for seconds (a write in flight when it dies waits out its
+  // 5 s publish timeout): well within this lease, which the leader keeps.
+  const std::vector<std::string> lease{"--lease-period", "60s"};
+  auto node = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
+  // Evaluated only when a check fails: what the node said about it.
+  INFO("the node's log:\n" << node->log_text());
   const Registered agent = register_agent(*node, "nats-one");
   const std::string key = node->admin_key();
   node->terminate();
-  node = start_node(dir.file("a"), node_args(nats.url(), "a", 1));
+  node = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
   CHECK(get_agent(*node, agent.agent_id).at("instance_id") == "nats-one");
   CHECK(cluster_of(*node).at("leader") == "a");
 
@@ -122,6 +127,21 @@ TEST_CASE("cluster: one node on NATS keeps its fleet across a restart, and answe
   CHECK(eventually(
       [&] { return node->post("/api/v1/enrollment-tokens", R"({"name":"after"})").status == 201; },
       std::chrono::seconds(20)));
+}
+
+TEST_CASE("cluster: a leader out of reach of NATS for a whole lease period stops with exit 1") {
+  NatsServer nats;
+  TempDir dir;
+  MusterServer node(dir.file("a"), node_args(nats.url(), "a", 1));
+  INFO("the node's log:\n" << node.log_text());
+  REQUIRE(eventually([&] { return cluster_of(node).at("leader") == "a"; }));
+
+  // Another node may hold the lease by now: this one must not write again.
+  nats.kill9();
+  CHECK(eventually([&] { return node.log_text().find("\"msg\":\"stopped\"") != std::string::npos; },
+                   std::chrono::seconds(30)));
+  CHECK(node.log_text().find("this node lost the cluster's lease") != std::string::npos);
+  CHECK(node.terminate() == 1);
 }
 
 TEST_CASE("cluster: any node answers, and the leader's death moves the fleet without an agent going offline") {

@@ -18,13 +18,14 @@
 #include "projections/access_projection.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/await_limit.hpp"
 #include "tests/support/eventually.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
 const Principal kRoot{"root", Role::admin, "*"};
 

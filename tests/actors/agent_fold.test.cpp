@@ -7,6 +7,7 @@
 #include "actors/agent/agent_events.hpp"
 #include "actors/agent/agent_state.hpp"
 #include "actors/agent/agent_state_codec.hpp"
+#include "tests/actors/agent_reports.hpp"
 
 using namespace muster;
 
@@ -52,10 +53,7 @@ AgentState registered_agent(TimeMs time_ms = 1000) {
   return state;
 }
 
-// A report of `type` the agent observed at `time_ms`, with no details.
-AgentReported report_of(const std::string& type, TimeMs time_ms) {
-  return AgentReported{type, time_ms, nlohmann::json::object()};
-}
+using testing::report_of;
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include "projections/access_projection.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/agent_reports.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace muster;
@@ -183,10 +184,7 @@ HeartbeatReport with_status(AgentStatus status) {
   return report;
 }
 
-// A report of `type` the agent observed at `time_ms`, with no details.
-AgentReported report_of(const std::string& type, TimeMs time_ms) {
-  return AgentReported{type, time_ms, nlohmann::json::object()};
-}
+using testing::report_of;
 
 }  // namespace
 

@@ -15,12 +15,13 @@
 #include "projections/access_projection.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/actors/await_limit.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
 struct BulkFixture {
   ManualTimerService timers;

@@ -14,7 +14,7 @@ using namespace muster;
 
 namespace {
 
-const AgentId kAgent = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
+const AgentId kCommandAgent = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
 const AgentId kOther = *AgentId::parse("9a1e3f6c-8d2b-4c1f-9e7a-0b5d4c3a2f10");
 
 // A command's log: decisions stored as the store would (JSON, position,
@@ -58,7 +58,7 @@ QueueCommand restart(std::string key = "", TimeMs not_before_ms = 0) {
   CommandQueued queued;
   queued.command_id = "0123456789abcdef";
   queued.org = "acme";
-  queued.agent_id = kAgent;
+  queued.agent_id = kCommandAgent;
   queued.type = "restart";
   queued.params = {{"graceful", true}};
   queued.not_before_ms = not_before_ms;
@@ -84,11 +84,11 @@ SCENARIO("a command's whole life folds into its state") {
     CHECK(log.run(DeliverCommand{60'000}, 2000) == Types{"CommandDelivered"});
     CHECK(log.record.state == CommandState::delivered);
     CHECK(log.record.delivered_at_ms == 2000);
-    CHECK(log.run(AcknowledgeCommand{kAgent}, 3000) == Types{"CommandAcknowledged"});
+    CHECK(log.run(AcknowledgeCommand{kCommandAgent}, 3000) == Types{"CommandAcknowledged"});
     THEN("a repeated acknowledgement records nothing") {
-      CHECK(log.run(AcknowledgeCommand{kAgent}, 3500).empty());
+      CHECK(log.run(AcknowledgeCommand{kCommandAgent}, 3500).empty());
     }
-    CHECK(log.run(CompleteCommand{kAgent, make_command_result(true, 0, "ok")}, 4000) ==
+    CHECK(log.run(CompleteCommand{kCommandAgent, make_command_result(true, 0, "ok")}, 4000) ==
           Types{"CommandCompleted"});
     CHECK(log.record.state == CommandState::succeeded);
     CHECK(log.record.finished_at_ms == 4000);
@@ -96,12 +96,13 @@ SCENARIO("a command's whole life folds into its state") {
     CHECK(log.record.result->output == "ok");
     CHECK(log.record.result->exit_code == 0);
     THEN("the same result again records nothing; another is refused") {
-      CHECK(log.run(CompleteCommand{kAgent, make_command_result(true, 0, "ok")}, 4500).empty());
-      CHECK(log.refusal(CompleteCommand{kAgent, make_command_result(false, 1, "")}).reason == kCommandFinished);
+      CHECK(log.run(CompleteCommand{kCommandAgent, make_command_result(true, 0, "ok")}, 4500).empty());
+      CHECK(log.refusal(CompleteCommand{kCommandAgent, make_command_result(false, 1, "")}).reason ==
+            kCommandFinished);
     }
     THEN("a finished command cannot be cancelled, acknowledged or delivered") {
       CHECK(log.refusal(CancelCommand{}).reason == kCommandFinished);
-      CHECK(log.refusal(AcknowledgeCommand{kAgent}).reason == kCommandFinished);
+      CHECK(log.refusal(AcknowledgeCommand{kCommandAgent}).reason == kCommandFinished);
       CHECK(log.run(DeliverCommand{0}, 5000).empty());
       CHECK(log.run(ExpireCommand{}, 200'000).empty());
     }
@@ -109,7 +110,8 @@ SCENARIO("a command's whole life folds into its state") {
   }
   WHEN("the agent reports failure straight after delivery") {
     log.run(DeliverCommand{60'000}, 2000);
-    CHECK(log.run(CompleteCommand{kAgent, make_command_result(false, 3, "boom")}, 2500) == Types{"CommandCompleted"});
+    CHECK(log.run(CompleteCommand{kCommandAgent, make_command_result(false, 3, "boom")}, 2500) ==
+          Types{"CommandCompleted"});
     CHECK(log.record.state == CommandState::failed);
     CHECK(log.refold() == log.record);
   }
@@ -127,7 +129,7 @@ SCENARIO("delivery waits for not_before, and happens again when not acknowledged
     CHECK(log.record.delivered_at_ms == 70'000);
   }
   THEN("once acknowledged it is never delivered again") {
-    log.run(AcknowledgeCommand{kAgent}, 11'000);
+    log.run(AcknowledgeCommand{kCommandAgent}, 11'000);
     CHECK(log.run(DeliverCommand{0}, 90'000).empty());
   }
 }
@@ -143,10 +145,11 @@ SCENARIO("a command expires when its expiry comes first") {
   }
   WHEN("it was delivered but never finished") {
     log.run(DeliverCommand{60'000}, 2000);
-    log.run(AcknowledgeCommand{kAgent}, 3000);
+    log.run(AcknowledgeCommand{kCommandAgent}, 3000);
     CHECK(log.run(ExpireCommand{}, 100'000) == Types{"CommandExpired"});
     CHECK(log.record.expiry_reason == ExpiryReason::not_finished);
-    CHECK(log.refusal(CompleteCommand{kAgent, make_command_result(true, 0, "")}).reason == kCommandFinished);
+    CHECK(log.refusal(CompleteCommand{kCommandAgent, make_command_result(true, 0, "")}).reason ==
+          kCommandFinished);
   }
   WHEN("a fetch comes after its expiry") {
     CHECK(log.run(DeliverCommand{60'000}, 100'000) == Types{"CommandExpired"});
@@ -160,15 +163,15 @@ SCENARIO("cancelling, and the refusals of agents' reports") {
   CHECK(log.refusal(CancelCommand{}).reason == kCommandNotFound);
   CHECK(log.refusal(DeliverCommand{}).reason == kCommandNotFound);
   log.run(restart(), 1000);
-  CHECK(log.refusal(AcknowledgeCommand{kAgent}).reason == kCommandNotDelivered);
-  CHECK(log.refusal(CompleteCommand{kAgent, {}}).reason == kCommandNotDelivered);
+  CHECK(log.refusal(AcknowledgeCommand{kCommandAgent}).reason == kCommandNotDelivered);
+  CHECK(log.refusal(CompleteCommand{kCommandAgent, {}}).reason == kCommandNotDelivered);
   log.run(DeliverCommand{60'000}, 2000);
   CHECK(log.refusal(AcknowledgeCommand{kOther}).reason == kCommandNotFound);
   CHECK(log.refusal(CompleteCommand{kOther, {}}).reason == kCommandNotFound);
   CHECK(log.run(CancelCommand{}, 3000) == Types{"CommandCancelled"});
   CHECK(log.record.state == CommandState::cancelled);
   CHECK(log.refusal(CancelCommand{}).reason == kCommandFinished);
-  CHECK(log.refusal(AcknowledgeCommand{kAgent}).reason == kCommandFinished);
+  CHECK(log.refusal(AcknowledgeCommand{kCommandAgent}).reason == kCommandFinished);
   CHECK(log.refold() == log.record);
 }
 
@@ -213,7 +216,7 @@ TEST_CASE("a command's snapshot reads back what it wrote") {
   CommandLog log;
   log.run(restart("k"), 1000);
   log.run(DeliverCommand{60'000}, 2000);
-  log.run(CompleteCommand{kAgent, make_command_result(false, -9, "killed")}, 3000);
+  log.run(CompleteCommand{kCommandAgent, make_command_result(false, -9, "killed")}, 3000);
   auto decoded = decode_command(encode_command(log.record));
   REQUIRE(decoded.ok());
   CHECK(*decoded == log.record);

@@ -19,13 +19,14 @@
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/actors/await_limit.hpp"
 #include "tests/support/eventually.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
 using Fetched = Result<std::vector<CommandRecord>>;
 

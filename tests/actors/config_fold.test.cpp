@@ -12,7 +12,7 @@ using namespace muster;
 namespace {
 
 const std::string kId = org_scoped_id("acme", "collector");
-const std::string kStream = "config:" + kId;
+const std::string kConfigStream = "config:" + kId;
 const std::string kAuthor = "key:0123456789abcdef";
 
 SharedConfigFiles files_of(std::initializer_list<std::pair<const std::string, ConfigFile>> files) {
@@ -37,7 +37,7 @@ struct Recorded {
     if (!decided) return decided;
     for (const ConfigEvent& event : *decided) {
       const NewEvent proposed = encode_payload(event);
-      log.push_back(Event{log.size() + 1, kStream, config.version + 1, proposed.type, time_ms,
+      log.push_back(Event{log.size() + 1, kConfigStream, config.version + 1, proposed.type, time_ms,
                           proposed.schema_version, proposed.data, "{}"});
       REQUIRE(ConfigAggregate::apply(config, log.back()).ok());
     }

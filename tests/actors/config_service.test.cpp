@@ -13,14 +13,15 @@
 #include "projections/agent_registry.hpp"
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/await_limit.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
-SharedConfigFiles yaml(const std::string& body) {
+SharedConfigFiles yaml_files(const std::string& body) {
   return std::make_shared<const ConfigFiles>(ConfigFiles{{"collector.yaml", {"application/yaml", body}}});
 }
 
@@ -94,18 +95,18 @@ struct ConfigFixture {
 SCENARIO("the config service writes versions and answers once they are readable") {
   ConfigFixture fixture;
   GIVEN("a config created by one key") {
-    const auto created = fixture.create("collector", yaml("a: 1\n"));
+    const auto created = fixture.create("collector", yaml_files("a: 1\n"));
     REQUIRE(created.ok());
     THEN("the answer is version 1, authored by the caller, and the read models hold it") {
       CHECK(created->name == "collector");
       CHECK(created->changed);
       CHECK(created->latest.number == 1);
       CHECK(created->latest.author == "key:creator");
-      CHECK(created->latest.hash == hash_files(*yaml("a: 1\n")));
+      CHECK(created->latest.hash == hash_files(*yaml_files("a: 1\n")));
       CHECK(fixture.projections->position() >= created->position);
     }
     WHEN("another key adds a version") {
-      const auto updated = fixture.update("collector", yaml("a: 2\n"));
+      const auto updated = fixture.update("collector", yaml_files("a: 2\n"));
       REQUIRE(updated.ok());
       THEN("it is version 2, authored by that key") {
         CHECK(updated->changed);
@@ -115,7 +116,7 @@ SCENARIO("the config service writes versions and answers once they are readable"
       }
     }
     WHEN("the same files are sent again") {
-      const auto again = fixture.update("collector", yaml("a: 1\n"));
+      const auto again = fixture.update("collector", yaml_files("a: 1\n"));
       THEN("nothing changes and version 1 answers") {
         REQUIRE(again.ok());
         CHECK_FALSE(again->changed);
@@ -139,7 +140,7 @@ SCENARIO("the config service writes versions and answers once they are readable"
       for (const std::string& bad :
            std::vector<std::string>{"", "Upper", "-dash", std::string(64, 'a'), "a/b"}) {
         CAPTURE(bad);
-        const auto created = fixture.create(bad, yaml("a: 1\n"));
+        const auto created = fixture.create(bad, yaml_files("a: 1\n"));
         REQUIRE_FALSE(created.ok());
         CHECK(created.error().field == "name");
         const auto removed = fixture.remove(bad);
@@ -152,14 +153,15 @@ SCENARIO("the config service writes versions and answers once they are readable"
 
 TEST_CASE("of conditional config updates racing on one version, exactly one wins") {
   ConfigFixture fixture;
-  REQUIRE(fixture.create("collector", yaml("a: 0\n")).ok());
+  REQUIRE(fixture.create("collector", yaml_files("a: 0\n")).ok());
   constexpr int kRacers = 8;
   std::atomic<int> won{0};
   std::atomic<int> mismatched{0};
   std::vector<std::thread> racers;
   for (int racer = 0; racer < kRacers; ++racer) {
     racers.emplace_back([&, racer] {
-      const auto updated = fixture.update("collector", yaml("a: " + std::to_string(racer + 1) + "\n"), 1);
+      const auto updated =
+          fixture.update("collector", yaml_files("a: " + std::to_string(racer + 1) + "\n"), 1);
       if (updated.ok()) {
         ++won;
       } else if (updated.error().reason == "VERSION_MISMATCH") {

@@ -13,12 +13,13 @@
 #include "projections/config_model.hpp"
 #include "projections/projection_runner.hpp"
 #include "tests/actors/append_registration.hpp"
+#include "tests/actors/await_limit.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
 struct GroupFixture {
   ManualTimerService timers;

@@ -22,18 +22,19 @@
 #include "actors/runtime/await.hpp"
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/await_limit.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/webhook_receiver.hpp"
-#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 
 template <class Variant>
-void check_round_trip(const Variant& event) {
+void check_notification_round_trip(const Variant& event) {
   const NewEvent encoded = encode_payload(event);
   CAPTURE(encoded.type);
   REQUIRE(find_event_type(encoded.type) != nullptr);
@@ -162,12 +163,12 @@ TEST_CASE("every notification payload reads back what it wrote") {
   for (const NotificationChannelEvent& event : std::vector<NotificationChannelEvent>{
            NotificationChannelCreated{"c1", "acme", webhook, "key:k"},
            NotificationChannelCreated{"c2", "acme", email, "key:k"}, NotificationChannelDeleted{}}) {
-    check_round_trip(event);
+    check_notification_round_trip(event);
   }
   for (const MaintenanceWindowEvent& event : std::vector<MaintenanceWindowEvent>{
            MaintenanceWindowCreated{"w1", "acme", {{"group", "db"}}, 1000, 2000, "patching", "key:k"},
            MaintenanceWindowDeleted{}}) {
-    check_round_trip(event);
+    check_notification_round_trip(event);
   }
   NotificationQueued suppressed = sample_queued();
   suppressed.channel_id.clear();
@@ -176,7 +177,7 @@ TEST_CASE("every notification payload reads back what it wrote") {
        std::vector<NotificationEvent>{sample_queued(), suppressed,
                                       NotificationAttempted{1, false, 500, "the receiver answered 500", 5000},
                                       NotificationDelivered{2}, NotificationAbandoned{"gone"}}) {
-    check_round_trip(event);
+    check_notification_round_trip(event);
   }
   CHECK_FALSE(decode_payload<NotificationEvent>("NotificationQueued", 1, R"({"notification_id":"x"})").ok());
 }

@@ -19,16 +19,17 @@
 #include "actors/runtime/await.hpp"
 #include "eventstore/memory_storage.hpp"
 #include "projections/projection_runner.hpp"
+#include "tests/actors/append_registration.hpp"
+#include "tests/actors/await_limit.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/webhook_receiver.hpp"
-#include "tests/actors/append_registration.hpp"
-#include "tests/support/eventually.hpp"
 
 using namespace muster;
 
 namespace {
 
-constexpr TimeMs kWaitMs = 10'000;
+using testing::kWaitMs;
 constexpr TimeMs kGroupWaitMs = 30'000;
 
 struct NotifierFixture {

@@ -4,6 +4,7 @@
 
 #include "app/cli.hpp"
 #include "app/config_file.hpp"
+#include "tests/app/environment_of.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace muster;
@@ -11,13 +12,7 @@ using namespace muster::app;
 
 namespace {
 
-Environment environment_of(std::map<std::string, std::string> variables) {
-  return [variables](const std::string& name) -> std::optional<std::string> {
-    const auto found = variables.find(name);
-    if (found == variables.end()) return std::nullopt;
-    return found->second;
-  };
-}
+using testing::environment_of;
 
 std::string write_file(const testing::TempDir& dir, const std::string& text) {
   const std::string path = dir.file("muster.toml");

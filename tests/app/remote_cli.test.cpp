@@ -8,19 +8,14 @@
 
 #include "app/api_client.hpp"
 #include "app/cli.hpp"
+#include "tests/app/environment_of.hpp"
 
 using namespace muster;
 using namespace muster::app;
 
 namespace {
 
-Environment environment_of(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    const auto found = values.find(name);
-    if (found == values.end()) return std::nullopt;
-    return found->second;
-  };
-}
+using testing::environment_of;
 
 const RemoteCommandSpec kSpec{{"AGENT_ID"}, {"--status"}, {"--label"}, {"--follow"}};
 

@@ -17,7 +17,7 @@ using namespace muster;
 
 namespace {
 
-constexpr TimeMs kStart = 1'700'000'000'000;
+constexpr TimeMs kTimersStart = 1'700'000'000'000;
 
 /// Waits in real time, with a generous bound, until `done` holds; for the
 /// real service only (the manual one never needs waiting).
@@ -53,7 +53,7 @@ SCENARIO("a manual timer service runs timers only when advanced, in deadline ord
     timers.schedule_after(30, record("c"));
     timers.schedule_after(10, record("a"));
     timers.schedule_after(20, record("b1"));
-    timers.schedule_at(kStart + 20, record("b2"));
+    timers.schedule_at(kTimersStart + 20, record("b2"));
     CHECK(timers.pending() == 4);
     CHECK(ran.empty());
 
@@ -61,15 +61,16 @@ SCENARIO("a manual timer service runs timers only when advanced, in deadline ord
       CHECK(timers.advance(15) == 1);
       THEN("only the first ran, at its deadline, and the time is where it was advanced to") {
         CHECK(ran == std::vector<std::string>{"a"});
-        CHECK(ran_at == std::vector<TimeMs>{kStart + 10});
-        CHECK(timers.now_ms() == kStart + 15);
+        CHECK(ran_at == std::vector<TimeMs>{kTimersStart + 10});
+        CHECK(timers.now_ms() == kTimersStart + 15);
         CHECK(timers.pending() == 3);
       }
       AND_WHEN("it advances to the last deadline") {
-        CHECK(timers.advance_to(kStart + 30) == 3);
+        CHECK(timers.advance_to(kTimersStart + 30) == 3);
         THEN("the rest ran in deadline order, ties in scheduling order") {
           CHECK(ran == std::vector<std::string>{"a", "b1", "b2", "c"});
-          CHECK(ran_at == std::vector<TimeMs>{kStart + 10, kStart + 20, kStart + 20, kStart + 30});
+          CHECK(ran_at == std::vector<TimeMs>{kTimersStart + 10, kTimersStart + 20, kTimersStart + 20,
+                                              kTimersStart + 30});
           CHECK(timers.pending() == 0);
         }
       }
@@ -78,14 +79,14 @@ SCENARIO("a manual timer service runs timers only when advanced, in deadline ord
       CHECK(timers.advance(9) == 0);
       THEN("nothing ran") {
         CHECK(ran.empty());
-        CHECK(timers.now_ms() == kStart + 9);
+        CHECK(timers.now_ms() == kTimersStart + 9);
       }
     }
     WHEN("advance_to names a time in the past") {
       timers.advance(25);
-      CHECK(timers.advance_to(kStart) == 0);
+      CHECK(timers.advance_to(kTimersStart) == 0);
       THEN("the time does not move backwards") {
-        CHECK(timers.now_ms() == kStart + 25);
+        CHECK(timers.now_ms() == kTimersStart + 25);
       }
     }
   }
@@ -117,7 +118,7 @@ SCENARIO("callbacks schedule callbacks while the time advances") {
       THEN("every tick that fell due within the span ran, each at its own time") {
         CHECK(ran == 10);
         REQUIRE(ticks.size() == 10);
-        for (std::size_t i = 0; i < ticks.size(); ++i) CHECK(ticks[i] == kStart + 10 * TimeMs(i + 1));
+        for (std::size_t i = 0; i < ticks.size(); ++i) CHECK(ticks[i] == kTimersStart + 10 * TimeMs(i + 1));
         CHECK(timers.pending() == 1);
       }
     }
@@ -207,7 +208,7 @@ SCENARIO("a deadline in the past") {
       CHECK(timers.advance(0) == 1);
       THEN("it runs, and the time stays where it was") {
         CHECK(ran);
-        CHECK(timers.now_ms() == kStart);
+        CHECK(timers.now_ms() == kTimersStart);
       }
     }
   }
@@ -262,7 +263,7 @@ SCENARIO("a manual timer service goes on after a callback throws or misbehaves")
   timers.schedule_after(30, [&] { ran.push_back(3); });
   CHECK(timers.advance(30) == 3);
   CHECK(ran == std::vector<int>{2, 3});
-  CHECK(timers.now_ms() == kStart + 30);
+  CHECK(timers.now_ms() == kTimersStart + 30);
 }
 
 SCENARIO("a manual timer service is scheduled from other threads while it advances") {

@@ -9,12 +9,6 @@
 namespace muster::e2e {
 namespace {
 
-HttpAnswer send_json(const MusterServer& server, const std::string& method, const std::string& path,
-                     const json& body, httplib::Headers headers = {}) {
-  headers.emplace("Content-Type", "application/json");
-  return server.send(method, path, body.dump(), headers);
-}
-
 json file_map(const std::string& name, const std::string& body) {
   return {{name, {{"content_type", "application/yaml"}, {"body", body}}}};
 }

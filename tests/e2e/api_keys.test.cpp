@@ -8,10 +8,6 @@
 namespace muster::e2e {
 namespace {
 
-httplib::Headers bearer(const std::string& key) {
-  return {{"Authorization", "Bearer " + key}};
-}
-
 std::string create_key(const MusterServer& server, const std::string& role, int expected_status = 201) {
   const HttpAnswer answer =
       server.post("/api/v1/api-keys", json{{"name", role + "-key"}, {"role", role}}.dump());

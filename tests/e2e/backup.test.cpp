@@ -16,11 +16,6 @@
 namespace muster::e2e {
 namespace {
 
-HttpAnswer send_json(const MusterServer& server, const std::string& method, const std::string& path,
-                     const json& body) {
-  return server.send(method, path, body.dump(), {{"Content-Type", "application/json"}});
-}
-
 // REQUIREs `answer` to have `status`.
 void require_status(const HttpAnswer& answer, int status) {
   INFO(answer.status << " " << answer.body);
@@ -31,8 +26,8 @@ json yaml_files(const std::string& name, const std::string& body) {
   return {{name, {{"content_type", "application/yaml"}, {"body", body}}}};
 }
 
-void create_config(const MusterServer& server, const std::string& name, const std::string& kind,
-                   const std::string& body, const std::string& query = "") {
+void create_config_in(const MusterServer& server, const std::string& name, const std::string& kind,
+                      const std::string& body, const std::string& query = "") {
   require_status(server.post(with_query("/api/v1/configs", query),
                              json{{"name", name},
                                   {"kind", kind},
@@ -49,8 +44,8 @@ void update_config(const MusterServer& server, const std::string& name, const st
                  200);
 }
 
-void create_group(const MusterServer& server, const std::string& name, const json& selector, int priority,
-                  const std::string& description, const std::string& query = "") {
+void create_group_in(const MusterServer& server, const std::string& name, const json& selector, int priority,
+                     const std::string& description, const std::string& query = "") {
   require_status(server.post(with_query("/api/v1/groups", query), json{{"name", name},
                                                                        {"selector", selector},
                                                                        {"priority", priority},
@@ -59,8 +54,8 @@ void create_group(const MusterServer& server, const std::string& name, const jso
                  201);
 }
 
-void assign_group(const MusterServer& server, const std::string& group, const json& assignment,
-                  const std::string& query = "") {
+void assign_group_in(const MusterServer& server, const std::string& group, const json& assignment,
+                     const std::string& query = "") {
   require_status(
       send_json(server, "PUT", with_query("/api/v1/groups/" + group + "/assignment", query), assignment), 200);
 }
@@ -103,35 +98,36 @@ std::map<std::string, std::string> desired_hashes(const MusterServer& server,
 // Configs with history, a policy, groups of every kind and an agent's own
 // assignment, for the fleet `ids`.
 void build_configuration(const MusterServer& server, const std::map<std::string, std::string>& ids) {
-  create_config(server, "collector", "config", "receivers: [otlp]\n");
+  create_config_in(server, "collector", "config", "receivers: [otlp]\n");
   update_config(server, "collector", "receivers: [otlp, prometheus]\n", "add prometheus");
   update_config(server, "collector", "receivers: [prometheus]\n", "drop otlp");
   require_status(send_json(server, "POST", "/api/v1/configs/collector/rollback", {{"version", 1}}), 200);
   update_config(server, "collector", "receivers: [otlp]\nexporters: [debug]\n", "debug exporter");
-  create_config(server, "edge", "config", "mode: edge\n");
+  create_config_in(server, "edge", "config", "mode: edge\n");
   update_config(server, "edge", "mode: edge\nbuffer: 10MB\n", "buffer");
-  create_config(server, "security", "policy", "audit: on\n");
+  create_config_in(server, "security", "policy", "audit: on\n");
   update_config(server, "security", "audit: on\nfim: on\n", "file integrity");
 
-  create_group(server, "prod", {{"env", "prod"}}, 10, "production");
-  assign_group(server, "prod",
-               {{"config", "collector"},
-                {"version", 2},
-                {"policies", {{{"name", "security"}, {"version", 1}}}},
-                {"settings", {{"log_level", "info"}}}});
-  create_group(server, "web", {{"role", "web"}}, 20, "web tier");
-  assign_group(server, "web", {{"config", "collector"}, {"settings", {{"log_level", "debug"}}}});
+  create_group_in(server, "prod", {{"env", "prod"}}, 10, "production");
+  assign_group_in(server, "prod",
+                  {{"config", "collector"},
+                   {"version", 2},
+                   {"policies", {{{"name", "security"}, {"version", 1}}}},
+                   {"settings", {{"log_level", "info"}}}});
+  create_group_in(server, "web", {{"role", "web"}}, 20, "web tier");
+  assign_group_in(server, "web", {{"config", "collector"}, {"settings", {{"log_level", "debug"}}}});
   // Equal priorities: the one created first wins, and must still after a restore.
-  create_group(server, "dev-first", {{"env", "dev"}}, 5, "");
-  assign_group(server, "dev-first", {{"config", "edge"}, {"version", "latest"}});
-  create_group(server, "dev-second", {{"env", "dev"}}, 5, "");
-  assign_group(server, "dev-second", {{"config", "collector"}, {"version", 3}, {"policies", {"security"}}});
-  create_group(server, "pinned", {{"team", "nobody"}}, -1, "explicit members only");
+  create_group_in(server, "dev-first", {{"env", "dev"}}, 5, "");
+  assign_group_in(server, "dev-first", {{"config", "edge"}, {"version", "latest"}});
+  create_group_in(server, "dev-second", {{"env", "dev"}}, 5, "");
+  assign_group_in(server, "dev-second",
+                  {{"config", "collector"}, {"version", 3}, {"policies", {"security"}}});
+  create_group_in(server, "pinned", {{"team", "nobody"}}, -1, "explicit members only");
   require_status(server.post("/api/v1/groups/pinned/members",
                              json{{"agent_ids", {ids.at("idle-1"), ids.at("db-1")}}}.dump()),
                  200);
-  assign_group(server, "pinned", {{"config", "edge"}, {"version", 1}});
-  create_group(server, "everyone", json::object(), 0, "selects every agent, assigns nothing");
+  assign_group_in(server, "pinned", {{"config", "edge"}, {"version", 1}});
+  create_group_in(server, "everyone", json::object(), 0, "selects every agent, assigns nothing");
   require_status(send_json(server, "PUT", "/api/v1/agents/" + ids.at("solo-1") + "/assignment",
                            {{"config", "edge"}, {"version", 1}, {"settings", {{"solo", true}}}}),
                  200);
@@ -330,17 +326,17 @@ TEST_CASE("a restore onto a configuration that moved on adds versions and change
   TempDir dir;
   MusterServer server(dir.file("data"));
   register_agent(server, "web-1", {{"labels", {{"env", "prod"}}}});
-  create_config(server, "collector", "config", "a: 1\n");
+  create_config_in(server, "collector", "config", "a: 1\n");
   update_config(server, "collector", "a: 2\n", "two");
   update_config(server, "collector", "a: 3\n", "three");
-  create_group(server, "prod", {{"env", "prod"}}, 10, "production");
-  assign_group(server, "prod", {{"config", "collector"}, {"version", 2}});
+  create_group_in(server, "prod", {{"env", "prod"}}, 10, "production");
+  assign_group_in(server, "prod", {{"config", "collector"}, {"version", 2}});
   const json document = get_json(server, "/api/v1/backup");
 
   update_config(server, "collector", "a: 4\n", "four");
   require_status(send_json(server, "PATCH", "/api/v1/groups/prod", {{"priority", 1}, {"description", "changed"}}),
                  200);
-  assign_group(server, "prod", {{"config", "collector"}});
+  assign_group_in(server, "prod", {{"config", "collector"}});
 
   const HttpAnswer answer = restore(server, document);
   require_status(answer, 200);
@@ -371,18 +367,18 @@ TEST_CASE("pinned versions map to the version with the same content - content fo
   TempDir dir;
   MusterServer server(dir.file("data"));
   // The backup comes from organization "acme"; the restore goes into "globex".
-  create_config(server, "collector", "config", "a: 1\n", "org=acme");
+  create_config_in(server, "collector", "config", "a: 1\n", "org=acme");
   update_config(server, "collector", "b: 2\n", "b", "org=acme");
   update_config(server, "collector", "c: 3\n", "c", "org=acme");
-  create_group(server, "mapped", json::object(), 1, "", "org=acme");
-  assign_group(server, "mapped", {{"config", "collector"}, {"version", 2}}, "org=acme");
-  create_group(server, "lost", json::object(), 0, "", "org=acme");
-  assign_group(server, "lost", {{"config", "collector"}, {"version", 1}}, "org=acme");
+  create_group_in(server, "mapped", json::object(), 1, "", "org=acme");
+  assign_group_in(server, "mapped", {{"config", "collector"}, {"version", 2}}, "org=acme");
+  create_group_in(server, "lost", json::object(), 0, "", "org=acme");
+  assign_group_in(server, "lost", {{"config", "collector"}, {"version", 1}}, "org=acme");
   const json document = get_json(server, "/api/v1/backup?org=acme");
   CHECK(document.at("org") == "acme");
 
   // Here version 1 has the backup's version 2 content and the latest is the same.
-  create_config(server, "collector", "config", "b: 2\n", "org=globex");
+  create_config_in(server, "collector", "config", "b: 2\n", "org=globex");
   update_config(server, "collector", "c: 3\n", "c", "org=globex");
   const HttpAnswer answer = restore(server, document, "org=globex");
   require_status(answer, 200);
@@ -403,9 +399,9 @@ TEST_CASE("pinned versions map to the version with the same content - content fo
 TEST_CASE("muster restore sends a document to the server - bad documents are refused naming the field") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--max-config-bytes", "1024"});
-  create_config(server, "collector", "config", "a: 1\n");
-  create_group(server, "prod", {{"env", "prod"}}, 10, "production");
-  assign_group(server, "prod", {{"config", "collector"}, {"version", 1}});
+  create_config_in(server, "collector", "config", "a: 1\n");
+  create_group_in(server, "prod", {{"env", "prod"}}, 10, "production");
+  assign_group_in(server, "prod", {{"config", "collector"}, {"version", 1}});
   const json document = get_json(server, "/api/v1/backup");
   require_status(server.del("/api/v1/groups/prod"), 200);
   require_status(server.del("/api/v1/configs/collector"), 200);

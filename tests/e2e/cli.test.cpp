@@ -90,7 +90,7 @@ std::vector<std::vector<std::string>> table_rows(const std::string& out) {
 
 // A server with three agents: two prod (web-1 on 1.4.2, web-2 degraded on
 // 1.5.0), one staging edge agent; returns their ids by name.
-std::map<std::string, std::string> register_fleet(const MusterServer& server) {
+std::map<std::string, std::string> register_cli_fleet(const MusterServer& server) {
   std::map<std::string, std::string> ids;
   ids["web-1"] = register_agent(server, "i-web-1",
                                 {{"name", "web-1"},
@@ -134,7 +134,7 @@ TEST_CASE("cli: agents list prints a table for people and the API's JSON for scr
   const auto environment = clean_environment();
   TempDir dir;
   MusterServer server(dir.file("data"));
-  const auto ids = register_fleet(server);
+  const auto ids = register_cli_fleet(server);
 
   const CommandResult table = run_against(server, server.admin_key(), {"agents", "list"});
   REQUIRE(table.exit_code == 0);
@@ -174,7 +174,7 @@ TEST_CASE("cli: the agents list's filters and paging reach the server") {
   const auto environment = clean_environment();
   TempDir dir;
   MusterServer server(dir.file("data"));
-  register_fleet(server);
+  register_cli_fleet(server);
 
   using Names = std::vector<std::string>;
   CHECK(listed_names(server, {"--label", "env=prod"}) == Names{"web-1", "web-2"});
@@ -207,7 +207,7 @@ TEST_CASE("cli: agents deregister, and the other resources' commands against a r
   const auto environment = clean_environment();
   TempDir dir;
   MusterServer server(dir.file("data"));
-  const auto ids = register_fleet(server);
+  const auto ids = register_cli_fleet(server);
   const std::string& key = server.admin_key();
 
   const json deregistered =

@@ -35,8 +35,8 @@ json wait_batch(const MusterServer& server, const std::string& batch_id,
   return batch;
 }
 
-// The agent's own fetch (no wait); REQUIREs 200 and returns its commands.
-json fetch(const MusterServer& server, const std::string& agent_id) {
+// The agent's own fetch_commands (no wait); REQUIREs 200 and returns its commands.
+json fetch_commands(const MusterServer& server, const std::string& agent_id) {
   const HttpAnswer answer = server.send("GET", "/api/v1/agents/" + agent_id + "/commands", "",
                                         {{"Authorization", "Bearer " + MusterServer::agent_token_of(agent_id)}});
   INFO("fetch: " << answer.status << " " << answer.body);
@@ -44,7 +44,7 @@ json fetch(const MusterServer& server, const std::string& agent_id) {
   return answer.json.at("commands");
 }
 
-std::uint64_t in_state(const json& batch, const char* state) {
+std::uint64_t count_in_state(const json& batch, const char* state) {
   return batch.at("commands").at(state).get<std::uint64_t>();
 }
 
@@ -79,7 +79,7 @@ TEST_CASE("command batches: one command per selected agent, refusals listed, sta
   REQUIRE(batch.at("refusals").size() == 1);
   CHECK(batch.at("refusals")[0].at("agent_id") == web[3]);
   CHECK(batch.at("refusals")[0].at("code") == "COMMAND_DISABLED");
-  CHECK(in_state(batch, "queued") == 3);
+  CHECK(count_in_state(batch, "queued") == 3);
 
   // Each selected agent (not the refused one, not the db) has one command of the batch.
   for (int index = 0; index < 3; ++index) {
@@ -92,12 +92,12 @@ TEST_CASE("command batches: one command per selected agent, refusals listed, sta
   CHECK(listed.at("commands").size() == 3);
 
   // Two agents take theirs; one finishes it.
-  const json taken = fetch(server, web[0]);
+  const json taken = fetch_commands(server, web[0]);
   REQUIRE(taken.size() == 1);
   CHECK(taken[0].at("batch_id") == batch_id);
   CHECK(taken[0].at("priority") == "emergency");
   CHECK(taken[0].at("params") == json({{"reason", "kernel update"}}));
-  REQUIRE(fetch(server, web[1]).size() == 1);
+  REQUIRE(fetch_commands(server, web[1]).size() == 1);
   const std::string command_id = taken[0].at("command_id");
   REQUIRE(server
               .send("POST", "/api/v1/agents/" + web[0] + "/commands/" + command_id + "/result",
@@ -107,10 +107,11 @@ TEST_CASE("command batches: one command per selected agent, refusals listed, sta
               .status == 200);
   CHECK(eventually([&] {
     batch = get_json(server, kBatches + batch_id);
-    return in_state(batch, "succeeded") == 1 && in_state(batch, "delivered") == 1 && in_state(batch, "queued") == 1;
+    return count_in_state(batch, "succeeded") == 1 && count_in_state(batch, "delivered") == 1 &&
+           count_in_state(batch, "queued") == 1;
   }));
   INFO(batch.dump());
-  CHECK(in_state(batch, "failed") == 0);
+  CHECK(count_in_state(batch, "failed") == 0);
 }
 
 TEST_CASE("command batches: bad input is refused naming the field, and nothing is queued") {
@@ -168,7 +169,8 @@ TEST_SUITE("slow") {
     CHECK(batch.at("queued") == 10'000);
     CHECK(batch.at("refused") == 0);
     CHECK(eventually([&] {
-      return in_state(get_json(server, kBatches + batch.at("batch_id").get<std::string>()), "queued") == 10'000;
+      return count_in_state(get_json(server, kBatches + batch.at("batch_id").get<std::string>()), "queued") ==
+             10'000;
     }));
     CHECK(failed_beats == 0);
     CHECK(beats > 0);

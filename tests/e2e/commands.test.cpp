@@ -50,14 +50,15 @@ json fetch(const MusterServer& server, const std::string& agent_id, const std::s
   return answer.json.at("commands");
 }
 
-std::vector<std::string> ids_of(const json& commands) {
+std::vector<std::string> command_ids_of(const json& commands) {
   std::vector<std::string> ids;
   for (const json& command : commands) ids.push_back(command.at("command_id"));
   return ids;
 }
 
-HttpAnswer report(const MusterServer& server, const std::string& agent_id, const std::string& command_id,
-                  const std::string& what, const json& body = json::object()) {
+HttpAnswer command_report(const MusterServer& server, const std::string& agent_id,
+                          const std::string& command_id, const std::string& what,
+                          const json& body = json::object()) {
   return as_agent(server, "POST", agent_id, agent_path(agent_id, "/" + command_id + "/" + what), body);
 }
 
@@ -71,7 +72,7 @@ std::size_t pending_in_heartbeat(const MusterServer& server, const std::string& 
   return answer.json.at("commands_pending").get<std::size_t>();
 }
 
-std::vector<std::string> event_types(const json& command) {
+std::vector<std::string> command_event_types(const json& command) {
   std::vector<std::string> types;
   for (const json& event : command.at("events")) types.push_back(event.at("type"));
   return types;
@@ -99,8 +100,9 @@ TEST_CASE("a command's whole life: queued, delivered, acknowledged, succeeded or
   CHECK(pending_in_heartbeat(server, agent) == 1);
 
   // Reporting on it before it is delivered is refused.
-  check_error(report(server, agent, id, "result", {{"status", "succeeded"}}), 409, "COMMAND_NOT_DELIVERED");
-  check_error(report(server, agent, id, "ack"), 409, "COMMAND_NOT_DELIVERED");
+  check_error(command_report(server, agent, id, "result", {{"status", "succeeded"}}), 409,
+              "COMMAND_NOT_DELIVERED");
+  check_error(command_report(server, agent, id, "ack"), 409, "COMMAND_NOT_DELIVERED");
 
   const json delivered = fetch(server, agent);
   REQUIRE(delivered.size() == 1);
@@ -110,20 +112,21 @@ TEST_CASE("a command's whole life: queued, delivered, acknowledged, succeeded or
   CHECK(pending_in_heartbeat(server, agent) == 0);
   CHECK(fetch(server, agent).empty());
 
-  HttpAnswer acked = report(server, agent, id, "ack");
+  HttpAnswer acked = command_report(server, agent, id, "ack");
   REQUIRE(acked.status == 200);
   CHECK(acked.json.at("state") == "acknowledged");
-  CHECK(report(server, agent, id, "ack").status == 200);  // again: nothing changes
-  HttpAnswer done = report(server, agent, id, "result", {{"status", "succeeded"}, {"exit_code", 0}, {"output", "restarted"}});
+  CHECK(command_report(server, agent, id, "ack").status == 200);  // again: nothing changes
+  HttpAnswer done = command_report(server, agent, id, "result",
+                                   {{"status", "succeeded"}, {"exit_code", 0}, {"output", "restarted"}});
   REQUIRE(done.status == 200);
   CHECK(done.json.at("state") == "succeeded");
   CHECK(done.json.at("result") == json{{"status", "succeeded"}, {"exit_code", 0}, {"output", "restarted"}, {"output_truncated", false}});
-  check_error(report(server, agent, id, "result", {{"status", "failed"}}), 409, "COMMAND_FINISHED");
+  check_error(command_report(server, agent, id, "result", {{"status", "failed"}}), 409, "COMMAND_FINISHED");
 
   const json detail = get_command(server, id);
   CHECK(detail.at("state") == "succeeded");
-  CHECK(event_types(detail) ==
-        std::vector<std::string>{"CommandQueued", "CommandDelivered", "CommandAcknowledged", "CommandCompleted"});
+  CHECK(command_event_types(detail) == std::vector<std::string>{"CommandQueued", "CommandDelivered",
+                                                                "CommandAcknowledged", "CommandCompleted"});
   CHECK(detail.at("events")[0].at("principal").get<std::string>().rfind("key:", 0) == 0);
   CHECK(detail.at("events")[1].at("principal") == "agent:" + agent);
   CHECK(detail.at("events")[3].at("principal") == "agent:" + agent);
@@ -132,8 +135,9 @@ TEST_CASE("a command's whole life: queued, delivered, acknowledged, succeeded or
   SUBCASE("a command that fails, with an output past 64 KiB cut and flagged") {
     const std::string failing = queued(server, agent, {{"type", "upgrade"}, {"params", {{"version", "2.0"}}}}).at("command_id");
     REQUIRE(fetch(server, agent).size() == 1);
-    HttpAnswer failed = report(server, agent, failing, "result",
-                               {{"status", "failed"}, {"exit_code", 2}, {"output", std::string(70 * 1024, 'x')}});
+    HttpAnswer failed =
+        command_report(server, agent, failing, "result",
+                       {{"status", "failed"}, {"exit_code", 2}, {"output", std::string(70 * 1024, 'x')}});
     REQUIRE(failed.status == 200);
     CHECK(failed.json.at("state") == "failed");
     CHECK(failed.json.at("result").at("exit_code") == 2);
@@ -141,16 +145,20 @@ TEST_CASE("a command's whole life: queued, delivered, acknowledged, succeeded or
     CHECK(failed.json.at("result").at("output").get<std::string>().size() == 64 * 1024);
     // Lists show compact views, newest first, filtered.
     const json all = get_json(server, "/api/v1/commands?agent=" + agent);
-    CHECK(ids_of(all.at("commands")) == std::vector<std::string>{failing, id});
+    CHECK(command_ids_of(all.at("commands")) == std::vector<std::string>{failing, id});
     CHECK_FALSE(all.at("commands")[0].contains("params"));
-    CHECK(ids_of(get_json(server, "/api/v1/commands?state=failed").at("commands")) == std::vector<std::string>{failing});
-    CHECK(ids_of(get_json(server, "/api/v1/commands?type=restart").at("commands")) == std::vector<std::string>{id});
+    CHECK(command_ids_of(get_json(server, "/api/v1/commands?state=failed").at("commands")) ==
+          std::vector<std::string>{failing});
+    CHECK(command_ids_of(get_json(server, "/api/v1/commands?type=restart").at("commands")) ==
+          std::vector<std::string>{id});
     const json page = get_json(server, "/api/v1/commands?limit=1");
-    CHECK(ids_of(page.at("commands")) == std::vector<std::string>{failing});
-    CHECK(ids_of(get_json(server, "/api/v1/commands?limit=1&cursor=" + page.at("next_cursor").get<std::string>())
-                     .at("commands")) == std::vector<std::string>{id});
+    CHECK(command_ids_of(page.at("commands")) == std::vector<std::string>{failing});
+    CHECK(command_ids_of(
+              get_json(server, "/api/v1/commands?limit=1&cursor=" + page.at("next_cursor").get<std::string>())
+                  .at("commands")) == std::vector<std::string>{id});
     // An operator's key on the agent's fetch lists without delivering.
-    CHECK(ids_of(get_json(server, agent_path(agent)).at("commands")) == std::vector<std::string>{failing, id});
+    CHECK(command_ids_of(get_json(server, agent_path(agent)).at("commands")) ==
+          std::vector<std::string>{failing, id});
   }
 }
 
@@ -193,7 +201,7 @@ TEST_CASE("an emergency command is delivered before older normal ones - an idemp
   const std::string second = queued(server, agent, {{"type", "request_diagnostics"}}).at("command_id");
   const std::string urgent = queued(server, agent, {{"type", "shutdown"}, {"priority", "emergency"}}).at("command_id");
   CHECK(pending_in_heartbeat(server, agent) == 3);
-  CHECK(ids_of(fetch(server, agent)) == std::vector<std::string>{urgent, first, second});
+  CHECK(command_ids_of(fetch(server, agent)) == std::vector<std::string>{urgent, first, second});
 
   const json body = {{"type", "restart"}, {"idempotency_key", "deploy-42"}, {"params", {{"a", 1}}}};
   const json made = queued(server, agent, body);
@@ -239,7 +247,8 @@ TEST_CASE("cancelling a command - expiry and not_before with a manual clock") {
   check_error(server.post("/api/v1/commands/" + cancelled + "/cancel", ""), 409, "COMMAND_FINISHED");
   check_error(server.post("/api/v1/commands/0123456789abcdef/cancel", ""), 404, "COMMAND_NOT_FOUND");
   CHECK(fetch(server, agent).empty());
-  CHECK(event_types(get_command(server, cancelled)) == std::vector<std::string>{"CommandQueued", "CommandCancelled"});
+  CHECK(command_event_types(get_command(server, cancelled)) ==
+        std::vector<std::string>{"CommandQueued", "CommandCancelled"});
 
   const std::string expiring = queued(server, agent, {{"type", "upgrade"}, {"expires_in", "30s"}}).at("command_id");
   const std::string later = queued(server, agent,
@@ -257,7 +266,7 @@ TEST_CASE("cancelling a command - expiry and not_before with a manual clock") {
   CHECK(fetch(server, agent).empty());  // `later` waits for its not_before
   CHECK(pending_in_heartbeat(server, agent) == 1);
   advance_clock(server, 100'000);
-  CHECK(ids_of(fetch(server, agent)) == std::vector<std::string>{later});
+  CHECK(command_ids_of(fetch(server, agent)) == std::vector<std::string>{later});
 }
 
 TEST_CASE("the long poll is woken by a new command, and ends empty when its wait ends") {
@@ -269,7 +278,7 @@ TEST_CASE("the long poll is woken by a new command, and ends empty when its wait
   // Give the fetch time to park (either way it must get the command).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string id = queued(server, agent, {{"type", "restart"}}).at("command_id");
-  CHECK(ids_of(parked.get()) == std::vector<std::string>{id});
+  CHECK(command_ids_of(parked.get()) == std::vector<std::string>{id});
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));
 
   // A wait longer than the listener's read (10 s) and idle (5 s) timeouts is not cut.
@@ -297,9 +306,10 @@ TEST_CASE("commands and agents that cannot take them: another agent's token, der
   check_error(as_agent(server, "GET", agent, agent_path(agent), nullptr, other), 403, "AGENT_MISMATCH");
   REQUIRE(fetch(server, agent).size() == 1);
   // Its own path, another agent's command: not found.
-  check_error(report(server, other, id, "ack"), 404, "COMMAND_NOT_FOUND");
-  check_error(report(server, other, id, "result", {{"status", "succeeded"}}), 404, "COMMAND_NOT_FOUND");
-  check_error(report(server, agent, "0123456789abcdef", "ack"), 404, "COMMAND_NOT_FOUND");
+  check_error(command_report(server, other, id, "ack"), 404, "COMMAND_NOT_FOUND");
+  check_error(command_report(server, other, id, "result", {{"status", "succeeded"}}), 404,
+              "COMMAND_NOT_FOUND");
+  check_error(command_report(server, agent, "0123456789abcdef", "ack"), 404, "COMMAND_NOT_FOUND");
 
   check_error(queue(server, "3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10", {{"type", "restart"}}), 404, "AGENT_NOT_FOUND");
   REQUIRE(server.del("/api/v1/agents/" + other).status == 200);
@@ -327,10 +337,10 @@ TEST_CASE("commands survive a restart: the queue, a delivered command's result, 
   MusterServer again(data, flags);
   CHECK(get_json(again, "/api/v1/commands") == before);
   CHECK(pending_in_heartbeat(again, agent) == 2);
-  CHECK(report(again, agent, delivered, "result", {{"status", "succeeded"}}).status == 200);
+  CHECK(command_report(again, agent, delivered, "result", {{"status", "succeeded"}}).status == 200);
   advance_clock(again, 3'601'000);
   REQUIRE(eventually([&] { return get_command(again, expiring).at("state") == "expired"; }));
-  CHECK(ids_of(fetch(again, agent)) == std::vector<std::string>{pending});
+  CHECK(command_ids_of(fetch(again, agent)) == std::vector<std::string>{pending});
 }
 
 TEST_CASE("commands: bad input is refused naming the field, and nothing is queued") {
@@ -380,7 +390,7 @@ TEST_CASE("commands: bad input is refused naming the field, and nothing is queue
            {{{"status", "succeeded"}, {"exit_code", 1.5}}, "exit_code"},
            {{{"status", "succeeded"}, {"output", 5}}, "output"},
            {{{"status", "succeeded"}, {"stdout", ""}}, "stdout"}}) {
-    const HttpAnswer answer = report(server, agent, id, "result", bad_result.first);
+    const HttpAnswer answer = command_report(server, agent, id, "result", bad_result.first);
     INFO(bad_result.first.dump() << " -> " << answer.body);
     check_error(answer, 400, "VALIDATION_FAILED");
     CHECK(answer.json.at("details").contains(bad_result.second));

@@ -9,17 +9,13 @@ namespace {
 
 const std::string kConfigs = "/api/v1/configs";
 
-json yaml_files(const std::string& body) {
-  return {{"collector.yaml", {{"content_type", "application/yaml"}, {"body", body}}}};
-}
-
 httplib::Headers json_headers(const httplib::Headers& extra = {}) {
   httplib::Headers headers = extra;
   headers.emplace("Content-Type", "application/json");
   return headers;
 }
 
-HttpAnswer create_config(const MusterServer& server, const json& body, const std::string& query = "") {
+HttpAnswer post_config(const MusterServer& server, const json& body, const std::string& query = "") {
   return server.post(with_query(kConfigs, query), body.dump());
 }
 
@@ -33,7 +29,7 @@ HttpAnswer put_config(const MusterServer& server, const std::string& name, const
 json made(const MusterServer& server, const std::string& name, const json& files,
           const std::string& kind = "config") {
   const HttpAnswer answer =
-      create_config(server, {{"name", name}, {"kind", kind}, {"files", files}, {"message", "first"}});
+      post_config(server, {{"name", name}, {"kind", kind}, {"files", files}, {"message", "first"}});
   INFO("create " << name << ": " << answer.status << " " << answer.body);
   REQUIRE(answer.status == 201);
   return answer.json;
@@ -51,7 +47,7 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
   MusterServer server(dir.file("data"));
   const std::string author = admin_author(server);
 
-  const json v1_files = yaml_files("receivers: [otlp]\nlevel: info\n");
+  const json v1_files = collector_files("receivers: [otlp]\nlevel: info\n");
   const json created = made(server, "collector", v1_files);
   CHECK(created.at("name") == "collector");
   CHECK(created.at("kind") == "config");
@@ -76,14 +72,15 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
 
   SUBCASE("updates make versions; the same files again change nothing") {
     const HttpAnswer second =
-        put_config(server, "collector", yaml_files("receivers: [otlp]\nlevel: debug\n"));
+        put_config(server, "collector", collector_files("receivers: [otlp]\nlevel: debug\n"));
     REQUIRE(second.status == 200);
     CHECK(second.json.at("version") == 2);
     CHECK(second.json.at("changed") == true);
     CHECK(second.json.at("hash") != v1_hash);
 
     const std::uint64_t before = log_position(server);
-    const HttpAnswer same = put_config(server, "collector", yaml_files("receivers: [otlp]\nlevel: debug\n"));
+    const HttpAnswer same =
+        put_config(server, "collector", collector_files("receivers: [otlp]\nlevel: debug\n"));
     REQUIRE(same.status == 200);
     CHECK(same.json.at("version") == 2);
     CHECK(same.json.at("changed") == false);
@@ -98,21 +95,24 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
   }
 
   SUBCASE("If-Match makes an update conditional: a stale version is 412 and changes nothing") {
-    const HttpAnswer matched = put_config(server, "collector", yaml_files("a: 2\n"), {{"If-Match", "1"}});
+    const HttpAnswer matched =
+        put_config(server, "collector", collector_files("a: 2\n"), {{"If-Match", "1"}});
     REQUIRE(matched.status == 200);
     CHECK(matched.json.at("version") == 2);
     const std::uint64_t before = log_position(server);
-    const HttpAnswer stale = put_config(server, "collector", yaml_files("a: 3\n"), {{"If-Match", "\"1\""}});
+    const HttpAnswer stale =
+        put_config(server, "collector", collector_files("a: 3\n"), {{"If-Match", "\"1\""}});
     check_error(stale, 412, "VERSION_MISMATCH");
     CHECK(log_position(server) == before);
-    const HttpAnswer quoted = put_config(server, "collector", yaml_files("a: 3\n"), {{"If-Match", "\"2\""}});
+    const HttpAnswer quoted =
+        put_config(server, "collector", collector_files("a: 3\n"), {{"If-Match", "\"2\""}});
     REQUIRE(quoted.status == 200);
     CHECK(quoted.json.at("version") == 3);
   }
 
   SUBCASE("the list shows each config's latest version") {
-    put_config(server, "collector", yaml_files("a: 2\n"));
-    made(server, "edr", yaml_files("mode: strict\n"), "policy");
+    put_config(server, "collector", collector_files("a: 2\n"));
+    made(server, "edr", collector_files("mode: strict\n"), "policy");
     const json list = get_json(server, kConfigs);
     REQUIRE(list.at("configs").size() == 2);
     const json& collector = list.at("configs").at(0);
@@ -165,8 +165,8 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
   }
 
   SUBCASE("a rollback makes a new version equal to the old one, once") {
-    REQUIRE(put_config(server, "collector", yaml_files("a: 2\n")).status == 200);
-    REQUIRE(put_config(server, "collector", yaml_files("a: 3\n")).status == 200);
+    REQUIRE(put_config(server, "collector", collector_files("a: 2\n")).status == 200);
+    REQUIRE(put_config(server, "collector", collector_files("a: 3\n")).status == 200);
     const HttpAnswer rolled = server.post(kConfigs + "/collector/rollback",
                                           json{{"version", 1}, {"message", "bad rollout"}}.dump());
     REQUIRE(rolled.status == 200);
@@ -188,7 +188,7 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
     CHECK(again.json.at("changed") == false);
     CHECK(log_position(server) == before);
     // Every earlier version is still there.
-    CHECK(get_json(server, kConfigs + "/collector?version=3").at("files") == yaml_files("a: 3\n"));
+    CHECK(get_json(server, kConfigs + "/collector?version=3").at("files") == collector_files("a: 3\n"));
   }
 
   SUBCASE("status counts the agents given the config, per status") {
@@ -214,9 +214,9 @@ TEST_CASE("configs: create, read, update, conditional update, list, versions, di
     }
     CHECK(get_json(server, kConfigs).at("configs").empty());
     check_error(server.del(kConfigs + "/collector"), 404, "CONFIG_NOT_FOUND");
-    check_error(put_config(server, "collector", yaml_files("a: 9\n")), 404, "CONFIG_NOT_FOUND");
+    check_error(put_config(server, "collector", collector_files("a: 9\n")), 404, "CONFIG_NOT_FOUND");
 
-    const json again = made(server, "collector", yaml_files("a: 9\n"));
+    const json again = made(server, "collector", collector_files("a: 9\n"));
     CHECK(again.at("version") == 2);
     CHECK(get_json(server, kConfigs + "/collector?version=1").at("hash") == v1_hash);
   }
@@ -230,7 +230,7 @@ TEST_CASE("configs: organizations keep their configs apart") {
   REQUIRE(key.status == 201);
   const httplib::Headers globex = {{"Authorization", "Bearer " + key.json.at("key").get<std::string>()},
                                    {"Content-Type", "application/json"}};
-  const json body = {{"name", "collector"}, {"files", yaml_files("org: globex\n")}};
+  const json body = {{"name", "collector"}, {"files", collector_files("org: globex\n")}};
   const HttpAnswer scoped = server.send("POST", kConfigs, body.dump(), globex);
   REQUIRE(scoped.status == 201);
 
@@ -238,13 +238,13 @@ TEST_CASE("configs: organizations keep their configs apart") {
   CHECK(get_json(server, kConfigs).at("configs").empty());
   CHECK(get_json(server, kConfigs + "?org=globex").at("configs").size() == 1);
   check_error(server.get(kConfigs + "/collector"), 404, "CONFIG_NOT_FOUND");
-  made(server, "collector", yaml_files("org: default\n"));
-  CHECK(get_json(server, kConfigs + "/collector?org=globex").at("files") == yaml_files("org: globex\n"));
-  CHECK(get_json(server, kConfigs + "/collector").at("files") == yaml_files("org: default\n"));
+  made(server, "collector", collector_files("org: default\n"));
+  CHECK(get_json(server, kConfigs + "/collector?org=globex").at("files") == collector_files("org: globex\n"));
+  CHECK(get_json(server, kConfigs + "/collector").at("files") == collector_files("org: default\n"));
 
   // A scoped key works in its own organization and may not name another.
   CHECK(server.send("GET", kConfigs + "/collector", "", globex).json.at("files") ==
-        yaml_files("org: globex\n"));
+        collector_files("org: globex\n"));
   check_error(server.send("GET", kConfigs + "?org=default", "", globex), 403, "FORBIDDEN");
   check_error(server.send("POST", kConfigs + "?org=default", body.dump(), globex), 403, "FORBIDDEN");
 }
@@ -255,10 +255,10 @@ TEST_CASE("configs: a restart keeps every version, its author, message and time"
   json before;
   {
     MusterServer server(data);
-    made(server, "collector", yaml_files("a: 1\n"));
-    REQUIRE(put_config(server, "collector", yaml_files("a: 2\n")).status == 200);
+    made(server, "collector", collector_files("a: 1\n"));
+    REQUIRE(put_config(server, "collector", collector_files("a: 2\n")).status == 200);
     REQUIRE(server.post(kConfigs + "/collector/rollback", json{{"version", 1}}.dump()).status == 200);
-    made(server, "edr", yaml_files("mode: strict\n"), "policy");
+    made(server, "edr", collector_files("mode: strict\n"), "policy");
     REQUIRE(server.del(kConfigs + "/edr").status == 200);
     before = get_json(server, kConfigs + "/collector/versions");
     REQUIRE(before.at("versions").size() == 3);
@@ -268,7 +268,7 @@ TEST_CASE("configs: a restart keeps every version, its author, message and time"
   CHECK(get_json(server, kConfigs + "/collector/versions") == before);
   for (std::uint64_t version = 1; version <= 3; ++version) {
     const json read = get_json(server, fmt::format("{}/collector?version={}", kConfigs, version));
-    CHECK(read.at("files") == yaml_files(version == 2 ? "a: 2\n" : "a: 1\n"));
+    CHECK(read.at("files") == collector_files(version == 2 ? "a: 2\n" : "a: 1\n"));
   }
   CHECK(get_json(server, kConfigs + "/collector").at("rolled_back_from") == 1);
   check_error(server.get(kConfigs + "/edr"), 404, "CONFIG_NOT_FOUND");
@@ -280,7 +280,7 @@ TEST_CASE("configs: a restart keeps every version, its author, message and time"
 TEST_CASE("configs: deleting a config refused while a group is assigned it") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  made(server, "collector", yaml_files("a: 1\n"));
+  made(server, "collector", collector_files("a: 1\n"));
   REQUIRE(
       server.post("/api/v1/groups", json{{"name", "prod"}, {"selector", {{"env", "prod"}}}}.dump()).status ==
       201);
@@ -303,8 +303,8 @@ TEST_CASE("configs: deleting a config refused while a group is assigned it") {
 TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothing") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--max-config-bytes", "4096"});
-  made(server, "collector", yaml_files("a: 1\n"));
-  REQUIRE(put_config(server, "collector", yaml_files("a: 2\n")).status == 200);
+  made(server, "collector", collector_files("a: 1\n"));
+  REQUIRE(put_config(server, "collector", collector_files("a: 2\n")).status == 200);
 
   struct Case {
     std::string what;
@@ -327,11 +327,12 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
   }
   const json file_ok = {{"content_type", "text/plain"}, {"body", "x"}};
   std::vector<Case> cases = {
-      create("an invalid name", {{"name", "Collector"}, {"files", yaml_files("a")}}, "name"),
-      create("a name starting with a dash", {{"name", "-x"}, {"files", yaml_files("a")}}, "name"),
-      create("a name of 64 characters", {{"name", std::string(64, 'a')}, {"files", yaml_files("a")}}, "name"),
-      create("a name that is not a string", {{"name", 7}, {"files", yaml_files("a")}}, "name"),
-      create("an unknown kind", {{"kind", "script"}, {"files", yaml_files("a")}}, "kind"),
+      create("an invalid name", {{"name", "Collector"}, {"files", collector_files("a")}}, "name"),
+      create("a name starting with a dash", {{"name", "-x"}, {"files", collector_files("a")}}, "name"),
+      create("a name of 64 characters", {{"name", std::string(64, 'a')}, {"files", collector_files("a")}},
+             "name"),
+      create("a name that is not a string", {{"name", 7}, {"files", collector_files("a")}}, "name"),
+      create("an unknown kind", {{"kind", "script"}, {"files", collector_files("a")}}, "kind"),
       create("no files", json::object(), "files"),
       create("files not an object", {{"files", "a: 1"}}, "files"),
       create("an empty file map", {{"files", json::object()}}, "files"),
@@ -348,11 +349,11 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
              with_files({{"a.yaml", {{"content_type", "t"}, {"body", std::string(4000, 'x')}}},
                          {"b.yaml", {{"content_type", "t"}, {"body", std::string(97, 'x')}}}}),
              "files"),
-      create("a message that is not a string", {{"files", yaml_files("a")}, {"message", 1}}, "message"),
+      create("a message that is not a string", {{"files", collector_files("a")}, {"message", 1}}, "message"),
       {"an existing name",
        "POST",
        kConfigs,
-       json{{"name", "collector"}, {"files", yaml_files("b")}}.dump(),
+       json{{"name", "collector"}, {"files", collector_files("b")}}.dump(),
        {},
        409,
        "CONFIG_EXISTS",
@@ -360,7 +361,7 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
       {"an update of an unknown config",
        "PUT",
        kConfigs + "/nope",
-       with_files(yaml_files("b")).dump(),
+       with_files(collector_files("b")).dump(),
        {},
        404,
        "CONFIG_NOT_FOUND",
@@ -376,7 +377,7 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
       {"If-Match that is not a number",
        "PUT",
        kConfigs + "/collector",
-       with_files(yaml_files("b")).dump(),
+       with_files(collector_files("b")).dump(),
        {{"If-Match", "\"abc\""}},
        400,
        "INVALID_HEADER",
@@ -384,7 +385,7 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
       {"If-Match of version 0",
        "PUT",
        kConfigs + "/collector",
-       with_files(yaml_files("b")).dump(),
+       with_files(collector_files("b")).dump(),
        {{"If-Match", "0"}},
        400,
        "INVALID_HEADER",
@@ -530,9 +531,9 @@ TEST_CASE("configs: bad input is refused naming what is wrong, and changes nothi
     CHECK(log_position(server) == before);
   }
   // What the bounds admit is taken.
-  CHECK(create_config(server,
-                      {{"name", "at-bound"},
-                       {"files", {{"a.yaml", {{"content_type", "t"}, {"body", std::string(4096, 'x')}}}}}})
+  CHECK(post_config(server,
+                    {{"name", "at-bound"},
+                     {"files", {{"a.yaml", {{"content_type", "t"}, {"body", std::string(4096, 'x')}}}}}})
             .status == 201);
   const json versions = get_json(server, kConfigs + "/collector/versions");
   CHECK(versions.at("versions").size() == 2);
@@ -547,13 +548,13 @@ TEST_CASE("configs: a version at the default --max-config-bytes needs a larger -
   TempDir dir;
   {
     MusterServer server(dir.file("default"));
-    check_error(create_config(server, at_limit), 413, "PAYLOAD_TOO_LARGE");
+    check_error(post_config(server, at_limit), 413, "PAYLOAD_TOO_LARGE");
   }
   MusterServer server(dir.file("raised"), {"--max-body-bytes", "2097152"});
-  const HttpAnswer over = create_config(server, over_limit);
+  const HttpAnswer over = post_config(server, over_limit);
   check_error(over, 400, "VALIDATION_FAILED");
   CHECK(over.json.at("details").contains("files"));
-  REQUIRE(create_config(server, at_limit).status == 201);
+  REQUIRE(post_config(server, at_limit).status == 201);
   CHECK(get_json(server, kConfigs + "/big").at("files").at("big.txt").at("body").get<std::string>().size() ==
         std::size_t{1} << 20);
 }

@@ -194,6 +194,24 @@ inline json heartbeat(const MusterServer& server, const std::string& agent_id,
   return answer.json;
 }
 
+/// Sends `body` as JSON with `method` (and `headers`, else the credential
+/// MusterServer::send picks for the route).
+inline HttpAnswer send_json(const MusterServer& server, const std::string& method, const std::string& path,
+                            const json& body, httplib::Headers headers = {}) {
+  headers.emplace("Content-Type", "application/json");
+  return server.send(method, path, body.dump(), headers);
+}
+
+/// A config's files: collector.yaml holding `body`.
+inline json collector_files(const std::string& body) {
+  return {{"collector.yaml", {{"content_type", "application/yaml"}, {"body", body}}}};
+}
+
+/// The Authorization header that presents `credential` as a bearer token.
+inline httplib::Headers bearer(const std::string& credential) {
+  return {{"Authorization", "Bearer " + credential}};
+}
+
 /// GET `path` (with `min_position` when non-zero); REQUIREs 200 and a JSON body.
 inline json get_json(const MusterServer& server, const std::string& path, std::uint64_t min_position = 0) {
   const std::string target =

@@ -189,7 +189,7 @@ class SseClient {
   bool eof_ = false;
 };
 
-std::string bearer(const std::string& key) {
+std::string bearer_line(const std::string& key) {
   return "Authorization: Bearer " + key + "\r\n";
 }
 
@@ -203,8 +203,8 @@ std::vector<std::string> register_agents(const MusterServer& server, const std::
 }
 
 /// A new API key of `role` for `org`; its secret.
-std::string create_key(const MusterServer& server, const std::string& role,
-                       const std::string& org = "default") {
+std::string create_org_key(const MusterServer& server, const std::string& role,
+                           const std::string& org = "default") {
   const HttpAnswer answer =
       server.post("/api/v1/api-keys", json{{"name", role + "-" + org}, {"role", role}, {"org", org}}.dump());
   REQUIRE(answer.status == 201);
@@ -292,8 +292,8 @@ void report_many(const MusterServer& server, const std::vector<std::string>& age
 TEST_CASE("event stream: a viewer sees new events live, each with the JSON /api/v1/events gives") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  const std::string viewer = create_key(server, "viewer");
-  SseClient stream(server.port(), "/api/v1/events/stream", bearer(viewer));
+  const std::string viewer = create_org_key(server, "viewer");
+  SseClient stream(server.port(), "/api/v1/events/stream", bearer_line(viewer));
   REQUIRE(stream.status == 200);
   CHECK(stream.header("content-type") == "text/event-stream");
   CHECK(stream.header("cache-control") == "no-cache");
@@ -326,7 +326,7 @@ TEST_CASE("event stream: Last-Event-ID resumes after a disconnect with nothing m
   RegistrationLoad load(server, 2);
   std::vector<std::uint64_t> ids;
   {
-    SseClient first(server.port(), "/api/v1/events/stream?from_position=1", bearer(server.admin_key()));
+    SseClient first(server.port(), "/api/v1/events/stream?from_position=1", bearer_line(server.admin_key()));
     REQUIRE(first.status == 200);
     for (int index = 0; index < 25; ++index) {
       auto event = first.next_event();
@@ -337,7 +337,7 @@ TEST_CASE("event stream: Last-Event-ID resumes after a disconnect with nothing m
   REQUIRE(eventually([&] { return load.ack_count() > 40; }, std::chrono::seconds(30)));
   // The URL it first opened, and the last id it got: the id wins.
   SseClient second(server.port(), "/api/v1/events/stream?from_position=1",
-                   bearer(server.admin_key()) + fmt::format("Last-Event-ID: {}\r\n", ids.back()));
+                   bearer_line(server.admin_key()) + fmt::format("Last-Event-ID: {}\r\n", ids.back()));
   REQUIRE(second.status == 200);
   load.stop();
   REQUIRE(load.failed_threads() == 0);
@@ -350,13 +350,13 @@ TEST_CASE("event stream: type and stream filters keep what /api/v1/events keeps"
   TempDir dir;
   MusterServer server(dir.file("data"));
   SseClient by_type(server.port(), "/api/v1/events/stream?from_position=1&type=AgentRegistered",
-                    bearer(server.admin_key()));
+                    bearer_line(server.admin_key()));
   const Registered one = register_agent(server, "filter-1");
   const Registered two = register_agent(server, "filter-2");
   heartbeat(server, one.agent_id, {{"status", "degraded"}});
   SseClient by_stream(
       server.port(), "/api/v1/events/stream?from_position=0&stream=" + url_encode(agent_stream(one.agent_id)),
-      bearer(server.admin_key()));
+      bearer_line(server.admin_key()));
   REQUIRE(by_type.status == 200);
   REQUIRE(by_stream.status == 200);
 
@@ -380,8 +380,8 @@ TEST_CASE("event stream: type and stream filters keep what /api/v1/events keeps"
 TEST_CASE("event stream: a key of one organization sees only its organization's events") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  const std::string scoped = create_key(server, "viewer", "acme");
-  SseClient stream(server.port(), "/api/v1/events/stream?from_position=1", bearer(scoped));
+  const std::string scoped = create_org_key(server, "viewer", "acme");
+  SseClient stream(server.port(), "/api/v1/events/stream?from_position=1", bearer_line(scoped));
   REQUIRE(stream.status == 200);
   const HttpAnswer token =
       server.post("/api/v1/enrollment-tokens", json{{"name", "acme"}, {"org", "acme"}}.dump());
@@ -415,7 +415,7 @@ TEST_CASE("event stream: bad from_position or Last-Event-ID answer 400 JSON, and
   TempDir dir;
   MusterServer server(dir.file("data"));
   const std::uint64_t head = log_position(server);
-  const std::string key = bearer(server.admin_key());
+  const std::string key = bearer_line(server.admin_key());
   for (const std::string& query :
        {std::string("from_position=abc"), std::string("from_position=-1"),
         fmt::format("from_position={}", head + 2), std::string("from_position=1e3"),
@@ -452,7 +452,7 @@ TEST_CASE("event stream: a reader that stops holds no memory for it and slows no
   for (int index = 0; index < 6; ++index) {
     stalled.push_back(std::make_unique<SseClient>(
         server.port(), fmt::format("/api/v1/events/stream?from_position={}", start),
-        bearer(server.admin_key()), 4096));
+        bearer_line(server.admin_key()), 4096));
     REQUIRE(stalled.back()->status == 200);
   }
   const std::size_t rss_before = rss_kib(server);
@@ -482,8 +482,9 @@ TEST_CASE(
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--test-manual-clock"});
   const std::vector<std::string> agents = register_agents(server, "stall", 4);
-  SseClient reader(server.port(), "/api/v1/events/stream", bearer(server.admin_key()));
-  SseClient stalled(server.port(), "/api/v1/events/stream?from_position=1", bearer(server.admin_key()), 4096);
+  SseClient reader(server.port(), "/api/v1/events/stream", bearer_line(server.admin_key()));
+  SseClient stalled(server.port(), "/api/v1/events/stream?from_position=1", bearer_line(server.admin_key()),
+                    4096);
   REQUIRE(reader.status == 200);
   REQUIRE(stalled.status == 200);
   report_many(server, agents, 400, 60'000);
@@ -516,7 +517,7 @@ TEST_CASE(
   REQUIRE(!ids.empty());
   CHECK(ids.back() < head);
   SseClient again(server.port(), "/api/v1/events/stream",
-                  bearer(server.admin_key()) + fmt::format("Last-Event-ID: {}\r\n", ids.back()));
+                  bearer_line(server.admin_key()) + fmt::format("Last-Event-ID: {}\r\n", ids.back()));
   for (std::uint64_t id : ids_of_events(read_through(again, head))) ids.push_back(id);
   CHECK(ids == positions(1, head));
 }
@@ -524,7 +525,7 @@ TEST_CASE(
 TEST_CASE("event stream: stopping the server ends each stream with a last event and a clean end") {
   TempDir dir;
   auto server = std::make_unique<MusterServer>(dir.file("data"));
-  SseClient stream(server->port(), "/api/v1/events/stream?from_position=1", bearer(server->admin_key()));
+  SseClient stream(server->port(), "/api/v1/events/stream?from_position=1", bearer_line(server->admin_key()));
   REQUIRE(stream.status == 200);
   REQUIRE(stream.next_event().has_value());
   CHECK(server->terminate() == 0);

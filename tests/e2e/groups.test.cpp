@@ -10,20 +10,20 @@ namespace {
 
 const std::string kGroups = "/api/v1/groups";
 
-HttpAnswer send_json(const MusterServer& server, const std::string& method, const std::string& path,
+HttpAnswer send_body(const MusterServer& server, const std::string& method, const std::string& path,
                      const std::string& body, const httplib::Headers& extra = {}) {
   httplib::Headers headers = extra;
   headers.emplace("Content-Type", "application/json");
   return server.send(method, path, body, headers);
 }
 
-HttpAnswer send_json(const MusterServer& server, const std::string& method, const std::string& path,
+HttpAnswer send_body(const MusterServer& server, const std::string& method, const std::string& path,
                      const json& body) {
-  return send_json(server, method, path, body.dump());
+  return send_body(server, method, path, body.dump());
 }
 
 // Creates a group from `body`; REQUIREs 201 and returns the answer.
-json create_group(const MusterServer& server, const json& body, const std::string& query = "") {
+json post_group(const MusterServer& server, const json& body, const std::string& query = "") {
   const HttpAnswer answer = server.post(with_query(kGroups, query), body.dump());
   INFO("create " << body.dump() << ": " << answer.status << " " << answer.body);
   REQUIRE(answer.status == 201);
@@ -68,11 +68,11 @@ json members_body(const std::vector<std::string>& ids) {
 
 HttpAnswer add_members(const MusterServer& server, const std::string& group,
                        const std::vector<std::string>& ids) {
-  return send_json(server, "POST", kGroups + "/" + group + "/members", members_body(ids));
+  return send_body(server, "POST", kGroups + "/" + group + "/members", members_body(ids));
 }
 
 HttpAnswer put_assignment(const MusterServer& server, const std::string& group, const json& body) {
-  return send_json(server, "PUT", kGroups + "/" + group + "/assignment", body);
+  return send_body(server, "PUT", kGroups + "/" + group + "/assignment", body);
 }
 
 // An agent registered through an enrollment token of `org`.
@@ -82,14 +82,10 @@ std::string register_in_org(const MusterServer& server, const std::string& org,
       server.post("/api/v1/enrollment-tokens", json{{"name", "other"}, {"org", org}}.dump());
   REQUIRE(token.status == 201);
   const HttpAnswer registered =
-      send_json(server, "POST", "/api/v1/agents/register", registration_body(instance_id).dump(),
+      send_body(server, "POST", "/api/v1/agents/register", registration_body(instance_id).dump(),
                 {{"Authorization", "Bearer " + token.json.at("token").get<std::string>()}});
   REQUIRE(registered.status == 201);
   return registered.json.at("agent_id");
-}
-
-json collector_files(const std::string& body) {
-  return {{"collector.yaml", {{"content_type", "application/yaml"}, {"body", body}}}};
 }
 
 }  // namespace
@@ -98,7 +94,7 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
   TempDir dir;
   MusterServer server(dir.file("data"));
 
-  const json prod = create_group(
+  const json prod = post_group(
       server,
       {{"name", "prod"}, {"selector", {{"env", "prod"}}}, {"priority", 10}, {"description", "Production"}});
   CHECK(prod.at("name") == "prod");
@@ -106,19 +102,19 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
   CHECK(prod.at("priority") == 10);
   CHECK(prod.at("description") == "Production");
   CHECK(time_of(prod.at("created_at")) > 0);
-  const json all = create_group(server, {{"name", "all"}});
+  const json all = post_group(server, {{"name", "all"}});
   CHECK(all.at("selector") == json::object());
   CHECK(all.at("priority") == 0);
   CHECK(all.at("description") == "");
-  create_group(server, {{"name", "low"}, {"priority", -5}});
-  create_group(server, {{"name", "prod-eu"}, {"priority", 10}});
-  create_group(server, {{"name", "high"}, {"priority", 1000000}});
+  post_group(server, {{"name", "low"}, {"priority", -5}});
+  post_group(server, {{"name", "prod-eu"}, {"priority", 10}});
+  post_group(server, {{"name", "high"}, {"priority", 1000000}});
 
   SUBCASE("a name is taken once per organization") {
     const std::uint64_t before = log_position(server);
     check_error(server.post(kGroups, json{{"name", "prod"}}.dump()), 409, "GROUP_EXISTS");
     CHECK(log_position(server) == before);
-    const json elsewhere = create_group(server, {{"name", "prod"}}, "org=globex");
+    const json elsewhere = post_group(server, {{"name", "prod"}}, "org=globex");
     CHECK(elsewhere.at("org") == "globex");
     CHECK(group_names(server, "org=globex") == std::vector<std::string>{"prod"});
     CHECK(group_names(server).size() == 5);
@@ -140,7 +136,7 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
     check_error(server.get(kGroups + "/nope"), 404, "GROUP_NOT_FOUND");
   }
   SUBCASE("updates change what they name; the same values again change nothing") {
-    const HttpAnswer patched = send_json(server, "PATCH", kGroups + "/prod-eu",
+    const HttpAnswer patched = send_body(server, "PATCH", kGroups + "/prod-eu",
                                          json{{"priority", 20}, {"selector", {{"region", "eu"}}}});
     REQUIRE(patched.status == 200);
     CHECK(patched.json.at("priority") == 20);
@@ -148,11 +144,11 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
     CHECK(patched.json.at("description") == "");
     CHECK(group_names(server) == std::vector<std::string>{"high", "prod-eu", "prod", "all", "low"});
     const std::uint64_t before = log_position(server);
-    const HttpAnswer again = send_json(server, "PATCH", kGroups + "/prod-eu", json{{"priority", 20}});
+    const HttpAnswer again = send_body(server, "PATCH", kGroups + "/prod-eu", json{{"priority", 20}});
     REQUIRE(again.status == 200);
     CHECK(again.json.at("position") == patched.json.at("position"));
     CHECK(log_position(server) == before);
-    check_error(send_json(server, "PATCH", kGroups + "/nope", json{{"priority", 1}}), 404, "GROUP_NOT_FOUND");
+    check_error(send_body(server, "PATCH", kGroups + "/nope", json{{"priority", 1}}), 404, "GROUP_NOT_FOUND");
   }
   SUBCASE("a deleted group is gone, and its name may be used again (later in precedence)") {
     const HttpAnswer deleted = server.del(kGroups + "/prod");
@@ -161,7 +157,7 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
     check_error(server.get(kGroups + "/prod"), 404, "GROUP_NOT_FOUND");
     check_error(server.del(kGroups + "/prod"), 404, "GROUP_NOT_FOUND");
     CHECK(group_names(server) == std::vector<std::string>{"high", "prod-eu", "all", "low"});
-    create_group(server, {{"name", "prod"}, {"priority", 10}});
+    post_group(server, {{"name", "prod"}, {"priority", 10}});
     CHECK(group_names(server) == std::vector<std::string>{"high", "prod-eu", "prod", "all", "low"});
     CHECK(get_json(server, kGroups + "/prod").at("selector") == json::object());
   }
@@ -170,13 +166,13 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
         server.post("/api/v1/api-keys", json{{"name", "acme"}, {"role", "operator"}, {"org", "acme"}}.dump());
     REQUIRE(key.status == 201);
     const httplib::Headers acme = {{"Authorization", "Bearer " + key.json.at("key").get<std::string>()}};
-    const HttpAnswer made = send_json(server, "POST", kGroups, json{{"name", "edge"}}.dump(), acme);
+    const HttpAnswer made = send_body(server, "POST", kGroups, json{{"name", "edge"}}.dump(), acme);
     REQUIRE(made.status == 201);
     CHECK(made.json.at("org") == "acme");
     CHECK(server.send("GET", kGroups, "", acme).json.at("groups").size() == 1);
     check_error(server.send("GET", kGroups + "/prod", "", acme), 404, "GROUP_NOT_FOUND");
     check_error(
-        send_json(server, "POST", with_query(kGroups, "org=default"), json{{"name", "x"}}.dump(), acme), 403,
+        send_body(server, "POST", with_query(kGroups, "org=default"), json{{"name", "x"}}.dump(), acme), 403,
         "FORBIDDEN");
     CHECK(group_names(server, "org=acme") == std::vector<std::string>{"edge"});
   }
@@ -195,7 +191,7 @@ TEST_CASE("groups: explicit members, and the group's agents paged like the agent
     dev_agents.push_back(
         register_agent(server, fmt::format("dev-{}", index), {{"labels", {{"env", "dev"}}}}).agent_id);
   }
-  create_group(server, {{"name", "prod"}, {"selector", {{"env", "prod"}}}});
+  post_group(server, {{"name", "prod"}, {"selector", {{"env", "prod"}}}});
 
   const auto ids_in = [&](const std::string& group) { return ids_of(group_agents(server, group)); };
   CHECK(ids_in("prod") == std::set<std::string>(prod_agents.begin(), prod_agents.end()));
@@ -219,7 +215,7 @@ TEST_CASE("groups: explicit members, and the group's agents paged like the agent
     CHECK(ids_in("prod").count(dev_agents[0]) == 1);
 
     const HttpAnswer removed =
-        send_json(server, "DELETE", kGroups + "/prod/members", members_body({dev_agents[0], dev_agents[1]}));
+        send_body(server, "DELETE", kGroups + "/prod/members", members_body({dev_agents[0], dev_agents[1]}));
     REQUIRE(removed.status == 200);
     CHECK(removed.json.at("removed") == 1);
     CHECK(ids_in("prod").size() == 3);
@@ -239,19 +235,19 @@ TEST_CASE("groups: explicit members, and the group's agents paged like the agent
     CHECK(get_json(server, kGroups + "/prod/agents?status=OFFLINE").at("total") == 0);
     CHECK(get_json(server, kGroups + "/prod/agents?config_status=none").at("total") == 3);
     CHECK(get_json(server, kGroups + "/prod/agents?config_status=applied").at("total") == 0);
-    create_group(server, {{"name", "first-two"}, {"selector", {{"env", "none"}}}});
+    post_group(server, {{"name", "first-two"}, {"selector", {{"env", "none"}}}});
     REQUIRE(add_members(server, "first-two", {prod_agents[0], dev_agents[0]}).status == 200);
     CHECK(get_json(server, kGroups + "/prod/agents?group=first-two").at("total") == 1);
   }
   SUBCASE("a selector that matches nothing is allowed") {
-    create_group(server, {{"name", "nowhere"}, {"selector", {{"env", "nowhere"}}}});
+    post_group(server, {{"name", "nowhere"}, {"selector", {{"env", "nowhere"}}}});
     const json page = get_json(server, kGroups + "/nowhere/agents");
     CHECK(page.at("agents") == json::array());
     CHECK(page.at("total") == 0);
   }
   SUBCASE("an empty selector matches every agent of the org, none of another") {
     register_in_org(server, "globex", "globex-1");
-    create_group(server, {{"name", "everyone"}});
+    post_group(server, {{"name", "everyone"}});
     CHECK(ids_in("everyone").size() == 5);
   }
   SUBCASE("members must be agents of the group's organization; the unknown ones are named") {
@@ -273,7 +269,7 @@ TEST_CASE("groups: explicit members, and the group's agents paged like the agent
 TEST_CASE("groups: 10,000 members in one request, and a group's agents paged through them") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  create_group(server, {{"name", "fleet"}, {"selector", {{"never", "matches"}}}});
+  post_group(server, {{"name", "fleet"}, {"selector", {{"never", "matches"}}}});
   std::vector<std::string> ids;
   for (int index = 0; index < 30; ++index)
     ids.push_back(register_agent(server, fmt::format("h-{}", index)).agent_id);
@@ -291,7 +287,7 @@ TEST_CASE("groups: 10,000 members in one request, and a group's agents paged thr
 TEST_CASE("groups: assignments are checked against the org's configs, set once, and cleared") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  create_group(server, {{"name", "prod"}});
+  post_group(server, {{"name", "prod"}});
   const std::uint64_t before = log_position(server);
 
   SUBCASE("an unknown config or policy is 404 CONFIG_NOT_FOUND, naming the field; nothing changes") {
@@ -320,7 +316,7 @@ TEST_CASE("groups: assignments are checked against the org's configs, set once, 
     CHECK(cleared.json.at("assignment").is_null());
     CHECK(get_json(server, kGroups + "/prod").at("assignment").is_null());
     REQUIRE(put_assignment(server, "prod", {{"settings", settings}}).status == 200);
-    const HttpAnswer no_body = send_json(server, "PUT", kGroups + "/prod/assignment", std::string());
+    const HttpAnswer no_body = send_body(server, "PUT", kGroups + "/prod/assignment", std::string());
     REQUIRE(no_body.status == 200);
     CHECK(no_body.json.at("assignment").is_null());
   }
@@ -363,9 +359,9 @@ TEST_CASE("groups: a restart keeps groups, their order, members and assignments"
   {
     MusterServer server(data);
     const std::string agent = register_agent(server, "host-1").agent_id;
-    create_group(server, {{"name", "first"}, {"priority", 3}});
-    create_group(server, {{"name", "second"}, {"priority", 3}, {"selector", {{"env", "prod"}}}});
-    create_group(server, {{"name", "gone"}});
+    post_group(server, {{"name", "first"}, {"priority", 3}});
+    post_group(server, {{"name", "second"}, {"priority", 3}, {"selector", {{"env", "prod"}}}});
+    post_group(server, {{"name", "gone"}});
     REQUIRE(server.del(kGroups + "/gone").status == 200);
     REQUIRE(add_members(server, "second", {agent}).status == 200);
     REQUIRE(put_assignment(server, "second", {{"settings", {{"a", 1}}}}).status == 200);
@@ -387,7 +383,7 @@ TEST_CASE("groups: a restart keeps groups, their order, members and assignments"
 TEST_CASE("groups: bad input is refused with 400 naming the field, and nothing changes") {
   TempDir dir;
   MusterServer server(dir.file("data"));
-  create_group(server, {{"name", "prod"}});
+  post_group(server, {{"name", "prod"}});
   const std::string agent = register_agent(server, "host-1").agent_id;
 
   struct Case {
@@ -454,7 +450,7 @@ TEST_CASE("groups: bad input is refused with 400 naming the field, and nothing c
   };
   const std::uint64_t before = log_position(server);
   for (const Case& bad : cases) {
-    const HttpAnswer answer = send_json(server, bad.method, bad.path, bad.body);
+    const HttpAnswer answer = send_body(server, bad.method, bad.path, bad.body);
     INFO(bad.method << " " << bad.path << " " << bad.body.substr(0, 200) << " -> " << answer.status << " "
                     << answer.body.substr(0, 400));
     check_error(answer, bad.status, bad.code);

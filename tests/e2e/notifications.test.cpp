@@ -21,7 +21,7 @@
 namespace muster::e2e {
 namespace {
 
-std::vector<std::string> server_args() {
+std::vector<std::string> notification_server_args() {
   return {"--enable-test-hooks", "--test-manual-clock",
           "--heartbeat-timeout", "1m",
           "--healthy-within",    "1h",
@@ -105,7 +105,7 @@ class SmtpServer {
 TEST_CASE(
     "notification channels and maintenance windows: secrets never answered or logged, bad input refused") {
   TempDir dir;
-  MusterServer server(dir.file("data"), server_args());
+  MusterServer server(dir.file("data"), notification_server_args());
   HttpAnswer created = server.post("/api/v1/notification-channels",
                                    json{{"name", "ops"},
                                         {"type", "webhook"},
@@ -201,7 +201,7 @@ TEST_CASE(
   std::vector<std::string> agents;
   std::string first_id;
   {
-    MusterServer server(dir.file("data"), server_args());
+    MusterServer server(dir.file("data"), notification_server_args());
     const std::string channel = create_webhook(server, receiver.url(), "hook-secret");
     const std::string paging = create_webhook(server, pager.url(), "hook-secret");
     rule = create(server, "/api/v1/alert-rules",
@@ -227,7 +227,7 @@ TEST_CASE(
     CHECK(deliveries(server, alert)[0].at("state") == "pending");
     server.kill9();
   }
-  MusterServer server(dir.file("data"), server_args());
+  MusterServer server(dir.file("data"), notification_server_args());
   advance_clock(server, 300'000);
   REQUIRE(receiver.wait_for(2, std::chrono::seconds(20)));
   const std::vector<json> alerts = firing_alerts(server, rule);
@@ -272,7 +272,7 @@ TEST_CASE(
 TEST_CASE("a maintenance window suppresses the notification and records it") {
   TempDir dir;
   testing::WebhookReceiver receiver("k");
-  MusterServer server(dir.file("data"), server_args());
+  MusterServer server(dir.file("data"), notification_server_args());
   const std::string channel = create_webhook(server, receiver.url(), "k");
   const TimeMs now = advance_clock(server, 0);
   const std::string window = create(
@@ -302,7 +302,7 @@ TEST_CASE("a maintenance window suppresses the notification and records it") {
 TEST_CASE("an email channel's notification is received by a real SMTP server") {
   TempDir dir;
   SmtpServer smtp(dir.file("smtp.out"));
-  MusterServer server(dir.file("data"), server_args());
+  MusterServer server(dir.file("data"), notification_server_args());
   const std::string channel = create(server, "/api/v1/notification-channels",
                                      {{"name", "mail"},
                                       {"type", "email"},

@@ -22,7 +22,7 @@ HttpAnswer post_report(const MusterServer& server, const std::string& agent_id, 
 }
 
 // Reports `body`; REQUIREs 201 and returns the answer.
-json report(const MusterServer& server, const std::string& agent_id, const json& body) {
+json report_ok(const MusterServer& server, const std::string& agent_id, const json& body) {
   const HttpAnswer answer = post_report(server, agent_id, body.dump());
   INFO("report " << body.dump() << ": " << answer.status << " " << answer.body);
   REQUIRE(answer.status == 201);
@@ -59,18 +59,18 @@ TEST_CASE("reports: recorded, listed with the agent's events, filtered by type, 
   const std::string other = register_agent(*server, "spot-2").agent_id;
 
   const json notice = {{"action", "terminate"}, {"time", "2026-12-02T01:02:00Z"}};
-  const json rebalance = report(*server, agent,
-                                {{"type", "rebalance_recommendation"},
-                                 {"time", "2026-12-02T01:00:00.250Z"},
-                                 {"data", {{"notice", notice}}}});
+  const json rebalance = report_ok(*server, agent,
+                                   {{"type", "rebalance_recommendation"},
+                                    {"time", "2026-12-02T01:00:00.250Z"},
+                                    {"data", {{"notice", notice}}}});
   CHECK(rebalance.at("agent_id") == agent);
   CHECK(rebalance.at("type") == "rebalance_recommendation");
   CHECK(rebalance.at("reported_at") == "2026-12-02T01:00:00.250Z");
   CHECK(rebalance.at("status") == "ONLINE");
   const TimeMs before_crash = now_ms();
-  const json crash = report(*server, other, {{"type", "crash"}});
+  const json crash = report_ok(*server, other, {{"type", "crash"}});
   CHECK(time_of(crash.at("reported_at")) >= before_crash - 1000);  // no time: when muster got it
-  report(*server, other, {{"type", "crash"}, {"data", {{"signal", 11}}}});
+  report_ok(*server, other, {{"type", "crash"}, {"data", {{"signal", 11}}}});
 
   // Listed with the agent's events, as recorded.
   const std::vector<json> own = reports_in(stream_events(*server, agent));
@@ -130,7 +130,7 @@ TEST_CASE(
   // Agents report on their own listener, as they heartbeat.
   server.use_agents_listener(true);
   const json terminated =
-      report(server, agent, {{"type", "termination"}, {"data", {{"action", "terminate"}}}});
+      report_ok(server, agent, {{"type", "termination"}, {"data", {{"action", "terminate"}}}});
   server.use_agents_listener(false);
   CHECK(terminated.at("status") == "OFFLINE");
 
@@ -145,7 +145,7 @@ TEST_CASE(
   CHECK(types_of(stream_events(server, agent)).back() == "AgentWentOffline");
 
   // A second notice is recorded; the agent is offline already.
-  CHECK(report(server, agent, {{"type", "termination"}}).at("status") == "OFFLINE");
+  CHECK(report_ok(server, agent, {{"type", "termination"}}).at("status") == "OFFLINE");
   CHECK(log_events(server, "type=AgentWentOffline").size() == 1);
   CHECK(stats(server).at("reports_24h") == json{{"termination", 2}});
 

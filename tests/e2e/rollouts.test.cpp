@@ -18,7 +18,7 @@ const std::vector<std::string> kCalmServer{"--enable-test-hooks", "--test-manual
                                            "--healthy-within",    "1h",
                                            "--warning-within",    "2h"};
 
-void create_config(const MusterServer& server, const std::string& name, const std::string& body) {
+void save_config(const MusterServer& server, const std::string& name, const std::string& body) {
   const json files = {{name + ".yaml", {{"content_type", "application/yaml"}, {"body", body}}}};
   HttpAnswer answer = server.post("/api/v1/configs", json{{"name", name}, {"files", files}}.dump());
   if (answer.status == 409) {
@@ -29,14 +29,14 @@ void create_config(const MusterServer& server, const std::string& name, const st
   REQUIRE((answer.status == 201 || answer.status == 200));
 }
 
-void create_group(const MusterServer& server, const std::string& name, const json& selector) {
+void add_group(const MusterServer& server, const std::string& name, const json& selector) {
   const HttpAnswer answer =
       server.post("/api/v1/groups", json{{"name", name}, {"selector", selector}}.dump());
   INFO(answer.body);
   REQUIRE(answer.status == 201);
 }
 
-void assign_group(const MusterServer& server, const std::string& group, const json& assignment) {
+void assign(const MusterServer& server, const std::string& group, const json& assignment) {
   const HttpAnswer answer = server.send("PUT", "/api/v1/groups/" + group + "/assignment", assignment.dump(),
                                         {{"Content-Type", "application/json"}});
   INFO(answer.body);
@@ -124,10 +124,10 @@ std::vector<std::string> event_types(const json& rollout) {
 // A prod group of `count` agents on collector v1, plus one dev agent; v2 exists.
 Fleet prod_fleet(const MusterServer& server, int count) {
   Fleet fleet{&server, {}, {}};
-  create_config(server, "collector", "receivers: [otlp]\n");
-  create_config(server, "collector", "receivers: [otlp, prometheus]\n");
-  create_group(server, "prod", {{"env", "prod"}});
-  assign_group(server, "prod", {{"config", "collector"}, {"version", 1}});
+  save_config(server, "collector", "receivers: [otlp]\n");
+  save_config(server, "collector", "receivers: [otlp, prometheus]\n");
+  add_group(server, "prod", {{"env", "prod"}});
+  assign(server, "prod", {{"config", "collector"}, {"version", 1}});
   for (int index = 0; index < count; ++index) fleet.add("prod-" + std::to_string(index), {{"env", "prod"}});
   fleet.step();
   return fleet;

@@ -6,7 +6,7 @@
 namespace muster::e2e {
 namespace {
 
-httplib::Headers bearer(const std::string& credential) {
+httplib::Headers bearer_json(const std::string& credential) {
   return {{"Authorization", "Bearer " + credential}, {"Content-Type", "application/json"}};
 }
 
@@ -15,16 +15,16 @@ json create_enrollment_token(const MusterServer& server, const json& fields = js
                              const std::string& key = "") {
   json body = fields;
   body["name"] = body.value("name", "rollout");
-  const HttpAnswer answer = key.empty()
-                                ? server.post("/api/v1/enrollment-tokens", body.dump())
-                                : server.send("POST", "/api/v1/enrollment-tokens", body.dump(), bearer(key));
+  const HttpAnswer answer =
+      key.empty() ? server.post("/api/v1/enrollment-tokens", body.dump())
+                  : server.send("POST", "/api/v1/enrollment-tokens", body.dump(), bearer_json(key));
   INFO(answer.status << " " << answer.body);
   REQUIRE(answer.status == 201);
   return answer.json;
 }
 
 /// Makes an API key; REQUIREs 201 and returns its plaintext.
-std::string create_key(const MusterServer& server, const std::string& role, const std::string& org) {
+std::string create_key_in(const MusterServer& server, const std::string& role, const std::string& org) {
   const HttpAnswer answer =
       server.post("/api/v1/api-keys", json{{"name", role + "@" + org}, {"role", role}, {"org", org}}.dump());
   INFO(answer.status << " " << answer.body);
@@ -36,12 +36,12 @@ std::string create_key(const MusterServer& server, const std::string& role, cons
 HttpAnswer register_with(const MusterServer& server, const std::string& token, const std::string& instance_id,
                          const json& fields = json::object()) {
   return server.send("POST", "/api/v1/agents/register", registration_body(instance_id, fields).dump(),
-                     bearer(token));
+                     bearer_json(token));
 }
 
 HttpAnswer heartbeat_with(const MusterServer& server, const std::string& agent_token,
                           const std::string& agent_id) {
-  return server.send("POST", "/api/v1/agents/" + agent_id + "/heartbeat", "{}", bearer(agent_token));
+  return server.send("POST", "/api/v1/agents/" + agent_id + "/heartbeat", "{}", bearer_json(agent_token));
 }
 
 }  // namespace
@@ -160,7 +160,7 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
 
   SUBCASE("the agent rotates its token: both work for the grace period, then only the new one") {
     const HttpAnswer rotated =
-        server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer(token));
+        server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer_json(token));
     REQUIRE(rotated.status == 200);
     const std::string fresh = rotated.json.at("agent_token");
     CHECK(fresh != token);
@@ -168,8 +168,9 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
     CHECK(heartbeat_with(server, fresh, agent.agent_id).status == 200);
     // Regression: the replaced token only heartbeats; it cannot rotate again.
     const std::uint64_t rotated_at = log_position(server);
-    check_error(server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer(token)),
-                401, "INVALID_AGENT_TOKEN");
+    check_error(
+        server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer_json(token)),
+        401, "INVALID_AGENT_TOKEN");
     CHECK(log_position(server) == rotated_at);
     const TimeMs grace_end = time_of(rotated.json.at("previous_token_valid_until"));
     REQUIRE(eventually([&] { return now_ms() > grace_end; }));
@@ -181,7 +182,7 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
   }
   SUBCASE("an operator rotates it for the agent") {
     const HttpAnswer rotated = server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "",
-                                           bearer(server.admin_key()));
+                                           bearer_json(server.admin_key()));
     REQUIRE(rotated.status == 200);
     CHECK(heartbeat_with(server, rotated.json.at("agent_token"), agent.agent_id).status == 200);
     // Regression: an operator's rotation gives the old token no grace period.
@@ -202,8 +203,9 @@ TEST_CASE("agent tokens: only the agent's own, rotated with a grace period, revo
       check_error(heartbeat_with(server, token, agent.agent_id), 404, "AGENT_NOT_REGISTERED");
     }
     check_error(heartbeat_with(server, other_token, other.agent_id), 409, "AGENT_DECOMMISSIONED");
-    check_error(server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer(token)),
-                404, "AGENT_NOT_REGISTERED");
+    check_error(
+        server.send("POST", "/api/v1/agents/" + agent.agent_id + "/token/rotate", "", bearer_json(token)),
+        404, "AGENT_NOT_REGISTERED");
     check_error(heartbeat_with(server, "ma_" + agent.agent_id + "_" + std::string(43, 'A'), agent.agent_id), 401,
                 "INVALID_AGENT_TOKEN");
   }
@@ -229,13 +231,15 @@ TEST_CASE("organizations: a scoped key sees and changes only its own - others' t
   CHECK(acme_id != globex_id);
   CHECK(globex_agent.json.at("org") == "globex");
 
-  const std::string viewer = create_key(server, "viewer", "acme");
-  const std::string operator_key = create_key(server, "operator", "acme");
-  const std::string admin = create_key(server, "admin", "acme");
-  const std::string globex_admin = create_key(server, "admin", "globex");
+  const std::string viewer = create_key_in(server, "viewer", "acme");
+  const std::string operator_key = create_key_in(server, "operator", "acme");
+  const std::string admin = create_key_in(server, "admin", "acme");
+  const std::string globex_admin = create_key_in(server, "admin", "globex");
   const std::uint64_t head = log_position(server);
   const auto as = [&](const std::string& key, const std::string& method, const std::string& path,
-                      const std::string& body = "") { return server.send(method, path, body, bearer(key)); };
+                      const std::string& body = "") {
+    return server.send(method, path, body, bearer_json(key));
+  };
 
   // Reads: lists, counts, one agent, its events and the log hold only acme's.
   const HttpAnswer listed = as(viewer, "GET", fmt::format("/api/v1/agents?min_position={}", head));
@@ -306,12 +310,12 @@ TEST_CASE("regression: viewers read API-key and enrollment-token records, digest
   const HttpAnswer agent = register_with(server, acme_token, "host-1");
   REQUIRE(agent.status == 201);
   const std::string agent_id = agent.json.at("agent_id");
-  const std::string viewer = create_key(server, "viewer", "acme");
-  const std::string unscoped_viewer = create_key(server, "viewer", "*");
-  const std::string operator_key = create_key(server, "operator", "acme");
-  const std::string acme_admin = create_key(server, "admin", "acme");
+  const std::string viewer = create_key_in(server, "viewer", "acme");
+  const std::string unscoped_viewer = create_key_in(server, "viewer", "*");
+  const std::string operator_key = create_key_in(server, "operator", "acme");
+  const std::string acme_admin = create_key_in(server, "admin", "acme");
   const auto as = [&](const std::string& key, const std::string& path) {
-    const HttpAnswer answer = server.send("GET", path, "", bearer(key));
+    const HttpAnswer answer = server.send("GET", path, "", bearer_json(key));
     INFO(path << ": " << answer.status << " " << answer.body);
     REQUIRE(answer.status == 200);
     return answer;

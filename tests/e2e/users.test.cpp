@@ -22,10 +22,6 @@ httplib::Headers anonymous(httplib::Headers headers = {}) {
   return headers;
 }
 
-httplib::Headers bearer(const std::string& token) {
-  return {{"Authorization", "Bearer " + token}};
-}
-
 void create_user(const MusterServer& server, const std::string& username, const std::string& role,
                  const std::string& password = kPassword, const json& extra = json::object()) {
   json body{{"username", username}, {"password", password}, {"role", role}};
@@ -80,8 +76,8 @@ Tokens token_session(const MusterServer& server, const std::string& username,
           answer.json.at("refresh_token").get<std::string>()};
 }
 
-int status_of(const MusterServer& server, const std::string& method, const std::string& path,
-              const httplib::Headers& headers, const std::string& body = "") {
+int user_status_of(const MusterServer& server, const std::string& method, const std::string& path,
+                   const httplib::Headers& headers, const std::string& body = "") {
   return server.send(method, path, body, headers).status;
 }
 
@@ -152,7 +148,7 @@ TEST_CASE("users: the dashboard's cookie session reads, writes with its CSRF tok
   // A reloaded page learns its CSRF token again here.
   CHECK(me.json.at("csrf_token") == session.csrf);
 
-  CHECK(status_of(server, "GET", "/api/v1/agents", session.headers(false)) == 200);
+  CHECK(user_status_of(server, "GET", "/api/v1/agents", session.headers(false)) == 200);
   const std::string group = json{{"name", "web"}, {"selector", {{"env", "prod"}}}}.dump();
   // A write without the CSRF token, or with another session's, is refused and changes nothing.
   const std::uint64_t before = log_position(server);
@@ -189,7 +185,7 @@ TEST_CASE("users: a script's access token works as a bearer, refreshes once, and
   const Tokens first = token_session(server, "robot");
   CHECK(first.access.rfind("ms_", 0) == 0);
   CHECK(first.refresh.rfind("mr_", 0) == 0);
-  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(first.access)) == 200);
+  CHECK(user_status_of(server, "GET", "/api/v1/agents", bearer(first.access)) == 200);
   // A viewer reads and writes nothing; no CSRF token is asked of a bearer.
   httplib::Headers write = bearer(first.access);
   write.emplace("Content-Type", "application/json");
@@ -204,7 +200,7 @@ TEST_CASE("users: a script's access token works as a bearer, refreshes once, and
   REQUIRE(refreshed.status == 200);
   const Tokens second{refreshed.json.at("access_token"), refreshed.json.at("refresh_token")};
   CHECK(second.access != first.access);
-  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(second.access)) == 200);
+  CHECK(user_status_of(server, "GET", "/api/v1/agents", bearer(second.access)) == 200);
   // Rotation: the old refresh token and the old access token are done.
   check_error(refresh(first.refresh), 401, "INVALID_REFRESH_TOKEN");
   check_error(server.send("GET", "/api/v1/agents", "", bearer(first.access)), 401, "INVALID_SESSION");
@@ -240,7 +236,7 @@ TEST_CASE("users: an admin's ending, a password change and a deletion each end t
   MusterServer server(dir.file("data"));
   create_user(server, "alice", "operator");
   const auto works = [&](const httplib::Headers& headers) {
-    return status_of(server, "GET", "/api/v1/agents", headers) == 200;
+    return user_status_of(server, "GET", "/api/v1/agents", headers) == 200;
   };
 
   const CookieSession cookie = cookie_session(server, "alice");
@@ -302,8 +298,8 @@ TEST_CASE("users: sessions outlive a restart, and no password or session secret 
     CHECK(server.log_text().find(tokens.access) == std::string::npos);
   }
   MusterServer server(data);
-  CHECK(status_of(server, "GET", "/api/v1/users", cookie.headers(false)) == 200);
-  CHECK(status_of(server, "GET", "/api/v1/users", bearer(tokens.access)) == 200);
+  CHECK(user_status_of(server, "GET", "/api/v1/users", cookie.headers(false)) == 200);
+  CHECK(user_status_of(server, "GET", "/api/v1/users", bearer(tokens.access)) == 200);
   REQUIRE(server.terminate() == 0);
   // Every file of the data directory, the log's included: the password and
   // the session secrets appear in none of them.
@@ -440,10 +436,10 @@ TEST_CASE(
   const Tokens before = token_session(server, "bob");
   const std::string new_password = "another fine passphrase";
   REQUIRE(cli({"users", "password", "bob"}, new_password + "\n").exit_code == 0);
-  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(before.access)) == 401);
+  CHECK(user_status_of(server, "GET", "/api/v1/agents", bearer(before.access)) == 401);
   const Tokens after = token_session(server, "bob", new_password);
   REQUIRE(cli({"users", "sign-out", "bob"}).exit_code == 0);
-  CHECK(status_of(server, "GET", "/api/v1/agents", bearer(after.access)) == 401);
+  CHECK(user_status_of(server, "GET", "/api/v1/agents", bearer(after.access)) == 401);
 
   // Exit codes: a refused password (5), no password at all (2), nobody by that name (4).
   CHECK(cli({"users", "create", "--username", "eve", "--role", "viewer"}, std::string("short\n")).exit_code ==

@@ -228,7 +228,7 @@ class Stopper {
   std::thread thread_;
 };
 
-std::string bearer(const MusterServer& server) {
+std::string admin_bearer_line(const MusterServer& server) {
   return "Authorization: Bearer " + server.admin_key() + "\r\n";
 }
 
@@ -236,7 +236,7 @@ constexpr const char* kEcho = "/_test/websocket/echo";
 
 // "opened O closed C" from the echo route.
 std::pair<int, int> echo_counts(const MusterServer& server) {
-  RawWebSocket socket(server.port(), kEcho, bearer(server));
+  RawWebSocket socket(server.port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   socket.send_text("stats");
   const auto answer = socket.read_message();
@@ -254,7 +254,7 @@ TEST_CASE("websocket: an upgrade answers 101 and messages come back whole, in or
   MusterServer server(dir.file("data"), {"--enable-test-hooks"});
   for (const int port : {server.port(), server.agent_port()}) {
     INFO("port " << port);
-    RawWebSocket socket(port, kEcho, bearer(server));
+    RawWebSocket socket(port, kEcho, admin_bearer_line(server));
     REQUIRE(socket.status == 101);
     CHECK(socket.head.find(std::string("Sec-WebSocket-Accept: ") + kAccept + "\r\n") != std::string::npos);
 
@@ -283,7 +283,7 @@ TEST_CASE("websocket: an upgrade answers 101 and messages come back whole, in or
 TEST_CASE("websocket: a fragmented message is reassembled, a ping between its fragments answered first") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks"});
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   socket.send_frame(kText, "frag", false);
   socket.send_frame(kContinuation, "men", false);
@@ -307,7 +307,7 @@ TEST_CASE("websocket: a message over the route's limit closes with 1009, and the
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--max-body-bytes", "4096"});
   {
-    RawWebSocket socket(server.port(), kEcho, bearer(server));
+    RawWebSocket socket(server.port(), kEcho, admin_bearer_line(server));
     REQUIRE(socket.status == 101);
     socket.send_binary(std::string(4096, 'a'));  // at the limit: fine
     const auto echoed = socket.read_message();
@@ -331,7 +331,7 @@ TEST_CASE("websocket: a message over the route's limit closes with 1009, and the
 TEST_CASE("websocket: a peer that neither sends nor answers the ping is closed after the idle timeout") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--websocket-idle-timeout", "400ms"});
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   // Half the timeout: the keep-alive ping.
   const auto ping = socket.read_frame(std::chrono::seconds(5));
@@ -345,7 +345,7 @@ TEST_CASE("websocket: a peer that neither sends nor answers the ping is closed a
 TEST_CASE("websocket: a peer that answers the pings stays open past the idle timeout") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--websocket-idle-timeout", "300ms"});
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   // Three pings answered: three half-timeouts, longer than one timeout.
   for (int ping = 0; ping < 3; ++ping) {
@@ -379,17 +379,17 @@ TEST_CASE("websocket: refused upgrades are ordinary JSON errors") {
     CHECK(socket.body.value("code", "") == "WEBSOCKET_NOT_SUPPORTED");
   }
   {
-    RawWebSocket socket(server.port(), "/api/v1/stats", bearer(server));
+    RawWebSocket socket(server.port(), "/api/v1/stats", admin_bearer_line(server));
     CHECK(socket.status == 400);
     CHECK(socket.body.value("code", "") == "WEBSOCKET_NOT_SUPPORTED");
   }
   // A version other than 13 (RFC 6455 4.4): 426 naming the one spoken.
   {
-    const auto answer =
-        raw_request(server.port(),
-                    "GET /_test/websocket/echo HTTP/1.1\r\nHost: m\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\nSec-WebSocket-Key: " +
-                        std::string(kKey) + "\r\nSec-WebSocket-Version: 8\r\n" + bearer(server) + "\r\n");
+    const auto answer = raw_request(server.port(),
+                                    "GET /_test/websocket/echo HTTP/1.1\r\nHost: m\r\nUpgrade: websocket\r\n"
+                                    "Connection: Upgrade\r\nSec-WebSocket-Key: " +
+                                        std::string(kKey) + "\r\nSec-WebSocket-Version: 8\r\n" +
+                                        admin_bearer_line(server) + "\r\n");
     CHECK(answer.status == 426);
     CHECK(answer.body.value("code", "") == "UPGRADE_REQUIRED");
   }
@@ -403,7 +403,7 @@ TEST_CASE(
     "websocket: messages pushed from another thread arrive in order - a close code the route asks for") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks"});
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   socket.send_text("push:50");
   for (int index = 0; index < 50; ++index) {
@@ -424,7 +424,7 @@ TEST_CASE("websocket: a peer that does not read is closed with 1013 once 64 mess
   MusterServer server(dir.file("data"), {"--enable-test-hooks"});
   // 52 MB asked for: more than the kernel's socket buffers hold, so messages
   // pile up in the server while the client does not read.
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(socket.status == 101);
   socket.send_text("flood:400:131072");
   int taken = -1;
@@ -452,8 +452,8 @@ TEST_CASE("websocket: a peer that does not read is closed with 1013 once 64 mess
 TEST_CASE("websocket: the server stopping closes its WebSockets with 1001 and their routes hear it") {
   TempDir dir;
   MusterServer server(dir.file("data"), {"--enable-test-hooks"});
-  RawWebSocket operators(server.port(), kEcho, bearer(server));
-  RawWebSocket agents(server.agent_port(), kEcho, bearer(server));
+  RawWebSocket operators(server.port(), kEcho, admin_bearer_line(server));
+  RawWebSocket agents(server.agent_port(), kEcho, admin_bearer_line(server));
   REQUIRE(operators.status == 101);
   REQUIRE(agents.status == 101);
   Stopper stopper(server);
@@ -481,7 +481,7 @@ TEST_CASE("websocket: over TLS, messages come back and the server stopping close
                        key + " -out " + cert + " 2>/dev/null")
                           .c_str()) == 0);
   MusterServer server(dir.file("data"), {"--enable-test-hooks", "--tls-cert", cert, "--tls-key", key});
-  RawWebSocket socket(server.agent_port(), kEcho, bearer(server), true);
+  RawWebSocket socket(server.agent_port(), kEcho, admin_bearer_line(server), true);
   REQUIRE(socket.status == 101);
   socket.send_text("over TLS");
   const std::string big(200 * 1024, 'b');

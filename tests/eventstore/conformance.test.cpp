@@ -34,8 +34,6 @@ using namespace std::chrono_literals;
 using testing::TempDir;
 using namespace testing;
 
-constexpr TimeMs kStartMs = 1'700'000'000'000;
-
 /// A storage under test, on data that outlives it: `reopen()` opens the same
 /// data again, as a restart would. `Data` says where the data lives.
 template <class Data>
@@ -120,12 +118,6 @@ class NatsData {
 using RocksDbFixture = StorageFixture<RocksDbData>;
 using MemoryFixture = StorageFixture<MemoryData>;
 using NatsFixture = StorageFixture<NatsData>;
-
-std::uint64_t head_of(const EventStore& store) {
-  auto head = store.head_position();
-  REQUIRE_MESSAGE(head.ok(), (head.ok() ? "" : head.error().message));
-  return *head;
-}
 
 std::uint64_t version_of(const EventStore& store, const std::string& stream) {
   auto version = store.stream_version(stream);

@@ -52,10 +52,10 @@ class ReadOnlyLog final : public EventStore {
 };
 
 /// Positions visited, stopping after `stop_after` (never, if 0), and the answer.
-std::pair<std::vector<std::uint64_t>, Result<std::uint64_t>> scan(const EventStore& store,
-                                                                  std::uint64_t from_position,
-                                                                  std::size_t max_count,
-                                                                  std::uint64_t stop_after = 0) {
+std::pair<std::vector<std::uint64_t>, Result<std::uint64_t>> scan_positions(const EventStore& store,
+                                                                            std::uint64_t from_position,
+                                                                            std::size_t max_count,
+                                                                            std::uint64_t stop_after = 0) {
   std::vector<std::uint64_t> positions;
   auto next = store.scan_log(from_position, max_count, [&](const EventView& event) {
     CHECK(event.type == "T" + std::to_string(event.position));
@@ -71,28 +71,28 @@ TEST_SUITE("event_store") {
   TEST_CASE("the default scan_log reads the log in bounded batches and says where to go on") {
     ReadOnlyLog store(3000);
     SUBCASE("the whole log, in a few reads") {
-      auto [positions, next] = scan(store, 1, 10'000);
+      auto [positions, next] = scan_positions(store, 1, 10'000);
       CHECK(positions.size() == 3000);
       CHECK(positions.back() == 3000);
       CHECK(*next == 3001);
       CHECK(store.reads <= 3);
     }
     SUBCASE("a limit, a start from 0, past the head, or nothing") {
-      CHECK(scan(store, 2, 3).first == std::vector<std::uint64_t>{2, 3, 4});
-      CHECK(*scan(store, 2, 3).second == 5);
-      CHECK(scan(store, 0, 2).first == std::vector<std::uint64_t>{1, 2});
-      CHECK(*scan(store, 5000, 10).second == 5000);
-      CHECK(scan(store, 1, 0).first.empty());
-      CHECK(*scan(store, 7, 0).second == 7);
+      CHECK(scan_positions(store, 2, 3).first == std::vector<std::uint64_t>{2, 3, 4});
+      CHECK(*scan_positions(store, 2, 3).second == 5);
+      CHECK(scan_positions(store, 0, 2).first == std::vector<std::uint64_t>{1, 2});
+      CHECK(*scan_positions(store, 5000, 10).second == 5000);
+      CHECK(scan_positions(store, 1, 0).first.empty());
+      CHECK(*scan_positions(store, 7, 0).second == 7);
     }
     SUBCASE("a visitor that stops") {
-      auto [positions, next] = scan(store, 1000, 10'000, /*stop_after=*/1500);
+      auto [positions, next] = scan_positions(store, 1000, 10'000, /*stop_after=*/1500);
       CHECK(positions.size() == 501);
       CHECK(*next == 1501);
     }
     SUBCASE("a read that fails") {
       ReadOnlyLog failing(3000, 1025);
-      auto [positions, next] = scan(failing, 1, 10'000);
+      auto [positions, next] = scan_positions(failing, 1, 10'000);
       CHECK(positions.size() == 1024);
       REQUIRE_FALSE(next.ok());
       CHECK(next.error().code == ErrorCode::io_error);

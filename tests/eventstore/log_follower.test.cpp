@@ -13,7 +13,7 @@ namespace {
 
 using testing::TempDir;
 
-std::unique_ptr<Storage> open_storage(const TempDir& dir) {
+std::unique_ptr<Storage> open_follower_storage(const TempDir& dir) {
   RocksDbOptions options;
   options.path = dir.file("data");
   options.durability = Durability::wal;
@@ -79,7 +79,7 @@ std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
 TEST_SUITE("log_follower") {
   SCENARIO("stepping a follower by hand") {
     TempDir dir;
-    auto storage = open_storage(dir);
+    auto storage = open_follower_storage(dir);
     EventStore& store = storage->events();
     append_events(store, "a", 5);
     DeliveryLog deliveries;
@@ -124,7 +124,7 @@ TEST_SUITE("log_follower") {
 
   TEST_CASE("a started follower catches up, then sees new events live") {
     TempDir dir;
-    auto storage = open_storage(dir);
+    auto storage = open_follower_storage(dir);
     EventStore& store = storage->events();
     append_events(store, "a", 3);
     DeliveryLog deliveries;

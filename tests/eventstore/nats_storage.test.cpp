@@ -47,12 +47,6 @@ std::unique_ptr<Storage> open_ok(const NatsOptions& options) {
   return std::move(*opened);
 }
 
-std::uint64_t head_of(const EventStore& store) {
-  auto head = store.head_position();
-  REQUIRE(head.ok());
-  return *head;
-}
-
 std::vector<std::string> types_of_events(const std::vector<Event>& events) {
   std::vector<std::string> types;
   for (const auto& event : events) types.push_back(event.type);

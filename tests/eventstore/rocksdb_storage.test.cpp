@@ -34,8 +34,6 @@ namespace {
 using testing::TempDir;
 using namespace testing;
 
-constexpr TimeMs kStartMs = 1'700'000'000'000;
-
 RocksDbOptions options_for(const TempDir& dir, const Clock* clock = nullptr) {
   RocksDbOptions options;
   options.path = dir.file("data");

@@ -13,6 +13,16 @@
 
 namespace muster::testing {
 
+/// When the storage suites' clocks start.
+inline constexpr TimeMs kStartMs = 1'700'000'000'000;
+
+/// The store's head position, which must be readable.
+inline std::uint64_t head_of(const EventStore& store) {
+  auto head = store.head_position();
+  REQUIRE_MESSAGE(head.ok(), (head.ok() ? "" : head.error().message));
+  return *head;
+}
+
 inline NewEvent make_event(std::string type, std::string data = "{}") {
   NewEvent event;
   event.type = std::move(type);

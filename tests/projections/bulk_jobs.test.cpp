@@ -47,7 +47,7 @@ struct JobsLog {
   }
 };
 
-std::vector<std::string> ids_of(const std::vector<BulkJob>& jobs) {
+std::vector<std::string> job_ids_of(const std::vector<BulkJob>& jobs) {
   std::vector<std::string> ids;
   for (const BulkJob& job : jobs) ids.push_back(job.job_id);
   return ids;
@@ -71,18 +71,18 @@ TEST_CASE("bulk jobs are listed newest first per organization, and the unfinishe
 
   const auto first = jobs.list("acme", 2, std::nullopt);
   REQUIRE(first.ok());
-  CHECK(ids_of(first->jobs) == std::vector<std::string>{"aaaaaaaaaaaaaaa4", "aaaaaaaaaaaaaaa3"});
+  CHECK(job_ids_of(first->jobs) == std::vector<std::string>{"aaaaaaaaaaaaaaa4", "aaaaaaaaaaaaaaa3"});
   REQUIRE(first->next_after);
   const auto second = jobs.list("acme", 2, first->next_after);
   REQUIRE(second.ok());
-  CHECK(ids_of(second->jobs) == std::vector<std::string>{"aaaaaaaaaaaaaaa1"});
+  CHECK(job_ids_of(second->jobs) == std::vector<std::string>{"aaaaaaaaaaaaaaa1"});
   CHECK_FALSE(second->next_after);
   CHECK(jobs.list("*", 10, std::nullopt)->jobs.size() == 4);
   CHECK(jobs.list("globex", 10, std::nullopt)->jobs.size() == 1);
   // Another organization's job is no cursor of this one.
   CHECK(jobs.list("globex", 10, std::string("aaaaaaaaaaaaaaa1")).error().field == "cursor");
 
-  CHECK(ids_of(jobs.unfinished()) == std::vector<std::string>{"aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2"});
+  CHECK(job_ids_of(jobs.unfinished()) == std::vector<std::string>{"aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2"});
 }
 
 TEST_CASE("a snapshot plus the log's tail folds to what the whole log folds to") {
@@ -116,9 +116,9 @@ TEST_CASE("a snapshot plus the log's tail folds to what the whole log folds to")
     CHECK(*restored.find(job_id) == state);
     CHECK(*whole.find(job_id) == state);
   }
-  CHECK(ids_of(restored.unfinished()) == ids_of(whole.unfinished()));
-  CHECK(ids_of(restored.list("*", 10, std::nullopt)->jobs) ==
-        ids_of(whole.list("*", 10, std::nullopt)->jobs));
+  CHECK(job_ids_of(restored.unfinished()) == job_ids_of(whole.unfinished()));
+  CHECK(job_ids_of(restored.list("*", 10, std::nullopt)->jobs) ==
+        job_ids_of(whole.list("*", 10, std::nullopt)->jobs));
 
   SUBCASE("a snapshot past the log's head, or damaged, is dropped") {
     BulkJobs ahead;

@@ -14,8 +14,8 @@ using namespace muster;
 
 namespace {
 
-const AgentId kWeb = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
-const AgentId kDb = *AgentId::parse("9a1e3f6c-8d2b-4c1f-9e7a-0b5d4c3a2f10");
+const AgentId kWebAgent = *AgentId::parse("3f6c9a1e-8d2b-4c1f-9e7a-0b5d4c3a2f10");
+const AgentId kDbAgent = *AgentId::parse("9a1e3f6c-8d2b-4c1f-9e7a-0b5d4c3a2f10");
 
 // A log of commands' events, as the store numbers them.
 struct CommandsLog {
@@ -67,20 +67,20 @@ struct CommandsLog {
   }
 };
 
-std::vector<std::string> ids_of(const std::vector<CommandRecord>& records) {
+std::vector<std::string> command_ids_of(const std::vector<CommandRecord>& records) {
   std::vector<std::string> ids;
   for (const CommandRecord& record : records) ids.push_back(record.command_id);
   return ids;
 }
 
 void fill(CommandsLog& log) {
-  log.queue("c1", kWeb, "upgrade", CommandPriority::normal, "b1");
-  log.queue("c2", kWeb, "restart", CommandPriority::normal, "b1");
-  log.queue("c3", kDb, "restart", CommandPriority::normal, "b1");
-  log.queue("c4", kWeb, "shutdown", CommandPriority::emergency);
-  log.queue("c5", kDb, "restart", CommandPriority::normal, "", "globex");
+  log.queue("c1", kWebAgent, "upgrade", CommandPriority::normal, "b1");
+  log.queue("c2", kWebAgent, "restart", CommandPriority::normal, "b1");
+  log.queue("c3", kDbAgent, "restart", CommandPriority::normal, "b1");
+  log.queue("c4", kWebAgent, "shutdown", CommandPriority::emergency);
+  log.queue("c5", kDbAgent, "restart", CommandPriority::normal, "", "globex");
   log.run("acme", "c3", DeliverCommand{60'000});
-  log.run("acme", "c3", CompleteCommand{kDb, make_command_result(false, 1, std::string(1000, 'o'))});
+  log.run("acme", "c3", CompleteCommand{kDbAgent, make_command_result(false, 1, std::string(1000, 'o'))});
   log.run("acme", "c2", CancelCommand{});
 }
 
@@ -100,12 +100,13 @@ TEST_CASE("commands are kept compact, in delivery order per agent, counted per a
   CHECK(model.find("c1")->params == nlohmann::json::object());
   CHECK_FALSE(model.find("nope"));
 
-  CHECK(model.pending_of(kWeb) == 2);
-  CHECK(model.pending_of(kDb) == 1);  // c5, of another organization
+  CHECK(model.pending_of(kWebAgent) == 2);
+  CHECK(model.pending_of(kDbAgent) == 1);  // c5, of another organization
   CHECK(model.pending_of(AgentId::random()) == 0);
-  CHECK(ids_of(model.deliverable(kWeb, 2000, 60'000, 10)) == std::vector<std::string>{"c4", "c1"});
-  CHECK(ids_of(model.deliverable(kWeb, 2000, 60'000, 1)) == std::vector<std::string>{"c4"});
-  CHECK(model.deliverable(kWeb, 1'000'000, 60'000, 10).empty());  // expired by then
+  CHECK(command_ids_of(model.deliverable(kWebAgent, 2000, 60'000, 10)) ==
+        std::vector<std::string>{"c4", "c1"});
+  CHECK(command_ids_of(model.deliverable(kWebAgent, 2000, 60'000, 1)) == std::vector<std::string>{"c4"});
+  CHECK(model.deliverable(kWebAgent, 1'000'000, 60'000, 10).empty());  // expired by then
 
   const auto batch = model.batch_counts("b1");
   REQUIRE(batch);
@@ -113,28 +114,31 @@ TEST_CASE("commands are kept compact, in delivery order per agent, counted per a
   CHECK((*batch)[static_cast<std::size_t>(CommandState::failed)] == 1);
   CHECK((*batch)[static_cast<std::size_t>(CommandState::cancelled)] == 1);
   CHECK_FALSE(model.batch_counts("b2"));
-  CHECK(ids_of(model.open()) == std::vector<std::string>{"c1", "c4", "c5"});
+  CHECK(command_ids_of(model.open()) == std::vector<std::string>{"c1", "c4", "c5"});
 
   SUBCASE("lists: newest first, filtered, paged, per organization") {
-    CHECK(ids_of(model.list("*", {}, 10, std::nullopt)->commands) ==
+    CHECK(command_ids_of(model.list("*", {}, 10, std::nullopt)->commands) ==
           std::vector<std::string>{"c5", "c4", "c3", "c2", "c1"});
     CommandFilter restarts;
     restarts.type = "restart";
-    CHECK(ids_of(model.list("acme", restarts, 10, std::nullopt)->commands) == std::vector<std::string>{"c3", "c2"});
+    CHECK(command_ids_of(model.list("acme", restarts, 10, std::nullopt)->commands) ==
+          std::vector<std::string>{"c3", "c2"});
     CommandFilter web;
-    web.agent_id = kWeb;
+    web.agent_id = kWebAgent;
     const auto first = model.list("acme", web, 2, std::nullopt);
     REQUIRE(first.ok());
-    CHECK(ids_of(first->commands) == std::vector<std::string>{"c4", "c2"});
+    CHECK(command_ids_of(first->commands) == std::vector<std::string>{"c4", "c2"});
     REQUIRE(first->next_after);
     const auto second = model.list("acme", web, 2, first->next_after);
-    CHECK(ids_of(second->commands) == std::vector<std::string>{"c1"});
+    CHECK(command_ids_of(second->commands) == std::vector<std::string>{"c1"});
     CHECK_FALSE(second->next_after);
     CommandFilter in_batch;
     in_batch.batch_id = "b1";
     in_batch.state = CommandState::queued;
-    CHECK(ids_of(model.list("acme", in_batch, 10, std::nullopt)->commands) == std::vector<std::string>{"c1"});
-    CHECK(ids_of(model.list("globex", {}, 10, std::nullopt)->commands) == std::vector<std::string>{"c5"});
+    CHECK(command_ids_of(model.list("acme", in_batch, 10, std::nullopt)->commands) ==
+          std::vector<std::string>{"c1"});
+    CHECK(command_ids_of(model.list("globex", {}, 10, std::nullopt)->commands) ==
+          std::vector<std::string>{"c5"});
     CHECK(model.list("globex", {}, 10, std::string("c1")).error().field == "cursor");
   }
 }
@@ -143,12 +147,12 @@ TEST_CASE("a snapshot of the commands plus the log's tail folds to what the whol
   StoreOptions options;
   auto storage = std::move(*open_memory_storage(options));
   CommandsLog log;
-  log.queue("d1", kWeb, "upgrade", CommandPriority::normal, "b1");
-  log.queue("d2", kWeb, "restart", CommandPriority::emergency, "b1");
+  log.queue("d1", kWebAgent, "upgrade", CommandPriority::normal, "b1");
+  log.queue("d2", kWebAgent, "restart", CommandPriority::emergency, "b1");
   log.run("acme", "d2", DeliverCommand{60'000});
   const std::size_t snapshot_at = log.events.size();
   fill(log);
-  log.run("acme", "d2", AcknowledgeCommand{kWeb});
+  log.run("acme", "d2", AcknowledgeCommand{kWebAgent});
   log.now_ms = 1'000'000;
   log.run("acme", "d1", ExpireCommand{});
 
@@ -167,11 +171,12 @@ TEST_CASE("a snapshot of the commands plus the log's tail folds to what the whol
     CHECK(*restored.find(entry.first) == log.compacted(entry.first));
     CHECK(*whole.find(entry.first) == log.compacted(entry.first));
   }
-  CHECK(restored.pending_of(kWeb) == whole.pending_of(kWeb));
-  CHECK(ids_of(restored.deliverable(kWeb, 2000, 60'000, 10)) == ids_of(whole.deliverable(kWeb, 2000, 60'000, 10)));
+  CHECK(restored.pending_of(kWebAgent) == whole.pending_of(kWebAgent));
+  CHECK(command_ids_of(restored.deliverable(kWebAgent, 2000, 60'000, 10)) ==
+        command_ids_of(whole.deliverable(kWebAgent, 2000, 60'000, 10)));
   CHECK(restored.batch_counts("b1") == whole.batch_counts("b1"));
-  CHECK(ids_of(restored.list("*", {}, 100, std::nullopt)->commands) ==
-        ids_of(whole.list("*", {}, 100, std::nullopt)->commands));
+  CHECK(command_ids_of(restored.list("*", {}, 100, std::nullopt)->commands) ==
+        command_ids_of(whole.list("*", {}, 100, std::nullopt)->commands));
 
   SUBCASE("a snapshot past the log's head, or damaged, is dropped") {
     CommandQueue ahead;

@@ -39,7 +39,7 @@ struct RolloutLog {
   }
 };
 
-std::vector<std::string> ids_of(const RolloutPage& page) {
+std::vector<std::string> rollout_ids_of(const RolloutPage& page) {
   std::vector<std::string> ids;
   for (const Rollout& rollout : page.rollouts) ids.push_back(rollout.rollout_id);
   return ids;
@@ -57,13 +57,14 @@ TEST_CASE("rollouts are listed newest first per organization - running and pause
   Rollouts model;
   REQUIRE(model.apply(log.events).ok());
 
-  CHECK(ids_of(*model.list("*", 10, std::nullopt)) ==
+  CHECK(rollout_ids_of(*model.list("*", 10, std::nullopt)) ==
         std::vector<std::string>{"cccccccccccccccc", "bbbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaaa"});
   const auto first = model.list("acme", 1, std::nullopt);
   REQUIRE(first.ok());
-  CHECK(ids_of(*first) == std::vector<std::string>{"bbbbbbbbbbbbbbbb"});
+  CHECK(rollout_ids_of(*first) == std::vector<std::string>{"bbbbbbbbbbbbbbbb"});
   REQUIRE(first->next_after.has_value());
-  CHECK(ids_of(*model.list("acme", 1, first->next_after)) == std::vector<std::string>{"aaaaaaaaaaaaaaaa"});
+  CHECK(rollout_ids_of(*model.list("acme", 1, first->next_after)) ==
+        std::vector<std::string>{"aaaaaaaaaaaaaaaa"});
   CHECK_FALSE(model.list("globex", 1, std::string("aaaaaaaaaaaaaaaa")).ok());
   CHECK(model.find("aaaaaaaaaaaaaaaa")->status == RolloutStatus::paused);
   CHECK_FALSE(model.find("dddddddddddddddd").has_value());

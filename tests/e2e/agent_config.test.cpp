@@ -28,12 +28,6 @@ void create_group(const MusterServer& server, const std::string& name, const jso
   REQUIRE(answer.status == 201);
 }
 
-void assign_group(const MusterServer& server, const std::string& group, const json& assignment) {
-  const HttpAnswer answer = send_json(server, "PUT", "/api/v1/groups/" + group + "/assignment", assignment);
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-}
-
 // The agent's own fetch of its configuration, with its token.
 HttpAnswer agent_fetch(const MusterServer& server, const std::string& agent_id, const std::string& if_none_match = "") {
   httplib::Headers headers{{"Authorization", "Bearer " + MusterServer::agent_token_of(agent_id)}};

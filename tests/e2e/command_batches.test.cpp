@@ -35,7 +35,7 @@ json wait_batch(const MusterServer& server, const std::string& batch_id,
   return batch;
 }
 
-// The agent's own fetch_commands (no wait); REQUIREs 200 and returns its commands.
+// The agent's own fetch (no wait); REQUIREs 200 and returns its commands.
 json fetch_commands(const MusterServer& server, const std::string& agent_id) {
   const HttpAnswer answer = server.send("GET", "/api/v1/agents/" + agent_id + "/commands", "",
                                         {{"Authorization", "Bearer " + MusterServer::agent_token_of(agent_id)}});

@@ -202,6 +202,13 @@ inline HttpAnswer send_json(const MusterServer& server, const std::string& metho
   return server.send(method, path, body.dump(), headers);
 }
 
+/// Puts `assignment` as `group`'s assignment; REQUIREs 200.
+inline void assign_group(const MusterServer& server, const std::string& group, const json& assignment) {
+  const HttpAnswer answer = send_json(server, "PUT", "/api/v1/groups/" + group + "/assignment", assignment);
+  INFO(answer.body);
+  REQUIRE(answer.status == 200);
+}
+
 /// A config's files: collector.yaml holding `body`.
 inline json collector_files(const std::string& body) {
   return {{"collector.yaml", {{"content_type", "application/yaml"}, {"body", body}}}};

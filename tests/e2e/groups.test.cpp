@@ -17,11 +17,6 @@ HttpAnswer send_body(const MusterServer& server, const std::string& method, cons
   return server.send(method, path, body, headers);
 }
 
-HttpAnswer send_body(const MusterServer& server, const std::string& method, const std::string& path,
-                     const json& body) {
-  return send_body(server, method, path, body.dump());
-}
-
 // Creates a group from `body`; REQUIREs 201 and returns the answer.
 json post_group(const MusterServer& server, const json& body, const std::string& query = "") {
   const HttpAnswer answer = server.post(with_query(kGroups, query), body.dump());
@@ -68,11 +63,11 @@ json members_body(const std::vector<std::string>& ids) {
 
 HttpAnswer add_members(const MusterServer& server, const std::string& group,
                        const std::vector<std::string>& ids) {
-  return send_body(server, "POST", kGroups + "/" + group + "/members", members_body(ids));
+  return send_json(server, "POST", kGroups + "/" + group + "/members", members_body(ids));
 }
 
 HttpAnswer put_assignment(const MusterServer& server, const std::string& group, const json& body) {
-  return send_body(server, "PUT", kGroups + "/" + group + "/assignment", body);
+  return send_json(server, "PUT", kGroups + "/" + group + "/assignment", body);
 }
 
 // An agent registered through an enrollment token of `org`.
@@ -136,7 +131,7 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
     check_error(server.get(kGroups + "/nope"), 404, "GROUP_NOT_FOUND");
   }
   SUBCASE("updates change what they name; the same values again change nothing") {
-    const HttpAnswer patched = send_body(server, "PATCH", kGroups + "/prod-eu",
+    const HttpAnswer patched = send_json(server, "PATCH", kGroups + "/prod-eu",
                                          json{{"priority", 20}, {"selector", {{"region", "eu"}}}});
     REQUIRE(patched.status == 200);
     CHECK(patched.json.at("priority") == 20);
@@ -144,11 +139,11 @@ TEST_CASE("groups: create, read, list in precedence order, update, delete, per o
     CHECK(patched.json.at("description") == "");
     CHECK(group_names(server) == std::vector<std::string>{"high", "prod-eu", "prod", "all", "low"});
     const std::uint64_t before = log_position(server);
-    const HttpAnswer again = send_body(server, "PATCH", kGroups + "/prod-eu", json{{"priority", 20}});
+    const HttpAnswer again = send_json(server, "PATCH", kGroups + "/prod-eu", json{{"priority", 20}});
     REQUIRE(again.status == 200);
     CHECK(again.json.at("position") == patched.json.at("position"));
     CHECK(log_position(server) == before);
-    check_error(send_body(server, "PATCH", kGroups + "/nope", json{{"priority", 1}}), 404, "GROUP_NOT_FOUND");
+    check_error(send_json(server, "PATCH", kGroups + "/nope", json{{"priority", 1}}), 404, "GROUP_NOT_FOUND");
   }
   SUBCASE("a deleted group is gone, and its name may be used again (later in precedence)") {
     const HttpAnswer deleted = server.del(kGroups + "/prod");
@@ -215,7 +210,7 @@ TEST_CASE("groups: explicit members, and the group's agents paged like the agent
     CHECK(ids_in("prod").count(dev_agents[0]) == 1);
 
     const HttpAnswer removed =
-        send_body(server, "DELETE", kGroups + "/prod/members", members_body({dev_agents[0], dev_agents[1]}));
+        send_json(server, "DELETE", kGroups + "/prod/members", members_body({dev_agents[0], dev_agents[1]}));
     REQUIRE(removed.status == 200);
     CHECK(removed.json.at("removed") == 1);
     CHECK(ids_in("prod").size() == 3);

@@ -36,13 +36,6 @@ void add_group(const MusterServer& server, const std::string& name, const json& 
   REQUIRE(answer.status == 201);
 }
 
-void assign(const MusterServer& server, const std::string& group, const json& assignment) {
-  const HttpAnswer answer = server.send("PUT", "/api/v1/groups/" + group + "/assignment", assignment.dump(),
-                                        {{"Content-Type", "application/json"}});
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-}
-
 json rollout(const MusterServer& server, const std::string& id) {
   return get_json(server, "/api/v1/rollouts/" + id);
 }
@@ -127,7 +120,7 @@ Fleet prod_fleet(const MusterServer& server, int count) {
   save_config(server, "collector", "receivers: [otlp]\n");
   save_config(server, "collector", "receivers: [otlp, prometheus]\n");
   add_group(server, "prod", {{"env", "prod"}});
-  assign(server, "prod", {{"config", "collector"}, {"version", 1}});
+  assign_group(server, "prod", {{"config", "collector"}, {"version", 1}});
   for (int index = 0; index < count; ++index) fleet.add("prod-" + std::to_string(index), {{"env", "prod"}});
   fleet.step();
   return fleet;

@@ -8,9 +8,8 @@
 // from. Between the pick and the helper's bind, or while a helper is down for
 // a restart on the same port, a client's connection (a NATS route, muster
 // reconnecting) can take it, and the helper then fails with "address already
-// in use": a NATS route did so in CI's benchmark run, and a restarted test
-// nats-server most likely so in a flaky case. These ports lie below that
-// range, where only listeners bind.
+// in use": a NATS route did so in CI's benchmark run. These ports lie below
+// that range, where only listeners bind.
 
 #include <vector>
 

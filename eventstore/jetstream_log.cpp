@@ -263,6 +263,10 @@ Status JetStreamLog::publish() {
     JetStreamLog& log;
     ~Clear() { log.discard(); }
   } clear{*this};
+  if (options_.may_publish && !options_.may_publish()) {
+    return make_error(ErrorCode::io_error,
+                      "this node does not hold the cluster's lease: it writes nothing until it leads again");
+  }
   if (!located_ || located_head_ + 1 != first_position_) {
     if (Status located = locate(first_position_ - 1); !located) return located;
   }

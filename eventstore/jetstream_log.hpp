@@ -34,6 +34,11 @@ struct JetStreamLogOptions {
   int replicas = 3;
   /// Token naming this node in its subject and its batches.
   std::string node_id;
+  /// Whether this node may write now (in a cluster: it holds the lease).
+  /// While it says no, `publish` stores nothing and fails `io_error`, so a
+  /// leader that lost its lease writes nothing a new leader does not know
+  /// of. Unset: always.
+  std::function<bool()> may_publish;
 };
 
 /// What the stream holds, as its last batch says.

@@ -113,7 +113,7 @@ Result<std::unique_ptr<Storage>> open_nats_storage(const NatsOptions& options) {
   auto connection = NatsConnection::connect(options.connection);
   if (!connection) return connection.error();
   auto log = JetStreamLog::open(*connection, {options.stream, options.subject_prefix, options.replicas,
-                                              options.node_id});
+                                              options.node_id, options.may_publish});
   if (!log) return log.error();
   auto tail = (*log)->tail();
   if (!tail) return tail.error();

@@ -21,6 +21,7 @@
 /// power loss of two.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,8 @@ struct NatsOptions {
   int replicas = 3;
   /// Names this node in the subject of the batches it publishes.
   std::string node_id;
+  /// Whether this node may write now (as `JetStreamLogOptions::may_publish`).
+  std::function<bool()> may_publish;
   /// How long the replica may go without progress while it catches up at open.
   std::chrono::milliseconds catch_up_stall{30'000};
   /// How often saved last-seen times go to the cluster's bucket

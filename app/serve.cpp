@@ -112,11 +112,14 @@ Result<std::uint64_t> bootstrap_admin_key(ApiKeyService& keys, const std::string
 // What the operator should do about a store that cannot be opened or read.
 /// The log in the data directory, or (--store nats) in the shared stream
 /// with this node's replica in the data directory.
-Result<std::unique_ptr<Storage>> open_storage(const ServeOptions& options, const RocksDbOptions& store_options) {
+/// In a cluster only the lease's holder writes: `membership` says who.
+Result<std::unique_ptr<Storage>> open_storage(const ServeOptions& options, const RocksDbOptions& store_options,
+                                              const ClusterMembership* membership) {
   if (options.store_kind == StoreKind::rocksdb) return open_rocksdb_storage(store_options);
   NatsOptions nats = options.nats;
   nats.store = store_options.store;
   nats.path = store_options.path;
+  nats.may_publish = [membership] { return membership->is_leader(); };
   return open_nats_storage(nats);
 }
 
@@ -232,7 +235,7 @@ int run_serve(const ServeOptions& options) {
     }
     membership = std::move(*opened_membership);
   }
-  auto opened = open_storage(options, store_options);
+  auto opened = open_storage(options, store_options, membership.get());
   if (!opened) {
     log::error("cannot open the event store", {{"data", options.store.path},
                                                {"error", opened.error().message},
@@ -483,7 +486,21 @@ int run_serve(const ServeOptions& options) {
     }
     return Status::success();
   };
+  // Set when this node stops because it lost the lease for good (exit 1).
   static std::atomic<bool> lost_lease{false};
+  const auto stop_for_lost_lease = [](const char* message, const std::string& node_id, const std::string& leader) {
+    if (lost_lease.exchange(true)) return;
+    log::error(message, {{"node_id", node_id},
+                         {"leader", leader},
+                         {"hint", "its service manager starts it again, as a follower that folds what the "
+                                  "new leader wrote"}});
+    ::kill(::getpid(), SIGTERM);
+  };
+  // A leader that lost its lease steps down: it writes nothing (the
+  // storage's publish asks the membership), and answers what needs no write
+  // from what it holds, until it takes the lease again unbroken or finds
+  // another node leading.
+  std::atomic<bool> stepped_down{false};
   std::thread promotion;
   std::thread readiness;
   std::atomic<bool> stopping{false};
@@ -502,9 +519,21 @@ int run_serve(const ServeOptions& options) {
       return 1;
     }
     // Promotion runs apart from the membership's refresher, which must go on renewing the lease.
-    membership->start(
-        [&] {
-          promotion = std::thread([&] {
+    LeaseEvents lease_events;
+    lease_events.promoted = [&](bool unbroken) {
+      if (stepped_down) {
+        // Nobody else led: what this node holds is still the fleet's state.
+        if (unbroken) {
+          stepped_down = false;
+          log::info("this node leads again and writes again: no other node led meanwhile",
+                    {{"node_id", options.nats.node_id}});
+        } else {
+          stop_for_lost_lease("another node led while this one was cut off from NATS; muster stops",
+                              options.nats.node_id, "");
+        }
+        return;
+      }
+      promotion = std::thread([&] {
             // Whatever the last leader wrote is folded before this node acts on it.
             if (auto caught_up = store.head_position(); caught_up) {
               projections.wait_for_position(*caught_up, std::chrono::minutes(30));
@@ -517,12 +546,21 @@ int run_serve(const ServeOptions& options) {
             fleet_running = true;
             log::info("this node runs the fleet", {{"node_id", options.nats.node_id}});
           });
-        },
-        [] {
-          lost_lease = true;
-          ::kill(::getpid(), SIGTERM);
-        },
-        [&projections] { return projections.position(); });
+    };
+    lease_events.demoted = [&] {
+      stepped_down = true;
+      log::warn("this node stepped down: it writes nothing until it takes the lease again, and answers "
+                "what needs no write meanwhile",
+                {{"node_id", options.nats.node_id}});
+    };
+    lease_events.led_elsewhere = [&](const std::string& leader_id) {
+      if (stepped_down) {
+        stop_for_lost_lease("another node leads now, and this one stepped down; muster stops",
+                            options.nats.node_id, leader_id);
+      }
+    };
+    lease_events.log_position = [&projections] { return projections.position(); };
+    membership->start(std::move(lease_events));
     // Ready once this node runs the fleet or another one does (and takes what this one forwards).
     readiness = std::thread([&] {
       while (!stopping) {

@@ -17,6 +17,7 @@ namespace muster {
 namespace {
 
 constexpr const char* kLeaseKey = "leader";
+constexpr const char* kTermKey = "term";
 
 TimeMs wall_now_ms() {
   return SystemClock().now_ms();
@@ -78,8 +79,14 @@ Result<std::unique_ptr<ClusterMembership>> ClusterMembership::open(std::shared_p
     kvStore_Destroy(*nodes);
     return lease.error();
   }
-  auto membership = std::unique_ptr<ClusterMembership>(
-      new ClusterMembership(std::move(connection), std::move(options), *nodes, *lease, random_instance()));
+  auto terms = connection->open_bucket(options.bucket_prefix + "_terms", options.replicas, std::chrono::milliseconds(0));
+  if (!terms) {
+    kvStore_Destroy(*nodes);
+    kvStore_Destroy(*lease);
+    return terms.error();
+  }
+  auto membership = std::unique_ptr<ClusterMembership>(new ClusterMembership(
+      std::move(connection), std::move(options), *nodes, *lease, *terms, random_instance()));
   // A live entry of this id is another node's, unless this data directory's
   // last run wrote it (a restart after a crash, within the lease period).
   auto existing = get_entry(membership->nodes_bucket_, membership->options_.node_id);
@@ -114,11 +121,12 @@ Status ClusterMembership::join(std::string operators_url, std::string agents_url
 }
 
 ClusterMembership::ClusterMembership(std::shared_ptr<NatsConnection> connection, ClusterOptions options,
-                                     kvStore* nodes, kvStore* lease, std::string instance)
+                                     kvStore* nodes, kvStore* lease, kvStore* terms, std::string instance)
     : connection_(std::move(connection)),
       options_(std::move(options)),
       nodes_bucket_(nodes),
       lease_bucket_(lease),
+      terms_bucket_(terms),
       instance_(std::move(instance)),
       started_ms_(wall_now_ms()) {}
 
@@ -126,13 +134,11 @@ ClusterMembership::~ClusterMembership() {
   stop();
   kvStore_Destroy(nodes_bucket_);
   kvStore_Destroy(lease_bucket_);
+  kvStore_Destroy(terms_bucket_);
 }
 
-void ClusterMembership::start(std::function<void()> promoted, std::function<void()> demoted,
-                              std::function<std::uint64_t()> log_position) {
-  promoted_ = std::move(promoted);
-  demoted_ = std::move(demoted);
-  log_position_ = std::move(log_position);
+void ClusterMembership::start(LeaseEvents events) {
+  events_ = std::move(events);
   refresher_ = std::thread([this] { run(); });
 }
 
@@ -211,7 +217,7 @@ Status ClusterMembership::write_entry() {
                           {"operators_url", options_.operators_url},
                           {"agents_url", options_.agents_url},
                           {"leader", is_leader()},
-                          {"log_position", log_position_ ? log_position_() : 0},
+                          {"log_position", events_.log_position ? events_.log_position() : 0},
                           {"started_ms", started_ms_},
                           {"refreshed_ms", wall_now_ms()}};
   const std::string text = entry.dump();
@@ -231,6 +237,14 @@ void ClusterMembership::try_lease() {
   if (kvStore_Create(&revision, lease_bucket_, kLeaseKey, value.data(), static_cast<int>(value.size())) != NATS_OK) {
     return;  // Held by another node (or NATS is away): try again at the next poll.
   }
+  const auto unbroken = take_term();
+  if (!unbroken || std::chrono::steady_clock::now() - sent >= options_.lease_period) {
+    // Without a term of its own a node must not lead: hand the lease back
+    // (unless it ran out meanwhile) and try again at the next poll.
+    if (!unbroken) log::warn("cannot raise the leaders' term", {{"error", unbroken.error().message}});
+    (void)kvStore_Delete(lease_bucket_, kLeaseKey);
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     leader_ = true;
@@ -238,8 +252,30 @@ void ClusterMembership::try_lease() {
     lease_renewed_ = sent;
     leader_id_ = options_.node_id;
   }
-  log::info("this node leads the cluster", {{"node_id", options_.node_id}});
-  if (promoted_) promoted_();
+  log::info("this node leads the cluster", {{"node_id", options_.node_id}, {"term", term_}, {"unbroken", *unbroken}});
+  if (events_.promoted) events_.promoted(*unbroken);
+}
+
+Result<bool> ClusterMembership::take_term() {
+  auto entry = get_entry(terms_bucket_, kTermKey);
+  if (!entry) return entry.error();
+  std::uint64_t term = 0;
+  std::string holder;
+  if (*entry) {
+    std::istringstream text((*entry)->first);
+    text >> term >> holder;
+  }
+  if (term_ != 0 && term == term_ && holder == options_.node_id) return true;
+  const std::string value = fmt::format("{} {}", term + 1, options_.node_id);
+  std::uint64_t revision = 0;
+  // Compare-and-set: of two nodes raising the same term, one fails.
+  const natsStatus status =
+      *entry ? kvStore_Update(&revision, terms_bucket_, kTermKey, value.data(), static_cast<int>(value.size()),
+                              (*entry)->second)
+             : kvStore_Create(&revision, terms_bucket_, kTermKey, value.data(), static_cast<int>(value.size()));
+  if (status != NATS_OK) return make_error(ErrorCode::unavailable, nats_error_text(status));
+  term_ = term + 1;
+  return false;
 }
 
 bool ClusterMembership::renew_lease() {
@@ -289,7 +325,7 @@ bool ClusterMembership::renew_lease() {
   }
   if (lost) {
     log::error("this node lost the cluster's lease", {{"node_id", options_.node_id}, {"error", nats_error_text(status)}});
-    if (demoted_) demoted_();
+    if (events_.demoted) events_.demoted();
   } else if (status != NATS_OK && !renewal_failing_) {
     log::warn("cannot renew the cluster's lease; retrying", {{"error", nats_error_text(status)}});
   } else if (status == NATS_OK && renewal_failing_) {
@@ -321,13 +357,18 @@ void ClusterMembership::read_nodes() {
               [](const NodeInfo& a, const NodeInfo& b) { return a.node_id < b.node_id; });
   }
   const auto lease = get_entry(lease_bucket_, kLeaseKey);
-  std::lock_guard lock(mutex_);
-  if (nodes) nodes_ = std::move(*nodes);
-  if (leader_) {
-    leader_id_ = options_.node_id;
-  } else if (lease) {
-    leader_id_ = *lease ? (*lease)->first : std::string();
+  std::string elsewhere;
+  {
+    std::lock_guard lock(mutex_);
+    if (nodes) nodes_ = std::move(*nodes);
+    if (leader_) {
+      leader_id_ = options_.node_id;
+    } else if (lease) {
+      leader_id_ = *lease ? (*lease)->first : std::string();
+      if (leader_id_ != options_.node_id) elsewhere = leader_id_;
+    }
   }
+  if (!elsewhere.empty() && events_.led_elsewhere) events_.led_elsewhere(elsewhere);
 }
 
 }  // namespace muster

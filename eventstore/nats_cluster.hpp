@@ -15,6 +15,16 @@
 ///   after one period, so a dead leader's place is taken within one lease
 ///   period plus one poll.
 ///
+/// - `<prefix>_terms`: one key, no expiry: the leaders' term, "<number>
+///   <node id>". A node that takes the lease raises it before it leads (or
+///   hands the lease back if it cannot), so the term tells whether anyone
+///   led since a given leader.
+///
+/// A leader that loses its lease (NATS out of its reach for a whole period)
+/// goes on trying for it. If it takes it again and the term is still its
+/// own, no other node led meanwhile: it may go on where it stopped
+/// (`LeaseEvents::promoted` says so).
+///
 /// Lifecycle: open() checks the node's id; join() registers it; start() runs the refresher thread
 /// that also tries for the lease; stop() leaves (a leader hands the lease
 /// back at once). Thread safety: every method may be called from any thread.
@@ -56,6 +66,21 @@ struct ClusterOptions {
   std::string data_dir;
 };
 
+/// What the refresher thread tells the node about the lease. Each runs on
+/// that thread and must not block it for long (it renews the lease).
+struct LeaseEvents {
+  /// This node took the lease. `unbroken`: it led before in this run and
+  /// the term is still the one it led in, so no other node led meanwhile.
+  std::function<void(bool unbroken)> promoted;
+  /// This node lost the lease: it must stop writing.
+  std::function<void()> demoted;
+  /// This node does not lead, and the lease names `leader_id`, another node
+  /// (on every refresh that reads so).
+  std::function<void(const std::string& leader_id)> led_elsewhere;
+  /// How far the replica read.
+  std::function<std::uint64_t()> log_position;
+};
+
 /// A node as its membership entry says.
 struct NodeInfo {
   std::string node_id;
@@ -81,12 +106,9 @@ class ClusterMembership {
   ClusterMembership(const ClusterMembership&) = delete;
   ClusterMembership& operator=(const ClusterMembership&) = delete;
 
-  /// Starts refreshing this node's entry and trying for the lease.
-  /// `promoted` runs once, on the refresher thread, when this node becomes
-  /// the leader; `demoted` once if it then loses the lease (it must stop
-  /// writing: muster stops). `log_position` tells how far the replica read.
-  void start(std::function<void()> promoted, std::function<void()> demoted,
-             std::function<std::uint64_t()> log_position);
+  /// Starts refreshing this node's entry and trying for the lease, telling
+  /// `events` as the lease comes and goes.
+  void start(LeaseEvents events);
   /// Leaves: deletes this node's entry and, as leader, the lease. Idempotent.
   void stop();
 
@@ -99,12 +121,15 @@ class ClusterMembership {
 
  private:
   ClusterMembership(std::shared_ptr<NatsConnection> connection, ClusterOptions options, __kvStore* nodes,
-                    __kvStore* lease, std::string instance);
+                    __kvStore* lease, __kvStore* terms, std::string instance);
   void run();
   /// False if this node leads and could not renew its lease.
   bool refresh();
   Status write_entry();
   void try_lease();
+  /// Just after taking the lease: whether the term is still this node's
+  /// (unbroken), else raises it to a term of this node's. Errors: `unavailable`.
+  Result<bool> take_term();
   /// False if the renewal failed (whether or not the lease is lost by now).
   bool renew_lease();
   void read_nodes();
@@ -113,18 +138,18 @@ class ClusterMembership {
   ClusterOptions options_;  ///< Its URLs are set once, by join(), before start().
   __kvStore* const nodes_bucket_;
   __kvStore* const lease_bucket_;
+  __kvStore* const terms_bucket_;
   const std::string instance_;  ///< This run's id, in the entry.
   const TimeMs started_ms_;
 
-  std::function<void()> promoted_;
-  std::function<void()> demoted_;
-  std::function<std::uint64_t()> log_position_;
+  LeaseEvents events_;
 
   mutable std::mutex mutex_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;                 ///< Guarded by mutex_.
   bool leader_ = false;                   ///< Guarded by mutex_.
   std::uint64_t lease_revision_ = 0;      ///< Guarded by mutex_.
+  std::uint64_t term_ = 0;                ///< The term this node led in (0: none yet). Refresher thread only.
   std::chrono::steady_clock::time_point lease_renewed_;  ///< Guarded by mutex_.
   std::uint64_t entry_revision_ = 0;      ///< Refresher thread only.
   bool renewal_failing_ = false;          ///< Refresher thread only.

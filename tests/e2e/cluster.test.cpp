@@ -1,6 +1,7 @@
 // Several muster nodes on one NATS JetStream log (README "Running several
 // nodes"): bad configurations refused before anything is written; one node
-// riding out NATS going away; any node answering, and the leader's death
+// riding out NATS going away; a leader that lost its lease stepping down;
+// any node answering, and the leader's death
 // moving the fleet to another node without losing an acknowledged write or
 // marking a heartbeating agent offline. Real nats-server and real muster
 // processes on loopback.
@@ -10,6 +11,7 @@
 
 #include "tests/e2e/e2e_helpers.hpp"
 #include "tests/support/nats_server.hpp"
+#include "tests/support/tcp_proxy.hpp"
 
 namespace muster::e2e {
 namespace {
@@ -129,19 +131,76 @@ TEST_CASE("cluster: one node on NATS keeps its fleet across a restart, and answe
       std::chrono::seconds(20)));
 }
 
-TEST_CASE("cluster: a leader out of reach of NATS for a whole lease period stops with exit 1") {
+TEST_CASE("cluster: a leader out of reach of NATS for a whole lease period steps down, answers reads, and writes "
+          "again once it takes the lease back") {
   NatsServer nats;
   TempDir dir;
   MusterServer node(dir.file("a"), node_args(nats.url(), "a", 1));
   INFO("the node's log:\n" << node.log_text());
   REQUIRE(eventually([&] { return cluster_of(node).at("leader") == "a"; }));
+  node.enrollment_token();
+  node.use_agents_listener(true);
+  const Registered agent = register_agent(node, "away");
+  node.use_agents_listener(false);
 
-  // Another node may hold the lease by now: this one must not write again.
+  // Another node could hold the lease by now, as far as this one knows: it writes nothing more.
   nats.kill9();
-  CHECK(eventually([&] { return node.log_text().find("\"msg\":\"stopped\"") != std::string::npos; },
+  CHECK(eventually([&] { return node.log_text().find("this node stepped down") != std::string::npos; },
                    std::chrono::seconds(30)));
-  CHECK(node.log_text().find("this node lost the cluster's lease") != std::string::npos);
-  CHECK(node.terminate() == 1);
+  const HttpAnswer refused = node.post("/api/v1/enrollment-tokens", R"({"name":"stepped-down"})");
+  CHECK(refused.status == 503);
+  CHECK(refused.json.value("code", "") == "STORAGE_UNAVAILABLE");
+  CHECK_FALSE(header_of(refused, "Retry-After").empty());
+  // Reads go on, and so do the heartbeats that change nothing.
+  CHECK(get_agent(node, agent.agent_id).at("instance_id") == "away");
+  node.use_agents_listener(true);
+  CHECK(heartbeat(node, agent.agent_id).at("status") == "ONLINE");
+  node.use_agents_listener(false);
+
+  // Nobody took the lease meanwhile: the node takes it back and goes on where it stopped.
+  nats.restart();
+  CHECK(eventually(
+      [&] { return node.post("/api/v1/enrollment-tokens", R"({"name":"back"})").status == 201; },
+      std::chrono::seconds(30)));
+  CHECK(node.log_text().find("this node leads again") != std::string::npos);
+  CHECK(cluster_of(node).at("leader") == "a");
+  CHECK(node.terminate() == 0);
+}
+
+TEST_CASE("cluster: a leader cut off from NATS steps down and answers reads; once another node leads, it stops "
+          "with exit 1") {
+  NatsServer nats;
+  TempDir dir;
+  // Node a reaches NATS only through this link, which the test cuts: node b still reaches it.
+  testing::TcpProxy link(nats.port());
+  auto a = start_node(dir.file("a"), node_args(link.nats_url(), "a", 1));
+  INFO("a's log:\n" << a->log_text());
+  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1), a.get());
+  REQUIRE(cluster_of(*b).at("leader") == "a");
+  a->enrollment_token();
+  a->use_agents_listener(true);
+  const Registered agent = register_agent(*a, "partitioned");
+  a->use_agents_listener(false);
+
+  link.cut();
+  CHECK(eventually([&] { return a->log_text().find("this node stepped down") != std::string::npos; },
+                   std::chrono::seconds(30)));
+  // The lease expires a period after a's last renewal, and b takes it.
+  CHECK(eventually([&] { return cluster_of(*b).at("leader") == "b"; }, std::chrono::seconds(30)));
+  CHECK(b->post("/api/v1/enrollment-tokens", R"({"name":"on-b"})").status == 201);
+  // Cut off, a still answers reads from what it holds, and writes nothing.
+  CHECK(get_agent(*a, agent.agent_id).at("instance_id") == "partitioned");
+  CHECK(a->post("/api/v1/enrollment-tokens", R"({"name":"on-a"})").status == 503);
+
+  // Back in reach, a finds b leading: it stops, for its service manager to start it again as a follower.
+  link.restore();
+  CHECK(eventually([&] { return a->log_text().find("\"msg\":\"stopped\"") != std::string::npos; },
+                   std::chrono::seconds(30)));
+  CHECK(a->log_text().find("another node leads now") != std::string::npos);
+  CHECK(a->terminate() == 1);
+  a = start_node(dir.file("a"), node_args(nats.url(), "a", 1));
+  CHECK(cluster_of(*a).at("leader") == "b");
+  CHECK(get_agent(*a, agent.agent_id).at("instance_id") == "partitioned");
 }
 
 TEST_CASE("cluster: any node answers, and the leader's death moves the fleet without an agent going offline") {

@@ -383,8 +383,10 @@ int run_serve(const ServeOptions& options) {
     services.cluster = membership.get();
     forwarder = std::make_unique<http::Forwarder>(
         http::LeaderView{[&fleet_running] { return fleet_running.load(); },
-                         [&membership] { return membership->leader(); },
-                         options.nats.node_id},
+                         [&membership] { return membership->leader(); }, options.nats.node_id,
+                         [&projections](std::uint64_t position, std::chrono::milliseconds within) {
+                           projections.wait_for_position(position, within);
+                         }},
         http::ForwarderOptions{});
     services.forwarder = forwarder.get();
   }

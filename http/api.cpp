@@ -179,12 +179,10 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
   call->route_index = match.index;
   call->params = std::move(match.params);
   if (call->route->opamp) call->max_body_bytes = options_.opamp_max_message_bytes;
-  if (services_.forwarder != nullptr && services_.forwarder->forwards(request)) {
+  if (services_.forwarder != nullptr && services_.forwarder->forwards(*call->route)) {
     if (request.websocket) {
-      Response response =
-          error_response(503, "this node does not lead the cluster; open the WebSocket to the leader", "NO_LEADER");
-      response.headers.emplace_back("Retry-After", "1");
-      call->reply(std::move(response));
+      call->reply(
+          error_response(503, "this node does not lead the cluster; open the WebSocket to the leader", "NO_LEADER"));
       return nullptr;
     }
     // The leader checks everything else, once, as for a request sent to it.

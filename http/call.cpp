@@ -1,9 +1,12 @@
 #include "http/call.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/log.hpp"
 #include "http/api.hpp"
+#include "http/forwarding.hpp"
 
 namespace muster::http {
 
@@ -47,7 +50,14 @@ void Call::reply(Response response) {
     api->request_metrics().record(route_index, response.status, std::chrono::steady_clock::now() - started_at);
   }
   response.headers.emplace_back("X-Request-Id", context.request_id);
-  if (response.status == 503) response.headers.emplace_back("Retry-After", "1");
+  // Every 503 says when to retry, unless it says so itself (a leader's answer passed on).
+  const bool says_when = std::any_of(response.headers.begin(), response.headers.end(),
+                                     [](const auto& field) { return equals_ignoring_case(field.first, "Retry-After"); });
+  if (response.status == 503 && !says_when) response.headers.emplace_back("Retry-After", "1");
+  // For the follower that forwarded it: where this node's read models were (see forwarding.hpp).
+  if (services.cluster != nullptr && head.headers.find(kForwardedByHeader)) {
+    response.headers.emplace_back(kPositionHeader, std::to_string(services.projections->position()));
+  }
   Reply send = std::move(send_);
   send(std::move(response));
 }

@@ -282,7 +282,20 @@ struct Route {
   /// The body is an OpAMP message (application/x-protobuf, gzip allowed),
   /// bounded by `ApiOptions::opamp_max_message_bytes`, not the listener's limit.
   bool opamp = false;
+  /// In a cluster, answered by whichever node receives it (`any_node`); a
+  /// follower forwards every other request to the leader.
+  bool any_node = false;
 };
+
+/// `route`, marked as answered by any node of a cluster: a read that needs
+/// only what every node holds (its read models, its probes, its own files),
+/// never what only the leader keeps (agents' last-seen times and metrics,
+/// OpAMP conversations, the alert evaluator's pending alerts, rollouts'
+/// measurements), nor anything that writes.
+inline Route any_node(Route route) {
+  route.any_node = true;
+  return route;
+}
 
 using RouteTable = Router<Route>;
 

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "common/log.hpp"
@@ -10,19 +12,6 @@
 
 namespace muster::http {
 namespace {
-
-/// Requests a node answers from what it holds itself, leader or not.
-bool answered_locally(const RequestHead& head) {
-  static const std::vector<std::string_view> kLocalPaths = {
-      "/healthz", "/readyz", "/metrics", "/api/v1/cluster", "/api/v1/version", "/api/v1/openapi.json",
-      "/api/v1/events/stream"};
-  if (head.method != "GET" && head.method != "HEAD") return false;
-  for (std::string_view path : kLocalPaths) {
-    if (head.path == path) return true;
-  }
-  // The dashboard's own files (its data comes through the API).
-  return head.path.rfind("/api/", 0) != 0 && head.path.rfind("/v1/", 0) != 0 && head.path.rfind("/_test/", 0) != 0;
-}
 
 /// Hop-by-hop fields (RFC 9110 7.6.1) and those the client sets itself.
 bool is_hop_by_hop(std::string_view name) {
@@ -49,10 +38,18 @@ std::string target_of(const RequestHead& head) {
   return target;
 }
 
+/// (The call's reply adds Retry-After to a 503.)
 Response no_leader(const std::string& message) {
-  Response response = error_response(503, message, "NO_LEADER");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return error_response(503, message, "NO_LEADER");
+}
+
+/// The decimal position of a kPositionHeader; nullopt if absent or malformed.
+std::optional<std::uint64_t> parse_position(const std::string& text) {
+  std::uint64_t position = 0;
+  const char* end = text.data() + text.size();
+  const auto [parsed_to, error] = std::from_chars(text.data(), end, position);
+  if (text.empty() || error != std::errc() || parsed_to != end) return std::nullopt;
+  return position;
 }
 
 /// "host" of "scheme://host:port" or "scheme://[v6]:port".
@@ -106,8 +103,8 @@ std::optional<std::string> forwarded_client_address(const RequestHead& head, con
   return std::nullopt;
 }
 
-bool Forwarder::forwards(const RequestHead& head) const {
-  return !view_.is_leader() && !answered_locally(head);
+bool Forwarder::forwards(const Route& route) const {
+  return !route.any_node && !view_.is_leader();
 }
 
 void Forwarder::forward(std::shared_ptr<Call> call) {
@@ -127,9 +124,7 @@ void Forwarder::forward(std::shared_ptr<Call> call) {
       return;
     }
   }
-  Response busy = error_response(503, "too many requests are waiting for the leader; retry shortly", "FORWARD_BUSY");
-  busy.headers.emplace_back("Retry-After", "1");
-  call->reply(std::move(busy));
+  call->reply(error_response(503, "too many requests are waiting for the leader; retry shortly", "FORWARD_BUSY"));
 }
 
 void Forwarder::run() {
@@ -175,8 +170,13 @@ void Forwarder::send(Call& call, std::unique_ptr<httplib::Client>& client, std::
   request.method = call.head.method;
   request.path = target_of(call.head);
   for (const auto& [name, value] : call.head.headers.fields()) {
-    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, kForwardedForHeader)) request.headers.emplace(name, value);
+    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, kForwardedForHeader) &&
+        !equals_ignoring_case(name, "X-Request-Id")) {
+      request.headers.emplace(name, value);
+    }
   }
+  // One id for the request in both nodes' logs (and the client's answer).
+  request.headers.emplace("X-Request-Id", call.context.request_id);
   request.headers.emplace(kForwardedByHeader, view_.node_id);
   request.headers.emplace(kForwardedForHeader, call.head.remote_address);
   request.body = call.body;
@@ -192,8 +192,18 @@ void Forwarder::send(Call& call, std::unique_ptr<httplib::Client>& client, std::
   response.status = answer.status;
   response.body = std::move(answer.body);
   response.content_type = answer.get_header_value("Content-Type");
+  // The call's reply adds its own X-Request-Id (the same one).
   for (const auto& [name, value] : answer.headers) {
-    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, "Content-Type")) response.headers.emplace_back(name, value);
+    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, "Content-Type") &&
+        !equals_ignoring_case(name, "X-Request-Id") && !equals_ignoring_case(name, kPositionHeader)) {
+      response.headers.emplace_back(name, value);
+    }
+  }
+  // An operator who wrote through this node reads the write here next; an
+  // agent reads nothing of the read models.
+  const auto position = parse_position(answer.get_header_value(kPositionHeader));
+  if (position && call.head.listener == Listener::operators && view_.wait_until_folded) {
+    view_.wait_until_folded(*position, options_.fold_wait);
   }
   call.reply(std::move(response));
 }

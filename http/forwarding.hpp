@@ -1,11 +1,16 @@
 #pragma once
 /// A node of a cluster that does not lead (eventstore/nats_cluster.hpp)
-/// answers from its own read models only what needs nothing else (probes,
-/// /metrics, the cluster's state, the live event stream, the dashboard's
-/// files), and hands every other request to the leader as it came: same
-/// method, target, headers and body, the leader's answer passed back
-/// unchanged. So a load balancer needs no stickiness, and every write, agent
-/// or operator, is decided by the one node that runs the fleet.
+/// answers itself the routes marked `any_node` (reads of its read models,
+/// probes, the dashboard's files), and hands every other request to the
+/// leader as it came: same method, target, headers and body, the leader's
+/// answer passed back unchanged. So a load balancer needs no stickiness, and
+/// every write, agent or operator, is decided by the one node that runs the
+/// fleet.
+///
+/// Reading one's writes through one node: the leader's answer to a
+/// forwarded request names its read models' position (kPositionHeader), and
+/// the follower passes an operator's answer on once its own read models
+/// hold that position too (or after `ForwarderOptions::fold_wait`).
 ///
 /// Forwarding runs on a small pool of its own threads (the HTTP client
 /// blocks), with a bounded queue: past it, 503 FORWARD_BUSY. With no leader
@@ -37,6 +42,7 @@ class Client;
 namespace muster::http {
 
 class Call;
+struct Route;
 
 /// Who leads now, as this node last saw it.
 struct LeaderView {
@@ -44,6 +50,8 @@ struct LeaderView {
   std::function<std::optional<NodeInfo>()> leader;
   /// This node's id: named in the forwarded request, which a node never forwards again.
   std::string node_id;
+  /// Waits until this node's read models hold `position`, at most `within`.
+  std::function<void(std::uint64_t position, std::chrono::milliseconds within)> wait_until_folded;
 };
 
 struct ForwarderOptions {
@@ -51,6 +59,9 @@ struct ForwarderOptions {
   std::size_t max_queued = 4096;
   /// How long the leader may take to answer one forwarded request.
   std::chrono::milliseconds timeout{15'000};
+  /// How long an operator's answer waits for this node's read models to
+  /// catch up with the leader's (then it goes out anyway).
+  std::chrono::milliseconds fold_wait{2'000};
 };
 
 class Forwarder final : public Service {
@@ -62,9 +73,9 @@ class Forwarder final : public Service {
   Status start() override;
   void stop() override;
 
-  /// True if `head` is not this node's to answer: it does not lead, and the
-  /// request needs more than its read models.
-  bool forwards(const RequestHead& head) const;
+  /// True if a request for `route` is not this node's to answer: it does
+  /// not lead, and the route is not `any_node`.
+  bool forwards(const Route& route) const;
   /// Sends the call's request (head and body) to the leader and answers it
   /// with the leader's answer.
   void forward(std::shared_ptr<Call> call);
@@ -85,6 +96,9 @@ class Forwarder final : public Service {
 
 /// The header a forwarded request carries: the node that forwarded it.
 inline constexpr const char* kForwardedByHeader = "X-Muster-Forwarded-By";
+/// The header of the leader's answer to a forwarded request: its read
+/// models' position when it answered (the follower does not pass it on).
+inline constexpr const char* kPositionHeader = "X-Muster-Position";
 /// And the client's address as the forwarding node saw it (a client's own
 /// header of that name is not passed on).
 inline constexpr const char* kForwardedForHeader = "X-Forwarded-For";

@@ -107,8 +107,8 @@ void test_rule(const std::shared_ptr<Call>& call) {
 void add_alert_rules(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/alert-rules", {create_rule, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/alert-rules", {list_rules, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/alert-rules/{rule_id}", {get_rule, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/alert-rules", any_node({list_rules, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/alert-rules/{rule_id}", any_node({get_rule, C::api_key, Role::viewer}));
   table.add("PUT", "/api/v1/alert-rules/{rule_id}", {replace_rule, C::api_key, Role::operator_, false, true});
   table.add("DELETE", "/api/v1/alert-rules/{rule_id}", {delete_rule, C::api_key, Role::operator_});
   table.add("POST", "/api/v1/alert-rules/{rule_id}/test", {test_rule, C::api_key, Role::viewer, false, true});

@@ -186,7 +186,7 @@ void silence_alert(const std::shared_ptr<Call>& call) {
 void add_alerts(RouteTable& table) {
   using C = Credential;
   table.add("GET", "/api/v1/alerts", {list_alerts, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/alerts/{alert_id}", {get_alert, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/alerts/{alert_id}", any_node({get_alert, C::api_key, Role::viewer}));
   table.add("POST", "/api/v1/alerts/{alert_id}/ack", {acknowledge_alert, C::api_key, Role::operator_, false, true});
   table.add("POST", "/api/v1/alerts/{alert_id}/silence", {silence_alert, C::api_key, Role::operator_, false, true});
 }

@@ -47,7 +47,7 @@ void revoke_key(const std::shared_ptr<Call>& call) {
 
 void add_api_keys(RouteTable& table) {
   table.add("POST", "/api/v1/api-keys", {create_key, Credential::api_key, Role::admin, false, true});
-  table.add("GET", "/api/v1/api-keys", {list_keys, Credential::api_key, Role::admin});
+  table.add("GET", "/api/v1/api-keys", any_node({list_keys, Credential::api_key, Role::admin}));
   table.add("DELETE", "/api/v1/api-keys/{key_id}", {revoke_key, Credential::api_key, Role::admin});
 }
 

@@ -117,7 +117,7 @@ void add_auth(RouteTable& table) {
   table.add("POST", "/api/v1/auth/login", {sign_in, Credential::sign_in, Role::viewer, false, true});
   table.add("POST", "/api/v1/auth/refresh", {refresh, Credential::sign_in, Role::viewer, false, true});
   table.add("POST", "/api/v1/auth/logout", {sign_out, Credential::api_key, Role::viewer});
-  table.add("GET", "/api/v1/auth/session", {who_am_i, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/auth/session", any_node({who_am_i, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

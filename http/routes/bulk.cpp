@@ -176,8 +176,8 @@ void start_bulk_job(const std::shared_ptr<Call>& call, Parsed<BulkRequest> (*par
 void add_bulk(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/bulk", {create_job, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/bulk", {list_jobs, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/bulk/{job_id}", {get_job, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/bulk", any_node({list_jobs, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/bulk/{job_id}", any_node({get_job, C::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

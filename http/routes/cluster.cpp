@@ -41,7 +41,7 @@ void cluster(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_cluster(RouteTable& table) {
-  table.add("GET", "/api/v1/cluster", {cluster, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/cluster", any_node({cluster, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

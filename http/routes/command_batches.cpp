@@ -82,7 +82,8 @@ void get_batch(const std::shared_ptr<Call>& call) {
 
 void add_command_batches(RouteTable& table) {
   table.add("POST", "/api/v1/commands", {create_batch, Credential::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/command-batches/{batch_id}", {get_batch, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/command-batches/{batch_id}",
+            any_node({get_batch, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

@@ -131,8 +131,9 @@ void add_commands(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/agents/{agent_id}/commands", {create_command, C::api_key, Role::operator_, false, true});
   table.add("GET", "/api/v1/commands",
-            {[](const std::shared_ptr<Call>& call) { list_commands(call, std::nullopt); }, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/commands/{command_id}", {get_command, C::api_key, Role::viewer});
+            any_node({[](const std::shared_ptr<Call>& call) { list_commands(call, std::nullopt); },
+                      C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/commands/{command_id}", any_node({get_command, C::api_key, Role::viewer}));
   table.add("POST", "/api/v1/commands/{command_id}/cancel",
             {cancel_command, C::api_key, Role::operator_, false, true});
 }

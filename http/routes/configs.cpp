@@ -385,12 +385,12 @@ void config_status(const std::shared_ptr<Call>& call) {
 void add_configs(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/configs", {create_config, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/configs", {list_configs, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/configs/{name}", {get_config, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/configs", any_node({list_configs, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/configs/{name}", any_node({get_config, C::api_key, Role::viewer}));
   table.add("PUT", "/api/v1/configs/{name}", {update_config, C::api_key, Role::operator_, false, true});
   table.add("DELETE", "/api/v1/configs/{name}", {delete_config, C::api_key, Role::admin});
-  table.add("GET", "/api/v1/configs/{name}/versions", {list_versions, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/configs/{name}/diff", {diff_versions, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/configs/{name}/versions", any_node({list_versions, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/configs/{name}/diff", any_node({diff_versions, C::api_key, Role::viewer}));
   table.add("GET", "/api/v1/configs/{name}/status", {config_status, C::api_key, Role::viewer});
   table.add("POST", "/api/v1/configs/{name}/rollback",
             {rollback_config, C::api_key, Role::operator_, false, true});

@@ -82,8 +82,8 @@ void asset(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_dashboard(RouteTable& table) {
-  table.add("GET", "/", {index_page, Credential::none, Role::viewer});
-  table.add("GET", "/assets/{name}", {asset, Credential::none, Role::viewer});
+  table.add("GET", "/", any_node({index_page, Credential::none, Role::viewer}));
+  table.add("GET", "/assets/{name}", any_node({asset, Credential::none, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

@@ -202,7 +202,7 @@ void event_stream(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_event_stream(RouteTable& table) {
-  table.add("GET", "/api/v1/events/stream", {event_stream, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/events/stream", any_node({event_stream, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

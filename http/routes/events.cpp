@@ -62,8 +62,9 @@ void log_events(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_events(RouteTable& table) {
-  table.add("GET", "/api/v1/agents/{agent_id}/events", {agent_events, Credential::api_key, Role::viewer});
-  table.add("GET", "/api/v1/events", {log_events, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/agents/{agent_id}/events",
+            any_node({agent_events, Credential::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/events", any_node({log_events, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

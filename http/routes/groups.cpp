@@ -265,8 +265,8 @@ void set_assignment(const std::shared_ptr<Call>& call) {
 void add_groups(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/groups", {create_group, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/groups", {list_groups, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/groups/{name}", {get_group, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/groups", any_node({list_groups, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/groups/{name}", any_node({get_group, C::api_key, Role::viewer}));
   table.add("PATCH", "/api/v1/groups/{name}", {update_group, C::api_key, Role::operator_, false, true});
   table.add("DELETE", "/api/v1/groups/{name}", {delete_group, C::api_key, Role::admin});
   table.add("GET", "/api/v1/groups/{name}/agents", {list_group_agents, C::api_key, Role::viewer});

@@ -152,8 +152,9 @@ void delete_window(const std::shared_ptr<Call>& call) {
 void add_maintenance_windows(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/maintenance-windows", {create_window, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/maintenance-windows", {list_windows, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/maintenance-windows/{window_id}", {get_window, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/maintenance-windows", any_node({list_windows, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/maintenance-windows/{window_id}",
+            any_node({get_window, C::api_key, Role::viewer}));
   table.add("DELETE", "/api/v1/maintenance-windows/{window_id}",
             {delete_window, C::api_key, Role::operator_});
 }

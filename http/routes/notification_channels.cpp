@@ -253,11 +253,13 @@ void add_notification_channels(RouteTable& table) {
   using C = Credential;
   table.add("POST", "/api/v1/notification-channels",
             {create_channel, C::api_key, Role::operator_, false, true});
-  table.add("GET", "/api/v1/notification-channels", {list_channels, C::api_key, Role::viewer});
-  table.add("GET", "/api/v1/notification-channels/{channel_id}", {get_channel, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/notification-channels", any_node({list_channels, C::api_key, Role::viewer}));
+  table.add("GET", "/api/v1/notification-channels/{channel_id}",
+            any_node({get_channel, C::api_key, Role::viewer}));
   table.add("DELETE", "/api/v1/notification-channels/{channel_id}",
             {delete_channel, C::api_key, Role::operator_});
-  table.add("GET", "/api/v1/alerts/{alert_id}/deliveries", {list_deliveries, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/alerts/{alert_id}/deliveries",
+            any_node({list_deliveries, C::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

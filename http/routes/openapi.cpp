@@ -17,7 +17,7 @@ void openapi(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_openapi(RouteTable& table) {
-  table.add("GET", "/api/v1/openapi.json", {openapi, Credential::none, Role::viewer});
+  table.add("GET", "/api/v1/openapi.json", any_node({openapi, Credential::none, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

@@ -25,8 +25,8 @@ void readyz(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_probes(RouteTable& table) {
-  table.add("GET", "/healthz", {healthz, Credential::none, Role::viewer, true});
-  table.add("GET", "/readyz", {readyz, Credential::none, Role::viewer, true});
+  table.add("GET", "/healthz", any_node({healthz, Credential::none, Role::viewer, true}));
+  table.add("GET", "/readyz", any_node({readyz, Credential::none, Role::viewer, true}));
 }
 
 }  // namespace muster::http::routes

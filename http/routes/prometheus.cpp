@@ -193,7 +193,8 @@ void metrics(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_prometheus(RouteTable& table, bool require_key) {
-  table.add("GET", "/metrics", {metrics, require_key ? Credential::api_key : Credential::none, Role::viewer});
+  table.add("GET", "/metrics",
+            any_node({metrics, require_key ? Credential::api_key : Credential::none, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

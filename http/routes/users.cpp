@@ -88,8 +88,8 @@ void end_sessions(const std::shared_ptr<Call>& call) {
 
 void add_users(RouteTable& table) {
   table.add("POST", "/api/v1/users", {create_user, Credential::api_key, Role::admin, false, true});
-  table.add("GET", "/api/v1/users", {list_users, Credential::api_key, Role::admin});
-  table.add("GET", "/api/v1/users/{username}", {get_user, Credential::api_key, Role::admin});
+  table.add("GET", "/api/v1/users", any_node({list_users, Credential::api_key, Role::admin}));
+  table.add("GET", "/api/v1/users/{username}", any_node({get_user, Credential::api_key, Role::admin}));
   table.add("DELETE", "/api/v1/users/{username}", {delete_user, Credential::api_key, Role::admin});
   table.add("PUT", "/api/v1/users/{username}/password",
             {set_password, Credential::api_key, Role::admin, false, true});

@@ -15,7 +15,7 @@ void version(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_version(RouteTable& table) {
-  table.add("GET", "/api/v1/version", {version, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/version", any_node({version, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

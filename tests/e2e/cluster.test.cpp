@@ -6,6 +6,7 @@
 // marking a heartbeating agent offline. Real nats-server and real muster
 // processes on loopback.
 
+#include <csignal>
 #include <filesystem>
 #include <set>
 
@@ -167,8 +168,8 @@ TEST_CASE("cluster: a leader out of reach of NATS for a whole lease period steps
   CHECK(node.terminate() == 0);
 }
 
-TEST_CASE("cluster: a leader cut off from NATS steps down and answers reads; once another node leads, it stops "
-          "with exit 1") {
+TEST_CASE("cluster: a leader cut off from NATS steps down and answers reads, and stops with exit 1 once another "
+          "node leads") {
   NatsServer nats;
   TempDir dir;
   // Node a reaches NATS only through this link, which the test cuts: node b still reaches it.
@@ -251,6 +252,42 @@ TEST_CASE("cluster: any node answers, and the leader's death moves the fleet wit
   a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, timeout));
   CHECK(cluster_of(*a).at("leader") == "b");
   CHECK(list_agents(*a).size() == agents.size());
+}
+
+TEST_CASE("cluster: a follower answers reads of the read models itself, a write it forwarded included, also while "
+          "the leader is frozen") {
+  NatsServer nats;
+  TempDir dir;
+  // The frozen leader keeps its lease: the follower cannot take over meanwhile.
+  const std::vector<std::string> lease{"--lease-period", "60s"};
+  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
+  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
+  REQUIRE(cluster_of(*b).at("leader") == "a");
+
+  // Written through the follower (the leader decides), then read there at
+  // once: the follower answered the write once its read models held it.
+  for (int index = 0; index < 20; ++index) {
+    const std::string name = fmt::format("through-b-{}", index);
+    const HttpAnswer made = b->post(
+        "/api/v1/configs",
+        json{{"name", name}, {"kind", "config"}, {"files", collector_files("a: 1\n")}, {"message", "first"}}.dump());
+    REQUIRE(made.status == 201);
+    CHECK(header_of(made, "X-Muster-Position").empty());  // Between the nodes only.
+    CHECK(made.headers.count("X-Request-Id") == 1);
+    CHECK(b->get("/api/v1/configs/" + name).status == 200);
+  }
+
+  // Frozen, the leader answers nothing (a forwarded request would wait out
+  // the forwarding timeout): the follower's reads of its read models go on.
+  ::kill(a->pid(), SIGSTOP);
+  const HttpAnswer configs = b->get("/api/v1/configs");
+  CHECK(configs.status == 200);
+  CHECK(configs.json.at("configs").size() == 20);
+  CHECK(b->get("/api/v1/events?limit=5").status == 200);
+  CHECK(b->get("/api/v1/api-keys").status == 200);
+  ::kill(a->pid(), SIGCONT);
+  // The fleet's live state is the leader's: forwarded.
+  CHECK(b->get("/api/v1/agents").status == 200);
 }
 
 TEST_CASE("cluster: the leader's failure throttle counts the client a follower forwards, and no client names its own "

@@ -1,6 +1,7 @@
 #include "projections/agent_registry.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -689,6 +690,23 @@ std::vector<AgentState> AgentRegistry::states() const {
   std::sort(all.begin(), all.end(),
             [](const AgentState& left, const AgentState& right) { return left.agent_id < right.agent_id; });
   return all;
+}
+
+Status require_agents_of(const AgentRegistry& registry, const std::string& org, const std::vector<AgentId>& ids,
+                         const std::string& field) {
+  // Enough to find them in a list of thousands; the count says how many more.
+  constexpr std::size_t kNamedUnknownIds = 20;
+  std::set<std::string> unknown;
+  for (const AgentId& id : ids) {
+    const auto agent_org = registry.org_of(id);
+    if (!agent_org || *agent_org != org) unknown.insert(id.to_string());
+  }
+  if (unknown.empty()) return Status::success();
+  const std::size_t named = std::min(unknown.size(), kNamedUnknownIds);
+  std::string message = fmt::format("{} of these are not agents of organization '{}': {}", unknown.size(), org,
+                                    fmt::join(unknown.begin(), std::next(unknown.begin(), named), ", "));
+  if (named < unknown.size()) message += fmt::format(" and {} more", unknown.size() - named);
+  return invalid_field(field, std::move(message), "UNKNOWN_AGENTS");
 }
 
 }  // namespace muster

@@ -289,4 +289,10 @@ class AgentRegistry : public ReadModel {
   std::vector<AgentId> snapshot_dirty_;
 };
 
+/// Refuses `ids` unless each is an agent of `org`: `invalid_argument` /
+/// UNKNOWN_AGENTS on `field`, naming the others (each once, sorted, the
+/// first 20).
+Status require_agents_of(const AgentRegistry& registry, const std::string& org, const std::vector<AgentId>& ids,
+                         const std::string& field);
+
 }  // namespace muster

@@ -16,9 +16,6 @@
 namespace muster {
 namespace {
 
-/// How many unknown agent ids a refusal names; the count says the rest.
-constexpr std::size_t kNamedUnknownIds = 20;
-
 bool is_group_action(BulkAction action) {
   return action == BulkAction::add_to_group || action == BulkAction::remove_from_group;
 }
@@ -139,22 +136,13 @@ struct BulkService::Impl {
 
   // `ids` each once, in the order given, if every one is an agent of `org`.
   Result<std::vector<AgentId>> named_agents(const std::string& org, const std::vector<AgentId>& ids) const {
+    if (Status known = require_agents_of(registry, org, ids, "selector.agent_ids"); !known) return known.error();
     std::vector<AgentId> distinct;
     std::unordered_set<AgentId, AgentIdHash> seen;
-    std::set<std::string> unknown;
     for (const AgentId& id : ids) {
-      if (!seen.insert(id).second) continue;
-      const auto agent_org = registry.org_of(id);
-      if (!agent_org || *agent_org != org) unknown.insert(id.to_string());
-      distinct.push_back(id);
+      if (seen.insert(id).second) distinct.push_back(id);
     }
-    if (unknown.empty()) return distinct;
-    const std::size_t named = std::min(unknown.size(), kNamedUnknownIds);
-    std::string message =
-        fmt::format("{} of these are not agents of organization '{}': {}", unknown.size(), org,
-                    fmt::join(unknown.begin(), std::next(unknown.begin(), named), ", "));
-    if (named < unknown.size()) message += fmt::format(" and {} more", unknown.size() - named);
-    return invalid_field("selector.agent_ids", std::move(message), "UNKNOWN_AGENTS");
+    return distinct;
   }
 
   static bool too_many(std::size_t count) { return count > kMaxBulkAgents; }

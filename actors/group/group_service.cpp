@@ -12,10 +12,6 @@
 namespace muster {
 namespace {
 
-/// How many unknown agent ids a refusal names; the count says the rest.
-constexpr std::size_t kNamedUnknownIds = 20;
-
-
 // The ids a member change named: the event the decision appended (one per
 // command, at the group's version after it). The outcome holds only the
 // state after the change, so this count is read back from the log: one
@@ -114,19 +110,8 @@ void GroupService::add_members(const std::string& org, const std::string& name,
                                Done done) {
   // An unknown group answers as such before its would-be members are looked at.
   if (auto group = find(org, name); !group) return done(group.error());
-  std::vector<std::string> unknown;
-  for (const AgentId& id : agent_ids) {
-    const auto agent_org = impl_->registry.org_of(id);
-    if (!agent_org || *agent_org != org) unknown.push_back(id.to_string());
-  }
-  if (!unknown.empty()) {
-    std::sort(unknown.begin(), unknown.end());
-    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-    const std::size_t named = std::min(unknown.size(), kNamedUnknownIds);
-    std::string message = fmt::format("{} of these are not agents of organization '{}': {}", unknown.size(),
-                                      org, fmt::join(unknown.begin(), unknown.begin() + named, ", "));
-    if (named < unknown.size()) message += fmt::format(" and {} more", unknown.size() - named);
-    return done(invalid_field("agent_ids", std::move(message), "UNKNOWN_AGENTS"));
+  if (Status known = require_agents_of(impl_->registry, org, agent_ids, "agent_ids"); !known) {
+    return done(known.error());
   }
   impl_->send(org, name, AddGroupMembers{agent_ids}, context, true, std::move(done));
 }

@@ -38,6 +38,7 @@
 #include "http/forwarding.hpp"
 #include "http/opamp/opamp_codec.hpp"
 #include "projections/event_queries.hpp"
+#include "projections/last_seen_follower.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/alerts.hpp"
 #include "projections/bulk_jobs.hpp"
@@ -505,6 +506,7 @@ int run_serve(const ServeOptions& options) {
   std::atomic<bool> stepped_down{false};
   std::thread promotion;
   std::thread readiness;
+  std::unique_ptr<LastSeenFollower> last_seen_follower;
   std::atomic<bool> stopping{false};
   const auto announce_ready = [&api, &projections](std::uint64_t ready_at_position) {
     api.set_ready(ready_at_position);
@@ -520,6 +522,11 @@ int run_serve(const ServeOptions& options) {
       stack.stop();
       return 1;
     }
+    // Until it runs the fleet, this node takes the agents' last-seen times from the bucket the leader saves
+    // them in, so that it answers the fleet's lists and counts itself.
+    last_seen_follower = std::make_unique<LastSeenFollower>(storage.last_seen(), registry,
+                                                            options.nats.last_seen_flush_interval);
+    last_seen_follower->start();
     // Promotion runs apart from the membership's refresher, which must go on renewing the lease.
     LeaseEvents lease_events;
     lease_events.promoted = [&](bool unbroken) {
@@ -536,6 +543,8 @@ int run_serve(const ServeOptions& options) {
         return;
       }
       promotion = std::thread([&] {
+            // From now on the times are this node's heartbeats.
+            last_seen_follower->stop();
             // Whatever the last leader wrote is folded before this node acts on it.
             if (auto caught_up = store.head_position(); caught_up) {
               projections.wait_for_position(*caught_up, std::chrono::minutes(30));
@@ -592,6 +601,7 @@ int run_serve(const ServeOptions& options) {
   stopping = true;
   if (readiness.joinable()) readiness.join();
   if (membership) membership->stop();
+  if (last_seen_follower) last_seen_follower->stop();
   // After the services stop: a promotion still waiting on them then gives up.
   stack.stop();
   if (promotion.joinable()) promotion.join();

@@ -288,10 +288,11 @@ struct Route {
 };
 
 /// `route`, marked as answered by any node of a cluster: a read that needs
-/// only what every node holds (its read models, its probes, its own files),
-/// never what only the leader keeps (agents' last-seen times and metrics,
-/// OpAMP conversations, the alert evaluator's pending alerts, rollouts'
-/// measurements), nor anything that writes.
+/// only what every node holds (its read models, its probes, its own files,
+/// agents' last-seen times as the leader saved them a few seconds ago:
+/// LastSeenFollower), never what only the leader keeps (agents' latest
+/// metrics, OpAMP conversations, the alert evaluator's pending alerts,
+/// rollouts' measurements), nor anything that writes.
 inline Route any_node(Route route) {
   route.any_node = true;
   return route;

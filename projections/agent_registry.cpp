@@ -418,7 +418,10 @@ Status AgentRegistry::load_last_seen(const LastSeenStore& store) {
     Shard& shard = shard_for(*id);
     std::lock_guard<std::mutex> lock(shard.mutex);
     const auto found = shard.records.find(*id);
-    if (found != shard.records.end()) found->second.last_seen_ms.store(time_ms, std::memory_order_relaxed);
+    if (found == shard.records.end()) return;
+    // Only ever later: a time saved before one this node heard is not news.
+    std::atomic<TimeMs>& seen = found->second.last_seen_ms;
+    if (seen.load(std::memory_order_relaxed) < time_ms) seen.store(time_ms, std::memory_order_relaxed);
   });
 }
 

@@ -191,7 +191,9 @@ class AgentRegistry : public ReadModel {
 
   // --- Last seen (not events: saved by overwrite, see LastSeenStore) -------------------
 
-  /// Sets the saved times of agents with records (at start-up, after the fold).
+  /// Takes the saved times of agents with records that are later than those
+  /// they hold (at start-up, after the fold; and on a node that does not run
+  /// the fleet, as the leader saves them: LastSeenFollower).
   Status load_last_seen(const LastSeenStore& store);
   /// The times changed since the last call, clearing their marks.
   std::vector<LastSeen> take_dirty_last_seen();

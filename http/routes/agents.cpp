@@ -152,7 +152,7 @@ void add_agents(RouteTable& table) {
   table.add("POST", "/api/v1/agents/{agent_id}/heartbeat", {heartbeat, C::agent_token, Role::viewer, true, true});
   table.add("POST", "/api/v1/agents/{agent_id}/token/rotate",
             {rotate_token, C::agent_or_api_key, Role::operator_, true, true});
-  table.add("GET", "/api/v1/agents", {list_agents, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/agents", any_node({list_agents, C::api_key, Role::viewer}));
   table.add("GET", "/api/v1/agents/{agent_id}", {get_agent, C::api_key, Role::viewer});
   table.add("DELETE", "/api/v1/agents/{agent_id}", {deregister, C::api_key, Role::operator_});
   table.add("POST", "/api/v1/agents/{agent_id}/decommission",

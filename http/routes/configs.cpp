@@ -391,7 +391,7 @@ void add_configs(RouteTable& table) {
   table.add("DELETE", "/api/v1/configs/{name}", {delete_config, C::api_key, Role::admin});
   table.add("GET", "/api/v1/configs/{name}/versions", any_node({list_versions, C::api_key, Role::viewer}));
   table.add("GET", "/api/v1/configs/{name}/diff", any_node({diff_versions, C::api_key, Role::viewer}));
-  table.add("GET", "/api/v1/configs/{name}/status", {config_status, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/configs/{name}/status", any_node({config_status, C::api_key, Role::viewer}));
   table.add("POST", "/api/v1/configs/{name}/rollback",
             {rollback_config, C::api_key, Role::operator_, false, true});
 }

@@ -269,7 +269,7 @@ void add_groups(RouteTable& table) {
   table.add("GET", "/api/v1/groups/{name}", any_node({get_group, C::api_key, Role::viewer}));
   table.add("PATCH", "/api/v1/groups/{name}", {update_group, C::api_key, Role::operator_, false, true});
   table.add("DELETE", "/api/v1/groups/{name}", {delete_group, C::api_key, Role::admin});
-  table.add("GET", "/api/v1/groups/{name}/agents", {list_group_agents, C::api_key, Role::viewer});
+  table.add("GET", "/api/v1/groups/{name}/agents", any_node({list_group_agents, C::api_key, Role::viewer}));
   table.add("POST", "/api/v1/groups/{name}/members", {add_members, C::api_key, Role::operator_, false, true});
   table.add("DELETE", "/api/v1/groups/{name}/members",
             {remove_members, C::api_key, Role::operator_, false, true});

@@ -37,7 +37,7 @@ void stats(const std::shared_ptr<Call>& call) {
 }  // namespace
 
 void add_stats(RouteTable& table) {
-  table.add("GET", "/api/v1/stats", {stats, Credential::api_key, Role::viewer});
+  table.add("GET", "/api/v1/stats", any_node({stats, Credential::api_key, Role::viewer}));
 }
 
 }  // namespace muster::http::routes

@@ -286,8 +286,57 @@ TEST_CASE("cluster: a follower answers reads of the read models itself, a write 
   CHECK(b->get("/api/v1/events?limit=5").status == 200);
   CHECK(b->get("/api/v1/api-keys").status == 200);
   ::kill(a->pid(), SIGCONT);
-  // The fleet's live state is the leader's: forwarded.
-  CHECK(b->get("/api/v1/agents").status == 200);
+}
+
+TEST_CASE("cluster: a follower lists and counts the fleet itself, with the last-seen times the leader saved, also "
+          "while the leader is frozen") {
+  NatsServer nats;
+  TempDir dir;
+  const std::vector<std::string> lease{"--lease-period", "60s"};
+  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
+  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
+  REQUIRE(cluster_of(*b).at("leader") == "a");
+  a->enrollment_token();
+  const std::string agent = register_agent(*a, "followed", {{"labels", {{"tier", "web"}}}}).agent_id;
+  REQUIRE(a->post("/api/v1/groups", json{{"name", "web"}, {"selector", {{"tier", "web"}}}}.dump()).status == 201);
+  REQUIRE(a->post("/api/v1/configs", json{{"name", "edge"},
+                                          {"kind", "config"},
+                                          {"files", collector_files("a: 1\n")},
+                                          {"message", "first"}}
+                                         .dump())
+              .status == 201);
+
+  // A heartbeat that changes nothing is no event: the follower learns its
+  // time only from the bucket the leader saves last-seen times in.
+  const std::string registered_at = get_agent(*a, agent).at("registered_at").get<std::string>();
+  std::string heard;
+  REQUIRE(eventually(
+      [&] {
+        heartbeat(*a, agent);
+        heard = get_agent(*a, agent).at("last_seen").get<std::string>();
+        return heard != registered_at;
+      },
+      std::chrono::seconds(5)));
+  const auto seen_by_b = [&] {
+    const std::vector<json> listed = list_agents(*b);
+    return listed.size() == 1 ? listed[0].at("last_seen").get<std::string>() : std::string();
+  };
+  CHECK(eventually([&] { return seen_by_b() == heard; }, std::chrono::seconds(15)));
+
+  // Frozen, the leader answers nothing: the follower lists and counts from what it holds.
+  ::kill(a->pid(), SIGSTOP);
+  CHECK(seen_by_b() == heard);
+  const json counts = stats(*b);
+  CHECK(counts.at("total") == 1);
+  CHECK(counts.at("by_status").at("ONLINE") == 1);
+  CHECK(get_json(*b, "/api/v1/stats?health=true").at("by_health").at("offline") == 0);
+  const json members = get_json(*b, "/api/v1/groups/web/agents");
+  REQUIRE(members.at("agents").size() == 1);
+  CHECK(members.at("agents")[0].at("agent_id") == agent);
+  CHECK(get_json(*b, "/api/v1/configs/edge/status").at("name") == "edge");
+  ::kill(a->pid(), SIGCONT);
+  // An agent's latest metrics are the leader's alone: forwarded.
+  CHECK(get_agent(*b, agent).at("agent_id") == agent);
 }
 
 TEST_CASE("cluster: the leader's failure throttle counts the client a follower forwards, and no client names its own "

@@ -12,6 +12,7 @@
 #include "eventstore/memory_storage.hpp"
 #include "projections/access_projection.hpp"
 #include "projections/config_model.hpp"
+#include "projections/last_seen_follower.hpp"
 #include "projections/projection_runner.hpp"
 
 using namespace muster;
@@ -281,6 +282,33 @@ TEST_CASE("versions an agent's actor folded already are skipped by the runner") 
   CHECK(registry.stats("*").total == 1);
   CHECK(registry.states() == std::vector<AgentState>{fleet.agents.at(agent)});
   CHECK(registry.position() == fleet.head());
+}
+
+TEST_CASE("a node that does not run the fleet takes the last-seen times saved elsewhere, only ever later ones") {
+  FleetFixture fleet;
+  const AgentId agent = fleet.add(1, "1.0", "otel", {});
+  ReadModels models(fleet);
+  LastSeenStore& saved = fleet.storage->last_seen();
+  const auto follow_once = [&] {
+    LastSeenFollower follower(saved, models.registry, std::chrono::hours(1));
+    follower.start();
+    follower.stop();
+  };
+  REQUIRE(saved.save({{agent.to_string(), 9000}, {FleetFixture::id(2).to_string(), 9000}}).ok());
+  follow_once();
+  CHECK(models.registry.find(agent)->last_seen_ms == 9000);
+  CHECK_FALSE(models.registry.contains(FleetFixture::id(2)));  // Times of unknown agents make no record.
+
+  // An earlier saved time (a leader's flush that lost a race) changes nothing,
+  // nor does one earlier than the node heard itself.
+  REQUIRE(saved.save({{agent.to_string(), 8000}}).ok());
+  follow_once();
+  CHECK(models.registry.find(agent)->last_seen_ms == 9000);
+  const auto heard = [](const AgentState&) { return true; };
+  REQUIRE(models.registry.visit(agent, heard, 12000, {}) == AgentRegistry::Visit::visited);
+  REQUIRE(saved.save({{agent.to_string(), 11000}}).ok());
+  follow_once();
+  CHECK(models.registry.find(agent)->last_seen_ms == 12000);
 }
 
 TEST_CASE("the hot path leaves an agent to its actor while the actor decides") {

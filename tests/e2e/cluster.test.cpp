@@ -65,6 +65,22 @@ json cluster_of(const MusterServer& server) {
   return get_json(server, "/api/v1/cluster");
 }
 
+/// Two nodes on one nats-server: `a` leads, `b` follows. The lease is long,
+/// so that a leader frozen by a test (SIGSTOP) keeps it: `b` cannot take over.
+struct LeaderAndFollower {
+  NatsServer nats;
+  TempDir dir;
+  std::unique_ptr<MusterServer> a;
+  std::unique_ptr<MusterServer> b;
+
+  LeaderAndFollower() {
+    const std::vector<std::string> lease{"--lease-period", "60s"};
+    a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
+    b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
+    REQUIRE(cluster_of(*b).at("leader") == "a");
+  }
+};
+
 }  // namespace
 
 TEST_CASE("cluster: bad configurations are refused with a message that says what to change, and nothing is written") {
@@ -256,13 +272,9 @@ TEST_CASE("cluster: any node answers, and the leader's death moves the fleet wit
 
 TEST_CASE("cluster: a follower answers reads of the read models itself, a write it forwarded included, also while "
           "the leader is frozen") {
-  NatsServer nats;
-  TempDir dir;
-  // The frozen leader keeps its lease: the follower cannot take over meanwhile.
-  const std::vector<std::string> lease{"--lease-period", "60s"};
-  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
-  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
-  REQUIRE(cluster_of(*b).at("leader") == "a");
+  LeaderAndFollower nodes;
+  MusterServer* a = nodes.a.get();
+  MusterServer* b = nodes.b.get();
 
   // Written through the follower (the leader decides), then read there at
   // once: the follower answered the write once its read models held it.
@@ -290,12 +302,9 @@ TEST_CASE("cluster: a follower answers reads of the read models itself, a write 
 
 TEST_CASE("cluster: a follower lists and counts the fleet itself, with the last-seen times the leader saved, also "
           "while the leader is frozen") {
-  NatsServer nats;
-  TempDir dir;
-  const std::vector<std::string> lease{"--lease-period", "60s"};
-  auto a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
-  auto b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
-  REQUIRE(cluster_of(*b).at("leader") == "a");
+  LeaderAndFollower nodes;
+  MusterServer* a = nodes.a.get();
+  MusterServer* b = nodes.b.get();
   a->enrollment_token();
   const std::string agent = register_agent(*a, "followed", {{"labels", {{"tier", "web"}}}}).agent_id;
   REQUIRE(a->post("/api/v1/groups", json{{"name", "web"}, {"selector", {{"tier", "web"}}}}.dump()).status == 201);

@@ -180,14 +180,17 @@ std::shared_ptr<Call> Api::admit(RequestHead head, Reply reply) {
   call->params = std::move(match.params);
   if (call->route->opamp) call->max_body_bytes = options_.opamp_max_message_bytes;
   if (services_.forwarder != nullptr && services_.forwarder->forwards(*call->route)) {
-    if (request.websocket) {
-      call->reply(
-          error_response(503, "this node does not lead the cluster; open the WebSocket to the leader", "NO_LEADER"));
+    call->forwarded = true;
+    // The leader checks everything else, once, as for a request sent to it.
+    // A WebSocket is checked here too, as the leader would: once it opens,
+    // it is relayed, and a refusal must come before.
+    if (!request.websocket) return call;
+    if (request.headers.find(kForwardedByHeader)) {
+      // Relayed here as to the leader, which this node no longer is: no second hop.
+      call->reply(error_response(503, "the node this WebSocket was relayed to does not lead any more; reconnect",
+                                 "NO_LEADER"));
       return nullptr;
     }
-    // The leader checks everything else, once, as for a request sent to it.
-    call->forwarded = true;
-    return call;
   }
   if (request.websocket && call->route->upgrade == nullptr) {
     call->reply_error(400, fmt::format("{} does not speak WebSocket", request.path), "WEBSOCKET_NOT_SUPPORTED");

@@ -38,6 +38,13 @@ std::string target_of(const RequestHead& head) {
   return target;
 }
 
+/// The handler of a WebSocket closed as it opened: it hears nothing more.
+class NoMessages final : public MessageHandler {
+ public:
+  void on_message(std::string) override {}
+  void on_close() override {}
+};
+
 /// (The call's reply adds Retry-After to a 503.)
 Response no_leader(const std::string& message) {
   return error_response(503, message, "NO_LEADER");
@@ -70,6 +77,7 @@ Forwarder::~Forwarder() {
 }
 
 Status Forwarder::start() {
+  if (Status started = relays_.start(); !started) return started;
   std::lock_guard lock(mutex_);
   running_ = true;
   for (std::size_t index = 0; index < options_.threads; ++index) threads_.emplace_back([this] { run(); });
@@ -87,6 +95,7 @@ void Forwarder::stop() {
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   for (auto& call : left) call->reply(no_leader("this node is stopping; retry on another"));
+  relays_.stop();
 }
 
 std::optional<std::string> forwarded_client_address(const RequestHead& head, const std::vector<NodeInfo>& nodes) {
@@ -103,6 +112,36 @@ std::optional<std::string> forwarded_client_address(const RequestHead& head, con
   return std::nullopt;
 }
 
+std::vector<std::pair<std::string, std::string>> Forwarder::headers_for_leader(const Call& call) const {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [name, value] : call.head.headers.fields()) {
+    // A relayed WebSocket's handshake with the leader is the relay's own.
+    const bool handshake = name.size() > 14 && equals_ignoring_case(name.substr(0, 14), "Sec-WebSocket-");
+    if (!is_hop_by_hop(name) && !handshake && !equals_ignoring_case(name, kForwardedForHeader) &&
+        !equals_ignoring_case(name, "X-Request-Id")) {
+      headers.emplace_back(name, value);
+    }
+  }
+  // One id for the request in both nodes' logs (and the client's answer).
+  headers.emplace_back("X-Request-Id", call.context.request_id);
+  headers.emplace_back(kForwardedByHeader, view_.node_id);
+  headers.emplace_back(kForwardedForHeader, call.head.remote_address);
+  return headers;
+}
+
+std::shared_ptr<MessageHandler> Forwarder::relay(const Call& call, std::shared_ptr<MessageChannel> client) {
+  const auto leader = view_.leader();
+  const std::string base = !leader || leader->node_id == view_.node_id ? std::string()
+                           : call.head.listener == Listener::agents   ? leader->agents_url
+                                                                      : leader->operators_url;
+  if (base.empty()) {
+    // The leader moved between the upgrade's admission and now: the agent reconnects.
+    client->close(CloseCode::try_again_later, "the cluster is changing leaders; reconnect");
+    return std::make_shared<NoMessages>();
+  }
+  return relays_.open(base, target_of(call.head), headers_for_leader(call), std::move(client));
+}
+
 bool Forwarder::forwards(const Route& route) const {
   return !route.any_node && !view_.is_leader();
 }
@@ -112,9 +151,6 @@ void Forwarder::forward(std::shared_ptr<Call> call) {
     // Sent here as to the leader, which this node no longer is: another
     // hop could go round in circles while the cluster changes leaders.
     return call->reply(no_leader("the node this request was forwarded to does not lead any more; retry"));
-  }
-  if (call->head.websocket) {
-    return call->reply(no_leader("this node does not lead the cluster; open the WebSocket to the leader"));
   }
   {
     std::lock_guard lock(mutex_);
@@ -169,16 +205,7 @@ void Forwarder::send(Call& call, std::unique_ptr<httplib::Client>& client, std::
   httplib::Request request;
   request.method = call.head.method;
   request.path = target_of(call.head);
-  for (const auto& [name, value] : call.head.headers.fields()) {
-    if (!is_hop_by_hop(name) && !equals_ignoring_case(name, kForwardedForHeader) &&
-        !equals_ignoring_case(name, "X-Request-Id")) {
-      request.headers.emplace(name, value);
-    }
-  }
-  // One id for the request in both nodes' logs (and the client's answer).
-  request.headers.emplace("X-Request-Id", call.context.request_id);
-  request.headers.emplace(kForwardedByHeader, view_.node_id);
-  request.headers.emplace(kForwardedForHeader, call.head.remote_address);
+  for (auto& [name, value] : headers_for_leader(call)) request.headers.emplace(std::move(name), std::move(value));
   request.body = call.body;
   httplib::Response answer;
   httplib::Error error = httplib::Error::Success;

@@ -5,7 +5,9 @@
 /// leader as it came: same method, target, headers and body, the leader's
 /// answer passed back unchanged. So a load balancer needs no stickiness, and
 /// every write, agent or operator, is decided by the one node that runs the
-/// fleet.
+/// fleet. A WebSocket (OpAMP's) opens on the follower, which checks its
+/// upgrade like the leader would, and is relayed to the leader message by
+/// message (http/websocket_relay.hpp).
 ///
 /// Reading one's writes through one node: the leader's answer to a
 /// forwarded request names its read models' position (kPositionHeader), and
@@ -14,12 +16,10 @@
 ///
 /// Forwarding runs on a small pool of its own threads (the HTTP client
 /// blocks), with a bounded queue: past it, 503 FORWARD_BUSY. With no leader
-/// known, or the leader unreachable, 503 NO_LEADER with Retry-After. A
-/// WebSocket cannot be forwarded: its upgrade answers 503 NO_LEADER too, and
-/// the agent reconnects (through the load balancer) to the leader.
+/// known, or the leader unreachable, 503 NO_LEADER with Retry-After.
 ///
-/// Lifecycle: start() starts the pool, stop() answers what is queued with
-/// 503 and joins it. Thread safety: any thread.
+/// Lifecycle: start() starts the pool and the relays, stop() answers what
+/// is queued with 503 and joins them. Thread safety: any thread.
 
 #include <condition_variable>
 #include <deque>
@@ -34,6 +34,8 @@
 #include "common/lifecycle.hpp"
 #include "eventstore/nats_cluster.hpp"
 #include "http/exchange.hpp"
+#include "http/message_channel.hpp"
+#include "http/websocket_relay.hpp"
 
 namespace httplib {
 class Client;
@@ -79,8 +81,14 @@ class Forwarder final : public Service {
   /// Sends the call's request (head and body) to the leader and answers it
   /// with the leader's answer.
   void forward(std::shared_ptr<Call> call);
+  /// The handler of `client`, a WebSocket the call's upgrade opened on this
+  /// node, relaying it to the leader.
+  std::shared_ptr<MessageHandler> relay(const Call& call, std::shared_ptr<MessageChannel> client);
 
  private:
+  /// The call's headers as the leader is to see them: hop-by-hop fields and
+  /// a WebSocket's handshake left out, this node and the client's address added.
+  std::vector<std::pair<std::string, std::string>> headers_for_leader(const Call& call) const;
   void run();
   /// Forwards with `client`, made anew (for `client_base`) when the leader moved or the last send failed.
   void send(Call& call, std::unique_ptr<httplib::Client>& client, std::string& client_base);
@@ -92,6 +100,7 @@ class Forwarder final : public Service {
   std::deque<std::shared_ptr<Call>> queue_;  ///< Guarded by mutex_.
   bool running_ = false;                     ///< Guarded by mutex_.
   std::vector<std::thread> threads_;
+  WebSocketRelays relays_;
 };
 
 /// The header a forwarded request carries: the node that forwarded it.

@@ -20,6 +20,7 @@
 
 #include "common/log.hpp"
 #include "http/api.hpp"
+#include "http/forwarding.hpp"
 
 namespace muster::http {
 
@@ -349,7 +350,10 @@ class WebSocketSession final : public WebSocketBase {
     auto call = std::move(call_);
     if (error) return end(error);
     open_ = true;
-    handler_ = call->route->upgrade(call, std::make_shared<Channel>(weak_from_this(), address_));
+    auto channel = std::make_shared<Channel>(weak_from_this(), address_);
+    // On a follower, the leader holds the conversation: this node relays it.
+    handler_ = call->forwarded ? call->services.forwarder->relay(*call, std::move(channel))
+                               : call->route->upgrade(call, std::move(channel));
     call.reset();
     if (handler_ == nullptr) {
       close(CloseCode::internal, "the route refused the connection");

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "tests/e2e/e2e_helpers.hpp"
+#include "tests/e2e/raw_websocket.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/tcp_proxy.hpp"
 
@@ -73,10 +74,10 @@ struct LeaderAndFollower {
   std::unique_ptr<MusterServer> a;
   std::unique_ptr<MusterServer> b;
 
-  LeaderAndFollower() {
-    const std::vector<std::string> lease{"--lease-period", "60s"};
-    a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, lease));
-    b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, lease), a.get());
+  explicit LeaderAndFollower(std::vector<std::string> more = {}) {
+    more.insert(more.end(), {"--lease-period", "60s"});
+    a = start_node(dir.file("a"), node_args(nats.url(), "a", 1, more));
+    b = start_node(dir.file("b"), node_args(nats.url(), "b", 1, more), a.get());
     REQUIRE(cluster_of(*b).at("leader") == "a");
   }
 };
@@ -346,6 +347,85 @@ TEST_CASE("cluster: a follower lists and counts the fleet itself, with the last-
   ::kill(a->pid(), SIGCONT);
   // An agent's latest metrics are the leader's alone: forwarded.
   CHECK(get_agent(*b, agent).at("agent_id") == agent);
+}
+
+TEST_CASE("cluster: a WebSocket opened on a follower is relayed to the leader message by message, OpAMP's "
+          "included, and a refused one never opens") {
+  LeaderAndFollower nodes({"--enable-test-hooks"});
+  MusterServer& a = *nodes.a;
+  MusterServer& b = *nodes.b;
+  const std::string admin = "Authorization: Bearer " + a.admin_key() + "\r\n";
+  constexpr const char* kEcho = "/_test/websocket/echo";
+
+  // The follower refuses what the leader would, before anything opens.
+  RawWebSocket refused(b.port(), kEcho, "Authorization: Bearer wrong\r\n");
+  CHECK(refused.status == 401);
+  CHECK(refused.body.at("code") == "INVALID_API_KEY");
+
+  {
+    RawWebSocket socket(b.port(), kEcho, admin);
+    REQUIRE(socket.status == 101);
+    // Sent at once, before the relay's own WebSocket to the leader is open: held, and sent in order.
+    for (int index = 0; index < 20; ++index) socket.send_text(fmt::format("message {}", index));
+    for (int index = 0; index < 20; ++index) {
+      const auto echoed = socket.read_message();
+      REQUIRE(echoed.has_value());
+      CHECK(echoed->payload == fmt::format("message {}", index));
+    }
+    // The leader's route holds the conversation: its count of connections
+    // (the follower's own echo route saw none), and what it pushes from its own thread.
+    socket.send_text("stats");
+    const auto stats = socket.read_message();
+    REQUIRE(stats.has_value());
+    CHECK(stats->payload == "opened 1 closed 0");
+    socket.send_text("push:3");
+    for (int index = 0; index < 3; ++index) {
+      const auto pushed = socket.read_message();
+      REQUIRE(pushed.has_value());
+      CHECK(pushed->payload == fmt::format("pushed {}", index));
+    }
+    // The leader's close reaches the client with its code.
+    socket.send_text("close:1001");
+    CHECK_FALSE(socket.read_message().has_value());
+    REQUIRE(socket.close_frame.has_value());
+    CHECK(socket.close_frame->close_code() == 1001);
+  }
+  {
+    // The client's close ends the leader's end too.
+    RawWebSocket socket(b.port(), kEcho, admin);
+    REQUIRE(socket.status == 101);
+    socket.send_text("stats");
+    REQUIRE(socket.read_message().has_value());
+    socket.send_frame(kClose, std::string("\x03\xe8", 2));
+    CHECK_FALSE(socket.read_message().has_value());
+  }
+  // Asked of the leader itself: every connection its route saw but this one has closed.
+  CHECK(eventually(
+      [&] {
+        RawWebSocket socket(a.port(), kEcho, admin);
+        socket.send_text("stats");
+        const auto stats = socket.read_message();
+        int opened = 0;
+        int closed = 0;
+        return stats && std::sscanf(stats->payload.c_str(), "opened %d closed %d", &opened, &closed) == 2 &&
+               opened >= 3 && closed == opened - 1;
+      },
+      std::chrono::seconds(10)));
+
+  // An OpAMP agent through the follower: its first AgentToServer (by hand:
+  // an instance_uid, sequence_num 1, an empty agent_description) registers
+  // it on the leader, and the ServerToAgent that answers names it.
+  const std::string uid = "relayed-00000001";
+  const std::string token = a.enrollment_token();
+  // The follower checks the token from its read models: once they hold it.
+  stats(b, log_position(a));
+  RawWebSocket opamp(b.agent_port(), "/v1/opamp", "Authorization: Bearer " + token + "\r\n");
+  REQUIRE(opamp.status == 101);
+  opamp.send_binary(std::string("\x00\x0a\x10", 3) + uid + std::string("\x10\x01\x1a\x00", 4));
+  const auto answer = opamp.read_message();
+  REQUIRE(answer.has_value());
+  CHECK(answer->payload.substr(0, 3 + uid.size()) == std::string("\x00\x0a\x10", 3) + uid);
+  CHECK(eventually([&] { return list_agents(a).size() == 1; }, std::chrono::seconds(10)));
 }
 
 TEST_CASE("cluster: the leader's failure throttle counts the client a follower forwards, and no client names its own "

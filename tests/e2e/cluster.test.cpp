@@ -426,6 +426,12 @@ TEST_CASE("cluster: a WebSocket opened on a follower is relayed to the leader me
   REQUIRE(answer.has_value());
   CHECK(answer->payload.substr(0, 3 + uid.size()) == std::string("\x00\x0a\x10", 3) + uid);
   CHECK(eventually([&] { return list_agents(a).size() == 1; }, std::chrono::seconds(10)));
+
+  // A follower that stops closes the WebSockets it relays as its own (1001), and exits cleanly.
+  CHECK(b.terminate() == 0);
+  CHECK_FALSE(opamp.read_message().has_value());
+  REQUIRE(opamp.close_frame.has_value());
+  CHECK(opamp.close_frame->close_code() == 1001);
 }
 
 TEST_CASE("cluster: the leader's failure throttle counts the client a follower forwards, and no client names its own "

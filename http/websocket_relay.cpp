@@ -177,10 +177,9 @@ class Relay final : public MessageHandler, public std::enable_shared_from_this<R
     }
     if (!client_gone_) client_->close(code, reason);
     resolver_.cancel();
-    if (open_ && !closing_) {
-      closing_ = true;
-      leader_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
-    } else if (!open_) {
+    if (open_) {
+      close_leader();
+    } else {
       beast::error_code ignored;
       beast::get_lowest_layer(leader_).socket().close(ignored);
     }
